@@ -1,0 +1,1 @@
+"""The auth context: accounts, passwords, tokens, sessions, lockout, audit log (schema `auth`)."""

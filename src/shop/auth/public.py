@@ -1,0 +1,32 @@
+"""What other parts of the app may use from auth: event types and the session check for the guard."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shop.auth.repository import AuthRepository
+
+
+@dataclass(frozen=True, slots=True)
+class UserRegistered:
+    """Published inside the registration transaction."""
+
+    user_id: uuid.UUID
+    accept_language: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountDeleted:
+    """Published inside the deletion transaction, before the account's rows are removed."""
+
+    user_id: uuid.UUID
+
+
+async def validate_session(
+    session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID
+) -> str | None:
+    """The role of a live session's active user, or None when the session or user is gone."""
+    return await AuthRepository(session).live_session_role(user_id, session_id)

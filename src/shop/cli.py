@@ -1,0 +1,143 @@
+"""The `shop` command: serve, migrate, create-admin, import-rates."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import NoReturn
+
+from pydantic import ValidationError
+
+from shop.core.config import Settings, get_settings
+from shop.core.embedded import EmbeddedPostgres, EmbeddedPostgresError
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    print(f"shop: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = "_".join(str(part) for part in error["loc"]).upper() or "configuration"
+            problems.append(f"{name}: {error['msg']}")
+        _fail("invalid configuration: " + "; ".join(problems))
+
+
+@contextmanager
+def database_url(settings: Settings) -> Iterator[str]:
+    """The configured DATABASE_URL, or the embedded server's for as long as the block runs."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    embedded = EmbeddedPostgres(settings.data_dir)
+    try:
+        url = embedded.start()
+    except (EmbeddedPostgresError, OSError) as exc:
+        _fail(f"could not start the embedded PostgreSQL under DATA_DIR={settings.data_dir}: {exc}")
+    try:
+        yield url
+    finally:
+        embedded.stop()
+
+
+def _migrate_to(url: str, action: str, revision: str) -> None:
+    from shop.core.migrate import run_alembic
+
+    try:
+        asyncio.run(run_alembic(url, action, revision))
+    except OSError as exc:
+        _fail(f"cannot reach the database (DATABASE_URL): {exc}")
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    settings = _settings()
+    workers = args.workers or settings.web_concurrency
+    with database_url(settings) as url:
+        _migrate_to(url, "upgrade", "head")
+        # Workers are separate processes: they find the (possibly embedded) database here.
+        os.environ["DATABASE_URL"] = url
+        uvicorn.run(
+            "shop.main:app",
+            host=args.host,
+            port=args.port,
+            workers=None if args.reload else workers,
+            reload=args.reload,
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,  # client addresses come from TRUSTED_PROXIES only
+            timeout_graceful_shutdown=20,
+        )
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    settings = _settings()
+    with database_url(settings) as url:
+        if args.downgrade:
+            _migrate_to(url, "downgrade", args.downgrade)
+        else:
+            _migrate_to(url, "upgrade", args.revision or "head")
+    print("migrations applied")
+
+
+def cmd_create_admin(args: argparse.Namespace) -> None:
+    from shop.auth.commands import create_admin
+
+    settings = _settings()
+    with database_url(settings) as url:
+        _migrate_to(url, "upgrade", "head")
+        print(asyncio.run(create_admin(settings, url, args.email)))
+
+
+def cmd_import_rates(args: argparse.Namespace) -> None:
+    from shop.localization.commands import import_rates
+
+    settings = _settings()
+    with database_url(settings) as url:
+        _migrate_to(url, "upgrade", "head")
+        print(asyncio.run(import_rates(url, args.file)))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="shop", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="apply pending migrations, then serve the API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=None, help="default: WEB_CONCURRENCY")
+    serve.add_argument("--reload", action="store_true", help="restart on code changes (development)")
+    serve.set_defaults(handler=cmd_serve)
+
+    migrate = commands.add_parser("migrate", help="apply (or revert) database migrations")
+    migrate.add_argument("revision", nargs="?", default=None, help="target revision (default: head)")
+    migrate.add_argument("--downgrade", metavar="REVISION", help="revert down to REVISION")
+    migrate.set_defaults(handler=cmd_migrate)
+
+    admin = commands.add_parser("create-admin", help="make EMAIL a verified admin")
+    admin.add_argument("email")
+    admin.set_defaults(handler=cmd_create_admin)
+
+    rates = commands.add_parser("import-rates", help="load ECB reference-rate XML")
+    rates.add_argument("file")
+    rates.set_defaults(handler=cmd_import_rates)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], None] = args.handler
+    try:
+        handler(args)
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None

@@ -1,0 +1,1 @@
+"""The shared kernel: settings, database, errors, security. It imports no context."""

@@ -1,0 +1,142 @@
+"""Settings: every configuration value of API.md, from the environment or a `.env` file."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from limits import parse_many
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Environment = Literal["development", "test", "production"]
+
+MIN_SECRET_LENGTH = 32
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    environment: Environment = "development"
+    database_url: str | None = None
+    redis_url: str | None = None
+    jwt_secret_key: SecretStr | None = None
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    public_url: str = "http://localhost:8000"
+
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    mail_from: str = "shop <no-reply@localhost>"
+
+    cors_origins: Annotated[list[str], NoDecode] = []
+    trusted_proxies: Annotated[list[str], NoDecode] = []
+
+    rate_limit_enabled: bool = True
+    rate_limit_register: str = "3/5minutes"
+    rate_limit_login: str = "5/5minutes"
+    rate_limit_email: str = "3/hour"
+
+    lockout_threshold: int = Field(default=5, ge=1)
+    lockout_base_seconds: int = Field(default=900, ge=1)
+    lockout_max_seconds: int = Field(default=86400, ge=1)
+
+    access_token_ttl_seconds: int = Field(default=3600, ge=1)
+    refresh_token_ttl_seconds: int = Field(default=2592000, ge=1)
+    refresh_reuse_grace_seconds: int = Field(default=10, ge=0)
+    verify_token_ttl_seconds: int = Field(default=86400, ge=1)
+    reset_token_ttl_seconds: int = Field(default=3600, ge=1)
+
+    password_min_length: int = Field(default=8, ge=1, le=128)
+    argon2_memory_cost: int = Field(default=19456, ge=8)
+    argon2_time_cost: int = Field(default=2, ge=1)
+    argon2_parallelism: int = Field(default=1, ge=1)
+
+    base_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    data_dir: Path = Path(".data")
+    web_concurrency: int = Field(default=1, ge=1)
+    db_pool_size: int = Field(default=10, ge=1)
+    log_level: str = "INFO"
+    mail_poll_seconds: float = Field(default=2.0, gt=0)
+
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("rate_limit_register", "rate_limit_login", "rate_limit_email")
+    @classmethod
+    def _limit_string(cls, value: str) -> str:
+        try:
+            parse_many(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate limit string like '3/5minutes': {value!r}") from exc
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if value.startswith(("postgres://", "postgresql://")):
+            # Accept the common libpq form and pick the async driver ourselves.
+            return "postgresql+asyncpg://" + value.split("://", 1)[1]
+        if not value.startswith("postgresql+asyncpg://"):
+            raise ValueError("must be a postgresql+asyncpg:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _production_needs_a_real_secret(self) -> Settings:
+        if self.environment == "production":
+            key = self.jwt_secret_key.get_secret_value() if self.jwt_secret_key else ""
+            if len(key) < MIN_SECRET_LENGTH:
+                raise ValueError(
+                    f"JWT_SECRET_KEY must be set to at least {MIN_SECRET_LENGTH} characters "
+                    "when ENVIRONMENT=production"
+                )
+        if self.lockout_max_seconds < self.lockout_base_seconds:
+            raise ValueError("LOCKOUT_MAX_SECONDS must not be below LOCKOUT_BASE_SECONDS")
+        return self
+
+    def signing_key(self) -> str:
+        """The JWT key: configured, or (outside production) one generated once under DATA_DIR."""
+        if self.jwt_secret_key is not None:
+            return self.jwt_secret_key.get_secret_value()
+        return _development_key(self.data_dir)
+
+
+def _development_key(data_dir: Path) -> str:
+    path = data_dir / "jwt-secret.key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    try:
+        # O_EXCL: two workers starting at once agree on the first key written.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,78 @@
+"""Database plumbing: declarative Base with stable constraint names, engine, one session per request."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+SCHEMAS = ("auth", "users", "localization", "mail")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Database:
+    """The engine and the session factory of one app (or one test)."""
+
+    def __init__(self, engine: AsyncEngine, bind: AsyncConnection | None = None) -> None:
+        self.engine = engine
+        # Tests bind sessions to one connection whose transaction is rolled back afterwards.
+        self.sessions = async_sessionmaker(
+            bind=bind or engine,
+            expire_on_commit=False,
+            autoflush=False,
+            join_transaction_mode="create_savepoint",
+        )
+
+    @classmethod
+    def from_url(cls, url: str, *, pool_size: int = 10) -> Database:
+        engine = create_async_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,  # recover without a restart when PostgreSQL comes back
+            pool_recycle=1800,
+            pool_timeout=10,
+            connect_args={"timeout": 5, "command_timeout": 30},
+        )
+        return cls(engine)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session and one transaction per request: commit on success, roll back on any error."""
+    database: Database = request.app.state.database
+    async with database.sessions() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+# scope="function": the commit happens before the response is sent, so a failed commit is an
+# error response, never a success answer for data that was not written.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -1,0 +1,61 @@
+"""Alembic, driven from code: `shop migrate`, `shop serve` and the tests share this."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+import shop
+
+# Any fixed number: instances that start together take turns instead of racing the same DDL.
+_MIGRATION_LOCK_ID = 0x5_40_9_0001
+
+
+def alembic_config() -> Config:
+    candidates = [Path(shop.__file__).resolve().parents[2] / "alembic.ini", Path.cwd() / "alembic.ini"]
+    for candidate in candidates:
+        if candidate.exists():
+            config = Config(str(candidate))
+            config.set_main_option("script_location", str(candidate.parent / "migrations"))
+            return config
+    raise FileNotFoundError("alembic.ini not found next to the source tree or in the working directory")
+
+
+async def run_alembic(url: str, action: str, revision: str) -> None:
+    """Run `upgrade` or `downgrade` to `revision` on the database at `url`."""
+    config = alembic_config()
+
+    def _go(connection: Connection) -> None:
+        connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
+        connection.commit()
+        try:
+            config.attributes["connection"] = connection
+            getattr(command, action)(config, revision)
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": _MIGRATION_LOCK_ID})
+            connection.commit()
+
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_go)
+    finally:
+        await engine.dispose()
+
+
+async def current_revision(url: str) -> str | None:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+            exists = await connection.scalar(text("SELECT to_regclass('public.alembic_version')"))
+            if exists is None:
+                return None
+            value = await connection.scalar(text("SELECT version_num FROM public.alembic_version"))
+            return str(value) if value is not None else None
+    finally:
+        await engine.dispose()

@@ -1,0 +1,93 @@
+"""Rate limits on slowapi's limiter (the `limits` library): memory by default, Redis when REDIS_URL is
+set so limits hold across workers and instances. The key is the client address; X-Forwarded-For is
+believed only from TRUSTED_PROXIES."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ipaddress
+import math
+import time
+from collections.abc import Awaitable, Callable
+
+from fastapi import Request
+from limits import RateLimitItem, parse
+from slowapi import Limiter
+
+from shop.core.config import Settings
+from shop.core.errors import RateLimited
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _networks(entries: list[str]) -> list[Network]:
+    return [ipaddress.ip_network(entry, strict=False) for entry in entries]
+
+
+class RateLimiter:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.enabled = settings.rate_limit_enabled
+        self._trusted = _networks(settings.trusted_proxies)
+        self._remote_storage = settings.redis_url is not None
+        self._slowapi = Limiter(
+            key_func=self.client_address,
+            storage_uri=settings.redis_url or "memory://",
+            strategy="moving-window",
+            key_prefix="shop",
+            enabled=settings.rate_limit_enabled,
+        )
+        self._strategy = self._slowapi.limiter
+
+    def _is_trusted(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self._trusted)
+
+    def client_address(self, request: Request) -> str:
+        peer = request.client.host if request.client else "unknown"
+        if not self._trusted or not self._is_trusted(peer):
+            return peer
+        forwarded = [part.strip() for part in request.headers.get("x-forwarded-for", "").split(",")]
+        # Walk from the nearest hop outwards; the first address not ours is the client.
+        for hop in reversed([part for part in forwarded if part]):
+            if not self._is_trusted(hop):
+                return hop
+        return peer
+
+    async def hit(self, limit: str, scope: str, key: str) -> None:
+        """Count one request against `limit` for (scope, key); raise RateLimited when over."""
+        if not self.enabled:
+            return
+        item = parse(limit)
+        # Keys are hashed: an email address never lands in Redis in clear text.
+        digest = hashlib.sha256(key.lower().encode()).hexdigest()[:32]
+        if self._remote_storage:
+            allowed = await asyncio.to_thread(self._strategy.hit, item, scope, digest)
+        else:
+            allowed = self._strategy.hit(item, scope, digest)
+        if not allowed:
+            raise RateLimited(await self._retry_after(item, scope, digest))
+
+    async def _retry_after(self, item: RateLimitItem, scope: str, digest: str) -> int:
+        if self._remote_storage:
+            stats = await asyncio.to_thread(self._strategy.get_window_stats, item, scope, digest)
+        else:
+            stats = self._strategy.get_window_stats(item, scope, digest)
+        return max(1, math.ceil(stats.reset_time - time.time()))
+
+    def reset(self) -> None:
+        self._slowapi.reset()
+
+
+def limit_by_address(setting: str, scope: str) -> Callable[[Request], Awaitable[None]]:
+    """A route dependency: `setting` names the Settings field holding the limit string."""
+
+    async def check(request: Request) -> None:
+        limiter: RateLimiter = request.app.state.rate_limiter
+        await limiter.hit(getattr(limiter.settings, setting), scope, limiter.client_address(request))
+
+    return check

@@ -1,0 +1,1 @@
+"""The localization context: languages, currencies, exchange rates, conversion (schema `localization`)."""

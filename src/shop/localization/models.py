@@ -1,0 +1,1 @@
+"""ORM classes of the localization context (schema `localization`)."""

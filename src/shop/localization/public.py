@@ -1,0 +1,1 @@
+"""What other contexts may use from localization, inside the caller's transaction."""

@@ -1,0 +1,130 @@
+"""The ASGI app: `shop.main:app`. create_app() wires the kernel and the three contexts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from shop import __version__
+from shop.auth import public as auth_public
+from shop.auth.router import admin_router as auth_admin_router
+from shop.auth.router import router as auth_router
+from shop.core.config import Settings, get_settings
+from shop.core.db import Database
+from shop.core.docs import install_docs
+from shop.core.embedded import EmbeddedPostgres
+from shop.core.errors import install_error_handlers
+from shop.core.events import bus
+from shop.core.health import router as health_router
+from shop.core.logging import configure_logging
+from shop.core.mail import MailSender
+from shop.core.middleware import RequestContextMiddleware
+from shop.core.ratelimit import RateLimiter
+from shop.core.security import TokenCodec
+from shop.localization.router import router as localization_router
+from shop.users import public as users_public
+from shop.users.router import router as users_router
+
+API_PREFIX = "/api/v1"
+
+DESCRIPTION = """
+The backend foundation of a global e-commerce platform: sign-up and sign-in, customer profiles and
+addresses, languages, currencies and exchange rates.
+
+Errors are RFC 9457 problem details (`application/problem+json`) with a stable `code`.
+Authenticate with **Authorize** (the OAuth2 password flow signs you in) or paste an access token.
+"""
+
+
+def wire_contexts() -> None:
+    """Contexts meet here: auth's events reach the users context without auth importing it back."""
+    bus.subscribe(auth_public.UserRegistered, users_public.on_user_registered)
+    bus.subscribe(auth_public.AccountDeleted, users_public.on_account_deleted)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    database: Database | None = None,
+    run_mail_sender: bool = True,
+) -> FastAPI:
+    settings = settings or get_settings()
+    wire_contexts()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.environment != "test":
+            configure_logging(settings.log_level)
+        embedded: EmbeddedPostgres | None = None
+        db = database
+        if db is None:
+            url = settings.database_url
+            if url is None:
+                embedded = EmbeddedPostgres(settings.data_dir)
+                url = embedded.start()
+            db = Database.from_url(url, pool_size=settings.db_pool_size)
+        app.state.database = db
+        app.state.redis = None
+        if settings.redis_url:
+            from redis.asyncio import Redis
+
+            app.state.redis = Redis.from_url(settings.redis_url)
+        sender = MailSender(settings, db)
+        if run_mail_sender:
+            sender.start()
+        app.state.mail_sender = sender
+        try:
+            yield
+        finally:
+            await sender.stop()
+            if app.state.redis is not None:
+                await app.state.redis.aclose()
+            if database is None:
+                await db.dispose()
+            if embedded is not None:
+                embedded.stop()
+
+    app = FastAPI(
+        title="shop",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.token_codec = TokenCodec(settings)
+    app.state.rate_limiter = RateLimiter(settings)
+    app.state.session_validator = auth_public.validate_session
+
+    install_error_handlers(app)
+    install_docs(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
+    app.add_middleware(RequestContextMiddleware)
+
+    app.include_router(health_router)
+    app.include_router(auth_router, prefix=f"{API_PREFIX}/auth")
+    app.include_router(auth_admin_router, prefix=f"{API_PREFIX}/admin")
+    app.include_router(users_router, prefix=API_PREFIX)
+    app.include_router(localization_router, prefix=API_PREFIX)
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    # `shop.main:app` is built on first access, so importing this module reads no configuration.
+    if name == "app":
+        application = create_app()
+        globals()["app"] = application
+        return application
+    raise AttributeError(name)

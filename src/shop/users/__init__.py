@@ -1,0 +1,1 @@
+"""The users context: profiles and addresses (schema `users`)."""

@@ -1,0 +1,1 @@
+"""ORM classes of the users context (schema `users`)."""

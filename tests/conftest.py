@@ -1,0 +1,172 @@
+"""Test fixtures: a real PostgreSQL (TEST_DATABASE_URL, else the embedded one), one fresh database
+per test run (per xdist worker), migrated by Alembic.
+
+Two ways to drive the app:
+- `client`: each test inside one transaction that is rolled back afterwards (fast, isolated);
+- `live_client`: the app on its own connection pool, for tests that need real concurrency or the
+  mail sender; the rows it leaves are truncated afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from shop.core.config import Settings
+from shop.core.db import Database
+from shop.core.embedded import EmbeddedPostgres
+from shop.core.migrate import run_alembic
+from shop.main import create_app
+from tests.smtp import SmtpSink
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Tables whose rows tests create; reference data (languages, currencies) stays.
+MUTABLE_SCHEMAS = ("auth", "users", "mail")
+MUTABLE_TABLES = ("localization.exchange_rates",)
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    """URL of a PostgreSQL server whose user may create databases."""
+    configured = os.environ.get("TEST_DATABASE_URL")
+    if configured:
+        yield configured.replace("postgresql://", "postgresql+asyncpg://", 1)
+        return
+    embedded = EmbeddedPostgres(ROOT / ".data" / "test")
+    url = embedded.start()
+    try:
+        yield url
+    finally:
+        embedded.stop()
+
+
+@pytest.fixture(scope="session")
+async def database_url(server_url: str, worker_id: str) -> AsyncIterator[str]:
+    name = f"shop_test_{worker_id}_{secrets.token_hex(4)}"
+    admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        await run_alembic(url, "upgrade", "head")
+        yield url
+    finally:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(database_url, pool_size=30, max_overflow=10)
+    yield engine
+    await engine.dispose()
+
+
+def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "environment": "test",
+        "database_url": database_url,
+        "data_dir": data_dir,
+        "jwt_secret_key": "test-secret-" + "x" * 40,
+        # Cheap hashing keeps the suite fast; the benchmark measures the real parameters.
+        "argon2_memory_cost": 1024,
+        "argon2_time_cost": 1,
+        "mail_poll_seconds": 0.05,
+        "public_url": "http://shop.test",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return make_settings(database_url, tmp_path)
+
+
+def http_client(app: Any) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("203.0.113.7", 50000))
+    return httpx.AsyncClient(transport=transport, base_url="http://shop.test")
+
+
+@pytest.fixture
+async def db(engine: AsyncEngine) -> AsyncIterator[Database]:
+    """A Database whose sessions all join one transaction, rolled back after the test."""
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        try:
+            yield Database(engine, bind=connection)
+        finally:
+            await transaction.rollback()
+
+
+@pytest.fixture
+async def app(settings: Settings, db: Database) -> AsyncIterator[Any]:
+    application = create_app(settings, database=db, run_mail_sender=False)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    async with http_client(app) as client:
+        yield client
+
+
+async def truncate_mutable(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        rows = await connection.execute(
+            text(
+                "SELECT schemaname || '.' || tablename FROM pg_tables WHERE schemaname = ANY(:schemas)"
+            ),
+            {"schemas": list(MUTABLE_SCHEMAS)},
+        )
+        tables = [row[0] for row in rows]
+        for table in MUTABLE_TABLES:
+            if await connection.scalar(text("SELECT to_regclass(:t)"), {"t": table}) is not None:
+                tables.append(table)
+        if tables:
+            await connection.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpSink]:
+    sink = SmtpSink()
+    sink.start()
+    try:
+        yield sink
+    finally:
+        sink.stop()
+
+
+@pytest.fixture
+async def live_app(database_url: str, engine: AsyncEngine, tmp_path: Path, smtp: SmtpSink) -> AsyncIterator[Any]:
+    """The app with its own pool and a running mail sender pointed at the test SMTP server."""
+    settings = make_settings(database_url, tmp_path, smtp_host="127.0.0.1", smtp_port=smtp.port)
+    application = create_app(settings)
+    try:
+        async with application.router.lifespan_context(application):
+            yield application
+    finally:
+        await truncate_mutable(engine)
+
+
+@pytest.fixture
+async def live_client(live_app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    async with http_client(live_app) as client:
+        yield client
+
+
+def new_email() -> str:
+    return f"user-{uuid.uuid4().hex[:12]}@example.com"

@@ -1,0 +1,72 @@
+"""The kernel through HTTP: problem+json errors, request ids, health, metrics, docs."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+PROBLEM = "application/problem+json"
+
+
+async def test_unknown_route_is_problem_404(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/nowhere")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert body["code"] == "not_found"
+    assert body["status"] == 404
+    assert set(body) >= {"type", "title", "status", "detail", "code"}
+
+
+async def test_wrong_method_is_problem_405(client: httpx.AsyncClient) -> None:
+    response = await client.delete("/health/live")
+    assert response.status_code == 405
+    assert response.headers["content-type"] == PROBLEM
+    assert response.json()["code"] == "method_not_allowed"
+
+
+async def test_request_id_is_echoed_when_well_formed(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health/live", headers={"X-Request-ID": "abc.DEF_123-x"})
+    assert response.headers["x-request-id"] == "abc.DEF_123-x"
+
+
+@pytest.mark.parametrize("given", ["", "has space", "x" * 129, "semi;colon", "ünï"])
+async def test_request_id_is_replaced_when_malformed(client: httpx.AsyncClient, given: str) -> None:
+    response = await client.get("/health/live", headers={"X-Request-ID": given.encode()})
+    rid = response.headers["x-request-id"]
+    assert rid != given and 1 <= len(rid) <= 128
+
+
+async def test_request_id_on_errors_too(client: httpx.AsyncClient) -> None:
+    response = await client.get("/nowhere")
+    assert response.headers["x-request-id"]
+
+
+async def test_health_endpoints(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/health/live")).json() == {"status": "ok"}
+    for path in ("/health/ready", "/health"):
+        response = await client.get(path)
+        assert response.status_code == 200
+        assert response.json()["database"] == "ok"
+
+
+async def test_metrics_are_prometheus_text(client: httpx.AsyncClient) -> None:
+    await client.get("/health/live")
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert 'shop_http_requests_total{method="GET",route="/health/live",status="200"}' in response.text
+
+
+async def test_docs_are_served_without_a_cdn(client: httpx.AsyncClient) -> None:
+    for path in ("/docs", "/redoc"):
+        page = await client.get(path)
+        assert page.status_code == 200
+        assert "cdn" not in page.text.lower()
+        assert "/docs-assets/" in page.text
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js"):
+        response = await client.get(f"/docs-assets/{asset}")
+        assert response.status_code == 200
+        assert len(response.content) > 10_000
+    schema = (await client.get("/openapi.json")).json()
+    assert schema["info"]["title"] == "shop"

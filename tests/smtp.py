@@ -1,0 +1,58 @@
+"""A real SMTP server (aiosmtpd) inside the test process, collecting what it receives."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        self.messages.append(message)
+        return "250 OK"
+
+
+class SmtpSink:
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self._collector = _Collector()
+        self._controller: Controller | None = None
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        return self._collector.messages
+
+    def start(self) -> None:
+        self._controller = Controller(self._collector, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    async def wait_for(self, recipient: str, count: int = 1, timeout: float = 10.0) -> list[EmailMessage]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [m for m in self.messages if m["To"] == recipient]
+            if len(found) >= count:
+                return found
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"no mail to {recipient} within {timeout}s")
