@@ -127,9 +127,7 @@ async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
 async def truncate_mutable(engine: AsyncEngine) -> None:
     async with engine.begin() as connection:
         rows = await connection.execute(
-            text(
-                "SELECT schemaname || '.' || tablename FROM pg_tables WHERE schemaname = ANY(:schemas)"
-            ),
+            text("SELECT schemaname || '.' || tablename FROM pg_tables WHERE schemaname = ANY(:schemas)"),
             {"schemas": list(MUTABLE_SCHEMAS)},
         )
         tables = [row[0] for row in rows]
@@ -151,7 +149,9 @@ def smtp() -> Iterator[SmtpSink]:
 
 
 @pytest.fixture
-async def live_app(database_url: str, engine: AsyncEngine, tmp_path: Path, smtp: SmtpSink) -> AsyncIterator[Any]:
+async def live_app(
+    database_url: str, engine: AsyncEngine, tmp_path: Path, smtp: SmtpSink
+) -> AsyncIterator[Any]:
     """The app with its own pool and a running mail sender pointed at the test SMTP server."""
     settings = make_settings(database_url, tmp_path, smtp_host="127.0.0.1", smtp_port=smtp.port)
     application = create_app(settings)

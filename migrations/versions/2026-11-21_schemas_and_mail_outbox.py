@@ -28,7 +28,9 @@ def upgrade() -> None:
         sa.Column("subject", sa.String(length=998), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
-        sa.Column("next_attempt_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column(
+            "next_attempt_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+        ),
         sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.String(length=500), nullable=True),
@@ -37,7 +39,10 @@ def upgrade() -> None:
     )
     # The sender's scan: only unsent mail, in order of when it is due.
     op.create_index(
-        "ix_outbox_due", "outbox", ["next_attempt_at"], schema="mail",
+        "ix_outbox_due",
+        "outbox",
+        ["next_attempt_at"],
+        schema="mail",
         postgresql_where=sa.text("sent_at IS NULL"),
     )
 

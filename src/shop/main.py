@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop import __version__
 from shop.auth import public as auth_public
@@ -39,10 +40,18 @@ Authenticate with **Authorize** (the OAuth2 password flow signs you in) or paste
 """
 
 
+async def _create_profile(session: AsyncSession, event: auth_public.UserRegistered) -> None:
+    await users_public.create_profile(session, event.user_id, event.accept_language)
+
+
+async def _erase_user_data(session: AsyncSession, event: auth_public.AccountDeleted) -> None:
+    await users_public.erase_user_data(session, event.user_id)
+
+
 def wire_contexts() -> None:
     """Contexts meet here: auth's events reach the users context without auth importing it back."""
-    bus.subscribe(auth_public.UserRegistered, users_public.on_user_registered)
-    bus.subscribe(auth_public.AccountDeleted, users_public.on_account_deleted)
+    bus.subscribe(auth_public.UserRegistered, _create_profile)
+    bus.subscribe(auth_public.AccountDeleted, _erase_user_data)
 
 
 def create_app(

@@ -25,8 +25,6 @@ class AccountDeleted:
     user_id: uuid.UUID
 
 
-async def validate_session(
-    session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID
-) -> str | None:
+async def validate_session(session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID) -> str | None:
     """The role of a live session's active user, or None when the session or user is gone."""
     return await AuthRepository(session).live_session_role(user_id, session_id)

@@ -83,9 +83,7 @@ class EmbeddedPostgres:
             if running_port is None:
                 self.port = _free_port()
                 started = time.perf_counter()
-                self._pg_ctl(
-                    "start", "-w", "-t", "60", "-l", str(self.log_file), "-o", f"-p {self.port}"
-                )
+                self._pg_ctl("start", "-w", "-t", "60", "-l", str(self.log_file), "-o", f"-p {self.port}")
                 logger.info(
                     "embedded PostgreSQL started",
                     extra={"port": self.port, "seconds": round(time.perf_counter() - started, 3)},
@@ -205,8 +203,18 @@ class EmbeddedPostgres:
             os.chown(pwfile, account.pw_uid, account.pw_gid)
         try:
             self._run(
-                "initdb", "-D", str(self.pgdata), "-U", DB_USER, "--pwfile", str(pwfile),
-                "--auth=scram-sha-256", "-E", "UTF8", "--no-locale", "--no-instructions",
+                "initdb",
+                "-D",
+                str(self.pgdata),
+                "-U",
+                DB_USER,
+                "--pwfile",
+                str(pwfile),
+                "--auth=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--no-instructions",
             )
         finally:
             pwfile.unlink(missing_ok=True)
@@ -224,7 +232,8 @@ class EmbeddedPostgres:
         return self._run("pg_ctl", "-D", str(self.pgdata), *args, check=check)
 
     def _run(self, program: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        assert self._bin is not None
+        if self._bin is None:
+            raise EmbeddedPostgresError("binaries not located yet")
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "TZ": "UTC"}
         if self.password_file.exists():
             env["PGPASSWORD"] = self.password_file.read_text().strip()
@@ -255,11 +264,12 @@ class _FileLock:
         self._handle: IO[bytes] | None = None
 
     def __enter__(self) -> _FileLock:
-        self._handle = open(self.path, "ab")  # noqa: SIM115
+        self._handle = open(self.path, "ab")
         fcntl.flock(self._handle, fcntl.LOCK_EX)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        assert self._handle is not None
+        if self._handle is None:
+            return
         fcntl.flock(self._handle, fcntl.LOCK_UN)
         self._handle.close()

@@ -180,7 +180,5 @@ def unexpected_error_response(request: Request, exc: BaseException) -> JSONRespo
     if _is_connection_error(exc):
         logger.warning("backing service unavailable on %s: %s", request.url.path, type(exc).__name__)
         return problem_response(503, "service_unavailable", "A backing service is unavailable.")
-    logger.error(
-        "unhandled error on %s %s", request.method, request.url.path, exc_info=exc
-    )
+    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(500, "internal_error", "An unexpected error occurred.")

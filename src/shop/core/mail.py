@@ -9,6 +9,7 @@ backoff until the server takes them. With no SMTP_HOST, mail is logged and saved
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
@@ -48,9 +49,7 @@ class OutboxMail(Base):
     subject: Mapped[str] = mapped_column(String(998))
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    next_attempt_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(String(500))
@@ -110,10 +109,8 @@ class MailSender:
                 logger.warning("mail sender pass failed; retrying", exc_info=True)
                 sent = 0
             if sent == 0:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), self.settings.mail_poll_seconds)
-                except TimeoutError:
-                    pass
 
     async def drain_once(self) -> int:
         """Send what is due; return how many mails were handed over."""
@@ -167,7 +164,7 @@ class MailSender:
             path = folder / f"{mail.created_at:%Y%m%dT%H%M%S}-{mail.id}.eml"
             path.write_bytes(message.as_bytes())
             logger.info("mail saved (no SMTP_HOST)", extra={"to": mail.recipient, "file": str(path)})
-            print(f"--- mail to {mail.recipient} ({path}) ---\n{message}", flush=True)  # noqa: T201
+            print(f"--- mail to {mail.recipient} ({path}) ---\n{message}", flush=True)
             return
         password = self.settings.smtp_password.get_secret_value() if self.settings.smtp_password else None
         await aiosmtplib.send(

@@ -20,12 +20,11 @@ HTTP_LATENCY = Histogram(
     registry=REGISTRY,
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
-LOGINS = Counter(
-    "shop_logins_total", "Login attempts by outcome.", ["outcome"], registry=REGISTRY
-)
+LOGINS = Counter("shop_logins_total", "Login attempts by outcome.", ["outcome"], registry=REGISTRY)
 LOCKOUTS = Counter("shop_lockouts_total", "Accounts locked after failed logins.", registry=REGISTRY)
 OUTBOX_BACKLOG = Gauge(
-    "shop_mail_outbox_backlog", "Mails waiting in the outbox, as last seen by the sender.",
+    "shop_mail_outbox_backlog",
+    "Mails waiting in the outbox, as last seen by the sender.",
     registry=REGISTRY,
 )
 MAILS_SENT = Counter("shop_mails_sent_total", "Mails handed to the SMTP server.", registry=REGISTRY)
