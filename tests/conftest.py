@@ -85,6 +85,8 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "argon2_time_cost": 1,
         "mail_poll_seconds": 0.05,
         "public_url": "http://shop.test",
+        # Every test comes from one address; the rate-limit tests turn limits back on.
+        "rate_limit_enabled": False,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

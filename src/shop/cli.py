@@ -92,8 +92,10 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 
 def cmd_create_admin(args: argparse.Namespace) -> None:
     from shop.auth.commands import create_admin
+    from shop.main import wire_contexts
 
     settings = _settings()
+    wire_contexts()  # the new account gets its profile, as at registration
     with database_url(settings) as url:
         _migrate_to(url, "upgrade", "head")
         print(asyncio.run(create_admin(settings, url, args.email)))

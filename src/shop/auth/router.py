@@ -1,8 +1,295 @@
-"""HTTP endpoints of the auth context."""
+"""HTTP endpoints of the auth context: thin — guard, input, one service call, response model."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends, Query, Response, status
+from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import EmailStr
+
+from shop.auth import errors
+from shop.auth.dependencies import AuthServiceDep, ClientDep
+from shop.auth.models import User
+from shop.auth.schemas import (
+    AdminUserPatch,
+    ChangePasswordRequest,
+    DeleteAccountRequest,
+    EmailRequest,
+    LoginRequest,
+    LogoutRequest,
+    MessageResponse,
+    PasswordResetRequest,
+    ProtectedResponse,
+    RefreshRequest,
+    RegisterRequest,
+    RegisterResponse,
+    SessionOut,
+    TokenPair,
+    TokenRequest,
+    UserOut,
+)
+from shop.core.errors import (
+    Forbidden,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    RateLimited,
+    TokenExpired,
+    TokenInvalid,
+    TokenRevoked,
+    problem_responses,
+)
+from shop.core.ratelimit import limit_by_address
+from shop.core.security import AdminUser, CurrentUser
 
 router = APIRouter(tags=["auth"])
 admin_router = APIRouter(tags=["admin"])
+
+BEARER_ERRORS = (NotAuthenticated, TokenInvalid, TokenExpired, TokenRevoked)
+LOGIN_ERRORS = (
+    errors.InvalidCredentials,
+    errors.EmailNotVerified,
+    errors.AccountDisabled,
+    errors.AccountLocked,
+    RateLimited,
+)
+ACCEPTED = "If the address belongs to an account, we have sent it an email."
+
+register_limit = Depends(limit_by_address("rate_limit_register", "register"))
+login_limit = Depends(limit_by_address("rate_limit_login", "login"))  # /login and /token share it
+resend_limit = Depends(limit_by_address("rate_limit_email", "resend-verification"))
+reset_limit = Depends(limit_by_address("rate_limit_email", "password-reset-request"))
+
+
+def _user_out(user: User) -> UserOut:
+    return UserOut.model_validate(user, from_attributes=True)
+
+
+@router.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RegisterResponse,
+    dependencies=[register_limit],
+    responses=problem_responses(errors.EmailTaken, RateLimited, InvalidInput),
+)
+async def register(body: RegisterRequest, service: AuthServiceDep, client: ClientDep) -> RegisterResponse:
+    """Create an account and email a verification link. Sign-in needs a verified email.
+
+    Passwords: 8 to 128 characters, not the email, not a commonly breached password."""
+    user_id = await service.register(body.email, body.password, client)
+    return RegisterResponse(
+        message="Account created. Check your email to verify your address.", user_id=user_id
+    )
+
+
+@router.post(
+    "/verify-email",
+    response_model=MessageResponse,
+    responses=problem_responses(errors.EmailTokenInvalid),
+)
+async def verify_email(body: TokenRequest, service: AuthServiceDep, client: ClientDep) -> MessageResponse:
+    """Confirm an email address with the token from the verification link."""
+    await service.verify_email(body.token, client)
+    return MessageResponse(message="Email verified. You can sign in now.")
+
+
+@router.post(
+    "/resend-verification",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=MessageResponse,
+    dependencies=[resend_limit],
+    responses=problem_responses(RateLimited),
+)
+async def resend_verification(
+    body: EmailRequest, service: AuthServiceDep, client: ClientDep
+) -> MessageResponse:
+    """Send a new verification link. The answer is the same whether or not the account exists."""
+    await service.resend_verification(body.email, client)
+    return MessageResponse(message=ACCEPTED)
+
+
+@router.post(
+    "/login", response_model=TokenPair, dependencies=[login_limit], responses=problem_responses(*LOGIN_ERRORS)
+)
+async def login(body: LoginRequest, service: AuthServiceDep, client: ClientDep) -> TokenPair:
+    """Sign in: a new session with an access token (1 hour) and a refresh token (30 days).
+
+    The 5th consecutive failure locks the account (423, which tells that the account exists);
+    each later lockout lasts twice as long as the last, up to 24 hours."""
+    return await service.login(body.email, body.password, client)
+
+
+@router.post(
+    "/token", response_model=TokenPair, dependencies=[login_limit], responses=problem_responses(*LOGIN_ERRORS)
+)
+async def token(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()], service: AuthServiceDep, client: ClientDep
+) -> TokenPair:
+    """The OAuth2 password flow (form fields `username` = email, `password`), for Swagger UI's
+    Authorize button. Same rules and rate limit as /login."""
+    try:
+        email = EmailRequest(email=form.username).email
+    except ValueError:
+        raise errors.InvalidCredentials() from None
+    return await service.login(email, form.password, client)
+
+
+@router.post(
+    "/refresh",
+    response_model=TokenPair,
+    responses=problem_responses(
+        errors.RefreshTokenInvalid, errors.RefreshTokenExpired, errors.TokenReused, errors.RefreshTokenRevoked
+    ),
+)
+async def refresh(body: RefreshRequest, service: AuthServiceDep, client: ClientDep) -> TokenPair:
+    """Trade a refresh token for a new pair. The old refresh token is spent: presenting it again
+    revokes the session (except within a few seconds, the race of two tabs refreshing at once)."""
+    return await service.refresh(body.refresh_token, client)
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(*BEARER_ERRORS))
+async def logout(
+    principal: CurrentUser,
+    service: AuthServiceDep,
+    client: ClientDep,
+    _: Annotated[LogoutRequest | None, Body()] = None,
+) -> Response:
+    """End the session of this access token (its refresh token stops working too)."""
+    await service.logout(principal.user_id, principal.session_id, client)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/logout-all", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(*BEARER_ERRORS)
+)
+async def logout_all(principal: CurrentUser, service: AuthServiceDep, client: ClientDep) -> Response:
+    """End every session of the user, on every device."""
+    await service.logout_all(principal.user_id, client)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/password-reset-request",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=MessageResponse,
+    dependencies=[reset_limit],
+    responses=problem_responses(RateLimited),
+)
+async def password_reset_request(
+    body: EmailRequest, service: AuthServiceDep, client: ClientDep
+) -> MessageResponse:
+    """Email a password-reset link (valid 1 hour). The answer is the same whether or not the
+    account exists."""
+    await service.request_password_reset(body.email, client)
+    return MessageResponse(message=ACCEPTED)
+
+
+@router.post(
+    "/password-reset",
+    response_model=MessageResponse,
+    responses=problem_responses(errors.EmailTokenInvalid, InvalidInput),
+)
+async def password_reset(
+    body: PasswordResetRequest, service: AuthServiceDep, client: ClientDep
+) -> MessageResponse:
+    """Set a new password with the token from the reset link. Every session is signed out and
+    any lockout is lifted."""
+    await service.reset_password(body.token, body.password, client)
+    return MessageResponse(message="Password changed. Sign in with your new password.")
+
+
+@router.post(
+    "/change-password",
+    response_model=MessageResponse,
+    responses=problem_responses(errors.InvalidCurrentPassword, InvalidInput, *BEARER_ERRORS),
+)
+async def change_password(
+    body: ChangePasswordRequest, principal: CurrentUser, service: AuthServiceDep, client: ClientDep
+) -> MessageResponse:
+    """Change the password. Every other session is signed out; this one lives on."""
+    await service.change_password(
+        principal.user_id, principal.session_id, body.current_password, body.new_password, client
+    )
+    return MessageResponse(message="Password changed.")
+
+
+@router.get("/me", response_model=UserOut, responses=problem_responses(*BEARER_ERRORS))
+async def me(principal: CurrentUser, service: AuthServiceDep) -> UserOut:
+    """The signed-in account."""
+    return _user_out(await service.me(principal.user_id))
+
+
+@router.delete(
+    "/me",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(errors.InvalidCurrentPassword, *BEARER_ERRORS),
+)
+async def delete_me(
+    body: DeleteAccountRequest, principal: CurrentUser, service: AuthServiceDep, client: ClientDep
+) -> Response:
+    """Delete the account and everything shop holds for it (profile, addresses, sessions). The
+    email address can register again."""
+    await service.delete_account(principal.user_id, body.password, client)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/sessions", response_model=list[SessionOut], responses=problem_responses(*BEARER_ERRORS))
+async def sessions(principal: CurrentUser, service: AuthServiceDep) -> list[SessionOut]:
+    """The live sessions of the user; `current` marks the one of this access token."""
+    return [
+        SessionOut(
+            id=item.id,
+            created_at=item.created_at,
+            last_used_at=item.last_used_at,
+            expires_at=item.expires_at,
+            user_agent=item.user_agent,
+            ip=str(item.ip) if item.ip is not None else None,
+            current=item.id == principal.session_id,
+        )
+        for item in await service.sessions(principal.user_id)
+    ]
+
+
+@router.delete(
+    "/sessions/{session_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(NotFound, *BEARER_ERRORS),
+)
+async def revoke_session(
+    session_id: uuid.UUID, principal: CurrentUser, service: AuthServiceDep, client: ClientDep
+) -> Response:
+    """Sign out one session (another device, or this one)."""
+    await service.revoke_session(principal.user_id, session_id, client)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/protected", response_model=ProtectedResponse, responses=problem_responses(*BEARER_ERRORS))
+async def protected(principal: CurrentUser) -> ProtectedResponse:
+    """A resource that only a signed-in user can read: handy to check a token."""
+    return ProtectedResponse(message="You are signed in.", user_id=principal.user_id)
+
+
+@admin_router.get(
+    "/users", response_model=list[UserOut], responses=problem_responses(Forbidden, *BEARER_ERRORS)
+)
+async def admin_users(
+    _: AdminUser, service: AuthServiceDep, email: Annotated[EmailStr | None, Query()] = None
+) -> list[UserOut]:
+    """Admin: find a user by exact email (case-insensitive), or list the newest 50."""
+    return [_user_out(user) for user in await service.find_users(email)]
+
+
+@admin_router.patch(
+    "/users/{user_id}",
+    response_model=UserOut,
+    responses=problem_responses(Forbidden, NotFound, *BEARER_ERRORS),
+)
+async def admin_update_user(
+    user_id: uuid.UUID, body: AdminUserPatch, principal: AdminUser, service: AuthServiceDep, client: ClientDep
+) -> UserOut:
+    """Admin: activate or deactivate an account, or change its role. Deactivating signs the user
+    out everywhere at once."""
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    return _user_out(await service.admin_update_user(principal.user_id, user_id, changes, client))

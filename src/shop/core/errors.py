@@ -27,10 +27,21 @@ class ShopError(Exception):
     title: str | None = None
     detail: str = "An unexpected error occurred."
 
-    def __init__(self, detail: str | None = None, *, headers: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        errors: Sequence[Mapping[str, Any]] | None = None,
+        keep_changes: bool = False,
+    ):
         if detail is not None:
             self.detail = detail
         self.headers: dict[str, str] = dict(headers or {})
+        self.errors = list(errors) if errors is not None else None
+        # Some refusals are themselves state changes that must persist: a failed login counts
+        # towards lockout, a reused refresh token revokes its session, the audit log records both.
+        self.keep_changes = keep_changes
         super().__init__(self.detail)
 
 
@@ -51,8 +62,8 @@ class Unauthorized(ShopError):
 
     status = 401
 
-    def __init__(self, detail: str | None = None):
-        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+    def __init__(self, detail: str | None = None, *, keep_changes: bool = False):
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"}, keep_changes=keep_changes)
 
 
 class NotAuthenticated(Unauthorized):
@@ -69,6 +80,15 @@ class TokenExpired(Unauthorized):
 
 class TokenRevoked(Unauthorized):
     code, detail = "token_revoked", "The token's session has been revoked."
+
+
+class InvalidInput(ShopError):
+    """A rule checked beyond the request schema, answered like any validation failure."""
+
+    status, code, detail = 422, "validation_error", "The request is not valid."
+
+    def __init__(self, loc: Sequence[str | int], msg: str, type_: str = "value_error"):
+        super().__init__(errors=[{"loc": list(loc), "msg": msg, "type": type_}])
 
 
 class RateLimited(ShopError):
@@ -147,7 +167,9 @@ def _is_connection_error(exc: BaseException) -> bool:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ShopError)
     async def _shop_error(_: Request, exc: ShopError) -> JSONResponse:
-        return problem_response(exc.status, exc.code, exc.detail, title=exc.title, headers=exc.headers)
+        return problem_response(
+            exc.status, exc.code, exc.detail, title=exc.title, headers=exc.headers, errors=exc.errors
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

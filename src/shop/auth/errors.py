@@ -1,0 +1,55 @@
+"""Errors of the auth context, each with its HTTP status and stable code."""
+
+from __future__ import annotations
+
+from shop.core.errors import ShopError, Unauthorized
+
+
+class EmailTaken(ShopError):
+    status, code, detail = 409, "email_taken", "An account with this email already exists."
+
+
+class InvalidCredentials(Unauthorized):
+    code, detail = "invalid_credentials", "The email or password is wrong."
+
+
+class EmailNotVerified(ShopError):
+    status, code, detail = 403, "email_not_verified", "Confirm your email address before signing in."
+
+
+class AccountDisabled(ShopError):
+    status, code, detail = 403, "account_disabled", "This account has been disabled."
+
+
+class AccountLocked(ShopError):
+    status, code = 423, "account_locked"
+    detail = "Too many failed sign-ins: the account is locked for a while."
+
+    def __init__(self, retry_after: int, *, keep_changes: bool = False) -> None:
+        super().__init__(headers={"Retry-After": str(max(1, retry_after))}, keep_changes=keep_changes)
+
+
+class EmailTokenInvalid(ShopError):
+    """A verification or reset token that is unknown, used or expired (a 400, not a 401)."""
+
+    status, code, detail = 400, "token_invalid", "The link is invalid, used or expired."
+
+
+class RefreshTokenInvalid(Unauthorized):
+    code, detail = "token_invalid", "The refresh token is unknown."
+
+
+class RefreshTokenExpired(Unauthorized):
+    code, detail = "token_expired", "The refresh token has expired; sign in again."
+
+
+class RefreshTokenRevoked(Unauthorized):
+    code, detail = "token_revoked", "The refresh token's session has been revoked; sign in again."
+
+
+class TokenReused(Unauthorized):
+    code, detail = "token_reused", "This refresh token was already used."
+
+
+class InvalidCurrentPassword(ShopError):
+    status, code, detail = 400, "invalid_current_password", "The current password is wrong."

@@ -1,0 +1,155 @@
+"""Request and response bodies of the auth context."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, model_validator
+
+from shop.auth.passwords import MAX_PASSWORD_LENGTH
+
+
+def _normalise_email(value: str) -> str:
+    return value.strip().lower()
+
+
+Email = Annotated[EmailStr, AfterValidator(_normalise_email)]
+Password = Annotated[str, Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
+
+
+class StrictBody(BaseModel):
+    # Unknown fields are refused, so nobody can mass-assign `role` or `email_verified`.
+    model_config = ConfigDict(extra="forbid")
+
+
+class _ConfirmedPassword(StrictBody):
+    @model_validator(mode="after")
+    def _passwords_match(self) -> _ConfirmedPassword:
+        if getattr(self, "confirm_password", None) != self._new_password():
+            raise ValueError("confirm_password does not match the password")
+        return self
+
+    def _new_password(self) -> str:
+        return str(getattr(self, "password", ""))
+
+
+class RegisterRequest(_ConfirmedPassword):
+    email: Email
+    password: Password
+    confirm_password: Password
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "ada@example.com",
+                    "password": "correct horse battery",
+                    "confirm_password": "correct horse battery",
+                }
+            ]
+        },
+    )
+
+
+class RegisterResponse(BaseModel):
+    message: str
+    user_id: uuid.UUID
+
+
+class MessageResponse(BaseModel):
+    message: str
+
+
+class TokenRequest(StrictBody):
+    token: Annotated[str, Field(min_length=1, max_length=512)]
+
+
+class EmailRequest(StrictBody):
+    email: Email
+
+
+class LoginRequest(StrictBody):
+    email: Email
+    password: Password
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"email": "ada@example.com", "password": "correct horse battery"}]},
+    )
+
+
+class RefreshRequest(StrictBody):
+    refresh_token: Annotated[str, Field(min_length=1, max_length=512)]
+
+
+class LogoutRequest(BaseModel):
+    """Accepted and ignored: logout ends the session of the access token."""
+
+    refresh_token: str | None = None
+
+
+class PasswordResetRequest(_ConfirmedPassword):
+    token: Annotated[str, Field(min_length=1, max_length=512)]
+    password: Password
+    confirm_password: Password
+
+
+class ChangePasswordRequest(_ConfirmedPassword):
+    current_password: Password
+    new_password: Password
+    confirm_password: Password
+
+    def _new_password(self) -> str:
+        return self.new_password
+
+
+class DeleteAccountRequest(StrictBody):
+    password: Password
+
+
+class TokenUser(BaseModel):
+    id: uuid.UUID
+    email: str
+    email_verified: bool
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="Seconds until the access token expires.")
+    refresh_expires_in: int = Field(description="Seconds until the refresh token expires.")
+    user: TokenUser
+
+
+class UserOut(BaseModel):
+    id: uuid.UUID
+    email: str
+    email_verified: bool
+    is_active: bool
+    role: Literal["customer", "admin"]
+    created_at: datetime
+    last_login_at: datetime | None
+
+
+class SessionOut(BaseModel):
+    id: uuid.UUID
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    user_agent: str | None
+    ip: str | None
+    current: bool
+
+
+class ProtectedResponse(BaseModel):
+    message: str
+    user_id: uuid.UUID
+
+
+class AdminUserPatch(StrictBody):
+    is_active: bool | None = None
+    role: Literal["customer", "admin"] | None = None

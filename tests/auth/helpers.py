@@ -1,0 +1,53 @@
+"""Shared steps of the auth tests: register, read the mailed token, sign in."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from shop.core.mail import OutboxMail
+from tests.conftest import new_email
+
+PASSWORD = "correct horse battery staple"
+LINK = re.compile(r"\?token=([A-Za-z0-9_\-]+)")
+
+
+async def outbox_tokens(app: Any, email: str) -> list[str]:
+    """Tokens of the links mailed to `email`, oldest first, read from the outbox."""
+    async with app.state.database.sessions() as session:
+        bodies = (
+            await session.scalars(
+                select(OutboxMail.body).where(OutboxMail.recipient == email).order_by(OutboxMail.created_at)
+            )
+        ).all()
+    return [match.group(1) for body in bodies for match in [LINK.search(body)] if match]
+
+
+async def register(client: httpx.AsyncClient, email: str | None = None, password: str = PASSWORD) -> str:
+    email = email or new_email()
+    response = await client.post(
+        "/api/v1/auth/register", json={"email": email, "password": password, "confirm_password": password}
+    )
+    assert response.status_code == 201, response.text
+    return email
+
+
+async def register_verified(client: httpx.AsyncClient, app: Any, email: str | None = None) -> str:
+    email = await register(client, email)
+    token = (await outbox_tokens(app, email))[-1]
+    response = await client.post("/api/v1/auth/verify-email", json={"token": token})
+    assert response.status_code == 200, response.text
+    return email
+
+
+async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> dict[str, Any]:
+    response = await client.post("/api/v1/auth/login", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def bearer(pair: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {pair['access_token']}"}
