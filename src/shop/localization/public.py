@@ -1,1 +1,56 @@
-"""What other contexts may use from localization, inside the caller's transaction."""
+"""What other contexts may use from localization. Every function runs inside the caller's
+transaction (it takes the caller's session) and never commits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shop.localization import service
+from shop.localization.errors import RateNotFound, UnknownCurrency, UnknownLanguage
+from shop.localization.service import Conversion
+
+__all__ = [
+    "Conversion",
+    "RateNotFound",
+    "UnknownCurrency",
+    "UnknownLanguage",
+    "best_language",
+    "convert",
+    "is_active_currency",
+    "is_active_language",
+]
+
+
+async def is_active_language(session: AsyncSession, code: str) -> bool:
+    """Is `code` an active language? Codes are compared as stored: lowercase (`en`, `zh`)."""
+    return await service.is_active_language(session, code)
+
+
+async def is_active_currency(session: AsyncSession, code: str) -> bool:
+    """Is `code` an active currency? Codes are compared as stored: ISO 4217 upper case (`USD`)."""
+    return await service.is_active_currency(session, code)
+
+
+async def best_language(session: AsyncSession, accept_language: str | None) -> str:
+    """The best active language for an Accept-Language value (q-values honoured, `zh-CN` matches
+    `zh`), else `en`. A malformed or missing header never raises: it yields `en`."""
+    return await service.best_language(session, accept_language)
+
+
+async def convert(
+    session: AsyncSession,
+    amount: Decimal,
+    from_code: str,
+    to_code: str,
+    *,
+    base_currency: str = "USD",
+    at: datetime | None = None,
+) -> Conversion:
+    """Convert `amount` (a finite Decimal >= 0) at the rate in force at `at` (default now), crossing
+    through `base_currency` when needed; `converted_amount` is rounded half-up to the target's minor
+    units. Raises UnknownCurrency (unknown or inactive code), RateNotFound, or ValueError for a
+    negative or non-finite amount."""
+    return await service.convert(session, amount, from_code, to_code, pivot=base_currency, at=at)

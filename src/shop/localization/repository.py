@@ -1,0 +1,182 @@
+"""Every query of the localization context."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import ARRAY, DateTime, String, bindparam, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shop.localization.models import Currency, ExchangeRate, Language
+
+Pair = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRate:
+    """A row of `exchange_rates`: 1 `from_code` = `rate` `to_code` from `effective_date` on."""
+
+    from_code: str
+    to_code: str
+    rate: Decimal
+    effective_date: datetime
+    source: str
+
+
+# One round trip for any number of pairs; each pair is one probe of the unique index
+# (from_code, to_code, effective_date DESC): the first entry at or before :at is the rate in force.
+_RATES_IN_FORCE = text(
+    """
+    SELECT p.from_code, p.to_code, r.rate, r.effective_date, r.source
+    FROM unnest(CAST(:froms AS varchar[]), CAST(:tos AS varchar[])) AS p(from_code, to_code)
+    CROSS JOIN LATERAL (
+        SELECT e.rate, e.effective_date, e.source
+        FROM localization.exchange_rates AS e
+        WHERE e.from_code = p.from_code AND e.to_code = p.to_code AND e.effective_date <= :at
+        ORDER BY e.effective_date DESC
+        LIMIT 1
+    ) AS r
+    """
+).bindparams(
+    bindparam("froms", type_=ARRAY(String)),
+    bindparam("tos", type_=ARRAY(String)),
+    bindparam("at", type_=DateTime(timezone=True)),
+)
+
+# Bulk load for imports: arrays instead of thousands of bound parameters; rows already present
+# (same pair, same instant) are left alone, and RETURNING counts the ones actually stored.
+_INSERT_RATES_IGNORING_EXISTING = text(
+    """
+    INSERT INTO localization.exchange_rates (from_code, to_code, rate, effective_date, source)
+    SELECT * FROM unnest(
+        CAST(:froms AS varchar[]), CAST(:tos AS varchar[]), CAST(:rates AS numeric[]),
+        CAST(:dates AS timestamptz[]), CAST(:sources AS varchar[])
+    )
+    ON CONFLICT (from_code, to_code, effective_date) DO NOTHING
+    RETURNING 1
+    """
+)
+
+
+class LocalizationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # -- languages ------------------------------------------------------------------------------
+
+    async def active_languages(self) -> Sequence[Language]:
+        result = await self.session.scalars(
+            select(Language).where(Language.is_active).order_by(Language.code)
+        )
+        return result.all()
+
+    async def active_language_codes(self) -> set[str]:
+        result = await self.session.scalars(select(Language.code).where(Language.is_active))
+        return set(result.all())
+
+    async def language_is_active(self, code: str) -> bool:
+        found = await self.session.scalar(
+            select(Language.code).where(Language.code == code, Language.is_active)
+        )
+        return found is not None
+
+    async def set_language_active(self, code: str, active: bool) -> Language | None:
+        result = await self.session.scalars(
+            update(Language)
+            .where(Language.code == code)
+            .values(is_active=active)
+            .returning(Language)
+            .execution_options(populate_existing=True)
+        )
+        return result.one_or_none()
+
+    # -- currencies -----------------------------------------------------------------------------
+
+    async def active_currencies(self) -> Sequence[Currency]:
+        result = await self.session.scalars(
+            select(Currency).where(Currency.is_active).order_by(Currency.code)
+        )
+        return result.all()
+
+    async def get_currency(self, code: str) -> Currency | None:
+        return await self.session.get(Currency, code)
+
+    async def currencies(self, codes: Iterable[str]) -> dict[str, Currency]:
+        result = await self.session.scalars(select(Currency).where(Currency.code.in_(set(codes))))
+        return {currency.code: currency for currency in result}
+
+    async def currency_is_active(self, code: str) -> bool:
+        found = await self.session.scalar(
+            select(Currency.code).where(Currency.code == code, Currency.is_active)
+        )
+        return found is not None
+
+    async def currency_codes(self) -> set[str]:
+        result = await self.session.scalars(select(Currency.code))
+        return set(result.all())
+
+    async def set_currency_active(self, code: str, active: bool) -> Currency | None:
+        result = await self.session.scalars(
+            update(Currency)
+            .where(Currency.code == code)
+            .values(is_active=active)
+            .returning(Currency)
+            .execution_options(populate_existing=True)
+        )
+        return result.one_or_none()
+
+    # -- exchange rates -------------------------------------------------------------------------
+
+    async def rates_in_force(self, pairs: Iterable[Pair], at: datetime) -> dict[Pair, StoredRate]:
+        """For each pair that has one, the rate with the latest effective_date <= `at`."""
+        wanted = sorted(set(pairs))
+        if not wanted:
+            return {}
+        result = await self.session.execute(
+            _RATES_IN_FORCE,
+            {"froms": [f for f, _ in wanted], "tos": [t for _, t in wanted], "at": at},
+        )
+        return {
+            (row.from_code, row.to_code): StoredRate(
+                row.from_code, row.to_code, row.rate, row.effective_date, row.source
+            )
+            for row in result
+        }
+
+    async def add_rate(
+        self, from_code: str, to_code: str, rate: Decimal, effective_date: datetime, source: str
+    ) -> ExchangeRate | None:
+        """Store a rate; None when the pair already has one at that instant (race-free)."""
+        result = await self.session.scalars(
+            insert(ExchangeRate)
+            .values(
+                from_code=from_code,
+                to_code=to_code,
+                rate=rate,
+                effective_date=effective_date,
+                source=source,
+            )
+            .on_conflict_do_nothing(index_elements=["from_code", "to_code", "effective_date"])
+            .returning(ExchangeRate)
+        )
+        return result.one_or_none()
+
+    async def add_rates_ignoring_existing(self, rates: Sequence[StoredRate]) -> int:
+        """Store many rates at once; returns how many were new."""
+        if not rates:
+            return 0
+        result = await self.session.execute(
+            _INSERT_RATES_IGNORING_EXISTING,
+            {
+                "froms": [r.from_code for r in rates],
+                "tos": [r.to_code for r in rates],
+                "rates": [r.rate for r in rates],
+                "dates": [r.effective_date for r in rates],
+                "sources": [r.source for r in rates],
+            },
+        )
+        return len(result.all())
