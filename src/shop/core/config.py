@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     log_level: str = "INFO"
     mail_poll_seconds: float = Field(default=2.0, gt=0)
+    mail_retry_base_seconds: float = Field(default=2.0, gt=0)
 
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod

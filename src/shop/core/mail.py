@@ -80,8 +80,8 @@ async def enqueue(session: AsyncSession, recipient: str, mail: RenderedMail) -> 
     await session.flush()
 
 
-def _backoff(attempts: int) -> timedelta:
-    return timedelta(seconds=min(MAX_BACKOFF_SECONDS, 2 ** min(attempts, 16)))
+def _backoff(base_seconds: float, attempts: int) -> timedelta:
+    return timedelta(seconds=min(MAX_BACKOFF_SECONDS, base_seconds * 2 ** min(attempts - 1, 16)))
 
 
 class MailSender:
@@ -131,7 +131,9 @@ class MailSender:
                 except Exception as exc:
                     MAIL_FAILURES.inc()
                     mail.attempts += 1
-                    mail.next_attempt_at = datetime.now(UTC) + _backoff(mail.attempts)
+                    mail.next_attempt_at = datetime.now(UTC) + _backoff(
+                        self.settings.mail_retry_base_seconds, mail.attempts
+                    )
                     mail.last_error = f"{type(exc).__name__}: {exc}"[:500]
                     logger.warning(
                         "mail delivery failed", extra={"mail_id": str(mail.id), "attempts": mail.attempts}
@@ -139,6 +141,8 @@ class MailSender:
                     # SMTP is down: the rest of the batch would fail the same way.
                     break
                 mail.sent_at = datetime.now(UTC)
+                # Links in mail carry live tokens: once delivered, they do not stay at rest here.
+                mail.body = ""
                 sent += 1
                 MAILS_SENT.inc()
             backlog = await session.scalar(

@@ -1,0 +1,134 @@
+"""The admin role: user search and changes, and `shop create-admin`."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shop.auth.models import User
+from shop.cli import main as cli
+from shop.core.config import get_settings
+from tests.auth.helpers import PASSWORD, bearer, login, register_verified
+from tests.factories import signed_in_user
+
+
+async def test_admin_endpoints_need_the_admin_role(client: httpx.AsyncClient, app: Any) -> None:
+    customer = await signed_in_user(app)
+    response = await client.get("/api/v1/admin/users", headers=customer.headers)
+    assert response.status_code == 403 and response.json()["code"] == "forbidden"
+    patch = await client.patch(
+        f"/api/v1/admin/users/{customer.user_id}", headers=customer.headers, json={"role": "admin"}
+    )
+    assert patch.status_code == 403
+    assert (await client.get("/api/v1/admin/users")).status_code == 401
+
+
+async def test_admin_finds_users(client: httpx.AsyncClient, app: Any) -> None:
+    admin = await signed_in_user(app, role="admin")
+    email = await register_verified(client, app)
+    found = await client.get("/api/v1/admin/users", params={"email": email.upper()}, headers=admin.headers)
+    assert found.status_code == 200
+    assert [user["email"] for user in found.json()] == [email]
+    assert set(found.json()[0]) == {
+        "id",
+        "email",
+        "email_verified",
+        "is_active",
+        "role",
+        "created_at",
+        "last_login_at",
+    }
+    newest = (await client.get("/api/v1/admin/users", headers=admin.headers)).json()
+    assert 2 <= len(newest) <= 50
+    assert newest[0]["email"] == email  # newest first
+    assert (
+        await client.get("/api/v1/admin/users", params={"email": "nobody@example.com"}, headers=admin.headers)
+    ).json() == []
+
+
+async def test_deactivation_revokes_every_session(client: httpx.AsyncClient, app: Any) -> None:
+    admin = await signed_in_user(app, role="admin")
+    email = await register_verified(client, app)
+    pair = await login(client, email)
+    user_id = pair["user"]["id"]
+    response = await client.patch(
+        f"/api/v1/admin/users/{user_id}", headers=admin.headers, json={"is_active": False}
+    )
+    assert response.status_code == 200 and response.json()["is_active"] is False
+    assert (await client.get("/api/v1/auth/me", headers=bearer(pair))).json()["code"] == "token_revoked"
+    relogin = await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+    assert relogin.status_code == 403 and relogin.json()["code"] == "account_disabled"
+    again = await client.patch(
+        f"/api/v1/admin/users/{user_id}", headers=admin.headers, json={"is_active": True, "role": "admin"}
+    )
+    assert again.json()["role"] == "admin" and again.json()["is_active"] is True
+    promoted = await login(client, email)
+    assert (await client.get("/api/v1/admin/users", headers=bearer(promoted))).status_code == 200
+
+
+async def test_admin_patch_errors(client: httpx.AsyncClient, app: Any) -> None:
+    admin = await signed_in_user(app, role="admin")
+    missing = await client.patch(
+        f"/api/v1/admin/users/{uuid.uuid4()}", headers=admin.headers, json={"is_active": False}
+    )
+    assert missing.status_code == 404 and missing.json()["code"] == "not_found"
+    for payload in ({"role": "root"}, {"email_verified": True}, {"is_active": "maybe"}):
+        response = await client.patch(
+            f"/api/v1/admin/users/{admin.user_id}", headers=admin.headers, json=payload
+        )
+        assert response.status_code == 422, payload
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, database_url: str, tmp_path: Any) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("ENVIRONMENT", "test")
+    monkeypatch.setenv("ARGON2_MEMORY_COST", "1024")
+    monkeypatch.setenv("ARGON2_TIME_COST", "1")
+    get_settings.cache_clear()
+
+
+async def run_cli(*args: str, stdin: str = "") -> None:
+    import asyncio
+    import sys
+
+    def call() -> None:
+        previous = sys.stdin
+        sys.stdin = io.StringIO(stdin)
+        try:
+            cli(list(args))
+        finally:
+            sys.stdin = previous
+            get_settings.cache_clear()
+
+    await asyncio.to_thread(call)
+
+
+async def test_create_admin_command(
+    cli_env: None, engine: AsyncEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    email = f"Admin-{uuid.uuid4().hex[:8]}@Example.com"
+    try:
+        await run_cli("create-admin", email, stdin="an admin pass phrase\n")
+        async with engine.connect() as connection:
+            user = (await connection.execute(select(User).where(User.email == email.lower()))).one()
+        assert user.role == "admin" and user.email_verified and user.is_active
+        first_hash = user.password_hash
+        # Again: the account exists, so it stays as it is, password included.
+        await run_cli("create-admin", email)
+        async with engine.connect() as connection:
+            again = (await connection.execute(select(User).where(User.email == email.lower()))).one()
+        assert again.password_hash == first_hash
+        assert "promoted" in capsys.readouterr().out
+        with pytest.raises(SystemExit):
+            await run_cli("create-admin", f"weak-{uuid.uuid4().hex[:6]}@example.com", stdin="password\n")
+    finally:
+        async with engine.begin() as connection:
+            await connection.execute(delete(User).where(User.email == email.lower()))

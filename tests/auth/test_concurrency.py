@@ -1,0 +1,66 @@
+"""Real parallel requests, each in its own transaction (the live app on its own pool)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+
+from tests.auth.helpers import PASSWORD, bearer, login, outbox_tokens, register
+from tests.conftest import new_email
+
+
+async def verified(client: httpx.AsyncClient, app: Any) -> str:
+    email = await register(client)
+    token = (await outbox_tokens(app, email))[-1]
+    assert (await client.post("/api/v1/auth/verify-email", json={"token": token})).status_code == 200
+    return email
+
+
+async def test_twenty_registrations_of_one_email(live_client: httpx.AsyncClient) -> None:
+    email = new_email()
+    payload = {"email": email, "password": PASSWORD, "confirm_password": PASSWORD}
+    responses = await asyncio.gather(
+        *(live_client.post("/api/v1/auth/register", json=payload) for _ in range(20))
+    )
+    codes = sorted(response.status_code for response in responses)
+    assert codes == [201] + [409] * 19
+    assert all(r.json()["code"] == "email_taken" for r in responses if r.status_code == 409)
+
+
+async def test_ten_refreshes_of_one_token(live_client: httpx.AsyncClient, live_app: Any) -> None:
+    pair = await login(live_client, await verified(live_client, live_app))
+    responses = await asyncio.gather(
+        *(
+            live_client.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+            for _ in range(10)
+        )
+    )
+    winners = [r for r in responses if r.status_code == 200]
+    losers = [r for r in responses if r.status_code != 200]
+    assert len(winners) == 1
+    assert all(r.status_code == 401 and r.json()["code"] == "token_reused" for r in losers)
+    # Within the grace window the session lives on.
+    new = winners[0].json()
+    assert (await live_client.get("/api/v1/auth/me", headers=bearer(new))).status_code == 200
+    assert (
+        await live_client.post("/api/v1/auth/refresh", json={"refresh_token": new["refresh_token"]})
+    ).status_code == 200
+
+
+async def test_twenty_wrong_passwords_at_once_lock_the_account(
+    live_client: httpx.AsyncClient, live_app: Any
+) -> None:
+    email = await verified(live_client, live_app)
+    responses = await asyncio.gather(
+        *(
+            live_client.post("/api/v1/auth/login", json={"email": email, "password": "wrong password x"})
+            for _ in range(20)
+        )
+    )
+    assert all(r.status_code in (401, 423) for r in responses)
+    assert sum(r.status_code == 423 for r in responses) >= 16  # the 5th and every later one
+    right = await live_client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+    assert right.status_code == 423
+    assert 1 <= int(right.headers["retry-after"]) <= 900  # one lockout, not several stacked

@@ -1,0 +1,163 @@
+"""Login: credentials, verification and disabling, lockout, rehashing, the OAuth2 form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from sqlalchemy import select, text, update
+
+from shop.auth.models import User
+from shop.auth.passwords import PasswordHasher
+from shop.auth.service import AuthTools
+from shop.main import create_app
+from tests.auth.helpers import PASSWORD, bearer, login, register, register_verified
+from tests.conftest import http_client, make_settings, new_email
+
+LOGIN = "/api/v1/auth/login"
+
+
+async def attempt(client: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
+    return await client.post(LOGIN, json={"email": email, "password": password})
+
+
+async def expire_lock(app: Any, email: str) -> None:
+    async with app.state.database.sessions() as session:
+        await session.execute(
+            update(User).where(User.email == email).values(locked_until=text("now() - interval '1 second'"))
+        )
+        await session.commit()
+
+
+async def test_login_returns_a_token_pair(client: httpx.AsyncClient, app: Any) -> None:
+    email = await register_verified(client, app)
+    pair = await login(client, email)
+    assert pair["token_type"] == "bearer"
+    assert pair["expires_in"] == 3600
+    assert pair["refresh_expires_in"] == 2592000
+    assert pair["user"]["email"] == email and pair["user"]["email_verified"] is True
+    me = await client.get("/api/v1/auth/me", headers=bearer(pair))
+    assert me.json()["last_login_at"] is not None
+    assert set(me.json()) == {
+        "id",
+        "email",
+        "email_verified",
+        "is_active",
+        "role",
+        "created_at",
+        "last_login_at",
+    }
+
+
+async def test_unknown_email_and_wrong_password_look_the_same(client: httpx.AsyncClient, app: Any) -> None:
+    email = await register_verified(client, app)
+    wrong = await attempt(client, email, "not the password at all")
+    unknown = await attempt(client, new_email(), "not the password at all")
+    for response in (wrong, unknown):
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"] == "Bearer"
+        assert response.json()["code"] == "invalid_credentials"
+    assert wrong.json() == unknown.json()
+
+
+async def test_unknown_email_still_costs_a_password_verify(client: httpx.AsyncClient, app: Any) -> None:
+    hasher = PasswordHasher(app.state.settings)
+    verified: list[str] = []
+    real_verify = hasher._context.verify
+
+    def counting_verify(secret: str, hashed: str) -> bool:
+        verified.append(hashed)
+        return bool(real_verify(secret, hashed))
+
+    hasher._context.verify = counting_verify  # type: ignore[method-assign]
+    app.state.auth_tools = AuthTools(
+        app.state.settings, hasher, app.state.token_codec, app.state.rate_limiter
+    )
+    response = await attempt(client, new_email(), "whatever password")
+    assert response.status_code == 401
+    assert len(verified) == 1 and verified[0].startswith("$argon2id$")
+
+
+async def test_status_is_told_only_after_the_right_password(client: httpx.AsyncClient, app: Any) -> None:
+    unverified = await register(client)
+    assert (await attempt(client, unverified, "wrong password here")).json()["code"] == "invalid_credentials"
+    assert (await attempt(client, unverified, PASSWORD)).json()["code"] == "email_not_verified"
+
+    disabled = await register_verified(client, app)
+    async with app.state.database.sessions() as session:
+        await session.execute(update(User).where(User.email == disabled).values(is_active=False))
+        await session.commit()
+    assert (await attempt(client, disabled, "wrong password here")).status_code == 401
+    response = await attempt(client, disabled, PASSWORD)
+    assert response.status_code == 403 and response.json()["code"] == "account_disabled"
+
+
+async def test_fifth_failure_locks_for_15_minutes(client: httpx.AsyncClient, app: Any) -> None:
+    email = await register_verified(client, app)
+    for _ in range(4):
+        assert (await attempt(client, email, "wrong password here")).status_code == 401
+    fifth = await attempt(client, email, "wrong password here")
+    assert fifth.status_code == 423 and fifth.json()["code"] == "account_locked"
+    assert 895 <= int(fifth.headers["retry-after"]) <= 900
+    # Locked: the right password too answers 423, and attempts do not count.
+    right = await attempt(client, email, PASSWORD)
+    assert right.status_code == 423 and int(right.headers["retry-after"]) <= 900
+    async with app.state.database.sessions() as session:
+        user = await session.scalar(select(User).where(User.email == email))
+        assert user is not None and user.failed_login_count == 0 and user.lockout_count == 1
+
+
+async def test_lockouts_double_and_reset_on_success(client: httpx.AsyncClient, app: Any) -> None:
+    email = await register_verified(client, app)
+    for _ in range(5):
+        await attempt(client, email, "wrong password here")
+    await expire_lock(app, email)
+    # The count starts again from zero once the lock has expired...
+    for _ in range(4):
+        assert (await attempt(client, email, "wrong password here")).status_code == 401
+    second = await attempt(client, email, "wrong password here")
+    # ...and the next lock lasts twice as long.
+    assert second.status_code == 423 and 1795 <= int(second.headers["retry-after"]) <= 1800
+    await expire_lock(app, email)
+    await login(client, email)  # success resets the count and the doubling
+    for _ in range(5):
+        last = await attempt(client, email, "wrong password here")
+    assert 895 <= int(last.headers["retry-after"]) <= 900
+
+
+async def test_lockout_is_capped_at_24_hours(client: httpx.AsyncClient, app: Any) -> None:
+    email = await register_verified(client, app)
+    async with app.state.database.sessions() as session:
+        await session.execute(update(User).where(User.email == email).values(lockout_count=12))
+        await session.commit()
+    for _ in range(5):
+        last = await attempt(client, email, "wrong password here")
+    assert last.status_code == 423 and 86395 <= int(last.headers["retry-after"]) <= 86400
+
+
+async def test_oauth2_password_form(client: httpx.AsyncClient, app: Any) -> None:
+    email = await register_verified(client, app)
+    response = await client.post("/api/v1/auth/token", data={"username": email, "password": PASSWORD})
+    assert response.status_code == 200
+    assert response.json()["token_type"] == "bearer"
+    bad = await client.post("/api/v1/auth/token", data={"username": email, "password": "nope nope nope"})
+    assert bad.status_code == 401 and bad.json()["code"] == "invalid_credentials"
+    not_email = await client.post("/api/v1/auth/token", data={"username": "nobody", "password": "nope nope"})
+    assert not_email.status_code == 401
+
+
+async def test_hash_is_upgraded_when_parameters_change(
+    client: httpx.AsyncClient, app: Any, database_url: str, tmp_path: Any, db: Any
+) -> None:
+    email = await register_verified(client, app)
+    stronger = create_app(
+        make_settings(database_url, tmp_path, argon2_memory_cost=2048, argon2_time_cost=2),
+        database=db,
+        run_mail_sender=False,
+    )
+    async with stronger.router.lifespan_context(stronger), http_client(stronger) as other:
+        await login(other, email)
+    async with app.state.database.sessions() as session:
+        stored = await session.scalar(select(User.password_hash).where(User.email == email))
+    assert stored is not None and "m=2048,t=2" in stored
+    await login(client, email)  # the new hash still verifies

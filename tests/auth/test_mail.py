@@ -1,0 +1,120 @@
+"""Mail through the outbox to a real SMTP server (aiosmtpd in the test process)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shop.core.db import Database
+from shop.core.mail import MailSender, RenderedMail, enqueue
+from shop.main import create_app
+from tests.auth.helpers import LINK, PASSWORD, register
+from tests.conftest import http_client, make_settings, truncate_mutable
+from tests.smtp import SmtpSink, free_port
+
+
+async def test_verification_mail_reaches_smtp(live_client: httpx.AsyncClient, smtp: SmtpSink) -> None:
+    email = await register(live_client)
+    (message,) = await smtp.wait_for(email)
+    body = message.get_content()
+    assert message["Subject"] == "Confirm your email address"
+    match = LINK.search(body)
+    assert match and "http://shop.test/verify-email?token=" in body
+    response = await live_client.post("/api/v1/auth/verify-email", json={"token": match.group(1)})
+    assert response.status_code == 200
+
+
+async def test_delivered_mail_leaves_no_token_at_rest(
+    live_client: httpx.AsyncClient, live_app: Any, smtp: SmtpSink
+) -> None:
+    email = await register(live_client)
+    await smtp.wait_for(email)
+    for _ in range(50):
+        async with live_app.state.database.sessions() as session:
+            row = (
+                await session.execute(
+                    text("SELECT sent_at, body FROM mail.outbox WHERE recipient = :r"), {"r": email}
+                )
+            ).one()
+        if row.sent_at is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert row.sent_at is not None and row.body == ""
+
+
+async def test_mail_waits_for_smtp_and_nothing_is_lost(
+    database_url: str, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    port = free_port()  # nothing listens here yet
+    app = create_app(make_settings(database_url, tmp_path, smtp_host="127.0.0.1", smtp_port=port))
+    sink = SmtpSink(port)
+    try:
+        async with app.router.lifespan_context(app), http_client(app) as client:
+            started = time.perf_counter()
+            email = await register(client)
+            assert time.perf_counter() - started < 2.0  # SMTP being down does not slow registration
+            await asyncio.sleep(0.5)  # a few failed attempts
+            async with engine.connect() as connection:
+                attempts = await connection.scalar(
+                    text("SELECT attempts FROM mail.outbox WHERE recipient = :r"), {"r": email}
+                )
+            assert attempts >= 1
+            sink.start()
+            (message,) = await sink.wait_for(email, timeout=15)
+            assert LINK.search(message.get_content())
+    finally:
+        sink.stop()
+        await truncate_mutable(engine)
+
+
+async def test_two_senders_never_send_one_mail_twice(
+    database_url: str, engine: AsyncEngine, tmp_path: Path, smtp: SmtpSink
+) -> None:
+    settings = make_settings(database_url, tmp_path, smtp_host="127.0.0.1", smtp_port=smtp.port)
+    database = Database.from_url(database_url)
+    try:
+        async with database.sessions() as session:
+            for index in range(30):
+                await enqueue(
+                    session, f"bulk-{index}@example.com", RenderedMail(subject=f"n{index}", body="hello")
+                )
+            await session.commit()
+        senders = [MailSender(settings, database), MailSender(settings, database)]
+        for sender in senders:
+            sender.start()
+        for index in range(30):
+            await smtp.wait_for(f"bulk-{index}@example.com")
+        await asyncio.sleep(0.3)
+        for sender in senders:
+            await sender.stop()
+        recipients = [message["To"] for message in smtp.messages]
+        assert sorted(recipients) == sorted(f"bulk-{index}@example.com" for index in range(30))
+    finally:
+        await database.dispose()
+        await truncate_mutable(engine)
+
+
+async def test_without_smtp_host_mail_is_saved_as_eml(
+    database_url: str, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    app = create_app(make_settings(database_url, tmp_path))
+    try:
+        async with app.router.lifespan_context(app), http_client(app) as client:
+            email = await register(client)
+            for _ in range(100):
+                files = list((tmp_path / "mail").glob("*.eml")) if (tmp_path / "mail").exists() else []
+                if files:
+                    break
+                await asyncio.sleep(0.05)
+            assert len(files) == 1
+            content = files[0].read_text()
+            assert email in content and "verify-email?token=" in content
+            assert PASSWORD not in content
+    finally:
+        await truncate_mutable(engine)

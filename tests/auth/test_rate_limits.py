@@ -1,0 +1,137 @@
+"""Rate limits per client address and per email; trusted proxies; the Redis backend."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from shop.core.db import Database
+from shop.main import create_app
+from tests.auth.helpers import PASSWORD
+from tests.conftest import http_client, make_settings, new_email
+
+
+@pytest.fixture
+def limited(database_url: str, tmp_path: Path, db: Database) -> Any:
+    async def build(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+        settings = make_settings(database_url, tmp_path, rate_limit_enabled=True, **overrides)
+        app = create_app(settings, database=db, run_mail_sender=False)
+        async with app.router.lifespan_context(app), http_client(app) as client:
+            yield client
+
+    return build
+
+
+def register_body() -> dict[str, str]:
+    return {"email": new_email(), "password": PASSWORD, "confirm_password": PASSWORD}
+
+
+async def test_register_limit(limited: Any) -> None:
+    async for client in limited():
+        for _ in range(3):
+            assert (await client.post("/api/v1/auth/register", json=register_body())).status_code == 201
+        blocked = await client.post("/api/v1/auth/register", json=register_body())
+        assert blocked.status_code == 429
+        assert blocked.headers["content-type"] == "application/problem+json"
+        assert blocked.json()["code"] == "rate_limited"
+        assert 1 <= int(blocked.headers["retry-after"]) <= 300
+
+
+async def test_login_and_token_share_one_budget(limited: Any) -> None:
+    async for client in limited():
+        for _ in range(3):
+            await client.post("/api/v1/auth/login", json={"email": new_email(), "password": "whatever pass"})
+        for _ in range(2):
+            response = await client.post(
+                "/api/v1/auth/token", data={"username": new_email(), "password": "whatever"}
+            )
+            assert response.status_code == 401
+        assert (
+            await client.post("/api/v1/auth/login", json={"email": new_email(), "password": "x" * 9})
+        ).status_code == 429
+        assert (
+            await client.post("/api/v1/auth/token", data={"username": "a@b.co", "password": "x"})
+        ).status_code == 429
+
+
+async def test_forwarded_for_is_ignored_from_untrusted_peers(limited: Any) -> None:
+    async for client in limited():
+        for index in range(3):
+            headers = {"X-Forwarded-For": f"198.51.100.{index}"}
+            await client.post("/api/v1/auth/register", json=register_body(), headers=headers)
+        blocked = await client.post(
+            "/api/v1/auth/register", json=register_body(), headers={"X-Forwarded-For": "198.51.100.99"}
+        )
+        assert blocked.status_code == 429
+
+
+async def test_trusted_proxy_forwards_the_client_address(limited: Any) -> None:
+    async for client in limited(trusted_proxies=["203.0.113.0/24"]):
+        for index in range(5):
+            headers = {"X-Forwarded-For": f"198.51.100.{index}"}
+            assert (
+                await client.post("/api/v1/auth/register", json=register_body(), headers=headers)
+            ).status_code == 201
+
+
+@pytest.mark.parametrize("path", ["/api/v1/auth/password-reset-request", "/api/v1/auth/resend-verification"])
+async def test_email_endpoints_limit_per_address_and_per_email(limited: Any, path: str) -> None:
+    async for client in limited(trusted_proxies=["203.0.113.7"]):
+        email = new_email()
+        # Per email: three from different addresses pass, the fourth is refused.
+        for index in range(3):
+            response = await client.post(
+                path, json={"email": email}, headers={"X-Forwarded-For": f"198.51.100.{index}"}
+            )
+            assert response.status_code == 202
+        blocked = await client.post(path, json={"email": email}, headers={"X-Forwarded-For": "198.51.100.50"})
+        assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) <= 3600
+        # Per address: three different emails pass, the fourth is refused.
+        for _ in range(3):
+            response = await client.post(
+                path, json={"email": new_email()}, headers={"X-Forwarded-For": "198.51.100.77"}
+            )
+            assert response.status_code == 202
+        blocked = await client.post(
+            path, json={"email": new_email()}, headers={"X-Forwarded-For": "198.51.100.77"}
+        )
+        assert blocked.status_code == 429
+
+
+async def test_limits_can_be_turned_off(client: httpx.AsyncClient) -> None:
+    # The default test settings have RATE_LIMIT_ENABLED=false.
+    for _ in range(6):
+        assert (await client.post("/api/v1/auth/register", json=register_body())).status_code == 201
+
+
+def redis_url() -> str:
+    url = os.environ.get("TEST_REDIS_URL")
+    if not url:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must provide TEST_REDIS_URL")
+        pytest.skip("no TEST_REDIS_URL: a Redis server is needed for the shared-limit test (it runs in CI)")
+    return url
+
+
+async def test_redis_limits_hold_across_instances(database_url: str, tmp_path: Path, db: Database) -> None:
+    url = redis_url()
+    settings = make_settings(database_url, tmp_path, rate_limit_enabled=True, redis_url=url)
+    first = create_app(settings, database=db, run_mail_sender=False)
+    second = create_app(settings, database=db, run_mail_sender=False)
+    first.state.rate_limiter.reset()
+    try:
+        async with first.router.lifespan_context(first), second.router.lifespan_context(second):
+            async with http_client(first) as one, http_client(second) as two:
+                assert (await one.post("/api/v1/auth/register", json=register_body())).status_code == 201
+                assert (await two.post("/api/v1/auth/register", json=register_body())).status_code == 201
+                assert (await one.post("/api/v1/auth/register", json=register_body())).status_code == 201
+                assert (await two.post("/api/v1/auth/register", json=register_body())).status_code == 429
+                ready = await one.get("/health/ready")
+                assert ready.json()["redis"] == "ok"
+    finally:
+        first.state.rate_limiter.reset()

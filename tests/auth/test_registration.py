@@ -1,0 +1,190 @@
+"""Registration, email verification and its resend."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select, text, update
+
+from shop.auth.models import EmailToken, User
+from tests.auth.helpers import PASSWORD, login, outbox_tokens, register
+from tests.conftest import make_settings, new_email
+
+REGISTER = "/api/v1/auth/register"
+
+
+def body(email: str, password: str = PASSWORD, confirm: str | None = None) -> dict[str, str]:
+    return {
+        "email": email,
+        "password": password,
+        "confirm_password": confirm if confirm is not None else password,
+    }
+
+
+async def test_register_answers_201_with_user_id(client: httpx.AsyncClient, app: Any) -> None:
+    email = new_email()
+    response = await client.post(REGISTER, json=body(email))
+    assert response.status_code == 201
+    data = response.json()
+    assert set(data) == {"message", "user_id"}
+    async with app.state.database.sessions() as session:
+        user = await session.get(User, data["user_id"])
+        assert (
+            user is not None and user.email == email and not user.email_verified and user.role == "customer"
+        )
+        assert user.password_hash.startswith("$argon2id$")
+
+
+async def test_email_is_case_insensitive_and_unique(client: httpx.AsyncClient) -> None:
+    email = new_email()
+    await register(client, email.upper())
+    again = await client.post(REGISTER, json=body(email))
+    assert again.status_code == 409
+    assert again.json()["code"] == "email_taken"
+    assert again.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    ("password", "confirm", "field"),
+    [
+        ("short7!", None, "password"),  # 7 < 8
+        ("x" * 129, None, "password"),
+        ("qwertyuiop", None, "password"),  # a commonly breached password
+        ("Password123", None, "password"),  # breached, whatever its case
+        (PASSWORD, PASSWORD + "!", None),  # confirmation differs
+    ],
+)
+async def test_password_rules(
+    client: httpx.AsyncClient, password: str, confirm: str | None, field: str | None
+) -> None:
+    response = await client.post(REGISTER, json=body(new_email(), password, confirm))
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["code"] == "validation_error"
+    assert problem["errors"]
+    if field:
+        assert any(field in err["loc"] for err in problem["errors"])
+    assert password not in response.text  # refused input is never echoed
+
+
+async def test_password_may_not_be_the_email(client: httpx.AsyncClient) -> None:
+    email = new_email()
+    response = await client.post(REGISTER, json=body(email, email.upper()))
+    assert response.status_code == 422
+
+
+async def test_no_composition_rules(client: httpx.AsyncClient) -> None:
+    # Lower-case letters and spaces only: long enough, not breached, so it passes.
+    await register(client, password="plain lowercase words here")
+
+
+async def test_password_min_length_is_configurable(database_url: str, tmp_path: Any, db: Any) -> None:
+    from shop.main import create_app
+    from tests.conftest import http_client
+
+    app = create_app(
+        make_settings(database_url, tmp_path, password_min_length=12), database=db, run_mail_sender=False
+    )
+    async with app.router.lifespan_context(app), http_client(app) as client:
+        short = await client.post(REGISTER, json=body(new_email(), "elevenchars"))
+        assert short.status_code == 422
+        ok = await client.post(REGISTER, json=body(new_email(), "twelve chars"))
+        assert ok.status_code == 201
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"email": "not-an-email", "password": PASSWORD, "confirm_password": PASSWORD},
+        {"email": new_email(), "password": PASSWORD},
+        {"email": new_email(), "password": PASSWORD, "confirm_password": PASSWORD, "role": "admin"},
+        {"email": new_email(), "password": PASSWORD, "confirm_password": PASSWORD, "email_verified": True},
+        {"email": 5, "password": PASSWORD, "confirm_password": PASSWORD},
+    ],
+)
+async def test_bad_bodies_are_422(client: httpx.AsyncClient, payload: dict[str, Any]) -> None:
+    response = await client.post(REGISTER, json=payload)
+    assert response.status_code == 422
+    assert response.json()["code"] == "validation_error"
+
+
+async def test_malformed_json_is_422(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        REGISTER, content=b'{"email": ', headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json()["code"] == "validation_error"
+
+
+async def test_verification_mail_link_and_token_at_rest(client: httpx.AsyncClient, app: Any) -> None:
+    email = await register(client)
+    async with app.state.database.sessions() as session:
+        body_text = await session.scalar(
+            text("SELECT body FROM mail.outbox WHERE recipient = :r"), {"r": email}
+        )
+        hashes = (await session.scalars(select(EmailToken.token_hash))).all()
+    assert "http://shop.test/verify-email?token=" in body_text
+    token = (await outbox_tokens(app, email))[0]
+    assert hashlib.sha256(token.encode()).digest() in hashes
+    assert token.encode() not in hashes
+
+
+async def test_verify_email_once(client: httpx.AsyncClient, app: Any) -> None:
+    email = await register(client)
+    token = (await outbox_tokens(app, email))[0]
+    unverified = await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+    assert unverified.status_code == 403 and unverified.json()["code"] == "email_not_verified"
+    first = await client.post("/api/v1/auth/verify-email", json={"token": token})
+    assert first.status_code == 200 and "message" in first.json()
+    second = await client.post("/api/v1/auth/verify-email", json={"token": token})
+    assert second.status_code == 400 and second.json()["code"] == "token_invalid"
+    await login(client, email)
+
+
+async def test_unknown_and_expired_verification_tokens(client: httpx.AsyncClient, app: Any) -> None:
+    unknown = await client.post("/api/v1/auth/verify-email", json={"token": "nope"})
+    assert unknown.status_code == 400 and unknown.json()["code"] == "token_invalid"
+    email = await register(client)
+    token = (await outbox_tokens(app, email))[0]
+    async with app.state.database.sessions() as session:
+        await session.execute(update(EmailToken).values(expires_at=text("now() - interval '1 second'")))
+        await session.commit()
+    expired = await client.post("/api/v1/auth/verify-email", json={"token": token})
+    assert expired.status_code == 400 and expired.json()["code"] == "token_invalid"
+
+
+async def test_verification_token_lives_24_hours(client: httpx.AsyncClient, app: Any) -> None:
+    email = await register(client)
+    async with app.state.database.sessions() as session:
+        seconds = await session.scalar(
+            text(
+                "SELECT extract(epoch FROM t.expires_at - t.created_at) FROM auth.email_tokens t "
+                "JOIN auth.users u ON u.id = t.user_id WHERE u.email = :e"
+            ),
+            {"e": email},
+        )
+    assert round(float(seconds)) == 86400
+
+
+async def test_resend_answers_the_same_and_keeps_older_tokens(client: httpx.AsyncClient, app: Any) -> None:
+    email = await register(client)
+    known = await client.post("/api/v1/auth/resend-verification", json={"email": email})
+    unknown = await client.post("/api/v1/auth/resend-verification", json={"email": new_email()})
+    assert known.status_code == unknown.status_code == 202
+    assert known.json() == unknown.json()
+    first, second = await outbox_tokens(app, email)
+    assert first != second
+    # A new token does not cancel the older unexpired one.
+    response = await client.post("/api/v1/auth/verify-email", json={"token": first})
+    assert response.status_code == 200
+
+
+async def test_resend_to_verified_account_sends_nothing(client: httpx.AsyncClient, app: Any) -> None:
+    email = await register(client)
+    token = (await outbox_tokens(app, email))[0]
+    await client.post("/api/v1/auth/verify-email", json={"token": token})
+    await client.post("/api/v1/auth/resend-verification", json={"email": email})
+    assert len(await outbox_tokens(app, email)) == 1
