@@ -6,24 +6,27 @@ import re
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from shop.core.mail import OutboxMail
 from tests.conftest import new_email
 
 PASSWORD = "correct horse battery staple"
-LINK = re.compile(r"\?token=([A-Za-z0-9_\-]+)")
+LINK = re.compile(r"/(verify-email|reset-password)\?token=([A-Za-z0-9_\-]+)")
 
 
-async def outbox_tokens(app: Any, email: str) -> list[str]:
-    """Tokens of the links mailed to `email`, oldest first, read from the outbox."""
+async def outbox_tokens(app: Any, email: str, page: str = "verify-email") -> list[str]:
+    """Tokens of the `page` links mailed to `email`, oldest first, read from the outbox."""
     async with app.state.database.sessions() as session:
         bodies = (
             await session.scalars(
-                select(OutboxMail.body).where(OutboxMail.recipient == email).order_by(OutboxMail.created_at)
+                select(OutboxMail.body)
+                .where(OutboxMail.recipient == email)
+                # created_at is the transaction's start in rolled-back tests: insertion order breaks ties.
+                .order_by(OutboxMail.created_at, text("xmin::text::bigint"), text("ctid"))
             )
         ).all()
-    return [match.group(1) for body in bodies for match in [LINK.search(body)] if match]
+    return [m.group(2) for body in bodies for m in [LINK.search(body)] if m and m.group(1) == page]
 
 
 async def register(client: httpx.AsyncClient, email: str | None = None, password: str = PASSWORD) -> str:

@@ -35,7 +35,7 @@ async def test_audit_trail(client: httpx.AsyncClient, app: Any) -> None:
     )
     await client.post("/api/v1/auth/logout-all", headers=bearer(refreshed))
     await client.post("/api/v1/auth/password-reset-request", json={"email": email})
-    reset = (await outbox_tokens(app, email))[-1]
+    reset = (await outbox_tokens(app, email, "reset-password"))[-1]
     await client.post(
         "/api/v1/auth/password-reset",
         json={"token": reset, "password": PASSWORD, "confirm_password": PASSWORD},

@@ -125,13 +125,17 @@ async def test_redis_limits_hold_across_instances(database_url: str, tmp_path: P
     second = create_app(settings, database=db, run_mail_sender=False)
     first.state.rate_limiter.reset()
     try:
-        async with first.router.lifespan_context(first), second.router.lifespan_context(second):
-            async with http_client(first) as one, http_client(second) as two:
-                assert (await one.post("/api/v1/auth/register", json=register_body())).status_code == 201
-                assert (await two.post("/api/v1/auth/register", json=register_body())).status_code == 201
-                assert (await one.post("/api/v1/auth/register", json=register_body())).status_code == 201
-                assert (await two.post("/api/v1/auth/register", json=register_body())).status_code == 429
-                ready = await one.get("/health/ready")
-                assert ready.json()["redis"] == "ok"
+        async with (
+            first.router.lifespan_context(first),
+            second.router.lifespan_context(second),
+            http_client(first) as one,
+            http_client(second) as two,
+        ):
+            assert (await one.post("/api/v1/auth/register", json=register_body())).status_code == 201
+            assert (await two.post("/api/v1/auth/register", json=register_body())).status_code == 201
+            assert (await one.post("/api/v1/auth/register", json=register_body())).status_code == 201
+            assert (await two.post("/api/v1/auth/register", json=register_body())).status_code == 429
+            ready = await one.get("/health/ready")
+            assert ready.json()["redis"] == "ok"
     finally:
         first.state.rate_limiter.reset()

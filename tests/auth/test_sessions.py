@@ -144,11 +144,11 @@ async def test_password_reset_flow(client: httpx.AsyncClient, app: Any) -> None:
     known = await client.post("/api/v1/auth/password-reset-request", json={"email": email})
     unknown = await client.post("/api/v1/auth/password-reset-request", json={"email": new_email()})
     assert known.status_code == unknown.status_code == 202 and known.json() == unknown.json()
-    tokens = await outbox_tokens(app, email)
+    tokens = await outbox_tokens(app, email, "reset-password")
     reset_token = tokens[-1]
     async with app.state.database.sessions() as session:
         body = await session.scalar(
-            text("SELECT body FROM mail.outbox WHERE recipient = :r ORDER BY created_at DESC LIMIT 1"),
+            text("SELECT body FROM mail.outbox WHERE recipient = :r AND body LIKE '%reset-password%'"),
             {"r": email},
         )
         ttl = await session.scalar(
@@ -175,7 +175,7 @@ async def test_password_reset_rejects_bad_tokens_and_passwords(client: httpx.Asy
     )
     assert bad.status_code == 400 and bad.json()["code"] == "token_invalid"
     await client.post("/api/v1/auth/password-reset-request", json={"email": email})
-    token = (await outbox_tokens(app, email))[-1]
+    token = (await outbox_tokens(app, email, "reset-password"))[-1]
     weak = await client.post(
         "/api/v1/auth/password-reset", json={"token": token, "password": email, "confirm_password": email}
     )
@@ -184,7 +184,7 @@ async def test_password_reset_rejects_bad_tokens_and_passwords(client: httpx.Asy
     good = {"token": token, "password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD}
     assert (await client.post("/api/v1/auth/password-reset", json=good)).status_code == 200
     await client.post("/api/v1/auth/password-reset-request", json={"email": email})
-    fresh = (await outbox_tokens(app, email))[-1]
+    fresh = (await outbox_tokens(app, email, "reset-password"))[-1]
     async with app.state.database.sessions() as session:
         await session.execute(update(EmailToken).values(expires_at=text("now() - interval '1 second'")))
         await session.commit()
@@ -203,7 +203,7 @@ async def test_password_reset_unlocks(client: httpx.AsyncClient, app: Any) -> No
         await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
     ).status_code == 423
     await client.post("/api/v1/auth/password-reset-request", json={"email": email})
-    token = (await outbox_tokens(app, email))[-1]
+    token = (await outbox_tokens(app, email, "reset-password"))[-1]
     await client.post(
         "/api/v1/auth/password-reset",
         json={"token": token, "password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD},
