@@ -35,7 +35,7 @@ def upgrade() -> None:
         sa.Column("first_name", sa.String(length=100), nullable=True),
         sa.Column("last_name", sa.String(length=100), nullable=True),
         sa.Column("phone", sa.String(length=16), nullable=True),
-        sa.Column("preferred_language", sa.String(length=16), server_default="en", nullable=False),
+        sa.Column("preferred_language", sa.String(length=35), server_default="en", nullable=False),
         sa.Column("preferred_currency", sa.String(length=3), server_default="USD", nullable=False),
         sa.Column(
             "created_at",

@@ -37,7 +37,7 @@ class Profile(Base):
     last_name: Mapped[str | None] = mapped_column(String(100))
     # E.164: a plus sign and at most 15 digits.
     phone: Mapped[str | None] = mapped_column(String(16))
-    preferred_language: Mapped[str] = mapped_column(String(16), server_default="en")
+    preferred_language: Mapped[str] = mapped_column(String(35), server_default="en")
     preferred_currency: Mapped[str] = mapped_column(String(3), server_default="USD")
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.statement_timestamp()

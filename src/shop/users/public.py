@@ -1,4 +1,5 @@
-"""What other contexts may use from users. Every function runs inside the caller's transaction."""
+"""What other contexts may use from users. Every function runs inside the caller's transaction and
+never commits."""
 
 from __future__ import annotations
 
@@ -6,15 +7,21 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shop.users.service import AddressService, ProfileService
+
 
 async def create_profile(session: AsyncSession, user_id: uuid.UUID, accept_language: str | None) -> None:
-    """Create the profile of a new user (filled in by the users issue)."""
+    """Create the profile of a new user with its defaults: `preferred_language` the best active match
+    of `accept_language` (else `en`), `preferred_currency` USD. Does nothing when it exists."""
+    await ProfileService(session).create(user_id, accept_language)
 
 
 async def erase_user_data(session: AsyncSession, user_id: uuid.UUID) -> None:
-    """Erase the profile and addresses of a deleted account (filled in by the users issue)."""
+    """Erase the profile and every address of a deleted account."""
+    await AddressService(session).erase(user_id)
+    await ProfileService(session).erase(user_id)
 
 
 async def preferred_language(session: AsyncSession, user_id: uuid.UUID) -> str:
-    """The user's preferred language code, `en` when unknown."""
-    return "en"
+    """The user's preferred language code, `en` when the user has no profile."""
+    return await ProfileService(session).preferred_language(user_id)

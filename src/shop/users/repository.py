@@ -1,0 +1,147 @@
+"""Every query of the users context."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shop.users.models import Address, Profile
+
+# Every statement that returns entities refreshes them: an earlier statement of the same
+# transaction (or the updated_at trigger) may have changed rows already in the identity map.
+_FRESH = {"populate_existing": True}
+
+# One lock per user, held to the end of the transaction, serialises every write to a user's
+# addresses: the limit count and the primary flags are read and written without a race.
+_LOCK_USER = text("SELECT pg_advisory_xact_lock(hashtextextended('users.addresses:' || :uid, 0))")
+
+
+class ProfileRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def create(self, user_id: uuid.UUID, *, preferred_language: str) -> None:
+        """Insert the profile with its defaults; nothing happens when it exists already."""
+        statement = (
+            pg_insert(Profile)
+            .values(user_id=user_id, preferred_language=preferred_language)
+            .on_conflict_do_nothing(index_elements=[Profile.user_id])
+        )
+        await self.session.execute(statement)
+
+    async def get(self, user_id: uuid.UUID) -> Profile | None:
+        statement = select(Profile).where(Profile.user_id == user_id).execution_options(**_FRESH)
+        return (await self.session.scalars(statement)).one_or_none()
+
+    async def preferred_language(self, user_id: uuid.UUID) -> str | None:
+        statement = select(Profile.preferred_language).where(Profile.user_id == user_id)
+        return (await self.session.scalars(statement)).one_or_none()
+
+    async def update(self, user_id: uuid.UUID, values: Mapping[str, Any]) -> Profile | None:
+        statement = (
+            update(Profile)
+            .where(Profile.user_id == user_id)
+            .values(**values)
+            .returning(Profile)
+            .execution_options(synchronize_session=False, **_FRESH)
+        )
+        return (await self.session.scalars(statement)).one_or_none()
+
+    async def delete(self, user_id: uuid.UUID) -> None:
+        await self.session.execute(
+            delete(Profile).where(Profile.user_id == user_id).execution_options(synchronize_session=False)
+        )
+
+
+class AddressRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def lock_user(self, user_id: uuid.UUID) -> None:
+        """Wait for, then hold until the transaction ends, the user's address lock."""
+        await self.session.execute(_LOCK_USER, {"uid": str(user_id)})
+
+    async def list(self, user_id: uuid.UUID) -> list[Address]:
+        """The user's addresses, primary ones first, then newest first."""
+        statement = (
+            select(Address)
+            .where(Address.user_id == user_id)
+            .order_by(Address.is_primary.desc(), Address.created_at.desc(), Address.id.desc())
+            .execution_options(**_FRESH)
+        )
+        return list(await self.session.scalars(statement))
+
+    async def get(self, user_id: uuid.UUID, address_id: uuid.UUID) -> Address | None:
+        """The address, only when it belongs to the user."""
+        statement = (
+            select(Address)
+            .where(Address.id == address_id, Address.user_id == user_id)
+            .execution_options(**_FRESH)
+        )
+        return (await self.session.scalars(statement)).one_or_none()
+
+    async def count(self, user_id: uuid.UUID) -> int:
+        statement = select(func.count()).select_from(Address).where(Address.user_id == user_id)
+        return int(await self.session.scalar(statement) or 0)
+
+    async def has_primary(
+        self, user_id: uuid.UUID, types: Collection[str], *, other_than: uuid.UUID | None = None
+    ) -> bool:
+        """Is any of the user's addresses of one of `types` primary (other than `other_than`)?"""
+        condition = select(Address.id).where(
+            Address.user_id == user_id, Address.is_primary, Address.type.in_(types)
+        )
+        if other_than is not None:
+            condition = condition.where(Address.id != other_than)
+        return bool(await self.session.scalar(select(condition.exists())))
+
+    async def clear_primary(
+        self, user_id: uuid.UUID, types: Collection[str], *, other_than: uuid.UUID | None = None
+    ) -> None:
+        """Take primary from the user's addresses of one of `types` (other than `other_than`)."""
+        statement = update(Address).where(
+            Address.user_id == user_id, Address.is_primary, Address.type.in_(types)
+        )
+        if other_than is not None:
+            statement = statement.where(Address.id != other_than)
+        await self.session.execute(
+            statement.values(is_primary=False).execution_options(synchronize_session=False)
+        )
+
+    async def insert(self, user_id: uuid.UUID, values: Mapping[str, Any]) -> Address:
+        statement = (
+            insert(Address).values(user_id=user_id, **values).returning(Address).execution_options(**_FRESH)
+        )
+        return (await self.session.scalars(statement)).one()
+
+    async def update(
+        self, user_id: uuid.UUID, address_id: uuid.UUID, values: Mapping[str, Any]
+    ) -> Address | None:
+        statement = (
+            update(Address)
+            .where(Address.id == address_id, Address.user_id == user_id)
+            .values(**values)
+            .returning(Address)
+            .execution_options(synchronize_session=False, **_FRESH)
+        )
+        return (await self.session.scalars(statement)).one_or_none()
+
+    async def delete(self, user_id: uuid.UUID, address_id: uuid.UUID) -> bool:
+        """Delete the address when it belongs to the user; tell whether it did."""
+        statement = (
+            delete(Address)
+            .where(Address.id == address_id, Address.user_id == user_id)
+            .returning(Address.id)
+            .execution_options(synchronize_session=False)
+        )
+        return (await self.session.scalars(statement)).one_or_none() is not None
+
+    async def delete_all(self, user_id: uuid.UUID) -> None:
+        await self.session.execute(
+            delete(Address).where(Address.user_id == user_id).execution_options(synchronize_session=False)
+        )
