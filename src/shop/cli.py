@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -58,6 +60,14 @@ def _migrate_to(url: str, action: str, revision: str) -> None:
         _fail(f"cannot reach the database (DATABASE_URL): {exc}")
 
 
+class _Terminated(Exception):
+    """SIGTERM, re-raised by uvicorn once it has shut down gracefully."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -67,17 +77,21 @@ def cmd_serve(args: argparse.Namespace) -> None:
         _migrate_to(url, "upgrade", "head")
         # Workers are separate processes: they find the (possibly embedded) database here.
         os.environ["DATABASE_URL"] = url
-        uvicorn.run(
-            "shop.main:app",
-            host=args.host,
-            port=args.port,
-            workers=None if args.reload else workers,
-            reload=args.reload,
-            log_config=None,
-            access_log=False,
-            proxy_headers=False,  # client addresses come from TRUSTED_PROXIES only
-            timeout_graceful_shutdown=20,
-        )
+        # uvicorn restores this handler after its graceful shutdown and re-raises the signal: it
+        # then unwinds through `database_url`, which stops the embedded PostgreSQL.
+        signal.signal(signal.SIGTERM, _on_sigterm)
+        with contextlib.suppress(_Terminated):
+            uvicorn.run(
+                "shop.main:app",
+                host=args.host,
+                port=args.port,
+                workers=None if args.reload else workers,
+                reload=args.reload,
+                log_config=None,
+                access_log=False,
+                proxy_headers=False,  # client addresses come from TRUSTED_PROXIES only
+                timeout_graceful_shutdown=20,
+            )
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:

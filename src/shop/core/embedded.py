@@ -81,7 +81,7 @@ class EmbeddedPostgres:
                 self._pg_ctl("stop", "-m", "fast", "-w")
                 running_port = None
             if running_port is None:
-                self.port = _free_port()
+                self.port = self._choose_port()
                 started = time.perf_counter()
                 self._pg_ctl("start", "-w", "-t", "60", "-l", str(self.log_file), "-o", f"-p {self.port}")
                 logger.info(
@@ -116,6 +116,21 @@ class EmbeddedPostgres:
 
     def _lock(self, name: str) -> _FileLock:
         return _FileLock(self.data_dir / name)
+
+    def _choose_port(self) -> int:
+        """The port of the last run when it is still free (clients keep their URL), else a new one."""
+        port_file = self.data_dir / "postgres.port"
+        try:
+            previous = int(port_file.read_text().strip())
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                # As PostgreSQL binds: closed connections in TIME_WAIT do not hold the port.
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(("127.0.0.1", previous))
+            port = previous
+        except (FileNotFoundError, ValueError, OSError):
+            port = _free_port()
+        port_file.write_text(str(port))
+        return port
 
     def _nobody_uses_it(self) -> bool:
         with open(self.data_dir / "postgres.users.lock", "ab") as probe:

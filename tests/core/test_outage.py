@@ -1,0 +1,33 @@
+"""PostgreSQL goes away and comes back: 503 meanwhile, recovery without a restart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from shop.core.embedded import EmbeddedPostgres
+from shop.core.migrate import run_alembic
+from shop.main import create_app
+from tests.conftest import http_client, make_settings
+
+
+async def test_database_outage_is_503_and_recovers(tmp_path: Path) -> None:
+    server = EmbeddedPostgres(tmp_path / "data")
+    url = server.start()
+    try:
+        await run_alembic(url, "upgrade", "head")
+        app = create_app(make_settings(url, tmp_path), run_mail_sender=False)
+        async with app.router.lifespan_context(app), http_client(app) as client:
+            assert (await client.get("/api/v1/languages")).status_code == 200
+            server.stop()  # nobody else uses it: the server really stops
+            down = await client.get("/api/v1/languages")
+            assert down.status_code == 503
+            assert down.headers["content-type"] == "application/problem+json"
+            assert down.json()["code"] == "service_unavailable"
+            ready = await client.get("/health/ready")
+            assert ready.status_code == 503 and ready.json()["database"] == "unavailable"
+            assert (await client.get("/health/live")).status_code == 200
+            assert server.start() == url  # same port again
+            assert (await client.get("/api/v1/languages")).status_code == 200
+            assert (await client.get("/health/ready")).status_code == 200
+    finally:
+        server.stop()

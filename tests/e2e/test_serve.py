@@ -1,0 +1,150 @@
+"""End to end through a real `shop serve` process: embedded PostgreSQL, start, reuse, SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.smtp import free_port
+
+pytestmark = pytest.mark.e2e
+
+PASSWORD = "correct horse battery staple"
+
+
+def shop_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DATABASE_URL", "SMTP_", "REDIS_URL"))
+    }
+    env.update(
+        DATA_DIR=str(data_dir), ENVIRONMENT="development", ARGON2_MEMORY_COST="1024", ARGON2_TIME_COST="1"
+    )
+    env.pop("JWT_SECRET_KEY", None)
+    env.update(extra)
+    return env
+
+
+def start(data_dir: Path, port: int, *args: str, **extra: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "shop", "serve", "--port", str(port), *args],
+        env=shop_env(data_dir, **extra),
+        cwd=data_dir.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def wait_ready(process: subprocess.Popen[bytes], port: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = process.stdout.read().decode() if process.stdout else ""
+            raise AssertionError(f"shop serve exited with {process.returncode}:\n{output}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("shop serve did not become ready")
+
+
+def stop(process: subprocess.Popen[bytes]) -> tuple[int, str]:
+    process.send_signal(signal.SIGTERM)
+    code = process.wait(timeout=30)
+    return code, process.stdout.read().decode() if process.stdout else ""
+
+
+def postmaster_running(data_dir: Path) -> bool:
+    return (data_dir / "postgres" / "data" / "postmaster.pid").exists()
+
+
+def test_serve_with_embedded_database(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = start(data_dir, port)
+    try:
+        wait_ready(process, port)
+        assert postmaster_running(data_dir)
+        docs = httpx.get(f"{base}/docs")
+        assert docs.status_code == 200 and "swagger-ui" in docs.text
+        email = "e2e@example.com"
+        registered = httpx.post(
+            f"{base}/api/v1/auth/register",
+            json={"email": email, "password": PASSWORD, "confirm_password": PASSWORD},
+        )
+        assert registered.status_code == 201, registered.text
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not list((data_dir / "mail").glob("*.eml")):
+            time.sleep(0.1)
+        assert list((data_dir / "mail").glob("*.eml")), "the verification mail was not saved"
+        assert (data_dir / "jwt-secret.key").exists()
+    finally:
+        code, output = stop(process)
+    assert code == 0, output
+    assert not postmaster_running(data_dir), "the embedded PostgreSQL outlived shop serve"
+    assert "Traceback" not in output
+
+    # A second start reuses the data: the account is still there.
+    process = start(data_dir, port)
+    try:
+        wait_ready(process, port)
+        again = httpx.post(
+            f"{base}/api/v1/auth/login", json={"email": "e2e@example.com", "password": PASSWORD}
+        )
+        assert again.status_code == 403 and again.json()["code"] == "email_not_verified"
+    finally:
+        code, output = stop(process)
+    assert code == 0, output
+    assert not postmaster_running(data_dir)
+
+
+def test_serve_with_workers_against_external_database(tmp_path: Path, database_url: str) -> None:
+    port = free_port()
+    process = start(
+        tmp_path / "data", port, "--workers", "2", DATABASE_URL=database_url, JWT_SECRET_KEY="k" * 40
+    )
+    try:
+        wait_ready(process, port)
+        for _ in range(10):
+            assert httpx.get(f"http://127.0.0.1:{port}/api/v1/currencies").status_code == 200
+    finally:
+        code, output = stop(process)
+    assert code == 0, output
+
+
+@pytest.mark.parametrize(
+    ("extra", "variable"),
+    [
+        ({"ENVIRONMENT": "production"}, "JWT_SECRET_KEY"),
+        ({"ENVIRONMENT": "production", "JWT_SECRET_KEY": "short"}, "JWT_SECRET_KEY"),
+        ({"SMTP_PORT": "not-a-port"}, "SMTP_PORT"),
+        ({"RATE_LIMIT_LOGIN": "lots"}, "RATE_LIMIT_LOGIN"),
+        ({"DATABASE_URL": "mysql://x@y/z"}, "DATABASE_URL"),
+    ],
+)
+def test_bad_configuration_stops_serve_with_one_line(
+    tmp_path: Path, extra: dict[str, str], variable: str
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "shop", "serve", "--port", str(free_port())],
+        env=shop_env(tmp_path / "data", **extra),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert variable in lines[0]
