@@ -70,3 +70,54 @@ async def test_docs_are_served_without_a_cdn(client: httpx.AsyncClient) -> None:
         assert len(response.content) > 10_000
     schema = (await client.get("/openapi.json")).json()
     assert schema["info"]["title"] == "shop"
+
+
+async def test_cors_for_configured_origins(database_url: str, tmp_path: object, db: object) -> None:
+    from pathlib import Path
+
+    from shop.main import create_app
+    from tests.conftest import http_client, make_settings
+
+    assert isinstance(tmp_path, Path)
+    settings = make_settings(database_url, tmp_path, cors_origins="https://spa.example, https://admin.example")
+    app = create_app(settings, database=db, run_mail_sender=False)  # type: ignore[arg-type]
+    async with app.router.lifespan_context(app), http_client(app) as client:
+        preflight = await client.options(
+            "/api/v1/auth/login",
+            headers={
+                "Origin": "https://spa.example",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "Authorization, Content-Type, X-Request-ID",
+            },
+        )
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == "https://spa.example"
+        allowed = {h.strip().lower() for h in preflight.headers["access-control-allow-headers"].split(",")}
+        assert {"authorization", "content-type", "x-request-id"} <= allowed
+        simple = await client.get("/health/live", headers={"Origin": "https://admin.example"})
+        exposed = {h.strip().lower() for h in simple.headers["access-control-expose-headers"].split(",")}
+        assert exposed == {"x-request-id", "retry-after"}
+        stranger = await client.get("/health/live", headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in stranger.headers
+
+
+async def test_no_cors_headers_by_default(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health/live", headers={"Origin": "https://spa.example"})
+    assert "access-control-allow-origin" not in response.headers
+
+
+async def test_unexpected_errors_are_bare_500_problems(app: object, client: httpx.AsyncClient) -> None:
+    from fastapi import FastAPI
+
+    assert isinstance(app, FastAPI)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    response = await client.get("/boom")
+    assert response.status_code == 500
+    assert response.headers["content-type"] == PROBLEM
+    assert response.json()["code"] == "internal_error"
+    assert "secret" not in response.text and "Traceback" not in response.text
+    assert response.headers["x-request-id"]

@@ -143,6 +143,7 @@ def test_bad_configuration_stops_serve_with_one_line(
         capture_output=True,
         text=True,
         timeout=30,
+        check=False,
     )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
