@@ -188,3 +188,83 @@ async def test_resend_to_verified_account_sends_nothing(client: httpx.AsyncClien
     await client.post("/api/v1/auth/verify-email", json={"token": token})
     await client.post("/api/v1/auth/resend-verification", json={"email": email})
     assert len(await outbox_tokens(app, email)) == 1
+
+
+async def subject_of_mail_to(app: Any, email: str) -> str:
+    async with app.state.database.sessions() as session:
+        subject = await session.scalar(
+            text("SELECT subject FROM mail.outbox WHERE recipient = :r"), {"r": email}
+        )
+    return str(subject)
+
+
+async def test_mail_language_follows_accept_language(client: httpx.AsyncClient, app: Any) -> None:
+    cases = {
+        "es-ES,es;q=0.9,en;q=0.5": "Confirma tu dirección de correo electrónico",
+        "zh-CN,zh;q=0.9": "请确认您的电子邮件地址",
+        "fr-CH, fr;q=0.9": "Confirm your email address",  # no French templates: English
+        "xx-YY": "Confirm your email address",
+    }
+    for header, subject in cases.items():
+        email = new_email()
+        response = await client.post(REGISTER, json=body(email), headers={"Accept-Language": header})
+        assert response.status_code == 201
+        assert await subject_of_mail_to(app, email) == subject, header
+
+
+async def test_later_mail_uses_the_profile_language(client: httpx.AsyncClient, app: Any) -> None:
+    email = new_email()
+    await client.post(REGISTER, json=body(email), headers={"Accept-Language": "zh"})
+    await client.post("/api/v1/auth/password-reset-request", json={"email": email})
+    async with app.state.database.sessions() as session:
+        subjects = (
+            await session.scalars(text("SELECT subject FROM mail.outbox WHERE recipient = :r"), {"r": email})
+        ).all()
+    assert "重置您的密码" in subjects
+
+
+async def test_registration_creates_the_profile(client: httpx.AsyncClient, app: Any) -> None:
+    email = new_email()
+    await client.post(REGISTER, json=body(email), headers={"Accept-Language": "es"})
+    token = (await outbox_tokens(app, email))[0]
+    await client.post("/api/v1/auth/verify-email", json={"token": token})
+    pair = await login(client, email)
+    profile = await client.get("/api/v1/profile", headers={"Authorization": f"Bearer {pair['access_token']}"})
+    assert profile.status_code == 200
+    assert profile.json()["preferred_language"] == "es"
+    assert profile.json()["preferred_currency"] == "USD"
+
+
+async def test_account_deletion_erases_the_profile(client: httpx.AsyncClient, app: Any) -> None:
+    email = new_email()
+    await client.post(REGISTER, json=body(email))
+    token = (await outbox_tokens(app, email))[0]
+    await client.post("/api/v1/auth/verify-email", json={"token": token})
+    pair = await login(client, email)
+    headers = {"Authorization": f"Bearer {pair['access_token']}"}
+    created = await client.post(
+        "/api/v1/addresses",
+        headers=headers,
+        json={
+            "type": "both",
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+            "address_line_1": "1 Main St",
+            "city": "London",
+            "postal_code": "N1 1AA",
+            "country_code": "gb",
+        },
+    )
+    assert created.status_code == 201, created.text
+    assert (
+        await client.request("DELETE", "/api/v1/auth/me", headers=headers, json={"password": PASSWORD})
+    ).status_code == 204
+    async with app.state.database.sessions() as session:
+        left = await session.scalar(
+            text(
+                "SELECT (SELECT count(*) FROM users.profiles WHERE user_id = :u)"
+                " + (SELECT count(*) FROM users.addresses WHERE user_id = :u)"
+            ),
+            {"u": pair["user"]["id"]},
+        )
+    assert left == 0
