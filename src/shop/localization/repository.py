@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ARRAY, DateTime, String, bindparam, select, text, update
+from sqlalchemy import ARRAY, DateTime, String, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -87,7 +87,7 @@ class LocalizationRepository:
     async def set_language_active(self, code: str, active: bool) -> Language | None:
         result = await self.session.scalars(
             update(Language)
-            .where(Language.code == code)
+            .where(func.lower(Language.code) == code.lower())
             .values(is_active=active)
             .returning(Language)
             .execution_options(populate_existing=True)

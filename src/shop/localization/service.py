@@ -22,7 +22,7 @@ from shop.localization.errors import (
     RateNotFound,
     UnknownCurrency,
 )
-from shop.localization.models import RATE_SCALE, Currency, Language
+from shop.localization.models import RATE_SCALE, Currency, ExchangeRate, Language
 from shop.localization.repository import LocalizationRepository, Pair, StoredRate
 
 # 50 significant digits hold any product of two DECIMAL(20,8) values exactly, and any quotient far
@@ -341,7 +341,7 @@ async def add_rate(
     rate: Decimal,
     effective_date: datetime,
     source: str,
-) -> Rate:
+) -> ExchangeRate:
     """Store a rate. Any currency of the reference data may be priced, active or not (rates can be
     loaded before a currency is switched on). Raises UnknownCurrency, RateExists."""
     repository = LocalizationRepository(session)
@@ -352,4 +352,4 @@ async def add_rate(
     stored = await repository.add_rate(from_code, to_code, rate, effective_date, source)
     if stored is None:
         raise RateExists()
-    return Rate(stored.from_code, stored.to_code, stored.rate, stored.effective_date, stored.source)
+    return stored

@@ -1,0 +1,271 @@
+"""Request and response bodies of the localization context, and the rules of its query values.
+
+Money and rates travel as JSON strings holding plain decimals, never floats.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    model_validator,
+)
+
+from shop.localization.models import RATE_PRECISION, RATE_SCALE
+
+MAX_INTEGER_DIGITS = RATE_PRECISION - RATE_SCALE  # 12
+MAX_DECIMALS = RATE_SCALE  # 8
+_PLAIN_DECIMAL = re.compile(r"^([0-9]+)(?:\.([0-9]+))?$")
+_MAX_DECIMAL_TEXT = 64  # long enough for leading zeros, short enough to bound the work
+_MAX_INSTANT_TEXT = 64
+RESERVED_SOURCES = frozenset({"derived", "identity"})
+
+
+def _plain_decimal(value: str, *, positive: bool) -> str:
+    match = _PLAIN_DECIMAL.match(value) if len(value) <= _MAX_DECIMAL_TEXT else None
+    if match is None:
+        raise ValueError("must be a plain decimal such as 10.50 (no sign, exponent, NaN or infinity)")
+    integer, decimals = match.group(1), match.group(2) or ""
+    if len(integer.lstrip("0")) > MAX_INTEGER_DIGITS:
+        raise ValueError(f"must have at most {MAX_INTEGER_DIGITS} integer digits")
+    if len(decimals) > MAX_DECIMALS:
+        raise ValueError(f"must have at most {MAX_DECIMALS} decimals")
+    if positive and not (integer + decimals).strip("0"):
+        raise ValueError("must be greater than 0")
+    return value
+
+
+def _amount(value: str) -> str:
+    return _plain_decimal(value, positive=False)
+
+
+def _rate(value: str) -> str:
+    return _plain_decimal(value, positive=True)
+
+
+def parse_instant(value: object) -> datetime:
+    """ISO 8601 only (no Unix timestamps), as an aware UTC datetime; no offset means UTC."""
+    if isinstance(value, datetime):
+        instant = value
+    elif isinstance(value, str) and value.isascii() and len(value) <= _MAX_INSTANT_TEXT:
+        try:
+            instant = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError("must be an ISO 8601 date-time such as 2026-01-31T15:00:00Z") from None
+    else:
+        raise ValueError("must be an ISO 8601 date-time string such as 2026-01-31T15:00:00Z")
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=UTC)
+    try:
+        return instant.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range") from None
+
+
+def _no_reserved_source(value: str) -> str:
+    if value.lower() in RESERVED_SOURCES:
+        raise ValueError(f"'{value}' is reserved for rates the service computes")
+    return value
+
+
+Amount = Annotated[str, AfterValidator(_amount)]
+RateText = Annotated[str, AfterValidator(_rate)]
+Instant = Annotated[datetime, BeforeValidator(parse_instant)]
+CurrencyCode = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z]{3}$"), AfterValidator(lambda code: code.upper())
+]
+Source = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$"),
+    AfterValidator(_no_reserved_source),
+]
+
+
+class LanguageOut(BaseModel):
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={"examples": [{"code": "es", "name": "Spanish", "native_name": "Español"}]},
+    )
+
+    code: str = Field(description="BCP 47 language tag, lower case.")
+    name: str = Field(description="English name.")
+    native_name: str = Field(description="The language's name for itself.")
+
+
+class LanguageAdminOut(LanguageOut):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"code": "es", "name": "Spanish", "native_name": "Español", "is_active": True}]
+        }
+    )
+
+    is_active: bool
+
+
+class CurrencyOut(BaseModel):
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={"examples": [{"code": "JPY", "name": "Yen", "symbol": "¥", "decimal_places": 0}]},
+    )
+
+    code: str = Field(description="ISO 4217 code.")
+    name: str = Field(description="ISO 4217 name.")
+    symbol: str
+    decimal_places: int = Field(
+        description="ISO 4217 minor units: converted amounts have this many decimals."
+    )
+
+
+class CurrencyAdminOut(CurrencyOut):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"code": "JPY", "name": "Yen", "symbol": "¥", "decimal_places": 0, "is_active": True}
+            ]
+        }
+    )
+
+    is_active: bool
+
+
+class ActivationPatch(BaseModel):
+    """Switch a language or currency on or off for customers."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"is_active": False}]})
+
+    is_active: StrictBool
+
+
+class RateTableOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "base": "USD",
+                    "as_of": "2026-11-20T15:00:00Z",
+                    "rates": {"EUR": "0.92165899", "JPY": "150.5", "GBP": "0.79"},
+                }
+            ]
+        }
+    )
+
+    base: str
+    as_of: datetime | None = Field(
+        description="The latest effective_date among the rates listed; null when none is listed."
+    )
+    rates: dict[str, str] = Field(description="Currency code → how much of it one unit of `base` buys.")
+
+
+class RateOut(BaseModel):
+    model_config = ConfigDict(
+        validate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "from": "EUR",
+                    "to": "USD",
+                    "rate": "1.0852",
+                    "effective_date": "2026-11-20T15:00:00Z",
+                    "source": "ECB",
+                }
+            ]
+        },
+    )
+
+    from_: str = Field(alias="from")
+    to: str
+    rate: str = Field(description="1 `from` = `rate` `to`; a derived rate is rounded half-up to 8 decimals.")
+    effective_date: datetime = Field(
+        description="When the rate took effect; for a derived rate, the older of its legs'."
+    )
+    source: str = Field(
+        description="Where the rate comes from (`ECB`, `manual`, …); `derived` for an inverse or cross "
+        "rate, `identity` for a currency to itself."
+    )
+
+
+class StoredRateOut(RateOut):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "0b8c6f6e-3f0c-4a8e-9a53-6f7e1f2d9c10",
+                    "from": "EUR",
+                    "to": "USD",
+                    "rate": "1.0852",
+                    "effective_date": "2026-11-20T15:00:00Z",
+                    "source": "manual",
+                    "created_at": "2026-11-20T15:01:12Z",
+                }
+            ]
+        }
+    )
+
+    id: str
+    created_at: datetime
+
+
+class ConversionOut(BaseModel):
+    model_config = ConfigDict(
+        validate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "from": "USD",
+                    "to": "JPY",
+                    "amount": "10.50",
+                    "converted_amount": "1580",
+                    "rate": "150.5",
+                    "effective_date": "2026-11-20T15:00:00Z",
+                }
+            ]
+        },
+    )
+
+    from_: str = Field(alias="from")
+    to: str
+    amount: str = Field(description="The amount, exactly as given.")
+    converted_amount: str = Field(
+        description="amount × rate, rounded half-up to the target currency's minor units and written "
+        "with exactly that many decimals."
+    )
+    rate: str
+    effective_date: datetime
+
+
+class RateIn(BaseModel):
+    """A rate: 1 `from` = `rate` `to` from `effective_date` on."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"from": "EUR", "to": "USD", "rate": "1.0852", "effective_date": "2026-11-20T15:00:00Z"}
+            ]
+        },
+    )
+
+    from_: CurrencyCode = Field(alias="from", description="ISO 4217 code (case-insensitive).")
+    to: CurrencyCode = Field(description="ISO 4217 code (case-insensitive).")
+    rate: RateText = Field(
+        description="A JSON string: a plain decimal > 0 with at most 12 integer digits and 8 decimals."
+    )
+    effective_date: Instant = Field(
+        description="ISO 8601; without an offset it is read as UTC. May lie in the future."
+    )
+    source: Source = Field(default="manual", description="Where the rate comes from.")
+
+    @model_validator(mode="after")
+    def _two_currencies(self) -> RateIn:
+        if self.from_ == self.to:
+            raise ValueError("from and to must differ: a currency's rate to itself is always 1")
+        return self
