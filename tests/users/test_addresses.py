@@ -51,6 +51,10 @@ FIELDS = {
 }
 
 
+# Fixed, so that every xdist worker collects the same parametrised tests.
+SOME_ID = "3f2b6c1e-8d4a-4e5b-9c7d-1a2b3c4d5e6f"
+
+
 def one(address_id: str) -> str:
     return f"{ADDRESSES}/{address_id}"
 
@@ -60,11 +64,11 @@ def one(address_id: str) -> str:
 ENDPOINTS = [
     ("GET", ADDRESSES),
     ("POST", ADDRESSES),
-    ("GET", one(str(uuid.uuid4()))),
-    ("PUT", one(str(uuid.uuid4()))),
-    ("PATCH", one(str(uuid.uuid4()))),
-    ("DELETE", one(str(uuid.uuid4()))),
-    ("POST", one(str(uuid.uuid4())) + "/primary"),
+    ("GET", one(SOME_ID)),
+    ("PUT", one(SOME_ID)),
+    ("PATCH", one(SOME_ID)),
+    ("DELETE", one(SOME_ID)),
+    ("POST", one(SOME_ID) + "/primary"),
 ]
 
 
@@ -198,7 +202,7 @@ async def test_is_primary_must_be_a_boolean(
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("user_id", str(uuid.uuid4())), ("id", str(uuid.uuid4())), ("created_at", "2020-01-01T00:00:00Z")],
+    [("user_id", SOME_ID), ("id", SOME_ID), ("created_at", "2020-01-01T00:00:00Z")],
 )
 async def test_unknown_fields_are_rejected_everywhere(
     client: httpx.AsyncClient, alice: SignedIn, field: str, value: str

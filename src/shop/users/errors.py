@@ -27,9 +27,3 @@ class AddressLimit(ShopError):
 
     def __init__(self, limit: int) -> None:
         super().__init__(f"A user has at most {limit} addresses; delete one before adding another.")
-
-
-class ValidationFailed(ShopError):
-    """Never raised: it documents the kernel's 422 `validation_error` in OpenAPI `responses=`."""
-
-    status, code, detail = 422, "validation_error", "The request is not valid."

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response, status
 
 from shop.core.errors import (
+    InvalidInput,
     NotAuthenticated,
     NotFound,
     TokenExpired,
@@ -17,7 +18,7 @@ from shop.core.errors import (
 )
 from shop.core.security import CurrentUser
 from shop.users.dependencies import AddressServiceDep, ProfileServiceDep
-from shop.users.errors import AddressLimit, UnknownCurrency, UnknownLanguage, ValidationFailed
+from shop.users.errors import AddressLimit, UnknownCurrency, UnknownLanguage
 from shop.users.schemas import AddressIn, AddressOut, AddressUpdate, ProfileOut, ProfileReplace, ProfileUpdate
 
 router = APIRouter(
@@ -27,8 +28,8 @@ router = APIRouter(
 
 AddressId = Annotated[uuid.UUID, Path(description="The address's id (a UUID).")]
 
-_PROFILE_ERRORS = problem_responses(ValidationFailed, UnknownLanguage, UnknownCurrency)
-_ADDRESS_ERRORS = problem_responses(NotFound, ValidationFailed)
+_PROFILE_ERRORS = problem_responses(InvalidInput, UnknownLanguage, UnknownCurrency)
+_ADDRESS_ERRORS = problem_responses(NotFound, InvalidInput)
 
 
 # --- profile -----------------------------------------------------------------------------------
@@ -73,7 +74,7 @@ async def list_addresses(user: CurrentUser, addresses: AddressServiceDep) -> lis
     "/addresses",
     response_model=AddressOut,
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(AddressLimit, ValidationFailed),
+    responses=problem_responses(AddressLimit, InvalidInput),
 )
 async def create_address(
     user: CurrentUser, body: AddressIn, addresses: AddressServiceDep, request: Request, response: Response
