@@ -21,8 +21,6 @@ from shop.core.db import Base
 
 SCHEMA = "users"
 
-ADDRESS_TYPES = ("billing", "shipping", "both")
-
 # The uses an address type serves, and the types that serve each use.
 SHIPPING_TYPES = ("shipping", "both")
 BILLING_TYPES = ("billing", "both")

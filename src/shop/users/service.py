@@ -52,8 +52,8 @@ class ProfileService:
     async def get(self, user_id: uuid.UUID) -> Profile:
         profile = await self.profiles.get(user_id)
         if profile is None:
-            # Every user has a profile; an account made without the registration event (an admin
-            # from the command line, say) gets its defaults the first time it is asked for.
+            # Every user has a profile. An account that never passed through the registration event
+            # (made before this context existed, or by a path that skipped it) gets its defaults now.
             await self.create(user_id, self.accept_language)
             profile = await self.profiles.get(user_id)
         if profile is None:  # pragma: no cover  (only if the account is erased meanwhile)
