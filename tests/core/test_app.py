@@ -79,7 +79,9 @@ async def test_cors_for_configured_origins(database_url: str, tmp_path: object, 
     from tests.conftest import http_client, make_settings
 
     assert isinstance(tmp_path, Path)
-    settings = make_settings(database_url, tmp_path, cors_origins="https://spa.example, https://admin.example")
+    settings = make_settings(
+        database_url, tmp_path, cors_origins="https://spa.example, https://admin.example"
+    )
     app = create_app(settings, database=db, run_mail_sender=False)  # type: ignore[arg-type]
     async with app.router.lifespan_context(app), http_client(app) as client:
         preflight = await client.options(
@@ -121,3 +123,16 @@ async def test_unexpected_errors_are_bare_500_problems(app: object, client: http
     assert response.json()["code"] == "internal_error"
     assert "secret" not in response.text and "Traceback" not in response.text
     assert response.headers["x-request-id"]
+
+
+async def test_openapi_documents_problem_responses(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    assert "Problem" in schema["components"]["schemas"]
+    responses = schema["paths"]["/api/v1/auth/register"]["post"]["responses"]
+    assert (
+        responses["409"]["content"]["application/problem+json"]["schema"]["$ref"]
+        == "#/components/schemas/Problem"
+    )
+    assert "email_taken" in responses["409"]["description"]
+    me = schema["paths"]["/api/v1/auth/me"]["get"]
+    assert "401" in me["responses"] and me["security"]

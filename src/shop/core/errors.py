@@ -137,8 +137,7 @@ def problem_responses(*errors: type[ShopError]) -> dict[int | str, dict[str, Any
         by_status.setdefault(error.status, []).append(error.code)
     return {
         status: {
-            "model": Problem,
-            "content": {PROBLEM_JSON: {}},
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
             "description": f"{HTTPStatus(status).phrase}: code " + " or ".join(f"`{c}`" for c in codes),
         }
         for status, codes in by_status.items()
@@ -164,7 +163,25 @@ def _is_connection_error(exc: BaseException) -> bool:
     return isinstance(exc, (ConnectionError, OSError, TimeoutError))
 
 
+def _install_problem_schema(app: FastAPI) -> None:
+    """Routes refer to `Problem` under application/problem+json: register its schema once."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
+                Problem.model_json_schema()
+            )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    _install_problem_schema(app)
+
     @app.exception_handler(ShopError)
     async def _shop_error(_: Request, exc: ShopError) -> JSONResponse:
         return problem_response(
