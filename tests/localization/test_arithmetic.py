@@ -190,6 +190,8 @@ def test_amounts_accepted(value: str) -> None:
         "-1",
         "+1",
         "1,5",
+        "1\n",
+        "1.5\n",
         " 1",
         "1.",
         ".5",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -593,3 +594,19 @@ async def test_openapi_documents_the_endpoints(client: httpx.AsyncClient) -> Non
     rate_in = spec["components"]["schemas"]["RateIn"]
     assert set(rate_in["properties"]) == {"from", "to", "rate", "effective_date", "source"}
     assert rate_in["properties"]["rate"]["type"] == "string"
+
+
+async def test_concurrent_posts_of_one_rate_store_it_once(
+    live_app: Any, live_client: httpx.AsyncClient
+) -> None:
+    admin = await signed_in_user(live_app, role="admin")
+    body = {**RATE_BODY, "effective_date": "2026-06-01T15:00:00Z"}
+    responses = await asyncio.gather(
+        *(
+            live_client.post("/api/v1/admin/exchange-rates", json=body, headers=admin.headers)
+            for _ in range(8)
+        )
+    )
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [201] + [409] * 7
+    assert all(r.json()["code"] == "rate_exists" for r in responses if r.status_code == 409)

@@ -88,7 +88,7 @@ def _read(file: str) -> str:
 
 
 def _rate(value: str | None, currency: str, day: date) -> Decimal:
-    match = _RATE.match(value or "")
+    match = _RATE.fullmatch(value or "")
     if match is None:
         raise BadFile(f"rate {value!r} of {currency} on {day} is not a plain decimal")
     integer, _, decimals = (value or "").partition(".")
@@ -122,7 +122,7 @@ def parse_ecb(text: str) -> list[EcbRate]:
             raise BadFile(f"day {day_cube.get('time')!r} is not a YYYY-MM-DD date") from None
         for rate_cube in day_cube.iterfind(f"{{{EUROFXREF}}}Cube"):
             currency = rate_cube.get("currency") or ""
-            if not _CODE.match(currency):
+            if not _CODE.fullmatch(currency):
                 raise BadFile(f"currency {currency!r} on {day} is not an ISO 4217 code")
             rates.append(EcbRate(day, currency, _rate(rate_cube.get("rate"), currency, day)))
     if not rates:

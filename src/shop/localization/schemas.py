@@ -31,7 +31,7 @@ RESERVED_SOURCES = frozenset({"derived", "identity"})
 
 
 def _plain_decimal(value: str, *, positive: bool) -> str:
-    match = _PLAIN_DECIMAL.match(value) if len(value) <= _MAX_DECIMAL_TEXT else None
+    match = _PLAIN_DECIMAL.fullmatch(value) if len(value) <= _MAX_DECIMAL_TEXT else None
     if match is None:
         raise ValueError("must be a plain decimal such as 10.50 (no sign, exponent, NaN or infinity)")
     integer, decimals = match.group(1), match.group(2) or ""
@@ -77,8 +77,9 @@ def _no_reserved_source(value: str) -> str:
     return value
 
 
-Amount = Annotated[str, AfterValidator(_amount)]
-RateText = Annotated[str, AfterValidator(_rate)]
+_DECIMAL_TEXT = StringConstraints(pattern=_PLAIN_DECIMAL.pattern, max_length=_MAX_DECIMAL_TEXT)
+Amount = Annotated[str, _DECIMAL_TEXT, AfterValidator(_amount)]
+RateText = Annotated[str, _DECIMAL_TEXT, AfterValidator(_rate)]
 Instant = Annotated[datetime, BeforeValidator(parse_instant)]
 CurrencyCode = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z]{3}$"), AfterValidator(lambda code: code.upper())

@@ -168,13 +168,13 @@ def parse_accept_language(header: str | None) -> list[str]:
     for index, entry in enumerate(header[:_MAX_HEADER].split(",")[:_MAX_RANGES]):
         tag, *params = (piece.strip() for piece in entry.split(";"))
         tag = tag.lower().replace("_", "-")
-        if not _LANGUAGE_RANGE.match(tag):
+        if not _LANGUAGE_RANGE.fullmatch(tag):
             continue
         quality = ONE
         for param in params:
             compact = param.replace(" ", "").lower()
             if compact.startswith("q="):
-                if not _QVALUE.match(compact):
+                if not _QVALUE.fullmatch(compact):
                     quality = Decimal(-1)
                     break
                 quality = Decimal(compact[2:] or "0")
