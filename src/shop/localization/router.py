@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -109,7 +108,7 @@ async def list_languages(session: SessionDep, if_none_match: IfNoneMatch = None)
 
     Cacheable: the answer carries `Cache-Control` and a strong `ETag`; send the tag back in
     `If-None-Match` to get `304 Not Modified` while the list is unchanged."""
-    languages: Sequence[Any] = await service.list_languages(session)
+    languages = await service.list_languages(session)
     body = _languages.dump_json([LanguageOut.model_validate(language) for language in languages])
     return _cacheable(body, if_none_match)
 
@@ -125,7 +124,7 @@ async def list_currencies(session: SessionDep, if_none_match: IfNoneMatch = None
 
     Cacheable: the answer carries `Cache-Control` and a strong `ETag`; send the tag back in
     `If-None-Match` to get `304 Not Modified` while the list is unchanged."""
-    currencies: Sequence[Any] = await service.list_currencies(session)
+    currencies = await service.list_currencies(session)
     body = _currencies.dump_json([CurrencyOut.model_validate(currency) for currency in currencies])
     return _cacheable(body, if_none_match)
 
