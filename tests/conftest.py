@@ -84,6 +84,7 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "argon2_memory_cost": 1024,
         "argon2_time_cost": 1,
         "mail_poll_seconds": 0.05,
+        "mail_retry_base_seconds": 0.1,
         "public_url": "http://shop.test",
         # Every test comes from one address; the rate-limit tests turn limits back on.
         "rate_limit_enabled": False,
