@@ -168,7 +168,8 @@ class MailSender:
             path = folder / f"{mail.created_at:%Y%m%dT%H%M%S}-{mail.id}.eml"
             path.write_bytes(message.as_bytes())
             logger.info("mail saved (no SMTP_HOST)", extra={"to": mail.recipient, "file": str(path)})
-            print(f"--- mail to {mail.recipient} ({path}) ---\n{message}", flush=True)
+            # Development convenience (no SMTP_HOST): the newcomer clicks the link from the console.
+            print(f"--- mail to {mail.recipient}: {mail.subject} ({path}) ---\n{mail.body}", flush=True)
             return
         password = self.settings.smtp_password.get_secret_value() if self.settings.smtp_password else None
         await aiosmtplib.send(
