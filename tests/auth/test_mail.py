@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -101,7 +102,7 @@ async def test_two_senders_never_send_one_mail_twice(
 
 
 async def test_without_smtp_host_mail_is_saved_as_eml(
-    database_url: str, engine: AsyncEngine, tmp_path: Path
+    database_url: str, engine: AsyncEngine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     app = create_app(make_settings(database_url, tmp_path))
     try:
@@ -116,5 +117,9 @@ async def test_without_smtp_host_mail_is_saved_as_eml(
             content = files[0].read_text()
             assert email in content and "verify-email?token=" in content
             assert PASSWORD not in content
+            printed = capsys.readouterr().out
+            # The console shows the readable link, not its quoted-printable encoding.
+            assert f"--- mail to {email}: Confirm your email address" in printed
+            assert LINK.search(printed) is not None
     finally:
         await truncate_mutable(engine)
