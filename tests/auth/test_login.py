@@ -161,3 +161,21 @@ async def test_hash_is_upgraded_when_parameters_change(
         stored = await session.scalar(select(User.password_hash).where(User.email == email))
     assert stored is not None and "m=2048,t=2" in stored
     await login(client, email)  # the new hash still verifies
+
+
+async def test_lockout_doubling_never_overflows(client: httpx.AsyncClient, app: Any) -> None:
+    email = await register_verified(client, app)
+    async with app.state.database.sessions() as session:
+        await session.execute(update(User).where(User.email == email).values(lockout_count=5000))
+        await session.commit()
+    for _ in range(5):
+        last = await attempt(client, email, "wrong password here")
+    assert last.status_code == 423 and int(last.headers["retry-after"]) <= 86400
+
+
+async def test_token_form_refuses_overlong_passwords_without_hashing(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    email = await register_verified(client, app)
+    response = await client.post("/api/v1/auth/token", data={"username": email, "password": "x" * 10_000})
+    assert response.status_code == 401 and response.json()["code"] == "invalid_credentials"

@@ -139,3 +139,74 @@ async def test_redis_limits_hold_across_instances(database_url: str, tmp_path: P
             assert ready.json()["redis"] == "ok"
     finally:
         first.state.rate_limiter.reset()
+
+
+async def test_reauthentication_is_limited_per_account(limited: Any) -> None:
+    from tests.auth.helpers import bearer, login, outbox_tokens, register
+
+    async for client in limited():
+        app = client._transport.app  # type: ignore[attr-defined]
+        email = await register(client)
+        token = (await outbox_tokens(app, email))[0]
+        await client.post("/api/v1/auth/verify-email", json={"token": token})
+        pair = await login(client, email)
+        wrong = {
+            "current_password": "not the password",
+            "new_password": "x y z w v u",
+            "confirm_password": "x y z w v u",
+        }
+        for _ in range(5):
+            response = await client.post("/api/v1/auth/change-password", headers=bearer(pair), json=wrong)
+            assert response.status_code == 400
+        blocked = await client.request(
+            "DELETE", "/api/v1/auth/me", headers=bearer(pair), json={"password": PASSWORD}
+        )
+        assert blocked.status_code == 429 and blocked.json()["code"] == "rate_limited"
+
+
+@pytest.mark.parametrize(
+    ("forwarded", "seen"),
+    [
+        ("198.51.100.4:5555", "198.51.100.4"),
+        ("[2001:db8::1]:443", "2001:db8::1"),
+        ("garbage", "203.0.113.7"),
+        ("unknown, 198.51.100.9", "198.51.100.9"),
+        ("198.51.100.9, garbage", "203.0.113.7"),
+    ],
+)
+async def test_forwarded_addresses_are_parsed_not_trusted_blindly(
+    database_url: str, tmp_path: Path, db: Database, forwarded: str, seen: str
+) -> None:
+    from sqlalchemy import text
+
+    settings = make_settings(database_url, tmp_path, trusted_proxies=["203.0.113.0/24"])
+    app = create_app(settings, database=db, run_mail_sender=False)
+    async with app.router.lifespan_context(app), http_client(app) as client:
+        body = register_body()
+        response = await client.post(
+            "/api/v1/auth/register", json=body, headers={"X-Forwarded-For": forwarded}
+        )
+        assert response.status_code == 201
+        async with db.sessions() as session:
+            ip = await session.scalar(
+                text("SELECT host(ip) FROM auth.audit_events WHERE user_id = :u"),
+                {"u": response.json()["user_id"]},
+            )
+    assert ip == seen
+
+
+async def test_ipv4_mapped_proxy_peer_is_trusted(database_url: str, tmp_path: Path, db: Database) -> None:
+    settings = make_settings(
+        database_url, tmp_path, trusted_proxies=["203.0.113.0/24"], rate_limit_enabled=True
+    )
+    app = create_app(settings, database=db, run_mail_sender=False)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("::ffff:203.0.113.9", 1234))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://t") as client,
+    ):
+        for index in range(5):
+            headers = {"X-Forwarded-For": f"198.51.100.{index}"}
+            assert (
+                await client.post("/api/v1/auth/register", json=register_body(), headers=headers)
+            ).status_code == 201

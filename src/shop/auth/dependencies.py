@@ -29,8 +29,9 @@ def _tools(request: Request) -> AuthTools:
 
 def get_client(request: Request) -> Client:
     agent = request.headers.get("user-agent")
+    ip = request.app.state.rate_limiter.client_ip(request)
     return Client(
-        ip=request.app.state.rate_limiter.client_address(request),
+        ip=str(ip) if ip is not None else None,
         user_agent=agent[:USER_AGENT_MAX] if agent else None,
         accept_language=request.headers.get("accept-language"),
     )

@@ -67,7 +67,10 @@ class AuthRepository:
         expired = and_(User.locked_until.is_not(None), User.locked_until <= func.now())
         base_count = case((expired, 0), else_=User.failed_login_count)
         reaches = base_count + 1 >= threshold
-        lock_seconds = func.least(base_seconds * func.power(2, User.lockout_count), max_seconds)
+        # The exponent is capped first: 2^30 times any base is already past any sensible maximum.
+        lock_seconds = func.least(
+            base_seconds * func.power(2, func.least(User.lockout_count, 30)), max_seconds
+        )
         statement = (
             update(User)
             .where(User.id == user_id, _NOT_LOCKED)
@@ -86,6 +89,10 @@ class AuthRepository:
         if result is None:
             return False, None
         return True, result[0]
+
+    async def locked_until(self, user_id: uuid.UUID) -> datetime | None:
+        """Read from the database, not the session's copy: a concurrent request may have locked."""
+        return await self.session.scalar(select(User.locked_until).where(User.id == user_id))
 
     async def record_successful_login(self, user_id: uuid.UUID, new_hash: str | None) -> bool:
         """Reset the failure count and the lockout doubling, unless a lock arrived meanwhile."""

@@ -12,6 +12,7 @@ from pydantic import EmailStr
 from shop.auth import errors
 from shop.auth.dependencies import AuthServiceDep, ClientDep
 from shop.auth.models import User
+from shop.auth.passwords import MAX_PASSWORD_LENGTH
 from shop.auth.schemas import (
     AdminUserPatch,
     ChangePasswordRequest,
@@ -133,6 +134,8 @@ async def token(
         email = EmailRequest(email=form.username).email
     except ValueError:
         raise errors.InvalidCredentials() from None
+    if len(form.password) > MAX_PASSWORD_LENGTH:
+        raise errors.InvalidCredentials()  # no account has such a password: spare argon2 the work
     return await service.login(email, form.password, client)
 
 
@@ -203,7 +206,7 @@ async def password_reset(
 @router.post(
     "/change-password",
     response_model=MessageResponse,
-    responses=problem_responses(errors.InvalidCurrentPassword, InvalidInput, *BEARER_ERRORS),
+    responses=problem_responses(errors.InvalidCurrentPassword, InvalidInput, RateLimited, *BEARER_ERRORS),
 )
 async def change_password(
     body: ChangePasswordRequest, principal: CurrentUser, service: AuthServiceDep, client: ClientDep
@@ -224,7 +227,7 @@ async def me(principal: CurrentUser, service: AuthServiceDep) -> UserOut:
 @router.delete(
     "/me",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(errors.InvalidCurrentPassword, *BEARER_ERRORS),
+    responses=problem_responses(errors.InvalidCurrentPassword, RateLimited, *BEARER_ERRORS),
 )
 async def delete_me(
     body: DeleteAccountRequest, principal: CurrentUser, service: AuthServiceDep, client: ClientDep

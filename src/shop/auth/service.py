@@ -203,8 +203,7 @@ class AuthService:
             raise EmailNotVerified(keep_changes=True)
         if not await self.repo.record_successful_login(user.id, new_hash):
             # Locked by concurrent failures while the password was being checked.
-            refreshed = await self.repo.user_by_id(user.id)
-            until = refreshed.locked_until if refreshed and refreshed.locked_until else datetime.now(UTC)
+            until = await self.repo.locked_until(user.id) or datetime.now(UTC)
             raise AccountLocked(_seconds_until(until))
         pair, session_id = await self._start_session(user, client)
         LOGINS.labels("success").inc()
@@ -219,8 +218,7 @@ class AuthService:
             max_seconds=self.settings.lockout_max_seconds,
         )
         if not counted:
-            refreshed = await self.repo.user_by_id(user.id)
-            until = refreshed.locked_until if refreshed and refreshed.locked_until else datetime.now(UTC)
+            until = await self.repo.locked_until(user.id) or datetime.now(UTC)
             LOGINS.labels("locked").inc()
             raise AccountLocked(_seconds_until(until), keep_changes=True)
         if locked_until is not None:
@@ -303,16 +301,22 @@ class AuthService:
         self, user_id: uuid.UUID, session_id: uuid.UUID, current: str, new: str, client: Client
     ) -> None:
         user = await self._existing(user_id)
-        ok, _ = await self.tools.hasher.verify(current, user.password_hash)
-        if not ok:
-            await self._audit("password_change", "failure", client, user_id)
-            raise InvalidCurrentPassword(keep_changes=True)
+        await self._confirm_password(user, current, client, "password_change")
         self._check_new_password(new, user.email, "new_password")
         await self.repo.set_password(user_id, await self.tools.hasher.hash(new), unlock=True)
         count = await self.repo.revoke_user_sessions(user_id, "password_change", keep=session_id)
         await self._audit("password_change", "success", client, user_id, sessions_revoked=count)
 
     # -- the account ------------------------------------------------------------------------
+
+    async def _confirm_password(self, user: User, password: str, client: Client, event: str) -> None:
+        """Re-authentication before a sensitive change. Limited per account with the login budget, so a
+        stolen session cannot guess the password it would need to take the account over."""
+        await self.tools.limiter.hit(self.settings.rate_limit_login, "reauthenticate", str(user.id))
+        ok, _ = await self.tools.hasher.verify(password, user.password_hash)
+        if not ok:
+            await self._audit(event, "failure", client, user.id)
+            raise InvalidCurrentPassword(keep_changes=True)
 
     async def _existing(self, user_id: uuid.UUID) -> User:
         user = await self.repo.user_by_id(user_id)
@@ -325,10 +329,7 @@ class AuthService:
 
     async def delete_account(self, user_id: uuid.UUID, password: str, client: Client) -> None:
         user = await self._existing(user_id)
-        ok, _ = await self.tools.hasher.verify(password, user.password_hash)
-        if not ok:
-            await self._audit("account_delete", "failure", client, user_id)
-            raise InvalidCurrentPassword(keep_changes=True)
+        await self._confirm_password(user, password, client, "account_delete")
         await bus.publish(self.session, public.AccountDeleted(user_id))
         await self.repo.delete_user(user_id)
         await self._audit("account_delete", "success", client, user_id)

@@ -53,6 +53,7 @@ class Database:
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_pre_ping=True,  # recover without a restart when PostgreSQL comes back
+            hide_parameters=True,  # errors must not carry hashes or emails into the logs
             pool_recycle=1800,
             pool_timeout=10,
             connect_args={"timeout": 5, "command_timeout": 30},

@@ -168,6 +168,8 @@ class MailSender:
             path = folder / f"{mail.created_at:%Y%m%dT%H%M%S}-{mail.id}.eml"
             path.write_bytes(message.as_bytes())
             logger.info("mail saved (no SMTP_HOST)", extra={"to": mail.recipient, "file": str(path)})
+            if self.settings.environment == "production":
+                return  # links carry live tokens: no console copy in production
             # Development convenience (no SMTP_HOST): the newcomer clicks the link from the console.
             print(f"--- mail to {mail.recipient}: {mail.subject} ({path}) ---\n{mail.body}", flush=True)
             return

@@ -19,6 +19,24 @@ from shop.core.config import Settings
 from shop.core.errors import RateLimited
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def parse_ip(value: str) -> IPAddress | None:
+    """An address from a peer or X-Forwarded-For entry (`1.2.3.4:5555` and `[::1]:80` too), or None."""
+    text = value.strip()
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    # A dual-stack listener shows IPv4 peers as ::ffff:a.b.c.d.
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
 
 
 def _networks(entries: list[str]) -> list[Network]:
@@ -40,23 +58,30 @@ class RateLimiter:
         )
         self._strategy = self._slowapi.limiter
 
-    def _is_trusted(self, address: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            return False
+    def _is_trusted(self, ip: IPAddress) -> bool:
         return any(ip in network for network in self._trusted)
 
-    def client_address(self, request: Request) -> str:
-        peer = request.client.host if request.client else "unknown"
-        if not self._trusted or not self._is_trusted(peer):
+    def client_ip(self, request: Request) -> IPAddress | None:
+        """The client's address: the peer, or from X-Forwarded-For when the peer is a trusted proxy."""
+        peer = parse_ip(request.client.host) if request.client else None
+        if peer is None or not self._trusted or not self._is_trusted(peer):
             return peer
-        forwarded = [part.strip() for part in request.headers.get("x-forwarded-for", "").split(",")]
-        # Walk from the nearest hop outwards; the first address not ours is the client.
-        for hop in reversed([part for part in forwarded if part]):
-            if not self._is_trusted(hop):
-                return hop
-        return peer
+        hops = [part.strip() for part in request.headers.get("x-forwarded-for", "").split(",")]
+        # Walk from the nearest hop outwards; the first address not ours is the client. A hop that
+        # is not an address ends the walk: nothing beyond it can be believed.
+        client = peer
+        for hop in reversed([part for part in hops if part]):
+            ip = parse_ip(hop)
+            if ip is None:
+                break
+            client = ip
+            if not self._is_trusted(ip):
+                break
+        return client
+
+    def client_address(self, request: Request) -> str:
+        ip = self.client_ip(request)
+        return str(ip) if ip is not None else "unknown"
 
     async def hit(self, limit: str, scope: str, key: str) -> None:
         """Count one request against `limit` for (scope, key); raise RateLimited when over."""
