@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shop.auth.models import User
 from shop.cli import main as cli
 from shop.core.config import get_settings
-from tests.auth.helpers import PASSWORD, bearer, login, register_verified
+from tests.auth.helpers import PASSWORD, USER_FIELDS, bearer, login, register_verified
 from tests.factories import signed_in_user
 
 
@@ -35,15 +35,7 @@ async def test_admin_finds_users(client: httpx.AsyncClient, app: Any) -> None:
     found = await client.get("/api/v1/admin/users", params={"email": email.upper()}, headers=admin.headers)
     assert found.status_code == 200
     assert [user["email"] for user in found.json()] == [email]
-    assert set(found.json()[0]) == {
-        "id",
-        "email",
-        "email_verified",
-        "is_active",
-        "role",
-        "created_at",
-        "last_login_at",
-    }
+    assert set(found.json()[0]) == USER_FIELDS
     newest = (await client.get("/api/v1/admin/users", headers=admin.headers)).json()
     assert 2 <= len(newest) <= 50
     assert email in [user["email"] for user in newest]

@@ -11,7 +11,7 @@ from shop.auth.models import User
 from shop.auth.passwords import PasswordHasher
 from shop.auth.service import AuthTools
 from shop.main import create_app
-from tests.auth.helpers import PASSWORD, bearer, login, register, register_verified
+from tests.auth.helpers import PASSWORD, USER_FIELDS, bearer, login, register, register_verified
 from tests.conftest import http_client, make_settings, new_email
 
 LOGIN = "/api/v1/auth/login"
@@ -38,15 +38,7 @@ async def test_login_returns_a_token_pair(client: httpx.AsyncClient, app: Any) -
     assert pair["user"]["email"] == email and pair["user"]["email_verified"] is True
     me = await client.get("/api/v1/auth/me", headers=bearer(pair))
     assert me.json()["last_login_at"] is not None
-    assert set(me.json()) == {
-        "id",
-        "email",
-        "email_verified",
-        "is_active",
-        "role",
-        "created_at",
-        "last_login_at",
-    }
+    assert set(me.json()) == USER_FIELDS
 
 
 async def test_unknown_email_and_wrong_password_look_the_same(client: httpx.AsyncClient, app: Any) -> None:
