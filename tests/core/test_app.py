@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
+from fastapi import FastAPI
+
+from shop.core.db import Database
+from shop.main import create_app
+from tests.conftest import http_client, make_settings
 
 PROBLEM = "application/problem+json"
 
@@ -72,17 +79,11 @@ async def test_docs_are_served_without_a_cdn(client: httpx.AsyncClient) -> None:
     assert schema["info"]["title"] == "shop"
 
 
-async def test_cors_for_configured_origins(database_url: str, tmp_path: object, db: object) -> None:
-    from pathlib import Path
-
-    from shop.main import create_app
-    from tests.conftest import http_client, make_settings
-
-    assert isinstance(tmp_path, Path)
+async def test_cors_for_configured_origins(database_url: str, tmp_path: Path, db: Database) -> None:
     settings = make_settings(
         database_url, tmp_path, cors_origins="https://spa.example, https://admin.example"
     )
-    app = create_app(settings, database=db, run_mail_sender=False)  # type: ignore[arg-type]
+    app = create_app(settings, database=db, run_mail_sender=False)
     async with app.router.lifespan_context(app), http_client(app) as client:
         preflight = await client.options(
             "/api/v1/auth/login",
@@ -108,11 +109,7 @@ async def test_no_cors_headers_by_default(client: httpx.AsyncClient) -> None:
     assert "access-control-allow-origin" not in response.headers
 
 
-async def test_unexpected_errors_are_bare_500_problems(app: object, client: httpx.AsyncClient) -> None:
-    from fastapi import FastAPI
-
-    assert isinstance(app, FastAPI)
-
+async def test_unexpected_errors_are_bare_500_problems(app: FastAPI, client: httpx.AsyncClient) -> None:
     @app.get("/boom")
     async def boom() -> None:
         raise RuntimeError("secret internals")

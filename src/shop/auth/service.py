@@ -9,6 +9,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NoReturn
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -186,9 +187,7 @@ class AuthService:
             await self._audit("login", "failure", client, None, reason="unknown_email")
             raise InvalidCredentials(keep_changes=True)
         if user.locked_until is not None and user.locked_until > datetime.now(UTC):
-            LOGINS.labels("locked").inc()
-            await self._audit("login", "locked", client, user.id)
-            raise AccountLocked(_seconds_until(user.locked_until), keep_changes=True)
+            await self._locked(user.id, client, user.locked_until)
 
         ok, new_hash = await self.tools.hasher.verify(password, user.password_hash)
         if not ok:
@@ -203,12 +202,20 @@ class AuthService:
             raise EmailNotVerified(keep_changes=True)
         if not await self.repo.record_successful_login(user.id, new_hash):
             # Locked by concurrent failures while the password was being checked.
-            until = await self.repo.locked_until(user.id) or datetime.now(UTC)
-            raise AccountLocked(_seconds_until(until))
+            await self._locked(user.id, client)
         pair, session_id = await self._start_session(user, client)
         LOGINS.labels("success").inc()
         await self._audit("login", "success", client, user.id, session_id=str(session_id))
         return pair
+
+    async def _locked(self, user_id: uuid.UUID, client: Client, until: datetime | None = None) -> NoReturn:
+        """423 for an account locked before or during this attempt; the attempt does not count.
+
+        Without `until`, the lock is read afresh: a concurrent request may just have set it."""
+        until = until or await self.repo.locked_until(user_id) or datetime.now(UTC)
+        LOGINS.labels("locked").inc()
+        await self._audit("login", "locked", client, user_id)
+        raise AccountLocked(_seconds_until(until), keep_changes=True)
 
     async def _failed_login(self, user: User, client: Client) -> None:
         counted, locked_until = await self.repo.record_failed_login(
@@ -218,9 +225,7 @@ class AuthService:
             max_seconds=self.settings.lockout_max_seconds,
         )
         if not counted:
-            until = await self.repo.locked_until(user.id) or datetime.now(UTC)
-            LOGINS.labels("locked").inc()
-            raise AccountLocked(_seconds_until(until), keep_changes=True)
+            await self._locked(user.id, client)  # locked meanwhile: this failure does not count
         if locked_until is not None:
             LOCKOUTS.inc()
             LOGINS.labels("locked").inc()
