@@ -171,3 +171,25 @@ async def test_token_form_refuses_overlong_passwords_without_hashing(
     email = await register_verified(client, app)
     response = await client.post("/api/v1/auth/token", data={"username": email, "password": "x" * 10_000})
     assert response.status_code == 401 and response.json()["code"] == "invalid_credentials"
+
+
+async def test_metrics_count_login_outcomes_and_lockouts(client: httpx.AsyncClient, app: Any) -> None:
+    def value(text_body: str, name: str) -> float:
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text_body.splitlines()
+            if line.startswith(name + " ") or line.startswith(name + "{")
+        )
+
+    before = (await client.get("/metrics")).text
+    email = await register_verified(client, app)
+    await login(client, email)
+    for _ in range(5):
+        await attempt(client, email, "wrong password here")
+    after = (await client.get("/metrics")).text
+    success = 'shop_logins_total{outcome="success"}'
+    wrong = 'shop_logins_total{outcome="invalid_credentials"}'
+    assert value(after, success) - value(before, success) == 1
+    assert value(after, wrong) - value(before, wrong) == 4
+    assert value(after, "shop_lockouts_total") - value(before, "shop_lockouts_total") == 1
+    assert "shop_mail_outbox_backlog" in after

@@ -233,3 +233,13 @@ async def test_delete_account(client: httpx.AsyncClient, app: Any) -> None:
             await session.scalars(select(AuditEvent.event).where(AuditEvent.event == "account_delete"))
         ).all()
     assert "account_delete" in events
+
+
+async def test_a_new_reset_token_does_not_cancel_an_older_one(client: httpx.AsyncClient, app: Any) -> None:
+    email = await register_verified(client, app)
+    for _ in range(2):
+        await client.post("/api/v1/auth/password-reset-request", json={"email": email})
+    older, newer = await outbox_tokens(app, email, "reset-password")
+    assert older != newer
+    payload = {"token": older, "password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD}
+    assert (await client.post("/api/v1/auth/password-reset", json=payload)).status_code == 200
