@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import delete, select, text, update
 
 from shop.auth.models import RefreshToken, User
-from shop.auth.tokens import signing_key
 from shop.bootstrap import create_app
 from tests.support.app import http_client, make_settings
 from tests.support.auth import bearer, login, register_verified
@@ -28,7 +27,7 @@ async def signed_in(client: httpx.AsyncClient, app: Any) -> dict[str, Any]:
 
 async def test_access_token_claims(client: httpx.AsyncClient, app: Any) -> None:
     pair = await signed_in(client, app)
-    claims = jwt.decode(pair["access_token"], signing_key(app.state.settings), algorithms=["HS256"])
+    claims = jwt.decode(pair["access_token"], app.state.settings.signing_key(), algorithms=["HS256"])
     assert set(claims) == {"sub", "sid", "jti", "iat", "exp", "type"}
     assert claims["type"] == "access"
     assert claims["sub"] == pair["user"]["id"]
@@ -37,9 +36,9 @@ async def test_access_token_claims(client: httpx.AsyncClient, app: Any) -> None:
 
 
 def forge(app: Any, pair: dict[str, Any], **changes: Any) -> str:
-    claims = jwt.decode(pair["access_token"], signing_key(app.state.settings), algorithms=["HS256"])
+    claims = jwt.decode(pair["access_token"], app.state.settings.signing_key(), algorithms=["HS256"])
     claims.update(changes)
-    return jwt.encode(claims, signing_key(app.state.settings), algorithm="HS256")
+    return jwt.encode(claims, app.state.settings.signing_key(), algorithm="HS256")
 
 
 async def test_missing_credentials(client: httpx.AsyncClient) -> None:

@@ -3,13 +3,9 @@ kernel's bearer guard (as `shop.core.security.AccessTokenVerifier`, plugged in b
 
 from __future__ import annotations
 
-import os
-import secrets
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import jwt
@@ -27,42 +23,6 @@ class AccessToken:
     expires_in: int
 
 
-def signing_key(settings: Settings) -> str:
-    """The JWT key: configured, or (outside production) one generated once under DATA_DIR."""
-    if settings.jwt_secret_key is not None:
-        return settings.jwt_secret_key.get_secret_value()
-    return _development_key(settings.data_dir)
-
-
-def _read_key(path: Path) -> str | None:
-    # A worker may see the file between its creation and its write: wait for the content.
-    for _ in range(50):
-        key = path.read_text().strip()
-        if key:
-            return key
-        time.sleep(0.01)
-    return None
-
-
-def _development_key(data_dir: Path) -> str:
-    path = data_dir / "jwt-secret.key"
-    if path.exists() and (key := _read_key(path)):
-        return key
-    data_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    try:
-        # O_EXCL: two workers starting at once agree on the first key written.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        existing = _read_key(path)
-        if existing is None:
-            raise RuntimeError(f"{path} is empty: delete it to generate a new development key") from None
-        return existing
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key)
-    return key
-
-
 class AccessTokens:
     """Mints and verifies access tokens (HS256/384/512 with one key)."""
 
@@ -73,7 +33,7 @@ class AccessTokens:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AccessTokens:
-        return cls(signing_key(settings), settings.jwt_algorithm, settings.access_token_ttl_seconds)
+        return cls(settings.signing_key(), settings.jwt_algorithm, settings.access_token_ttl_seconds)
 
     def issue(self, user_id: uuid.UUID, session_id: uuid.UUID) -> AccessToken:
         now = datetime.now(UTC)

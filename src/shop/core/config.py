@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import secrets
+import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -111,6 +113,42 @@ class Settings(BaseSettings):
         if self.lockout_max_seconds < self.lockout_base_seconds:
             raise ValueError("LOCKOUT_MAX_SECONDS must not be below LOCKOUT_BASE_SECONDS")
         return self
+
+    def signing_key(self) -> str:
+        """The root secret (JWT_SECRET_KEY): configured, or (outside production) one generated once
+        under DATA_DIR. auth signs access tokens with it; SecretBox derives its keys from it."""
+        if self.jwt_secret_key is not None:
+            return self.jwt_secret_key.get_secret_value()
+        return _development_key(self.data_dir)
+
+
+def _read_key(path: Path) -> str | None:
+    # A worker may see the file between its creation and its write: wait for the content.
+    for _ in range(50):
+        key = path.read_text().strip()
+        if key:
+            return key
+        time.sleep(0.01)
+    return None
+
+
+def _development_key(data_dir: Path) -> str:
+    path = data_dir / "jwt-secret.key"
+    if path.exists() and (key := _read_key(path)):
+        return key
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    try:
+        # O_EXCL: two workers starting at once agree on the first key written.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        existing = _read_key(path)
+        if existing is None:
+            raise RuntimeError(f"{path} is empty: delete it to generate a new development key") from None
+        return existing
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
 
 
 @lru_cache(maxsize=1)
