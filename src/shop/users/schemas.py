@@ -22,10 +22,9 @@ from pydantic import (
     field_validator,
 )
 
-AddressType = Literal["billing", "shipping", "both"]
+from shop.localization.public import DEFAULT_CURRENCY, DEFAULT_LANGUAGE
 
-DEFAULT_LANGUAGE = "en"
-DEFAULT_CURRENCY = "USD"
+AddressType = Literal["billing", "shipping", "both"]
 
 # --- field types -------------------------------------------------------------------------------
 
