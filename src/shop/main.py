@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +25,7 @@ from shop.core.mail import MailSender
 from shop.core.middleware import RequestContextMiddleware
 from shop.core.ratelimit import RateLimiter
 from shop.core.security import TokenCodec
+from shop.core.validation import reject_control_characters
 from shop.localization.router import router as localization_router
 from shop.users import public as users_public
 from shop.users.router import router as users_router
@@ -103,6 +104,7 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        dependencies=[Depends(reject_control_characters)],
     )
     app.state.settings = settings
     app.state.token_codec = TokenCodec(settings)
