@@ -22,7 +22,7 @@ from shop.core.events import bus
 from shop.core.health import router as health_router
 from shop.core.logging import configure_logging
 from shop.core.mail import MailSender
-from shop.core.middleware import RequestContextMiddleware
+from shop.core.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from shop.core.ratelimit import RateLimiter
 from shop.core.security import TokenCodec
 from shop.core.validation import reject_control_characters
@@ -113,6 +113,7 @@ def create_app(
 
     install_error_handlers(app)
     install_docs(app)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

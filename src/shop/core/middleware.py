@@ -7,10 +7,11 @@ import re
 import time
 import uuid
 
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shop.core.errors import unexpected_error_response
+from shop.core.errors import problem_response, unexpected_error_response
 from shop.core.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 logger = logging.getLogger("shop.request")
@@ -73,3 +74,88 @@ class RequestContextMiddleware:
                     "duration_ms": round(elapsed * 1000, 2),
                 },
             )
+
+
+class PayloadTooLarge(StarletteHTTPException):
+    """Raised from `receive` once a body passes the limit; rendered as 413 `payload_too_large`."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"The request body is larger than {limit} bytes.")
+
+
+class BodyLimitMiddleware:
+    """Refuses request bodies over `limit` bytes without reading them whole.
+
+    A declared Content-Length over the limit is answered before any of the body is read; otherwise the
+    bytes are counted as the app reads them (chunked bodies, and a Content-Length that understates
+    what follows), and the read that passes the limit raises. Whatever the app makes of that error,
+    the client gets the 413.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.limit:
+            await self._too_large(scope, receive, send)
+            return
+        received = 0
+        exceeded = False
+        response_started = False
+        replaced = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, exceeded
+            if exceeded:
+                raise PayloadTooLarge(self.limit)
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    exceeded = True
+                    raise PayloadTooLarge(self.limit)
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal response_started, replaced
+            if message["type"] == "http.response.start":
+                response_started = True
+                if exceeded:
+                    # However the app answered the failed read (its own 413, a 400, …), the client
+                    # gets this 413; the app's body is dropped.
+                    replaced = True
+                    await self._too_large(scope, receive, send)
+                    return
+            elif replaced:
+                return
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except PayloadTooLarge:
+            if response_started:
+                if replaced:
+                    return
+                raise
+            await self._too_large(scope, receive, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem_response(
+            413, "payload_too_large", f"The request body is larger than {self.limit} bytes."
+        )
+        await response(scope, receive, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name.lower() == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
