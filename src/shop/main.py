@@ -22,7 +22,7 @@ from shop.core.events import bus
 from shop.core.health import router as health_router
 from shop.core.logging import configure_logging
 from shop.core.mail import MailSender
-from shop.core.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from shop.core.middleware import BodyLimitMiddleware, RequestContextMiddleware, SecurityHeadersMiddleware
 from shop.core.ratelimit import RateLimiter
 from shop.core.security import TokenCodec
 from shop.core.validation import reject_control_characters
@@ -31,6 +31,8 @@ from shop.users import public as users_public
 from shop.users.router import router as users_router
 
 API_PREFIX = "/api/v1"
+# Tokens and personal data: answers under these must not rest in any cache.
+NO_STORE_PREFIXES = tuple(f"{API_PREFIX}/{part}" for part in ("auth", "admin", "profile", "addresses"))
 
 DESCRIPTION = """
 The backend foundation of a global e-commerce platform: sign-up and sign-in, customer profiles and
@@ -124,6 +126,7 @@ def create_app(
             expose_headers=["X-Request-ID", "Retry-After"],
         )
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, no_store_prefixes=NO_STORE_PREFIXES)
 
     app.include_router(health_router)
     app.include_router(auth_router, prefix=f"{API_PREFIX}/auth")

@@ -159,3 +159,35 @@ def _content_length(scope: Scope) -> int | None:
             except ValueError:
                 return None
     return None
+
+
+class SecurityHeadersMiddleware:
+    """`nosniff` and `no-referrer` on every response; `no-store` under the given path prefixes (tokens
+    and personal data must not rest in a browser's or a proxy's cache)."""
+
+    def __init__(self, app: ASGIApp, no_store_prefixes: tuple[str, ...] = ()) -> None:
+        self.app = app
+        self.no_store_prefixes = tuple(prefix.rstrip("/") for prefix in no_store_prefixes)
+
+    def _no_store(self, path: str) -> bool:
+        return any(path == prefix or path.startswith(prefix + "/") for prefix in self.no_store_prefixes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        no_store = self._no_store(scope["path"])
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                replaced = {b"x-content-type-options", b"referrer-policy"}
+                if no_store:
+                    replaced |= {b"cache-control", b"pragma", b"expires"}
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in replaced]
+                headers += [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
+                if no_store:
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
