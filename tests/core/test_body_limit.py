@@ -21,13 +21,13 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from shop.bootstrap import create_app
 from shop.core.config import Settings
 from shop.core.db import Database
-from shop.main import create_app
-from tests.conftest import http_client, make_settings
-from tests.smtp import free_port
+from tests.support.app import http_client, make_settings
+from tests.support.net import free_port
+from tests.support.problems import PROBLEM
 
-PROBLEM = "application/problem+json"
 LOGIN = "/api/v1/auth/login"
 MIB = 1024 * 1024
 CHUNK = 16 * 1024

@@ -13,20 +13,16 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.conftest import new_email
-from tests.factories import signed_in_user
+from tests.support.auth import new_email
+from tests.support.factories import signed_in_user
+from tests.support.problems import assert_problem
 
-PROBLEM = "application/problem+json"
 CONTROL = "string_control_character"
 PASSWORD = "correct horse battery staple"
 
 
 def assert_validation_error(response: httpx.Response) -> list[dict[str, Any]]:
-    assert response.status_code == 422, response.text
-    assert response.headers["content-type"] == PROBLEM
-    body = response.json()
-    assert body["code"] == "validation_error"
-    errors: list[dict[str, Any]] = body["errors"]
+    errors: list[dict[str, Any]] = assert_problem(response, 422, "validation_error")["errors"]
     return errors
 
 

@@ -6,8 +6,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.auth.helpers import PASSWORD, register_verified
-from tests.factories import signed_in_user
+from tests.support.auth import PASSWORD, register_verified
+from tests.support.factories import signed_in_user
 
 
 def assert_always(response: httpx.Response) -> None:

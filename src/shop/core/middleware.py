@@ -11,8 +11,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shop.core.errors import problem_response, unexpected_error_response
 from shop.core.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from shop.core.problems import problem_response, unexpected_error_response
 
 logger = logging.getLogger("shop.request")
 
