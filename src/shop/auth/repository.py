@@ -137,10 +137,15 @@ class AuthRepository:
             update(User)
             .where(User.id == user_id)
             .values(**values, updated_at=func.now())
-            .returning(User)
+            .returning(User.id)
             .execution_options(synchronize_session=False)
         )
-        return await self.session.scalar(statement)
+        if await self.session.scalar(statement) is None:
+            return None
+        # Read back whole, `mfa_enabled` included (RETURNING leaves expressions of other tables out).
+        return await self.session.scalar(
+            select(User).where(User.id == user_id).execution_options(populate_existing=True)
+        )
 
     async def delete_user(self, user_id: uuid.UUID) -> None:
         await self.session.execute(delete(User).where(User.id == user_id))

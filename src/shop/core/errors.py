@@ -34,11 +34,14 @@ class ShopError(Exception):
         headers: Mapping[str, str] | None = None,
         errors: Sequence[Mapping[str, Any]] | None = None,
         keep_changes: bool = False,
+        extensions: Mapping[str, Any] | None = None,
     ):
         if detail is not None:
             self.detail = detail
         self.headers: dict[str, str] = dict(headers or {})
         self.errors = list(errors) if errors is not None else None
+        # RFC 9457 extension members, answered beside the standard ones (`mfa_token`, `methods`).
+        self.extensions: dict[str, Any] = dict(extensions or {})
         # Some refusals are themselves state changes that must persist: a failed login counts
         # towards lockout, a reused refresh token revokes its session, the audit log records both.
         self.keep_changes = keep_changes
@@ -51,6 +54,12 @@ class NotFound(ShopError):
 
 class Forbidden(ShopError):
     status, code, detail = 403, "forbidden", "You are not allowed to do this."
+
+
+class MfaRequired(ShopError):
+    """A second step is needed: at login (with a token for /mfa/verify) or for an admin route."""
+
+    status, code, detail = 403, "mfa_required", "This needs two-step sign-in."
 
 
 class ServiceUnavailable(ShopError):
@@ -117,8 +126,10 @@ def problem_response(
     title: str | None = None,
     headers: Mapping[str, str] | None = None,
     errors: Sequence[Mapping[str, Any]] | None = None,
+    extensions: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
+        **(extensions or {}),
         "type": f"urn:shop:problem:{code}",
         "title": title or HTTPStatus(status).phrase,
         "status": status,
@@ -185,7 +196,13 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ShopError)
     async def _shop_error(_: Request, exc: ShopError) -> JSONResponse:
         return problem_response(
-            exc.status, exc.code, exc.detail, title=exc.title, headers=exc.headers, errors=exc.errors
+            exc.status,
+            exc.code,
+            exc.detail,
+            title=exc.title,
+            headers=exc.headers,
+            errors=exc.errors,
+            extensions=exc.extensions,
         )
 
     @app.exception_handler(RequestValidationError)
