@@ -31,7 +31,7 @@ async def create_admin(settings: Settings, url: str, email: str) -> str:
     tools = AuthTools(settings, PasswordHasher(settings), TokenCodec(settings), RateLimiter(settings))
     try:
         async with database.sessions() as session, session.begin():
-            service = AuthService(session, tools)
+            service = AuthService(session, tools, database)
             existing = await service.repo.user_by_email(email)
             password = None if existing is not None else _read_password()
             try:
@@ -42,4 +42,11 @@ async def create_admin(settings: Settings, url: str, email: str) -> str:
     finally:
         await database.dispose()
     verb = "created" if created else "promoted"
-    return f"{email} ({user_id}) {verb}: a verified admin"
+    report = f"{email} ({user_id}) {verb}: a verified admin"
+    if settings.admin_needs_mfa:
+        report += (
+            "\nADMIN_MFA_REQUIRED is on: admin routes answer 403 mfa_required until this admin turns on"
+            " two-step sign-in (POST /api/v1/auth/mfa/totp/setup, then /mfa/totp/confirm) and signs in"
+            " again with a code (/login, then /mfa/verify)."
+        )
+    return report

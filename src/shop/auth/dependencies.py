@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from shop.auth.mfa import MfaKeys
 from shop.auth.passwords import PasswordHasher
 from shop.auth.service import AuthService, AuthTools, Client
 from shop.core.db import SessionDep
@@ -22,6 +23,7 @@ def _tools(request: Request) -> AuthTools:
             hasher=PasswordHasher(state.settings),
             codec=state.token_codec,
             limiter=state.rate_limiter,
+            mfa_keys=MfaKeys.from_root(state.settings.signing_key()),
         )
         state.auth_tools = tools
     return tools
@@ -38,7 +40,7 @@ def get_client(request: Request) -> Client:
 
 
 def get_auth_service(request: Request, session: SessionDep) -> AuthService:
-    return AuthService(session, _tools(request))
+    return AuthService(session, _tools(request), request.app.state.database)
 
 
 AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import pyotp
 import segno
 
+from shop.core.secretbox import SecretBox
+
 DIGITS = 6
 INTERVAL_SECONDS = 30
 # RFC 6238 §5.2: accept one step of clock drift either side, no more.
@@ -125,6 +127,25 @@ class RecoveryCodeHasher:
         if plain is None:
             return None
         return hmac.new(self.key, user_id.bytes + plain.encode(), hashlib.sha256).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class MfaKeys:
+    """The keys of two-step sign-in, all derived from the root secret (JWT_SECRET_KEY)."""
+
+    secrets: SecretBox
+    recovery_codes: RecoveryCodeHasher
+
+    @classmethod
+    def from_root(cls, root_secret: str) -> MfaKeys:
+        return cls(SecretBox(root_secret, "totp-secret"), RecoveryCodeHasher.from_root(root_secret))
+
+    def seal(self, secret: str) -> bytes:
+        return self.secrets.seal(secret.encode())
+
+    def open(self, sealed: bytes) -> str:
+        """Raises SecretBoxError when the root secret changed since the secret was sealed."""
+        return self.secrets.open(sealed).decode()
 
 
 def new_mfa_token() -> str:

@@ -21,19 +21,26 @@ from shop.auth.schemas import (
     LoginRequest,
     LogoutRequest,
     MessageResponse,
+    MfaConfirmRequest,
+    MfaManageRequest,
+    MfaSetupRequest,
+    MfaVerifyRequest,
     PasswordResetRequest,
     ProtectedResponse,
+    RecoveryCodesResponse,
     RefreshRequest,
     RegisterRequest,
     RegisterResponse,
     SessionOut,
     TokenPair,
     TokenRequest,
+    TotpSetupResponse,
     UserOut,
 )
 from shop.core.errors import (
     Forbidden,
     InvalidInput,
+    MfaRequired,
     NotAuthenticated,
     NotFound,
     RateLimited,
@@ -54,14 +61,17 @@ LOGIN_ERRORS = (
     errors.EmailNotVerified,
     errors.AccountDisabled,
     errors.AccountLocked,
+    errors.SecondStepRequired,
     RateLimited,
 )
+ADMIN_ERRORS = (Forbidden, MfaRequired, *BEARER_ERRORS)
 ACCEPTED = "If the address belongs to an account, we have sent it an email."
 
 register_limit = Depends(limit_by_address("rate_limit_register", "register"))
 login_limit = Depends(limit_by_address("rate_limit_login", "login"))  # /login and /token share it
 resend_limit = Depends(limit_by_address("rate_limit_email", "resend-verification"))
 reset_limit = Depends(limit_by_address("rate_limit_email", "password-reset-request"))
+verify_limit = Depends(limit_by_address("rate_limit_login", "mfa-verify"))
 
 
 def _user_out(user: User) -> UserOut:
@@ -118,7 +128,11 @@ async def login(body: LoginRequest, service: AuthServiceDep, client: ClientDep) 
     """Sign in: a new session with an access token (1 hour) and a refresh token (30 days).
 
     The 5th consecutive failure locks the account (423, which tells that the account exists);
-    each later lockout lasts twice as long as the last, up to 24 hours."""
+    each later lockout lasts twice as long as the last, up to 24 hours.
+
+    With two-step sign-in on, a correct password answers 403 `mfa_required` with the members
+    `mfa_token` (single use, 5 minutes, from this client address only) and `methods`
+    (`["totp", "recovery_code"]`): send it with a code to `/mfa/verify` to get the token pair."""
     return await service.login(body.email, body.password, client)
 
 
@@ -268,15 +282,108 @@ async def revoke_session(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
+@router.post(
+    "/mfa/totp/setup",
+    response_model=TotpSetupResponse,
+    responses=problem_responses(
+        errors.InvalidCurrentPassword, errors.MfaEnabled, errors.AccountLocked, RateLimited, *BEARER_ERRORS
+    ),
+)
+async def mfa_setup(
+    body: MfaSetupRequest, principal: CurrentUser, service: AuthServiceDep, client: ClientDep
+) -> TotpSetupResponse:
+    """Start two-step sign-in: a new secret for an authenticator app, as text, as an `otpauth://`
+    URI and as an SVG QR code. Nothing is active until `/mfa/totp/confirm` accepts a code from the
+    app; a new setup replaces a pending one. A wrong password counts as a failed login."""
+    return await service.mfa_setup(principal.user_id, body.password, client)
+
+
+@router.post(
+    "/mfa/totp/confirm",
+    response_model=RecoveryCodesResponse,
+    responses=problem_responses(errors.InvalidCode, errors.MfaEnabled, NotFound, *BEARER_ERRORS),
+)
+async def mfa_confirm(
+    body: MfaConfirmRequest, principal: CurrentUser, service: AuthServiceDep, client: ClientDep
+) -> RecoveryCodesResponse:
+    """Turn two-step sign-in on with a first code from the app. Answers ten single-use recovery codes,
+    shown this once; every other session is signed out and the user is mailed."""
+    codes = await service.mfa_confirm(principal.user_id, principal.session_id, body.code, client)
+    return RecoveryCodesResponse(recovery_codes=codes)
+
+
+@router.delete(
+    "/mfa/totp",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(
+        errors.InvalidCurrentPassword,
+        errors.InvalidCode,
+        NotFound,
+        errors.AccountLocked,
+        RateLimited,
+        *BEARER_ERRORS,
+    ),
+)
+async def mfa_disable(
+    body: MfaManageRequest, principal: CurrentUser, service: AuthServiceDep, client: ClientDep
+) -> Response:
+    """Turn two-step sign-in off, with the password and a code (an app code or a recovery code).
+    Every other session is signed out and the user is mailed. Wrong passwords and codes count as
+    failed logins."""
+    await service.mfa_disable(principal.user_id, principal.session_id, body.password, body.code, client)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/mfa/recovery-codes",
+    response_model=RecoveryCodesResponse,
+    responses=problem_responses(
+        errors.InvalidCurrentPassword,
+        errors.InvalidCode,
+        NotFound,
+        errors.AccountLocked,
+        RateLimited,
+        *BEARER_ERRORS,
+    ),
+)
+async def mfa_recovery_codes(
+    body: MfaManageRequest, principal: CurrentUser, service: AuthServiceDep, client: ClientDep
+) -> RecoveryCodesResponse:
+    """Ten new recovery codes, with the password and a code (an app code or a recovery code); the
+    old ones stop working. Wrong passwords and codes count as failed logins."""
+    codes = await service.mfa_new_recovery_codes(principal.user_id, body.password, body.code, client)
+    return RecoveryCodesResponse(recovery_codes=codes)
+
+
+@router.post(
+    "/mfa/verify",
+    response_model=TokenPair,
+    dependencies=[verify_limit],
+    responses=problem_responses(
+        errors.InvalidSecondStep, errors.AccountLocked, errors.AccountDisabled, RateLimited
+    ),
+)
+async def mfa_verify(body: MfaVerifyRequest, service: AuthServiceDep, client: ClientDep) -> TokenPair:
+    """The second step of a login: the `mfa_token` of the `mfa_required` answer with a `code` from
+    the authenticator app or a `recovery_code`. Answers the token pair of a new session (its tokens
+    carry `amr: ["pwd", "otp"]`).
+
+    A wrong code, and an unknown, spent or expired `mfa_token`, answer the same 401 `invalid_code`.
+    A wrong code counts as a failed login (the 5th locks the account); after 5 wrong codes the
+    `mfa_token` is spent. A code is accepted once; a recovery code works once.
+
+    Swagger UI's Authorize form cannot do this step: call this endpoint, then paste the
+    `access_token` into Authorize's bearer field."""
+    return await service.mfa_verify(body.mfa_token, body.code, body.recovery_code, client)
+
+
 @router.get("/protected", response_model=ProtectedResponse, responses=problem_responses(*BEARER_ERRORS))
 async def protected(principal: CurrentUser) -> ProtectedResponse:
     """A resource that only a signed-in user can read: handy to check a token."""
     return ProtectedResponse(message="You are signed in.", user_id=principal.user_id)
 
 
-@admin_router.get(
-    "/users", response_model=list[UserOut], responses=problem_responses(Forbidden, *BEARER_ERRORS)
-)
+@admin_router.get("/users", response_model=list[UserOut], responses=problem_responses(*ADMIN_ERRORS))
 async def admin_users(
     _: AdminUser, service: AuthServiceDep, email: Annotated[EmailStr | None, Query()] = None
 ) -> list[UserOut]:
@@ -287,7 +394,7 @@ async def admin_users(
 @admin_router.patch(
     "/users/{user_id}",
     response_model=UserOut,
-    responses=problem_responses(Forbidden, NotFound, *BEARER_ERRORS),
+    responses=problem_responses(NotFound, *ADMIN_ERRORS),
 )
 async def admin_update_user(
     user_id: uuid.UUID, body: AdminUserPatch, principal: AdminUser, service: AuthServiceDep, client: ClientDep
@@ -296,3 +403,17 @@ async def admin_update_user(
     out everywhere at once."""
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     return _user_out(await service.admin_update_user(principal.user_id, user_id, changes, client))
+
+
+@admin_router.delete(
+    "/users/{user_id}/mfa",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(NotFound, *ADMIN_ERRORS),
+)
+async def admin_turn_off_mfa(
+    user_id: uuid.UUID, principal: AdminUser, service: AuthServiceDep, client: ClientDep
+) -> Response:
+    """Admin: turn two-step sign-in off for a user who lost their device (their recovery codes go
+    too). Audited; the user is mailed. 404 when there is no such user or two-step sign-in is off."""
+    await service.admin_turn_off_mfa(principal.user_id, user_id, client)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -5,6 +5,7 @@ JWT; whether its session is still live is asked of a `SessionValidator` that aut
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, Protocol
@@ -16,7 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop.core.config import Settings
 from shop.core.db import SessionDep
-from shop.core.errors import Forbidden, NotAuthenticated, TokenExpired, TokenInvalid, TokenRevoked
+from shop.core.errors import (
+    Forbidden,
+    MfaRequired,
+    NotAuthenticated,
+    TokenExpired,
+    TokenInvalid,
+    TokenRevoked,
+)
 
 Role = Literal["customer", "admin"]
 LEEWAY_SECONDS = 1
@@ -24,11 +32,13 @@ LEEWAY_SECONDS = 1
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the user, the session of the access token, and the role."""
+    """Who is calling: the user, the session of the access token, the role, and how the user
+    signed in (`amr`: `pwd`, plus `otp` after a second step)."""
 
     user_id: uuid.UUID
     session_id: uuid.UUID
     role: str
+    amr: tuple[str, ...] = ("pwd",)
 
     @property
     def is_admin(self) -> bool:
@@ -55,7 +65,9 @@ class TokenCodec:
         self._algorithm = settings.jwt_algorithm
         self._ttl = settings.access_token_ttl_seconds
 
-    def issue_access(self, user_id: uuid.UUID, session_id: uuid.UUID) -> AccessToken:
+    def issue_access(
+        self, user_id: uuid.UUID, session_id: uuid.UUID, amr: Sequence[str] = ("pwd",)
+    ) -> AccessToken:
         now = datetime.now(UTC)
         claims = {
             "sub": str(user_id),
@@ -64,11 +76,12 @@ class TokenCodec:
             "iat": now,
             "exp": now + timedelta(seconds=self._ttl),
             "type": "access",
+            "amr": list(amr),
         }
         return AccessToken(jwt.encode(claims, self._key, algorithm=self._algorithm), self._ttl)
 
-    def decode_access(self, token: str) -> tuple[uuid.UUID, uuid.UUID]:
-        """Check signature, expiry and type; return (user id, session id)."""
+    def decode_access(self, token: str) -> tuple[uuid.UUID, uuid.UUID, tuple[str, ...]]:
+        """Check signature, expiry and type; return (user id, session id, amr)."""
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -83,8 +96,11 @@ class TokenCodec:
             raise TokenInvalid() from exc
         if claims.get("type") != "access":
             raise TokenInvalid()
+        amr = claims.get("amr", ["pwd"])
+        if not isinstance(amr, list) or not all(isinstance(method, str) for method in amr):
+            raise TokenInvalid()
         try:
-            return uuid.UUID(str(claims["sub"])), uuid.UUID(str(claims["sid"]))
+            return uuid.UUID(str(claims["sub"])), uuid.UUID(str(claims["sid"])), tuple(amr)
         except ValueError as exc:
             raise TokenInvalid() from exc
 
@@ -104,17 +120,21 @@ async def get_principal(
     if credentials is None or not credentials.credentials:
         raise NotAuthenticated()
     codec: TokenCodec = request.app.state.token_codec
-    user_id, session_id = codec.decode_access(credentials.credentials)
+    user_id, session_id, amr = codec.decode_access(credentials.credentials)
     validator: SessionValidator = request.app.state.session_validator
     role = await validator(session, user_id, session_id)
     if role is None:
         raise TokenRevoked()
-    return Principal(user_id=user_id, session_id=session_id, role=role)
+    return Principal(user_id=user_id, session_id=session_id, role=role, amr=amr)
 
 
-async def get_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+async def get_admin(request: Request, principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
     if not principal.is_admin:
         raise Forbidden("This needs the admin role.")
+    settings: Settings = request.app.state.settings
+    if settings.admin_needs_mfa and "otp" not in principal.amr:
+        # ADMIN_MFA_REQUIRED: an admin signed in with a password alone is refused, and told why.
+        raise MfaRequired("Admin routes need two-step sign-in: turn it on, then sign in with a code.")
     return principal
 
 
