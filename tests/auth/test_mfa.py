@@ -4,6 +4,8 @@ lockout, recovery codes, management, admin enforcement and reset, and what survi
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -13,9 +15,14 @@ from sqlalchemy import delete, select, text, update
 
 from shop.auth.mfa import MfaKeys
 from shop.auth.models import AuditEvent, MfaChallenge, RecoveryCode, TotpFactor, User
-from shop.core.mail import OutboxMail
-from shop.main import create_app
-from tests.auth.authenticator import (
+from shop.bootstrap import bootstrap, create_app
+from shop.core.config import Settings
+from shop.core.db import Database
+from shop.core.mail.outbox import OutboxMail
+from tests.auth.test_admin import cli_env, run_cli
+from tests.support.app import http_client, make_settings
+from tests.support.auth import PASSWORD, bearer, login, outbox_tokens, register, register_verified
+from tests.support.mfa import (
     MFA,
     Authenticator,
     Clock,
@@ -25,14 +32,37 @@ from tests.auth.authenticator import (
     setup,
     verify,
 )
-from tests.auth.helpers import PASSWORD, bearer, login, outbox_tokens, register, register_verified
-from tests.auth.test_admin import cli_env, run_cli
-from tests.conftest import http_client, make_settings
+from tests.support.problems import assert_problem
 
 __all__ = ["cli_env"]  # a fixture of test_admin, requested by name below
 
 ME = "/api/v1/auth/me"
 WRONG = "wrong password here"
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """The time the server checks TOTP codes at, moved by the test (starts at the real time)."""
+    return Clock()
+
+
+@pytest.fixture
+async def app(settings: Settings, db: Database, clock: Clock) -> AsyncIterator[Any]:
+    """The app of these tests: the conftest's, with the test's clock."""
+    application = create_app(database=db, run_mail_sender=False, shop=bootstrap(settings, clock=clock))
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@asynccontextmanager
+async def app_with(
+    database_url: str, db: Database, tmp_path: Any, clock: Clock, **settings: Any
+) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
+    """An app with other settings, on the test's clock, and its client."""
+    shop = bootstrap(make_settings(database_url, tmp_path, **settings), clock=clock)
+    application = create_app(database=db, run_mail_sender=False, shop=shop)
+    async with application.router.lifespan_context(application), http_client(application) as client:
+        yield application, client
 
 
 def claims(pair: dict[str, Any]) -> dict[str, Any]:
@@ -43,12 +73,6 @@ def wrong_code(app: Authenticator) -> str:
     """Six digits that are none of the codes the server would accept now."""
     valid = {app.totp.at(app.clock.now, counter_offset=offset) for offset in (-1, 0, 1)}
     return next(code for code in ("000000", "111111", "222222", "333333") if code not in valid)
-
-
-def assert_problem(response: httpx.Response, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["code"] == code
 
 
 async def audit_events(app: Any, user_id: str, event: str) -> list[AuditEvent]:
@@ -269,11 +293,9 @@ async def test_wrong_codes_lock_the_account(client: httpx.AsyncClient, app: Any,
 
 
 async def test_five_wrong_codes_spend_the_mfa_token(
-    database_url: str, db: Any, tmp_path: Any, clock: Clock
+    database_url: str, db: Database, tmp_path: Any, clock: Clock
 ) -> None:
-    settings = make_settings(database_url, tmp_path, lockout_threshold=50)
-    application = create_app(settings, database=db, run_mail_sender=False)
-    async with application.router.lifespan_context(application), http_client(application) as client:
+    async with app_with(database_url, db, tmp_path, clock, lockout_threshold=50) as (application, client):
         email, pair = await signed_in(client, application)
         enrolled = await enrol(client, pair, clock)
         mfa_token = await first_step(client, email)
@@ -503,11 +525,9 @@ async def make_admin(app: Any, email: str) -> None:
 
 
 async def test_admin_routes_need_a_second_step_when_required(
-    database_url: str, db: Any, tmp_path: Any, clock: Clock
+    database_url: str, db: Database, tmp_path: Any, clock: Clock
 ) -> None:
-    settings = make_settings(database_url, tmp_path, admin_mfa_required=True)
-    application = create_app(settings, database=db, run_mail_sender=False)
-    async with application.router.lifespan_context(application), http_client(application) as client:
+    async with app_with(database_url, db, tmp_path, clock, admin_mfa_required=True) as (application, client):
         admin_email, _ = await signed_in(client, application)
         await make_admin(application, admin_email)
         customer_email, customer = await signed_in(client, application)

@@ -10,7 +10,6 @@ import hashlib
 import hmac
 import io
 import secrets
-import time
 import uuid
 from dataclasses import dataclass
 
@@ -32,11 +31,6 @@ RECOVERY_CODE_LENGTH = 10  # 50 bits each, hashed with a server-side key (below)
 _CROCKFORD_ALIASES = str.maketrans({"o": "0", "i": "1", "l": "1"})
 # The methods /login names in its `mfa_required` answer.
 METHODS = ("totp", "recovery_code")
-
-
-def now() -> float:
-    """The clock TOTP codes are checked against (tests replace it to step through time)."""
-    return time.time()
 
 
 def new_secret() -> str:

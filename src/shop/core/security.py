@@ -1,48 +1,37 @@
-"""Bearer guards. The token travels in the Authorization header; it is minted and checked here as a
-JWT; whether its session is still live is asked of a `SessionValidator` that auth plugs in at startup
-(so users and localization need nothing from auth, and the kernel knows no context)."""
+"""Bearer guards. The token travels in the Authorization header. The kernel neither mints nor knows
+the token format: it asks a `BearerGuard` — an `AccessTokenVerifier` and a `SessionValidator` that
+auth plugs in at startup (`shop.bootstrap`) — so users and localization need nothing from auth, and
+the kernel knows no context."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal, Protocol
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Protocol
 
-import jwt
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop.core.config import Settings
 from shop.core.db import SessionDep
-from shop.core.errors import (
-    Forbidden,
-    MfaRequired,
-    NotAuthenticated,
-    TokenExpired,
-    TokenInvalid,
-    TokenRevoked,
-)
-
-Role = Literal["customer", "admin"]
-LEEWAY_SECONDS = 1
+from shop.core.errors import Forbidden, MfaRequired, NotAuthenticated, TokenRevoked
 
 
 @dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is calling: the user, the session of the access token, the role, and how the user
-    signed in (`amr`: `pwd`, plus `otp` after a second step)."""
+class AccessClaims:
+    """What a verified access token says: whose it is, of which session, and every claim it carries."""
 
     user_id: uuid.UUID
     session_id: uuid.UUID
-    role: str
-    amr: tuple[str, ...] = ("pwd",)
+    claims: Mapping[str, Any] = field(default_factory=dict)
 
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
+
+class AccessTokenVerifier(Protocol):
+    """Checks an access token; raises TokenInvalid or TokenExpired (shop.core.errors) when it fails."""
+
+    def verify(self, token: str) -> AccessClaims: ...
 
 
 class SessionValidator(Protocol):
@@ -54,55 +43,35 @@ class SessionValidator(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class AccessToken:
-    token: str
-    expires_in: int
+class BearerGuard:
+    tokens: AccessTokenVerifier
+    sessions: SessionValidator
 
 
-class TokenCodec:
-    def __init__(self, settings: Settings) -> None:
-        self._key = settings.signing_key()
-        self._algorithm = settings.jwt_algorithm
-        self._ttl = settings.access_token_ttl_seconds
+def install_guard(app: FastAPI, guard: BearerGuard) -> None:
+    app.state.bearer_guard = guard
 
-    def issue_access(
-        self, user_id: uuid.UUID, session_id: uuid.UUID, amr: Sequence[str] = ("pwd",)
-    ) -> AccessToken:
-        now = datetime.now(UTC)
-        claims = {
-            "sub": str(user_id),
-            "sid": str(session_id),
-            "jti": uuid.uuid4().hex,
-            "iat": now,
-            "exp": now + timedelta(seconds=self._ttl),
-            "type": "access",
-            "amr": list(amr),
-        }
-        return AccessToken(jwt.encode(claims, self._key, algorithm=self._algorithm), self._ttl)
 
-    def decode_access(self, token: str) -> tuple[uuid.UUID, uuid.UUID, tuple[str, ...]]:
-        """Check signature, expiry and type; return (user id, session id, amr)."""
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                self._key,
-                algorithms=[self._algorithm],  # one algorithm: no `none`, no confusion attacks
-                leeway=LEEWAY_SECONDS,
-                options={"require": ["sub", "sid", "exp", "iat", "jti", "type"]},
-            )
-        except jwt.ExpiredSignatureError as exc:
-            raise TokenExpired() from exc
-        except jwt.PyJWTError as exc:
-            raise TokenInvalid() from exc
-        if claims.get("type") != "access":
-            raise TokenInvalid()
-        amr = claims.get("amr", ["pwd"])
-        if not isinstance(amr, list) or not all(isinstance(method, str) for method in amr):
-            raise TokenInvalid()
-        try:
-            return uuid.UUID(str(claims["sub"])), uuid.UUID(str(claims["sid"])), tuple(amr)
-        except ValueError as exc:
-            raise TokenInvalid() from exc
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the user, the session of the access token, the role, and the token's claims."""
+
+    user_id: uuid.UUID
+    session_id: uuid.UUID
+    role: str
+    claims: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def amr(self) -> tuple[str, ...]:
+        """How the user signed in (RFC 8176): `pwd`, plus `otp` after a second step."""
+        methods = self.claims.get("amr")
+        if not isinstance(methods, list):
+            return ()
+        return tuple(method for method in methods if isinstance(method, str))
 
 
 # auto_error=False: a missing header is our own 401 problem, not the framework's 403.
@@ -119,13 +88,12 @@ async def get_principal(
 ) -> Principal:
     if credentials is None or not credentials.credentials:
         raise NotAuthenticated()
-    codec: TokenCodec = request.app.state.token_codec
-    user_id, session_id, amr = codec.decode_access(credentials.credentials)
-    validator: SessionValidator = request.app.state.session_validator
-    role = await validator(session, user_id, session_id)
+    guard: BearerGuard = request.app.state.bearer_guard
+    verified = guard.tokens.verify(credentials.credentials)
+    role = await guard.sessions(session, verified.user_id, verified.session_id)
     if role is None:
         raise TokenRevoked()
-    return Principal(user_id=user_id, session_id=session_id, role=role, amr=amr)
+    return Principal(verified.user_id, verified.session_id, role, verified.claims)
 
 
 async def get_admin(request: Request, principal: Annotated[Principal, Depends(get_principal)]) -> Principal:

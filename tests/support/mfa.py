@@ -1,7 +1,7 @@
 """A test authenticator app built from pyotp, and the two-step sign-in steps the tests share.
 
-The server checks codes against `shop.auth.mfa.now`; the `clock` fixture replaces it with a `Clock`
-the test moves by whole time steps, so a test never waits for the next code."""
+The server checks codes at the time of its `clock` collaborator (`bootstrap(settings, clock=…)`); a
+test hands it a `Clock` it moves by whole time steps, so it never waits for the next code."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import httpx
 import pyotp
 
 from shop.auth import mfa
-from tests.auth.helpers import PASSWORD, bearer
+from tests.support.auth import PASSWORD, bearer
 
 MFA = "/api/v1/auth/mfa"
 
