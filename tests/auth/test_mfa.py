@@ -3,7 +3,6 @@ lockout, recovery codes, management, admin enforcement and reset, and what survi
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import select, text, update
 
 from shop.auth.mfa import MfaKeys
 from shop.auth.models import AuditEvent, MfaChallenge, RecoveryCode, TotpFactor, User
@@ -19,7 +18,6 @@ from shop.bootstrap import bootstrap, create_app
 from shop.core.config import Settings
 from shop.core.db import Database
 from shop.core.mail.outbox import OutboxMail
-from tests.auth.test_admin import cli_env, run_cli
 from tests.support.app import http_client, make_settings
 from tests.support.auth import PASSWORD, bearer, login, outbox_tokens, register, register_verified
 from tests.support.mfa import (
@@ -33,8 +31,6 @@ from tests.support.mfa import (
     verify,
 )
 from tests.support.problems import assert_problem
-
-__all__ = ["cli_env"]  # a fixture of test_admin, requested by name below
 
 ME = "/api/v1/auth/me"
 WRONG = "wrong password here"
@@ -616,19 +612,3 @@ async def test_outcomes_are_audited_and_counted(client: httpx.AsyncClient, app: 
         'shop_logins_total{outcome="mfa_required"}',
     ):
         assert sample in metrics
-
-
-async def test_create_admin_says_when_admins_need_two_step_sign_in(
-    cli_env: None, engine: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
-    try:
-        await run_cli("create-admin", email, stdin="an admin pass phrase\n")
-        assert "ADMIN_MFA_REQUIRED" not in capsys.readouterr().out
-        monkeypatch.setenv("ADMIN_MFA_REQUIRED", "true")
-        await run_cli("create-admin", email)
-        out = capsys.readouterr().out
-        assert "promoted" in out and "ADMIN_MFA_REQUIRED is on" in out and "/mfa/verify" in out
-    finally:
-        async with engine.begin() as connection:
-            await connection.execute(delete(User).where(User.email == email))
