@@ -272,18 +272,27 @@ async def test_wrong_code_and_unknown_token_are_answered_alike(
 async def test_wrong_codes_lock_the_account(client: httpx.AsyncClient, app: Any, clock: Clock) -> None:
     email, pair = await signed_in(client, app)
     enrolled = await enrol(client, pair, clock)
-    mfa_token = await first_step(client, email)
+    mfa_token, spare = await first_step(client, email), await first_step(client, email)
     for _ in range(4):
         assert_problem(await verify(client, mfa_token, code=wrong_code(enrolled.app)), 401, "invalid_code")
     locked = await verify(client, mfa_token, code=wrong_code(enrolled.app))
     assert_problem(locked, 423, "account_locked")
     assert 890 <= int(locked.headers["retry-after"]) <= 900
-    # While locked, the right password and the right code are refused too.
+    # While locked, the right password and the right code are refused too, and every /mfa endpoint.
     assert_problem(
         await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}),
         423,
         "account_locked",
     )
+    assert_problem(await verify(client, spare, code=enrolled.app.next_code()), 423, "account_locked")
+    manage = {"password": PASSWORD, "code": enrolled.app.next_code()}
+    for response in (
+        await setup(client, pair),
+        await client.post(f"{MFA}/totp/confirm", json={"code": enrolled.app.code()}, headers=bearer(pair)),
+        await client.post(f"{MFA}/recovery-codes", json=manage, headers=bearer(pair)),
+        await client.request("DELETE", f"{MFA}/totp", json=manage, headers=bearer(pair)),
+    ):
+        assert_problem(response, 423, "account_locked")
     uid = (await client.get(ME, headers=bearer(pair))).json()["id"]
     assert [e.outcome for e in await audit_events(app, uid, "lockout")] == ["locked"]
 
