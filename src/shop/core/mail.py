@@ -180,6 +180,9 @@ class MailSender:
             port=self.settings.smtp_port,
             username=self.settings.smtp_username,
             password=password,
-            start_tls=self.settings.smtp_starttls,
+            # starttls: required, never opportunistic (a server without it is refused, so no
+            # password or link crosses in clear text); tls: implicit TLS from the first byte.
+            use_tls=self.settings.smtp_tls == "tls",
+            start_tls=self.settings.smtp_tls == "starttls",
             timeout=self.settings.smtp_timeout_seconds,
         )
