@@ -171,7 +171,7 @@ FLOORS = {
     "certifi": "2024.7.4",  # CVE-2024-39689 (GLOBALTRUST roots)
     "mako": "1.2.2",  # CVE-2022-40023
     "aiosmtpd": "1.4.6",  # CVE-2024-27305, CVE-2024-34083 (test SMTP server)
-    "cryptography": "44.0.1",  # CVE-2024-12797 and older OpenSSL advisories
+    "cryptography": "44.0.1",  # CVE-2024-12797 (bundled OpenSSL) and older advisories
 }
 
 
