@@ -43,7 +43,7 @@ def documented_keys() -> set[str]:
         content = path.read_text(encoding="utf-8")
         keys.update(re.findall(r"\$\{JWT_SECRET_KEY:?-([^}]+)\}", content))  # a compose fallback
         for value in re.findall(r"JWT_SECRET_KEY\s*[=:]\s*[\"']?([^\s\"'`|]+)", content):
-            if not value.startswith("$"):  # `$(openssl rand …)`, `${JWT_SECRET_KEY:?…}`
+            if not value.startswith(("$", "?")):  # `$(openssl rand …)`, `${JWT_SECRET_KEY:?…}`
                 keys.add(value)
     return keys
 
