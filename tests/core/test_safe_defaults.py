@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from shop.core.config import SAMPLE_SECRET_KEYS, Settings
 from shop.core.db import Database
 from shop.main import create_app
-from tests.conftest import http_client, make_settings
+from tests.support.app import http_client, make_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD_KEY = "Vq3kZ8rT1mX5nB7wP2yL9cF4hJ6sD0aG"  # 32 characters, shown nowhere else

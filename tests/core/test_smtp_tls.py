@@ -24,9 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shop.core.config import Settings
 from shop.core.db import Database
-from shop.core.mail import MailSender, RenderedMail, enqueue
-from tests.conftest import make_settings, new_email, truncate_mutable
-from tests.smtp import SmtpSink
+from shop.core.mail.outbox import RenderedMail, enqueue
+from shop.core.mail.sender import MailSender
+from tests.support.app import make_settings, truncate_mutable
+from tests.support.auth import new_email
+from tests.support.smtp import SmtpSink
 
 PASSWORD = "smtp-password-never-in-clear"
 

@@ -35,7 +35,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.smtp import free_port
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.e2e
 
