@@ -175,19 +175,24 @@ FLOORS = {
 }
 
 
-def declared() -> dict[str, Requirement]:
+def declared() -> dict[str, list[Requirement]]:
+    """Every declaration of each package: the runtime list and each extra."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     lines = list(project["dependencies"])
     for extra in project["optional-dependencies"].values():
         lines += extra
-    requirements = [Requirement(line) for line in lines]
-    return {requirement.name.lower(): requirement for requirement in requirements}
+    found: dict[str, list[Requirement]] = {}
+    for line in lines:
+        requirement = Requirement(line)
+        found.setdefault(requirement.name.lower(), []).append(requirement)
+    return found
 
 
 @pytest.mark.parametrize(("name", "floor"), sorted(FLOORS.items()))
 def test_dependency_floors_exclude_vulnerable_versions(name: str, floor: str) -> None:
-    requirement = declared().get(name)
-    assert requirement is not None, f"{name} is not declared in pyproject.toml: add it with a floor"
-    lows = [Version(spec.version) for spec in requirement.specifier if spec.operator in (">=", "~=", "==")]
-    assert lows and max(lows) >= Version(floor), f"{requirement} admits versions below {floor}"
+    requirements = declared().get(name)
+    assert requirements, f"{name} is not declared in pyproject.toml: add it with a floor"
+    for requirement in requirements:
+        lows = [Version(s.version) for s in requirement.specifier if s.operator in (">=", "~=", "==")]
+        assert lows and max(lows) >= Version(floor), f"{requirement} admits versions below {floor}"
     assert Version(version(name)) >= Version(floor)
