@@ -26,7 +26,7 @@ from shop.core.config import Settings
 from shop.core.db import Database
 from shop.core.embedded import EmbeddedPostgres
 from shop.core.migrate import run_alembic
-from tests.support.app import http_client, make_settings, truncate_mutable
+from tests.support.app import LIVE_CONCURRENCY, http_client, make_settings, truncate_mutable, warm_pool
 from tests.support.smtp import SmtpSink
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,10 +114,20 @@ async def live_app(
     database_url: str, engine: AsyncEngine, tmp_path: Path, smtp: SmtpSink
 ) -> AsyncIterator[Any]:
     """The app with its own pool and a running mail sender pointed at the test SMTP server."""
-    settings = make_settings(database_url, tmp_path, smtp_host="127.0.0.1", smtp_port=smtp.port)
+    settings = make_settings(
+        database_url,
+        tmp_path,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+        # A connection for each request a concurrency test sends at once (and the mail sender):
+        # they hold theirs while they wait for a row lock, so with fewer the rest would queue for
+        # a checkout and time out or not depending on the machine's load.
+        db_pool_size=LIVE_CONCURRENCY + 1,
+    )
     application = create_app(settings)
     try:
         async with application.router.lifespan_context(application):
+            await warm_pool(application.state.database, LIVE_CONCURRENCY + 1)
             yield application
     finally:
         await truncate_mutable(engine)
