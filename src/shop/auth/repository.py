@@ -31,6 +31,10 @@ _LIVE_SESSION_ROLE = text(
     "AND s.expires_at > now() AND u.is_active"
 )
 
+# Serialises every change that could remove the last active admin (demotion, deactivation,
+# deletion): the count of the others is read under it, so two such changes never both pass.
+_LOCK_ADMINS = text("SELECT pg_advisory_xact_lock(hashtextextended('auth.last_admin', 0))")
+
 _NOT_LOCKED = or_(User.locked_until.is_(None), User.locked_until <= func.now())
 
 
@@ -152,6 +156,19 @@ class UserRepository:
 
     async def delete(self, user_id: uuid.UUID) -> None:
         await self.session.execute(delete(User).where(User.id == user_id))
+
+    async def lock_admins(self) -> None:
+        """Wait for, then hold until the transaction ends, the lock over the set of admins."""
+        await self.session.execute(_LOCK_ADMINS)
+
+    async def count_other_active_admins(self, user_id: uuid.UUID) -> int:
+        statement = select(func.count()).where(User.role == "admin", User.is_active, User.id != user_id)
+        return int(await self.session.scalar(statement) or 0)
+
+    async def is_active_admin(self, user_id: uuid.UUID) -> bool:
+        """Read from the database (not the session's copy): another request may just have changed it."""
+        statement = select(User.id).where(User.id == user_id, User.role == "admin", User.is_active)
+        return (await self.session.scalar(statement)) is not None
 
     async def list_newest(self, email: str | None, limit: int) -> list[User]:
         statement = select(User)
@@ -293,6 +310,22 @@ class EmailTokenRepository:
                 expires_at=func.now() + _seconds(ttl_seconds),
             )
         )
+
+    async def spend_all(self, user_id: uuid.UUID, purpose: str) -> int:
+        """Spend every live token of the user for `purpose` (a password was set: old links die)."""
+        statement = (
+            update(EmailToken)
+            .where(
+                EmailToken.user_id == user_id,
+                EmailToken.purpose == purpose,
+                EmailToken.used_at.is_(None),
+                EmailToken.expires_at > func.now(),
+            )
+            .values(used_at=func.now())
+            .returning(EmailToken.token_hash)
+            .execution_options(synchronize_session=False)
+        )
+        return len((await self.session.scalars(statement)).all())
 
     async def use(self, token_hash: bytes, purpose: str) -> uuid.UUID | None:
         """Spend a live token atomically; the owner's id, or None if unknown, used or expired."""

@@ -33,6 +33,7 @@ from shop.auth.errors import (
     InvalidCredentials,
     InvalidCurrentPassword,
     InvalidSecondStep,
+    LastAdmin,
     MfaEnabled,
     SecondStepRequired,
     TokenReused,
@@ -346,10 +347,15 @@ class SessionService(_AuthService):
         if found is None:
             raise TokenInvalid("The refresh token is unknown.")
         token, login = found
+        if token.rotated_at is not None:
+            # A spent token is a reuse every time it comes back, whatever became of its session.
+            if login.revoked_at is not None:
+                await self._refuse(
+                    TokenReused(), client, login.user_id, event="refresh_reuse", outcome="revoked_before"
+                )
+            await self._reused(token.rotated_at, login.id, login.user_id, client)
         if login.revoked_at is not None:
             raise TokenRevoked("The refresh token's session has been revoked; sign in again.")
-        if token.rotated_at is not None:
-            await self._reused(token.rotated_at, login.id, login.user_id, client)
         if token.expires_at <= datetime.now(UTC):
             raise TokenExpired("The refresh token has expired; sign in again.")
         if not await self.sessions.claim_refresh_token(token_hash):
@@ -473,6 +479,8 @@ class AccountService(_AuthService):
             raise EmailTokenInvalid()
         self._check_new_password(password, user.email, "password")
         await self.users.set_password(user_id, await self.tools.hasher.hash(password), unlock=True)
+        # Every other reset link of the user dies with this one (one may sit in a stolen mailbox).
+        await self.email_tokens.spend_all(user_id, RESET)
         # Two-step sign-in stays on: a mailbox alone must not be enough to take over the account.
         await self.challenges.spend_all(user_id)
         # The mail reached its owner: the address is proven.
@@ -487,6 +495,8 @@ class AccountService(_AuthService):
         await self._confirm_password(user, current, client, "password_change")
         self._check_new_password(new, user.email, "new_password")
         await self.users.set_password(user_id, await self.tools.hasher.hash(new), unlock=True)
+        # A reset link mailed before the change must not undo it.
+        await self.email_tokens.spend_all(user_id, RESET)
         await self.challenges.spend_all(user_id)
         count = await self.sessions.revoke_all(user_id, "password_change", keep=session_id)
         await self._audit("password_change", "success", client, user_id, sessions_revoked=count)
@@ -499,6 +509,7 @@ class AccountService(_AuthService):
     async def delete(self, user_id: uuid.UUID, password: str, client: Client) -> None:
         user = await self._existing(user_id)
         await self._confirm_password(user, password, client, "account_delete")
+        await self._keep_an_admin(user_id)
         await self.tools.events.publish(self.session, public.AccountDeleted(user_id))
         await self.users.delete(user_id)
         await self._audit("account_delete", "success", client, user_id)
@@ -511,6 +522,8 @@ class AccountService(_AuthService):
     async def admin_update(
         self, admin_id: uuid.UUID, user_id: uuid.UUID, changes: dict[str, object], client: Client
     ) -> User:
+        if changes.get("is_active") is False or changes.get("role", "admin") != "admin":
+            await self._keep_an_admin(user_id)
         user = await self.users.update(user_id, changes) if changes else await self.users.get(user_id)
         if user is None:
             raise NotFound("No such user.")
@@ -518,6 +531,15 @@ class AccountService(_AuthService):
             await self.sessions.revoke_all(user_id, "deactivated")
         await self._audit("admin_update_user", "success", client, user_id, by=str(admin_id), **changes)
         return user
+
+    async def _keep_an_admin(self, user_id: uuid.UUID) -> None:
+        """Refuse a change that would leave no active admin (`user_id` demoted, deactivated or
+        deleted). Under the admins' lock: of two concurrent such changes the second sees the first."""
+        await self.users.lock_admins()
+        if await self.users.is_active_admin(user_id) and not await self.users.count_other_active_admins(
+            user_id
+        ):
+            raise LastAdmin()
 
     async def ensure_admin(self, email: str, password: str | None) -> tuple[uuid.UUID, bool]:
         """Make `email` a verified admin; create it with `password` when it does not exist."""
