@@ -99,7 +99,7 @@ def bootstrap(
         clock=clock or time.time,
     )
     # The kernel's bearer guard verifies through auth: its tokens, its sessions.
-    guard = BearerGuard(tokens=tokens, sessions=auth_public.validate_session)
+    guard = BearerGuard(tokens=tokens, sessions=auth_public.SessionCheck(settings.session_max_lifetime_seconds))
     return Shop(settings=settings, events=events, limiter=limiter, auth=auth, guard=guard)
 
 

@@ -28,7 +28,7 @@ from shop.auth.models import (
 _LIVE_SESSION_ROLE = text(
     "SELECT u.role FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id "
     "WHERE s.id = :sid AND s.user_id = :uid AND s.revoked_at IS NULL "
-    "AND s.expires_at > now() AND u.is_active"
+    "AND s.expires_at > now() AND s.created_at > now() - :max_age * interval '1 second' AND u.is_active"
 )
 
 # Serialises every change that could remove the last active admin (demotion, deactivation,
@@ -184,9 +184,14 @@ class SessionRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def get_live_role(self, user_id: uuid.UUID, session_id: uuid.UUID) -> str | None:
-        """The role of a live session's active user, or None."""
-        role = await self.session.scalar(_LIVE_SESSION_ROLE, {"sid": session_id, "uid": user_id})
+    async def get_live_role(
+        self, user_id: uuid.UUID, session_id: uuid.UUID, max_lifetime_seconds: int
+    ) -> str | None:
+        """The role of a live session's active user, or None. A session older than the maximum
+        lifetime is not live, whatever its `expires_at` (the setting may have been lowered)."""
+        role = await self.session.scalar(
+            _LIVE_SESSION_ROLE, {"sid": session_id, "uid": user_id, "max_age": max_lifetime_seconds}
+        )
         return str(role) if role is not None else None
 
     async def add(
@@ -214,11 +219,10 @@ class SessionRepository:
             raise RuntimeError("session insert returned nothing")
         return created
 
-    async def add_refresh_token(self, session_id: uuid.UUID, token_hash: bytes, ttl_seconds: int) -> None:
+    async def add_refresh_token(self, session_id: uuid.UUID, token_hash: bytes, expires_at: datetime) -> None:
+        """A new refresh token of the session, expiring with it."""
         await self.session.execute(
-            insert(RefreshToken).values(
-                token_hash=token_hash, session_id=session_id, expires_at=func.now() + _seconds(ttl_seconds)
-            )
+            insert(RefreshToken).values(token_hash=token_hash, session_id=session_id, expires_at=expires_at)
         )
 
     async def get_by_refresh_token(self, token_hash: bytes) -> tuple[RefreshToken, Session] | None:
@@ -247,11 +251,18 @@ class SessionRepository:
             select(RefreshToken.rotated_at).where(RefreshToken.token_hash == token_hash)
         )
 
-    async def extend(self, session_id: uuid.UUID, ttl_seconds: int) -> datetime:
+    async def extend(self, session_id: uuid.UUID, ttl_seconds: int, max_lifetime_seconds: int) -> datetime:
+        """Move the session's expiry `ttl_seconds` ahead, never past its creation plus the maximum
+        lifetime; the new expiry."""
         statement = (
             update(Session)
             .where(Session.id == session_id)
-            .values(last_used_at=func.now(), expires_at=func.now() + _seconds(ttl_seconds))
+            .values(
+                last_used_at=func.now(),
+                expires_at=func.least(
+                    func.now() + _seconds(ttl_seconds), Session.created_at + _seconds(max_lifetime_seconds)
+                ),
+            )
             .returning(Session.expires_at)
             .execution_options(synchronize_session=False)
         )

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NoReturn
 
@@ -241,19 +241,21 @@ class _AuthService:
     async def _start_session(
         self, user: User, client: Client, amr: Sequence[str] = PASSWORD
     ) -> tuple[TokenPair, uuid.UUID]:
-        ttl = self.settings.refresh_token_ttl_seconds
+        ttl = min(self.settings.refresh_token_ttl_seconds, self.settings.session_max_lifetime_seconds)
         login = await self.sessions.add(user.id, ttl, client.user_agent, client.ip, amr=list(amr))
         refresh = new_token()
-        await self.sessions.add_refresh_token(login.id, hash_token(refresh), ttl)
-        return self._pair(user, login.id, refresh, amr=amr), login.id
+        await self.sessions.add_refresh_token(login.id, hash_token(refresh), login.expires_at)
+        return self._pair(user, login.id, refresh, amr=amr, refresh_expires_in=ttl), login.id
 
-    def _pair(self, user: User, session_id: uuid.UUID, refresh: str, *, amr: Sequence[str]) -> TokenPair:
+    def _pair(
+        self, user: User, session_id: uuid.UUID, refresh: str, *, amr: Sequence[str], refresh_expires_in: int
+    ) -> TokenPair:
         access = self.tools.tokens.issue(user.id, session_id, amr=amr)
         return TokenPair(
             access_token=access.token,
             refresh_token=refresh,
             expires_in=access.expires_in,
-            refresh_expires_in=self.settings.refresh_token_ttl_seconds,
+            refresh_expires_in=refresh_expires_in,
             user=TokenUser(id=user.id, email=user.email, email_verified=user.email_verified),
         )
 
@@ -356,8 +358,12 @@ class SessionService(_AuthService):
             await self._reused(token.rotated_at, login.id, login.user_id, client)
         if login.revoked_at is not None:
             raise TokenRevoked("The refresh token's session has been revoked; sign in again.")
-        if token.expires_at <= datetime.now(UTC):
+        now = datetime.now(UTC)
+        if token.expires_at <= now:
             raise TokenExpired("The refresh token has expired; sign in again.")
+        max_lifetime = self.settings.session_max_lifetime_seconds
+        if login.created_at + timedelta(seconds=max_lifetime) <= now:
+            raise TokenExpired("The session has reached its maximum lifetime; sign in again.")
         if not await self.sessions.claim_refresh_token(token_hash):
             # A concurrent request rotated it first: this use is a reuse like any other.
             rotated_at = await self.sessions.get_rotated_at(token_hash)
@@ -366,10 +372,11 @@ class SessionService(_AuthService):
         if user is None or not user.is_active:
             raise TokenRevoked("The refresh token's session has been revoked; sign in again.")
         new_refresh = new_token()
-        ttl = self.settings.refresh_token_ttl_seconds
-        await self.sessions.add_refresh_token(login.id, hash_token(new_refresh), ttl)
-        await self.sessions.extend(login.id, ttl)
-        return self._pair(user, login.id, new_refresh, amr=login.amr)
+        # Each refresh moves the session's end ahead, but never past its login plus the maximum.
+        expires_at = await self.sessions.extend(login.id, self.settings.refresh_token_ttl_seconds, max_lifetime)
+        await self.sessions.add_refresh_token(login.id, hash_token(new_refresh), expires_at)
+        left = seconds_until(expires_at)
+        return self._pair(user, login.id, new_refresh, amr=login.amr, refresh_expires_in=left)
 
     async def _reused(
         self, rotated_at: datetime, session_id: uuid.UUID, user_id: uuid.UUID, client: Client
