@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shop.auth.models import User
@@ -80,31 +80,36 @@ async def test_the_last_admin_cannot_delete_itself(client: httpx.AsyncClient, ap
     assert deleted.status_code == 204
 
 
-async def test_two_admins_demoting_each_other_at_once(
+async def test_the_last_two_admins_demoting_themselves_at_once(
     database_url: str, engine: AsyncEngine, tmp_path: Path
 ) -> None:
-    """Real concurrency (the app on its own pool): of two crossed demotions of the last two admins,
-    exactly one succeeds, whatever the order; an admin is always left."""
+    """Real concurrency (the app on its own pool): the last two admins each demote (or deactivate)
+    themselves at the same moment. Both guards pass; the admins' lock lets exactly one change
+    through, and an active admin is always left. Without the lock both succeed."""
     app = create_app(make_settings(database_url, tmp_path), run_mail_sender=False)
+    changes = [{"role": "customer"}, {"is_active": False}]
     try:
         async with app.router.lifespan_context(app), http_client(app) as client:
-            for _ in range(5):
-                first = await signed_in_user(app, role="admin")
-                second = await signed_in_user(app, role="admin")
+            for round_ in range(6):
+                admins = [await signed_in_user(app, role="admin") for _ in range(2)]
                 answers = await asyncio.gather(
-                    client.patch(
-                        f"{ADMIN_USERS}/{second.user_id}", headers=first.headers, json={"role": "customer"}
-                    ),
-                    client.patch(
-                        f"{ADMIN_USERS}/{first.user_id}", headers=second.headers, json={"is_active": False}
-                    ),
+                    *(
+                        client.patch(
+                            f"{ADMIN_USERS}/{admin.user_id}",
+                            headers=admin.headers,
+                            json=changes[(round_ + index) % 2],
+                        )
+                        for index, admin in enumerate(admins)
+                    )
                 )
-                assert sorted(answer.status_code for answer in answers) == [200, 409], [
-                    a.text for a in answers
-                ]
-                # Restore the state: the survivor demotes nobody; make both admins customers again
-                # so the next round starts from two admins only.
+                statuses = sorted(answer.status_code for answer in answers)
+                assert statuses == [200, 409], [answer.text for answer in answers]
                 async with app.state.database.sessions() as session:
+                    left = await session.scalar(
+                        select(func.count()).where(User.role == "admin", User.is_active)
+                    )
+                    assert left == 1
+                    # The next round starts from two fresh admins only.
                     await session.execute(update(User).values(role="customer"))
                     await session.commit()
     finally:

@@ -69,4 +69,6 @@ async def test_a_session_past_its_maximum_lifetime_is_refused(client: httpx.Asyn
     assert (await client.get("/api/v1/auth/me", headers=bearer(pair))).status_code == 200
     await age_sessions(app, email, 61)
     assert_problem(await client.get("/api/v1/auth/me", headers=bearer(pair)), 401, "token_revoked")
-    assert_problem(await client.post(REFRESH, json={"refresh_token": pair["refresh_token"]}), 401, "token_expired")
+    assert_problem(
+        await client.post(REFRESH, json={"refresh_token": pair["refresh_token"]}), 401, "token_expired"
+    )

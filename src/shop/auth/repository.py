@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop.auth.models import (
     AuditEvent,
+    EmailLinkRequest,
     EmailToken,
     MfaChallenge,
     RecoveryCode,
@@ -353,6 +354,47 @@ class EmailTokenRepository:
             .execution_options(synchronize_session=False)
         )
         return await self.session.scalar(statement)
+
+
+class EmailLinkRequestRepository:
+    """Asks for verification and reset links, waiting to be fulfilled (see `EmailLinkRequest`)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, email: str, purpose: str, ip: str | None, user_agent: str | None) -> None:
+        await self.session.execute(
+            insert(EmailLinkRequest).values(
+                email=email.lower(), purpose=purpose, ip=ip, user_agent=user_agent
+            )
+        )
+
+    async def take(self, limit: int) -> list[EmailLinkRequest]:
+        """The oldest waiting asks, deleted in this transaction: another instance skips them, and if
+        the transaction fails they wait again."""
+        oldest = (
+            select(EmailLinkRequest.id)
+            .order_by(EmailLinkRequest.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        statement = (
+            delete(EmailLinkRequest)
+            .where(EmailLinkRequest.id.in_(oldest))
+            .returning(EmailLinkRequest)
+            .execution_options(synchronize_session=False)
+        )
+        rows = list((await self.session.scalars(statement)).all())
+        return sorted(rows, key=lambda row: row.id)
+
+    async def delete_for(self, email: str, purpose: str | None = None) -> None:
+        conditions = [EmailLinkRequest.email == email.lower()]
+        if purpose is not None:
+            conditions.append(EmailLinkRequest.purpose == purpose)
+        await self.session.execute(
+            delete(EmailLinkRequest).where(*conditions).execution_options(synchronize_session=False)
+        )
 
 
 class AuditRepository:

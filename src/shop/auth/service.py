@@ -43,6 +43,7 @@ from shop.auth.models import Session, User
 from shop.auth.passwords import PasswordHasher, password_problem
 from shop.auth.repository import (
     AuditRepository,
+    EmailLinkRequestRepository,
     EmailTokenRepository,
     MfaChallengeRepository,
     RecoveryCodeRepository,
@@ -137,6 +138,7 @@ class _AuthService:
         self.users = UserRepository(session)
         self.sessions = SessionRepository(session)
         self.email_tokens = EmailTokenRepository(session)
+        self.link_requests = EmailLinkRequestRepository(session)
         self.challenges = MfaChallengeRepository(session)
 
     async def _audit(
@@ -373,7 +375,9 @@ class SessionService(_AuthService):
             raise TokenRevoked("The refresh token's session has been revoked; sign in again.")
         new_refresh = new_token()
         # Each refresh moves the session's end ahead, but never past its login plus the maximum.
-        expires_at = await self.sessions.extend(login.id, self.settings.refresh_token_ttl_seconds, max_lifetime)
+        expires_at = await self.sessions.extend(
+            login.id, self.settings.refresh_token_ttl_seconds, max_lifetime
+        )
         await self.sessions.add_refresh_token(login.id, hash_token(new_refresh), expires_at)
         left = seconds_until(expires_at)
         return self._pair(user, login.id, new_refresh, amr=login.amr, refresh_expires_in=left)
@@ -462,20 +466,35 @@ class AccountService(_AuthService):
         await self._audit("verify_email", "success", client, user_id)
 
     async def resend_verification(self, email: str, client: Client) -> None:
+        """Only records the ask, for any email: the answer must not tell (not even by its time)
+        whether the account exists. `fulfil_link_requests` mails the link moments later."""
         await self._limit_email("resend-verification", email)
-        user = await self.users.get_by_email(email)
-        if user is not None and not user.email_verified and user.is_active:
-            await self._send_email_token(user, VERIFY)
-            await self._audit("resend_verification", "success", client, user.id)
+        await self.link_requests.add(email, VERIFY, client.ip, client.user_agent)
+
+    async def fulfil_link_requests(self, limit: int = 20) -> int:
+        """Fulfil waiting asks for links (in the upkeep's unit of work): a token and a mail when the
+        account exists and may have one, nothing otherwise. Returns how many asks were taken."""
+        requests = await self.link_requests.take(limit)
+        for request in requests:
+            user = await self.users.get_by_email(request.email)
+            client = Client(
+                ip=str(request.ip) if request.ip is not None else None, user_agent=request.user_agent
+            )
+            if request.purpose == VERIFY:
+                if user is not None and not user.email_verified and user.is_active:
+                    await self._send_email_token(user, VERIFY)
+                    await self._audit("resend_verification", "success", client, user.id)
+            elif user is not None and user.is_active:
+                await self._send_email_token(user, RESET)
+                await self._audit("password_reset_request", "success", client, user.id)
+        return len(requests)
 
     # -- passwords --------------------------------------------------------------------------
 
     async def request_password_reset(self, email: str, client: Client) -> None:
+        """Only records the ask, as `resend_verification` does."""
         await self._limit_email("password-reset-request", email)
-        user = await self.users.get_by_email(email)
-        if user is not None and user.is_active:
-            await self._send_email_token(user, RESET)
-            await self._audit("password_reset_request", "success", client, user.id)
+        await self.link_requests.add(email, RESET, client.ip, client.user_agent)
 
     async def reset_password(self, token: str, password: str, client: Client) -> None:
         user_id = await self.email_tokens.use(hash_token(token), RESET)
@@ -488,6 +507,7 @@ class AccountService(_AuthService):
         await self.users.set_password(user_id, await self.tools.hasher.hash(password), unlock=True)
         # Every other reset link of the user dies with this one (one may sit in a stolen mailbox).
         await self.email_tokens.spend_all(user_id, RESET)
+        await self.link_requests.delete_for(user.email, RESET)
         # Two-step sign-in stays on: a mailbox alone must not be enough to take over the account.
         await self.challenges.spend_all(user_id)
         # The mail reached its owner: the address is proven.
@@ -502,8 +522,9 @@ class AccountService(_AuthService):
         await self._confirm_password(user, current, client, "password_change")
         self._check_new_password(new, user.email, "new_password")
         await self.users.set_password(user_id, await self.tools.hasher.hash(new), unlock=True)
-        # A reset link mailed before the change must not undo it.
+        # A reset link mailed (or asked for) before the change must not undo it.
         await self.email_tokens.spend_all(user_id, RESET)
+        await self.link_requests.delete_for(user.email, RESET)
         await self.challenges.spend_all(user_id)
         count = await self.sessions.revoke_all(user_id, "password_change", keep=session_id)
         await self._audit("password_change", "success", client, user_id, sessions_revoked=count)
