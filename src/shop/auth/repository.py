@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, or_, select, text, update
+from sqlalchemy import and_, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,10 +26,18 @@ from shop.auth.models import (
 
 # One indexed round trip on the hot path of every authenticated request: plain SQL through the
 # request's own session, with no ORM identity-map work.
-_LIVE_SESSION_ROLE = text(
-    "SELECT u.role FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id "
-    "WHERE s.id = :sid AND s.user_id = :uid AND s.revoked_at IS NULL "
-    "AND s.expires_at > now() AND s.created_at > now() - :max_age * interval '1 second' AND u.is_active"
+_LIVE_SESSION_USER = (
+    select(User)
+    .join(Session, Session.user_id == User.id)
+    .where(
+        Session.id == bindparam("sid"),
+        Session.user_id == bindparam("uid"),
+        Session.revoked_at.is_(None),
+        Session.expires_at > func.now(),
+        # SESSION_MAX_LIFETIME_SECONDS, also for sessions made before the setting was lowered.
+        Session.created_at > func.now() - func.make_interval(0, 0, 0, 0, 0, 0, bindparam("max_age")),
+        User.is_active,
+    )
 )
 
 # Serialises every change that could remove the last active admin (demotion, deactivation,
@@ -188,12 +196,17 @@ class SessionRepository:
     async def get_live_role(
         self, user_id: uuid.UUID, session_id: uuid.UUID, max_lifetime_seconds: int
     ) -> str | None:
-        """The role of a live session's active user, or None. A session older than the maximum
-        lifetime is not live, whatever its `expires_at` (the setting may have been lowered)."""
-        role = await self.session.scalar(
-            _LIVE_SESSION_ROLE, {"sid": session_id, "uid": user_id, "max_age": max_lifetime_seconds}
+        """The role of a live session's active user, or None. One statement, and it loads the
+        user into this session: a later `get` of that user (GET /me) costs no round trip. A session
+        older than the maximum lifetime is not live, whatever its `expires_at`."""
+        user = await self.session.scalar(
+            _LIVE_SESSION_USER, {"sid": session_id, "uid": user_id, "max_age": max_lifetime_seconds}
         )
-        return str(role) if role is not None else None
+        if user is None:
+            return None
+        # The identity map holds its objects weakly: keep this one for as long as the session lives.
+        self.session.info["signed_in_user"] = user
+        return user.role
 
     async def add(
         self,
