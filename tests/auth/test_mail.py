@@ -18,7 +18,7 @@ from shop.core.mail.outbox import RenderedMail, enqueue
 from shop.core.mail.sender import MailSender
 from tests.support.app import http_client, make_settings, truncate_mutable
 from tests.support.auth import LINK, PASSWORD, register
-from tests.support.net import free_port
+from tests.support.net import DELIVERY_SECONDS, free_port
 from tests.support.smtp import SmtpSink
 
 
@@ -64,13 +64,13 @@ async def test_mail_waits_for_smtp_and_nothing_is_lost(
             sent_at, _ = await outbox_row(engine, email)
             assert sent_at is None
             # The sender keeps trying while nothing listens...
-            deadline = time.monotonic() + 15
+            deadline = time.monotonic() + DELIVERY_SECONDS
             while (await outbox_row(engine, email))[1] < 1:
                 assert time.monotonic() < deadline, "the sender never tried"
                 await asyncio.sleep(0.05)
             # ...and delivers once the server is there.
             sink.start()
-            (message,) = await sink.wait_for(email, timeout=15)
+            (message,) = await sink.wait_for(email)
             assert LINK.search(message.get_content())
     finally:
         sink.stop()
