@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +10,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shop.core.config import Settings
-from shop.core.db import Database
 
 # Tables whose rows tests create; reference data (languages, currencies) stays.
 MUTABLE_SCHEMAS = ("auth", "users", "mail")
 MUTABLE_TABLES = ("localization.exchange_rates",)
-
-# The most requests a test sends the live app at once (tests/users/test_concurrency.py).
-LIVE_CONCURRENCY = 25
 
 
 def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
@@ -60,12 +55,3 @@ async def truncate_mutable(engine: AsyncEngine) -> None:
                 tables.append(table)
         if tables:
             await connection.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
-
-
-async def warm_pool(database: Database, connections: int) -> None:
-    """Open the pool's connections up front, one after the other: a burst of concurrent requests then
-    finds them ready instead of opening them all at once, against a connect timeout that a loaded
-    machine may exceed (an outage, 503, in the middle of a concurrency test)."""
-    async with AsyncExitStack() as stack:
-        for _ in range(connections):
-            await stack.enter_async_context(database.engine.connect())

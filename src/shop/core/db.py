@@ -69,7 +69,9 @@ class Database:
             )
 
     @classmethod
-    def from_url(cls, url: str, *, pool_size: int = 10) -> Database:
+    def from_url(cls, url: str, *, pool_size: int = 10, pool_timeout: float = 10.0) -> Database:
+        """`pool_timeout`: how long a request waits for a free connection of the pool before it is
+        answered 503 (the service is busy)."""
         engine = create_async_engine(
             url,
             pool_size=pool_size,
@@ -81,7 +83,7 @@ class Database:
             pool_pre_ping=False,
             hide_parameters=True,  # errors must not carry hashes or emails into the logs
             pool_recycle=1800,
-            pool_timeout=10,
+            pool_timeout=pool_timeout,
             connect_args={"timeout": 5, "command_timeout": 30},
         )
         event.listen(engine.sync_engine, "checkin", _note_checkin)
