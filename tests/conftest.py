@@ -116,11 +116,17 @@ async def live_app(
 ) -> AsyncIterator[Any]:
     """The app with its own pool and a running mail sender pointed at the test SMTP server."""
     settings = make_settings(database_url, tmp_path, smtp_host="127.0.0.1", smtp_port=smtp.port)
-    # The concurrency tests send more requests at once than the pool has connections (25 to 20),
-    # and those holding one wait for a row lock: the rest queue for a checkout as long as that
-    # takes, which depends on the machine's load. Their wait must not end in a 503 (the busy pool's
-    # answer, tests/core/test_outage.py): here it is a safety net against a hang only.
-    database = Database.from_url(database_url, pool_size=settings.db_pool_size, pool_timeout=STARTUP_SECONDS)
+    # The concurrency tests send a burst of requests: up to 20 open a connection at once, which on
+    # a loaded machine may take longer than production's connect timeout (a 503: PostgreSQL looks
+    # unreachable), and 5 more queue for a checkout while those wait for a row lock, as long as
+    # that takes (a 503: the pool is busy, tests/core/test_outage.py). Both depend on the
+    # machine's load, not on shop: here both waits are safety nets against a hang only.
+    database = Database.from_url(
+        database_url,
+        pool_size=settings.db_pool_size,
+        pool_timeout=STARTUP_SECONDS,
+        connect_timeout=STARTUP_SECONDS,
+    )
     application = create_app(settings, database=database)
     try:
         async with application.router.lifespan_context(application):
