@@ -613,17 +613,18 @@ async def run(options: Options) -> None:
                 "startup": bench.phase_startup,
                 "1m": bench.phase_scale,
             }
-            for name, phase in phases.items():
-                if name in options.phases and (name != "1m" or options.scale_1m):
-                    await phase()
-            bench.notes["minutes"] = (time.perf_counter() - started) / 60
             bench.notes["machine"] = (
                 f"{platform.machine()}, {cores()} cores, Python {platform.python_version()}, {_cpu_model()}"
             )
-            text = report.render(bench.figures, bench.notes, options)
-            print("\n" + text)
-            if options.write:
-                report.write(text, bench.figures, bench.notes)
+            for name, phase in phases.items():
+                if name in options.phases and (name != "1m" or options.scale_1m):
+                    await phase()
+                    bench.notes["minutes"] = (time.perf_counter() - started) / 60
+                    if options.write:  # after every phase: a long run cut short still leaves its figures
+                        report.write(
+                            report.render(bench.figures, bench.notes, options), bench.figures, bench.notes
+                        )
+            print("\n" + report.render(bench.figures, bench.notes, options))
     finally:
         database.stop()
 
