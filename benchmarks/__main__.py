@@ -652,6 +652,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=None, help="seconds per wrk run (default 5)")
     parser.add_argument("--rounds", type=int, default=None, help="alternating rounds per phase (default 3)")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--memory", type=int, default=None, help="second RSS checkpoint (default 200,000 requests)"
+    )
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/ alone")
     parser.add_argument(
         "--only",
@@ -664,7 +667,7 @@ def main() -> None:
         rounds=args.rounds or (1 if args.quick else 3),
         connections=args.connections,
         scale_1m=args.scale_1m or os.environ.get("BENCH_SCALE") == "1m",
-        memory_requests=(10_000, 50_000 if args.quick else 200_000),
+        memory_requests=(10_000, args.memory or (50_000 if args.quick else 200_000)),
         write=not args.no_write,
         phases=set(args.only.split(",")),
     )
