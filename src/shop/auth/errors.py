@@ -53,3 +53,8 @@ class TokenReused(Unauthorized):
 
 class InvalidCurrentPassword(ShopError):
     status, code, detail = 400, "invalid_current_password", "The current password is wrong."
+
+
+class KeyRotationUnavailable(ShopError):
+    status, code = 409, "key_rotation_unavailable"
+    detail = "JWT_ALGORITHM is HS256: there are no key pairs to rotate (use EdDSA, ES256 or RS256)."

@@ -153,3 +153,43 @@ class ProtectedResponse(BaseModel):
 class AdminUserPatch(StrictBody):
     is_active: bool | None = None
     role: Literal["customer", "admin"] | None = None
+
+
+class SigningKeyOut(BaseModel):
+    """A signing key as the admin sees it: never its private half."""
+
+    kid: str
+    alg: Literal["EdDSA", "ES256", "RS256"]
+    state: Literal["next", "active", "retired"] = Field(
+        description="`next` is published and signs after the next rotation; `active` signs; "
+        "`retired` is published until the last token it signed has expired."
+    )
+    created_at: datetime
+    activated_at: datetime | None
+    retired_at: datetime | None
+
+
+class JsonWebKey(BaseModel):
+    """A public JWK (RFC 7517): `crv` and `x` (Ed25519; `y` too for P-256), or `n` and `e` (RSA)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kid: str
+    kty: Literal["OKP", "EC", "RSA"]
+    alg: Literal["EdDSA", "ES256", "RS256"]
+    use: Literal["sig"]
+
+
+class JsonWebKeySet(BaseModel):
+    keys: list[JsonWebKey]
+
+
+class AuthorizationServerMetadata(BaseModel):
+    """RFC 8414 metadata: only what shop supports."""
+
+    issuer: str
+    jwks_uri: str
+    token_endpoint: str
+    grant_types_supported: list[str]
+    token_endpoint_auth_methods_supported: list[str]
+    response_types_supported: list[str]

@@ -22,15 +22,17 @@ from shop.auth.errors import (
     EmailTokenInvalid,
     InvalidCredentials,
     InvalidCurrentPassword,
+    KeyRotationUnavailable,
     RefreshTokenExpired,
     RefreshTokenInvalid,
     RefreshTokenRevoked,
     TokenReused,
 )
-from shop.auth.models import Session, User
+from shop.auth.models import Session, SigningKey, User
 from shop.auth.passwords import PasswordHasher, password_problem
-from shop.auth.repository import AuthRepository
+from shop.auth.repository import AuthRepository, SigningKeyRepository
 from shop.auth.schemas import TokenPair, TokenUser
+from shop.auth.signing import NewKey, is_asymmetric, key_box, new_key, retired_key_lifetime
 from shop.core import mail
 from shop.core.config import Settings
 from shop.core.errors import InvalidInput, NotFound
@@ -381,3 +383,107 @@ class AuthService:
             raise EmailTaken()
         await bus.publish(self.session, public.UserRegistered(user_id, None))
         return user_id, True
+
+
+class SigningKeyService:
+    """The key pairs of EdDSA/ES256/RS256: made on first start, rotated by hand or every
+    JWT_KEY_ROTATION_DAYS, pruned once their last token has expired. Every change runs under one
+    advisory lock, so instances never race one another into two active keys or none."""
+
+    def __init__(self, session: AsyncSession, settings: Settings) -> None:
+        self.repo = SigningKeyRepository(session)
+        self.audit = AuthRepository(session)
+        self.settings = settings
+
+    @property
+    def algorithm(self) -> str:
+        return self.settings.jwt_algorithm
+
+    def _new(self) -> NewKey:
+        return new_key(self.algorithm, key_box(self.settings.signing_key()))
+
+    async def listing(self) -> list[SigningKey]:
+        if not is_asymmetric(self.algorithm):
+            return []
+        return await self.repo.list_all()
+
+    async def ensure(self) -> None:
+        """At startup: an active and a next key of JWT_ALGORITHM. When JWT_ALGORITHM changed, the
+        old active key retires (its tokens stay valid until they expire) and a new one signs."""
+        if not is_asymmetric(self.algorithm):
+            return
+        await self.repo.lock()
+        keys = await self.repo.list_all()
+        active = next((k for k in keys if k.state == "active"), None)
+        upcoming = next((k for k in keys if k.state == "next"), None)
+        if active is None:
+            if upcoming is not None and upcoming.alg == self.algorithm:
+                await self.repo.activate(upcoming.kid)  # already published: promote it
+            else:
+                if upcoming is not None:
+                    await self.repo.delete(upcoming.kid)
+                await self.repo.add(self._new(), "active")
+            await self.repo.add(self._new(), "next")
+            logger.info("signing keys created", extra={"alg": self.algorithm})
+        elif active.alg != self.algorithm:
+            await self._rotate(keys, reason="algorithm")
+        elif upcoming is None or upcoming.alg != self.algorithm:
+            await self._replace_next(upcoming)
+
+    async def rotate(self, *, actor: uuid.UUID | None = None) -> list[SigningKey]:
+        """Next becomes active, active retires, a new next is made; the keys afterwards."""
+        if not is_asymmetric(self.algorithm):
+            raise KeyRotationUnavailable()
+        await self.repo.lock()
+        keys = await self.repo.list_all()
+        if not any(k.state == "active" for k in keys):
+            await self.ensure()
+        else:
+            await self._rotate(keys, reason="manual", actor=actor)
+        await self.prune()
+        return await self.repo.list_all()
+
+    async def maintain(self) -> bool:
+        """The periodic duty of every instance: prune expired retired keys and, when
+        JWT_KEY_ROTATION_DAYS is set and due, rotate. Only the instance that takes the lock acts,
+        and it checks again under the lock, so one period gives one rotation. True if it rotated."""
+        if not is_asymmetric(self.algorithm) or not await self.repo.try_lock():
+            return False
+        await self.prune()
+        days = self.settings.jwt_key_rotation_days
+        if days is None or not await self.repo.rotation_due(days):
+            return False
+        await self._rotate(await self.repo.list_all(), reason="scheduled")
+        return True
+
+    async def prune(self) -> list[str]:
+        lifetime = retired_key_lifetime(self.settings.access_token_ttl_seconds).total_seconds()
+        return await self.repo.delete_retired_before(lifetime)
+
+    async def _replace_next(self, upcoming: SigningKey | None) -> None:
+        if upcoming is not None:
+            await self.repo.delete(upcoming.kid)  # a next key never signed: nothing refers to it
+        await self.repo.add(self._new(), "next")
+
+    async def _rotate(self, keys: list[SigningKey], *, reason: str, actor: uuid.UUID | None = None) -> None:
+        active = next(k for k in keys if k.state == "active")
+        upcoming = next((k for k in keys if k.state == "next"), None)
+        if upcoming is not None and upcoming.alg != self.algorithm:
+            await self.repo.delete(upcoming.kid)
+            upcoming = None
+        # Order matters for the one-active/one-next indexes: retire, promote, then make a new next.
+        await self.repo.retire(active.kid)
+        if upcoming is None:
+            await self.repo.add(self._new(), "active")
+        else:
+            await self.repo.activate(upcoming.kid)
+        await self.repo.add(self._new(), "next")
+        await self.audit.audit(
+            "signing_key_rotated",
+            "success",
+            user_id=actor,
+            ip=None,
+            user_agent=None,
+            details={"reason": reason, "retired": active.kid, "alg": self.algorithm},
+        )
+        logger.info("signing keys rotated", extra={"reason": reason, "retired_kid": active.kid})
