@@ -15,6 +15,7 @@ import hmac
 import json
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -289,6 +290,19 @@ class NoSigningKey(RuntimeError):
     """The database holds no active key: `ensure_keys` did not run (it runs at startup)."""
 
 
+# Tokens this instance has already verified, by their full text (signature included, so a forgery
+# can never match one): a client sends one access token with many requests, and the signature is
+# the costly part of an asymmetric check. Only valid tokens enter, so junk cannot fill it.
+VERIFIED_CACHE_SIZE = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    kid: str | None
+    expires_at: float
+    claims: AccessClaims
+
+
 class AccessTokenCodec:
     """Mints and checks access tokens with the keys of a KeyRing."""
 
@@ -297,6 +311,7 @@ class AccessTokenCodec:
         self.issuer = issuer
         self.audience = audience
         self.ttl = ttl_seconds
+        self._verified: OrderedDict[str, _Verified] = OrderedDict()
 
     async def issue(
         self, load: KeyLoader, user_id: uuid.UUID, session_id: uuid.UUID, **extra: Any
@@ -323,6 +338,17 @@ class AccessTokenCodec:
 
     async def decode(self, load: KeyLoader, token: str) -> AccessClaims:
         """Check signature, expiry, type, issuer and audience; return the claims."""
+        keys = await self.ring.current(load)
+        seen = self._verified.get(token)
+        if (
+            seen is not None
+            and time.time() < seen.expires_at
+            and (
+                seen.kid is None or seen.kid in keys.verifiers  # its key may have been pruned since
+            )
+        ):
+            self._verified.move_to_end(token)
+            return seen.claims
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -330,14 +356,18 @@ class AccessTokenCodec:
         kid = header.get("kid")
         verifier: Verifier | None
         if self.ring.shared_secret:
-            verifier = self.ring.shared_verifier
+            verifier, kid = self.ring.shared_verifier, None
         elif isinstance(kid, str) and kid:
             verifier = await self.ring.verifier_for(kid, load)
         else:
             verifier = None
         if verifier is None:
             raise TokenInvalid()
-        return self.check(verifier, token)
+        claims = self.check(verifier, token)
+        self._verified[token] = _Verified(kid, float(claims.claims["exp"]) + LEEWAY_SECONDS, claims)
+        if len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return claims
 
     def check(self, verifier: Verifier, token: str) -> AccessClaims:
         try:
