@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from shop.auth.models import SigningKey
 from shop.auth.signing import ASYMMETRIC, AccessTokenCodec, KeyRing, StoredKey, key_box, new_key
 
 ROOT_SECRET = "benchmark-root-secret-" + "x" * 32
@@ -54,7 +55,16 @@ async def codec_for(algorithm: str) -> tuple[AccessTokenCodec, Any]:
     stored: list[StoredKey] = []
     if algorithm in ASYMMETRIC:
         key = new_key(algorithm, key_box(ROOT_SECRET))
-        stored.append(StoredKey(key.kid, algorithm, "active", key.public_jwk, key.sealed_private_key, None))
+        stored.append(
+            SigningKey(
+                kid=key.kid,
+                alg=algorithm,
+                state="active",
+                public_jwk=key.public_jwk,
+                private_key=key.sealed_private_key,
+                retired_at=None,
+            )
+        )
 
     async def load() -> Sequence[StoredKey]:
         return stored

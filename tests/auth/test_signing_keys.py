@@ -259,7 +259,7 @@ async def test_key_ring_signs_with_a_new_active_key_after_its_reload_interval(
         await SigningKeyService(session, settings).ensure()
 
         def load() -> Any:
-            return SigningKeyRepository(session).stored()
+            return SigningKeyRepository(session).list_all()
 
         first = await codec.issue(load, user, sid)
         old_kid = jwt.get_unverified_header(first.token)["kid"]
@@ -292,7 +292,7 @@ async def test_key_ring_reloads_on_an_unknown_kid_at_most_once_a_second(
         def load() -> Any:
             nonlocal loads
             loads += 1
-            return SigningKeyRepository(session).stored()
+            return SigningKeyRepository(session).list_all()
 
         await codec.issue(load, uuid.uuid4(), uuid.uuid4())
         await SigningKeyService(session, settings).rotate()
@@ -323,7 +323,7 @@ async def test_codec_refuses_forgeries(
         await SigningKeyService(session, settings).ensure()
 
         def load() -> Any:
-            return SigningKeyRepository(session).stored()
+            return SigningKeyRepository(session).list_all()
 
         good = (await codec.issue(load, uuid.uuid4(), uuid.uuid4())).token
         keys = await ring.current(load)

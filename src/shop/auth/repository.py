@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import and_, case, delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop.auth.models import AuditEvent, EmailToken, RefreshToken, Session, SigningKey, User
-from shop.auth.signing import NewKey, StoredKey
 
 # One indexed round trip on the hot path of every authenticated request: plain SQL through the
 # request's own session, with no ORM identity-map work.
@@ -306,6 +305,19 @@ class AuthRepository:
         )
 
 
+class NewSigningKey(Protocol):
+    """A key pair to store (made by shop.auth.signing.new_key), its private half already sealed."""
+
+    @property
+    def kid(self) -> str: ...
+    @property
+    def alg(self) -> str: ...
+    @property
+    def public_jwk(self) -> dict[str, str]: ...
+    @property
+    def sealed_private_key(self) -> bytes: ...
+
+
 # pg_advisory_xact_lock key serialising key changes across instances ("shopKEYS").
 _SIGNING_KEYS_LOCK = 0x73686F704B455953
 
@@ -335,21 +347,7 @@ class SigningKeyRepository:
         )
         return list(rows)
 
-    async def stored(self) -> list[StoredKey]:
-        """Every key as a signing key ring needs it (no ORM objects: the ring outlives the session)."""
-        rows = await self.session.execute(
-            select(
-                SigningKey.kid,
-                SigningKey.alg,
-                SigningKey.state,
-                SigningKey.public_jwk,
-                SigningKey.private_key,
-                SigningKey.retired_at,
-            )
-        )
-        return [StoredKey(*row) for row in rows]
-
-    async def add(self, key: NewKey, state: str) -> None:
+    async def add(self, key: NewSigningKey, state: str) -> None:
         await self.session.execute(
             insert(SigningKey).values(
                 kid=key.kid,

@@ -19,13 +19,16 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from shop.auth.repository import SigningKeyRepository
+from shop.core.config import Settings
 from shop.core.errors import TokenExpired, TokenInvalid
 from shop.core.secretbox import SecretBox
 
@@ -128,15 +131,14 @@ def new_key(algorithm: str, box: SecretBox) -> NewKey:
 # --- what one instance knows ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class StoredKey:
-    """A row of auth.signing_keys as the ring needs it (the repository's answer)."""
+class StoredKey(Protocol):
+    """A stored signing key as the ring reads it (an auth.signing_keys row)."""
 
     kid: str
     alg: str
     state: str
     public_jwk: dict[str, Any]
-    sealed_private_key: bytes
+    private_key: bytes
     retired_at: datetime | None
 
 
@@ -258,7 +260,7 @@ class KeyRing:
             published.append(dict(key.public_jwk))
             if key.state == "active":
                 if key.kid not in self._private:
-                    self._private[key.kid] = load_private_pem(self._box.open(key.sealed_private_key))
+                    self._private[key.kid] = load_private_pem(self._box.open(key.private_key))
                 signer = Signer(key.kid, key.alg, self._private[key.kid])
         self._keys = KeySet(signer, verifiers, tuple(published))
         self._loaded_at = self._clock()
@@ -391,3 +393,46 @@ class AccessTokenCodec:
             return AccessClaims(uuid.UUID(str(claims["sub"])), uuid.UUID(str(claims["sid"])), claims)
         except ValueError as exc:
             raise TokenInvalid() from exc
+
+
+class AccessTokens:
+    """What the rest of shop uses: mint and verify access tokens, publish the public keys. Each
+    call takes the caller's database session, through which the key ring reloads when it must."""
+
+    def __init__(self, ring: KeyRing, codec: AccessTokenCodec) -> None:
+        self.ring = ring
+        self.codec = codec
+        self.ttl_seconds = codec.ttl
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AccessTokens:
+        ring = KeyRing(settings.jwt_algorithm, settings.signing_key(), settings.access_token_ttl_seconds)
+        codec = AccessTokenCodec(
+            ring,
+            issuer=settings.issuer,
+            audience=settings.jwt_audience,
+            ttl_seconds=settings.access_token_ttl_seconds,
+        )
+        return cls(ring, codec)
+
+    @staticmethod
+    def _loader(session: AsyncSession) -> KeyLoader:
+        async def load() -> Sequence[StoredKey]:
+            return await SigningKeyRepository(session).list_all()
+
+        return load
+
+    async def issue(
+        self, session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID, **claims: Any
+    ) -> AccessToken:
+        return await self.codec.issue(self._loader(session), user_id, session_id, **claims)
+
+    async def verify(self, session: AsyncSession, token: str) -> AccessClaims:
+        return await self.codec.decode(self._loader(session), token)
+
+    async def published(self, session: AsyncSession) -> list[dict[str, Any]]:
+        """The public JWKs: next, active, and retired ones whose tokens may still be valid."""
+        return list((await self.ring.current(self._loader(session))).published)
+
+    def keys_changed(self) -> None:
+        self.ring.invalidate()
