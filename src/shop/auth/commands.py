@@ -1,14 +1,18 @@
-"""`shop create-admin EMAIL`."""
+"""`shop create-admin EMAIL`, `shop keys list`, `shop keys rotate`."""
 
 from __future__ import annotations
 
 import getpass
 import sys
+from datetime import datetime
 
 from email_validator import EmailNotValidError, validate_email
 
+from shop.auth.errors import KeyRotationUnavailable
+from shop.auth.models import SigningKey
 from shop.auth.passwords import PasswordHasher
-from shop.auth.service import AuthService, AuthTools
+from shop.auth.service import AuthService, AuthTools, SigningKeyService
+from shop.auth.signing import is_asymmetric
 from shop.core.config import Settings
 from shop.core.db import Database
 from shop.core.errors import ShopError
@@ -43,3 +47,41 @@ async def create_admin(settings: Settings, url: str, email: str) -> str:
         await database.dispose()
     verb = "created" if created else "promoted"
     return f"{email} ({user_id}) {verb}: a verified admin"
+
+
+def _key_lines(keys: list[SigningKey]) -> str:
+    def when(moment: datetime | None) -> str:
+        return moment.isoformat(timespec="seconds") if moment else "-"
+
+    lines = [
+        f"{key.kid}  {key.state:<7}  {key.alg:<5}  created {when(key.created_at)}  "
+        f"activated {when(key.activated_at)}  retired {when(key.retired_at)}"
+        for key in keys
+    ]
+    return "\n".join(lines)
+
+
+async def list_keys(settings: Settings, url: str) -> str:
+    """`shop keys list`: one line per key — kid, state, alg, and when it was made, activated, retired."""
+    if not is_asymmetric(settings.jwt_algorithm):
+        return "no signing keys: JWT_ALGORITHM is HS256 (tokens are signed with JWT_SECRET_KEY)"
+    database = Database.from_url(url, pool_size=1)
+    try:
+        async with database.sessions() as session, session.begin():
+            keys = await SigningKeyService(session, settings).listing()
+    finally:
+        await database.dispose()
+    return _key_lines(keys) or "no signing keys yet: `shop serve` makes them on its first start"
+
+
+async def rotate_keys(settings: Settings, url: str) -> str:
+    """`shop keys rotate`: as POST /api/v1/admin/keys/rotate. Running instances notice within 10 s."""
+    if not is_asymmetric(settings.jwt_algorithm):
+        raise SystemExit(f"shop: {KeyRotationUnavailable.detail}")
+    database = Database.from_url(url, pool_size=1)
+    try:
+        async with database.sessions() as session, session.begin():
+            keys = await SigningKeyService(session, settings).rotate()
+    finally:
+        await database.dispose()
+    return _key_lines(keys)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from shop.auth.passwords import PasswordHasher
-from shop.auth.service import AuthService, AuthTools, Client
+from shop.auth.service import AuthService, AuthTools, Client, SigningKeyService
 from shop.core.db import SessionDep
 
 USER_AGENT_MAX = 512
@@ -43,3 +43,10 @@ def get_auth_service(request: Request, session: SessionDep) -> AuthService:
 
 AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
 ClientDep = Annotated[Client, Depends(get_client)]
+
+
+def get_signing_key_service(request: Request, session: SessionDep) -> SigningKeyService:
+    return SigningKeyService(session, request.app.state.settings, request.app.state.access_tokens)
+
+
+SigningKeyServiceDep = Annotated[SigningKeyService, Depends(get_signing_key_service)]

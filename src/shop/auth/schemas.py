@@ -158,6 +158,8 @@ class AdminUserPatch(StrictBody):
 class SigningKeyOut(BaseModel):
     """A signing key as the admin sees it: never its private half."""
 
+    model_config = ConfigDict(from_attributes=True)
+
     kid: str
     alg: Literal["EdDSA", "ES256", "RS256"]
     state: Literal["next", "active", "retired"] = Field(

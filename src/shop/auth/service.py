@@ -9,7 +9,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,7 +32,7 @@ from shop.auth.models import Session, SigningKey, User
 from shop.auth.passwords import PasswordHasher, password_problem
 from shop.auth.repository import AuthRepository, SigningKeyRepository
 from shop.auth.schemas import TokenPair, TokenUser
-from shop.auth.signing import NewKey, is_asymmetric, key_box, new_key, retired_key_lifetime
+from shop.auth.signing import AccessTokens, NewKey, is_asymmetric, key_box, new_key, retired_key_lifetime
 from shop.core import mail
 from shop.core.config import Settings
 from shop.core.errors import InvalidInput, NotFound
@@ -390,10 +390,30 @@ class SigningKeyService:
     JWT_KEY_ROTATION_DAYS, pruned once their last token has expired. Every change runs under one
     advisory lock, so instances never race one another into two active keys or none."""
 
-    def __init__(self, session: AsyncSession, settings: Settings) -> None:
+    def __init__(self, session: AsyncSession, settings: Settings, tokens: AccessTokens | None = None) -> None:
+        self.session = session
         self.repo = SigningKeyRepository(session)
         self.audit = AuthRepository(session)
         self.settings = settings
+        self.tokens = tokens
+
+    async def published(self) -> list[dict[str, Any]]:
+        """The JWK set: empty with HS256."""
+        if self.tokens is None or not is_asymmetric(self.algorithm):
+            return []
+        return await self.tokens.published(self.session)
+
+    def metadata(self) -> dict[str, Any]:
+        """RFC 8414 authorization server metadata: only what shop supports."""
+        issuer = self.settings.issuer
+        return {
+            "issuer": issuer,
+            "jwks_uri": f"{issuer}/.well-known/jwks.json",
+            "token_endpoint": f"{issuer}/api/v1/auth/token",
+            "grant_types_supported": ["password"],
+            "token_endpoint_auth_methods_supported": ["none"],
+            "response_types_supported": [],
+        }
 
     @property
     def algorithm(self) -> str:
@@ -441,6 +461,8 @@ class SigningKeyService:
         else:
             await self._rotate(keys, reason="manual", actor=actor)
         await self.prune()
+        if self.tokens is not None:
+            self.tokens.keys_changed()  # this instance signs with the new key from its next token
         return await self.repo.list_all()
 
     async def maintain(self) -> bool:
