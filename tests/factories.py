@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shop.auth.models import Session, User
+from shop.auth.signing import AccessTokens
 from shop.core.db import Database
-from shop.core.security import TokenCodec
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ async def signed_in_user(app: Any, *, role: str = "customer", email: str | None 
     Publishes nothing: tests that need the users context's profile should register through the API.
     """
     database: Database = app.state.database
-    codec: TokenCodec = app.state.token_codec
+    tokens: AccessTokens = app.state.access_tokens
     email = email or f"user-{uuid.uuid4().hex[:12]}@example.com"
     async with database.sessions() as session:
         user = User(email=email, password_hash="!unusable", email_verified=True, role=role)
@@ -37,5 +37,6 @@ async def signed_in_user(app: Any, *, role: str = "customer", email: str | None 
         await session.flush()
         user_id, session_id = user.id, login.id
         await session.commit()
-    token = codec.issue_access(user_id, session_id).token
+    async with database.sessions() as session:
+        token = (await tokens.issue(session, user_id, session_id)).token
     return SignedIn(user_id, session_id, email, {"Authorization": f"Bearer {token}"})

@@ -11,8 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop import __version__
 from shop.auth import public as auth_public
+from shop.auth.key_maintenance import SigningKeyMaintenance
 from shop.auth.router import admin_router as auth_admin_router
+from shop.auth.router import keys_router
 from shop.auth.router import router as auth_router
+from shop.auth.signing import AccessTokens
 from shop.core.config import Settings, get_settings
 from shop.core.db import Database
 from shop.core.docs import install_docs
@@ -24,7 +27,6 @@ from shop.core.logging import configure_logging
 from shop.core.mail import MailSender
 from shop.core.middleware import RequestContextMiddleware
 from shop.core.ratelimit import RateLimiter
-from shop.core.security import TokenCodec
 from shop.localization.router import router as localization_router
 from shop.users import public as users_public
 from shop.users.router import router as users_router
@@ -82,12 +84,16 @@ def create_app(
 
             app.state.redis = Redis.from_url(settings.redis_url)
         sender = MailSender(settings, db)
+        keys = SigningKeyMaintenance(settings, db, tokens)
+        await keys.ensure_keys()
         if run_mail_sender:
             sender.start()
+            keys.start()
         app.state.mail_sender = sender
         try:
             yield
         finally:
+            await keys.stop()
             await sender.stop()
             if app.state.redis is not None:
                 await app.state.redis.aclose()
@@ -105,7 +111,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.token_codec = TokenCodec(settings)
+    app.state.access_tokens = tokens = AccessTokens.from_settings(settings)
     app.state.rate_limiter = RateLimiter(settings)
     app.state.session_validator = auth_public.validate_session
 
@@ -123,6 +129,7 @@ def create_app(
     app.add_middleware(RequestContextMiddleware)
 
     app.include_router(health_router)
+    app.include_router(keys_router)
     app.include_router(auth_router, prefix=f"{API_PREFIX}/auth")
     app.include_router(auth_admin_router, prefix=f"{API_PREFIX}/admin")
     app.include_router(users_router, prefix=API_PREFIX)

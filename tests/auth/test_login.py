@@ -63,7 +63,7 @@ async def test_unknown_email_still_costs_a_password_verify(client: httpx.AsyncCl
 
     hasher._context.verify = counting_verify  # type: ignore[method-assign]
     app.state.auth_tools = AuthTools(
-        app.state.settings, hasher, app.state.token_codec, app.state.rate_limiter
+        app.state.settings, hasher, app.state.access_tokens, app.state.rate_limiter
     )
     response = await attempt(client, new_email(), "whatever password")
     assert response.status_code == 401

@@ -20,15 +20,25 @@ from typing import Any
 import jwt
 from jwt import PyJWKClient
 
-# Refetch at least this often (shop's Cache-Control max-age), and at once on an unknown kid.
+# Refetch at least this often (shop's Cache-Control max-age), and on an unknown kid — at most every
+# few seconds (PyJWT's default cooldown of 30 s would refuse, for up to 30 s, a key that starts
+# signing less than 30 s after the last fetch).
 CACHE_SECONDS = 60
+UNKNOWN_KID_COOLDOWN_SECONDS = 5
 
 
 class CountingJWKClient(PyJWKClient):
     """PyJWKClient, counting its fetches of the key set (to show it follows a rotation by itself)."""
 
     def __init__(self, uri: str) -> None:
-        super().__init__(uri, cache_jwk_set=True, lifespan=CACHE_SECONDS, cache_keys=False, timeout=5)
+        super().__init__(
+            uri,
+            cache_jwk_set=True,
+            lifespan=CACHE_SECONDS,
+            cooldown_duration=UNKNOWN_KID_COOLDOWN_SECONDS,
+            cache_keys=False,
+            timeout=5,
+        )
         self.fetches = 0
         self._count_lock = threading.Lock()
 

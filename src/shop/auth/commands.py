@@ -12,12 +12,11 @@ from shop.auth.errors import KeyRotationUnavailable
 from shop.auth.models import SigningKey
 from shop.auth.passwords import PasswordHasher
 from shop.auth.service import AuthService, AuthTools, SigningKeyService
-from shop.auth.signing import is_asymmetric
+from shop.auth.signing import AccessTokens, is_asymmetric
 from shop.core.config import Settings
 from shop.core.db import Database
 from shop.core.errors import ShopError
 from shop.core.ratelimit import RateLimiter
-from shop.core.security import TokenCodec
 
 
 def _read_password() -> str:
@@ -32,7 +31,9 @@ async def create_admin(settings: Settings, url: str, email: str) -> str:
     except EmailNotValidError as exc:
         raise SystemExit(f"shop: not a valid email address: {exc}") from None
     database = Database.from_url(url, pool_size=1)
-    tools = AuthTools(settings, PasswordHasher(settings), TokenCodec(settings), RateLimiter(settings))
+    tools = AuthTools(
+        settings, PasswordHasher(settings), AccessTokens.from_settings(settings), RateLimiter(settings)
+    )
     try:
         async with database.sessions() as session, session.begin():
             service = AuthService(session, tools)
@@ -51,7 +52,7 @@ async def create_admin(settings: Settings, url: str, email: str) -> str:
 
 def _key_lines(keys: list[SigningKey]) -> str:
     def when(moment: datetime | None) -> str:
-        return moment.isoformat(timespec="seconds") if moment else "-"
+        return moment.isoformat(timespec="milliseconds") if moment else "-"
 
     lines = [
         f"{key.kid}  {key.state:<7}  {key.alg:<5}  created {when(key.created_at)}  "

@@ -20,7 +20,7 @@ def _tools(request: Request) -> AuthTools:
         tools = AuthTools(
             settings=state.settings,
             hasher=PasswordHasher(state.settings),
-            codec=state.token_codec,
+            tokens=state.access_tokens,
             limiter=state.rate_limiter,
         )
         state.auth_tools = tools

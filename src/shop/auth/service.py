@@ -39,7 +39,6 @@ from shop.core.errors import InvalidInput, NotFound
 from shop.core.events import bus
 from shop.core.metrics import LOCKOUTS, LOGINS
 from shop.core.ratelimit import RateLimiter
-from shop.core.security import TokenCodec
 from shop.users import public as users
 
 logger = logging.getLogger("shop.auth")
@@ -70,7 +69,7 @@ class AuthTools:
 
     settings: Settings
     hasher: PasswordHasher
-    codec: TokenCodec
+    tokens: AccessTokens
     limiter: RateLimiter
 
 
@@ -135,12 +134,12 @@ class AuthService:
         login = await self.repo.create_session(user.id, ttl, client.user_agent, client.ip)
         refresh = new_token()
         await self.repo.add_refresh_token(login.id, hash_token(refresh), ttl)
-        return self._pair(user.id, user.email, user.email_verified, login.id, refresh), login.id
+        return await self._pair(user.id, user.email, user.email_verified, login.id, refresh), login.id
 
-    def _pair(
+    async def _pair(
         self, user_id: uuid.UUID, email: str, verified: bool, session_id: uuid.UUID, refresh: str
     ) -> TokenPair:
-        access = self.tools.codec.issue_access(user_id, session_id)
+        access = await self.tools.tokens.issue(self.session, user_id, session_id)
         return TokenPair(
             access_token=access.token,
             refresh_token=refresh,
@@ -260,7 +259,7 @@ class AuthService:
         ttl = self.settings.refresh_token_ttl_seconds
         await self.repo.add_refresh_token(login.id, hash_token(new_refresh), ttl)
         await self.repo.extend_session(login.id, ttl)
-        return self._pair(user.id, user.email, user.email_verified, login.id, new_refresh)
+        return await self._pair(user.id, user.email, user.email_verified, login.id, new_refresh)
 
     async def _reused(self, rotated_at: datetime, login: Session, client: Client) -> None:
         age = (datetime.now(UTC) - rotated_at).total_seconds()

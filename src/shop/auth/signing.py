@@ -44,6 +44,9 @@ PROPAGATION_SECONDS = 10
 # A token with an unknown `kid` may be signed by a key made a moment ago by another instance: read
 # the keys again, but at most this often, so junk tokens cannot turn into database load.
 UNKNOWN_KID_RELOAD_SECONDS = 1.0
+# A rotation made here is committed a moment after it invalidates the ring: a reload in that moment
+# still reads the old keys, so it counts as fresh only until this long after the change.
+CHANGE_SETTLE_SECONDS = 1.0
 SECRETBOX_PURPOSE = "jwt-signing-keys"
 RSA_BITS = 2048
 
@@ -199,6 +202,7 @@ class KeyRing:
         self._clock = clock
         self._lock = asyncio.Lock()
         self._loaded_at: float | None = None
+        self._changed_at: float | None = None
         self._last_unknown_reload = -UNKNOWN_KID_RELOAD_SECONDS
         self._private: dict[str, Any] = {}
         self._public: dict[str, Any] = {}
@@ -220,6 +224,7 @@ class KeyRing:
     def invalidate(self) -> None:
         """The keys changed (a rotation here): read them again before the next use."""
         self._loaded_at = None
+        self._changed_at = self._clock()
 
     async def current(self, load: KeyLoader) -> KeySet:
         if self.shared_secret:
@@ -263,7 +268,10 @@ class KeyRing:
                     self._private[key.kid] = load_private_pem(self._box.open(key.private_key))
                 signer = Signer(key.kid, key.alg, self._private[key.kid])
         self._keys = KeySet(signer, verifiers, tuple(published))
-        self._loaded_at = self._clock()
+        now = self._clock()
+        self._loaded_at = now
+        if self._changed_at is not None and now - self._changed_at < CHANGE_SETTLE_SECONDS:
+            self._loaded_at = self._changed_at + CHANGE_SETTLE_SECONDS - RELOAD_SECONDS
         # Pruned keys leave memory too.
         self._private = {kid: key for kid, key in self._private.items() if kid in verifiers}
         self._public = {kid: key for kid, key in self._public.items() if kid in verifiers}

@@ -1,22 +1,20 @@
-"""Bearer guards. The token travels in the Authorization header; it is minted and checked here as a
-JWT; whether its session is still live is asked of a `SessionValidator` that auth plugs in at startup
-(so users and localization need nothing from auth, and the kernel knows no context)."""
+"""Bearer guards. The token travels in the Authorization header; auth checks it (an
+`AccessTokenVerifier`) and says whether its session is still live (a `SessionValidator`), both
+plugged in at startup (so users and localization need nothing from auth, and the kernel knows no
+context)."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Literal, Protocol
 
-import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shop.core.config import Settings
 from shop.core.db import SessionDep
-from shop.core.errors import Forbidden, NotAuthenticated, TokenExpired, TokenInvalid, TokenRevoked
+from shop.core.errors import Forbidden, NotAuthenticated, TokenRevoked
 
 Role = Literal["customer", "admin"]
 LEEWAY_SECONDS = 1
@@ -43,50 +41,18 @@ class SessionValidator(Protocol):
     ) -> str | None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class AccessToken:
-    token: str
-    expires_in: int
+class VerifiedToken(Protocol):
+    @property
+    def user_id(self) -> uuid.UUID: ...
+    @property
+    def session_id(self) -> uuid.UUID: ...
 
 
-class TokenCodec:
-    def __init__(self, settings: Settings) -> None:
-        self._key = settings.signing_key()
-        self._algorithm = settings.jwt_algorithm
-        self._ttl = settings.access_token_ttl_seconds
+class AccessTokenVerifier(Protocol):
+    """Checks an access token (raising TokenInvalid or TokenExpired); may read keys through the
+    request's session."""
 
-    def issue_access(self, user_id: uuid.UUID, session_id: uuid.UUID) -> AccessToken:
-        now = datetime.now(UTC)
-        claims = {
-            "sub": str(user_id),
-            "sid": str(session_id),
-            "jti": uuid.uuid4().hex,
-            "iat": now,
-            "exp": now + timedelta(seconds=self._ttl),
-            "type": "access",
-        }
-        return AccessToken(jwt.encode(claims, self._key, algorithm=self._algorithm), self._ttl)
-
-    def decode_access(self, token: str) -> tuple[uuid.UUID, uuid.UUID]:
-        """Check signature, expiry and type; return (user id, session id)."""
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                self._key,
-                algorithms=[self._algorithm],  # one algorithm: no `none`, no confusion attacks
-                leeway=LEEWAY_SECONDS,
-                options={"require": ["sub", "sid", "exp", "iat", "jti", "type"]},
-            )
-        except jwt.ExpiredSignatureError as exc:
-            raise TokenExpired() from exc
-        except jwt.PyJWTError as exc:
-            raise TokenInvalid() from exc
-        if claims.get("type") != "access":
-            raise TokenInvalid()
-        try:
-            return uuid.UUID(str(claims["sub"])), uuid.UUID(str(claims["sid"]))
-        except ValueError as exc:
-            raise TokenInvalid() from exc
+    async def verify(self, session: AsyncSession, token: str) -> VerifiedToken: ...
 
 
 # auto_error=False: a missing header is our own 401 problem, not the framework's 403.
@@ -103,8 +69,9 @@ async def get_principal(
 ) -> Principal:
     if credentials is None or not credentials.credentials:
         raise NotAuthenticated()
-    codec: TokenCodec = request.app.state.token_codec
-    user_id, session_id = codec.decode_access(credentials.credentials)
+    tokens: AccessTokenVerifier = request.app.state.access_tokens
+    verified = await tokens.verify(session, credentials.credentials)
+    user_id, session_id = verified.user_id, verified.session_id
     validator: SessionValidator = request.app.state.session_validator
     role = await validator(session, user_id, session_id)
     if role is None:
