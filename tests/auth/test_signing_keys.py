@@ -25,7 +25,7 @@ from shop.auth.errors import KeyRotationUnavailable
 from shop.auth.models import AuditEvent, SigningKey
 from shop.auth.repository import SigningKeyRepository
 from shop.auth.service import SigningKeyService
-from shop.auth.signing import (
+from shop.auth.tokens import (
     RELOAD_SECONDS,
     AccessTokenCodec,
     KeyRing,
@@ -39,7 +39,7 @@ from shop.core.config import Settings
 from shop.core.db import Database
 from shop.core.errors import TokenExpired, TokenInvalid
 from shop.core.secretbox import SecretBoxError
-from tests.conftest import make_settings
+from tests.support.app import make_settings
 
 ALGORITHMS = ["EdDSA", "ES256", "RS256"]
 

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import delete, select, text, update
 
 from shop.auth.models import RefreshToken, User
-from shop.main import create_app
-from tests.auth.helpers import bearer, login, register_verified
-from tests.conftest import http_client, make_settings
+from shop.bootstrap import create_app
+from tests.support.app import http_client, make_settings
+from tests.support.auth import bearer, login, register_verified
 
 ME = "/api/v1/auth/me"
 REFRESH = "/api/v1/auth/refresh"
@@ -27,17 +27,27 @@ async def signed_in(client: httpx.AsyncClient, app: Any) -> dict[str, Any]:
 
 async def test_access_token_claims(client: httpx.AsyncClient, app: Any) -> None:
     pair = await signed_in(client, app)
-    claims = jwt.decode(pair["access_token"], app.state.settings.signing_key(), algorithms=["HS256"])
-    assert set(claims) == {"sub", "sid", "jti", "iat", "exp", "type"}
+    claims = decode(app, pair["access_token"])
+    assert set(claims) == {"sub", "sid", "jti", "iat", "exp", "type", "iss", "aud"}
     assert claims["type"] == "access"
+    # JWT_ISSUER defaults to PUBLIC_URL, JWT_AUDIENCE to "shop"; HS256 tokens name their key too.
+    assert claims["iss"] == "http://shop.test" and claims["aud"] == "shop"
+    header = jwt.get_unverified_header(pair["access_token"])
+    assert header["alg"] == "HS256" and header["kid"].startswith("hs256-")
+    assert app.state.settings.signing_key()[:8] not in header["kid"]
     assert claims["sub"] == pair["user"]["id"]
     assert claims["exp"] - claims["iat"] == 3600
     uuid.UUID(claims["sid"])
 
 
+def decode(app: Any, token: str) -> dict[str, Any]:
+    return dict(jwt.decode(token, app.state.settings.signing_key(), algorithms=["HS256"], audience="shop"))
+
+
 def forge(app: Any, pair: dict[str, Any], **changes: Any) -> str:
-    claims = jwt.decode(pair["access_token"], app.state.settings.signing_key(), algorithms=["HS256"])
+    claims = decode(app, pair["access_token"])
     claims.update(changes)
+    claims = {name: value for name, value in claims.items() if value is not None}
     return jwt.encode(claims, app.state.settings.signing_key(), algorithm="HS256")
 
 
@@ -66,6 +76,11 @@ async def test_forged_tokens_are_refused(client: httpx.AsyncClient, app: Any) ->
         "wrong type": forge(app, pair, type="refresh"),
         "garbage": "not.a.jwt",
         "sub not uuid": forge(app, pair, sub="admin"),
+        "another issuer": forge(app, pair, iss="https://elsewhere.example"),
+        "another audience": forge(app, pair, aud="orders"),
+        "audience list": forge(app, pair, aud=["shop", "orders"]),
+        "no issuer": forge(app, pair, iss=None),
+        "no audience": forge(app, pair, aud=None),
     }
     for name, token in cases.items():
         response = await client.get(ME, headers={"Authorization": f"Bearer {token}"})

@@ -27,8 +27,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from shop.auth.signing import key_box, load_private_pem
-from tests.smtp import free_port
+from shop.auth.tokens import key_box, load_private_pem
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -271,7 +271,7 @@ async def test_a_separate_service_verifies_shop_tokens_and_refuses_forgeries(
         claims = jwt.decode(token, options={"verify_signature": False})
         now = int(time.time())
         stranger = {"EdDSA": "ES256", "ES256": "RS256", "RS256": "EdDSA"}[algorithm]
-        from shop.auth.signing import generate_private_key
+        from shop.auth.tokens import generate_private_key
 
         other_key = generate_private_key(algorithm)
         public_pem = private_key.public_key().public_bytes(

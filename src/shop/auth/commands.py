@@ -10,13 +10,11 @@ from email_validator import EmailNotValidError, validate_email
 
 from shop.auth.errors import KeyRotationUnavailable
 from shop.auth.models import SigningKey
-from shop.auth.passwords import PasswordHasher
-from shop.auth.service import AuthService, AuthTools, SigningKeyService
-from shop.auth.signing import AccessTokens, is_asymmetric
+from shop.auth.service import AccountService, AuthTools, SigningKeyService
+from shop.auth.tokens import is_asymmetric
 from shop.core.config import Settings
 from shop.core.db import Database
 from shop.core.errors import ShopError
-from shop.core.ratelimit import RateLimiter
 
 
 def _read_password() -> str:
@@ -25,27 +23,22 @@ def _read_password() -> str:
     return sys.stdin.readline().rstrip("\r\n")
 
 
-async def create_admin(settings: Settings, url: str, email: str) -> str:
+async def create_admin(tools: AuthTools, database: Database, email: str) -> str:
+    """Make EMAIL a verified admin (created with a password read from stdin when it is new). `tools`
+    come from `shop.bootstrap`, so the new account gets its profile as at registration."""
     try:
         email = validate_email(email, check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
         raise SystemExit(f"shop: not a valid email address: {exc}") from None
-    database = Database.from_url(url, pool_size=1)
-    tools = AuthTools(
-        settings, PasswordHasher(settings), AccessTokens.from_settings(settings), RateLimiter(settings)
-    )
-    try:
-        async with database.sessions() as session, session.begin():
-            service = AuthService(session, tools)
-            existing = await service.repo.user_by_email(email)
-            password = None if existing is not None else _read_password()
-            try:
-                user_id, created = await service.ensure_admin(email, password)
-            except ShopError as error:
-                reason = error.errors[0]["msg"] if error.errors else error.detail
-                raise SystemExit(f"shop: {reason}") from None
-    finally:
-        await database.dispose()
+    async with database.unit_of_work() as session:
+        service = AccountService(session, database, tools)
+        existing = await service.users.get_by_email(email)
+        password = None if existing is not None else _read_password()
+        try:
+            user_id, created = await service.ensure_admin(email, password)
+        except ShopError as error:
+            reason = error.errors[0]["msg"] if error.errors else error.detail
+            raise SystemExit(f"shop: {reason}") from None
     verb = "created" if created else "promoted"
     return f"{email} ({user_id}) {verb}: a verified admin"
 
@@ -68,7 +61,7 @@ async def list_keys(settings: Settings, url: str) -> str:
         return "no signing keys: JWT_ALGORITHM is HS256 (tokens are signed with JWT_SECRET_KEY)"
     database = Database.from_url(url, pool_size=1)
     try:
-        async with database.sessions() as session, session.begin():
+        async with database.unit_of_work() as session:
             keys = await SigningKeyService(session, settings).listing()
     finally:
         await database.dispose()
@@ -81,7 +74,7 @@ async def rotate_keys(settings: Settings, url: str) -> str:
         raise SystemExit(f"shop: {KeyRotationUnavailable.detail}")
     database = Database.from_url(url, pool_size=1)
     try:
-        async with database.sessions() as session, session.begin():
+        async with database.unit_of_work() as session:
             keys = await SigningKeyService(session, settings).rotate()
     finally:
         await database.dispose()

@@ -10,7 +10,7 @@ import logging
 import random
 
 from shop.auth.service import SigningKeyService
-from shop.auth.signing import AccessTokens, is_asymmetric
+from shop.auth.tokens import AccessTokens, is_asymmetric
 from shop.core.config import Settings
 from shop.core.db import Database
 

@@ -1,36 +1,38 @@
-"""Bearer guards. The token travels in the Authorization header; auth checks it (an
-`AccessTokenVerifier`) and says whether its session is still live (a `SessionValidator`), both
-plugged in at startup (so users and localization need nothing from auth, and the kernel knows no
-context)."""
+"""Bearer guards. The token travels in the Authorization header. The kernel neither mints nor knows
+the token format: it asks a `BearerGuard` — an `AccessTokenVerifier` and a `SessionValidator` that
+auth plugs in at startup (`shop.bootstrap`) — so users and localization need nothing from auth, and
+the kernel knows no context."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from typing import Annotated, Literal, Protocol
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Protocol
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop.core.db import SessionDep
 from shop.core.errors import Forbidden, NotAuthenticated, TokenRevoked
 
-Role = Literal["customer", "admin"]
-LEEWAY_SECONDS = 1
-
 
 @dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is calling: the user, the session of the access token, and the role."""
+class AccessClaims:
+    """What a verified access token says: whose it is, of which session, and every claim it carries."""
 
     user_id: uuid.UUID
     session_id: uuid.UUID
-    role: str
+    claims: Mapping[str, Any] = field(default_factory=dict)
 
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
+
+class AccessTokenVerifier(Protocol):
+    """Checks an access token; raises TokenInvalid or TokenExpired (shop.core.errors) when it fails.
+    It gets the request's database session: with key pairs kept in the database, the verifier
+    reads them again now and then (after a rotation, or for a `kid` it does not know yet)."""
+
+    async def verify(self, session: AsyncSession, token: str) -> AccessClaims: ...
 
 
 class SessionValidator(Protocol):
@@ -41,18 +43,28 @@ class SessionValidator(Protocol):
     ) -> str | None: ...
 
 
-class VerifiedToken(Protocol):
+@dataclass(frozen=True, slots=True)
+class BearerGuard:
+    tokens: AccessTokenVerifier
+    sessions: SessionValidator
+
+
+def install_guard(app: FastAPI, guard: BearerGuard) -> None:
+    app.state.bearer_guard = guard
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the user, the session of the access token, the role, and the token's claims."""
+
+    user_id: uuid.UUID
+    session_id: uuid.UUID
+    role: str
+    claims: Mapping[str, Any] = field(default_factory=dict)
+
     @property
-    def user_id(self) -> uuid.UUID: ...
-    @property
-    def session_id(self) -> uuid.UUID: ...
-
-
-class AccessTokenVerifier(Protocol):
-    """Checks an access token (raising TokenInvalid or TokenExpired); may read keys through the
-    request's session."""
-
-    async def verify(self, session: AsyncSession, token: str) -> VerifiedToken: ...
+    def is_admin(self) -> bool:
+        return self.role == "admin"
 
 
 # auto_error=False: a missing header is our own 401 problem, not the framework's 403.
@@ -69,14 +81,12 @@ async def get_principal(
 ) -> Principal:
     if credentials is None or not credentials.credentials:
         raise NotAuthenticated()
-    tokens: AccessTokenVerifier = request.app.state.access_tokens
-    verified = await tokens.verify(session, credentials.credentials)
-    user_id, session_id = verified.user_id, verified.session_id
-    validator: SessionValidator = request.app.state.session_validator
-    role = await validator(session, user_id, session_id)
+    guard: BearerGuard = request.app.state.bearer_guard
+    verified = await guard.tokens.verify(session, credentials.credentials)
+    role = await guard.sessions(session, verified.user_id, verified.session_id)
     if role is None:
         raise TokenRevoked()
-    return Principal(user_id=user_id, session_id=session_id, role=role)
+    return Principal(verified.user_id, verified.session_id, role, verified.claims)
 
 
 async def get_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:

@@ -1,4 +1,5 @@
-"""Access tokens: minted and checked with the signing keys.
+"""Access tokens belong to auth: it holds the signing keys, mints the JWTs, and verifies them for the
+kernel's bearer guard (as `shop.core.security.AccessTokenVerifier`, plugged in by `shop.bootstrap`).
 
 With HS256 the key is `JWT_SECRET_KEY` itself. With EdDSA, ES256 or RS256 the key pairs live in the
 database (`auth.signing_keys`, private halves sealed by a SecretBox), shared by every instance; each
@@ -31,6 +32,7 @@ from shop.auth.repository import SigningKeyRepository
 from shop.core.config import Settings
 from shop.core.errors import TokenExpired, TokenInvalid
 from shop.core.secretbox import SecretBox
+from shop.core.security import AccessClaims
 
 Algorithm = Literal["HS256", "EdDSA", "ES256", "RS256"]
 ASYMMETRIC: tuple[str, ...] = ("EdDSA", "ES256", "RS256")
@@ -268,9 +270,9 @@ class KeyRing:
                     self._private[key.kid] = load_private_pem(self._box.open(key.private_key))
                 signer = Signer(key.kid, key.alg, self._private[key.kid])
         self._keys = KeySet(signer, verifiers, tuple(published))
-        now = self._clock()
-        self._loaded_at = now
-        if self._changed_at is not None and now - self._changed_at < CHANGE_SETTLE_SECONDS:
+        loaded = self._clock()
+        self._loaded_at = loaded
+        if self._changed_at is not None and loaded - self._changed_at < CHANGE_SETTLE_SECONDS:
             self._loaded_at = self._changed_at + CHANGE_SETTLE_SECONDS - RELOAD_SECONDS
         # Pruned keys leave memory too.
         self._private = {kid: key for kid, key in self._private.items() if kid in verifiers}
@@ -284,13 +286,6 @@ class KeyRing:
 class AccessToken:
     token: str
     expires_in: int
-
-
-@dataclass(frozen=True, slots=True)
-class AccessClaims:
-    user_id: uuid.UUID
-    session_id: uuid.UUID
-    claims: dict[str, Any]
 
 
 REQUIRED_CLAIMS = ["sub", "sid", "exp", "iat", "jti", "type", "iss", "aud"]
