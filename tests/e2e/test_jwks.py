@@ -45,7 +45,7 @@ ROTATE_AT = (1000, 2000)
 CHECKS_AFTER_LAST_ROTATION = 1000
 MINTERS = 6
 CHECKERS = 8
-MINT_PAUSE_SECONDS = 0.05
+MINT_PAUSE_SECONDS = 0.2
 # Rotations by hand come minutes apart; here they come as soon as this allows: past the verifier's
 # unknown-kid cooldown (5 s) and every instance's key reload (5 s), so the second rotation's key —
 # made by the first and never fetched by the verifier — is found by the verifier's own refetch.
