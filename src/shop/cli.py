@@ -133,9 +133,10 @@ def cmd_import_rates(args: argparse.Namespace) -> None:
 
 
 def cmd_keys(args: argparse.Namespace) -> None:
-    from shop.auth.commands import list_keys, rotate_keys
+    from shop.auth.commands import check_keys_kept, list_keys, rotate_keys
 
     settings = _settings()
+    check_keys_kept(settings, rotating=args.action == "rotate")  # HS256: nothing to reach the database for
     with database_url(settings) as url:
         _migrate_to(url, "upgrade", "head")
         command = rotate_keys if args.action == "rotate" else list_keys

@@ -55,10 +55,18 @@ def _key_lines(keys: list[SigningKey]) -> str:
     return "\n".join(lines)
 
 
+def check_keys_kept(settings: Settings, *, rotating: bool) -> None:
+    """With HS256 there are no key pairs: say so and stop (non-zero for a rotation, as the API's 409)."""
+    if is_asymmetric(settings.jwt_algorithm):
+        return
+    if rotating:
+        raise SystemExit(f"shop: {KeyRotationUnavailable.detail}")
+    print("no signing keys: JWT_ALGORITHM is HS256 (tokens are signed with JWT_SECRET_KEY)")
+    raise SystemExit(0)
+
+
 async def list_keys(settings: Settings, url: str) -> str:
     """`shop keys list`: one line per key — kid, state, alg, and when it was made, activated, retired."""
-    if not is_asymmetric(settings.jwt_algorithm):
-        return "no signing keys: JWT_ALGORITHM is HS256 (tokens are signed with JWT_SECRET_KEY)"
     database = Database.from_url(url, pool_size=1)
     try:
         async with database.unit_of_work() as session:
@@ -70,8 +78,6 @@ async def list_keys(settings: Settings, url: str) -> str:
 
 async def rotate_keys(settings: Settings, url: str) -> str:
     """`shop keys rotate`: as POST /api/v1/admin/keys/rotate. Running instances notice within 10 s."""
-    if not is_asymmetric(settings.jwt_algorithm):
-        raise SystemExit(f"shop: {KeyRotationUnavailable.detail}")
     database = Database.from_url(url, pool_size=1)
     try:
         async with database.unit_of_work() as session:
