@@ -28,8 +28,9 @@ async def signed_in(client: httpx.AsyncClient, app: Any) -> dict[str, Any]:
 async def test_access_token_claims(client: httpx.AsyncClient, app: Any) -> None:
     pair = await signed_in(client, app)
     claims = decode(app, pair["access_token"])
-    assert set(claims) == {"sub", "sid", "jti", "iat", "exp", "type", "iss", "aud"}
+    assert set(claims) == {"sub", "sid", "jti", "iat", "exp", "type", "iss", "aud", "amr"}
     assert claims["type"] == "access"
+    assert claims["amr"] == ["pwd"]  # a password alone: no second step
     # JWT_ISSUER defaults to PUBLIC_URL, JWT_AUDIENCE to "shop"; HS256 tokens name their key too.
     assert claims["iss"] == "http://shop.test" and claims["aud"] == "shop"
     header = jwt.get_unverified_header(pair["access_token"])

@@ -319,14 +319,29 @@ class AccessTokenCodec:
         self._verified: OrderedDict[str, _Verified] = OrderedDict()
 
     async def issue(
-        self, load: KeyLoader, user_id: uuid.UUID, session_id: uuid.UUID, **extra: Any
+        self,
+        load: KeyLoader,
+        user_id: uuid.UUID,
+        session_id: uuid.UUID,
+        *,
+        amr: Sequence[str] = ("pwd",),
+        **extra: Any,
     ) -> AccessToken:
+        """`amr` (RFC 8176): how the session began — `pwd`, plus `otp` after a second step."""
         keys = await self.ring.current(load)
         if keys.signer is None:
             raise NoSigningKey("no active signing key in the database")
-        return AccessToken(self.sign(keys.signer, user_id, session_id, **extra), self.ttl)
+        return AccessToken(self.sign(keys.signer, user_id, session_id, amr=amr, **extra), self.ttl)
 
-    def sign(self, signer: Signer, user_id: uuid.UUID, session_id: uuid.UUID, **extra: Any) -> str:
+    def sign(
+        self,
+        signer: Signer,
+        user_id: uuid.UUID,
+        session_id: uuid.UUID,
+        *,
+        amr: Sequence[str] = ("pwd",),
+        **extra: Any,
+    ) -> str:
         now = datetime.now(UTC)
         claims = {
             "sub": str(user_id),
@@ -337,6 +352,7 @@ class AccessTokenCodec:
             "type": "access",
             "iss": self.issuer,
             "aud": self.audience,
+            "amr": list(amr),
             **extra,
         }
         return jwt.encode(claims, signer.key, algorithm=signer.alg, headers={"kid": signer.kid})
@@ -426,9 +442,15 @@ class AccessTokens:
         return load
 
     async def issue(
-        self, session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID, **claims: Any
+        self,
+        session: AsyncSession,
+        user_id: uuid.UUID,
+        session_id: uuid.UUID,
+        *,
+        amr: Sequence[str] = ("pwd",),
     ) -> AccessToken:
-        return await self.codec.issue(self._loader(session), user_id, session_id, **claims)
+        """`amr` (RFC 8176): how the session began — `pwd`, plus `otp` after a second step."""
+        return await self.codec.issue(self._loader(session), user_id, session_id, amr=amr)
 
     async def verify(self, session: AsyncSession, token: str) -> AccessClaims:
         return await self.codec.decode(self._loader(session), token)

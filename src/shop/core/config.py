@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     verify_token_ttl_seconds: int = Field(default=86400, ge=1)
     reset_token_ttl_seconds: int = Field(default=3600, ge=1)
 
+    # The name authenticator apps show next to the account's email.
+    mfa_issuer: str = Field(default="shop", min_length=1, max_length=64)
+    # Admin routes need a second step. Unset: true in production, false elsewhere (see `admin_needs_mfa`).
+    admin_mfa_required: bool | None = None
+
     password_min_length: int = Field(default=8, ge=1, le=128)
     argon2_memory_cost: int = Field(default=19456, ge=8)
     argon2_time_cost: int = Field(default=2, ge=1)
@@ -128,6 +133,13 @@ class Settings(BaseSettings):
     def issuer(self) -> str:
         """`iss` of access tokens and the RFC 8414 `issuer`: JWT_ISSUER, else PUBLIC_URL."""
         return (self.jwt_issuer or self.public_url).rstrip("/")
+
+    @property
+    def admin_needs_mfa(self) -> bool:
+        """ADMIN_MFA_REQUIRED, or its default: on in production."""
+        if self.admin_mfa_required is None:
+            return self.environment == "production"
+        return self.admin_mfa_required
 
     def signing_key(self) -> str:
         """The root secret (JWT_SECRET_KEY): configured, or (outside production) one generated once
