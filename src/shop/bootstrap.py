@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,7 +39,7 @@ from shop.core.middleware import BodyLimitMiddleware, RequestContextMiddleware, 
 from shop.core.problems import install_error_handlers
 from shop.core.ratelimit import RateLimiter
 from shop.core.security import BearerGuard, install_guard
-from shop.core.validation import reject_control_characters
+from shop.core.validation import ControlCharacterMiddleware
 from shop.localization.router import router as localization_router
 from shop.users import public as users_public
 from shop.users.router import router as users_router
@@ -122,6 +122,25 @@ async def _background_work(shop: Shop, database: Database, *, run: bool) -> Asyn
         await sender.stop()
 
 
+def _install_middleware(app: FastAPI, settings: Settings) -> None:
+    """Last added runs first: security headers and the request id wrap everything (a 413 or a 500
+    carries them too); CORS wraps the body limit, so a browser can read a 413."""
+    app.add_middleware(ControlCharacterMiddleware, path_templates=lambda: app.openapi()["paths"])
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            # Credentials (cookies) only in the SPA cookie mode: bearer tokens need none.
+            allow_credentials=settings.refresh_cookie,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
+    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, no_store_prefixes=NO_STORE_PREFIXES)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -170,7 +189,6 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
-        dependencies=[Depends(reject_control_characters)],
     )
     app.state.settings = settings
     app.state.rate_limiter = shop.limiter
@@ -179,18 +197,7 @@ def create_app(
 
     install_error_handlers(app)
     install_docs(app)
-    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_credentials=True,
-            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-            expose_headers=["X-Request-ID", "Retry-After"],
-        )
-    app.add_middleware(RequestContextMiddleware)
-    app.add_middleware(SecurityHeadersMiddleware, no_store_prefixes=NO_STORE_PREFIXES)
+    _install_middleware(app, settings)
 
     app.include_router(health_router)
     app.include_router(keys_router)
