@@ -27,6 +27,7 @@ from shop.auth.router import keys_router
 from shop.auth.router import router as auth_router
 from shop.auth.service import AuthTools
 from shop.auth.tokens import AccessTokens
+from shop.auth.upkeep import AuthUpkeep
 from shop.core.config import Settings, get_settings
 from shop.core.db import Database
 from shop.core.docs import install_docs
@@ -101,24 +102,30 @@ def bootstrap(
         clock=clock or time.time,
     )
     # The kernel's bearer guard verifies through auth: its tokens, its sessions.
-    guard = BearerGuard(tokens=tokens, sessions=auth_public.validate_session)
+    guard = BearerGuard(
+        tokens=tokens, sessions=auth_public.SessionCheck(settings.session_max_lifetime_seconds)
+    )
     return Shop(settings=settings, events=events, limiter=limiter, auth=auth, guard=guard)
 
 
 @asynccontextmanager
-async def _background_work(shop: Shop, database: Database, *, run: bool) -> AsyncIterator[None]:
-    """The mail sender and the signing keys' upkeep, for as long as the app runs. `run=False` (tests
-    bound to one connection) starts no background task; the keys are still made on first start."""
+async def _background_work(shop: Shop, database: Database, *, run: bool) -> AsyncIterator[AuthUpkeep]:
+    """The mail sender, auth's upkeep (asks for mailed links, the purge of ended sessions) and the
+    signing keys' upkeep, for as long as the app runs. `run=False` (tests bound to one connection)
+    starts no background task; the signing keys are still made on first start."""
     sender = MailSender(shop.settings, database)
+    upkeep = AuthUpkeep(database, shop.auth)
     keys = SigningKeyMaintenance(shop.settings, database, shop.auth.tokens)
     await keys.ensure_keys()  # first start: the key pairs exist before the first token
     if run:
         sender.start()
+        upkeep.start()
         keys.start()
     try:
-        yield
+        yield upkeep
     finally:
         await keys.stop()
+        await upkeep.stop()
         await sender.stop()
 
 
@@ -172,7 +179,9 @@ def create_app(
 
             app.state.redis = Redis.from_url(settings.redis_url)
         try:
-            async with _background_work(shop, db, run=run_mail_sender):
+            async with _background_work(shop, db, run=run_mail_sender) as upkeep:
+                # Tests without background tasks drive the upkeep by hand.
+                app.state.auth_upkeep = upkeep
                 yield
         finally:
             if app.state.redis is not None:
