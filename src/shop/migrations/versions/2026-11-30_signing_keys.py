@@ -1,7 +1,7 @@
 """signing keys: asymmetric key pairs for access tokens (private halves sealed)
 
-Revision ID: 0006
-Revises: 0005_mfa
+Revision ID: 0007_signing_keys
+Revises: 0006_auth_hardening
 Create Date: 2026-11-30 05:30:00.000000+00:00
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0006"
-down_revision: str | None = "0005_mfa"
+revision: str = "0007_signing_keys"
+down_revision: str | None = "0006_auth_hardening"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
