@@ -73,6 +73,20 @@ LOGIN_ERRORS = (
 )
 ADMIN_ERRORS = (Forbidden, MfaRequired)
 ACCEPTED = "If the address belongs to an account, we have sent it an email."
+# The form is the framework's (OAuth2PasswordRequestForm): its example is given here.
+TOKEN_FORM_EXAMPLE = {
+    "requestBody": {
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "example": {
+                    "grant_type": "password",
+                    "username": "ada@example.com",
+                    "password": "correct horse battery",
+                }
+            }
+        }
+    }
+}
 
 register_limit = Depends(limit_by_address("register", lambda settings: settings.rate_limit_register))
 # /login and /token share one budget.
@@ -145,7 +159,11 @@ async def login(body: LoginRequest, service: SessionServiceDep, client: ClientDe
 
 
 @router.post(
-    "/token", response_model=TokenPair, dependencies=[login_limit], responses=problem_responses(*LOGIN_ERRORS)
+    "/token",
+    response_model=TokenPair,
+    dependencies=[login_limit],
+    responses=problem_responses(*LOGIN_ERRORS),
+    openapi_extra=TOKEN_FORM_EXAMPLE,
 )
 async def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()], service: SessionServiceDep, client: ClientDep
