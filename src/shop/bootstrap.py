@@ -82,6 +82,11 @@ TAGS = [
         "token of an admin (and a second step when ADMIN_MFA_REQUIRED is on).",
     },
     {
+        "name": "keys",
+        "description": "For other services that verify shop's access tokens: the public keys (JWKS), "
+        "the RFC 8414 metadata, and (admin) the signing keys and their rotation.",
+    },
+    {
         "name": "operations",
         "description": "For operators and orchestrators: liveness, readiness and Prometheus metrics, "
         "at the root outside /api/v1.",
