@@ -1,0 +1,107 @@
+"""Fixtures of the browser tests: Chromium (session), a `shop serve` on its own database (session), and
+a browser context per test that refuses and records every request beyond the loopback addresses."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tests.browser.harness import (
+    CHROMIUM,
+    OutsideRequests,
+    ShopServer,
+    keep_log,
+    require_browser,
+    start_server,
+    stop_server,
+)
+from tests.smtp import SmtpSink
+
+
+@pytest.fixture(scope="session")
+async def browser_database_url(server_url: str, worker_id: str) -> AsyncIterator[str]:
+    """An empty database of its own: `shop serve` migrates it at start, as on a first `make run`."""
+    name = f"shop_browser_{worker_id}_{secrets.token_hex(4)}"
+    admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def browser_smtp() -> Iterator[SmtpSink]:
+    sink = SmtpSink()
+    sink.start()
+    try:
+        yield sink
+    finally:
+        sink.stop()
+
+
+@pytest.fixture(scope="session")
+def shop_server(
+    browser_database_url: str, browser_smtp: SmtpSink, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ShopServer]:
+    """`shop serve` as a newcomer runs it (default settings but for the database and SMTP sink)."""
+    require_browser()
+    server = start_server(tmp_path_factory.mktemp("serve"), browser_database_url, browser_smtp)
+    try:
+        yield server
+    finally:
+        stop_server(server)
+        keep_log(server, "shop-serve")
+
+
+@pytest.fixture(scope="session")
+async def chromium() -> AsyncIterator[Any]:
+    require_browser()
+    from playwright.async_api import async_playwright
+
+    playwright = await async_playwright().start()
+    # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
+    browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+    try:
+        yield browser
+    finally:
+        await browser.close()
+        await playwright.stop()
+
+
+@pytest.fixture
+def outside_requests() -> OutsideRequests:
+    return OutsideRequests()
+
+
+async def guarded_context(chromium: Any, outside: OutsideRequests, **options: Any) -> Any:
+    context = await chromium.new_context(**options)
+    context.on("request", lambda request: outside.note(request.url))
+
+    async def guard(route: Any) -> None:
+        if outside.is_local(route.request.url):
+            await route.continue_()
+        else:
+            await route.abort("blockedbyclient")
+
+    await context.route("**/*", guard)
+    return context
+
+
+@pytest.fixture
+async def page(chromium: Any, outside_requests: OutsideRequests) -> AsyncIterator[Any]:
+    """A page in a fresh English-speaking context that cannot reach beyond the loopback addresses."""
+    context = await guarded_context(chromium, outside_requests, locale="en-US")
+    try:
+        yield await context.new_page()
+    finally:
+        await context.close()
