@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop import __version__
 from shop.auth import public as auth_public
+from shop.auth.pages import router as auth_pages_router
 from shop.auth.router import admin_router as auth_admin_router
 from shop.auth.router import router as auth_router
 from shop.core.config import Settings, get_settings
@@ -125,6 +126,7 @@ def create_app(
     app.include_router(health_router)
     app.include_router(auth_router, prefix=f"{API_PREFIX}/auth")
     app.include_router(auth_admin_router, prefix=f"{API_PREFIX}/admin")
+    app.include_router(auth_pages_router)  # the pages mail links open, at the root
     app.include_router(users_router, prefix=API_PREFIX)
     app.include_router(localization_router, prefix=API_PREFIX)
     return app

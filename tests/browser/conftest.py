@@ -16,6 +16,7 @@ from tests.browser.harness import (
     CHROMIUM,
     OutsideRequests,
     ShopServer,
+    guarded_context,
     keep_log,
     require_browser,
     start_server,
@@ -81,20 +82,6 @@ async def chromium() -> AsyncIterator[Any]:
 @pytest.fixture
 def outside_requests() -> OutsideRequests:
     return OutsideRequests()
-
-
-async def guarded_context(chromium: Any, outside: OutsideRequests, **options: Any) -> Any:
-    context = await chromium.new_context(**options)
-    context.on("request", lambda request: outside.note(request.url))
-
-    async def guard(route: Any) -> None:
-        if outside.is_local(route.request.url):
-            await route.continue_()
-        else:
-            await route.abort("blockedbyclient")
-
-    await context.route("**/*", guard)
-    return context
 
 
 @pytest.fixture

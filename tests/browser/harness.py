@@ -187,3 +187,17 @@ async def register_verified(server: ShopServer, email: str, password: str = PASS
         token = link.rsplit("token=", 1)[1]
         verified = await client.post("/api/v1/auth/verify-email", json={"token": token})
         assert verified.status_code == 200, verified.text
+
+
+async def guarded_context(chromium: Any, outside: OutsideRequests, **options: Any) -> Any:
+    context = await chromium.new_context(**options)
+    context.on("request", lambda request: outside.note(request.url))
+
+    async def guard(route: Any) -> None:
+        if outside.is_local(route.request.url):
+            await route.continue_()
+        else:
+            await route.abort("blockedbyclient")
+
+    await context.route("**/*", guard)
+    return context

@@ -286,6 +286,22 @@ class AuthRepository:
         )
         return await self.session.scalar(statement)
 
+    async def email_token_state(self, token_hash: bytes, purpose: str) -> str:
+        """`valid`, `used`, `expired` or `unknown`: a look at a token that does not spend it."""
+        row = (
+            await self.session.execute(
+                select(EmailToken.used_at, EmailToken.expires_at > func.now()).where(
+                    EmailToken.token_hash == token_hash, EmailToken.purpose == purpose
+                )
+            )
+        ).first()
+        if row is None:
+            return "unknown"
+        used_at, live = row
+        if used_at is not None:
+            return "used"
+        return "valid" if live else "expired"
+
     # -- audit ------------------------------------------------------------------------------
 
     async def audit(

@@ -170,6 +170,10 @@ class AuthService:
         await self.repo.set_email_verified(user_id)
         await self._audit("verify_email", "success", client, user_id)
 
+    async def email_link_state(self, token: str, purpose: str) -> str:
+        """What a mailed link's token is now (`valid`, `used`, `expired`, `unknown`), without spending it."""
+        return await self.repo.email_token_state(hash_token(token), purpose)
+
     async def resend_verification(self, email: str, client: Client) -> None:
         await self._limit_email("resend-verification", email)
         user = await self.repo.user_by_email(email)

@@ -21,6 +21,7 @@ __all__ = [
     "convert",
     "is_active_currency",
     "is_active_language",
+    "negotiate_language",
 ]
 
 
@@ -54,3 +55,9 @@ async def convert(
     units. Raises UnknownCurrency (unknown or inactive code), RateNotFound, or ValueError for a
     negative or non-finite amount."""
     return await service.convert(session, amount, from_code, to_code, pivot=base_currency, at=at)
+
+
+def negotiate_language(accept_language: str | None, offered: set[str]) -> str:
+    """The best of `offered` for an Accept-Language value (RFC 4647 lookup, q-values honoured),
+    else `en`. Pure: for texts that exist in a fixed set of languages, whatever is active."""
+    return service.match_language(service.parse_accept_language(accept_language), offered)
