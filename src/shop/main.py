@@ -116,9 +116,11 @@ def create_app(
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_credentials=True,
+            # Credentials (cookies) only in the SPA cookie mode: bearer tokens need none.
+            allow_credentials=settings.refresh_cookie,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"]
+            + (["X-CSRF-Token"] if settings.refresh_cookie else []),
             expose_headers=["X-Request-ID", "Retry-After"],
         )
     app.add_middleware(RequestContextMiddleware)

@@ -92,3 +92,51 @@ async def page(chromium: Any, outside_requests: OutsideRequests) -> AsyncIterato
         yield await context.new_page()
     finally:
         await context.close()
+
+
+@pytest.fixture(scope="session")
+def spa_origin() -> Iterator[str]:
+    """A static server for tests/browser/spa on its own loopback port: another origin than shop's, on
+    the same site (localhost), as an SPA on app.example.com beside an API on api.example.com."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+    from pathlib import Path
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(Path(__file__).parent / "spa"))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://localhost:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="session")
+def cookie_server(
+    browser_database_url: str,
+    browser_smtp: SmtpSink,
+    spa_origin: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[ShopServer]:
+    """`shop serve` in SPA cookie mode, with the SPA's origin in CORS_ORIGINS."""
+    require_browser()
+    server = start_server(
+        tmp_path_factory.mktemp("serve-spa"),
+        browser_database_url,
+        browser_smtp,
+        host="localhost",
+        REFRESH_COOKIE="true",
+        CORS_ORIGINS=spa_origin,
+    )
+    try:
+        yield server
+    finally:
+        stop_server(server)
+        keep_log(server, "shop-serve-cookie-mode")

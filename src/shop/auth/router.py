@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Query, Response, status
+from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import EmailStr
 
 from shop.auth import errors
+from shop.auth.cookies import CsrfTokenMismatch, SessionCookiesDep
 from shop.auth.dependencies import AuthServiceDep, ClientDep
 from shop.auth.models import User
 from shop.auth.passwords import MAX_PASSWORD_LENGTH
@@ -112,21 +113,40 @@ async def resend_verification(
 
 
 @router.post(
-    "/login", response_model=TokenPair, dependencies=[login_limit], responses=problem_responses(*LOGIN_ERRORS)
+    "/login",
+    response_model=TokenPair,
+    response_model_exclude_none=True,
+    dependencies=[login_limit],
+    responses=problem_responses(*LOGIN_ERRORS),
 )
-async def login(body: LoginRequest, service: AuthServiceDep, client: ClientDep) -> TokenPair:
+async def login(
+    body: LoginRequest,
+    service: AuthServiceDep,
+    client: ClientDep,
+    cookies: SessionCookiesDep,
+    response: Response,
+) -> TokenPair:
     """Sign in: a new session with an access token (1 hour) and a refresh token (30 days).
 
     The 5th consecutive failure locks the account (423, which tells that the account exists);
-    each later lockout lasts twice as long as the last, up to 24 hours."""
-    return await service.login(body.email, body.password, client)
+    each later lockout lasts twice as long as the last, up to 24 hours. In SPA cookie mode the
+    refresh token is set as the `shop_refresh` cookie instead of being in the body."""
+    return cookies.issue(response, await service.login(body.email, body.password, client))
 
 
 @router.post(
-    "/token", response_model=TokenPair, dependencies=[login_limit], responses=problem_responses(*LOGIN_ERRORS)
+    "/token",
+    response_model=TokenPair,
+    response_model_exclude_none=True,
+    dependencies=[login_limit],
+    responses=problem_responses(*LOGIN_ERRORS),
 )
 async def token(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], service: AuthServiceDep, client: ClientDep
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    service: AuthServiceDep,
+    client: ClientDep,
+    cookies: SessionCookiesDep,
+    response: Response,
 ) -> TokenPair:
     """The OAuth2 password flow (form fields `username` = email, `password`), for Swagger UI's
     Authorize button. Same rules and rate limit as /login."""
@@ -136,32 +156,64 @@ async def token(
         raise errors.InvalidCredentials() from None
     if len(form.password) > MAX_PASSWORD_LENGTH:
         raise errors.InvalidCredentials()  # no account has such a password: spare argon2 the work
-    return await service.login(email, form.password, client)
+    return cookies.issue(response, await service.login(email, form.password, client))
 
 
 @router.post(
     "/refresh",
     response_model=TokenPair,
+    response_model_exclude_none=True,
     responses=problem_responses(
-        errors.RefreshTokenInvalid, errors.RefreshTokenExpired, errors.TokenReused, errors.RefreshTokenRevoked
+        errors.RefreshTokenInvalid,
+        errors.RefreshTokenExpired,
+        errors.TokenReused,
+        errors.RefreshTokenRevoked,
+        CsrfTokenMismatch,
+        InvalidInput,
     ),
 )
-async def refresh(body: RefreshRequest, service: AuthServiceDep, client: ClientDep) -> TokenPair:
+async def refresh(
+    *,
+    service: AuthServiceDep,
+    client: ClientDep,
+    cookies: SessionCookiesDep,
+    request: Request,
+    response: Response,
+    body: Annotated[RefreshRequest | None, Body()] = None,
+) -> TokenPair:
     """Trade a refresh token for a new pair. The old refresh token is spent: presenting it again
-    revokes the session (except within a few seconds, the race of two tabs refreshing at once)."""
-    return await service.refresh(body.refresh_token, client)
+    revokes the session (except within a few seconds, the race of two tabs refreshing at once).
+
+    In SPA cookie mode a request with the `shop_refresh` cookie needs `X-CSRF-Token` equal to the
+    `shop_csrf` cookie (else 403 `forbidden`) and the body is not needed; without the cookie the
+    body's `refresh_token` is used."""
+    presented = cookies.refresh_token(request) or (body.refresh_token if body is not None else None)
+    if presented is None:
+        raise InvalidInput(["body", "refresh_token"], "Field required", "missing")
+    return cookies.issue(response, await service.refresh(presented, client))
 
 
-@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(*BEARER_ERRORS))
+@router.post(
+    "/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(CsrfTokenMismatch, *BEARER_ERRORS),
+)
 async def logout(
+    *,
     principal: CurrentUser,
     service: AuthServiceDep,
     client: ClientDep,
+    cookies: SessionCookiesDep,
+    request: Request,
     _: Annotated[LogoutRequest | None, Body()] = None,
 ) -> Response:
-    """End the session of this access token (its refresh token stops working too)."""
+    """End the session of this access token (its refresh token stops working too). In SPA cookie
+    mode it clears both cookies, and a request with the `shop_refresh` cookie needs `X-CSRF-Token`."""
+    cookies.refresh_token(request)  # the CSRF check, when the cookie is there
     await service.logout(principal.user_id, principal.session_id, client)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    cookies.clear(response)
+    return response
 
 
 @router.post(

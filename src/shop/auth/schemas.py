@@ -82,6 +82,8 @@ class LoginRequest(StrictBody):
 
 
 class RefreshRequest(StrictBody):
+    """In SPA cookie mode the `shop_refresh` cookie, when present, is used instead."""
+
     refresh_token: Annotated[str, Field(min_length=1, max_length=512)]
 
 
@@ -118,7 +120,10 @@ class TokenUser(BaseModel):
 
 class TokenPair(BaseModel):
     access_token: str
-    refresh_token: str
+    refresh_token: str | None = Field(
+        default=None,
+        description="Absent in SPA cookie mode (REFRESH_COOKIE=true): the `shop_refresh` cookie holds it.",
+    )
     token_type: Literal["bearer"] = "bearer"
     expires_in: int = Field(description="Seconds until the access token expires.")
     refresh_expires_in: int = Field(description="Seconds until the refresh token expires.")

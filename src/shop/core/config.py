@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     mail_from: str = "shop <no-reply@localhost>"
 
     cors_origins: Annotated[list[str], NoDecode] = []
+    # SPA cookie mode: the refresh token travels as an HttpOnly cookie, the only case in which CORS
+    # allows credentials.
+    refresh_cookie: bool = False
     trusted_proxies: Annotated[list[str], NoDecode] = []
 
     rate_limit_enabled: bool = True
