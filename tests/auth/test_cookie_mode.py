@@ -10,11 +10,11 @@ from typing import Any
 import httpx
 import pytest
 
+from shop.bootstrap import create_app
 from shop.core.config import Settings
 from shop.core.db import Database
-from shop.main import create_app
-from tests.auth.helpers import PASSWORD, bearer, register_verified
-from tests.conftest import make_settings
+from tests.support.app import make_settings
+from tests.support.auth import PASSWORD, bearer, register_verified
 
 SPA = "http://localhost:5173"
 

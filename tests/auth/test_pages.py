@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from tests.auth.helpers import PASSWORD, outbox_tokens, register, register_verified
+from tests.support.auth import PASSWORD, outbox_tokens, register, register_verified
 
 NONCE = re.compile(r"'nonce-([A-Za-z0-9_-]+)'")
 

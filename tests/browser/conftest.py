@@ -12,8 +12,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.browser.harness import (
+from tests.support.browser import (
     CHROMIUM,
+    WAIT_MS,
     OutsideRequests,
     ShopServer,
     guarded_context,
@@ -22,7 +23,7 @@ from tests.browser.harness import (
     start_server,
     stop_server,
 )
-from tests.smtp import SmtpSink
+from tests.support.smtp import SmtpSink
 
 
 @pytest.fixture(scope="session")
@@ -67,8 +68,9 @@ def shop_server(
 @pytest.fixture(scope="session")
 async def chromium() -> AsyncIterator[Any]:
     require_browser()
-    from playwright.async_api import async_playwright
+    from playwright.async_api import async_playwright, expect
 
+    expect.set_options(timeout=WAIT_MS)
     playwright = await async_playwright().start()
     # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
     browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])

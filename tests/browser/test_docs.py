@@ -7,19 +7,15 @@ from typing import Any
 
 from playwright.async_api import expect
 
-from tests.browser.harness import PASSWORD, OutsideRequests, ShopServer, register_verified, screenshot_path
-
-ME = '.opblock-get:has(.opblock-summary-path[data-path="/api/v1/auth/me"])'
-
-
-async def sign_in_with_authorize(page: Any, email: str, password: str) -> None:
-    """Swagger UI's Authorize dialog, OAuth2 password flow: the form posts to /api/v1/auth/token."""
-    await page.locator(".scheme-container button.authorize").click()
-    oauth2 = page.locator(".modal-ux .auth-container:has-text('OAuth2PasswordBearer')")
-    await oauth2.locator("#oauth_username").fill(email)
-    await oauth2.locator("#oauth_password").fill(password)
-    await oauth2.locator("button.authorize").click()
-    await expect(oauth2.get_by_role("heading", name="Authorized")).to_be_visible()
+from tests.support.browser import (
+    ME,
+    PASSWORD,
+    OutsideRequests,
+    ShopServer,
+    register_verified,
+    screenshot_path,
+    sign_in_with_authorize,
+)
 
 
 async def test_swagger_ui_authorize_and_try_me(

@@ -3,45 +3,26 @@ every link is read from the mail the SMTP server received, as its reader would c
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
 import httpx
 from playwright.async_api import expect
 
-from tests.browser.harness import (
+from tests.support.browser import (
+    ME,
     PASSWORD,
+    REGISTER,
     OutsideRequests,
     ShopServer,
+    csp_violations,
     guarded_context,
     mailed_link,
     register_verified,
     screenshot_path,
+    sign_in_with_authorize,
+    try_it_out,
 )
-from tests.browser.test_docs import ME, sign_in_with_authorize
-
-REGISTER = '.opblock-post:has(.opblock-summary-path[data-path="/api/v1/auth/register"])'
-
-
-def csp_violations(page: Any) -> list[str]:
-    """Console errors about the Content-Security-Policy: an inline script or style without its nonce."""
-    seen: list[str] = []
-    page.on(
-        "console",
-        lambda message: seen.append(message.text) if "Content Security Policy" in message.text else None,
-    )
-    return seen
-
-
-async def try_it_out(page: Any, operation_selector: str, body: dict[str, Any] | None = None) -> Any:
-    operation = page.locator(operation_selector)
-    await operation.locator(".opblock-summary").click()
-    await operation.locator("button.try-out__btn").click()
-    if body is not None:
-        await operation.locator("textarea.body-param__text").fill(json.dumps(body))
-    await operation.locator("button.execute").click()
-    return operation.locator(".live-responses-table .response").first
 
 
 async def test_newcomer_walk_through(

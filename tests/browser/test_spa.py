@@ -8,7 +8,7 @@ from typing import Any
 
 from playwright.async_api import expect
 
-from tests.browser.harness import PASSWORD, OutsideRequests, ShopServer, register_verified, screenshot_path
+from tests.support.browser import PASSWORD, OutsideRequests, ShopServer, register_verified, screenshot_path
 
 
 async def test_spa_stays_signed_in_through_the_cookie(

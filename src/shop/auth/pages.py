@@ -21,7 +21,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from shop.auth.dependencies import AuthServiceDep
+from shop.auth.dependencies import AccountServiceDep
 from shop.auth.service import RESET, VERIFY
 from shop.localization import public as localization
 
@@ -117,7 +117,7 @@ def _render(request: Request, kind: str, token: str, state: str, min_length: int
     )
 
 
-async def _page(request: Request, service: AuthServiceDep, kind: str, token: str | None) -> HTMLResponse:
+async def _page(request: Request, service: AccountServiceDep, kind: str, token: str | None) -> HTMLResponse:
     state = "unknown"
     if token is not None and _TOKEN.fullmatch(token):
         state = await service.email_link_state(token, kind)
@@ -126,7 +126,7 @@ async def _page(request: Request, service: AuthServiceDep, kind: str, token: str
 
 @router.get("/verify-email", response_class=HTMLResponse)
 async def verify_email_page(
-    request: Request, service: AuthServiceDep, token: Annotated[str | None, Query()] = None
+    request: Request, service: AccountServiceDep, token: Annotated[str | None, Query()] = None
 ) -> HTMLResponse:
     """The verification link of the mail: a button that confirms the address."""
     return await _page(request, service, VERIFY, token)
@@ -134,7 +134,7 @@ async def verify_email_page(
 
 @router.get("/reset-password", response_class=HTMLResponse)
 async def reset_password_page(
-    request: Request, service: AuthServiceDep, token: Annotated[str | None, Query()] = None
+    request: Request, service: AccountServiceDep, token: Annotated[str | None, Query()] = None
 ) -> HTMLResponse:
     """The reset link of the mail: a form for the new password."""
     return await _page(request, service, RESET, token)

@@ -11,8 +11,9 @@ from pydantic import EmailStr
 
 from shop.auth import errors
 from shop.auth.cookies import CsrfTokenMismatch, SessionCookiesDep
-from shop.auth.dependencies import AuthServiceDep, ClientDep
+from shop.auth.dependencies import AccountServiceDep, ClientDep, SessionServiceDep
 from shop.auth.models import User
+from shop.auth.oauth2 import OAuth2TokenRoute
 from shop.auth.passwords import MAX_PASSWORD_LENGTH
 from shop.auth.schemas import (
     AdminUserPatch,
@@ -35,21 +36,19 @@ from shop.auth.schemas import (
 from shop.core.errors import (
     Forbidden,
     InvalidInput,
-    NotAuthenticated,
     NotFound,
     RateLimited,
     TokenExpired,
     TokenInvalid,
     TokenRevoked,
-    problem_responses,
 )
+from shop.core.problems import problem_responses
 from shop.core.ratelimit import limit_by_address
 from shop.core.security import AdminUser, CurrentUser
 
 router = APIRouter(tags=["auth"])
 admin_router = APIRouter(tags=["admin"])
 
-BEARER_ERRORS = (NotAuthenticated, TokenInvalid, TokenExpired, TokenRevoked)
 LOGIN_ERRORS = (
     errors.InvalidCredentials,
     errors.EmailNotVerified,
@@ -59,10 +58,11 @@ LOGIN_ERRORS = (
 )
 ACCEPTED = "If the address belongs to an account, we have sent it an email."
 
-register_limit = Depends(limit_by_address("rate_limit_register", "register"))
-login_limit = Depends(limit_by_address("rate_limit_login", "login"))  # /login and /token share it
-resend_limit = Depends(limit_by_address("rate_limit_email", "resend-verification"))
-reset_limit = Depends(limit_by_address("rate_limit_email", "password-reset-request"))
+register_limit = Depends(limit_by_address("register", lambda settings: settings.rate_limit_register))
+# /login and /token share one budget.
+login_limit = Depends(limit_by_address("login", lambda settings: settings.rate_limit_login))
+resend_limit = Depends(limit_by_address("resend-verification", lambda settings: settings.rate_limit_email))
+reset_limit = Depends(limit_by_address("password-reset-request", lambda settings: settings.rate_limit_email))
 
 
 def _user_out(user: User) -> UserOut:
@@ -76,7 +76,7 @@ def _user_out(user: User) -> UserOut:
     dependencies=[register_limit],
     responses=problem_responses(errors.EmailTaken, RateLimited, InvalidInput),
 )
-async def register(body: RegisterRequest, service: AuthServiceDep, client: ClientDep) -> RegisterResponse:
+async def register(body: RegisterRequest, service: AccountServiceDep, client: ClientDep) -> RegisterResponse:
     """Create an account and email a verification link. Sign-in needs a verified email.
 
     Passwords: 8 to 128 characters, not the email, not a commonly breached password."""
@@ -91,7 +91,7 @@ async def register(body: RegisterRequest, service: AuthServiceDep, client: Clien
     response_model=MessageResponse,
     responses=problem_responses(errors.EmailTokenInvalid),
 )
-async def verify_email(body: TokenRequest, service: AuthServiceDep, client: ClientDep) -> MessageResponse:
+async def verify_email(body: TokenRequest, service: AccountServiceDep, client: ClientDep) -> MessageResponse:
     """Confirm an email address with the token from the verification link."""
     await service.verify_email(body.token, client)
     return MessageResponse(message="Email verified. You can sign in now.")
@@ -105,7 +105,7 @@ async def verify_email(body: TokenRequest, service: AuthServiceDep, client: Clie
     responses=problem_responses(RateLimited),
 )
 async def resend_verification(
-    body: EmailRequest, service: AuthServiceDep, client: ClientDep
+    body: EmailRequest, service: AccountServiceDep, client: ClientDep
 ) -> MessageResponse:
     """Send a new verification link. The answer is the same whether or not the account exists."""
     await service.resend_verification(body.email, client)
@@ -121,7 +121,7 @@ async def resend_verification(
 )
 async def login(
     body: LoginRequest,
-    service: AuthServiceDep,
+    service: SessionServiceDep,
     client: ClientDep,
     cookies: SessionCookiesDep,
     response: Response,
@@ -134,22 +134,17 @@ async def login(
     return cookies.issue(response, await service.login(body.email, body.password, client))
 
 
-@router.post(
-    "/token",
-    response_model=TokenPair,
-    response_model_exclude_none=True,
-    dependencies=[login_limit],
-    responses=problem_responses(*LOGIN_ERRORS),
-)
 async def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
-    service: AuthServiceDep,
+    service: SessionServiceDep,
     client: ClientDep,
     cookies: SessionCookiesDep,
     response: Response,
 ) -> TokenPair:
     """The OAuth2 password flow (form fields `username` = email, `password`), for Swagger UI's
-    Authorize button. Same rules and rate limit as /login."""
+    Authorize button. Same rules and rate limit as /login. Each refusal is a problem that also carries
+    the OAuth2 members `error` (`invalid_request` for 422, `invalid_grant` for 401, 403 and 423,
+    `slow_down` for 429) and `error_description`."""
     try:
         email = EmailRequest(email=form.username).email
     except ValueError:
@@ -159,22 +154,35 @@ async def token(
     return cookies.issue(response, await service.login(email, form.password, client))
 
 
+# Registered by hand: the OAuth2 route class adds `error`/`error_description` to every refusal.
+router.add_api_route(
+    "/token",
+    token,
+    methods=["POST"],
+    response_model=TokenPair,
+    response_model_exclude_none=True,
+    dependencies=[login_limit],
+    responses=problem_responses(*LOGIN_ERRORS, InvalidInput),
+    route_class_override=OAuth2TokenRoute,
+)
+
+
 @router.post(
     "/refresh",
     response_model=TokenPair,
     response_model_exclude_none=True,
     responses=problem_responses(
-        errors.RefreshTokenInvalid,
-        errors.RefreshTokenExpired,
+        TokenInvalid,
+        TokenExpired,
         errors.TokenReused,
-        errors.RefreshTokenRevoked,
+        TokenRevoked,
         CsrfTokenMismatch,
         InvalidInput,
     ),
 )
 async def refresh(
     *,
-    service: AuthServiceDep,
+    service: SessionServiceDep,
     client: ClientDep,
     cookies: SessionCookiesDep,
     request: Request,
@@ -196,12 +204,12 @@ async def refresh(
 @router.post(
     "/logout",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(CsrfTokenMismatch, *BEARER_ERRORS),
+    responses=problem_responses(CsrfTokenMismatch, bearer=True),
 )
 async def logout(
     *,
     principal: CurrentUser,
-    service: AuthServiceDep,
+    service: SessionServiceDep,
     client: ClientDep,
     cookies: SessionCookiesDep,
     request: Request,
@@ -216,10 +224,8 @@ async def logout(
     return response
 
 
-@router.post(
-    "/logout-all", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(*BEARER_ERRORS)
-)
-async def logout_all(principal: CurrentUser, service: AuthServiceDep, client: ClientDep) -> Response:
+@router.post("/logout-all", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(bearer=True))
+async def logout_all(principal: CurrentUser, service: SessionServiceDep, client: ClientDep) -> Response:
     """End every session of the user, on every device."""
     await service.logout_all(principal.user_id, client)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -233,7 +239,7 @@ async def logout_all(principal: CurrentUser, service: AuthServiceDep, client: Cl
     responses=problem_responses(RateLimited),
 )
 async def password_reset_request(
-    body: EmailRequest, service: AuthServiceDep, client: ClientDep
+    body: EmailRequest, service: AccountServiceDep, client: ClientDep
 ) -> MessageResponse:
     """Email a password-reset link (valid 1 hour). The answer is the same whether or not the
     account exists."""
@@ -247,7 +253,7 @@ async def password_reset_request(
     responses=problem_responses(errors.EmailTokenInvalid, InvalidInput),
 )
 async def password_reset(
-    body: PasswordResetRequest, service: AuthServiceDep, client: ClientDep
+    body: PasswordResetRequest, service: AccountServiceDep, client: ClientDep
 ) -> MessageResponse:
     """Set a new password with the token from the reset link. Every session is signed out and
     any lockout is lifted."""
@@ -258,10 +264,10 @@ async def password_reset(
 @router.post(
     "/change-password",
     response_model=MessageResponse,
-    responses=problem_responses(errors.InvalidCurrentPassword, InvalidInput, RateLimited, *BEARER_ERRORS),
+    responses=problem_responses(errors.InvalidCurrentPassword, InvalidInput, RateLimited, bearer=True),
 )
 async def change_password(
-    body: ChangePasswordRequest, principal: CurrentUser, service: AuthServiceDep, client: ClientDep
+    body: ChangePasswordRequest, principal: CurrentUser, service: AccountServiceDep, client: ClientDep
 ) -> MessageResponse:
     """Change the password. Every other session is signed out; this one lives on."""
     await service.change_password(
@@ -270,28 +276,28 @@ async def change_password(
     return MessageResponse(message="Password changed.")
 
 
-@router.get("/me", response_model=UserOut, responses=problem_responses(*BEARER_ERRORS))
-async def me(principal: CurrentUser, service: AuthServiceDep) -> UserOut:
+@router.get("/me", response_model=UserOut, responses=problem_responses(bearer=True))
+async def me(principal: CurrentUser, service: AccountServiceDep) -> UserOut:
     """The signed-in account."""
-    return _user_out(await service.me(principal.user_id))
+    return _user_out(await service.get(principal.user_id))
 
 
 @router.delete(
     "/me",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(errors.InvalidCurrentPassword, RateLimited, *BEARER_ERRORS),
+    responses=problem_responses(errors.InvalidCurrentPassword, RateLimited, bearer=True),
 )
 async def delete_me(
-    body: DeleteAccountRequest, principal: CurrentUser, service: AuthServiceDep, client: ClientDep
+    body: DeleteAccountRequest, principal: CurrentUser, service: AccountServiceDep, client: ClientDep
 ) -> Response:
     """Delete the account and everything shop holds for it (profile, addresses, sessions). The
     email address can register again."""
-    await service.delete_account(principal.user_id, body.password, client)
+    await service.delete(principal.user_id, body.password, client)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/sessions", response_model=list[SessionOut], responses=problem_responses(*BEARER_ERRORS))
-async def sessions(principal: CurrentUser, service: AuthServiceDep) -> list[SessionOut]:
+@router.get("/sessions", response_model=list[SessionOut], responses=problem_responses(bearer=True))
+async def sessions(principal: CurrentUser, service: SessionServiceDep) -> list[SessionOut]:
     """The live sessions of the user; `current` marks the one of this access token."""
     return [
         SessionOut(
@@ -303,48 +309,57 @@ async def sessions(principal: CurrentUser, service: AuthServiceDep) -> list[Sess
             ip=str(item.ip) if item.ip is not None else None,
             current=item.id == principal.session_id,
         )
-        for item in await service.sessions(principal.user_id)
+        for item in await service.list_live(principal.user_id)
     ]
 
 
 @router.delete(
     "/sessions/{session_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(NotFound, *BEARER_ERRORS),
+    responses=problem_responses(NotFound, bearer=True),
 )
 async def revoke_session(
-    session_id: uuid.UUID, principal: CurrentUser, service: AuthServiceDep, client: ClientDep
+    session_id: uuid.UUID, principal: CurrentUser, service: SessionServiceDep, client: ClientDep
 ) -> Response:
     """Sign out one session (another device, or this one)."""
-    await service.revoke_session(principal.user_id, session_id, client)
+    await service.revoke(principal.user_id, session_id, client)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/protected", response_model=ProtectedResponse, responses=problem_responses(*BEARER_ERRORS))
+@router.get(
+    "/protected",
+    response_model=ProtectedResponse,
+    responses=problem_responses(bearer=True),
+    summary="Demo: a protected resource",
+    openapi_extra={"x-demo": True},
+)
 async def protected(principal: CurrentUser) -> ProtectedResponse:
-    """A resource that only a signed-in user can read: handy to check a token."""
+    """A demonstration endpoint, kept for trying a token out (Swagger UI's Authorize button): it
+    holds nothing but answers only a signed-in user."""
     return ProtectedResponse(message="You are signed in.", user_id=principal.user_id)
 
 
-@admin_router.get(
-    "/users", response_model=list[UserOut], responses=problem_responses(Forbidden, *BEARER_ERRORS)
-)
+@admin_router.get("/users", response_model=list[UserOut], responses=problem_responses(Forbidden, bearer=True))
 async def admin_users(
-    _: AdminUser, service: AuthServiceDep, email: Annotated[EmailStr | None, Query()] = None
+    _: AdminUser, service: AccountServiceDep, email: Annotated[EmailStr | None, Query()] = None
 ) -> list[UserOut]:
     """Admin: find a user by exact email (case-insensitive), or list the newest 50."""
-    return [_user_out(user) for user in await service.find_users(email)]
+    return [_user_out(user) for user in await service.list_newest(email)]
 
 
 @admin_router.patch(
     "/users/{user_id}",
     response_model=UserOut,
-    responses=problem_responses(Forbidden, NotFound, *BEARER_ERRORS),
+    responses=problem_responses(Forbidden, NotFound, bearer=True),
 )
 async def admin_update_user(
-    user_id: uuid.UUID, body: AdminUserPatch, principal: AdminUser, service: AuthServiceDep, client: ClientDep
+    user_id: uuid.UUID,
+    body: AdminUserPatch,
+    principal: AdminUser,
+    service: AccountServiceDep,
+    client: ClientDep,
 ) -> UserOut:
     """Admin: activate or deactivate an account, or change its role. Deactivating signs the user
     out everywhere at once."""
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
-    return _user_out(await service.admin_update_user(principal.user_id, user_id, changes, client))
+    return _user_out(await service.admin_update(principal.user_id, user_id, changes, client))

@@ -7,15 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, status
 
-from shop.core.errors import (
-    InvalidInput,
-    NotAuthenticated,
-    NotFound,
-    TokenExpired,
-    TokenInvalid,
-    TokenRevoked,
-    problem_responses,
-)
+from shop.core.errors import InvalidInput, NotFound
+from shop.core.problems import problem_responses
 from shop.core.security import CurrentUser
 from shop.users.dependencies import AddressServiceDep, ProfileServiceDep
 from shop.users.errors import AddressLimit, UnknownCurrency, UnknownLanguage
@@ -23,7 +16,7 @@ from shop.users.schemas import AddressIn, AddressOut, AddressUpdate, ProfileOut,
 
 router = APIRouter(
     tags=["users"],
-    responses=problem_responses(NotAuthenticated, TokenInvalid, TokenExpired, TokenRevoked),
+    responses=problem_responses(bearer=True),
 )
 
 AddressId = Annotated[uuid.UUID, Path(description="The address's id (a UUID).")]

@@ -21,8 +21,10 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from playwright.async_api import expect
 
-from tests.smtp import SmtpSink, free_port
+from tests.support.net import free_port
+from tests.support.smtp import SmtpSink
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -30,6 +32,9 @@ CHROMIUM = Path(os.environ.get("SHOP_TEST_CHROMIUM", "/usr/bin/chromium"))
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 LOCAL_SCHEMES = {"data", "blob", "about", "chrome-error"}
 PASSWORD = "correct horse battery staple"
+# How long a page may take to show what a test waits for: generous, for a loaded CI machine. Not a
+# timed assertion: a test waits for a state, never for a speed.
+WAIT_MS = 30_000
 
 
 def require_browser() -> None:
@@ -191,6 +196,7 @@ async def register_verified(server: ShopServer, email: str, password: str = PASS
 
 async def guarded_context(chromium: Any, outside: OutsideRequests, **options: Any) -> Any:
     context = await chromium.new_context(**options)
+    context.set_default_timeout(WAIT_MS)
     context.on("request", lambda request: outside.note(request.url))
 
     async def guard(route: Any) -> None:
@@ -201,3 +207,41 @@ async def guarded_context(chromium: Any, outside: OutsideRequests, **options: An
 
     await context.route("**/*", guard)
     return context
+
+
+# -- Swagger UI and the pages, as a reader drives them ------------------------------------------
+
+ME = '.opblock-get:has(.opblock-summary-path[data-path="/api/v1/auth/me"])'
+
+
+async def sign_in_with_authorize(page: Any, email: str, password: str) -> None:
+    """Swagger UI's Authorize dialog, OAuth2 password flow: the form posts to /api/v1/auth/token."""
+    await page.locator(".scheme-container button.authorize").click()
+    oauth2 = page.locator(".modal-ux .auth-container:has-text('OAuth2PasswordBearer')")
+    await oauth2.locator("#oauth_username").fill(email)
+    await oauth2.locator("#oauth_password").fill(password)
+    await oauth2.locator("button.authorize").click()
+    await expect(oauth2.get_by_role("heading", name="Authorized")).to_be_visible()
+
+
+REGISTER = '.opblock-post:has(.opblock-summary-path[data-path="/api/v1/auth/register"])'
+
+
+def csp_violations(page: Any) -> list[str]:
+    """Console errors about the Content-Security-Policy: an inline script or style without its nonce."""
+    seen: list[str] = []
+    page.on(
+        "console",
+        lambda message: seen.append(message.text) if "Content Security Policy" in message.text else None,
+    )
+    return seen
+
+
+async def try_it_out(page: Any, operation_selector: str, body: dict[str, Any] | None = None) -> Any:
+    operation = page.locator(operation_selector)
+    await operation.locator(".opblock-summary").click()
+    await operation.locator("button.try-out__btn").click()
+    if body is not None:
+        await operation.locator("textarea.body-param__text").fill(json.dumps(body))
+    await operation.locator("button.execute").click()
+    return operation.locator(".live-responses-table .response").first
