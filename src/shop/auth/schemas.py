@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from shop.auth.passwords import MAX_PASSWORD_LENGTH
+from shop.core.validation import RequestModel
 
 
 def _normalise_email(value: str) -> str:
@@ -19,7 +20,7 @@ Email = Annotated[EmailStr, AfterValidator(_normalise_email)]
 Password = Annotated[str, Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
 
 
-class StrictBody(BaseModel):
+class StrictBody(RequestModel):
     # Unknown fields are refused, so nobody can mass-assign `role` or `email_verified`.
     model_config = ConfigDict(extra="forbid")
 
@@ -87,8 +88,10 @@ class RefreshRequest(StrictBody):
     refresh_token: Annotated[str, Field(min_length=1, max_length=512)]
 
 
-class LogoutRequest(BaseModel):
+class LogoutRequest(RequestModel):
     """Accepted and ignored: logout ends the session of the access token."""
+
+    model_config = ConfigDict(extra="ignore")
 
     refresh_token: str | None = None
 

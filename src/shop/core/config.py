@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     mail_poll_seconds: float = Field(default=2.0, gt=0)
     mail_retry_base_seconds: float = Field(default=2.0, gt=0)
+    max_body_bytes: int = Field(default=65536, ge=1)
 
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
