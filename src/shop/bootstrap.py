@@ -155,24 +155,33 @@ def create_app(
     install_error_handlers(app)
     install_docs(app)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            # Credentials (cookies) only in the SPA cookie mode: bearer tokens need none.
-            allow_credentials=settings.refresh_cookie,
-            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID"]
-            + (["X-CSRF-Token"] if settings.refresh_cookie else []),
-            expose_headers=["X-Request-ID", "Retry-After"],
-        )
+    _install_cors(app, settings)
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, no_store_prefixes=NO_STORE_PREFIXES)
 
+    _include_routers(app)
+    return app
+
+
+def _install_cors(app: FastAPI, settings: Settings) -> None:
+    if not settings.cors_origins:
+        return
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        # Credentials (cookies) only in the SPA cookie mode: bearer tokens need none.
+        allow_credentials=settings.refresh_cookie,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID"]
+        + (["X-CSRF-Token"] if settings.refresh_cookie else []),
+        expose_headers=["X-Request-ID", "Retry-After"],
+    )
+
+
+def _include_routers(app: FastAPI) -> None:
     app.include_router(health_router)
     app.include_router(auth_router, prefix=f"{API_PREFIX}/auth")
     app.include_router(auth_admin_router, prefix=f"{API_PREFIX}/admin")
     app.include_router(auth_pages_router)  # the pages mail links open, at the root
     app.include_router(users_router, prefix=API_PREFIX)
     app.include_router(localization_router, prefix=API_PREFIX)
-    return app
