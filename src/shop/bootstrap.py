@@ -8,7 +8,8 @@ needs it (a context's tools, or `app.state` in `create_app()` for a dependency t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop import __version__
 from shop.auth import public as auth_public
+from shop.auth.mfa import MfaKeys
 from shop.auth.pages import router as auth_pages_router
 from shop.auth.passwords import PasswordHasher
 from shop.auth.router import admin_router as auth_admin_router
@@ -73,8 +75,14 @@ async def _erase_user_data(session: AsyncSession, event: auth_public.AccountDele
     await users_public.erase_user_data(session, event.user_id)
 
 
-def bootstrap(settings: Settings, *, hasher: PasswordHasher | None = None) -> Shop:
-    """Build shop's collaborators. `hasher`: a stand-in for tests that count password checks."""
+def bootstrap(
+    settings: Settings,
+    *,
+    hasher: PasswordHasher | None = None,
+    clock: Callable[[], float] | None = None,
+) -> Shop:
+    """Build shop's collaborators. `hasher`, `clock`: stand-ins for tests (counting password checks;
+    moving the time TOTP codes are checked at)."""
     # Contexts meet here: auth's events reach the users context without auth importing it back.
     events = EventBus()
     events.subscribe(auth_public.UserRegistered, _create_profile)
@@ -88,6 +96,8 @@ def bootstrap(settings: Settings, *, hasher: PasswordHasher | None = None) -> Sh
         tokens=tokens,
         limiter=limiter,
         events=events,
+        mfa_keys=MfaKeys.from_root(settings.signing_key()),
+        clock=clock or time.time,
     )
     # The kernel's bearer guard verifies through auth: its tokens, its sessions.
     guard = BearerGuard(tokens=tokens, sessions=auth_public.validate_session)

@@ -10,11 +10,12 @@ from typing import Any
 import httpx
 import pytest
 
-from shop.bootstrap import create_app
+from shop.bootstrap import bootstrap, create_app
 from shop.core.config import Settings
 from shop.core.db import Database
 from tests.support.app import make_settings
 from tests.support.auth import PASSWORD, bearer, register_verified
+from tests.support.mfa import Clock, enrol, first_step, verify
 
 SPA = "http://localhost:5173"
 
@@ -22,6 +23,19 @@ SPA = "http://localhost:5173"
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     return make_settings(database_url, tmp_path, refresh_cookie=True, cors_origins=[SPA])
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def app(settings: Settings, db: Database, clock: Clock) -> AsyncIterator[Any]:
+    """The conftest's app, on a clock the two-step test moves."""
+    application = create_app(database=db, run_mail_sender=False, shop=bootstrap(settings, clock=clock))
+    async with application.router.lifespan_context(application):
+        yield application
 
 
 @pytest.fixture
@@ -78,6 +92,21 @@ async def test_token_sets_the_cookies_too(spa: httpx.AsyncClient, app: Any) -> N
     assert response.status_code == 200
     assert "refresh_token" not in response.json()
     assert {"shop_refresh", "shop_csrf"} <= set(set_cookies(response))
+
+
+async def test_mfa_verify_sets_the_cookies_too(spa: httpx.AsyncClient, app: Any, clock: Clock) -> None:
+    email, pair, _ = await sign_in(spa, app)
+    enrolled = await enrol(spa, pair, clock)
+    spa.cookies.clear()
+    mfa_token = await first_step(spa, email)
+    response = await verify(spa, mfa_token, code=enrolled.app.next_code())
+    assert response.status_code == 200, response.text
+    assert "refresh_token" not in response.json()
+    cookies = set_cookies(response)
+    assert "httponly" in cookies["shop_refresh"] and "path=/api/v1/auth" in cookies["shop_refresh"]
+    assert "shop_csrf" in cookies
+    refreshed = await spa.post("/api/v1/auth/refresh", headers=csrf(spa))
+    assert refreshed.status_code == 200, refreshed.text
 
 
 async def test_refresh_by_cookie_needs_the_csrf_header(spa: httpx.AsyncClient, app: Any) -> None:
