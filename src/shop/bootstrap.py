@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,7 +38,7 @@ from shop.core.middleware import BodyLimitMiddleware, RequestContextMiddleware, 
 from shop.core.problems import install_error_handlers
 from shop.core.ratelimit import RateLimiter
 from shop.core.security import BearerGuard, install_guard
-from shop.core.validation import reject_control_characters
+from shop.core.validation import ControlCharacterMiddleware
 from shop.localization.router import router as localization_router
 from shop.users import public as users_public
 from shop.users.router import router as users_router
@@ -104,6 +104,16 @@ def bootstrap(
     return Shop(settings=settings, events=events, limiter=limiter, auth=auth, guard=guard)
 
 
+def _install_middleware(app: FastAPI, settings: Settings) -> None:
+    """Last added runs first: security headers and the request id wrap everything (a 413 or a 500
+    carries them too); CORS wraps the body limit, so a browser can read a 413."""
+    app.add_middleware(ControlCharacterMiddleware, path_templates=lambda: app.openapi()["paths"])
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    _install_cors(app, settings)
+    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, no_store_prefixes=NO_STORE_PREFIXES)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -155,7 +165,6 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
-        dependencies=[Depends(reject_control_characters)],
     )
     app.state.settings = settings
     app.state.rate_limiter = shop.limiter
@@ -164,10 +173,7 @@ def create_app(
 
     install_error_handlers(app)
     install_docs(app)
-    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
-    _install_cors(app, settings)
-    app.add_middleware(RequestContextMiddleware)
-    app.add_middleware(SecurityHeadersMiddleware, no_store_prefixes=NO_STORE_PREFIXES)
+    _install_middleware(app, settings)
 
     _include_routers(app)
     return app
