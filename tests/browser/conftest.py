@@ -16,13 +16,11 @@ from tests.support.browser import (
     CHROMIUM,
     WAIT_MS,
     OutsideRequests,
-    ShopServer,
     guarded_context,
     keep_log,
     require_browser,
-    start_server,
-    stop_server,
 )
+from tests.support.serve import ShopServer, start_server, stop_server
 from tests.support.smtp import SmtpSink
 
 

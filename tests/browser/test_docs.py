@@ -7,15 +7,9 @@ from typing import Any
 
 from playwright.async_api import expect
 
-from tests.support.browser import (
-    ME,
-    PASSWORD,
-    OutsideRequests,
-    ShopServer,
-    register_verified,
-    screenshot_path,
-    sign_in_with_authorize,
-)
+from tests.support.auth import PASSWORD
+from tests.support.browser import ME, OutsideRequests, screenshot_path, sign_in_with_authorize
+from tests.support.serve import ShopServer, register_verified
 
 
 async def test_swagger_ui_authorize_and_try_me(

@@ -9,20 +9,18 @@ from typing import Any
 import httpx
 from playwright.async_api import expect
 
+from tests.support.auth import PASSWORD
 from tests.support.browser import (
     ME,
-    PASSWORD,
     REGISTER,
     OutsideRequests,
-    ShopServer,
     csp_violations,
     guarded_context,
-    mailed_link,
-    register_verified,
     screenshot_path,
     sign_in_with_authorize,
     try_it_out,
 )
+from tests.support.serve import ShopServer, mailed_link, register_verified
 
 
 async def test_newcomer_walk_through(

@@ -8,7 +8,9 @@ from typing import Any
 
 from playwright.async_api import expect
 
-from tests.support.browser import PASSWORD, OutsideRequests, ShopServer, register_verified, screenshot_path
+from tests.support.auth import PASSWORD
+from tests.support.browser import OutsideRequests, screenshot_path
+from tests.support.serve import ShopServer, register_verified
 
 
 async def test_spa_stays_signed_in_through_the_cookie(

@@ -10,28 +10,21 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 from playwright.async_api import expect
 
-from tests.support.net import free_port
-from tests.support.smtp import SmtpSink
+from tests.support.serve import ShopServer
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = Path(os.environ.get("SHOP_TEST_CHROMIUM", "/usr/bin/chromium"))
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 LOCAL_SCHEMES = {"data", "blob", "about", "chrome-error"}
-PASSWORD = "correct horse battery staple"
 # How long a page may take to show what a test waits for: generous, for a loaded CI machine. Not a
 # timed assertion: a test waits for a state, never for a speed.
 WAIT_MS = 30_000
@@ -78,120 +71,10 @@ def screenshot_path(name: str) -> Path:
     return ARTIFACTS / f"{name}.png"
 
 
-@dataclass
-class ShopServer:
-    """A `shop serve` process with its SMTP sink; its log (stderr and stdout) goes to a file."""
-
-    base_url: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-    smtp: SmtpSink
-
-    def log_lines(self) -> list[str]:
-        return self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
-
-    def log_records(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.log_lines() if line.strip()]
-
-
-def server_env(
-    data_dir: Path, database_url: str, smtp_port: int, public_url: str, **extra: str
-) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DATABASE_URL", "SMTP_", "REDIS_URL", "JWT_", "CORS_", "REFRESH_COOKIE"))
-    }
-    env.update(
-        DATA_DIR=str(data_dir),
-        DATABASE_URL=database_url,
-        ENVIRONMENT="development",
-        JWT_SECRET_KEY="browser-test-secret-" + "b" * 40,
-        PUBLIC_URL=public_url,
-        SMTP_HOST="127.0.0.1",
-        SMTP_PORT=str(smtp_port),
-        SMTP_STARTTLS="false",
-        RATE_LIMIT_ENABLED="false",
-        ARGON2_MEMORY_COST="1024",
-        ARGON2_TIME_COST="1",
-        MAIL_POLL_SECONDS="0.05",
-    )
-    env.update(extra)
-    return env
-
-
-def start_server(
-    data_dir: Path, database_url: str, smtp: SmtpSink, *, host: str = "127.0.0.1", **extra: str
-) -> ShopServer:
-    port = free_port()
-    base_url = f"http://{host}:{port}"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    log_path = data_dir / "serve.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "shop", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=server_env(data_dir, database_url, smtp.port, base_url, **extra),
-            cwd=data_dir,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    server = ShopServer(base_url, process, log_path, smtp)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"shop serve exited with {process.returncode}:\n{log_path.read_text()}")
-        try:
-            if httpx.get(f"{base_url}/health/ready", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    stop_server(server)
-    raise AssertionError(f"shop serve did not become ready:\n{log_path.read_text()}")
-
-
-def stop_server(server: ShopServer) -> None:
-    if server.process.poll() is None:
-        server.process.send_signal(signal.SIGTERM)
-        try:
-            server.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait()
-
-
 def keep_log(server: ShopServer, name: str) -> None:
     """The server's log next to the screenshots: what the operator would have seen."""
     ARTIFACTS.mkdir(exist_ok=True)
     shutil.copyfile(server.log_path, ARTIFACTS / f"{name}.log")
-
-
-MAIL_LINK = r"(https?://\S+/(verify-email|reset-password)\?token=[A-Za-z0-9_\-]+)"
-
-
-async def mailed_link(server: ShopServer, email: str, page: str, count: int = 1) -> str:
-    """The `page` link of the `count`-th mail to `email`, as the recipient's mail program shows it."""
-    import re
-
-    messages = await server.smtp.wait_for(email, count=count, timeout=30)
-    body = messages[count - 1].get_body(("plain",))
-    assert body is not None
-    found = [m.group(1) for m in re.finditer(MAIL_LINK, body.get_content()) if m.group(2) == page]
-    assert found, body.get_content()
-    return found[-1]
-
-
-async def register_verified(server: ShopServer, email: str, password: str = PASSWORD) -> None:
-    """An account whose address is confirmed, through the API and the real mail."""
-    async with httpx.AsyncClient(base_url=server.base_url) as client:
-        registered = await client.post(
-            "/api/v1/auth/register", json={"email": email, "password": password, "confirm_password": password}
-        )
-        assert registered.status_code == 201, registered.text
-        link = await mailed_link(server, email, "verify-email")
-        token = link.rsplit("token=", 1)[1]
-        verified = await client.post("/api/v1/auth/verify-email", json={"token": token})
-        assert verified.status_code == 200, verified.text
 
 
 async def guarded_context(chromium: Any, outside: OutsideRequests, **options: Any) -> Any:

@@ -55,6 +55,7 @@ from shop.core.config import Settings
 from shop.core.db import Database
 from shop.core.errors import InvalidInput, NotFound, ShopError, TokenExpired, TokenInvalid, TokenRevoked
 from shop.core.events import EventBus
+from shop.core.logging import bind_user
 from shop.core.mail.outbox import enqueue
 from shop.core.mail.templates import MailTemplates
 from shop.core.ratelimit import RateLimiter
@@ -282,6 +283,7 @@ class SessionService(_AuthService):
             await self._locked(user_id, client)
         pair, session_id = await self._start_session(user, client)
         LOGINS.labels("success").inc()
+        bind_user(user.id)
         await self._audit("login", "success", client, user_id, session_id=str(session_id))
         return pair
 
