@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -254,31 +254,24 @@ class SessionRepository:
             raise RuntimeError("session vanished")
         return expires_at
 
-    async def revoke(self, session_id: uuid.UUID, reason: str, *, user_id: uuid.UUID | None = None) -> bool:
-        conditions = [Session.id == session_id, Session.revoked_at.is_(None)]
-        if user_id is not None:
-            conditions.append(Session.user_id == user_id)
+    async def _revoke(self, reason: str, *conditions: ColumnElement[bool]) -> list[uuid.UUID]:
+        """Revoke the live sessions matching `conditions`; their ids."""
         statement = (
             update(Session)
-            .where(*conditions)
+            .where(Session.revoked_at.is_(None), *conditions)
             .values(revoked_at=func.now(), revoked_reason=reason)
             .returning(Session.id)
             .execution_options(synchronize_session=False)
         )
-        return (await self.session.scalar(statement)) is not None
+        return list((await self.session.scalars(statement)).all())
+
+    async def revoke(self, session_id: uuid.UUID, reason: str, *, user_id: uuid.UUID | None = None) -> bool:
+        owner = [Session.user_id == user_id] if user_id is not None else []
+        return bool(await self._revoke(reason, Session.id == session_id, *owner))
 
     async def revoke_all(self, user_id: uuid.UUID, reason: str, *, keep: uuid.UUID | None = None) -> int:
-        conditions = [Session.user_id == user_id, Session.revoked_at.is_(None)]
-        if keep is not None:
-            conditions.append(Session.id != keep)
-        statement = (
-            update(Session)
-            .where(*conditions)
-            .values(revoked_at=func.now(), revoked_reason=reason)
-            .returning(Session.id)
-            .execution_options(synchronize_session=False)
-        )
-        return len((await self.session.scalars(statement)).all())
+        kept = [Session.id != keep] if keep is not None else []
+        return len(await self._revoke(reason, Session.user_id == user_id, *kept))
 
     async def list_live(self, user_id: uuid.UUID) -> list[Session]:
         statement = (

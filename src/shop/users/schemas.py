@@ -23,11 +23,9 @@ from pydantic import (
 )
 
 from shop.core.validation import RequestModel
+from shop.localization.public import DEFAULT_CURRENCY, DEFAULT_LANGUAGE
 
 AddressType = Literal["billing", "shipping", "both"]
-
-DEFAULT_LANGUAGE = "en"
-DEFAULT_CURRENCY = "USD"
 
 # --- field types -------------------------------------------------------------------------------
 
