@@ -26,6 +26,7 @@ from shop.auth.router import admin_router as auth_admin_router
 from shop.auth.router import router as auth_router
 from shop.auth.service import AuthTools
 from shop.auth.tokens import AccessTokens
+from shop.auth.upkeep import AuthUpkeep
 from shop.core.config import Settings, get_settings
 from shop.core.db import Database
 from shop.core.docs import install_docs
@@ -100,8 +101,26 @@ def bootstrap(
         clock=clock or time.time,
     )
     # The kernel's bearer guard verifies through auth: its tokens, its sessions.
-    guard = BearerGuard(tokens=tokens, sessions=auth_public.validate_session)
+    guard = BearerGuard(
+        tokens=tokens, sessions=auth_public.SessionCheck(settings.session_max_lifetime_seconds)
+    )
     return Shop(settings=settings, events=events, limiter=limiter, auth=auth, guard=guard)
+
+
+@asynccontextmanager
+async def _background_work(shop: Shop, database: Database, *, run: bool) -> AsyncIterator[AuthUpkeep]:
+    """The mail sender and auth's upkeep (asks for mailed links, the purge of ended sessions), for
+    as long as the app runs. `run=False` (tests bound to one connection) starts no background task."""
+    sender = MailSender(shop.settings, database)
+    upkeep = AuthUpkeep(database, shop.auth)
+    if run:
+        sender.start()
+        upkeep.start()
+    try:
+        yield upkeep
+    finally:
+        await upkeep.stop()
+        await sender.stop()
 
 
 def _install_middleware(app: FastAPI, settings: Settings) -> None:
@@ -144,13 +163,12 @@ def create_app(
             from redis.asyncio import Redis
 
             app.state.redis = Redis.from_url(settings.redis_url)
-        sender = MailSender(settings, db)
-        if run_mail_sender:
-            sender.start()
         try:
-            yield
+            async with _background_work(shop, db, run=run_mail_sender) as upkeep:
+                # Tests without background tasks drive the upkeep by hand.
+                app.state.auth_upkeep = upkeep
+                yield
         finally:
-            await sender.stop()
             if app.state.redis is not None:
                 await app.state.redis.aclose()
             if database is None:

@@ -213,6 +213,7 @@ async def test_later_mail_uses_the_profile_language(client: httpx.AsyncClient, a
     email = new_email()
     await client.post(REGISTER, json=body(email), headers={"Accept-Language": "zh"})
     await client.post("/api/v1/auth/password-reset-request", json={"email": email})
+    await app.state.auth_upkeep.fulfil_link_requests()
     async with app.state.database.sessions() as session:
         subjects = (
             await session.scalars(text("SELECT subject FROM mail.outbox WHERE recipient = :r"), {"r": email})

@@ -243,3 +243,50 @@ async def test_a_new_reset_token_does_not_cancel_an_older_one(client: httpx.Asyn
     assert older != newer
     payload = {"token": older, "password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD}
     assert (await client.post("/api/v1/auth/password-reset", json=payload)).status_code == 200
+
+
+async def test_a_reset_spends_every_other_reset_link(client: httpx.AsyncClient, app: Any) -> None:
+    """Issue #8: a second link (say, in a mailbox someone else reads) must not reset the password
+    again after the owner used the first."""
+    email = await register_verified(client, app)
+    for _ in range(2):
+        await client.post("/api/v1/auth/password-reset-request", json={"email": email})
+    older, newer = await outbox_tokens(app, email, "reset-password")
+    payload = {"token": older, "password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD}
+    assert (await client.post("/api/v1/auth/password-reset", json=payload)).status_code == 200
+    attacker = {
+        "token": newer,
+        "password": "the attacker's pass phrase",
+        "confirm_password": "the attacker's pass phrase",
+    }
+    stale = await client.post("/api/v1/auth/password-reset", json=attacker)
+    assert stale.status_code == 400 and stale.json()["code"] == "token_invalid"
+    await login(client, email, NEW_PASSWORD)
+
+
+async def test_a_password_change_spends_every_reset_link(client: httpx.AsyncClient, app: Any) -> None:
+    email = await register_verified(client, app)
+    await client.post("/api/v1/auth/password-reset-request", json={"email": email})
+    (link,) = await outbox_tokens(app, email, "reset-password")
+    pair = await login(client, email)
+    changed = await client.post(
+        "/api/v1/auth/change-password",
+        headers=bearer(pair),
+        json={"current_password": PASSWORD, "new_password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD},
+    )
+    assert changed.status_code == 200
+    stale = await client.post(
+        "/api/v1/auth/password-reset",
+        json={
+            "token": link,
+            "password": "an older link's pass phrase",
+            "confirm_password": "an older link's pass phrase",
+        },
+    )
+    assert stale.status_code == 400 and stale.json()["code"] == "token_invalid"
+    await login(client, email, NEW_PASSWORD)
+    # A link asked for after the change works.
+    await client.post("/api/v1/auth/password-reset-request", json={"email": email})
+    fresh = (await outbox_tokens(app, email, "reset-password"))[-1]
+    payload = {"token": fresh, "password": PASSWORD, "confirm_password": PASSWORD}
+    assert (await client.post("/api/v1/auth/password-reset", json=payload)).status_code == 200

@@ -71,3 +71,8 @@ class InvalidSecondStep(Unauthorized):
         "invalid_code",
         "The code is wrong or was already used, or the sign-in attempt has expired.",
     )
+
+
+class LastAdmin(ShopError):
+    status, code = 409, "last_admin"
+    detail = "This is the last active admin: make another admin first."

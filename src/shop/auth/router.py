@@ -302,14 +302,15 @@ async def me(principal: CurrentUser, service: AccountServiceDep) -> UserOut:
     "/me",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(
-        errors.InvalidCurrentPassword, errors.AccountLocked, RateLimited, bearer=True
+        errors.InvalidCurrentPassword, errors.AccountLocked, errors.LastAdmin, RateLimited, bearer=True
     ),
 )
 async def delete_me(
     body: DeleteAccountRequest, principal: CurrentUser, service: AccountServiceDep, client: ClientDep
 ) -> Response:
     """Delete the account and everything shop holds for it (profile, addresses, sessions). The
-    email address can register again."""
+    email address can register again. The last active admin cannot delete itself (409
+    `last_admin`)."""
     await service.delete(principal.user_id, body.password, client)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -477,7 +478,7 @@ async def admin_users(
 @admin_router.patch(
     "/users/{user_id}",
     response_model=UserOut,
-    responses=problem_responses(NotFound, *ADMIN_ERRORS, bearer=True),
+    responses=problem_responses(NotFound, errors.LastAdmin, *ADMIN_ERRORS, bearer=True),
 )
 async def admin_update_user(
     user_id: uuid.UUID,
@@ -487,7 +488,8 @@ async def admin_update_user(
     client: ClientDep,
 ) -> UserOut:
     """Admin: activate or deactivate an account, or change its role. Deactivating signs the user
-    out everywhere at once."""
+    out everywhere at once. The last active admin can be neither demoted nor deactivated (409
+    `last_admin`)."""
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     return _user_out(await service.admin_update(principal.user_id, user_id, changes, client))
 
