@@ -66,6 +66,20 @@ LOGIN_ERRORS = (
 )
 ADMIN_ERRORS = (Forbidden, MfaRequired)
 ACCEPTED = "If the address belongs to an account, we have sent it an email."
+# The form is the framework's (OAuth2PasswordRequestForm): its example is given here.
+TOKEN_FORM_EXAMPLE = {
+    "requestBody": {
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "example": {
+                    "grant_type": "password",
+                    "username": "ada@example.com",
+                    "password": "correct horse battery",
+                }
+            }
+        }
+    }
+}
 
 register_limit = Depends(limit_by_address("register", lambda settings: settings.rate_limit_register))
 # /login and /token share one budget.
@@ -177,6 +191,7 @@ router.add_api_route(
     response_model_exclude_none=True,
     dependencies=[login_limit],
     responses=problem_responses(*LOGIN_ERRORS, InvalidInput),
+    openapi_extra=TOKEN_FORM_EXAMPLE,
     route_class_override=OAuth2TokenRoute,
 )
 
