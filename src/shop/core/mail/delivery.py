@@ -55,7 +55,10 @@ class FolderDelivery:
     async def deliver(self, mail: OutboxMail, message: EmailMessage) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{mail.created_at:%Y%m%dT%H%M%S}-{mail.id}.eml"
-        path.write_bytes(_readable(message, mail.body).as_bytes())
+        # Written aside, then renamed: a reader never sees half a file.
+        partial = path.with_suffix(".eml.part")
+        partial.write_bytes(_readable(message, mail.body).as_bytes())
+        partial.replace(path)
         if not self.console:
             logger.info("mail saved (no SMTP_HOST)", extra={"to": mail.recipient, "file": str(path)})
             return
