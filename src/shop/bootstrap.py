@@ -21,6 +21,7 @@ from shop import __version__
 from shop.auth import public as auth_public
 from shop.auth.key_maintenance import SigningKeyMaintenance
 from shop.auth.mfa import MfaKeys
+from shop.auth.pages import router as auth_pages_router
 from shop.auth.passwords import PasswordHasher
 from shop.auth.router import admin_router as auth_admin_router
 from shop.auth.router import keys_router
@@ -173,16 +174,7 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
     carries them too); CORS wraps the body limit, so a browser can read a 413."""
     app.add_middleware(ControlCharacterMiddleware, path_templates=lambda: app.openapi()["paths"])
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            # Credentials (cookies) only in the SPA cookie mode: bearer tokens need none.
-            allow_credentials=settings.refresh_cookie,
-            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-            expose_headers=["X-Request-ID", "Retry-After"],
-        )
+    _install_cors(app, settings)
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, no_store_prefixes=NO_STORE_PREFIXES)
 
@@ -250,11 +242,31 @@ def create_app(
     install_docs(app)
     _install_middleware(app, settings)
 
+    _include_routers(app)
+    install_contract(app)  # last: it finishes the schema every route and hook above made
+    return app
+
+
+def _install_cors(app: FastAPI, settings: Settings) -> None:
+    if not settings.cors_origins:
+        return
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        # Credentials (cookies) only in the SPA cookie mode: bearer tokens need none.
+        allow_credentials=settings.refresh_cookie,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID"]
+        + (["X-CSRF-Token"] if settings.refresh_cookie else []),
+        expose_headers=["X-Request-ID", "Retry-After"],
+    )
+
+
+def _include_routers(app: FastAPI) -> None:
     app.include_router(health_router)
     app.include_router(keys_router)
     app.include_router(auth_router, prefix=f"{API_PREFIX}/auth")
     app.include_router(auth_admin_router, prefix=f"{API_PREFIX}/admin")
+    app.include_router(auth_pages_router)  # the pages mail links open, at the root
     app.include_router(users_router, prefix=API_PREFIX)
     app.include_router(localization_router, prefix=API_PREFIX)
-    install_contract(app)  # last: it finishes the schema every route and hook above made
-    return app

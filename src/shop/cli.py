@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from shop.core.config import Settings, get_settings, pass_to_workers
 from shop.core.embedded import EmbeddedPostgres, EmbeddedPostgresError
+from shop.core.logging import configure_logging
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
@@ -72,6 +73,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     settings = _settings()
     workers = args.workers or settings.web_concurrency
+    # JSON from the first line on: migrations and uvicorn's start-up speak before the app's lifespan.
+    configure_logging(settings.log_level)
     with database_url(settings) as url:
         _migrate_to(url, "upgrade", "head")
         # Workers are separate processes: they find the (possibly embedded) database this way.

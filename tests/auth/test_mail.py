@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -118,9 +119,10 @@ async def test_two_senders_never_send_one_mail_twice(
 
 
 async def test_without_smtp_host_mail_is_saved_as_eml(
-    database_url: str, engine: AsyncEngine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    database_url: str, engine: AsyncEngine, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     app = create_app(make_settings(database_url, tmp_path))
+    caplog.set_level(logging.INFO, logger="shop.mail")
     try:
         async with app.router.lifespan_context(app), http_client(app) as client:
             email = await register(client)
@@ -131,12 +133,41 @@ async def test_without_smtp_host_mail_is_saved_as_eml(
                     break
                 await asyncio.sleep(0.05)
             assert len(files) == 1
-            content = files[0].read_text()
-            assert email in content and "verify-email?token=" in content
-            assert PASSWORD not in content
-            printed = capsys.readouterr().out
-            # The console shows the readable link, not its quoted-printable encoding.
-            assert f"--- mail to {email}: Confirm your email address" in printed
-            assert LINK.search(printed) is not None
+            content = files[0].read_text(encoding="utf-8")
+            assert email in content and PASSWORD not in content
+            # 8bit UTF-8, not quoted-printable: the link can be copied from the file as it is.
+            assert "Content-Transfer-Encoding: 8bit" in content and "=3D" not in content
+            # The development copy is one log record like any other, with the link apart.
+            (record,) = [r for r in caplog.records if getattr(r, "to", None) == email]
+            record_fields: dict[str, Any] = record.__dict__
+            assert record_fields["subject"] == "Confirm your email address"
+            assert record_fields["file"] == str(files[0])
+            (link,) = record_fields["links"]
+            assert LINK.search(link) is not None and link in record_fields["body"]
+            assert link in content.splitlines()
     finally:
+        await truncate_mutable(engine)
+
+
+async def test_production_keeps_no_console_copy(
+    database_url: str, engine: AsyncEngine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings(database_url, tmp_path, environment="production")
+    app = create_app(settings)
+    caplog.set_level(logging.INFO, logger="shop.mail")
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        async with app.router.lifespan_context(app), http_client(app) as client:
+            root.addHandler(caplog.handler)  # outside tests the app installs its JSON handler alone
+            email = await register(client)
+            for _ in range(100):
+                if [r for r in caplog.records if getattr(r, "to", None) == email]:
+                    break
+                await asyncio.sleep(0.05)
+            (record,) = [r for r in caplog.records if getattr(r, "to", None) == email]
+            assert not hasattr(record, "body") and not hasattr(record, "links")
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
         await truncate_mutable(engine)

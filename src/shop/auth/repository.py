@@ -376,6 +376,22 @@ class EmailTokenRepository:
         )
         return await self.session.scalar(statement)
 
+    async def get_state(self, token_hash: bytes, purpose: str) -> str:
+        """`valid`, `used`, `expired` or `unknown`: a look at a token that does not spend it."""
+        row = (
+            await self.session.execute(
+                select(EmailToken.used_at, EmailToken.expires_at > func.now()).where(
+                    EmailToken.token_hash == token_hash, EmailToken.purpose == purpose
+                )
+            )
+        ).first()
+        if row is None:
+            return "unknown"
+        used_at, live = row
+        if used_at is not None:
+            return "used"
+        return "valid" if live else "expired"
+
 
 class EmailLinkRequestRepository:
     """Asks for verification and reset links, waiting to be fulfilled (see `EmailLinkRequest`)."""

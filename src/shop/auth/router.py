@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Response, status
+from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import EmailStr
 
 from shop.auth import errors
+from shop.auth.cookies import CsrfTokenMismatch, SessionCookiesDep
 from shop.auth.dependencies import (
     AccountServiceDep,
     ClientDep,
@@ -18,6 +19,7 @@ from shop.auth.dependencies import (
     SigningKeyServiceDep,
 )
 from shop.auth.models import SigningKey, User
+from shop.auth.oauth2 import OAuth2TokenRoute
 from shop.auth.passwords import MAX_PASSWORD_LENGTH
 from shop.auth.schemas import (
     AdminUserPatch,
@@ -144,62 +146,120 @@ async def resend_verification(
 
 
 @router.post(
-    "/login", response_model=TokenPair, dependencies=[login_limit], responses=problem_responses(*LOGIN_ERRORS)
+    "/login",
+    response_model=TokenPair,
+    response_model_exclude_none=True,
+    dependencies=[login_limit],
+    responses=problem_responses(*LOGIN_ERRORS),
 )
-async def login(body: LoginRequest, service: SessionServiceDep, client: ClientDep) -> TokenPair:
+async def login(
+    body: LoginRequest,
+    service: SessionServiceDep,
+    client: ClientDep,
+    cookies: SessionCookiesDep,
+    response: Response,
+) -> TokenPair:
     """Sign in: a new session with an access token (1 hour) and a refresh token (30 days).
 
     The 5th consecutive failure locks the account (423, which tells that the account exists);
-    each later lockout lasts twice as long as the last, up to 24 hours.
+    each later lockout lasts twice as long as the last, up to 24 hours. In SPA cookie mode the
+    refresh token is set as the `shop_refresh` cookie instead of being in the body.
 
     With two-step sign-in on, a correct password answers 403 `mfa_required` with the members
     `mfa_token` (single use, 5 minutes, from this client address only) and `methods`
     (`["totp", "recovery_code"]`): send it with a code to `/mfa/verify` to get the token pair."""
-    return await service.login(body.email, body.password, client)
+    return cookies.issue(response, await service.login(body.email, body.password, client))
 
 
-@router.post(
-    "/token",
-    response_model=TokenPair,
-    dependencies=[login_limit],
-    responses=problem_responses(*LOGIN_ERRORS),
-    openapi_extra=TOKEN_FORM_EXAMPLE,
-)
 async def token(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], service: SessionServiceDep, client: ClientDep
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    service: SessionServiceDep,
+    client: ClientDep,
+    cookies: SessionCookiesDep,
+    response: Response,
 ) -> TokenPair:
     """The OAuth2 password flow (form fields `username` = email, `password`), for Swagger UI's
-    Authorize button. Same rules and rate limit as /login."""
+    Authorize button. Same rules and rate limit as /login. Each refusal is a problem that also carries
+    the OAuth2 members `error` (`invalid_request` for 422, `invalid_grant` for 401, 403 and 423,
+    `slow_down` for 429) and `error_description`."""
     try:
         email = EmailRequest(email=form.username).email
     except ValueError:
         raise errors.InvalidCredentials() from None
     if len(form.password) > MAX_PASSWORD_LENGTH:
         raise errors.InvalidCredentials()  # no account has such a password: spare argon2 the work
-    return await service.login(email, form.password, client)
+    return cookies.issue(response, await service.login(email, form.password, client))
+
+
+# Registered by hand: the OAuth2 route class adds `error`/`error_description` to every refusal.
+router.add_api_route(
+    "/token",
+    token,
+    methods=["POST"],
+    response_model=TokenPair,
+    response_model_exclude_none=True,
+    dependencies=[login_limit],
+    responses=problem_responses(*LOGIN_ERRORS, InvalidInput),
+    openapi_extra=TOKEN_FORM_EXAMPLE,
+    route_class_override=OAuth2TokenRoute,
+)
 
 
 @router.post(
     "/refresh",
     response_model=TokenPair,
-    responses=problem_responses(TokenInvalid, TokenExpired, errors.TokenReused, TokenRevoked),
+    response_model_exclude_none=True,
+    responses=problem_responses(
+        TokenInvalid,
+        TokenExpired,
+        errors.TokenReused,
+        TokenRevoked,
+        CsrfTokenMismatch,
+        InvalidInput,
+    ),
 )
-async def refresh(body: RefreshRequest, service: SessionServiceDep, client: ClientDep) -> TokenPair:
+async def refresh(
+    *,
+    service: SessionServiceDep,
+    client: ClientDep,
+    cookies: SessionCookiesDep,
+    request: Request,
+    response: Response,
+    body: Annotated[RefreshRequest | None, Body()] = None,
+) -> TokenPair:
     """Trade a refresh token for a new pair. The old refresh token is spent: presenting it again
-    revokes the session (except within a few seconds, the race of two tabs refreshing at once)."""
-    return await service.refresh(body.refresh_token, client)
+    revokes the session (except within a few seconds, the race of two tabs refreshing at once).
+
+    In SPA cookie mode a request with the `shop_refresh` cookie needs `X-CSRF-Token` equal to the
+    `shop_csrf` cookie (else 403 `forbidden`) and the body is not needed; without the cookie the
+    body's `refresh_token` is used."""
+    presented = cookies.refresh_token(request) or (body.refresh_token if body is not None else None)
+    if presented is None:
+        raise InvalidInput(["body", "refresh_token"], "Field required", "missing")
+    return cookies.issue(response, await service.refresh(presented, client))
 
 
-@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(bearer=True))
+@router.post(
+    "/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(CsrfTokenMismatch, bearer=True),
+)
 async def logout(
+    *,
     principal: CurrentUser,
     service: SessionServiceDep,
     client: ClientDep,
+    cookies: SessionCookiesDep,
+    request: Request,
     _: Annotated[LogoutRequest | None, Body()] = None,
 ) -> Response:
-    """End the session of this access token (its refresh token stops working too)."""
+    """End the session of this access token (its refresh token stops working too). In SPA cookie
+    mode it clears both cookies, and a request with the `shop_refresh` cookie needs `X-CSRF-Token`."""
+    cookies.refresh_token(request)  # the CSRF check, when the cookie is there
     await service.logout(principal.user_id, principal.session_id, client)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    cookies.clear(response)
+    return response
 
 
 @router.post("/logout-all", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(bearer=True))
@@ -387,12 +447,19 @@ async def mfa_recovery_codes(
 @router.post(
     "/mfa/verify",
     response_model=TokenPair,
+    response_model_exclude_none=True,
     dependencies=[verify_limit],
     responses=problem_responses(
         errors.InvalidSecondStep, errors.AccountLocked, errors.AccountDisabled, RateLimited
     ),
 )
-async def mfa_verify(body: MfaVerifyRequest, service: MfaServiceDep, client: ClientDep) -> TokenPair:
+async def mfa_verify(
+    body: MfaVerifyRequest,
+    service: MfaServiceDep,
+    client: ClientDep,
+    cookies: SessionCookiesDep,
+    response: Response,
+) -> TokenPair:
     """The second step of a login: the `mfa_token` of the `mfa_required` answer with a `code` from
     the authenticator app or a `recovery_code`. Answers the token pair of a new session (its tokens
     carry `amr: ["pwd", "otp"]`).
@@ -402,8 +469,11 @@ async def mfa_verify(body: MfaVerifyRequest, service: MfaServiceDep, client: Cli
     `mfa_token` is spent. A code is accepted once; a recovery code works once.
 
     Swagger UI's Authorize form cannot do this step: call this endpoint, then paste the
-    `access_token` into Authorize's bearer field."""
-    return await service.mfa_verify(body.mfa_token, body.code, body.recovery_code, client)
+    `access_token` into Authorize's bearer field. In SPA cookie mode the refresh token is set as
+    the `shop_refresh` cookie, as at /login."""
+    return cookies.issue(
+        response, await service.mfa_verify(body.mfa_token, body.code, body.recovery_code, client)
+    )
 
 
 @router.get(

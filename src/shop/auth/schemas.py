@@ -104,6 +104,8 @@ class LoginRequest(StrictBody):
 
 
 class RefreshRequest(StrictBody):
+    """In SPA cookie mode the `shop_refresh` cookie, when present, is used instead."""
+
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"refresh_token": "rT0k3n-Xf9aLq2WmZ8cVb4NyHs7Ue1Jd6Gp5Ko3Ri0Et"}]}
     )
@@ -277,7 +279,10 @@ class TokenPair(BaseModel):
     )
 
     access_token: str
-    refresh_token: str
+    refresh_token: str | None = Field(
+        default=None,
+        description="Absent in SPA cookie mode (REFRESH_COOKIE=true): the `shop_refresh` cookie holds it.",
+    )
     token_type: Literal["bearer"] = "bearer"
     expires_in: int = Field(description="Seconds until the access token expires.")
     refresh_expires_in: int = Field(description="Seconds until the refresh token expires.")

@@ -60,6 +60,7 @@ from shop.core.config import Settings
 from shop.core.db import Database
 from shop.core.errors import InvalidInput, NotFound, ShopError, TokenExpired, TokenInvalid, TokenRevoked
 from shop.core.events import EventBus
+from shop.core.logging import bind_user
 from shop.core.mail.delivery import forget_saved_mail
 from shop.core.mail.outbox import enqueue, erase_recipient
 from shop.core.mail.templates import MailTemplates
@@ -292,6 +293,7 @@ class SessionService(_AuthService):
             await self._locked(user_id, client)
         pair, session_id = await self._start_session(user, client)
         LOGINS.labels("success").inc()
+        bind_user(user.id)
         await self._audit("login", "success", client, user_id, session_id=str(session_id))
         return pair
 
@@ -469,6 +471,10 @@ class AccountService(_AuthService):
             raise EmailTokenInvalid()
         await self.users.set_email_verified(user_id)
         await self._audit("verify_email", "success", client, user_id)
+
+    async def email_link_state(self, token: str, purpose: str) -> str:
+        """What a mailed link's token is now (`valid`, `used`, `expired`, `unknown`), without spending it."""
+        return await self.email_tokens.get_state(hash_token(token), purpose)
 
     async def resend_verification(self, email: str, client: Client) -> None:
         """Only records the ask, for any email: the answer must not tell (not even by its time)

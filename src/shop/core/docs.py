@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 import fastapi_offline
@@ -11,16 +12,36 @@ from fastapi.openapi.docs import (
     get_swagger_ui_html,
     get_swagger_ui_oauth2_redirect_html,
 )
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 ASSETS = Path(fastapi_offline.__file__).parent / "static"
 ASSETS_URL = "/docs-assets"
+# ReDoc's sidebar footer loads Redocly's logo from their CDN, whatever the options say. Served from
+# here with the logo pointed at our own favicon, the page asks nothing of any other host.
+REDOC_CDN_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
+REDOC_JS = "redoc.standalone.js"
+
+
+@cache
+def _offline_redoc_bundle() -> bytes:
+    bundle = (ASSETS / REDOC_JS).read_text(encoding="utf-8")
+    return bundle.replace(REDOC_CDN_LOGO, f"{ASSETS_URL}/favicon.png").encode("utf-8")
 
 
 def install_docs(app: FastAPI) -> None:
-    app.mount(ASSETS_URL, StaticFiles(directory=ASSETS), name="docs-assets")
     title = app.title
+
+    # Before the mount, so that this route answers for the bundle instead of the file as shipped.
+    @app.get(f"{ASSETS_URL}/{REDOC_JS}", include_in_schema=False)
+    async def redoc_bundle() -> Response:
+        return Response(
+            _offline_redoc_bundle(),
+            media_type="text/javascript; charset=utf-8",
+            headers={"Cache-Control": "public, max-age=3600"},
+        )
+
+    app.mount(ASSETS_URL, StaticFiles(directory=ASSETS), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:
@@ -31,7 +52,8 @@ def install_docs(app: FastAPI) -> None:
             swagger_js_url=f"{ASSETS_URL}/swagger-ui-bundle.js",
             swagger_css_url=f"{ASSETS_URL}/swagger-ui.css",
             swagger_favicon_url=f"{ASSETS_URL}/favicon.png",
-            swagger_ui_parameters={"persistAuthorization": True},
+            # validatorUrl: no badge fetched from the public validator.
+            swagger_ui_parameters={"persistAuthorization": True, "validatorUrl": None},
         )
 
     @app.get("/docs/oauth2-redirect", include_in_schema=False)
@@ -43,7 +65,7 @@ def install_docs(app: FastAPI) -> None:
         return get_redoc_html(
             openapi_url=app.openapi_url or "/openapi.json",
             title=f"{title} — ReDoc",
-            redoc_js_url=f"{ASSETS_URL}/redoc.standalone.js",
+            redoc_js_url=f"{ASSETS_URL}/{REDOC_JS}",
             redoc_favicon_url=f"{ASSETS_URL}/favicon.png",
             with_google_fonts=False,
         )

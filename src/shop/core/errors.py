@@ -29,7 +29,8 @@ class ShopError(Exception):
             self.detail = detail
         self.headers: dict[str, str] = dict(headers or {})
         self.errors = list(errors) if errors is not None else None
-        # RFC 9457 extension members, answered beside the standard ones (`mfa_token`, `methods`).
+        # RFC 9457 extension members, answered beside the standard ones (`mfa_token` and `methods`,
+        # OAuth2's `error` at /token).
         self.extensions: dict[str, Any] = dict(extensions or {})
         super().__init__(self.detail)
 

@@ -1,4 +1,5 @@
-"""Per-request plumbing: X-Request-ID, one JSON log line, metrics, and a last-resort error answer."""
+"""Per-request plumbing: X-Request-ID, the log context, one JSON log line, metrics, and a last-resort
+error answer."""
 
 from __future__ import annotations
 
@@ -6,11 +7,15 @@ import logging
 import re
 import time
 import uuid
+from typing import Any
 
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shop.core.logging import close_request, current_context, open_request
 from shop.core.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from shop.core.problems import problem_response, unexpected_error_response
 
@@ -19,16 +24,59 @@ logger = logging.getLogger("shop.request")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 
-def _route_template(scope: Scope) -> str:
-    route = scope.get("route")
-    path = getattr(route, "path_format", None) or getattr(route, "path", None)
-    # Unmatched paths are bucketed so that scanners cannot blow up metric cardinality.
-    return str(path) if path else "<unmatched>"
+# Unmatched paths share one label, so that scanners cannot blow up metric cardinality.
+UNMATCHED = "<unmatched>"
+
+
+def _routes_with_templates(routes: list[BaseRoute]) -> list[tuple[BaseRoute, str | None]]:
+    """Each route with its full template. FastAPI >= 0.16x keeps an included router's routes without
+    its prefix and resolves them per request; its `iter_route_contexts` gives the full paths."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # older FastAPI: an included route's own path is the full one
+        return [(route, getattr(route, "path_format", None)) for route in routes]
+    return [(context.original_route, context.path_format) for context in iter_route_contexts(routes)]
+
+
+class RouteTemplates:
+    """The full route template of a request (`/api/v1/addresses/{address_id}`), router prefixes
+    included, for the routes FastAPI names in the scope (`route`) and for those it does not: plain
+    Starlette routes (`/openapi.json`) and mounts (`/docs-assets/{path}`), found by their endpoint."""
+
+    def __init__(self) -> None:
+        self._templates: dict[int, str] | None = None
+
+    def _index(self, app: Any) -> dict[int, str]:
+        templates: dict[int, str] = {}
+        for route, template in _routes_with_templates(list(app.router.routes)):
+            if not template:
+                continue
+            templates.setdefault(id(route), template)
+            if not isinstance(route, APIRoute):
+                # The scope keeps only the endpoint of a Starlette route, and a mount's app.
+                target = getattr(route, "endpoint", None) or getattr(route, "app", None)
+                if target is not None:
+                    templates.setdefault(id(target), template)
+        return templates
+
+    def __call__(self, scope: Scope) -> str:
+        app = scope.get("app")
+        if self._templates is None and app is not None and hasattr(app, "router"):
+            self._templates = self._index(app)
+        templates = self._templates or {}
+        route = scope.get("route")
+        if route is not None:
+            return templates.get(id(route)) or str(getattr(route, "path_format", None) or UNMATCHED)
+        endpoint = scope.get("endpoint")
+        if endpoint is not None:
+            return templates.get(id(endpoint), UNMATCHED)
+        return UNMATCHED
 
 
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self.route_template = RouteTemplates()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -37,6 +85,7 @@ class RequestContextMiddleware:
         given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        log_context = open_request(request_id)
         started = time.perf_counter()
         status = 500
         response_started = False
@@ -60,20 +109,23 @@ class RequestContextMiddleware:
             await response(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            route = _route_template(scope)
+            route = self.route_template(scope)
             method = scope["method"]
             HTTP_REQUESTS.labels(method, route, str(status)).inc()
             HTTP_LATENCY.labels(method, route).observe(elapsed)
+            context = current_context()
             logger.info(
                 "request",
                 extra={
                     "request_id": request_id,
+                    **({"user_id": context.user_id} if context and context.user_id else {}),
                     "method": method,
                     "route": route,
                     "status": status,
                     "duration_ms": round(elapsed * 1000, 2),
                 },
             )
+            close_request(log_context)
 
 
 class PayloadTooLarge(StarletteHTTPException):

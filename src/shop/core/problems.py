@@ -145,7 +145,7 @@ def problem_responses(*errors: type[ShopError], bearer: bool = False) -> dict[in
     }
 
 
-def _clean_validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
+def clean_validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
     # Only loc, msg and type: pydantic's `input` and `ctx` could echo passwords back.
     return [
         {"loc": list(err.get("loc", [])), "msg": str(err.get("msg", "")), "type": str(err.get("type", ""))}
@@ -214,7 +214,7 @@ def install_error_handlers(app: FastAPI) -> None:
             422,
             "validation_error",
             "The request is not valid.",
-            errors=_clean_validation_errors(exc.errors()),
+            errors=clean_validation_errors(exc.errors()),
         )
 
     @app.exception_handler(StarletteHTTPException)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shop.core.config import Settings
 from shop.core.db import SAFE_METHODS, SessionDep
 from shop.core.errors import Forbidden, MfaRequired, NotAuthenticated, TokenRevoked
+from shop.core.logging import bind_user
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +102,7 @@ async def get_principal(
     role = await guard.sessions(session, verified.user_id, verified.session_id, hold=hold)
     if role is None:
         raise TokenRevoked()
+    bind_user(verified.user_id)  # every later log line of this request names the user
     return Principal(verified.user_id, verified.session_id, role, verified.claims)
 
 

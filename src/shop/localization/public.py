@@ -16,6 +16,8 @@ from shop.localization.service import (
     CurrencyService,
     LanguageService,
     RateService,
+    match_language,
+    parse_accept_language,
 )
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "convert",
     "is_active_currency",
     "is_active_language",
+    "negotiate_language",
 ]
 
 
@@ -62,3 +65,9 @@ async def convert(
     units. Raises UnknownCurrency (unknown or inactive code), RateNotFound, or ValueError for a
     negative or non-finite amount."""
     return await RateService(session, pivot=base_currency).convert(amount, from_code, to_code, at)
+
+
+def negotiate_language(accept_language: str | None, offered: set[str]) -> str:
+    """The best of `offered` for an Accept-Language value (RFC 4647 lookup, q-values honoured),
+    else `en`. Pure: for texts that exist in a fixed set of languages, whatever is active."""
+    return match_language(parse_accept_language(accept_language), offered)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from email.message import EmailMessage
 from pathlib import Path
@@ -15,6 +16,8 @@ from shop.core.config import Settings
 from shop.core.mail.outbox import OutboxMail
 
 logger = logging.getLogger("shop.mail")
+
+_LINK = re.compile(r"https?://[^\s<>\"]+")
 
 
 class Delivery(Protocol):
@@ -52,11 +55,39 @@ class FolderDelivery:
     async def deliver(self, mail: OutboxMail, message: EmailMessage) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{mail.created_at:%Y%m%dT%H%M%S}-{mail.id}.eml"
-        path.write_bytes(message.as_bytes())
-        logger.info("mail saved (no SMTP_HOST)", extra={"to": mail.recipient, "file": str(path)})
-        if self.console:
-            # The body as written, not its MIME transfer encoding: the link must be clickable.
-            print(f"--- mail to {mail.recipient}: {mail.subject} ({path}) ---\n{mail.body}", flush=True)
+        # Written aside, then renamed: a reader never sees half a file.
+        partial = path.with_suffix(".eml.part")
+        partial.write_bytes(_readable(message, mail.body).as_bytes())
+        partial.replace(path)
+        if not self.console:
+            logger.info("mail saved (no SMTP_HOST)", extra={"to": mail.recipient, "file": str(path)})
+            return
+        # One log record like any other, with the body as written and its links apart, so that the
+        # newcomer can click the verification link in the console.
+        logger.info(
+            "mail saved (no SMTP_HOST); development copy",
+            extra={
+                "to": mail.recipient,
+                "subject": mail.subject,
+                "file": str(path),
+                "links": _LINK.findall(mail.body),
+                "body": mail.body,
+            },
+        )
+
+
+def _readable(message: EmailMessage, body: str) -> EmailMessage:
+    """The saved file in 8bit UTF-8 rather than quoted-printable, so that a link copied from it works
+    (quoted-printable turns `=` into `=3D` and folds long lines). SMTP keeps the default encoding."""
+    readable = EmailMessage()
+    for name, value in message.items():
+        if name.lower() not in ("content-type", "content-transfer-encoding", "mime-version"):
+            readable[name] = value
+    try:
+        readable.set_content(body, charset="utf-8", cte="8bit")
+    except ValueError:  # a line too long for 8bit (RFC 5322's 998 characters): keep the default
+        return message
+    return readable
 
 
 def mail_folder(settings: Settings) -> Path:

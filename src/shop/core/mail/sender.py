@@ -16,7 +16,7 @@ from shop.core.config import Settings
 from shop.core.db import Database
 from shop.core.mail.delivery import Delivery, delivery_for
 from shop.core.mail.outbox import OutboxMail
-from shop.core.metrics import MAIL_FAILURES, MAILS_SENT, OUTBOX_BACKLOG
+from shop.core.metrics import MAIL_FAILURES, MAILS_SENT, OUTBOX_BACKLOG, OUTBOX_OLDEST
 
 logger = logging.getLogger("shop.mail")
 
@@ -90,10 +90,14 @@ class MailSender:
                 mail.body = ""
                 sent += 1
                 MAILS_SENT.inc()
-            backlog = await session.scalar(
-                select(func.count()).select_from(OutboxMail).where(OutboxMail.sent_at.is_(None))
-            )
-            OUTBOX_BACKLOG.set(max(0, (backlog or 0) - sent))
+            await session.flush()  # this pass's hand-overs count as sent below
+            backlog, oldest = (
+                await session.execute(
+                    select(func.count(), func.min(OutboxMail.created_at)).where(OutboxMail.sent_at.is_(None))
+                )
+            ).one()
+            OUTBOX_BACKLOG.set(backlog or 0)
+            OUTBOX_OLDEST.created_at = oldest.timestamp() if oldest is not None else None
         return sent
 
     def _message(self, mail: OutboxMail) -> EmailMessage:
