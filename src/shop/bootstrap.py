@@ -57,7 +57,8 @@ Authenticate with **Authorize** (the OAuth2 password flow signs you in) or paste
 """
 
 
-# Every tag an operation carries, described (the document's `tags`; a test checks none is missing).
+# Every tag an operation may carry, described (the document lists those in use; a test checks that
+# none is missing).
 TAGS = [
     {
         "name": "auth",
@@ -78,6 +79,12 @@ TAGS = [
         "name": "admin",
         "description": "Administration: users, exchange rates, currencies and languages. Needs a "
         "token of an admin (and a second step when ADMIN_MFA_REQUIRED is on).",
+    },
+    {
+        "name": "keys",
+        "description": "For other services that verify shop's access tokens: the public keys (JWKS), "
+        "the authorization server metadata (RFC 8414), and the signing keys' states and rotation "
+        "(admins).",
     },
     {
         "name": "operations",

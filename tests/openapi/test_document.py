@@ -147,6 +147,7 @@ def test_tags_are_described(spec: dict[str, Any]) -> None:
     used = {tag for _, _, operation in operations(spec) for tag in operation.get("tags", [])}
     assert used <= set(described), used - set(described)
     assert all(described[tag] for tag in used)
+    assert set(described) <= used, "a tag no operation uses is not listed"
 
 
 def test_servers_are_listed(spec: dict[str, Any]) -> None:

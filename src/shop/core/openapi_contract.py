@@ -9,7 +9,8 @@ have to write by hand — from what the operation is, not from a list:
 - `503 service_unavailable` where it opens a database session (the database may be down);
 - every error response a `Problem` under application/problem+json with an example per code, and the
   headers 401 (`WWW-Authenticate`), 423 and 429 (`Retry-After`) carry;
-- `security: []` where the bearer guard is absent: the operation is public, and says so.
+- `security: []` where the bearer guard is absent: the operation is public, and says so;
+- the document's `tags`: those some operation uses.
 
 Installed last (`install_contract` in `create_app`), so it sees every route and every other hook.
 """
@@ -141,6 +142,15 @@ def finish(schema: dict[str, Any], routes: Sequence[BaseRoute]) -> None:
         for method, operation in item.items():
             if method in METHODS:
                 _finish_operation(operation, by_operation.get((path, method)))
+    used = {
+        tag
+        for item in schema.get("paths", {}).values()
+        for method, operation in item.items()
+        if method in METHODS
+        for tag in operation.get("tags", [])
+    }
+    if "tags" in schema:  # described ahead for routes still to come: listed once an operation uses them
+        schema["tags"] = [tag for tag in schema["tags"] if tag["name"] in used]
     components = schema.get("components", {}).get("schemas", {})
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
