@@ -156,11 +156,20 @@ _UNPARSABLE = {"loc": ["body"], "msg": "The body could not be parsed", "type": "
 _STATUS_CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request", 413: "payload_too_large"}
 
 
+# SQLSTATE classes of a server that cannot serve now: connection exception, insufficient resources
+# ("too many clients already"), operator intervention (shutting down, starting up).
+_OUTAGE_SQLSTATES = ("08", "53", "57P")
+
+
 def is_outage(exc: BaseException) -> bool:
     """Is this a backing service (database, network) being unreachable, rather than a bug?"""
     if isinstance(exc, (OperationalError, InterfaceError)):
         return True
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, DBAPIError) and str(getattr(exc.orig, "sqlstate", "") or "").startswith(
+        _OUTAGE_SQLSTATES
+    ):
         return True
     return isinstance(exc, (ConnectionError, OSError, TimeoutError))
 
