@@ -60,7 +60,8 @@ Authenticate with **Authorize** (the OAuth2 password flow signs you in) or paste
 """
 
 
-# Every tag an operation carries, described (the document's `tags`; a test checks none is missing).
+# Every tag an operation may carry, described (the document lists those in use; a test checks that
+# none is missing).
 TAGS = [
     {
         "name": "auth",

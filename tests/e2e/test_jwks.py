@@ -28,7 +28,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from shop.auth.tokens import key_box, load_private_pem
-from tests.support.net import free_port
+from tests.support.net import EXIT_SECONDS, STARTUP_SECONDS, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -159,7 +159,9 @@ class Processes:
                 process.wait()
 
 
-def wait_ready(process: subprocess.Popen[bytes], url: str, log: Path | None, timeout: float = 60) -> None:
+def wait_ready(
+    process: subprocess.Popen[bytes], url: str, log: Path | None, timeout: float = STARTUP_SECONDS
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -193,7 +195,7 @@ def cli(
         input=stdin,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=EXIT_SECONDS,
         check=False,
     )
 

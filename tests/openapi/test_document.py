@@ -92,6 +92,26 @@ def test_422_exactly_where_an_input_is_and_413_where_a_body_is(spec: dict[str, A
     assert not wrong, wrong
 
 
+def test_challenges_and_retry_after_are_documented(spec: dict[str, Any]) -> None:
+    wrong = []
+    for path, method, operation in operations(spec):
+        for status, header in (("401", "WWW-Authenticate"), ("423", "Retry-After"), ("429", "Retry-After")):
+            response = operation["responses"].get(status)
+            if response is not None and header not in response.get("headers", {}):
+                wrong.append(f"{method.upper()} {path} {status}")
+    assert not wrong, wrong
+
+
+def test_the_validation_example_fits_the_operation(spec: dict[str, Any]) -> None:
+    convert = spec["paths"]["/api/v1/convert"]["get"]["responses"]["422"]
+    issue = convert["content"][PROBLEM_JSON]["examples"]["validation_error"]["value"]["errors"][0]
+    assert issue["loc"] == ["query", "from"]
+    login = spec["paths"]["/api/v1/auth/login"]["post"]["responses"]["422"]
+    assert login["content"][PROBLEM_JSON]["examples"]["validation_error"]["value"]["errors"][0]["loc"] == [
+        "body"
+    ]
+
+
 def test_the_public_lists_document_no_422(spec: dict[str, Any]) -> None:
     for path in ("/api/v1/languages", "/api/v1/currencies"):
         assert "422" not in spec["paths"][path]["get"]["responses"]
@@ -127,6 +147,7 @@ def test_tags_are_described(spec: dict[str, Any]) -> None:
     used = {tag for _, _, operation in operations(spec) for tag in operation.get("tags", [])}
     assert used <= set(described), used - set(described)
     assert all(described[tag] for tag in used)
+    assert set(described) <= used, "a tag no operation uses is not listed"
 
 
 def test_servers_are_listed(spec: dict[str, Any]) -> None:

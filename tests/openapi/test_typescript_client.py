@@ -63,7 +63,7 @@ def compiled() -> Path:
             BIN / "openapi-typescript",
             "docs/openapi.json",
             "-o",
-            EXAMPLE / "generated" / "schema.d.ts",
+            EXAMPLE / "generated" / "schema.ts",
             "--default-non-nullable=false",
         )
         assert generated.returncode == 0, generated.stderr
@@ -73,7 +73,7 @@ def compiled() -> Path:
 
 
 def test_the_client_is_typed_without_any_or_suppressed_errors(compiled: Path) -> None:
-    sources = [*sorted((EXAMPLE / "src").glob("*.ts")), EXAMPLE / "generated" / "schema.d.ts"]
+    sources = [*sorted((EXAMPLE / "src").glob("*.ts")), EXAMPLE / "generated" / "schema.ts"]
     found = [
         f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
         for path in sources
@@ -81,7 +81,7 @@ def test_the_client_is_typed_without_any_or_suppressed_errors(compiled: Path) ->
         if ANY_TYPE.search(line) or SUPPRESSED.search(line)
     ]
     assert not found, found
-    assert "operations" in (EXAMPLE / "generated" / "schema.d.ts").read_text(encoding="utf-8")
+    assert "operations" in (EXAMPLE / "generated" / "schema.ts").read_text(encoding="utf-8")
 
 
 def shop_env(data_dir: Path, database_url: str) -> dict[str, str]:

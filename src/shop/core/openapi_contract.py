@@ -7,8 +7,10 @@ have to write by hand — from what the operation is, not from a list:
   `HTTPValidationError` (application/json, which shop never sends) is dropped;
 - `413 payload_too_large` where it takes a body (`MAX_BODY_BYTES`);
 - `503 service_unavailable` where it opens a database session (the database may be down);
-- every error response a `Problem` under application/problem+json with an example per code;
-- `security: []` where the bearer guard is absent: the operation is public, and says so.
+- every error response a `Problem` under application/problem+json with an example per code, and the
+  headers 401 (`WWW-Authenticate`), 423 and 429 (`Retry-After`) carry;
+- `security: []` where the bearer guard is absent: the operation is public, and says so;
+- the document's `tags`: those some operation uses.
 
 Installed last (`install_contract` in `create_app`), so it sees every route and every other hook.
 """
@@ -25,22 +27,31 @@ from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
 from shop.core.db import get_database, get_session
-from shop.core.problems import (
-    PROBLEM_JSON,
-    problem_body,
-    problem_description,
-)
+from shop.core.problems import PROBLEM_JSON, problem_body, problem_description
+from shop.core.validation import CONTROL_CHARACTER_ERROR, CONTROL_CHARACTER_MESSAGE
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
-VALIDATION_ERROR = problem_body(
-    422,
-    "validation_error",
-    "The request is not valid.",
-    errors=[{"loc": ["body", "email"], "msg": "Field required", "type": "missing"}],
-)
 PAYLOAD_TOO_LARGE = problem_body(413, "payload_too_large", "The request body is too large.")
 SERVICE_UNAVAILABLE = problem_body(503, "service_unavailable", "A backing service is unavailable.")
+
+# What 401, 423 and 429 answers carry besides their problem (API.md, Conventions).
+RETRY_AFTER = {
+    "description": "Whole seconds to wait before trying again.",
+    "schema": {"type": "integer", "minimum": 1},
+    "example": 900,
+}
+HEADERS: dict[str, dict[str, Any]] = {
+    "401": {
+        "WWW-Authenticate": {
+            "description": "The Bearer challenge (RFC 6750): sign in and send an access token.",
+            "schema": {"type": "string"},
+            "example": "Bearer",
+        }
+    },
+    "423": {"Retry-After": RETRY_AFTER},
+    "429": {"Retry-After": RETRY_AFTER},
+}
 
 # Dependencies that reach the database: an operation using one may answer 503 during an outage.
 DATABASE_DEPENDENCIES: tuple[Callable[..., Any], ...] = (get_session, get_database)
@@ -62,8 +73,9 @@ def _is_framework_422(response: dict[str, Any]) -> bool:
     return bool(schema.get("$ref", "").endswith("/HTTPValidationError"))
 
 
-def _add_problem(responses: dict[str, Any], example: dict[str, Any]) -> None:
-    """Add `example`'s code to its status's problem response, creating the response if needed."""
+def _add_problem(responses: dict[str, Any], example: dict[str, Any], *, replace: bool = False) -> None:
+    """Add `example`'s code to its status's problem response, creating the response if needed
+    (`replace`: this example rather than the route's own of the same code)."""
     status = str(example["status"])
     response = responses.setdefault(status, {})
     content = response.setdefault("content", {})
@@ -71,8 +83,25 @@ def _add_problem(responses: dict[str, Any], example: dict[str, Any]) -> None:
         return  # a body of its own (as /health/ready's 503): not a problem
     media = content.setdefault(PROBLEM_JSON, {"schema": {"$ref": "#/components/schemas/Problem"}})
     examples = media.setdefault("examples", {})
-    examples.setdefault(example["code"], {"summary": example["title"], "value": example})
+    if replace or example["code"] not in examples:
+        examples[example["code"]] = {"summary": example["title"], "value": example}
     response["description"] = problem_description(int(status), list(examples))
+
+
+def _validation_error(operation: dict[str, Any]) -> dict[str, Any]:
+    """A `validation_error` this operation could answer: a required parameter missing, a control
+    character in an optional one, or a body that does not parse."""
+    parameters = operation.get("parameters", [])
+    if parameters:
+        parameter = next((p for p in parameters if p.get("required")), parameters[0])
+        loc = [parameter["in"], parameter["name"]]
+        if parameter.get("required"):
+            issue = {"loc": loc, "msg": "Field required", "type": "missing"}
+        else:
+            issue = {"loc": loc, "msg": CONTROL_CHARACTER_MESSAGE, "type": CONTROL_CHARACTER_ERROR}
+    else:
+        issue = {"loc": ["body"], "msg": "The body could not be parsed", "type": "body_unparsable"}
+    return problem_body(422, "validation_error", "The request is not valid.", errors=[issue])
 
 
 def _finish_operation(operation: dict[str, Any], route: Any) -> None:
@@ -80,11 +109,14 @@ def _finish_operation(operation: dict[str, Any], route: Any) -> None:
     if "422" in responses and _is_framework_422(responses["422"]):
         del responses["422"]
     if operation.get("parameters") or "requestBody" in operation:
-        _add_problem(responses, VALIDATION_ERROR)
+        _add_problem(responses, _validation_error(operation), replace=True)
     if "requestBody" in operation:
         _add_problem(responses, PAYLOAD_TOO_LARGE)
     if route is not None and _uses(route.dependant, DATABASE_DEPENDENCIES):
         _add_problem(responses, SERVICE_UNAVAILABLE)
+    for status, headers in HEADERS.items():
+        if status in responses:
+            responses[status].setdefault("headers", {}).update(headers)
     # The bearer guard is what puts `security` on an operation; without it the operation is public.
     operation.setdefault("security", [])
 
@@ -110,6 +142,15 @@ def finish(schema: dict[str, Any], routes: Sequence[BaseRoute]) -> None:
         for method, operation in item.items():
             if method in METHODS:
                 _finish_operation(operation, by_operation.get((path, method)))
+    used = {
+        tag
+        for item in schema.get("paths", {}).values()
+        for method, operation in item.items()
+        if method in METHODS
+        for tag in operation.get("tags", [])
+    }
+    if "tags" in schema:  # described ahead for routes still to come: listed once an operation uses them
+        schema["tags"] = [tag for tag in schema["tags"] if tag["name"] in used]
     components = schema.get("components", {}).get("schemas", {})
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
