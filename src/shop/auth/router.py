@@ -42,11 +42,13 @@ from shop.core.errors import (
     TokenRevoked,
     problem_responses,
 )
+from shop.core.openapi import operation_ids
 from shop.core.ratelimit import limit_by_address
 from shop.core.security import AdminUser, CurrentUser
 
-router = APIRouter(tags=["auth"])
-admin_router = APIRouter(tags=["admin"])
+router = APIRouter(tags=["auth"], generate_unique_id_function=operation_ids("auth"))
+# The admin user routes belong to auth (API.md): their operation ids are `auth_…` too.
+admin_router = APIRouter(tags=["admin"], generate_unique_id_function=operation_ids("auth"))
 
 BEARER_ERRORS = (NotAuthenticated, TokenInvalid, TokenExpired, TokenRevoked)
 LOGIN_ERRORS = (

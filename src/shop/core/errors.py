@@ -152,6 +152,8 @@ def _clean_validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
     ]
 
 
+_UNPARSABLE = {"loc": ["body"], "msg": "The body could not be parsed", "type": "body_unparsable"}
+
 _STATUS_CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request", 413: "payload_too_large"}
 
 
@@ -199,6 +201,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # The framework's only 400: a body it could not parse (invalid UTF-8, nesting deeper
+            # than the parser allows, a number too long to convert, a broken form). Bad input of
+            # every kind is a validation failure in the contract.
+            return problem_response(
+                422, "validation_error", "The request is not valid.", errors=[_UNPARSABLE]
+            )
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
         if exc.status_code == 404:

@@ -19,6 +19,7 @@ from shop.core.errors import (
     TokenRevoked,
     problem_responses,
 )
+from shop.core.openapi import operation_ids
 from shop.core.security import AdminUser
 from shop.localization import service
 from shop.localization.dependencies import BaseCurrency
@@ -45,7 +46,7 @@ from shop.localization.schemas import (
     StoredRateOut,
 )
 
-router = APIRouter(tags=["localization"])
+router = APIRouter(tags=["localization"], generate_unique_id_function=operation_ids("localization"))
 
 ADMIN_ERRORS = (NotAuthenticated, TokenInvalid, TokenExpired, TokenRevoked, Forbidden)
 CACHE_CONTROL = "public, max-age=300"

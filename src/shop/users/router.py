@@ -16,6 +16,7 @@ from shop.core.errors import (
     TokenRevoked,
     problem_responses,
 )
+from shop.core.openapi import operation_ids
 from shop.core.security import CurrentUser
 from shop.users.dependencies import AddressServiceDep, ProfileServiceDep
 from shop.users.errors import AddressLimit, UnknownCurrency, UnknownLanguage
@@ -23,6 +24,7 @@ from shop.users.schemas import AddressIn, AddressOut, AddressUpdate, ProfileOut,
 
 router = APIRouter(
     tags=["users"],
+    generate_unique_id_function=operation_ids("users"),
     responses=problem_responses(NotAuthenticated, TokenInvalid, TokenExpired, TokenRevoked),
 )
 
