@@ -9,10 +9,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import shop.auth.models
-import shop.core.mail
+import shop.core.mail.outbox
 import shop.localization.models
 import shop.users.models  # noqa: F401  (every context registers its tables on Base.metadata)
-from shop.core.db import SCHEMAS, Base
+from shop.core.db import Base, schemas
 
 target_metadata = Base.metadata
 config = context.config
@@ -20,7 +20,7 @@ config = context.config
 
 def _include_name(name: str | None, type_: str, parent_names: object) -> bool:
     if type_ == "schema":
-        return name in SCHEMAS
+        return name in schemas()
     return True
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,18 +21,15 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from shop.bootstrap import create_app
 from shop.core.config import Settings
 from shop.core.db import Database
 from shop.core.embedded import EmbeddedPostgres
 from shop.core.migrate import run_alembic
-from shop.main import create_app
-from tests.smtp import SmtpSink
+from tests.support.app import http_client, make_settings, truncate_mutable
+from tests.support.smtp import SmtpSink
 
 ROOT = Path(__file__).resolve().parents[1]
-
-# Tables whose rows tests create; reference data (languages, currencies) stays.
-MUTABLE_SCHEMAS = ("auth", "users", "mail")
-MUTABLE_TABLES = ("localization.exchange_rates",)
 
 
 @pytest.fixture(scope="session")
@@ -74,33 +70,9 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "environment": "test",
-        "database_url": database_url,
-        "data_dir": data_dir,
-        "jwt_secret_key": "test-secret-" + "x" * 40,
-        # Cheap hashing keeps the suite fast; the benchmark measures the real parameters.
-        "argon2_memory_cost": 1024,
-        "argon2_time_cost": 1,
-        "mail_poll_seconds": 0.05,
-        "mail_retry_base_seconds": 0.1,
-        "public_url": "http://shop.test",
-        # Every test comes from one address; the rate-limit tests turn limits back on.
-        "rate_limit_enabled": False,
-    }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
-
-
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     return make_settings(database_url, tmp_path)
-
-
-def http_client(app: Any) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("203.0.113.7", 50000))
-    return httpx.AsyncClient(transport=transport, base_url="http://shop.test")
 
 
 @pytest.fixture
@@ -125,20 +97,6 @@ async def app(settings: Settings, db: Database) -> AsyncIterator[Any]:
 async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
     async with http_client(app) as client:
         yield client
-
-
-async def truncate_mutable(engine: AsyncEngine) -> None:
-    async with engine.begin() as connection:
-        rows = await connection.execute(
-            text("SELECT schemaname || '.' || tablename FROM pg_tables WHERE schemaname = ANY(:schemas)"),
-            {"schemas": list(MUTABLE_SCHEMAS)},
-        )
-        tables = [row[0] for row in rows]
-        for table in MUTABLE_TABLES:
-            if await connection.scalar(text("SELECT to_regclass(:t)"), {"t": table}) is not None:
-                tables.append(table)
-        if tables:
-            await connection.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
 
 
 @pytest.fixture
@@ -169,7 +127,3 @@ async def live_app(
 async def live_client(live_app: Any) -> AsyncIterator[httpx.AsyncClient]:
     async with http_client(live_app) as client:
         yield client
-
-
-def new_email() -> str:
-    return f"user-{uuid.uuid4().hex[:12]}@example.com"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -14,7 +13,7 @@ from typing import NoReturn
 
 from pydantic import ValidationError
 
-from shop.core.config import Settings, get_settings
+from shop.core.config import Settings, get_settings, pass_to_workers
 from shop.core.embedded import EmbeddedPostgres, EmbeddedPostgresError
 
 
@@ -75,8 +74,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
     workers = args.workers or settings.web_concurrency
     with database_url(settings) as url:
         _migrate_to(url, "upgrade", "head")
-        # Workers are separate processes: they find the (possibly embedded) database here.
-        os.environ["DATABASE_URL"] = url
+        # Workers are separate processes: they find the (possibly embedded) database this way.
+        pass_to_workers(database_url=url)
         # uvicorn restores this handler after its graceful shutdown and re-raises the signal: it
         # then unwinds through `database_url`, which stops the embedded PostgreSQL.
         signal.signal(signal.SIGTERM, _on_sigterm)
@@ -104,15 +103,24 @@ def cmd_migrate(args: argparse.Namespace) -> None:
     print("migrations applied")
 
 
-def cmd_create_admin(args: argparse.Namespace) -> None:
+async def _create_admin(settings: Settings, url: str, email: str) -> str:
     from shop.auth.commands import create_admin
-    from shop.main import wire_contexts
+    from shop.bootstrap import bootstrap
+    from shop.core.db import Database
 
+    shop = bootstrap(settings)  # the same wiring as the app: the new account gets its profile
+    database = Database.from_url(url, pool_size=1)
+    try:
+        return await create_admin(shop.auth, database, email)
+    finally:
+        await database.dispose()
+
+
+def cmd_create_admin(args: argparse.Namespace) -> None:
     settings = _settings()
-    wire_contexts()  # the new account gets its profile, as at registration
     with database_url(settings) as url:
         _migrate_to(url, "upgrade", "head")
-        print(asyncio.run(create_admin(settings, url, args.email)))
+        print(asyncio.run(_create_admin(settings, url, args.email)))
 
 
 def cmd_import_rates(args: argparse.Namespace) -> None:

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shop.auth.models import User
 from shop.cli import main as cli
 from shop.core.config import get_settings
-from tests.auth.helpers import PASSWORD, USER_FIELDS, bearer, login, register_verified
-from tests.factories import signed_in_user
+from tests.support.auth import PASSWORD, USER_FIELDS, bearer, login, register_verified
+from tests.support.factories import signed_in_user
 
 
 async def test_admin_endpoints_need_the_admin_role(client: httpx.AsyncClient, app: Any) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
-from tests.auth.helpers import PASSWORD, bearer, login, outbox_tokens, register
+from tests.support.auth import PASSWORD, bearer, login, outbox_tokens, register
 
 
 async def test_audit_trail(client: httpx.AsyncClient, app: Any) -> None:

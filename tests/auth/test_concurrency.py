@@ -6,9 +6,8 @@ import asyncio
 
 import httpx
 
-from tests.auth.helpers import LINK, PASSWORD, bearer, login, register
-from tests.conftest import new_email
-from tests.smtp import SmtpSink
+from tests.support.auth import LINK, PASSWORD, bearer, login, new_email, register
+from tests.support.smtp import SmtpSink
 
 
 async def verified(client: httpx.AsyncClient, smtp: SmtpSink) -> str:

@@ -8,11 +8,19 @@ import httpx
 from sqlalchemy import select, text, update
 
 from shop.auth.models import User
-from shop.auth.passwords import PasswordHasher
-from shop.auth.service import AuthTools
-from shop.main import create_app
-from tests.auth.helpers import PASSWORD, USER_FIELDS, bearer, login, register, register_verified
-from tests.conftest import http_client, make_settings, new_email
+from shop.bootstrap import bootstrap, create_app
+from shop.core.db import Database
+from tests.support.app import http_client, make_settings
+from tests.support.auth import (
+    PASSWORD,
+    USER_FIELDS,
+    CountingHasher,
+    bearer,
+    login,
+    new_email,
+    register,
+    register_verified,
+)
 
 LOGIN = "/api/v1/auth/login"
 
@@ -52,21 +60,16 @@ async def test_unknown_email_and_wrong_password_look_the_same(client: httpx.Asyn
     assert wrong.json() == unknown.json()
 
 
-async def test_unknown_email_still_costs_a_password_verify(client: httpx.AsyncClient, app: Any) -> None:
-    hasher = PasswordHasher(app.state.settings)
-    verified: list[str] = []
-    real_verify = hasher._context.verify
-
-    def counting_verify(secret: str, hashed: str) -> bool:
-        verified.append(hashed)
-        return bool(real_verify(secret, hashed))
-
-    hasher._context.verify = counting_verify  # type: ignore[method-assign]
-    app.state.auth_tools = AuthTools(
-        app.state.settings, hasher, app.state.token_codec, app.state.rate_limiter
-    )
-    response = await attempt(client, new_email(), "whatever password")
+async def test_unknown_email_still_costs_a_password_verify(
+    database_url: str, tmp_path: Any, db: Database
+) -> None:
+    settings = make_settings(database_url, tmp_path)
+    hasher = CountingHasher(settings)
+    app = create_app(settings, database=db, run_mail_sender=False, shop=bootstrap(settings, hasher=hasher))
+    async with app.router.lifespan_context(app), http_client(app) as client:
+        response = await attempt(client, new_email(), "whatever password")
     assert response.status_code == 401
+    verified = hasher.checked
     assert len(verified) == 1 and verified[0].startswith("$argon2id$")
 
 

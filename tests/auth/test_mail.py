@@ -12,12 +12,14 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shop.bootstrap import create_app
 from shop.core.db import Database
-from shop.core.mail import MailSender, RenderedMail, enqueue
-from shop.main import create_app
-from tests.auth.helpers import LINK, PASSWORD, register
-from tests.conftest import http_client, make_settings, truncate_mutable
-from tests.smtp import SmtpSink, free_port
+from shop.core.mail.outbox import RenderedMail, enqueue
+from shop.core.mail.sender import MailSender
+from tests.support.app import http_client, make_settings, truncate_mutable
+from tests.support.auth import LINK, PASSWORD, register
+from tests.support.net import free_port
+from tests.support.smtp import SmtpSink
 
 
 async def test_verification_mail_reaches_smtp(live_client: httpx.AsyncClient, smtp: SmtpSink) -> None:

@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
+from shop.bootstrap import create_app
 from shop.core.db import Database
-from shop.main import create_app
-from tests.auth.helpers import PASSWORD
-from tests.conftest import http_client, make_settings, new_email
+from tests.support.app import http_client, make_settings
+from tests.support.auth import PASSWORD, new_email
 
 
 @pytest.fixture
@@ -142,7 +142,7 @@ async def test_redis_limits_hold_across_instances(database_url: str, tmp_path: P
 
 
 async def test_reauthentication_is_limited_per_account(limited: Any) -> None:
-    from tests.auth.helpers import bearer, login, outbox_tokens, register
+    from tests.support.auth import bearer, login, outbox_tokens, register
 
     async for client in limited():
         app = client._transport.app  # type: ignore[attr-defined]

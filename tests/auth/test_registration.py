@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select, text, update
 
 from shop.auth.models import EmailToken, User
-from tests.auth.helpers import PASSWORD, login, outbox_tokens, register
-from tests.conftest import make_settings, new_email
+from tests.support.app import make_settings
+from tests.support.auth import PASSWORD, login, new_email, outbox_tokens, register
 
 REGISTER = "/api/v1/auth/register"
 
@@ -82,8 +82,8 @@ async def test_no_composition_rules(client: httpx.AsyncClient) -> None:
 
 
 async def test_password_min_length_is_configurable(database_url: str, tmp_path: Any, db: Any) -> None:
-    from shop.main import create_app
-    from tests.conftest import http_client
+    from shop.bootstrap import create_app
+    from tests.support.app import http_client
 
     app = create_app(
         make_settings(database_url, tmp_path, password_min_length=12), database=db, run_mail_sender=False

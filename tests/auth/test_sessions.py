@@ -9,8 +9,7 @@ import httpx
 from sqlalchemy import func, select, text, update
 
 from shop.auth.models import AuditEvent, EmailToken, User
-from tests.auth.helpers import PASSWORD, bearer, login, outbox_tokens, register, register_verified
-from tests.conftest import new_email
+from tests.support.auth import PASSWORD, bearer, login, new_email, outbox_tokens, register, register_verified
 
 ME = "/api/v1/auth/me"
 NEW_PASSWORD = "a brand new pass phrase"

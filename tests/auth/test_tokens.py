@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import delete, select, text, update
 
 from shop.auth.models import RefreshToken, User
-from shop.main import create_app
-from tests.auth.helpers import bearer, login, register_verified
-from tests.conftest import http_client, make_settings
+from shop.bootstrap import create_app
+from tests.support.app import http_client, make_settings
+from tests.support.auth import bearer, login, register_verified
 
 ME = "/api/v1/auth/me"
 REFRESH = "/api/v1/auth/refresh"

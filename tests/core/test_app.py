@@ -8,9 +8,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from shop.bootstrap import create_app
 from shop.core.db import Database
-from shop.main import create_app
-from tests.conftest import http_client, make_settings
+from tests.support.app import http_client, make_settings
 
 PROBLEM = "application/problem+json"
 

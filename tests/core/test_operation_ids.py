@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from shop.main import create_app
-from tests.conftest import make_settings
+from shop.bootstrap import create_app
+from tests.support.app import make_settings
 
 OPERATION_ID = re.compile(r"^(auth|users|localization|keys|ops)_[a-z0-9_]+$")
 

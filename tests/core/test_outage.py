@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from shop.bootstrap import create_app
 from shop.core.embedded import EmbeddedPostgres
 from shop.core.migrate import run_alembic
-from shop.main import create_app
-from tests.conftest import http_client, make_settings
+from tests.support.app import http_client, make_settings
 
 
 async def test_database_outage_is_503_and_recovers(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.smtp import free_port
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.e2e
 

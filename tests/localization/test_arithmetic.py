@@ -18,7 +18,7 @@ from shop.localization.service import (
     resolve_rate,
     round_rate,
 )
-from tests.localization.helpers import utc
+from tests.support.localization import utc
 
 JAN, FEB = utc(2026, 1, 1), utc(2026, 2, 1)
 

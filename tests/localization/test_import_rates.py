@@ -17,12 +17,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shop import cli
+from shop.bootstrap import create_app
 from shop.core.config import get_settings
 from shop.core.db import Database
 from shop.localization.commands import BadFile, parse_ecb
-from shop.main import create_app
-from tests.conftest import http_client, make_settings
-from tests.localization.helpers import utc
+from tests.support.app import http_client, make_settings
+from tests.support.localization import utc
 
 DATA = Path(__file__).parent / "data"
 DAILY = DATA / "eurofxref-daily.xml"

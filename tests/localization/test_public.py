@@ -14,7 +14,7 @@ from shop.core.db import Database
 from shop.localization import public
 from shop.localization.models import Language
 from shop.localization.repository import LocalizationRepository
-from tests.localization.helpers import utc
+from tests.support.localization import utc
 
 
 @pytest.fixture

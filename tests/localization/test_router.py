@@ -10,11 +10,11 @@ from typing import Any
 import httpx
 import pytest
 
+from shop.bootstrap import create_app
 from shop.core.db import Database
-from shop.main import create_app
-from tests.conftest import http_client, make_settings
-from tests.factories import signed_in_user
-from tests.localization.helpers import add_rates, utc
+from tests.support.app import http_client, make_settings
+from tests.support.factories import signed_in_user
+from tests.support.localization import add_rates, utc
 
 # The euro and the currencies of the ECB's daily reference rates (2026).
 ECB_CURRENCIES = {

@@ -18,11 +18,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from shop.main import create_app
-from tests.conftest import make_settings
+from shop.bootstrap import create_app
 from tests.reliability.conftest import _create, _drop
 from tests.reliability.support import PASSWORD, ShopServer, bearer, create_admin, sign_in, sign_up
-from tests.smtp import SmtpSink
+from tests.support.app import make_settings
+from tests.support.smtp import SmtpSink
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "20"))
 PROBLEM_JSON = "application/problem+json"

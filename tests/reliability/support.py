@@ -17,7 +17,8 @@ from typing import Any
 
 import httpx
 
-from tests.smtp import SmtpSink, free_port
+from tests.support.net import free_port
+from tests.support.smtp import SmtpSink
 
 PASSWORD = "correct horse battery staple"
 LINK = re.compile(r"/(verify-email|reset-password)\?token=([A-Za-z0-9_\-]+)")

@@ -6,16 +6,7 @@ from typing import Any
 
 import pytest
 
-from shop.users import public as users_public
-from tests.factories import SignedIn, signed_in_user
-
-
-async def user_with_profile(app: Any, accept_language: str | None = None) -> SignedIn:
-    user = await signed_in_user(app)
-    async with app.state.database.sessions() as session:
-        await users_public.create_profile(session, user.user_id, accept_language)
-        await session.commit()
-    return user
+from tests.support.factories import SignedIn, user_with_profile
 
 
 @pytest.fixture

@@ -8,14 +8,14 @@ from datetime import datetime, timedelta
 import httpx
 import pytest
 
-from tests.factories import SignedIn
-from tests.users.support import (
+from tests.support.factories import SignedIn
+from tests.support.problems import assert_problem
+from tests.support.users import (
     ADDRESSES,
     DROP,
     add_address,
     address_body,
     assert_invalid_field,
-    assert_problem,
     list_addresses,
     moment,
 )

@@ -10,9 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.factories import SignedIn
-from tests.users.conftest import user_with_profile
-from tests.users.support import ADDRESSES, add_address, address_body, list_addresses, primaries
+from tests.support.factories import SignedIn, user_with_profile
+from tests.support.users import ADDRESSES, add_address, address_body, list_addresses, primaries
 
 
 @pytest.fixture

@@ -9,16 +9,14 @@ import httpx
 from sqlalchemy import text
 
 from shop.auth.public import AccountDeleted, UserRegistered
-from shop.core.events import bus
 from shop.users import public as users_public
-from tests.factories import SignedIn, signed_in_user
-from tests.users.conftest import user_with_profile
-from tests.users.support import PROFILE, add_address, list_addresses
+from tests.support.factories import SignedIn, signed_in_user, user_with_profile
+from tests.support.users import PROFILE, add_address, list_addresses
 
 
 async def publish(app: Any, event: object) -> None:
     async with app.state.database.sessions() as session:
-        await bus.publish(session, event)
+        await app.state.auth.events.publish(session, event)
         await session.commit()
 
 

@@ -9,14 +9,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from tests.factories import SignedIn
-from tests.users.support import (
-    ADDRESSES,
-    add_address,
-    address_body,
-    list_addresses,
-    primaries,
-)
+from tests.support.factories import SignedIn
+from tests.support.users import ADDRESSES, add_address, address_body, list_addresses, primaries
 
 
 def one(address_id: str) -> str:

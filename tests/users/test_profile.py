@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.factories import SignedIn, signed_in_user
-from tests.users.conftest import user_with_profile
-from tests.users.support import PROFILE, assert_invalid_field, assert_problem
+from tests.support.factories import SignedIn, signed_in_user, user_with_profile
+from tests.support.problems import assert_problem
+from tests.support.users import PROFILE, assert_invalid_field
 
 FULL = {
     "first_name": "Ada",

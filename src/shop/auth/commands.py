@@ -7,13 +7,9 @@ import sys
 
 from email_validator import EmailNotValidError, validate_email
 
-from shop.auth.passwords import PasswordHasher
-from shop.auth.service import AuthService, AuthTools
-from shop.core.config import Settings
+from shop.auth.service import AccountService, AuthTools
 from shop.core.db import Database
 from shop.core.errors import ShopError
-from shop.core.ratelimit import RateLimiter
-from shop.core.security import TokenCodec
 
 
 def _read_password() -> str:
@@ -22,24 +18,21 @@ def _read_password() -> str:
     return sys.stdin.readline().rstrip("\r\n")
 
 
-async def create_admin(settings: Settings, url: str, email: str) -> str:
+async def create_admin(tools: AuthTools, database: Database, email: str) -> str:
+    """Make EMAIL a verified admin (created with a password read from stdin when it is new). `tools`
+    come from `shop.bootstrap`, so the new account gets its profile as at registration."""
     try:
         email = validate_email(email, check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
         raise SystemExit(f"shop: not a valid email address: {exc}") from None
-    database = Database.from_url(url, pool_size=1)
-    tools = AuthTools(settings, PasswordHasher(settings), TokenCodec(settings), RateLimiter(settings))
-    try:
-        async with database.sessions() as session, session.begin():
-            service = AuthService(session, tools)
-            existing = await service.repo.user_by_email(email)
-            password = None if existing is not None else _read_password()
-            try:
-                user_id, created = await service.ensure_admin(email, password)
-            except ShopError as error:
-                reason = error.errors[0]["msg"] if error.errors else error.detail
-                raise SystemExit(f"shop: {reason}") from None
-    finally:
-        await database.dispose()
+    async with database.unit_of_work() as session:
+        service = AccountService(session, database, tools)
+        existing = await service.users.get_by_email(email)
+        password = None if existing is not None else _read_password()
+        try:
+            user_id, created = await service.ensure_admin(email, password)
+        except ShopError as error:
+            reason = error.errors[0]["msg"] if error.errors else error.detail
+            raise SystemExit(f"shop: {reason}") from None
     verb = "created" if created else "promoted"
     return f"{email} ({user_id}) {verb}: a verified admin"

@@ -1,4 +1,4 @@
-"""Injected values of the auth context: the service and the calling client."""
+"""Injected values of the auth context: its services, built per request, and the calling client."""
 
 from __future__ import annotations
 
@@ -6,30 +6,25 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from shop.auth.passwords import PasswordHasher
-from shop.auth.service import AuthService, AuthTools, Client
-from shop.core.db import SessionDep
+from shop.auth.service import AccountService, AuthTools, Client, SessionService
+from shop.core.db import DatabaseDep, SessionDep
+from shop.core.ratelimit import RateLimiter
 
 USER_AGENT_MAX = 512
 
 
-def _tools(request: Request) -> AuthTools:
-    state = request.app.state
-    tools: AuthTools | None = getattr(state, "auth_tools", None)
-    if tools is None:
-        tools = AuthTools(
-            settings=state.settings,
-            hasher=PasswordHasher(state.settings),
-            codec=state.token_codec,
-            limiter=state.rate_limiter,
-        )
-        state.auth_tools = tools
+def get_tools(request: Request) -> AuthTools:
+    tools: AuthTools = request.app.state.auth
     return tools
+
+
+ToolsDep = Annotated[AuthTools, Depends(get_tools)]
 
 
 def get_client(request: Request) -> Client:
     agent = request.headers.get("user-agent")
-    ip = request.app.state.rate_limiter.client_ip(request)
+    limiter: RateLimiter = request.app.state.rate_limiter
+    ip = limiter.client_ip(request)
     return Client(
         ip=str(ip) if ip is not None else None,
         user_agent=agent[:USER_AGENT_MAX] if agent else None,
@@ -37,9 +32,14 @@ def get_client(request: Request) -> Client:
     )
 
 
-def get_auth_service(request: Request, session: SessionDep) -> AuthService:
-    return AuthService(session, _tools(request))
+def get_session_service(session: SessionDep, database: DatabaseDep, tools: ToolsDep) -> SessionService:
+    return SessionService(session, database, tools)
 
 
-AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
+def get_account_service(session: SessionDep, database: DatabaseDep, tools: ToolsDep) -> AccountService:
+    return AccountService(session, database, tools)
+
+
+SessionServiceDep = Annotated[SessionService, Depends(get_session_service)]
+AccountServiceDep = Annotated[AccountService, Depends(get_account_service)]
 ClientDep = Annotated[Client, Depends(get_client)]

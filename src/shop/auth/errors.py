@@ -1,4 +1,6 @@
-"""Errors of the auth context, each with its HTTP status and stable code."""
+"""Errors of the auth context, each with its HTTP status and stable code. A refresh token that is
+unknown, expired or whose session is revoked is answered with the kernel's token errors
+(`shop.core.errors.TokenInvalid`, `TokenExpired`, `TokenRevoked`): the same codes, declared once."""
 
 from __future__ import annotations
 
@@ -25,26 +27,14 @@ class AccountLocked(ShopError):
     status, code = 423, "account_locked"
     detail = "Too many failed sign-ins: the account is locked for a while."
 
-    def __init__(self, retry_after: int, *, keep_changes: bool = False) -> None:
-        super().__init__(headers={"Retry-After": str(max(1, retry_after))}, keep_changes=keep_changes)
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(headers={"Retry-After": str(max(1, retry_after))})
 
 
 class EmailTokenInvalid(ShopError):
     """A verification or reset token that is unknown, used or expired (a 400, not a 401)."""
 
     status, code, detail = 400, "token_invalid", "The link is invalid, used or expired."
-
-
-class RefreshTokenInvalid(Unauthorized):
-    code, detail = "token_invalid", "The refresh token is unknown."
-
-
-class RefreshTokenExpired(Unauthorized):
-    code, detail = "token_expired", "The refresh token has expired; sign in again."
-
-
-class RefreshTokenRevoked(Unauthorized):
-    code, detail = "token_revoked", "The refresh token's session has been revoked; sign in again."
 
 
 class TokenReused(Unauthorized):

@@ -54,8 +54,12 @@ class PasswordHasher:
         ok, new_hash = await asyncio.to_thread(self._context.verify_and_update, password, hashed)
         return bool(ok), new_hash
 
+    def check(self, password: str, hashed: str) -> bool:
+        """One plain verify, blocking (no rehash): what `burn` spends."""
+        return bool(self._context.verify(password, hashed))
+
     async def burn(self, password: str) -> None:
         """Spend one verify on a dummy hash, so an unknown email costs what a wrong password does."""
         if self._dummy is None:
             self._dummy = await self.hash("dummy password for timing equality")
-        await asyncio.to_thread(self._context.verify, password, self._dummy)
+        await asyncio.to_thread(self.check, password, self._dummy)

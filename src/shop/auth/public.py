@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shop.auth.repository import AuthRepository
+from shop.auth.repository import SessionRepository
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,5 +26,6 @@ class AccountDeleted:
 
 
 async def validate_session(session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID) -> str | None:
-    """The role of a live session's active user, or None when the session or user is gone."""
-    return await AuthRepository(session).live_session_role(user_id, session_id)
+    """The role of a live session's active user, or None when the session or user is gone
+    (a `shop.core.security.SessionValidator`)."""
+    return await SessionRepository(session).get_live_role(user_id, session_id)

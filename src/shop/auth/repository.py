@@ -1,4 +1,5 @@
-"""Every query of the auth context."""
+"""Every query of the auth context: one repository per aggregate (users, sessions with their refresh
+tokens, email tokens, the audit log), each built from the session."""
 
 from __future__ import annotations
 
@@ -27,25 +28,17 @@ def _seconds(value: int) -> timedelta:
     return timedelta(seconds=value)
 
 
-class AuthRepository:
+class UserRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    # -- the guard --------------------------------------------------------------------------
-
-    async def live_session_role(self, user_id: uuid.UUID, session_id: uuid.UUID) -> str | None:
-        role = await self.session.scalar(_LIVE_SESSION_ROLE, {"sid": session_id, "uid": user_id})
-        return str(role) if role is not None else None
-
-    # -- users ------------------------------------------------------------------------------
-
-    async def user_by_email(self, email: str) -> User | None:
-        return await self.session.scalar(select(User).where(func.lower(User.email) == email.lower()))
-
-    async def user_by_id(self, user_id: uuid.UUID) -> User | None:
+    async def get(self, user_id: uuid.UUID) -> User | None:
         return await self.session.get(User, user_id)
 
-    async def insert_user(
+    async def get_by_email(self, email: str) -> User | None:
+        return await self.session.scalar(select(User).where(func.lower(User.email) == email.lower()))
+
+    async def add(
         self, email: str, password_hash: str, *, role: str = "customer", verified: bool = False
     ) -> uuid.UUID | None:
         """The new user's id, or None when the email is taken (also under concurrent inserts)."""
@@ -90,7 +83,7 @@ class AuthRepository:
             return False, None
         return True, result[0]
 
-    async def locked_until(self, user_id: uuid.UUID) -> datetime | None:
+    async def get_locked_until(self, user_id: uuid.UUID) -> datetime | None:
         """Read from the database, not the session's copy: a concurrent request may have locked."""
         return await self.session.scalar(select(User.locked_until).where(User.id == user_id))
 
@@ -132,7 +125,7 @@ class AuthRepository:
             .execution_options(synchronize_session=False)
         )
 
-    async def update_user(self, user_id: uuid.UUID, values: dict[str, Any]) -> User | None:
+    async def update(self, user_id: uuid.UUID, values: dict[str, Any]) -> User | None:
         statement = (
             update(User)
             .where(User.id == user_id)
@@ -142,19 +135,29 @@ class AuthRepository:
         )
         return await self.session.scalar(statement)
 
-    async def delete_user(self, user_id: uuid.UUID) -> None:
+    async def delete(self, user_id: uuid.UUID) -> None:
         await self.session.execute(delete(User).where(User.id == user_id))
 
-    async def list_users(self, email: str | None, limit: int) -> list[User]:
+    async def list_newest(self, email: str | None, limit: int) -> list[User]:
         statement = select(User)
         if email is not None:
             statement = statement.where(func.lower(User.email) == email.lower())
         statement = statement.order_by(User.created_at.desc(), User.id).limit(limit)
         return list((await self.session.scalars(statement)).all())
 
-    # -- sessions and refresh tokens --------------------------------------------------------
 
-    async def create_session(
+class SessionRepository:
+    """Sign-in sessions and their refresh tokens."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get_live_role(self, user_id: uuid.UUID, session_id: uuid.UUID) -> str | None:
+        """The role of a live session's active user, or None."""
+        role = await self.session.scalar(_LIVE_SESSION_ROLE, {"sid": session_id, "uid": user_id})
+        return str(role) if role is not None else None
+
+    async def add(
         self, user_id: uuid.UUID, ttl_seconds: int, user_agent: str | None, ip: str | None
     ) -> Session:
         statement = (
@@ -179,7 +182,7 @@ class AuthRepository:
             )
         )
 
-    async def refresh_token_with_session(self, token_hash: bytes) -> tuple[RefreshToken, Session] | None:
+    async def get_by_refresh_token(self, token_hash: bytes) -> tuple[RefreshToken, Session] | None:
         statement = (
             select(RefreshToken, Session)
             .join(Session, Session.id == RefreshToken.session_id)
@@ -200,12 +203,12 @@ class AuthRepository:
         )
         return (await self.session.scalar(statement)) is not None
 
-    async def rotated_at(self, token_hash: bytes) -> datetime | None:
+    async def get_rotated_at(self, token_hash: bytes) -> datetime | None:
         return await self.session.scalar(
             select(RefreshToken.rotated_at).where(RefreshToken.token_hash == token_hash)
         )
 
-    async def extend_session(self, session_id: uuid.UUID, ttl_seconds: int) -> datetime:
+    async def extend(self, session_id: uuid.UUID, ttl_seconds: int) -> datetime:
         statement = (
             update(Session)
             .where(Session.id == session_id)
@@ -218,9 +221,7 @@ class AuthRepository:
             raise RuntimeError("session vanished")
         return expires_at
 
-    async def revoke_session(
-        self, session_id: uuid.UUID, reason: str, *, user_id: uuid.UUID | None = None
-    ) -> bool:
+    async def revoke(self, session_id: uuid.UUID, reason: str, *, user_id: uuid.UUID | None = None) -> bool:
         conditions = [Session.id == session_id, Session.revoked_at.is_(None)]
         if user_id is not None:
             conditions.append(Session.user_id == user_id)
@@ -233,9 +234,7 @@ class AuthRepository:
         )
         return (await self.session.scalar(statement)) is not None
 
-    async def revoke_user_sessions(
-        self, user_id: uuid.UUID, reason: str, *, keep: uuid.UUID | None = None
-    ) -> int:
+    async def revoke_all(self, user_id: uuid.UUID, reason: str, *, keep: uuid.UUID | None = None) -> int:
         conditions = [Session.user_id == user_id, Session.revoked_at.is_(None)]
         if keep is not None:
             conditions.append(Session.id != keep)
@@ -248,7 +247,7 @@ class AuthRepository:
         )
         return len((await self.session.scalars(statement)).all())
 
-    async def live_sessions(self, user_id: uuid.UUID) -> list[Session]:
+    async def list_live(self, user_id: uuid.UUID) -> list[Session]:
         statement = (
             select(Session)
             .where(Session.user_id == user_id, Session.revoked_at.is_(None), Session.expires_at > func.now())
@@ -256,11 +255,14 @@ class AuthRepository:
         )
         return list((await self.session.scalars(statement)).all())
 
-    # -- email tokens -----------------------------------------------------------------------
 
-    async def add_email_token(
-        self, user_id: uuid.UUID, purpose: str, token_hash: bytes, ttl_seconds: int
-    ) -> None:
+class EmailTokenRepository:
+    """Single-use tokens of the verification and reset links (stored as hashes)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, user_id: uuid.UUID, purpose: str, token_hash: bytes, ttl_seconds: int) -> None:
         await self.session.execute(
             insert(EmailToken).values(
                 token_hash=token_hash,
@@ -270,7 +272,7 @@ class AuthRepository:
             )
         )
 
-    async def use_email_token(self, token_hash: bytes, purpose: str) -> uuid.UUID | None:
+    async def use(self, token_hash: bytes, purpose: str) -> uuid.UUID | None:
         """Spend a live token atomically; the owner's id, or None if unknown, used or expired."""
         statement = (
             update(EmailToken)
@@ -286,9 +288,12 @@ class AuthRepository:
         )
         return await self.session.scalar(statement)
 
-    # -- audit ------------------------------------------------------------------------------
 
-    async def audit(
+class AuditRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(
         self,
         event: str,
         outcome: str,

@@ -10,7 +10,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import EmailStr
 
 from shop.auth import errors
-from shop.auth.dependencies import AuthServiceDep, ClientDep
+from shop.auth.dependencies import AccountServiceDep, ClientDep, SessionServiceDep
 from shop.auth.models import User
 from shop.auth.passwords import MAX_PASSWORD_LENGTH
 from shop.auth.schemas import (
@@ -34,15 +34,14 @@ from shop.auth.schemas import (
 from shop.core.errors import (
     Forbidden,
     InvalidInput,
-    NotAuthenticated,
     NotFound,
     RateLimited,
     TokenExpired,
     TokenInvalid,
     TokenRevoked,
-    problem_responses,
 )
 from shop.core.openapi import operation_ids
+from shop.core.problems import problem_responses
 from shop.core.ratelimit import limit_by_address
 from shop.core.security import AdminUser, CurrentUser
 
@@ -50,7 +49,6 @@ router = APIRouter(tags=["auth"], generate_unique_id_function=operation_ids("aut
 # The admin user routes belong to auth (API.md): their operation ids are `auth_…` too.
 admin_router = APIRouter(tags=["admin"], generate_unique_id_function=operation_ids("auth"))
 
-BEARER_ERRORS = (NotAuthenticated, TokenInvalid, TokenExpired, TokenRevoked)
 LOGIN_ERRORS = (
     errors.InvalidCredentials,
     errors.EmailNotVerified,
@@ -60,10 +58,11 @@ LOGIN_ERRORS = (
 )
 ACCEPTED = "If the address belongs to an account, we have sent it an email."
 
-register_limit = Depends(limit_by_address("rate_limit_register", "register"))
-login_limit = Depends(limit_by_address("rate_limit_login", "login"))  # /login and /token share it
-resend_limit = Depends(limit_by_address("rate_limit_email", "resend-verification"))
-reset_limit = Depends(limit_by_address("rate_limit_email", "password-reset-request"))
+register_limit = Depends(limit_by_address("register", lambda settings: settings.rate_limit_register))
+# /login and /token share one budget.
+login_limit = Depends(limit_by_address("login", lambda settings: settings.rate_limit_login))
+resend_limit = Depends(limit_by_address("resend-verification", lambda settings: settings.rate_limit_email))
+reset_limit = Depends(limit_by_address("password-reset-request", lambda settings: settings.rate_limit_email))
 
 
 def _user_out(user: User) -> UserOut:
@@ -77,7 +76,7 @@ def _user_out(user: User) -> UserOut:
     dependencies=[register_limit],
     responses=problem_responses(errors.EmailTaken, RateLimited, InvalidInput),
 )
-async def register(body: RegisterRequest, service: AuthServiceDep, client: ClientDep) -> RegisterResponse:
+async def register(body: RegisterRequest, service: AccountServiceDep, client: ClientDep) -> RegisterResponse:
     """Create an account and email a verification link. Sign-in needs a verified email.
 
     Passwords: 8 to 128 characters, not the email, not a commonly breached password."""
@@ -92,7 +91,7 @@ async def register(body: RegisterRequest, service: AuthServiceDep, client: Clien
     response_model=MessageResponse,
     responses=problem_responses(errors.EmailTokenInvalid),
 )
-async def verify_email(body: TokenRequest, service: AuthServiceDep, client: ClientDep) -> MessageResponse:
+async def verify_email(body: TokenRequest, service: AccountServiceDep, client: ClientDep) -> MessageResponse:
     """Confirm an email address with the token from the verification link."""
     await service.verify_email(body.token, client)
     return MessageResponse(message="Email verified. You can sign in now.")
@@ -106,7 +105,7 @@ async def verify_email(body: TokenRequest, service: AuthServiceDep, client: Clie
     responses=problem_responses(RateLimited),
 )
 async def resend_verification(
-    body: EmailRequest, service: AuthServiceDep, client: ClientDep
+    body: EmailRequest, service: AccountServiceDep, client: ClientDep
 ) -> MessageResponse:
     """Send a new verification link. The answer is the same whether or not the account exists."""
     await service.resend_verification(body.email, client)
@@ -116,7 +115,7 @@ async def resend_verification(
 @router.post(
     "/login", response_model=TokenPair, dependencies=[login_limit], responses=problem_responses(*LOGIN_ERRORS)
 )
-async def login(body: LoginRequest, service: AuthServiceDep, client: ClientDep) -> TokenPair:
+async def login(body: LoginRequest, service: SessionServiceDep, client: ClientDep) -> TokenPair:
     """Sign in: a new session with an access token (1 hour) and a refresh token (30 days).
 
     The 5th consecutive failure locks the account (423, which tells that the account exists);
@@ -128,7 +127,7 @@ async def login(body: LoginRequest, service: AuthServiceDep, client: ClientDep) 
     "/token", response_model=TokenPair, dependencies=[login_limit], responses=problem_responses(*LOGIN_ERRORS)
 )
 async def token(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], service: AuthServiceDep, client: ClientDep
+    form: Annotated[OAuth2PasswordRequestForm, Depends()], service: SessionServiceDep, client: ClientDep
 ) -> TokenPair:
     """The OAuth2 password flow (form fields `username` = email, `password`), for Swagger UI's
     Authorize button. Same rules and rate limit as /login."""
@@ -144,20 +143,18 @@ async def token(
 @router.post(
     "/refresh",
     response_model=TokenPair,
-    responses=problem_responses(
-        errors.RefreshTokenInvalid, errors.RefreshTokenExpired, errors.TokenReused, errors.RefreshTokenRevoked
-    ),
+    responses=problem_responses(TokenInvalid, TokenExpired, errors.TokenReused, TokenRevoked),
 )
-async def refresh(body: RefreshRequest, service: AuthServiceDep, client: ClientDep) -> TokenPair:
+async def refresh(body: RefreshRequest, service: SessionServiceDep, client: ClientDep) -> TokenPair:
     """Trade a refresh token for a new pair. The old refresh token is spent: presenting it again
     revokes the session (except within a few seconds, the race of two tabs refreshing at once)."""
     return await service.refresh(body.refresh_token, client)
 
 
-@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(*BEARER_ERRORS))
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(bearer=True))
 async def logout(
     principal: CurrentUser,
-    service: AuthServiceDep,
+    service: SessionServiceDep,
     client: ClientDep,
     _: Annotated[LogoutRequest | None, Body()] = None,
 ) -> Response:
@@ -166,10 +163,8 @@ async def logout(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post(
-    "/logout-all", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(*BEARER_ERRORS)
-)
-async def logout_all(principal: CurrentUser, service: AuthServiceDep, client: ClientDep) -> Response:
+@router.post("/logout-all", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(bearer=True))
+async def logout_all(principal: CurrentUser, service: SessionServiceDep, client: ClientDep) -> Response:
     """End every session of the user, on every device."""
     await service.logout_all(principal.user_id, client)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -183,7 +178,7 @@ async def logout_all(principal: CurrentUser, service: AuthServiceDep, client: Cl
     responses=problem_responses(RateLimited),
 )
 async def password_reset_request(
-    body: EmailRequest, service: AuthServiceDep, client: ClientDep
+    body: EmailRequest, service: AccountServiceDep, client: ClientDep
 ) -> MessageResponse:
     """Email a password-reset link (valid 1 hour). The answer is the same whether or not the
     account exists."""
@@ -197,7 +192,7 @@ async def password_reset_request(
     responses=problem_responses(errors.EmailTokenInvalid, InvalidInput),
 )
 async def password_reset(
-    body: PasswordResetRequest, service: AuthServiceDep, client: ClientDep
+    body: PasswordResetRequest, service: AccountServiceDep, client: ClientDep
 ) -> MessageResponse:
     """Set a new password with the token from the reset link. Every session is signed out and
     any lockout is lifted."""
@@ -208,10 +203,10 @@ async def password_reset(
 @router.post(
     "/change-password",
     response_model=MessageResponse,
-    responses=problem_responses(errors.InvalidCurrentPassword, InvalidInput, RateLimited, *BEARER_ERRORS),
+    responses=problem_responses(errors.InvalidCurrentPassword, InvalidInput, RateLimited, bearer=True),
 )
 async def change_password(
-    body: ChangePasswordRequest, principal: CurrentUser, service: AuthServiceDep, client: ClientDep
+    body: ChangePasswordRequest, principal: CurrentUser, service: AccountServiceDep, client: ClientDep
 ) -> MessageResponse:
     """Change the password. Every other session is signed out; this one lives on."""
     await service.change_password(
@@ -220,28 +215,28 @@ async def change_password(
     return MessageResponse(message="Password changed.")
 
 
-@router.get("/me", response_model=UserOut, responses=problem_responses(*BEARER_ERRORS))
-async def me(principal: CurrentUser, service: AuthServiceDep) -> UserOut:
+@router.get("/me", response_model=UserOut, responses=problem_responses(bearer=True))
+async def me(principal: CurrentUser, service: AccountServiceDep) -> UserOut:
     """The signed-in account."""
-    return _user_out(await service.me(principal.user_id))
+    return _user_out(await service.get(principal.user_id))
 
 
 @router.delete(
     "/me",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(errors.InvalidCurrentPassword, RateLimited, *BEARER_ERRORS),
+    responses=problem_responses(errors.InvalidCurrentPassword, RateLimited, bearer=True),
 )
 async def delete_me(
-    body: DeleteAccountRequest, principal: CurrentUser, service: AuthServiceDep, client: ClientDep
+    body: DeleteAccountRequest, principal: CurrentUser, service: AccountServiceDep, client: ClientDep
 ) -> Response:
     """Delete the account and everything shop holds for it (profile, addresses, sessions). The
     email address can register again."""
-    await service.delete_account(principal.user_id, body.password, client)
+    await service.delete(principal.user_id, body.password, client)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/sessions", response_model=list[SessionOut], responses=problem_responses(*BEARER_ERRORS))
-async def sessions(principal: CurrentUser, service: AuthServiceDep) -> list[SessionOut]:
+@router.get("/sessions", response_model=list[SessionOut], responses=problem_responses(bearer=True))
+async def sessions(principal: CurrentUser, service: SessionServiceDep) -> list[SessionOut]:
     """The live sessions of the user; `current` marks the one of this access token."""
     return [
         SessionOut(
@@ -253,48 +248,57 @@ async def sessions(principal: CurrentUser, service: AuthServiceDep) -> list[Sess
             ip=str(item.ip) if item.ip is not None else None,
             current=item.id == principal.session_id,
         )
-        for item in await service.sessions(principal.user_id)
+        for item in await service.list_live(principal.user_id)
     ]
 
 
 @router.delete(
     "/sessions/{session_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(NotFound, *BEARER_ERRORS),
+    responses=problem_responses(NotFound, bearer=True),
 )
 async def revoke_session(
-    session_id: uuid.UUID, principal: CurrentUser, service: AuthServiceDep, client: ClientDep
+    session_id: uuid.UUID, principal: CurrentUser, service: SessionServiceDep, client: ClientDep
 ) -> Response:
     """Sign out one session (another device, or this one)."""
-    await service.revoke_session(principal.user_id, session_id, client)
+    await service.revoke(principal.user_id, session_id, client)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/protected", response_model=ProtectedResponse, responses=problem_responses(*BEARER_ERRORS))
+@router.get(
+    "/protected",
+    response_model=ProtectedResponse,
+    responses=problem_responses(bearer=True),
+    summary="Demo: a protected resource",
+    openapi_extra={"x-demo": True},
+)
 async def protected(principal: CurrentUser) -> ProtectedResponse:
-    """A resource that only a signed-in user can read: handy to check a token."""
+    """A demonstration endpoint, kept for trying a token out (Swagger UI's Authorize button): it
+    holds nothing but answers only a signed-in user."""
     return ProtectedResponse(message="You are signed in.", user_id=principal.user_id)
 
 
-@admin_router.get(
-    "/users", response_model=list[UserOut], responses=problem_responses(Forbidden, *BEARER_ERRORS)
-)
+@admin_router.get("/users", response_model=list[UserOut], responses=problem_responses(Forbidden, bearer=True))
 async def admin_users(
-    _: AdminUser, service: AuthServiceDep, email: Annotated[EmailStr | None, Query()] = None
+    _: AdminUser, service: AccountServiceDep, email: Annotated[EmailStr | None, Query()] = None
 ) -> list[UserOut]:
     """Admin: find a user by exact email (case-insensitive), or list the newest 50."""
-    return [_user_out(user) for user in await service.find_users(email)]
+    return [_user_out(user) for user in await service.list_newest(email)]
 
 
 @admin_router.patch(
     "/users/{user_id}",
     response_model=UserOut,
-    responses=problem_responses(Forbidden, NotFound, *BEARER_ERRORS),
+    responses=problem_responses(Forbidden, NotFound, bearer=True),
 )
 async def admin_update_user(
-    user_id: uuid.UUID, body: AdminUserPatch, principal: AdminUser, service: AuthServiceDep, client: ClientDep
+    user_id: uuid.UUID,
+    body: AdminUserPatch,
+    principal: AdminUser,
+    service: AccountServiceDep,
+    client: ClientDep,
 ) -> UserOut:
     """Admin: activate or deactivate an account, or change its role. Deactivating signs the user
     out everywhere at once."""
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
-    return _user_out(await service.admin_update_user(principal.user_id, user_id, changes, client))
+    return _user_out(await service.admin_update(principal.user_id, user_id, changes, client))

@@ -115,7 +115,8 @@ class Settings(BaseSettings):
         return self
 
     def signing_key(self) -> str:
-        """The JWT key: configured, or (outside production) one generated once under DATA_DIR."""
+        """The root secret (JWT_SECRET_KEY): configured, or (outside production) one generated once
+        under DATA_DIR. auth signs access tokens with it; SecretBox derives its keys from it."""
         if self.jwt_secret_key is not None:
             return self.jwt_secret_key.get_secret_value()
         return _development_key(self.data_dir)
@@ -153,3 +154,10 @@ def _development_key(data_dir: Path) -> str:
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def pass_to_workers(*, database_url: str) -> None:
+    """Server workers are separate processes that read their settings afresh from the environment:
+    hand them what the parent decided (the embedded database's URL). The one write to os.environ."""
+    os.environ["DATABASE_URL"] = database_url
+    get_settings.cache_clear()

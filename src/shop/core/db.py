@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -16,8 +17,6 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 
-from shop.core.errors import ShopError
-
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -26,11 +25,14 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-SCHEMAS = ("auth", "users", "localization", "mail")
-
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def schemas() -> set[str]:
+    """The schemas of every table registered on the metadata (import the models first)."""
+    return {table.schema for table in Base.metadata.tables.values() if table.schema is not None}
 
 
 class Database:
@@ -60,8 +62,22 @@ class Database:
         )
         return cls(engine)
 
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
+        """A short transaction of its own, committed when the block ends without an error."""
+        async with self.sessions() as session, session.begin():
+            yield session
+
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -70,16 +86,10 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with database.sessions() as session:
         try:
             yield session
-            await session.commit()
-        except ShopError as error:
-            if error.keep_changes:
-                await session.commit()
-            else:
-                await session.rollback()
-            raise
         except BaseException:
             await session.rollback()
             raise
+        await session.commit()
 
 
 # scope="function": the commit happens before the response is sent, so a failed commit is an

@@ -1,22 +1,10 @@
-"""Errors as types with a status and a stable code, rendered once as RFC 9457 problem+json."""
+"""Errors as types: a status, a stable code and a description. They describe and never write; how
+they are rendered (problem+json, OpenAPI) lives in `problems.py`."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
-from http import HTTPStatus
 from typing import Any
-
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from starlette.exceptions import HTTPException as StarletteHTTPException
-
-logger = logging.getLogger("shop.errors")
-
-PROBLEM_JSON = "application/problem+json"
 
 
 class ShopError(Exception):
@@ -33,15 +21,11 @@ class ShopError(Exception):
         *,
         headers: Mapping[str, str] | None = None,
         errors: Sequence[Mapping[str, Any]] | None = None,
-        keep_changes: bool = False,
     ):
         if detail is not None:
             self.detail = detail
         self.headers: dict[str, str] = dict(headers or {})
         self.errors = list(errors) if errors is not None else None
-        # Some refusals are themselves state changes that must persist: a failed login counts
-        # towards lockout, a reused refresh token revokes its session, the audit log records both.
-        self.keep_changes = keep_changes
         super().__init__(self.detail)
 
 
@@ -62,8 +46,8 @@ class Unauthorized(ShopError):
 
     status = 401
 
-    def __init__(self, detail: str | None = None, *, keep_changes: bool = False):
-        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"}, keep_changes=keep_changes)
+    def __init__(self, detail: str | None = None):
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
 
 
 class NotAuthenticated(Unauthorized):
@@ -82,6 +66,10 @@ class TokenRevoked(Unauthorized):
     code, detail = "token_revoked", "The token's session has been revoked."
 
 
+# What a route behind the bearer guard may answer besides its own errors.
+BEARER_ERRORS: tuple[type[ShopError], ...] = (NotAuthenticated, TokenInvalid, TokenExpired, TokenRevoked)
+
+
 class InvalidInput(ShopError):
     """A rule checked beyond the request schema, answered like any validation failure."""
 
@@ -96,137 +84,3 @@ class RateLimited(ShopError):
 
     def __init__(self, retry_after: int):
         super().__init__(headers={"Retry-After": str(max(1, retry_after))})
-
-
-class Problem(BaseModel):
-    """RFC 9457 problem details, as every error response body."""
-
-    type: str
-    title: str
-    status: int
-    detail: str
-    code: str
-    errors: list[dict[str, Any]] | None = None
-
-
-def problem_response(
-    status: int,
-    code: str,
-    detail: str,
-    *,
-    title: str | None = None,
-    headers: Mapping[str, str] | None = None,
-    errors: Sequence[Mapping[str, Any]] | None = None,
-) -> JSONResponse:
-    body: dict[str, Any] = {
-        "type": f"urn:shop:problem:{code}",
-        "title": title or HTTPStatus(status).phrase,
-        "status": status,
-        "detail": detail,
-        "code": code,
-    }
-    if errors is not None:
-        body["errors"] = list(errors)
-    return JSONResponse(body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_JSON)
-
-
-def problem_responses(*errors: type[ShopError]) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` for a route: each status with the codes it may carry."""
-    by_status: dict[int, list[str]] = {}
-    for error in errors:
-        by_status.setdefault(error.status, []).append(error.code)
-    return {
-        status: {
-            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-            "description": f"{HTTPStatus(status).phrase}: code " + " or ".join(f"`{c}`" for c in codes),
-        }
-        for status, codes in by_status.items()
-    }
-
-
-def _clean_validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
-    # Only loc, msg and type: pydantic's `input` and `ctx` could echo passwords back.
-    return [
-        {"loc": list(err.get("loc", [])), "msg": str(err.get("msg", "")), "type": str(err.get("type", ""))}
-        for err in errors
-    ]
-
-
-_UNPARSABLE = {"loc": ["body"], "msg": "The body could not be parsed", "type": "body_unparsable"}
-
-_STATUS_CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request", 413: "payload_too_large"}
-
-
-def _is_connection_error(exc: BaseException) -> bool:
-    if isinstance(exc, (OperationalError, InterfaceError)):
-        return True
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, (ConnectionError, OSError, TimeoutError))
-
-
-def _install_problem_schema(app: FastAPI) -> None:
-    """Routes refer to `Problem` under application/problem+json: register its schema once."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = build()
-            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
-                Problem.model_json_schema()
-            )
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    _install_problem_schema(app)
-
-    @app.exception_handler(ShopError)
-    async def _shop_error(_: Request, exc: ShopError) -> JSONResponse:
-        return problem_response(
-            exc.status, exc.code, exc.detail, title=exc.title, headers=exc.headers, errors=exc.errors
-        )
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return problem_response(
-            422,
-            "validation_error",
-            "The request is not valid.",
-            errors=_clean_validation_errors(exc.errors()),
-        )
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if exc.status_code == 400:
-            # The framework's only 400: a body it could not parse (invalid UTF-8, nesting deeper
-            # than the parser allows, a number too long to convert, a broken form). Bad input of
-            # every kind is a validation failure in the contract.
-            return problem_response(
-                422, "validation_error", "The request is not valid.", errors=[_UNPARSABLE]
-            )
-        code = _STATUS_CODES.get(exc.status_code, "http_error")
-        detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-        if exc.status_code == 404:
-            detail = "The resource was not found."
-        return problem_response(exc.status_code, code, detail, headers=exc.headers)
-
-    @app.exception_handler(DBAPIError)
-    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
-        return unexpected_error_response(request, exc)
-
-    @app.exception_handler(OSError)
-    async def _os(request: Request, exc: OSError) -> JSONResponse:
-        return unexpected_error_response(request, exc)
-
-
-def unexpected_error_response(request: Request, exc: BaseException) -> JSONResponse:
-    """The answer to anything unforeseen: 503 when a backing service is down, else a bare 500."""
-    if _is_connection_error(exc):
-        logger.warning("backing service unavailable on %s: %s", request.url.path, type(exc).__name__)
-        return problem_response(503, "service_unavailable", "A backing service is unavailable.")
-    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem_response(500, "internal_error", "An unexpected error occurred.")

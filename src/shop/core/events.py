@@ -1,5 +1,7 @@
 """A tiny in-process event bus. Events are published inside the caller's transaction, and every
-handler joins it: the side effects commit or roll back with the change that caused them."""
+handler joins it: the side effects commit or roll back with the change that caused them.
+
+One bus per app (or CLI run), built by `shop.bootstrap` with every subscription written out there."""
 
 from __future__ import annotations
 
@@ -18,12 +20,8 @@ class EventBus:
         self._handlers: dict[type, list[Handler]] = defaultdict(list)
 
     def subscribe(self, event_type: type[E], handler: Callable[[AsyncSession, E], Awaitable[None]]) -> None:
-        if handler not in self._handlers[event_type]:
-            self._handlers[event_type].append(handler)
+        self._handlers[event_type].append(handler)
 
     async def publish(self, session: AsyncSession, event: object) -> None:
         for handler in self._handlers.get(type(event), []):
             await handler(session, event)
-
-
-bus = EventBus()

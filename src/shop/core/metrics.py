@@ -1,4 +1,5 @@
-"""Prometheus metrics. Counters live here so that any module can count without importing a context."""
+"""Prometheus metrics: the registry every context counts into, and the kernel's own counters (HTTP, mail
+outbox). A context's counters live in its own `metrics.py`, registered on `REGISTRY`."""
 
 from __future__ import annotations
 
@@ -20,8 +21,6 @@ HTTP_LATENCY = Histogram(
     registry=REGISTRY,
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
-LOGINS = Counter("shop_logins_total", "Login attempts by outcome.", ["outcome"], registry=REGISTRY)
-LOCKOUTS = Counter("shop_lockouts_total", "Accounts locked after failed logins.", registry=REGISTRY)
 OUTBOX_BACKLOG = Gauge(
     "shop_mail_outbox_backlog",
     "Mails waiting in the outbox, as last seen by the sender.",

@@ -10,8 +10,8 @@ import uuid
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shop.core.errors import unexpected_error_response
 from shop.core.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from shop.core.problems import unexpected_error_response
 
 logger = logging.getLogger("shop.request")
 

@@ -104,15 +104,19 @@ class RateLimiter:
             stats = self._strategy.get_window_stats(item, scope, digest)
         return max(1, math.ceil(stats.reset_time - time.time()))
 
+    async def hit_address(self, request: Request, limit: str, scope: str) -> None:
+        """Count one request of the calling address against `limit`."""
+        await self.hit(limit, scope, self.client_address(request))
+
     def reset(self) -> None:
         self._slowapi.reset()
 
 
-def limit_by_address(setting: str, scope: str) -> Callable[[Request], Awaitable[None]]:
-    """A route dependency: `setting` names the Settings field holding the limit string."""
+def limit_by_address(scope: str, limit: Callable[[Settings], str]) -> Callable[[Request], Awaitable[None]]:
+    """A route dependency counting the calling address against `limit(settings)` under `scope`."""
 
     async def check(request: Request) -> None:
         limiter: RateLimiter = request.app.state.rate_limiter
-        await limiter.hit(getattr(limiter.settings, setting), scope, limiter.client_address(request))
+        await limiter.hit_address(request, limit(limiter.settings), scope)
 
     return check

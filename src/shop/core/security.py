@@ -1,38 +1,36 @@
-"""Bearer guards. The token travels in the Authorization header; it is minted and checked here as a
-JWT; whether its session is still live is asked of a `SessionValidator` that auth plugs in at startup
-(so users and localization need nothing from auth, and the kernel knows no context)."""
+"""Bearer guards. The token travels in the Authorization header. The kernel neither mints nor knows
+the token format: it asks a `BearerGuard` — an `AccessTokenVerifier` and a `SessionValidator` that
+auth plugs in at startup (`shop.bootstrap`) — so users and localization need nothing from auth, and
+the kernel knows no context."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal, Protocol
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Protocol
 
-import jwt
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shop.core.config import Settings
 from shop.core.db import SessionDep
-from shop.core.errors import Forbidden, NotAuthenticated, TokenExpired, TokenInvalid, TokenRevoked
-
-Role = Literal["customer", "admin"]
-LEEWAY_SECONDS = 1
+from shop.core.errors import Forbidden, NotAuthenticated, TokenRevoked
 
 
 @dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is calling: the user, the session of the access token, and the role."""
+class AccessClaims:
+    """What a verified access token says: whose it is, of which session, and every claim it carries."""
 
     user_id: uuid.UUID
     session_id: uuid.UUID
-    role: str
+    claims: Mapping[str, Any] = field(default_factory=dict)
 
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
+
+class AccessTokenVerifier(Protocol):
+    """Checks an access token; raises TokenInvalid or TokenExpired (shop.core.errors) when it fails."""
+
+    def verify(self, token: str) -> AccessClaims: ...
 
 
 class SessionValidator(Protocol):
@@ -44,49 +42,27 @@ class SessionValidator(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class AccessToken:
-    token: str
-    expires_in: int
+class BearerGuard:
+    tokens: AccessTokenVerifier
+    sessions: SessionValidator
 
 
-class TokenCodec:
-    def __init__(self, settings: Settings) -> None:
-        self._key = settings.signing_key()
-        self._algorithm = settings.jwt_algorithm
-        self._ttl = settings.access_token_ttl_seconds
+def install_guard(app: FastAPI, guard: BearerGuard) -> None:
+    app.state.bearer_guard = guard
 
-    def issue_access(self, user_id: uuid.UUID, session_id: uuid.UUID) -> AccessToken:
-        now = datetime.now(UTC)
-        claims = {
-            "sub": str(user_id),
-            "sid": str(session_id),
-            "jti": uuid.uuid4().hex,
-            "iat": now,
-            "exp": now + timedelta(seconds=self._ttl),
-            "type": "access",
-        }
-        return AccessToken(jwt.encode(claims, self._key, algorithm=self._algorithm), self._ttl)
 
-    def decode_access(self, token: str) -> tuple[uuid.UUID, uuid.UUID]:
-        """Check signature, expiry and type; return (user id, session id)."""
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                self._key,
-                algorithms=[self._algorithm],  # one algorithm: no `none`, no confusion attacks
-                leeway=LEEWAY_SECONDS,
-                options={"require": ["sub", "sid", "exp", "iat", "jti", "type"]},
-            )
-        except jwt.ExpiredSignatureError as exc:
-            raise TokenExpired() from exc
-        except jwt.PyJWTError as exc:
-            raise TokenInvalid() from exc
-        if claims.get("type") != "access":
-            raise TokenInvalid()
-        try:
-            return uuid.UUID(str(claims["sub"])), uuid.UUID(str(claims["sid"]))
-        except ValueError as exc:
-            raise TokenInvalid() from exc
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the user, the session of the access token, the role, and the token's claims."""
+
+    user_id: uuid.UUID
+    session_id: uuid.UUID
+    role: str
+    claims: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
 
 
 # auto_error=False: a missing header is our own 401 problem, not the framework's 403.
@@ -103,13 +79,12 @@ async def get_principal(
 ) -> Principal:
     if credentials is None or not credentials.credentials:
         raise NotAuthenticated()
-    codec: TokenCodec = request.app.state.token_codec
-    user_id, session_id = codec.decode_access(credentials.credentials)
-    validator: SessionValidator = request.app.state.session_validator
-    role = await validator(session, user_id, session_id)
+    guard: BearerGuard = request.app.state.bearer_guard
+    verified = guard.tokens.verify(credentials.credentials)
+    role = await guard.sessions(session, verified.user_id, verified.session_id)
     if role is None:
         raise TokenRevoked()
-    return Principal(user_id=user_id, session_id=session_id, role=role)
+    return Principal(verified.user_id, verified.session_id, role, verified.claims)
 
 
 async def get_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:

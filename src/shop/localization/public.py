@@ -10,9 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop.localization import service
 from shop.localization.errors import RateNotFound, UnknownCurrency, UnknownLanguage
-from shop.localization.service import Conversion
+from shop.localization.service import DEFAULT_CURRENCY, DEFAULT_LANGUAGE, Conversion
 
 __all__ = [
+    "DEFAULT_CURRENCY",
+    "DEFAULT_LANGUAGE",
     "Conversion",
     "RateNotFound",
     "UnknownCurrency",
@@ -46,7 +48,7 @@ async def convert(
     from_code: str,
     to_code: str,
     *,
-    base_currency: str = "USD",
+    base_currency: str = DEFAULT_CURRENCY,
     at: datetime | None = None,
 ) -> Conversion:
     """Convert `amount` (a finite Decimal >= 0) at the rate in force at `at` (default now), crossing

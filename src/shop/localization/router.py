@@ -10,16 +10,9 @@ from fastapi import APIRouter, Header, Path, Query, Response, status
 from pydantic import TypeAdapter
 
 from shop.core.db import SessionDep
-from shop.core.errors import (
-    Forbidden,
-    InvalidInput,
-    NotAuthenticated,
-    TokenExpired,
-    TokenInvalid,
-    TokenRevoked,
-    problem_responses,
-)
+from shop.core.errors import Forbidden, InvalidInput
 from shop.core.openapi import operation_ids
+from shop.core.problems import problem_responses
 from shop.core.security import AdminUser
 from shop.localization import service
 from shop.localization.dependencies import BaseCurrency
@@ -48,7 +41,6 @@ from shop.localization.schemas import (
 
 router = APIRouter(tags=["localization"], generate_unique_id_function=operation_ids("localization"))
 
-ADMIN_ERRORS = (NotAuthenticated, TokenInvalid, TokenExpired, TokenRevoked, Forbidden)
 CACHE_CONTROL = "public, max-age=300"
 
 _languages = TypeAdapter(list[LanguageOut])
@@ -214,7 +206,7 @@ async def convert(
     "/admin/exchange-rates",
     status_code=status.HTTP_201_CREATED,
     response_model=StoredRateOut,
-    responses=problem_responses(*ADMIN_ERRORS, RateExists, UnknownCurrency, InvalidInput),
+    responses=problem_responses(Forbidden, RateExists, UnknownCurrency, InvalidInput, bearer=True),
     tags=["admin"],
     summary="Add an exchange rate",
 )
@@ -245,7 +237,7 @@ async def add_exchange_rate(body: RateIn, session: SessionDep, _: AdminUser) -> 
 @router.patch(
     "/admin/currencies/{code}",
     response_model=CurrencyAdminOut,
-    responses=problem_responses(*ADMIN_ERRORS, CurrencyNotFound, InvalidInput),
+    responses=problem_responses(Forbidden, CurrencyNotFound, InvalidInput, bearer=True),
     tags=["admin"],
     summary="Switch a currency on or off",
 )
@@ -265,7 +257,7 @@ async def patch_currency(
 @router.patch(
     "/admin/languages/{code}",
     response_model=LanguageAdminOut,
-    responses=problem_responses(*ADMIN_ERRORS, LanguageNotFound, InvalidInput),
+    responses=problem_responses(Forbidden, LanguageNotFound, InvalidInput, bearer=True),
     tags=["admin"],
     summary="Switch a language on or off",
 )

@@ -33,7 +33,8 @@ ONE = Decimal(1)
 
 DERIVED = "derived"
 IDENTITY = "identity"
-FALLBACK_LANGUAGE = "en"
+DEFAULT_LANGUAGE = "en"
+DEFAULT_CURRENCY = "USD"
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,8 +192,8 @@ def match_language(preferences: Sequence[str], active: set[str]) -> str:
     by_lower = {code.lower(): code for code in active}
     for preference in preferences:
         if preference == "*":
-            if FALLBACK_LANGUAGE in by_lower:
-                return by_lower[FALLBACK_LANGUAGE]
+            if DEFAULT_LANGUAGE in by_lower:
+                return by_lower[DEFAULT_LANGUAGE]
             continue
         subtags = preference.split("-")
         while subtags:
@@ -202,13 +203,13 @@ def match_language(preferences: Sequence[str], active: set[str]) -> str:
             subtags.pop()
             if subtags and len(subtags[-1]) == 1:  # never end on a singleton (`x`, `u`)
                 subtags.pop()
-    return FALLBACK_LANGUAGE
+    return DEFAULT_LANGUAGE
 
 
 async def best_language(session: AsyncSession, accept_language: str | None) -> str:
     preferences = parse_accept_language(accept_language)
     if not preferences:
-        return FALLBACK_LANGUAGE
+        return DEFAULT_LANGUAGE
     active = await LocalizationRepository(session).active_language_codes()
     return match_language(preferences, active)
 

@@ -7,16 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, status
 
-from shop.core.errors import (
-    InvalidInput,
-    NotAuthenticated,
-    NotFound,
-    TokenExpired,
-    TokenInvalid,
-    TokenRevoked,
-    problem_responses,
-)
+from shop.core.errors import InvalidInput, NotFound
 from shop.core.openapi import operation_ids
+from shop.core.problems import problem_responses
 from shop.core.security import CurrentUser
 from shop.users.dependencies import AddressServiceDep, ProfileServiceDep
 from shop.users.errors import AddressLimit, UnknownCurrency, UnknownLanguage
@@ -25,7 +18,7 @@ from shop.users.schemas import AddressIn, AddressOut, AddressUpdate, ProfileOut,
 router = APIRouter(
     tags=["users"],
     generate_unique_id_function=operation_ids("users"),
-    responses=problem_responses(NotAuthenticated, TokenInvalid, TokenExpired, TokenRevoked),
+    responses=problem_responses(bearer=True),
 )
 
 AddressId = Annotated[uuid.UUID, Path(description="The address's id (a UUID).")]

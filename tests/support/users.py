@@ -7,9 +7,9 @@ from typing import Any
 
 import httpx
 
-from tests.factories import SignedIn
+from tests.support.factories import SignedIn
+from tests.support.problems import assert_problem
 
-PROBLEM = "application/problem+json"
 PROFILE = "/api/v1/profile"
 ADDRESSES = "/api/v1/addresses"
 
@@ -55,15 +55,6 @@ async def primaries(client: httpx.AsyncClient, user: SignedIn) -> dict[str, list
             if address["type"] in ("billing", "both"):
                 uses["billing"].append(address["id"])
     return uses
-
-
-def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    body: dict[str, Any] = response.json()
-    assert body["code"] == code
-    assert body["status"] == status
-    return body
 
 
 def assert_invalid_field(response: httpx.Response, field: str, where: str = "body") -> None:

@@ -1,20 +1,26 @@
-"""Shared steps of the auth tests: register, read the mailed token, sign in."""
+"""Steps of the auth tests: register, read the mailed token, sign in."""
 
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 import httpx
 from sqlalchemy import select, text
 
-from shop.core.mail import OutboxMail
-from tests.conftest import new_email
+from shop.auth.passwords import PasswordHasher
+from shop.core.config import Settings
+from shop.core.mail.outbox import OutboxMail
 
 PASSWORD = "correct horse battery staple"
 # The fields of /auth/me and of the admin user listing (API.md).
 USER_FIELDS = {"id", "email", "email_verified", "is_active", "role", "created_at", "last_login_at"}
 LINK = re.compile(r"/(verify-email|reset-password)\?token=([A-Za-z0-9_\-]+)")
+
+
+def new_email() -> str:
+    return f"user-{uuid.uuid4().hex[:12]}@example.com"
 
 
 async def outbox_tokens(app: Any, email: str, page: str = "verify-email") -> list[str]:
@@ -56,3 +62,15 @@ async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD)
 
 def bearer(pair: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {pair['access_token']}"}
+
+
+class CountingHasher(PasswordHasher):
+    """The real hasher, remembering every hash a plain check (`burn`'s) was spent on."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.checked: list[str] = []
+
+    def check(self, password: str, hashed: str) -> bool:
+        self.checked.append(hashed)
+        return super().check(password, hashed)

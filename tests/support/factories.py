@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shop.auth.models import Session, User
+from shop.auth.service import AuthTools
 from shop.core.db import Database
-from shop.core.security import TokenCodec
+from shop.users import public as users_public
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ async def signed_in_user(app: Any, *, role: str = "customer", email: str | None 
     Publishes nothing: tests that need the users context's profile should register through the API.
     """
     database: Database = app.state.database
-    codec: TokenCodec = app.state.token_codec
+    tools: AuthTools = app.state.auth
     email = email or f"user-{uuid.uuid4().hex[:12]}@example.com"
     async with database.sessions() as session:
         user = User(email=email, password_hash="!unusable", email_verified=True, role=role)
@@ -37,5 +38,14 @@ async def signed_in_user(app: Any, *, role: str = "customer", email: str | None 
         await session.flush()
         user_id, session_id = user.id, login.id
         await session.commit()
-    token = codec.issue_access(user_id, session_id).token
+    token = tools.tokens.issue(user_id, session_id).token
     return SignedIn(user_id, session_id, email, {"Authorization": f"Bearer {token}"})
+
+
+async def user_with_profile(app: Any, accept_language: str | None = None) -> SignedIn:
+    """A signed-in user who has the profile registration gives."""
+    user = await signed_in_user(app)
+    async with app.state.database.sessions() as session:
+        await users_public.create_profile(session, user.user_id, accept_language)
+        await session.commit()
+    return user

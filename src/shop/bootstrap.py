@@ -1,0 +1,171 @@
+"""The one place that builds shop: `bootstrap()` makes every collaborator and every event
+subscription, written out below; `create_app()` puts them into a FastAPI app. The CLI calls
+`bootstrap()` too, so a command behaves as the API does (a new admin gets a profile, as at sign-up).
+
+To add a collaborator: build it in `bootstrap()`, give it a field on `Shop`, and hand it to whatever
+needs it (a context's tools, or `app.state` in `create_app()` for a dependency to read).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shop import __version__
+from shop.auth import public as auth_public
+from shop.auth.passwords import PasswordHasher
+from shop.auth.router import admin_router as auth_admin_router
+from shop.auth.router import router as auth_router
+from shop.auth.service import AuthTools
+from shop.auth.tokens import AccessTokens
+from shop.core.config import Settings, get_settings
+from shop.core.db import Database
+from shop.core.docs import install_docs
+from shop.core.embedded import EmbeddedPostgres
+from shop.core.events import EventBus
+from shop.core.health import router as health_router
+from shop.core.logging import configure_logging
+from shop.core.mail.sender import MailSender
+from shop.core.middleware import RequestContextMiddleware
+from shop.core.openapi import install_openapi
+from shop.core.problems import install_error_handlers
+from shop.core.ratelimit import RateLimiter
+from shop.core.security import BearerGuard, install_guard
+from shop.links import LINKS
+from shop.localization.router import router as localization_router
+from shop.users import public as users_public
+from shop.users.router import router as users_router
+
+API_PREFIX = "/api/v1"
+
+DESCRIPTION = """
+The backend foundation of a global e-commerce platform: sign-up and sign-in, customer profiles and
+addresses, languages, currencies and exchange rates.
+
+Errors are RFC 9457 problem details (`application/problem+json`) with a stable `code`.
+Authenticate with **Authorize** (the OAuth2 password flow signs you in) or paste an access token.
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Shop:
+    """Every per-process collaborator. Nothing here touches the network when it is built."""
+
+    settings: Settings
+    events: EventBus
+    limiter: RateLimiter
+    auth: AuthTools
+    guard: BearerGuard
+
+
+async def _create_profile(session: AsyncSession, event: auth_public.UserRegistered) -> None:
+    await users_public.create_profile(session, event.user_id, event.accept_language)
+
+
+async def _erase_user_data(session: AsyncSession, event: auth_public.AccountDeleted) -> None:
+    await users_public.erase_user_data(session, event.user_id)
+
+
+def bootstrap(settings: Settings, *, hasher: PasswordHasher | None = None) -> Shop:
+    """Build shop's collaborators. `hasher`: a stand-in for tests that count password checks."""
+    # Contexts meet here: auth's events reach the users context without auth importing it back.
+    events = EventBus()
+    events.subscribe(auth_public.UserRegistered, _create_profile)
+    events.subscribe(auth_public.AccountDeleted, _erase_user_data)
+
+    limiter = RateLimiter(settings)
+    tokens = AccessTokens.from_settings(settings)
+    auth = AuthTools(
+        settings=settings,
+        hasher=hasher or PasswordHasher(settings),
+        tokens=tokens,
+        limiter=limiter,
+        events=events,
+    )
+    # The kernel's bearer guard verifies through auth: its tokens, its sessions.
+    guard = BearerGuard(tokens=tokens, sessions=auth_public.validate_session)
+    return Shop(settings=settings, events=events, limiter=limiter, auth=auth, guard=guard)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    database: Database | None = None,
+    run_mail_sender: bool = True,
+    shop: Shop | None = None,
+) -> FastAPI:
+    """The ASGI app. Building it reads settings and connects to nothing: the database (embedded or
+    not), Redis and the mail sender start with the app's lifespan."""
+    shop = shop or bootstrap(settings or get_settings())
+    settings = shop.settings
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.environment != "test":
+            configure_logging(settings.log_level)
+        embedded: EmbeddedPostgres | None = None
+        db = database
+        if db is None:
+            url = settings.database_url
+            if url is None:
+                embedded = EmbeddedPostgres(settings.data_dir)
+                url = embedded.start()
+            db = Database.from_url(url, pool_size=settings.db_pool_size)
+        app.state.database = db
+        app.state.redis = None
+        if settings.redis_url:
+            from redis.asyncio import Redis
+
+            app.state.redis = Redis.from_url(settings.redis_url)
+        sender = MailSender(settings, db)
+        if run_mail_sender:
+            sender.start()
+        try:
+            yield
+        finally:
+            await sender.stop()
+            if app.state.redis is not None:
+                await app.state.redis.aclose()
+            if database is None:
+                await db.dispose()
+            if embedded is not None:
+                embedded.stop()
+
+    app = FastAPI(
+        title="shop",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.rate_limiter = shop.limiter
+    app.state.auth = shop.auth
+    install_guard(app, shop.guard)
+
+    install_error_handlers(app)
+    install_openapi(app, LINKS)
+    install_docs(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
+    app.add_middleware(RequestContextMiddleware)
+
+    app.include_router(health_router)
+    app.include_router(auth_router, prefix=f"{API_PREFIX}/auth")
+    app.include_router(auth_admin_router, prefix=f"{API_PREFIX}/admin")
+    app.include_router(users_router, prefix=API_PREFIX)
+    app.include_router(localization_router, prefix=API_PREFIX)
+    return app

@@ -1,0 +1,62 @@
+"""How a mail leaves: to the SMTP server, or — with no SMTP_HOST — into `.eml` files under DATA_DIR
+(and, outside production, onto the console, so a newcomer can click the link)."""
+
+from __future__ import annotations
+
+import logging
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Protocol
+
+import aiosmtplib
+
+from shop.core.config import Settings
+from shop.core.mail.outbox import OutboxMail
+
+logger = logging.getLogger("shop.mail")
+
+
+class Delivery(Protocol):
+    async def deliver(self, mail: OutboxMail, message: EmailMessage) -> None: ...
+
+
+class SmtpDelivery:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    async def deliver(self, mail: OutboxMail, message: EmailMessage) -> None:
+        settings = self.settings
+        password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+        await aiosmtplib.send(
+            message,
+            hostname=settings.smtp_host,
+            port=settings.smtp_port,
+            username=settings.smtp_username,
+            password=password,
+            start_tls=settings.smtp_starttls,
+            timeout=settings.smtp_timeout_seconds,
+        )
+
+
+class FolderDelivery:
+    """The development fallback: one `.eml` file per mail, and a readable console copy."""
+
+    def __init__(self, folder: Path, *, console: bool) -> None:
+        self.folder = folder
+        self.console = console
+
+    async def deliver(self, mail: OutboxMail, message: EmailMessage) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"{mail.created_at:%Y%m%dT%H%M%S}-{mail.id}.eml"
+        path.write_bytes(message.as_bytes())
+        logger.info("mail saved (no SMTP_HOST)", extra={"to": mail.recipient, "file": str(path)})
+        if self.console:
+            # The body as written, not its MIME transfer encoding: the link must be clickable.
+            print(f"--- mail to {mail.recipient}: {mail.subject} ({path}) ---\n{mail.body}", flush=True)
+
+
+def delivery_for(settings: Settings) -> Delivery:
+    if settings.smtp_host:
+        return SmtpDelivery(settings)
+    # Links carry live tokens: no console copy in production.
+    return FolderDelivery(settings.data_dir / "mail", console=settings.environment != "production")

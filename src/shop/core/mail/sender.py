@@ -1,0 +1,106 @@
+"""The background sender: hands outbox rows to a `Delivery` with `FOR UPDATE SKIP LOCKED` (several
+instances never send one mail twice) and retries with backoff until the server takes them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+from sqlalchemy import func, select
+
+from shop.core.config import Settings
+from shop.core.db import Database
+from shop.core.mail.delivery import Delivery, delivery_for
+from shop.core.mail.outbox import OutboxMail
+from shop.core.metrics import MAIL_FAILURES, MAILS_SENT, OUTBOX_BACKLOG
+
+logger = logging.getLogger("shop.mail")
+
+MAX_BACKOFF_SECONDS = 300
+BATCH_SIZE = 20
+
+
+def _backoff(base_seconds: float, attempts: int) -> timedelta:
+    return timedelta(seconds=min(MAX_BACKOFF_SECONDS, base_seconds * 2 ** min(attempts - 1, 16)))
+
+
+class MailSender:
+    """Drains the outbox. One per process; safe to run in many processes at once."""
+
+    def __init__(self, settings: Settings, database: Database, delivery: Delivery | None = None) -> None:
+        self.settings = settings
+        self.database = database
+        self.delivery = delivery or delivery_for(settings)
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="mail-sender")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._task is not None:
+            await self._task
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                sent = await self.drain_once()
+            except Exception:  # the sender must outlive database and SMTP outages
+                logger.warning("mail sender pass failed; retrying", exc_info=True)
+                sent = 0
+            if sent == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self.settings.mail_poll_seconds)
+
+    async def drain_once(self) -> int:
+        """Send what is due; return how many mails were handed over."""
+        sent = 0
+        async with self.database.unit_of_work() as session:
+            due = (
+                await session.scalars(
+                    select(OutboxMail)
+                    .where(OutboxMail.sent_at.is_(None), OutboxMail.next_attempt_at <= func.now())
+                    .order_by(OutboxMail.created_at)
+                    .limit(BATCH_SIZE)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            for mail in due:
+                try:
+                    await self.delivery.deliver(mail, self._message(mail))
+                except Exception as exc:
+                    MAIL_FAILURES.inc()
+                    mail.attempts += 1
+                    mail.next_attempt_at = datetime.now(UTC) + _backoff(
+                        self.settings.mail_retry_base_seconds, mail.attempts
+                    )
+                    mail.last_error = f"{type(exc).__name__}: {exc}"[:500]
+                    logger.warning(
+                        "mail delivery failed", extra={"mail_id": str(mail.id), "attempts": mail.attempts}
+                    )
+                    # SMTP is down: the rest of the batch would fail the same way.
+                    break
+                mail.sent_at = datetime.now(UTC)
+                # Links in mail carry live tokens: once delivered, they do not stay at rest here.
+                mail.body = ""
+                sent += 1
+                MAILS_SENT.inc()
+            backlog = await session.scalar(
+                select(func.count()).select_from(OutboxMail).where(OutboxMail.sent_at.is_(None))
+            )
+            OUTBOX_BACKLOG.set(max(0, (backlog or 0) - sent))
+        return sent
+
+    def _message(self, mail: OutboxMail) -> EmailMessage:
+        message = EmailMessage()
+        message["From"] = self.settings.mail_from
+        message["To"] = mail.recipient
+        message["Subject"] = mail.subject
+        message["Message-ID"] = make_msgid(idstring=mail.id.hex, domain="shop.local")
+        message.set_content(mail.body)
+        return message

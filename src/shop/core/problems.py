@@ -1,0 +1,160 @@
+"""Rendering of errors: RFC 9457 problem+json answers, their OpenAPI description, and the answer to
+anything unforeseen (503 when a backing service is down, else a bare 500)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shop.core.errors import BEARER_ERRORS, ShopError
+
+logger = logging.getLogger("shop.errors")
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every error response body."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    errors: list[dict[str, Any]] | None = None
+
+
+def problem_response(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    title: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    errors: Sequence[Mapping[str, Any]] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"urn:shop:problem:{code}",
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if errors is not None:
+        body["errors"] = list(errors)
+    return JSONResponse(body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_JSON)
+
+
+def problem_responses(*errors: type[ShopError], bearer: bool = False) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for a route: each status with the codes it may carry. `bearer=True` adds
+    the bearer guard's errors — the one way a guarded route declares them."""
+    by_status: dict[int, list[str]] = {}
+    for error in (*errors, *(BEARER_ERRORS if bearer else ())):
+        codes = by_status.setdefault(error.status, [])
+        if error.code not in codes:
+            codes.append(error.code)
+    return {
+        status: {
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            "description": f"{HTTPStatus(status).phrase}: code " + " or ".join(f"`{c}`" for c in codes),
+        }
+        for status, codes in by_status.items()
+    }
+
+
+def _clean_validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    # Only loc, msg and type: pydantic's `input` and `ctx` could echo passwords back.
+    return [
+        {"loc": list(err.get("loc", [])), "msg": str(err.get("msg", "")), "type": str(err.get("type", ""))}
+        for err in errors
+    ]
+
+
+_UNPARSABLE = {"loc": ["body"], "msg": "The body could not be parsed", "type": "body_unparsable"}
+
+_STATUS_CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request", 413: "payload_too_large"}
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Is this a backing service (database, network) being unreachable, rather than a bug?"""
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, (ConnectionError, OSError, TimeoutError))
+
+
+def _install_problem_schema(app: FastAPI) -> None:
+    """Routes refer to `Problem` under application/problem+json: register its schema once."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
+                Problem.model_json_schema()
+            )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    _install_problem_schema(app)
+
+    @app.exception_handler(ShopError)
+    async def _shop_error(_: Request, exc: ShopError) -> JSONResponse:
+        return problem_response(
+            exc.status, exc.code, exc.detail, title=exc.title, headers=exc.headers, errors=exc.errors
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem_response(
+            422,
+            "validation_error",
+            "The request is not valid.",
+            errors=_clean_validation_errors(exc.errors()),
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # The framework's only 400: a body it could not parse (invalid UTF-8, nesting deeper
+            # than the parser allows, a number too long to convert, a broken form). Bad input of
+            # every kind is a validation failure in the contract.
+            return problem_response(
+                422, "validation_error", "The request is not valid.", errors=[_UNPARSABLE]
+            )
+        code = _STATUS_CODES.get(exc.status_code, "http_error")
+        detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+        if exc.status_code == 404:
+            detail = "The resource was not found."
+        return problem_response(exc.status_code, code, detail, headers=exc.headers)
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        return unexpected_error_response(request, exc)
+
+    @app.exception_handler(OSError)
+    async def _os(request: Request, exc: OSError) -> JSONResponse:
+        return unexpected_error_response(request, exc)
+
+
+def unexpected_error_response(request: Request, exc: BaseException) -> JSONResponse:
+    """The answer to anything unforeseen: 503 when a backing service is down, else a bare 500."""
+    if is_outage(exc):
+        logger.warning("backing service unavailable on %s: %s", request.url.path, type(exc).__name__)
+        return problem_response(503, "service_unavailable", "A backing service is unavailable.")
+    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(500, "internal_error", "An unexpected error occurred.")

@@ -1,0 +1,186 @@
+"""The auth rules that matter most, at the service level (no HTTP): lockout arithmetic and the grace
+period of refresh-token reuse. Refusals must persist although the request rolls back."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import pytest
+from sqlalchemy import select, text, update
+
+from shop.auth.errors import AccountLocked, InvalidCredentials, TokenReused
+from shop.auth.models import AuditEvent, RefreshToken, User
+from shop.auth.repository import UserRepository
+from shop.auth.schemas import TokenPair
+from shop.auth.service import AccountService, SessionService
+from shop.bootstrap import Shop, bootstrap
+from shop.core.config import Settings
+from shop.core.db import Database
+from shop.core.errors import TokenRevoked
+from tests.support.auth import PASSWORD, new_email
+from tests.support.services import CLIENT, request_session
+
+T = TypeVar("T")
+
+
+@pytest.fixture
+def shop(settings: Settings) -> Shop:
+    return bootstrap(settings)
+
+
+async def in_request(db: Database, shop: Shop, work: Callable[[SessionService], Awaitable[T]]) -> T:
+    async with request_session(db) as session:
+        return await work(SessionService(session, db, shop.auth))
+
+
+async def verified_user(db: Database, shop: Shop) -> str:
+    email = new_email()
+    async with request_session(db) as session:
+        service = AccountService(session, db, shop.auth)
+        await service.users.add(email, await shop.auth.hasher.hash(PASSWORD), role="customer", verified=True)
+    return email
+
+
+async def user_row(db: Database, email: str) -> User:
+    async with db.sessions() as session:
+        user = await UserRepository(session).get_by_email(email)
+    assert user is not None
+    return user
+
+
+async def expire_lock(db: Database, email: str) -> None:
+    async with db.unit_of_work() as session:
+        await session.execute(
+            update(User).where(User.email == email).values(locked_until=text("now() - interval '1 second'"))
+        )
+
+
+WRONG = "wrong password here"
+
+
+async def fail(db: Database, shop: Shop, email: str, password: str = WRONG) -> Exception:
+    with pytest.raises((InvalidCredentials, AccountLocked)) as raised:
+        await in_request(db, shop, lambda s: s.login(email, password, CLIENT))
+    return raised.value
+
+
+async def test_failures_count_up_to_the_threshold_then_lock_for_the_base(db: Database, shop: Shop) -> None:
+    email = await verified_user(db, shop)
+    for count in range(1, 5):
+        assert isinstance(await fail(db, shop, email), InvalidCredentials)
+        # The count outlives the request, which rolled back.
+        assert (await user_row(db, email)).failed_login_count == count
+    locked = await fail(db, shop, email)
+    assert isinstance(locked, AccountLocked)
+    assert 899 <= int(locked.headers["Retry-After"]) <= 900
+    user = await user_row(db, email)
+    assert (user.failed_login_count, user.lockout_count) == (0, 1)
+    # While locked, even the right password is refused and counts nothing.
+    assert isinstance(await fail(db, shop, email, PASSWORD), AccountLocked)
+    assert (await user_row(db, email)).failed_login_count == 0
+
+
+async def test_each_lockout_lasts_twice_the_last_up_to_the_maximum(
+    db: Database, shop: Shop, settings: Settings
+) -> None:
+    email = await verified_user(db, shop)
+    expected = [900, 1800, 3600]
+    for seconds in expected:
+        for _ in range(4):
+            await fail(db, shop, email)
+        locked = await fail(db, shop, email)
+        assert isinstance(locked, AccountLocked)
+        assert seconds - 1 <= int(locked.headers["Retry-After"]) <= seconds
+        await expire_lock(db, email)
+    async with db.unit_of_work() as session:
+        await session.execute(update(User).where(User.email == email).values(lockout_count=40))
+    for _ in range(5):
+        locked = await fail(db, shop, email)
+    assert int(locked.headers["Retry-After"]) <= settings.lockout_max_seconds
+    assert int(locked.headers["Retry-After"]) >= settings.lockout_max_seconds - 1
+
+
+async def test_an_expired_lock_starts_the_count_afresh_and_success_resets_it(
+    db: Database, shop: Shop
+) -> None:
+    email = await verified_user(db, shop)
+    for _ in range(5):
+        await fail(db, shop, email)
+    await expire_lock(db, email)
+    assert isinstance(await fail(db, shop, email), InvalidCredentials)
+    assert (await user_row(db, email)).failed_login_count == 1
+    await in_request(db, shop, lambda s: s.login(email, PASSWORD, CLIENT))
+    user = await user_row(db, email)
+    assert (user.failed_login_count, user.lockout_count, user.locked_until) == (0, 0, None)
+
+
+async def test_refusals_are_audited_although_the_request_rolls_back(db: Database, shop: Shop) -> None:
+    email = await verified_user(db, shop)
+    user_id = (await user_row(db, email)).id
+    for _ in range(5):
+        await fail(db, shop, email)
+    async with db.sessions() as session:
+        events = (
+            await session.execute(
+                select(AuditEvent.event, AuditEvent.outcome)
+                .where(AuditEvent.user_id == user_id)
+                .order_by(AuditEvent.id)
+            )
+        ).all()
+    assert [tuple(row) for row in events] == [("login", "failure")] * 4 + [("lockout", "locked")]
+
+
+async def signed_in(db: Database, shop: Shop) -> TokenPair:
+    email = await verified_user(db, shop)
+    return await in_request(db, shop, lambda s: s.login(email, PASSWORD, CLIENT))
+
+
+async def age_rotation(db: Database, refresh_token: str, seconds: int) -> None:
+    from shop.auth.service import hash_token
+
+    async with db.unit_of_work() as session:
+        await session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.token_hash == hash_token(refresh_token))
+            .values(rotated_at=text(f"now() - interval '{seconds} seconds'"))
+        )
+
+
+async def refresh(db: Database, shop: Shop, token: str) -> TokenPair:
+    return await in_request(db, shop, lambda s: s.refresh(token, CLIENT))
+
+
+async def test_reuse_within_the_grace_period_keeps_the_session(
+    db: Database, shop: Shop, settings: Settings
+) -> None:
+    first = await signed_in(db, shop)
+    second = await refresh(db, shop, first.refresh_token)
+    await age_rotation(db, first.refresh_token, settings.refresh_reuse_grace_seconds - 2)
+    with pytest.raises(TokenReused):
+        await refresh(db, shop, first.refresh_token)
+    # The winner's token still works: the session lives on.
+    await refresh(db, shop, second.refresh_token)
+
+
+async def test_reuse_after_the_grace_period_revokes_the_session(
+    db: Database, shop: Shop, settings: Settings
+) -> None:
+    first = await signed_in(db, shop)
+    second = await refresh(db, shop, first.refresh_token)
+    await age_rotation(db, first.refresh_token, settings.refresh_reuse_grace_seconds + 5)
+    with pytest.raises(TokenReused):
+        await refresh(db, shop, first.refresh_token)
+    # The revocation outlived the refused request.
+    with pytest.raises(TokenRevoked):
+        await refresh(db, shop, second.refresh_token)
+
+
+async def test_unknown_email_spends_one_check(db: Database, settings: Settings) -> None:
+    from tests.support.auth import CountingHasher
+
+    hasher = CountingHasher(settings)
+    shop = bootstrap(settings, hasher=hasher)
+    with pytest.raises(InvalidCredentials):
+        await in_request(db, shop, lambda s: s.login(new_email(), "whatever password", CLIENT))
+    assert len(hasher.checked) == 1
