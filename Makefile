@@ -38,8 +38,14 @@ imports: $(INSTALLED)
 pytest: $(INSTALLED)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --durations=10
 
-bench: $(INSTALLED)
-	$(BIN)/python -m benchmarks
+BENCH_INSTALLED := $(VENV)/.bench-installed
+
+$(BENCH_INSTALLED): $(INSTALLED) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	@touch $@
+
+bench: $(BENCH_INSTALLED)  ## wrk against shop and its ceilings; rewrites docs/PERFORMANCE.md (BENCH_ARGS=--quick, --scale-1m)
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -8,16 +8,18 @@ needs it (a context's tools, or `app.state` in `create_app()` for a dependency t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop import __version__
 from shop.auth import public as auth_public
+from shop.auth.mfa import MfaKeys
 from shop.auth.passwords import PasswordHasher
 from shop.auth.router import admin_router as auth_admin_router
 from shop.auth.router import router as auth_router
@@ -31,17 +33,20 @@ from shop.core.events import EventBus
 from shop.core.health import router as health_router
 from shop.core.logging import configure_logging
 from shop.core.mail.sender import MailSender
-from shop.core.middleware import RequestContextMiddleware
+from shop.core.middleware import BodyLimitMiddleware, RequestContextMiddleware, SecurityHeadersMiddleware
 from shop.core.openapi import install_openapi
 from shop.core.problems import install_error_handlers
 from shop.core.ratelimit import RateLimiter
 from shop.core.security import BearerGuard, install_guard
+from shop.core.validation import reject_control_characters
 from shop.links import LINKS
 from shop.localization.router import router as localization_router
 from shop.users import public as users_public
 from shop.users.router import router as users_router
 
 API_PREFIX = "/api/v1"
+# Tokens and personal data: answers under these must not rest in any cache.
+NO_STORE_PREFIXES = tuple(f"{API_PREFIX}/{part}" for part in ("auth", "admin", "profile", "addresses"))
 
 DESCRIPTION = """
 The backend foundation of a global e-commerce platform: sign-up and sign-in, customer profiles and
@@ -71,8 +76,14 @@ async def _erase_user_data(session: AsyncSession, event: auth_public.AccountDele
     await users_public.erase_user_data(session, event.user_id)
 
 
-def bootstrap(settings: Settings, *, hasher: PasswordHasher | None = None) -> Shop:
-    """Build shop's collaborators. `hasher`: a stand-in for tests that count password checks."""
+def bootstrap(
+    settings: Settings,
+    *,
+    hasher: PasswordHasher | None = None,
+    clock: Callable[[], float] | None = None,
+) -> Shop:
+    """Build shop's collaborators. `hasher`, `clock`: stand-ins for tests (counting password checks;
+    moving the time TOTP codes are checked at)."""
     # Contexts meet here: auth's events reach the users context without auth importing it back.
     events = EventBus()
     events.subscribe(auth_public.UserRegistered, _create_profile)
@@ -86,10 +97,18 @@ def bootstrap(settings: Settings, *, hasher: PasswordHasher | None = None) -> Sh
         tokens=tokens,
         limiter=limiter,
         events=events,
+        mfa_keys=MfaKeys.from_root(settings.signing_key()),
+        clock=clock or time.time,
     )
     # The kernel's bearer guard verifies through auth: its tokens, its sessions.
     guard = BearerGuard(tokens=tokens, sessions=auth_public.validate_session)
     return Shop(settings=settings, events=events, limiter=limiter, auth=auth, guard=guard)
+
+
+def _document(app: FastAPI) -> None:
+    """The OpenAPI schema (operation ids come from the routers; links cross contexts) and its docs."""
+    install_openapi(app, LINKS)
+    install_docs(app)
 
 
 def create_app(
@@ -143,6 +162,7 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        dependencies=[Depends(reject_control_characters)],
     )
     app.state.settings = settings
     app.state.rate_limiter = shop.limiter
@@ -150,8 +170,8 @@ def create_app(
     install_guard(app, shop.guard)
 
     install_error_handlers(app)
-    install_openapi(app, LINKS)
-    install_docs(app)
+    _document(app)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -162,6 +182,7 @@ def create_app(
             expose_headers=["X-Request-ID", "Retry-After"],
         )
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, no_store_prefixes=NO_STORE_PREFIXES)
 
     app.include_router(health_router)
     app.include_router(auth_router, prefix=f"{API_PREFIX}/auth")

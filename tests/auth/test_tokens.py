@@ -28,8 +28,9 @@ async def signed_in(client: httpx.AsyncClient, app: Any) -> dict[str, Any]:
 async def test_access_token_claims(client: httpx.AsyncClient, app: Any) -> None:
     pair = await signed_in(client, app)
     claims = jwt.decode(pair["access_token"], app.state.settings.signing_key(), algorithms=["HS256"])
-    assert set(claims) == {"sub", "sid", "jti", "iat", "exp", "type"}
+    assert set(claims) == {"sub", "sid", "jti", "iat", "exp", "type", "amr"}
     assert claims["type"] == "access"
+    assert claims["amr"] == ["pwd"]  # a password alone: no second step
     assert claims["sub"] == pair["user"]["id"]
     assert claims["exp"] - claims["iat"] == 3600
     uuid.UUID(claims["sid"])

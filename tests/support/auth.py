@@ -15,7 +15,16 @@ from shop.core.mail.outbox import OutboxMail
 
 PASSWORD = "correct horse battery staple"
 # The fields of /auth/me and of the admin user listing (API.md).
-USER_FIELDS = {"id", "email", "email_verified", "is_active", "role", "created_at", "last_login_at"}
+USER_FIELDS = {
+    "id",
+    "email",
+    "email_verified",
+    "is_active",
+    "role",
+    "mfa_enabled",
+    "created_at",
+    "last_login_at",
+}
 LINK = re.compile(r"/(verify-email|reset-password)\?token=([A-Za-z0-9_\-]+)")
 
 

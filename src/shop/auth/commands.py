@@ -35,4 +35,11 @@ async def create_admin(tools: AuthTools, database: Database, email: str) -> str:
             reason = error.errors[0]["msg"] if error.errors else error.detail
             raise SystemExit(f"shop: {reason}") from None
     verb = "created" if created else "promoted"
-    return f"{email} ({user_id}) {verb}: a verified admin"
+    report = f"{email} ({user_id}) {verb}: a verified admin"
+    if tools.settings.admin_needs_mfa:
+        report += (
+            "\nADMIN_MFA_REQUIRED is on: admin routes answer 403 mfa_required until this admin turns on"
+            " two-step sign-in (POST /api/v1/auth/mfa/totp/setup, then /mfa/totp/confirm) and signs in"
+            " again with a code (/login, then /mfa/verify)."
+        )
+    return report

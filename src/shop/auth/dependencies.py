@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from shop.auth.service import AccountService, AuthTools, Client, SessionService
+from shop.auth.service import AccountService, AuthTools, Client, MfaService, SessionService
 from shop.core.db import DatabaseDep, SessionDep
 from shop.core.ratelimit import RateLimiter
 
@@ -40,6 +40,11 @@ def get_account_service(session: SessionDep, database: DatabaseDep, tools: Tools
     return AccountService(session, database, tools)
 
 
+def get_mfa_service(session: SessionDep, database: DatabaseDep, tools: ToolsDep) -> MfaService:
+    return MfaService(session, database, tools)
+
+
 SessionServiceDep = Annotated[SessionService, Depends(get_session_service)]
 AccountServiceDep = Annotated[AccountService, Depends(get_account_service)]
+MfaServiceDep = Annotated[MfaService, Depends(get_mfa_service)]
 ClientDep = Annotated[Client, Depends(get_client)]

@@ -4,7 +4,7 @@ unknown, expired or whose session is revoked is answered with the kernel's token
 
 from __future__ import annotations
 
-from shop.core.errors import ShopError, Unauthorized
+from shop.core.errors import MfaRequired, ShopError, Unauthorized
 
 
 class EmailTaken(ShopError):
@@ -43,3 +43,31 @@ class TokenReused(Unauthorized):
 
 class InvalidCurrentPassword(ShopError):
     status, code, detail = 400, "invalid_current_password", "The current password is wrong."
+
+
+class SecondStepRequired(MfaRequired):
+    """A correct password for an account with two-step sign-in: no session yet, a code is awaited."""
+
+    detail = "Enter a code from your authenticator app (or a recovery code) to finish signing in."
+
+    def __init__(self, mfa_token: str, methods: list[str]) -> None:
+        super().__init__(extensions={"mfa_token": mfa_token, "methods": methods})
+
+
+class MfaEnabled(ShopError):
+    status, code, detail = 409, "mfa_enabled", "Two-step sign-in is already on."
+
+
+class InvalidCode(ShopError):
+    """A wrong code where the caller is signed in already (setup, management)."""
+
+    status, code, detail = 400, "invalid_code", "The code is wrong or was already used."
+
+
+class InvalidSecondStep(Unauthorized):
+    """A wrong code at /mfa/verify, and an unknown, spent or expired mfa_token: the same answer."""
+
+    code, detail = (
+        "invalid_code",
+        "The code is wrong or was already used, or the sign-in attempt has expired.",
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     BigInteger,
@@ -15,12 +15,14 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     String,
+    exists,
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import INET, JSONB
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.dialects.postgresql import ARRAY, INET, JSONB
+from sqlalchemy.orm import Mapped, column_property, mapped_column
 
 from shop.core.db import Base
 
@@ -50,6 +52,8 @@ class User(Base):
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    if TYPE_CHECKING:
+        mfa_enabled: bool  # below: whether a confirmed TOTP factor exists
 
 
 class Session(Base):
@@ -69,6 +73,9 @@ class Session(Base):
     revoked_reason: Mapped[str | None] = mapped_column(String(32))
     user_agent: Mapped[str | None] = mapped_column(String(512))
     ip: Mapped[str | None] = mapped_column(INET)
+    # How the user signed in (RFC 8176 `amr`): every access token of the session carries it, refreshes
+    # included, so a session started with a second step stays one.
+    amr: Mapped[list[str]] = mapped_column(ARRAY(String(16)), default=lambda: ["pwd"])
 
 
 class RefreshToken(Base):
@@ -121,3 +128,58 @@ class AuditEvent(Base):
     ip: Mapped[str | None] = mapped_column(INET)
     user_agent: Mapped[str | None] = mapped_column(String(512))
     details: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class TotpFactor(Base):
+    """A user's authenticator. `enabled_at` is null while a setup waits for its first code."""
+
+    __tablename__ = "totp_factors"
+    __table_args__ = {"schema": SCHEMA}
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey(f"{SCHEMA}.users.id", ondelete="CASCADE"), primary_key=True
+    )
+    # The base32 secret, sealed (AES-256-GCM, a key derived from JWT_SECRET_KEY): never stored plain.
+    secret: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    enabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The latest time step accepted: a code is accepted once, and never one of an earlier step.
+    last_step: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class RecoveryCode(Base):
+    """Single-use recovery codes, stored as keyed hashes; `used_at` marks spent ones."""
+
+    __tablename__ = "recovery_codes"
+    __table_args__ = {"schema": SCHEMA}
+
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey(f"{SCHEMA}.users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class MfaChallenge(Base):
+    """The second step of a login: a password was right, a code is awaited. Token stored as SHA-256."""
+
+    __tablename__ = "mfa_challenges"
+    __table_args__ = {"schema": SCHEMA}
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey(f"{SCHEMA}.users.id", ondelete="CASCADE"), index=True
+    )
+    # The client address of the login: the token works from there only.
+    ip: Mapped[str | None] = mapped_column(INET)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    failed_attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    spent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# Loaded with every user: login decides on it, /me and the admin listing show it.
+User.mfa_enabled = column_property(  # type: ignore[assignment]
+    exists().where(TotpFactor.user_id == User.id, TotpFactor.enabled_at.is_not(None))
+)

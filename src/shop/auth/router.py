@@ -10,7 +10,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import EmailStr
 
 from shop.auth import errors
-from shop.auth.dependencies import AccountServiceDep, ClientDep, SessionServiceDep
+from shop.auth.dependencies import AccountServiceDep, ClientDep, MfaServiceDep, SessionServiceDep
 from shop.auth.models import User
 from shop.auth.passwords import MAX_PASSWORD_LENGTH
 from shop.auth.schemas import (
@@ -21,19 +21,26 @@ from shop.auth.schemas import (
     LoginRequest,
     LogoutRequest,
     MessageResponse,
+    MfaConfirmRequest,
+    MfaManageRequest,
+    MfaSetupRequest,
+    MfaVerifyRequest,
     PasswordResetRequest,
     ProtectedResponse,
+    RecoveryCodesResponse,
     RefreshRequest,
     RegisterRequest,
     RegisterResponse,
     SessionOut,
     TokenPair,
     TokenRequest,
+    TotpSetupResponse,
     UserOut,
 )
 from shop.core.errors import (
     Forbidden,
     InvalidInput,
+    MfaRequired,
     NotFound,
     RateLimited,
     TokenExpired,
@@ -54,8 +61,10 @@ LOGIN_ERRORS = (
     errors.EmailNotVerified,
     errors.AccountDisabled,
     errors.AccountLocked,
+    errors.SecondStepRequired,
     RateLimited,
 )
+ADMIN_ERRORS = (Forbidden, MfaRequired)
 ACCEPTED = "If the address belongs to an account, we have sent it an email."
 
 register_limit = Depends(limit_by_address("register", lambda settings: settings.rate_limit_register))
@@ -63,6 +72,7 @@ register_limit = Depends(limit_by_address("register", lambda settings: settings.
 login_limit = Depends(limit_by_address("login", lambda settings: settings.rate_limit_login))
 resend_limit = Depends(limit_by_address("resend-verification", lambda settings: settings.rate_limit_email))
 reset_limit = Depends(limit_by_address("password-reset-request", lambda settings: settings.rate_limit_email))
+verify_limit = Depends(limit_by_address("mfa-verify", lambda settings: settings.rate_limit_login))
 
 
 def _user_out(user: User) -> UserOut:
@@ -119,7 +129,11 @@ async def login(body: LoginRequest, service: SessionServiceDep, client: ClientDe
     """Sign in: a new session with an access token (1 hour) and a refresh token (30 days).
 
     The 5th consecutive failure locks the account (423, which tells that the account exists);
-    each later lockout lasts twice as long as the last, up to 24 hours."""
+    each later lockout lasts twice as long as the last, up to 24 hours.
+
+    With two-step sign-in on, a correct password answers 403 `mfa_required` with the members
+    `mfa_token` (single use, 5 minutes, from this client address only) and `methods`
+    (`["totp", "recovery_code"]`): send it with a code to `/mfa/verify` to get the token pair."""
     return await service.login(body.email, body.password, client)
 
 
@@ -203,7 +217,9 @@ async def password_reset(
 @router.post(
     "/change-password",
     response_model=MessageResponse,
-    responses=problem_responses(errors.InvalidCurrentPassword, InvalidInput, RateLimited, bearer=True),
+    responses=problem_responses(
+        errors.InvalidCurrentPassword, errors.AccountLocked, InvalidInput, RateLimited, bearer=True
+    ),
 )
 async def change_password(
     body: ChangePasswordRequest, principal: CurrentUser, service: AccountServiceDep, client: ClientDep
@@ -224,7 +240,9 @@ async def me(principal: CurrentUser, service: AccountServiceDep) -> UserOut:
 @router.delete(
     "/me",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(errors.InvalidCurrentPassword, RateLimited, bearer=True),
+    responses=problem_responses(
+        errors.InvalidCurrentPassword, errors.AccountLocked, RateLimited, bearer=True
+    ),
 )
 async def delete_me(
     body: DeleteAccountRequest, principal: CurrentUser, service: AccountServiceDep, client: ClientDep
@@ -265,6 +283,101 @@ async def revoke_session(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
+@router.post(
+    "/mfa/totp/setup",
+    response_model=TotpSetupResponse,
+    responses=problem_responses(
+        errors.InvalidCurrentPassword, errors.MfaEnabled, errors.AccountLocked, RateLimited, bearer=True
+    ),
+)
+async def mfa_setup(
+    body: MfaSetupRequest, principal: CurrentUser, service: MfaServiceDep, client: ClientDep
+) -> TotpSetupResponse:
+    """Start two-step sign-in: a new secret for an authenticator app, as text, as an `otpauth://`
+    URI and as an SVG QR code. Nothing is active until `/mfa/totp/confirm` accepts a code from the
+    app; a new setup replaces a pending one. A wrong password counts as a failed login."""
+    return await service.mfa_setup(principal.user_id, body.password, client)
+
+
+@router.post(
+    "/mfa/totp/confirm",
+    response_model=RecoveryCodesResponse,
+    responses=problem_responses(errors.InvalidCode, errors.MfaEnabled, NotFound, bearer=True),
+)
+async def mfa_confirm(
+    body: MfaConfirmRequest, principal: CurrentUser, service: MfaServiceDep, client: ClientDep
+) -> RecoveryCodesResponse:
+    """Turn two-step sign-in on with a first code from the app. Answers ten single-use recovery codes,
+    shown this once; every other session is signed out and the user is mailed."""
+    codes = await service.mfa_confirm(principal.user_id, principal.session_id, body.code, client)
+    return RecoveryCodesResponse(recovery_codes=codes)
+
+
+@router.delete(
+    "/mfa/totp",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(
+        errors.InvalidCurrentPassword,
+        errors.InvalidCode,
+        NotFound,
+        errors.AccountLocked,
+        RateLimited,
+        bearer=True,
+    ),
+)
+async def mfa_disable(
+    body: MfaManageRequest, principal: CurrentUser, service: MfaServiceDep, client: ClientDep
+) -> Response:
+    """Turn two-step sign-in off, with the password and a code (an app code or a recovery code).
+    Every other session is signed out and the user is mailed. Wrong passwords and codes count as
+    failed logins."""
+    await service.mfa_disable(principal.user_id, principal.session_id, body.password, body.code, client)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/mfa/recovery-codes",
+    response_model=RecoveryCodesResponse,
+    responses=problem_responses(
+        errors.InvalidCurrentPassword,
+        errors.InvalidCode,
+        NotFound,
+        errors.AccountLocked,
+        RateLimited,
+        bearer=True,
+    ),
+)
+async def mfa_recovery_codes(
+    body: MfaManageRequest, principal: CurrentUser, service: MfaServiceDep, client: ClientDep
+) -> RecoveryCodesResponse:
+    """Ten new recovery codes, with the password and a code (an app code or a recovery code); the
+    old ones stop working. Wrong passwords and codes count as failed logins."""
+    codes = await service.mfa_new_recovery_codes(principal.user_id, body.password, body.code, client)
+    return RecoveryCodesResponse(recovery_codes=codes)
+
+
+@router.post(
+    "/mfa/verify",
+    response_model=TokenPair,
+    dependencies=[verify_limit],
+    responses=problem_responses(
+        errors.InvalidSecondStep, errors.AccountLocked, errors.AccountDisabled, RateLimited
+    ),
+)
+async def mfa_verify(body: MfaVerifyRequest, service: MfaServiceDep, client: ClientDep) -> TokenPair:
+    """The second step of a login: the `mfa_token` of the `mfa_required` answer with a `code` from
+    the authenticator app or a `recovery_code`. Answers the token pair of a new session (its tokens
+    carry `amr: ["pwd", "otp"]`).
+
+    A wrong code, and an unknown, spent or expired `mfa_token`, answer the same 401 `invalid_code`.
+    A wrong code counts as a failed login (the 5th locks the account); after 5 wrong codes the
+    `mfa_token` is spent. A code is accepted once; a recovery code works once.
+
+    Swagger UI's Authorize form cannot do this step: call this endpoint, then paste the
+    `access_token` into Authorize's bearer field."""
+    return await service.mfa_verify(body.mfa_token, body.code, body.recovery_code, client)
+
+
 @router.get(
     "/protected",
     response_model=ProtectedResponse,
@@ -278,7 +391,9 @@ async def protected(principal: CurrentUser) -> ProtectedResponse:
     return ProtectedResponse(message="You are signed in.", user_id=principal.user_id)
 
 
-@admin_router.get("/users", response_model=list[UserOut], responses=problem_responses(Forbidden, bearer=True))
+@admin_router.get(
+    "/users", response_model=list[UserOut], responses=problem_responses(*ADMIN_ERRORS, bearer=True)
+)
 async def admin_users(
     _: AdminUser, service: AccountServiceDep, email: Annotated[EmailStr | None, Query()] = None
 ) -> list[UserOut]:
@@ -289,7 +404,7 @@ async def admin_users(
 @admin_router.patch(
     "/users/{user_id}",
     response_model=UserOut,
-    responses=problem_responses(Forbidden, NotFound, bearer=True),
+    responses=problem_responses(NotFound, *ADMIN_ERRORS, bearer=True),
 )
 async def admin_update_user(
     user_id: uuid.UUID,
@@ -302,3 +417,17 @@ async def admin_update_user(
     out everywhere at once."""
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     return _user_out(await service.admin_update(principal.user_id, user_id, changes, client))
+
+
+@admin_router.delete(
+    "/users/{user_id}/mfa",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(NotFound, *ADMIN_ERRORS, bearer=True),
+)
+async def admin_turn_off_mfa(
+    user_id: uuid.UUID, principal: AdminUser, service: MfaServiceDep, client: ClientDep
+) -> Response:
+    """Admin: turn two-step sign-in off for a user who lost their device (their recovery codes go
+    too). Audited; the user is mailed. 404 when there is no such user or two-step sign-in is off."""
+    await service.admin_turn_off_mfa(principal.user_id, user_id, client)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from shop.auth.passwords import MAX_PASSWORD_LENGTH
+from shop.core.validation import RequestModel
 
 
 def _normalise_email(value: str) -> str:
@@ -19,7 +20,7 @@ Email = Annotated[EmailStr, AfterValidator(_normalise_email)]
 Password = Annotated[str, Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
 
 
-class StrictBody(BaseModel):
+class StrictBody(RequestModel):
     # Unknown fields are refused, so nobody can mass-assign `role` or `email_verified`.
     model_config = ConfigDict(extra="forbid")
 
@@ -85,8 +86,10 @@ class RefreshRequest(StrictBody):
     refresh_token: Annotated[str, Field(min_length=1, max_length=512)]
 
 
-class LogoutRequest(BaseModel):
+class LogoutRequest(RequestModel):
     """Accepted and ignored: logout ends the session of the access token."""
+
+    model_config = ConfigDict(extra="ignore")
 
     refresh_token: str | None = None
 
@@ -110,6 +113,56 @@ class DeleteAccountRequest(StrictBody):
     password: Password
 
 
+# A TOTP code (`123456`, spaces allowed) or a recovery code (`xxxxx-xxxxx`).
+Code = Annotated[str, Field(min_length=1, max_length=32)]
+
+
+class MfaSetupRequest(StrictBody):
+    password: Password
+
+
+class MfaConfirmRequest(StrictBody):
+    code: Code
+
+
+class MfaManageRequest(StrictBody):
+    """The password and a code: a TOTP code or one of the recovery codes."""
+
+    password: Password
+    code: Code
+
+
+class MfaVerifyRequest(StrictBody):
+    """The `mfa_token` of the login's `mfa_required` answer and exactly one of `code`, `recovery_code`."""
+
+    mfa_token: Annotated[str, Field(min_length=1, max_length=512)]
+    code: Code | None = None
+    recovery_code: Code | None = None
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"mfa_token": "from the mfa_required answer", "code": "123456"}]},
+    )
+
+    @model_validator(mode="after")
+    def _one_code(self) -> MfaVerifyRequest:
+        if (self.code is None) == (self.recovery_code is None):
+            raise ValueError("send exactly one of code and recovery_code")
+        return self
+
+
+class TotpSetupResponse(BaseModel):
+    secret: str = Field(description="The base32 secret, for typing into an app by hand.")
+    otpauth_uri: str = Field(description="The otpauth://totp/… URI the QR code holds.")
+    qr_svg: str = Field(description="The URI as an SVG QR code (a standalone SVG document).")
+
+
+class RecoveryCodesResponse(BaseModel):
+    recovery_codes: list[str] = Field(
+        description="Ten single-use codes, shown this once: each signs in instead of an authenticator code."
+    )
+
+
 class TokenUser(BaseModel):
     id: uuid.UUID
     email: str
@@ -131,6 +184,7 @@ class UserOut(BaseModel):
     email_verified: bool
     is_active: bool
     role: Literal["customer", "admin"]
+    mfa_enabled: bool
     created_at: datetime
     last_login_at: datetime | None
 

@@ -13,7 +13,7 @@ import logging
 import math
 import secrets
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,22 +22,34 @@ from typing import NoReturn
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shop.auth import public
+from shop.auth import mfa, public
 from shop.auth.errors import (
     AccountDisabled,
     AccountLocked,
     EmailNotVerified,
     EmailTaken,
     EmailTokenInvalid,
+    InvalidCode,
     InvalidCredentials,
     InvalidCurrentPassword,
+    InvalidSecondStep,
+    MfaEnabled,
+    SecondStepRequired,
     TokenReused,
 )
-from shop.auth.metrics import LOCKOUTS, LOGINS
+from shop.auth.metrics import LOCKOUTS, LOGINS, MFA_CHANGES, MFA_VERIFICATIONS
 from shop.auth.models import Session, User
 from shop.auth.passwords import PasswordHasher, password_problem
-from shop.auth.repository import AuditRepository, EmailTokenRepository, SessionRepository, UserRepository
-from shop.auth.schemas import TokenPair, TokenUser
+from shop.auth.repository import (
+    AuditRepository,
+    EmailTokenRepository,
+    MfaChallengeRepository,
+    RecoveryCodeRepository,
+    SessionRepository,
+    TotpFactorRepository,
+    UserRepository,
+)
+from shop.auth.schemas import TokenPair, TokenUser, TotpSetupResponse
 from shop.auth.tokens import AccessTokens
 from shop.core.config import Settings
 from shop.core.db import Database
@@ -46,12 +58,19 @@ from shop.core.events import EventBus
 from shop.core.mail.outbox import enqueue
 from shop.core.mail.templates import MailTemplates
 from shop.core.ratelimit import RateLimiter
+from shop.core.secretbox import SecretBoxError
 from shop.localization import public as localization
 from shop.users import public as users
 
 logger = logging.getLogger("shop.auth")
 
 VERIFY, RESET = "verify", "reset"
+PASSWORD, PASSWORD_AND_OTP = ("pwd",), ("pwd", "otp")
+MFA_TOKEN_TTL_SECONDS = 300
+# After this many wrong codes an mfa_token is spent (the account's lockout counts them too).
+MFA_TOKEN_MAX_ATTEMPTS = 5
+# An unknown mfa_token still costs one code check, as a wrong code does.
+_DECOY_SECRET = mfa.new_secret()
 MAILS = MailTemplates(Path(__file__).parent / "templates", fallback_language=localization.DEFAULT_LANGUAGE)
 
 
@@ -85,6 +104,9 @@ class AuthTools:
     tokens: AccessTokens
     limiter: RateLimiter
     events: EventBus
+    mfa_keys: mfa.MfaKeys
+    # What TOTP codes are checked against: the time (a test moves its own clock).
+    clock: Callable[[], float]
 
 
 async def audit(
@@ -114,6 +136,7 @@ class _AuthService:
         self.users = UserRepository(session)
         self.sessions = SessionRepository(session)
         self.email_tokens = EmailTokenRepository(session)
+        self.challenges = MfaChallengeRepository(session)
 
     async def _audit(
         self, event: str, outcome: str, client: Client, user_id: uuid.UUID | None, **details: object
@@ -155,12 +178,83 @@ class _AuthService:
             raise InvalidInput(["body", field], problem)
 
     async def _confirm_password(self, user: User, password: str, client: Client, event: str) -> None:
-        """Re-authentication before a sensitive change. Limited per account with the login budget, so a
-        stolen session cannot guess the password it would need to take the account over."""
+        """Re-authentication before a sensitive change. A wrong password counts as a failed login (the
+        5th locks the account), and a locked account is refused here too; limited per account with the
+        login budget as well, so a stolen session cannot guess the password it would need."""
+        await self._refuse_if_locked(user, client, event)
         await self.tools.limiter.hit(self.settings.rate_limit_login, "reauthenticate", str(user.id))
         ok, _ = await self.tools.hasher.verify(password, user.password_hash)
         if not ok:
-            await self._refuse(InvalidCurrentPassword(), client, user.id, event=event)
+            await self._count_failure(
+                user.id, client, InvalidCurrentPassword(), event=event, reason="wrong_password"
+            )
+
+    async def _refuse_if_locked(self, user: User, client: Client, event: str) -> None:
+        if user.locked_until is not None and user.locked_until > datetime.now(UTC):
+            await self._refuse(
+                AccountLocked(seconds_until(user.locked_until)),
+                client,
+                user.id,
+                event=event,
+                outcome="locked",
+            )
+
+    async def _count_failure(
+        self,
+        user_id: uuid.UUID,
+        client: Client,
+        error: ShopError,
+        *,
+        event: str,
+        reason: str,
+        challenge: bytes | None = None,
+    ) -> NoReturn:
+        """A wrong current password or a wrong code: counted as a failed login in the refusal's own
+        unit of work. The failure that reaches the threshold locks the account and answers 423 at once;
+        so does an account locked meanwhile (where the failure does not count). `challenge`: also
+        count it against that mfa_token, which the 5th wrong code spends."""
+        async with self._refusal() as session:
+            users = UserRepository(session)
+            if challenge is not None:
+                await MfaChallengeRepository(session).record_failure(challenge, MFA_TOKEN_MAX_ATTEMPTS)
+            counted, locked_until = await users.record_failed_login(
+                user_id,
+                threshold=self.settings.lockout_threshold,
+                base_seconds=self.settings.lockout_base_seconds,
+                max_seconds=self.settings.lockout_max_seconds,
+            )
+            if not counted:
+                locked_until = await users.get_locked_until(user_id)
+                await audit(session, event, "locked", client, user_id, reason=reason)
+            elif locked_until is not None:
+                until = locked_until.isoformat()
+                await audit(session, "lockout", "locked", client, user_id, until=until, by=event)
+            else:
+                await audit(session, event, "failure", client, user_id, reason=reason)
+        if counted and locked_until is not None:
+            LOCKOUTS.inc()
+        if locked_until is not None:
+            raise AccountLocked(seconds_until(locked_until))
+        raise error
+
+    async def _start_session(
+        self, user: User, client: Client, amr: Sequence[str] = PASSWORD
+    ) -> tuple[TokenPair, uuid.UUID]:
+        ttl = self.settings.refresh_token_ttl_seconds
+        login = await self.sessions.add(user.id, ttl, client.user_agent, client.ip, amr=list(amr))
+        refresh = new_token()
+        await self.sessions.add_refresh_token(login.id, hash_token(refresh), ttl)
+        return self._pair(user, login.id, refresh, amr=amr), login.id
+
+    def _pair(self, user: User, session_id: uuid.UUID, refresh: str, *, amr: Sequence[str]) -> TokenPair:
+        access = self.tools.tokens.issue(user.id, session_id, amr=amr)
+        return TokenPair(
+            access_token=access.token,
+            refresh_token=refresh,
+            expires_in=access.expires_in,
+            refresh_expires_in=self.settings.refresh_token_ttl_seconds,
+            user=TokenUser(id=user.id, email=user.email, email_verified=user.email_verified),
+        )
 
 
 class SessionService(_AuthService):
@@ -181,6 +275,8 @@ class SessionService(_AuthService):
             await self._refuse_login(AccountDisabled(), client, user_id, reason="account_disabled")
         if not user.email_verified:
             await self._refuse_login(EmailNotVerified(), client, user_id, reason="email_not_verified")
+        if user.mfa_enabled:
+            await self._second_step_required(user_id, new_hash, client)
         if not await self.users.record_successful_login(user_id, new_hash):
             # Locked by concurrent failures while the password was being checked.
             await self._locked(user_id, client)
@@ -188,6 +284,22 @@ class SessionService(_AuthService):
         LOGINS.labels("success").inc()
         await self._audit("login", "success", client, user_id, session_id=str(session_id))
         return pair
+
+    async def _second_step_required(
+        self, user_id: uuid.UUID, new_hash: str | None, client: Client
+    ) -> NoReturn:
+        """The password was right and two-step sign-in is on: no session yet, an mfa_token instead.
+        Not yet a successful login: the failure count stays as it is until /mfa/verify completes."""
+        token = mfa.new_mfa_token()
+        async with self._refusal() as session:
+            await MfaChallengeRepository(session).add(
+                user_id, mfa.hash_mfa_token(token), client.ip, MFA_TOKEN_TTL_SECONDS
+            )
+            if new_hash is not None:
+                await UserRepository(session).set_password(user_id, new_hash, unlock=False)
+            await audit(session, "login", "mfa_required", client, user_id)
+        LOGINS.labels("mfa_required").inc()
+        raise SecondStepRequired(token, list(mfa.METHODS))
 
     async def _refuse_login(
         self, error: ShopError, client: Client, user_id: uuid.UUID | None, *, reason: str
@@ -228,23 +340,6 @@ class SessionService(_AuthService):
         LOGINS.labels("invalid_credentials").inc()
         raise InvalidCredentials()
 
-    async def _start_session(self, user: User, client: Client) -> tuple[TokenPair, uuid.UUID]:
-        ttl = self.settings.refresh_token_ttl_seconds
-        login = await self.sessions.add(user.id, ttl, client.user_agent, client.ip)
-        refresh = new_token()
-        await self.sessions.add_refresh_token(login.id, hash_token(refresh), ttl)
-        return self._pair(user, login.id, refresh), login.id
-
-    def _pair(self, user: User, session_id: uuid.UUID, refresh: str) -> TokenPair:
-        access = self.tools.tokens.issue(user.id, session_id)
-        return TokenPair(
-            access_token=access.token,
-            refresh_token=refresh,
-            expires_in=access.expires_in,
-            refresh_expires_in=self.settings.refresh_token_ttl_seconds,
-            user=TokenUser(id=user.id, email=user.email, email_verified=user.email_verified),
-        )
-
     async def refresh(self, refresh_token: str, client: Client) -> TokenPair:
         token_hash = hash_token(refresh_token)
         found = await self.sessions.get_by_refresh_token(token_hash)
@@ -268,7 +363,7 @@ class SessionService(_AuthService):
         ttl = self.settings.refresh_token_ttl_seconds
         await self.sessions.add_refresh_token(login.id, hash_token(new_refresh), ttl)
         await self.sessions.extend(login.id, ttl)
-        return self._pair(user, login.id, new_refresh)
+        return self._pair(user, login.id, new_refresh, amr=login.amr)
 
     async def _reused(
         self, rotated_at: datetime, session_id: uuid.UUID, user_id: uuid.UUID, client: Client
@@ -378,6 +473,8 @@ class AccountService(_AuthService):
             raise EmailTokenInvalid()
         self._check_new_password(password, user.email, "password")
         await self.users.set_password(user_id, await self.tools.hasher.hash(password), unlock=True)
+        # Two-step sign-in stays on: a mailbox alone must not be enough to take over the account.
+        await self.challenges.spend_all(user_id)
         # The mail reached its owner: the address is proven.
         await self.users.set_email_verified(user_id)
         count = await self.sessions.revoke_all(user_id, "password_reset")
@@ -390,6 +487,7 @@ class AccountService(_AuthService):
         await self._confirm_password(user, current, client, "password_change")
         self._check_new_password(new, user.email, "new_password")
         await self.users.set_password(user_id, await self.tools.hasher.hash(new), unlock=True)
+        await self.challenges.spend_all(user_id)
         count = await self.sessions.revoke_all(user_id, "password_change", keep=session_id)
         await self._audit("password_change", "success", client, user_id, sessions_revoked=count)
 
@@ -433,3 +531,205 @@ class AccountService(_AuthService):
         user_id = await self._add_user(email, password, role="admin", verified=True)
         await self.tools.events.publish(self.session, public.UserRegistered(user_id, None))
         return user_id, True
+
+
+class MfaService(_AuthService):
+    """Two-step sign-in: enrolment, the second step of a login, recovery codes, turning it off (also
+    by an admin)."""
+
+    def __init__(self, session: AsyncSession, database: Database, tools: AuthTools) -> None:
+        super().__init__(session, database, tools)
+        self.factors = TotpFactorRepository(session)
+        self.recovery_codes = RecoveryCodeRepository(session)
+
+    async def _mail(self, user: User, template: str) -> None:
+        language = await users.preferred_language(self.session, user.id)
+        await enqueue(self.session, user.email, MAILS.render(template, language))
+
+    def _open_secret(self, sealed: bytes, user_id: uuid.UUID) -> str | None:
+        try:
+            return self.tools.mfa_keys.open(sealed)
+        except SecretBoxError:
+            # JWT_SECRET_KEY changed since enrolment: no code can match; an admin can turn it off.
+            logger.error("a TOTP secret does not open with the current key", extra={"user_id": str(user_id)})
+            return None
+
+    async def _accept_totp(self, user_id: uuid.UUID, code: str) -> str | None:
+        """Accept a TOTP code of the user's enabled factor once. None, or why not."""
+        factor = await self.factors.get(user_id)
+        if factor is None or factor.enabled_at is None:
+            return "mfa_off"
+        secret = self._open_secret(factor.secret, user_id)
+        step = mfa.matching_step(secret or _DECOY_SECRET, code, self.tools.clock())
+        if secret is None or step is None:
+            return "wrong_code"
+        if not await self.factors.claim_step(user_id, step):
+            return "replay"  # this step, or a later one, was accepted already
+        return None
+
+    async def _accept_recovery_code(self, user_id: uuid.UUID, code: str) -> str | None:
+        code_hash = self.tools.mfa_keys.recovery_codes.hash(user_id, code)
+        if code_hash is None or not await self.recovery_codes.use(user_id, code_hash):
+            return "wrong_code"
+        return None
+
+    async def _accept_any_code(self, user: User, code: str, client: Client, event: str) -> str:
+        """A TOTP code or a recovery code, for the management endpoints; a wrong one counts as a
+        failed login. Returns the method used."""
+        method = "totp" if mfa.looks_like_totp(code) else "recovery_code"
+        if method == "totp":
+            failure = await self._accept_totp(user.id, code)
+        else:
+            failure = await self._accept_recovery_code(user.id, code)
+        MFA_VERIFICATIONS.labels("manage", method, failure or "success").inc()
+        if failure is not None:
+            await self._count_failure(user.id, client, InvalidCode(), event=event, reason=failure)
+        if method == "recovery_code":
+            await self._audit("recovery_code_use", "success", client, user.id, at=event)
+        return method
+
+    async def _replace_recovery_codes(self, user_id: uuid.UUID) -> list[str]:
+        codes = mfa.new_recovery_codes()
+        hashes = [self.tools.mfa_keys.recovery_codes.hash(user_id, code) for code in codes]
+        await self.recovery_codes.replace(
+            user_id, [code_hash for code_hash in hashes if code_hash is not None]
+        )
+        return codes
+
+    async def mfa_verify(
+        self, mfa_token: str, code: str | None, recovery_code: str | None, client: Client
+    ) -> TokenPair:
+        """The second step of a login: the mfa_token and a TOTP code or a recovery code."""
+        token_hash = mfa.hash_mfa_token(mfa_token)
+        method = "totp" if code is not None else "recovery_code"
+        # Claimed first: a concurrent verify of this token waits for this one, and finds it spent.
+        user_id = await self.challenges.claim(token_hash, client.ip)
+        if user_id is None:
+            mfa.matching_step(_DECOY_SECRET, code or "", self.tools.clock())  # as much work as a wrong code
+            MFA_VERIFICATIONS.labels("verify", method, "unknown_token").inc()
+            await self._refuse(InvalidSecondStep(), client, None, event="mfa_verify", reason="unknown_token")
+        user = await self.users.get(user_id)
+        if user is None:  # pragma: no cover - challenges cascade with their user
+            raise InvalidSecondStep()
+        if user.locked_until is not None and user.locked_until > datetime.now(UTC):
+            MFA_VERIFICATIONS.labels("verify", method, "locked").inc()
+            await self._refuse(
+                AccountLocked(seconds_until(user.locked_until)),
+                client,
+                user_id,
+                event="mfa_verify",
+                outcome="locked",
+            )
+        if code is not None:
+            failure = await self._accept_totp(user_id, code)
+        else:
+            failure = await self._accept_recovery_code(user_id, recovery_code or "")
+        MFA_VERIFICATIONS.labels("verify", method, failure or "success").inc()
+        if failure is not None:
+            await self._count_failure(
+                user_id,
+                client,
+                InvalidSecondStep(),
+                event="mfa_verify",
+                reason=f"{method}:{failure}",
+                challenge=token_hash,
+            )
+        if not user.is_active:
+            await self._refuse(
+                AccountDisabled(), client, user_id, event="mfa_verify", reason="account_disabled"
+            )
+        if not await self.users.record_successful_login(user_id, None):
+            await self._refuse(
+                AccountLocked(seconds_until(await self.users.get_locked_until(user_id) or datetime.now(UTC))),
+                client,
+                user_id,
+                event="mfa_verify",
+                outcome="locked",
+            )
+        pair, session_id = await self._start_session(user, client, PASSWORD_AND_OTP)
+        LOGINS.labels("success").inc()
+        await self._audit("mfa_verify", "success", client, user_id, method=method, session_id=str(session_id))
+        if method == "recovery_code":
+            left = await self.recovery_codes.count_unused(user_id)
+            await self._audit("recovery_code_use", "success", client, user_id, at="mfa_verify", left=left)
+        return pair
+
+    async def mfa_setup(self, user_id: uuid.UUID, password: str, client: Client) -> TotpSetupResponse:
+        user = await self._existing(user_id)
+        await self._confirm_password(user, password, client, "mfa_setup")
+        secret = mfa.new_secret()
+        if user.mfa_enabled or not await self.factors.put_pending(user_id, self.tools.mfa_keys.seal(secret)):
+            raise MfaEnabled()
+        uri = mfa.provisioning_uri(secret, user.email, self.settings.mfa_issuer)
+        await self._audit("mfa_setup", "success", client, user_id)
+        return TotpSetupResponse(secret=secret, otpauth_uri=uri, qr_svg=mfa.qr_svg(uri))
+
+    async def mfa_confirm(
+        self, user_id: uuid.UUID, session_id: uuid.UUID, code: str, client: Client
+    ) -> list[str]:
+        """Turn two-step sign-in on with a first code from the app; answer the recovery codes."""
+        user = await self._existing(user_id)
+        factor = await self.factors.get(user_id)
+        if factor is None:
+            raise NotFound("No two-step sign-in setup is pending: start one with /mfa/totp/setup.")
+        if factor.enabled_at is not None:
+            raise MfaEnabled()
+        secret = self._open_secret(factor.secret, user_id)
+        step = mfa.matching_step(secret, code, self.tools.clock()) if secret is not None else None
+        MFA_VERIFICATIONS.labels("confirm", "totp", "success" if step is not None else "wrong_code").inc()
+        if step is None:
+            # Not counted as a failed login: no secret is guessed here that the caller does not hold.
+            await self._refuse(InvalidCode(), client, user_id, event="mfa_enable", reason="wrong_code")
+        if not await self.factors.enable(user_id, step):
+            raise MfaEnabled()  # a concurrent confirm won
+        codes = await self._replace_recovery_codes(user_id)
+        count = await self.sessions.revoke_all(user_id, "mfa_enabled", keep=session_id)
+        await self._mail(user, "mfa_enabled")
+        MFA_CHANGES.labels("enabled").inc()
+        await self._audit("mfa_enable", "success", client, user_id, sessions_revoked=count)
+        return codes
+
+    async def mfa_disable(
+        self, user_id: uuid.UUID, session_id: uuid.UUID, password: str, code: str, client: Client
+    ) -> None:
+        user = await self._existing(user_id)
+        await self._confirm_password(user, password, client, "mfa_disable")
+        if not user.mfa_enabled:
+            raise NotFound("Two-step sign-in is not on.")
+        await self._accept_any_code(user, code, client, "mfa_disable")
+        await self._turn_off(user_id)
+        count = await self.sessions.revoke_all(user_id, "mfa_disabled", keep=session_id)
+        await self._mail(user, "mfa_disabled")
+        MFA_CHANGES.labels("disabled").inc()
+        await self._audit("mfa_disable", "success", client, user_id, sessions_revoked=count)
+
+    async def mfa_new_recovery_codes(
+        self, user_id: uuid.UUID, password: str, code: str, client: Client
+    ) -> list[str]:
+        user = await self._existing(user_id)
+        await self._confirm_password(user, password, client, "recovery_codes_replace")
+        if not user.mfa_enabled:
+            raise NotFound("Two-step sign-in is not on.")
+        await self._accept_any_code(user, code, client, "recovery_codes_replace")
+        codes = await self._replace_recovery_codes(user_id)
+        MFA_CHANGES.labels("recovery_codes_replaced").inc()
+        await self._audit("recovery_codes_replace", "success", client, user_id)
+        return codes
+
+    async def _turn_off(self, user_id: uuid.UUID) -> bool:
+        if not await self.factors.delete_enabled(user_id):
+            return False
+        await self.recovery_codes.delete_all(user_id)
+        await self.challenges.spend_all(user_id)
+        return True
+
+    async def admin_turn_off_mfa(self, admin_id: uuid.UUID, user_id: uuid.UUID, client: Client) -> None:
+        """For a user who lost their device: audited, and the user is told by mail."""
+        user = await self.users.get(user_id)
+        if user is None:
+            raise NotFound("No such user.")
+        if not await self._turn_off(user_id):
+            raise NotFound("Two-step sign-in is not on for this user.")
+        await self._mail(user, "mfa_reset_by_admin")
+        MFA_CHANGES.labels("admin_reset").inc()
+        await self._audit("mfa_admin_reset", "success", client, user_id, by=str(admin_id))

@@ -4,6 +4,7 @@ kernel's bearer guard (as `shop.core.security.AccessTokenVerifier`, plugged in b
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,7 +36,10 @@ class AccessTokens:
     def from_settings(cls, settings: Settings) -> AccessTokens:
         return cls(settings.signing_key(), settings.jwt_algorithm, settings.access_token_ttl_seconds)
 
-    def issue(self, user_id: uuid.UUID, session_id: uuid.UUID) -> AccessToken:
+    def issue(
+        self, user_id: uuid.UUID, session_id: uuid.UUID, *, amr: Sequence[str] = ("pwd",)
+    ) -> AccessToken:
+        """`amr` (RFC 8176): how the session began — `pwd`, plus `otp` after a second step."""
         now = datetime.now(UTC)
         claims = {
             "sub": str(user_id),
@@ -44,6 +48,7 @@ class AccessTokens:
             "iat": now,
             "exp": now + timedelta(seconds=self.ttl_seconds),
             "type": "access",
+            "amr": list(amr),
         }
         return AccessToken(jwt.encode(claims, self._key, algorithm=self._algorithm), self.ttl_seconds)
 

@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     verify_token_ttl_seconds: int = Field(default=86400, ge=1)
     reset_token_ttl_seconds: int = Field(default=3600, ge=1)
 
+    # The name authenticator apps show next to the account's email.
+    mfa_issuer: str = Field(default="shop", min_length=1, max_length=64)
+    # Admin routes need a second step. Unset: true in production, false elsewhere (see `admin_needs_mfa`).
+    admin_mfa_required: bool | None = None
+
     password_min_length: int = Field(default=8, ge=1, le=128)
     argon2_memory_cost: int = Field(default=19456, ge=8)
     argon2_time_cost: int = Field(default=2, ge=1)
@@ -74,6 +79,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     mail_poll_seconds: float = Field(default=2.0, gt=0)
     mail_retry_base_seconds: float = Field(default=2.0, gt=0)
+    max_body_bytes: int = Field(default=65536, ge=1)
 
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
@@ -113,6 +119,13 @@ class Settings(BaseSettings):
         if self.lockout_max_seconds < self.lockout_base_seconds:
             raise ValueError("LOCKOUT_MAX_SECONDS must not be below LOCKOUT_BASE_SECONDS")
         return self
+
+    @property
+    def admin_needs_mfa(self) -> bool:
+        """ADMIN_MFA_REQUIRED, or its default: on in production."""
+        if self.admin_mfa_required is None:
+            return self.environment == "production"
+        return self.admin_mfa_required
 
     def signing_key(self) -> str:
         """The root secret (JWT_SECRET_KEY): configured, or (outside production) one generated once

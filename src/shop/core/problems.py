@@ -41,8 +41,10 @@ def problem_response(
     title: str | None = None,
     headers: Mapping[str, str] | None = None,
     errors: Sequence[Mapping[str, Any]] | None = None,
+    extensions: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
+        **(extensions or {}),
         "type": f"urn:shop:problem:{code}",
         "title": title or HTTPStatus(status).phrase,
         "status": status,
@@ -115,7 +117,13 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ShopError)
     async def _shop_error(_: Request, exc: ShopError) -> JSONResponse:
         return problem_response(
-            exc.status, exc.code, exc.detail, title=exc.title, headers=exc.headers, errors=exc.errors
+            exc.status,
+            exc.code,
+            exc.detail,
+            title=exc.title,
+            headers=exc.headers,
+            errors=exc.errors,
+            extensions=exc.extensions,
         )
 
     @app.exception_handler(RequestValidationError)

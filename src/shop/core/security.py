@@ -14,8 +14,9 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shop.core.config import Settings
 from shop.core.db import SessionDep
-from shop.core.errors import Forbidden, NotAuthenticated, TokenRevoked
+from shop.core.errors import Forbidden, MfaRequired, NotAuthenticated, TokenRevoked
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,14 @@ class Principal:
     def is_admin(self) -> bool:
         return self.role == "admin"
 
+    @property
+    def amr(self) -> tuple[str, ...]:
+        """How the user signed in (RFC 8176): `pwd`, plus `otp` after a second step."""
+        methods = self.claims.get("amr")
+        if not isinstance(methods, list):
+            return ()
+        return tuple(method for method in methods if isinstance(method, str))
+
 
 # auto_error=False: a missing header is our own 401 problem, not the framework's 403.
 _bearer = HTTPBearer(auto_error=False, description="An access token from /api/v1/auth/login.")
@@ -87,9 +96,13 @@ async def get_principal(
     return Principal(verified.user_id, verified.session_id, role, verified.claims)
 
 
-async def get_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+async def get_admin(request: Request, principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
     if not principal.is_admin:
         raise Forbidden("This needs the admin role.")
+    settings: Settings = request.app.state.settings
+    if settings.admin_needs_mfa and "otp" not in principal.amr:
+        # ADMIN_MFA_REQUIRED: an admin signed in with a password alone is refused, and told why.
+        raise MfaRequired("Admin routes need two-step sign-in: turn it on, then sign in with a code.")
     return principal
 
 

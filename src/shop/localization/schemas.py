@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from shop.core.validation import RequestModel
 from shop.localization.models import RATE_PRECISION, RATE_SCALE
 
 MAX_INTEGER_DIGITS = RATE_PRECISION - RATE_SCALE  # 12
@@ -138,7 +139,7 @@ class CurrencyAdminOut(CurrencyOut):
     is_active: bool
 
 
-class ActivationPatch(BaseModel):
+class ActivationPatch(RequestModel):
     """Switch a language or currency on or off for customers."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"is_active": False}]})
@@ -243,7 +244,7 @@ class ConversionOut(BaseModel):
     effective_date: datetime
 
 
-class RateIn(BaseModel):
+class RateIn(RequestModel):
     """A rate: 1 `from` = `rate` `to` from `effective_date` on."""
 
     model_config = ConfigDict(

@@ -22,6 +22,8 @@ from pydantic import (
     field_validator,
 )
 
+from shop.core.validation import RequestModel
+
 AddressType = Literal["billing", "shipping", "both"]
 
 DEFAULT_LANGUAGE = "en"
@@ -138,7 +140,7 @@ _PROFILE_EXAMPLE: dict[str, Any] = {
 }
 
 
-class ProfileReplace(BaseModel):
+class ProfileReplace(RequestModel):
     """PUT: every editable field. An absent name or phone becomes null; an absent language or
     currency becomes the default (`en`, `USD`)."""
 
@@ -151,7 +153,7 @@ class ProfileReplace(BaseModel):
     preferred_currency: CurrencyCode = DEFAULT_CURRENCY
 
 
-class ProfileUpdate(BaseModel):
+class ProfileUpdate(RequestModel):
     """PATCH: only the fields sent change. Names and phone may be set to null; language and currency
     may be left out but not set to null."""
 
@@ -215,7 +217,7 @@ _ADDRESS_EXAMPLE: dict[str, Any] = {
 }
 
 
-class AddressIn(BaseModel):
+class AddressIn(RequestModel):
     """POST and PUT: the whole address. On PUT an absent optional field becomes null, and an absent
     `is_primary` keeps the address's primary flag (see the docs on type changes)."""
 
@@ -235,7 +237,7 @@ class AddressIn(BaseModel):
     is_primary: IsPrimary = None
 
 
-class AddressUpdate(BaseModel):
+class AddressUpdate(RequestModel):
     """PATCH: only the fields sent change. Optional fields may be set to null, required ones not."""
 
     model_config = ConfigDict(

@@ -1,0 +1,270 @@
+"""The table, the targets of issue #11, and docs/PERFORMANCE.md with its plot."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING, Any
+
+from benchmarks.harness import ROOT
+
+if TYPE_CHECKING:
+    from benchmarks.__main__ import Figure, Options
+
+DOC = ROOT / "docs" / "PERFORMANCE.md"
+PLOT = ROOT / "docs" / "performance.png"
+
+READS = (
+    "GET /api/v1/auth/me",
+    "GET /api/v1/profile",
+    "GET /api/v1/addresses (5)",
+    "GET /api/v1/convert (cross rate)",
+)
+
+
+def _f(value: float | None, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:,.{digits}f}"
+
+
+def _find(figures: list[Figure], phase: str, name: str) -> Figure | None:
+    return next((f for f in figures if f.phase == phase and f.name == name), None)
+
+
+def table(figures: list[Figure]) -> str:
+    lines = [
+        "| phase | scenario | req/s (median) | p50 ms | p99 ms | ratio | to ceiling |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    for figure in figures:
+        if figure.name.endswith("idle"):
+            lines.append(
+                f"| {figure.phase} | {figure.name} (open-loop probe, 20/s) | – | {_f(median_of(figure.probe_p50), 2)} | {_f(median_of(figure.probe_p99), 2)} | – | – |"
+            )
+            continue
+        if figure.name.startswith("ceiling: argon2"):
+            label = "logins/s" if "verify" in figure.name else "registrations/s"
+            lines.append(
+                f"| {figure.phase} | {figure.name} ({_f(figure.p50, 1)} ms each; min(workers, cores) in parallel) | {_f(figure.rps)} {label} | – | – | – | – |"
+            )
+            continue
+        name = figure.name
+        if figure.probe_p99:
+            name += f" — /health/live p99 {_f(median_of(figure.probe_p99), 1)} ms"
+        lines.append(
+            f"| {figure.phase} | {name} | {_f(figure.rps)} | {_f(figure.p50, 2)} | {_f(figure.p99, 2)} | {_f(figure.ratio, 2)} | {figure.ceiling or '–'} |"
+        )
+    return "\n".join(lines)
+
+
+def median_of(values: list[float]) -> float:
+    import statistics
+
+    return statistics.median(values) if values else float("nan")
+
+
+def targets(figures: list[Figure], notes: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
+    rows: list[tuple[str, str, bool | None]] = []
+
+    def ratio_target(phase: str, name: str, goal: float, label: str) -> None:
+        figure = _find(figures, phase, name)
+        if figure is not None and figure.ratio is not None:
+            rows.append((label, f"{figure.ratio:.2f}", figure.ratio >= goal))
+
+    ratio_target("1 worker", "GET /api/v1/profile", 1.0, "GET /profile ≥ 1.0× database ceiling")
+    ratio_target("1 worker", "GET /api/v1/auth/me", 1.2, "GET /auth/me ≥ 1.2× database ceiling")
+    for phase in ("1 worker", "2 workers"):
+        storm = _find(figures, phase, "POST /api/v1/auth/login storm")
+        if storm is not None and storm.ratio is not None:
+            rows.append((f"login ≥ 0.85× login ceiling ({phase})", f"{storm.ratio:.2f}", storm.ratio >= 0.85))
+            p99 = median_of(storm.probe_p99)
+            rows.append(
+                (f"/health/live p99 ≤ 25 ms during the login storm ({phase})", f"{p99:.1f} ms", p99 <= 25)
+            )
+    ratio_target("1 worker", "POST /api/v1/auth/refresh (chains)", 0.25, "refresh ≥ 0.25× database ceiling")
+    for name in READS:
+        one, two = _find(figures, "1 worker", name), _find(figures, "2 workers", name)
+        if one and two and one.rps:
+            scale = two.rps / one.rps
+            rows.append((f"2 workers ≥ 1.6× 1 worker: {name}", f"{scale:.2f}×", scale >= 1.6))
+    for figure in figures:
+        if figure.phase != "1 worker, 1M users" or figure.name.startswith("ceiling: argon2"):
+            continue
+        base = _find(figures, "1 worker", figure.name)
+        if base and base.p50:
+            factor = figure.p50 / base.p50
+            rows.append((f"1M users: p50 within 1.2× of 1k: {figure.name}", f"{factor:.2f}×", factor <= 1.2))
+    rss = notes.get("rss")
+    if rss:
+        keys = [k for k in rss if k != "start"]
+        first, last = rss[keys[0]], rss[keys[-1]]
+        rows.append(("RSS ≤ 150 MB per worker", f"{last:.0f} MB", last <= 150))
+        growth = (last - first) / first
+        rows.append(
+            (f"RSS growth {keys[0]:,} → {keys[-1]:,} requests ≤ 10 %", f"{growth:+.1%}", growth <= 0.10)
+        )
+    startup = notes.get("startup") or {}
+    restart = startup.get("embedded PostgreSQL, restart (existing data dir)")
+    if restart is not None:
+        rows.append(
+            ("ready ≤ 3 s on restart with an existing embedded data dir", f"{restart:.2f} s", restart <= 3)
+        )
+    return rows
+
+
+def render(figures: list[Figure], notes: dict[str, Any], options: Options) -> str:
+    out = []
+    out.append("## Figures\n")
+    out.append(table(figures))
+    out.append("\n## Targets (issue #11)\n")
+    out.append("| target | measured | met |\n|---|---:|:---:|")
+    for label, value, met in targets(figures, notes):
+        out.append(f"| {label} | {value} | {'yes' if met else 'no'} |")
+
+    timing = []
+    for path in ("password-reset-request", "resend-verification"):
+        known = _find(figures, "1 worker", f"POST /api/v1/auth/{path} (known email)")
+        unknown = _find(figures, "1 worker", f"POST /api/v1/auth/{path} (unknown email)")
+        if known and unknown and unknown.p50:
+            ratio = known.p50 / unknown.p50
+            timing.append(
+                f"| `/{path}` | {known.p50:.2f} | {unknown.p50:.2f} | {ratio:.2f} | {'yes' if 0.8 <= ratio <= 1.25 else 'no'} |"
+            )
+    if timing:
+        out.append("\n## Known vs unknown email (issue #8)\n")
+        out.append(
+            "One request at a time (1 connection), alternating rounds; goal: ratio of medians 0.8–1.25.\n"
+        )
+        out.append(
+            "| endpoint | known p50 ms | unknown p50 ms | ratio | in 0.8–1.25 |\n|---|---:|---:|---:|:---:|"
+        )
+        out += timing
+
+    jwt = notes.get("jwt")
+    if jwt:
+        out.append("\n## Signing algorithms (issue #13)\n")
+        out.append(
+            "In-process, PyJWT + cryptography, one access token with shop's claims (median of 5 batches):\n"
+        )
+        out.append("| algorithm | sign µs | verify µs |\n|---|---:|---:|")
+        for algorithm, (sign, verify) in jwt.items():
+            out.append(f"| {algorithm} | {sign:.1f} | {verify:.1f} |")
+        algorithms = notes.get("algorithms") or []
+        if len(algorithms) >= 2:
+            out.append(
+                f"\nEnd to end (1 worker each, ratio to {algorithms[0]}): see the phase “signing algorithms” above."
+            )
+        else:
+            out.append(
+                f"\nEnd to end: shop accepts only {', '.join(algorithms) or 'HS256'} today; the phase runs by itself once `JWT_ALGORITHM` accepts more."
+            )
+
+    trips = notes.get("round_trips")
+    if trips:
+        out.append("\n## Database round trips per request\n")
+        out.append(
+            "Counted on the wire (a proxy reads the PostgreSQL protocol: each simple query and each extended-protocol Sync is one round trip), warm caches, 1 worker.\n"
+        )
+        out.append("| request | round trips | what is sent |\n|---|---:|---|")
+        for name, entry in trips.items():
+            statements = "; ".join(_short(s) for s in entry["statements"])
+            out.append(f"| {name} | {entry['round_trips']} | {statements} |")
+
+    rss = notes.get("rss")
+    startup = notes.get("startup")
+    if rss or startup:
+        out.append("\n## Memory and start-up\n")
+        if rss:
+            out.append("| RSS of the worker | MB |\n|---|---:|")
+            for key, value in rss.items():
+                label = "after start-up and login" if key == "start" else f"after {key:,} requests"
+                out.append(f"| {label} | {value:.1f} |")
+        if startup:
+            out.append("\n| `shop serve` until `/health/ready` | seconds |\n|---|---:|")
+            for key, value in startup.items():
+                out.append(f"| {key} | {value:.2f} |")
+
+    prof = notes.get("profile")
+    if prof and prof["samples"]:
+        out.append("\n## Where the time of the hottest path goes\n")
+        groups = ", ".join(f"{name} {share:.0%}" for name, share in prof["groups"] if share >= 0.02)
+        functions = ", ".join(f"`{name}` {share:.0%}" for name, share in prof["functions"][:6])
+        out.append(
+            f"py-spy sampled the worker's event-loop thread ({prof['samples']:,} samples) while wrk drove "
+            f"`GET /api/v1/auth/me` at {prof['rps']:,.0f} req/s. By the library of the innermost frame "
+            f"(self time of the busy samples): {groups}. Inclusive time in shop's own functions: {functions}."
+        )
+    for key in ("load_1m_seconds",):
+        if key in notes:
+            rows = notes.get("rows_1m", {})
+            out.append(
+                f"\n1M scale: {', '.join(f'{k} {v:,}' for k, v in rows.items())} loaded with `generate_series` in {notes[key]:.0f} s."
+            )
+    out.append(
+        f"\nMachine: {notes.get('machine')}. Run: {options.rounds} alternating rounds of {options.seconds:g} s per "
+        f"target, wrk with {options.connections} connections and 2 threads on loopback; the whole run took "
+        f"{notes.get('minutes', 0):.0f} minutes; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}."
+    )
+    return "\n".join(out)
+
+
+def _short(statement: str, limit: int = 90) -> str:
+    text = " ".join(statement.split())
+    return "`" + (text if len(text) <= limit else text[: limit - 1] + "…") + "`"
+
+
+HEADER = """# Performance
+
+`make bench` (never part of `make test`) measures shop on the machine it runs on and rewrites this
+page. It needs [wrk](https://github.com/wg/wrk) (`apt-get install wrk`), a PostgreSQL (the one of
+`BENCH_DATABASE_URL` or `TEST_DATABASE_URL`, else a local server at 127.0.0.1:5432, else the embedded
+one; the bench makes and drops a database of its own) and, installed by `make bench` itself, the
+`bench` extra (matplotlib, py-spy). `make bench BENCH_ARGS=--scale-1m` adds the 1,000,000-user phase;
+`BENCH_ARGS=--quick` makes a short run.
+
+How to read it: every figure is a ratio to a **ceiling measured in the same run on the same machine**,
+because absolute numbers on a shared machine mean little. The ceilings: a bare FastAPI `GET /hello`
+on the same server stack (framework); a bare FastAPI endpoint that opens an `AsyncSession` from an
+ordinary `async_sessionmaker` and loads one user row by primary key with `session.get` (database);
+one argon2id verify with shop's parameters, measured in-process — the login ceiling is
+min(workers, cores) ÷ verify time. Within a phase all servers run side by side and wrk visits the
+targets in alternating rounds (A/B/A/B), so drift lands on every target alike; each figure is the
+median over the rounds, and each ratio the median of the per-round ratios. During the login storm an
+open-loop probe sends 20 `GET /health/live` a second on fresh connections and reports their p99.
+wrk shares the machine's cores with the server, as a client on the same host would.
+
+![throughput and p99 per scenario](performance.png)
+
+"""
+
+
+def write(text: str, figures: list[Figure], notes: dict[str, Any]) -> None:
+    DOC.write_text(HEADER + text + "\n")
+    plot(figures)
+    print(f"\nwrote {DOC.relative_to(ROOT)} and {PLOT.relative_to(ROOT)}")
+
+
+def plot(figures: list[Figure]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = [f for f in figures if f.runs and not f.name.startswith("ceiling: argon2")]
+    labels = [f"{f.name} · {f.phase}" for f in shown]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(15, max(6, 0.32 * len(shown))), sharey=True)
+    positions = range(len(shown))
+    colors = ["#999999" if f.name.startswith("ceiling") else "#3366aa" for f in shown]
+    left.barh(positions, [f.rps for f in shown], color=colors)
+    left.set_xscale("log")
+    left.set_xlabel("requests per second (median of rounds, log scale)")
+    left.set_yticks(list(positions), labels, fontsize=7)
+    left.invert_yaxis()
+    right.barh(positions, [f.p99 for f in shown], color=colors)
+    right.set_xscale("log")
+    right.set_xlabel("p99 latency, ms (log scale)")
+    fig.suptitle("shop under wrk: throughput and p99 per scenario (grey: ceilings)")
+    fig.tight_layout()
+    fig.savefig(PLOT, dpi=110)
+    plt.close(fig)
