@@ -327,14 +327,20 @@ class Bench:
             targets.append(self.refresh_target(shop))
             targets.append(self.login_target(shop, list(range(1, LOGIN_USERS + 1))))
             if workers == 1:
+                password = data.PASSWORD.replace(" ", "-")
+
+                async def fresh_emails(password: str = password) -> list[str]:
+                    return [secrets.token_hex(4), password]  # new addresses for every run
+
                 register = Target(
                     "POST /api/v1/auth/register",
                     shop,
                     "register.lua",
-                    [self.nonce, data.PASSWORD.replace(" ", "-")],
+                    [],
                     "ceiling: argon2 hash",
                     connections=8,
                     settle=2.0,
+                    before=fresh_emails,
                 )
                 targets.append(register)
                 targets += self.timing_targets(shop)

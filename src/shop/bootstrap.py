@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,7 +38,7 @@ from shop.core.openapi import install_openapi
 from shop.core.problems import install_error_handlers
 from shop.core.ratelimit import RateLimiter
 from shop.core.security import BearerGuard, install_guard
-from shop.core.validation import reject_control_characters
+from shop.core.validation import ControlCharacterMiddleware
 from shop.links import LINKS
 from shop.localization.router import router as localization_router
 from shop.users import public as users_public
@@ -105,10 +105,22 @@ def bootstrap(
     return Shop(settings=settings, events=events, limiter=limiter, auth=auth, guard=guard)
 
 
-def _document(app: FastAPI) -> None:
-    """The OpenAPI schema (operation ids come from the routers; links cross contexts) and its docs."""
-    install_openapi(app, LINKS)
-    install_docs(app)
+def _install_middleware(app: FastAPI, settings: Settings) -> None:
+    """Last added runs first: security headers and the request id wrap everything (a 413 or a 500
+    carries them too); CORS wraps the body limit, so a browser can read a 413."""
+    app.add_middleware(ControlCharacterMiddleware, path_templates=lambda: app.openapi()["paths"])
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
+    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, no_store_prefixes=NO_STORE_PREFIXES)
 
 
 def create_app(
@@ -162,7 +174,6 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
-        dependencies=[Depends(reject_control_characters)],
     )
     app.state.settings = settings
     app.state.rate_limiter = shop.limiter
@@ -170,19 +181,9 @@ def create_app(
     install_guard(app, shop.guard)
 
     install_error_handlers(app)
-    _document(app)
-    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_credentials=True,
-            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-            expose_headers=["X-Request-ID", "Retry-After"],
-        )
-    app.add_middleware(RequestContextMiddleware)
-    app.add_middleware(SecurityHeadersMiddleware, no_store_prefixes=NO_STORE_PREFIXES)
+    install_openapi(app, LINKS)
+    install_docs(app)
+    _install_middleware(app, settings)
 
     app.include_router(health_router)
     app.include_router(auth_router, prefix=f"{API_PREFIX}/auth")

@@ -75,7 +75,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     with database_url(settings) as url:
         _migrate_to(url, "upgrade", "head")
         # Workers are separate processes: they find the (possibly embedded) database this way.
-        pass_to_workers(database_url=url)
+        pass_to_workers(database_url=url, web_concurrency=workers)
         # uvicorn restores this handler after its graceful shutdown and re-raises the signal: it
         # then unwinds through `database_url`, which stops the embedded PostgreSQL.
         signal.signal(signal.SIGTERM, _on_sigterm)

@@ -124,3 +124,19 @@ async def test_create_admin_command(
     finally:
         async with engine.begin() as connection:
             await connection.execute(delete(User).where(User.email == email.lower()))
+
+
+async def test_create_admin_says_when_admins_need_two_step_sign_in(
+    cli_env: None, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
+    try:
+        await run_cli("create-admin", email, stdin="an admin pass phrase\n")
+        assert "ADMIN_MFA_REQUIRED" not in capsys.readouterr().out
+        monkeypatch.setenv("ADMIN_MFA_REQUIRED", "true")
+        await run_cli("create-admin", email)
+        out = capsys.readouterr().out
+        assert "promoted" in out and "ADMIN_MFA_REQUIRED is on" in out and "/mfa/verify" in out
+    finally:
+        async with engine.begin() as connection:
+            await connection.execute(delete(User).where(User.email == email))

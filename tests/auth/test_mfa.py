@@ -3,7 +3,6 @@ lockout, recovery codes, management, admin enforcement and reset, and what survi
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import select, text, update
 
 from shop.auth.mfa import MfaKeys
 from shop.auth.models import AuditEvent, MfaChallenge, RecoveryCode, TotpFactor, User
@@ -19,7 +18,6 @@ from shop.bootstrap import bootstrap, create_app
 from shop.core.config import Settings
 from shop.core.db import Database
 from shop.core.mail.outbox import OutboxMail
-from tests.auth.test_admin import cli_env, run_cli
 from tests.support.app import http_client, make_settings
 from tests.support.auth import PASSWORD, bearer, login, outbox_tokens, register, register_verified
 from tests.support.mfa import (
@@ -33,8 +31,6 @@ from tests.support.mfa import (
     verify,
 )
 from tests.support.problems import assert_problem
-
-__all__ = ["cli_env"]  # a fixture of test_admin, requested by name below
 
 ME = "/api/v1/auth/me"
 WRONG = "wrong password here"
@@ -276,18 +272,27 @@ async def test_wrong_code_and_unknown_token_are_answered_alike(
 async def test_wrong_codes_lock_the_account(client: httpx.AsyncClient, app: Any, clock: Clock) -> None:
     email, pair = await signed_in(client, app)
     enrolled = await enrol(client, pair, clock)
-    mfa_token = await first_step(client, email)
+    mfa_token, spare = await first_step(client, email), await first_step(client, email)
     for _ in range(4):
         assert_problem(await verify(client, mfa_token, code=wrong_code(enrolled.app)), 401, "invalid_code")
     locked = await verify(client, mfa_token, code=wrong_code(enrolled.app))
     assert_problem(locked, 423, "account_locked")
     assert 890 <= int(locked.headers["retry-after"]) <= 900
-    # While locked, the right password and the right code are refused too.
+    # While locked, the right password and the right code are refused too, and every /mfa endpoint.
     assert_problem(
         await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}),
         423,
         "account_locked",
     )
+    assert_problem(await verify(client, spare, code=enrolled.app.next_code()), 423, "account_locked")
+    manage = {"password": PASSWORD, "code": enrolled.app.next_code()}
+    for response in (
+        await setup(client, pair),
+        await client.post(f"{MFA}/totp/confirm", json={"code": enrolled.app.code()}, headers=bearer(pair)),
+        await client.post(f"{MFA}/recovery-codes", json=manage, headers=bearer(pair)),
+        await client.request("DELETE", f"{MFA}/totp", json=manage, headers=bearer(pair)),
+    ):
+        assert_problem(response, 423, "account_locked")
     uid = (await client.get(ME, headers=bearer(pair))).json()["id"]
     assert [e.outcome for e in await audit_events(app, uid, "lockout")] == ["locked"]
 
@@ -616,19 +621,3 @@ async def test_outcomes_are_audited_and_counted(client: httpx.AsyncClient, app: 
         'shop_logins_total{outcome="mfa_required"}',
     ):
         assert sample in metrics
-
-
-async def test_create_admin_says_when_admins_need_two_step_sign_in(
-    cli_env: None, engine: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
-    try:
-        await run_cli("create-admin", email, stdin="an admin pass phrase\n")
-        assert "ADMIN_MFA_REQUIRED" not in capsys.readouterr().out
-        monkeypatch.setenv("ADMIN_MFA_REQUIRED", "true")
-        await run_cli("create-admin", email)
-        out = capsys.readouterr().out
-        assert "promoted" in out and "ADMIN_MFA_REQUIRED is on" in out and "/mfa/verify" in out
-    finally:
-        async with engine.begin() as connection:
-            await connection.execute(delete(User).where(User.email == email))

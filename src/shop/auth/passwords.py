@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 from passlib.context import CryptContext
 
 from shop.core.config import Settings
+
+T = TypeVar("T")
 
 MAX_PASSWORD_LENGTH = 128
 COMMON_PASSWORDS = Path(__file__).parent / "data" / "common-passwords.txt"
@@ -33,10 +39,31 @@ def password_problem(password: str, email: str | None, min_length: int) -> str |
     return None
 
 
+def hashing_threads(web_concurrency: int, cores: int | None = None) -> int:
+    """How many argon2 computations one worker runs at once: the cores shared out among the
+    workers, less one per worker for its event loop, and at least one. More threads would not hash
+    faster — argon2 is CPU-bound — but would take the core the event loop needs to answer everything
+    else (a /health/live probe during a login storm)."""
+    cores = cores or len(os.sched_getaffinity(0))
+    return max(1, (cores - web_concurrency) // web_concurrency)
+
+
+_executors: dict[int, ThreadPoolExecutor] = {}
+
+
+def _executor(threads: int) -> ThreadPoolExecutor:
+    # One pool per process (per size): apps built by tests share it instead of each leaving threads.
+    if threads not in _executors:
+        _executors[threads] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="argon2")
+    return _executors[threads]
+
+
 class PasswordHasher:
-    """argon2id with configurable cost. Hashing runs in a worker thread, never on the event loop."""
+    """argon2id with configurable cost. Hashing runs in a small pool of its own (hashing_threads),
+    never on the event loop; callers beyond the pool's size wait their turn in its queue."""
 
     def __init__(self, settings: Settings) -> None:
+        self._threads = hashing_threads(settings.web_concurrency)
         self._context = CryptContext(
             schemes=["argon2"],
             argon2__type="ID",
@@ -46,12 +73,15 @@ class PasswordHasher:
         )
         self._dummy: str | None = None
 
+    async def _run(self, function: Callable[..., T], *args: str) -> T:
+        return await asyncio.get_running_loop().run_in_executor(_executor(self._threads), function, *args)
+
     async def hash(self, password: str) -> str:
-        return str(await asyncio.to_thread(self._context.hash, password))
+        return str(await self._run(self._context.hash, password))
 
     async def verify(self, password: str, hashed: str) -> tuple[bool, str | None]:
         """(matches, new hash when the stored one uses outdated parameters)."""
-        ok, new_hash = await asyncio.to_thread(self._context.verify_and_update, password, hashed)
+        ok, new_hash = await self._run(self._context.verify_and_update, password, hashed)
         return bool(ok), new_hash
 
     def check(self, password: str, hashed: str) -> bool:
@@ -62,4 +92,4 @@ class PasswordHasher:
         """Spend one verify on a dummy hash, so an unknown email costs what a wrong password does."""
         if self._dummy is None:
             self._dummy = await self.hash("dummy password for timing equality")
-        await asyncio.to_thread(self.check, password, self._dummy)
+        await self._run(self.check, password, self._dummy)

@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, or_, select, text, update
+from sqlalchemy import and_, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,10 +25,16 @@ from shop.auth.models import (
 
 # One indexed round trip on the hot path of every authenticated request: plain SQL through the
 # request's own session, with no ORM identity-map work.
-_LIVE_SESSION_ROLE = text(
-    "SELECT u.role FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id "
-    "WHERE s.id = :sid AND s.user_id = :uid AND s.revoked_at IS NULL "
-    "AND s.expires_at > now() AND u.is_active"
+_LIVE_SESSION_USER = (
+    select(User)
+    .join(Session, Session.user_id == User.id)
+    .where(
+        Session.id == bindparam("sid"),
+        Session.user_id == bindparam("uid"),
+        Session.revoked_at.is_(None),
+        Session.expires_at > func.now(),
+        User.is_active,
+    )
 )
 
 _NOT_LOCKED = or_(User.locked_until.is_(None), User.locked_until <= func.now())
@@ -168,9 +174,14 @@ class SessionRepository:
         self.session = session
 
     async def get_live_role(self, user_id: uuid.UUID, session_id: uuid.UUID) -> str | None:
-        """The role of a live session's active user, or None."""
-        role = await self.session.scalar(_LIVE_SESSION_ROLE, {"sid": session_id, "uid": user_id})
-        return str(role) if role is not None else None
+        """The role of a live session's active user, or None. One statement, and it loads the
+        user into this session: a later `get` of that user (GET /me) costs no round trip."""
+        user = await self.session.scalar(_LIVE_SESSION_USER, {"sid": session_id, "uid": user_id})
+        if user is None:
+            return None
+        # The identity map holds its objects weakly: keep this one for as long as the session lives.
+        self.session.info["signed_in_user"] = user
+        return user.role
 
     async def add(
         self,

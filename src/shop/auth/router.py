@@ -302,7 +302,9 @@ async def mfa_setup(
 @router.post(
     "/mfa/totp/confirm",
     response_model=RecoveryCodesResponse,
-    responses=problem_responses(errors.InvalidCode, errors.MfaEnabled, NotFound, bearer=True),
+    responses=problem_responses(
+        errors.InvalidCode, errors.MfaEnabled, NotFound, errors.AccountLocked, bearer=True
+    ),
 )
 async def mfa_confirm(
     body: MfaConfirmRequest, principal: CurrentUser, service: MfaServiceDep, client: ClientDep

@@ -669,6 +669,7 @@ class MfaService(_AuthService):
     ) -> list[str]:
         """Turn two-step sign-in on with a first code from the app; answer the recovery codes."""
         user = await self._existing(user_id)
+        await self._refuse_if_locked(user, client, "mfa_enable")  # every /mfa endpoint, while locked
         factor = await self.factors.get(user_id)
         if factor is None:
             raise NotFound("No two-step sign-in setup is pending: start one with /mfa/totp/setup.")

@@ -169,8 +169,10 @@ def get_settings() -> Settings:
     return Settings()
 
 
-def pass_to_workers(*, database_url: str) -> None:
+def pass_to_workers(*, database_url: str, web_concurrency: int) -> None:
     """Server workers are separate processes that read their settings afresh from the environment:
-    hand them what the parent decided (the embedded database's URL). The one write to os.environ."""
+    hand them what the parent decided (the embedded database's URL, how many workers share the
+    machine). The one write to os.environ."""
     os.environ["DATABASE_URL"] = database_url
+    os.environ["WEB_CONCURRENCY"] = str(web_concurrency)
     get_settings.cache_clear()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -15,7 +17,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -35,8 +37,14 @@ def schemas() -> set[str]:
     return {table.schema for table in Base.metadata.tables.values() if table.schema is not None}
 
 
+# Safe methods (RFC 9110) only read: their session runs without BEGIN/COMMIT (below).
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# A pooled connection idle this long is pinged before use; a busy one is not (see _ping_if_idle).
+PING_AFTER_IDLE_SECONDS = 5.0
+
+
 class Database:
-    """The engine and the session factory of one app (or one test)."""
+    """The engine and the session factories of one app (or one test)."""
 
     def __init__(self, engine: AsyncEngine, bind: AsyncConnection | None = None) -> None:
         self.engine = engine
@@ -47,6 +55,18 @@ class Database:
             autoflush=False,
             join_transaction_mode="create_savepoint",
         )
+        # Reads in autocommit: each statement is its own transaction, as every statement of a READ
+        # COMMITTED transaction sees its own snapshot anyway, so a read sees exactly what it would
+        # inside BEGIN … COMMIT and saves those two round trips. A test's bound connection keeps
+        # its one transaction.
+        self.read_sessions = self.sessions
+        if bind is None:
+            self.read_sessions = async_sessionmaker(
+                bind=engine.execution_options(isolation_level="AUTOCOMMIT"),
+                expire_on_commit=False,
+                autoflush=False,
+                sync_session_class=_ReadSession,
+            )
 
     @classmethod
     def from_url(cls, url: str, *, pool_size: int = 10) -> Database:
@@ -54,12 +74,18 @@ class Database:
             url,
             pool_size=pool_size,
             max_overflow=pool_size,
-            pool_pre_ping=True,  # recover without a restart when PostgreSQL comes back
+            # No pre-ping per checkout (with asyncpg it costs BEGIN, a ping and ROLLBACK: three round
+            # trips per request): a connection that was idle is pinged (_ping_if_idle), and one that
+            # breaks in use invalidates the whole pool, so the service recovers without a restart
+            # when PostgreSQL comes back.
+            pool_pre_ping=False,
             hide_parameters=True,  # errors must not carry hashes or emails into the logs
             pool_recycle=1800,
             pool_timeout=10,
             connect_args={"timeout": 5, "command_timeout": 30},
         )
+        event.listen(engine.sync_engine, "checkin", _note_checkin)
+        event.listen(engine.sync_engine, "checkout", _ping_if_idle)
         return cls(engine)
 
     @asynccontextmanager
@@ -80,10 +106,40 @@ def get_database(request: Request) -> Database:
 DatabaseDep = Annotated[Database, Depends(get_database)]
 
 
+def _note_checkin(dbapi_connection: Any, record: Any) -> None:
+    record.info["checked_in"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """A connection that sat in the pool may have been cut (a PostgreSQL restart, a proxy's idle
+    timeout): ping it first. One used a moment ago is not pinged — that ping would cost more than
+    the statements of a typical request. A failed ping makes the pool take a fresh connection."""
+    checked_in = record.info.get("checked_in")
+    if checked_in is None or time.monotonic() - checked_in < PING_AFTER_IDLE_SECONDS:
+        return
+    try:
+        dbapi_connection.ping()
+    except Exception as exc:
+        raise DisconnectionError() from exc
+
+
+class _ReadSession(Session):
+    """The session of a safe method: it refuses INSERT, UPDATE and DELETE, which in autocommit
+    would each commit by themselves."""
+
+
+@event.listens_for(_ReadSession, "do_orm_execute")
+def _refuse_writes(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        raise RuntimeError("a request with a safe method (GET, HEAD, OPTIONS) must not write")
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session and one transaction per request: commit on success, roll back on any error."""
+    """One session and one transaction per request: commit on success, roll back on any error.
+    A safe method's session only reads, without a transaction of its own."""
     database: Database = request.app.state.database
-    async with database.sessions() as session:
+    factory = database.read_sessions if request.method in SAFE_METHODS else database.sessions
+    async with factory() as session:
         try:
             yield session
         except BaseException:

@@ -4,18 +4,23 @@ C0 control characters other than tab, CR and LF (NUL first of all: PostgreSQL te
 fail validation in every client-supplied string. Two pieces cover every source of strings:
 - `RequestModel`, the base of every request body: a check on each of its fields, so a new field or a
   new body model inherits it (tests/core/test_input.py walks the routes to make sure every body does);
-- `reject_control_characters`, a dependency of the whole app for path, query and form values.
+- `ControlCharacterMiddleware`, around the whole app, for path, query and form values.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import parse_qsl
 
-from fastapi import Request
-from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic_core import PydanticCustomError
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shop.core.problems import problem_response
 
 CONTROL_CHARACTER_ERROR = "string_control_character"
 CONTROL_CHARACTER_MESSAGE = "must not contain control characters (other than tab, CR and LF)"
@@ -62,29 +67,104 @@ class RequestModel(BaseModel):
 
 
 def _error(loc: tuple[str | int, ...]) -> dict[str, Any]:
-    return {"loc": loc, "msg": CONTROL_CHARACTER_MESSAGE, "type": CONTROL_CHARACTER_ERROR, "input": None}
+    return {"loc": list(loc), "msg": CONTROL_CHARACTER_MESSAGE, "type": CONTROL_CHARACTER_ERROR}
 
 
-async def reject_control_characters(request: Request) -> None:
-    """App-wide dependency: path, query and form values with a control character are a 422."""
-    errors = [
-        _error(("path", name))
-        for name, value in request.path_params.items()
-        if isinstance(value, str) and has_control_character(value)
-    ]
-    errors += [
-        _error(("query", name))
-        for name, value in request.query_params.multi_items()
-        if has_control_character(name) or has_control_character(value)
-    ]
-    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if content_type in _FORM_TYPES:
-        # Already parsed (and cached on the request) when the route takes a form.
-        form = await request.form()
-        errors += [
-            _error(("body", name))
-            for name, value in form.multi_items()
-            if has_control_character(name) or (isinstance(value, str) and has_control_character(value))
-        ]
-    if errors:
-        raise RequestValidationError(errors)
+# A C0 control character other than tab (09), LF (0a) and CR (0d), percent-encoded or raw.
+_ENCODED_CONTROL = re.compile(rb"%(?:0[0-8bcefBCEF]|1[0-9a-fA-F])|[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_TEMPLATE_PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
+
+
+class ControlCharacterMiddleware:
+    """Pure ASGI: path, query and form values holding a control character are a 422 naming them.
+
+    A middleware rather than a dependency: a request without any such character (all but a few)
+    costs one regular-expression search of its path and query string, nothing more.
+    """
+
+    def __init__(self, app: ASGIApp, path_templates: Callable[[], Iterable[str]]) -> None:
+        self.app = app
+        self._path_templates = path_templates
+        self._path_patterns: list[re.Pattern[str]] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        errors: list[dict[str, Any]] = []
+        if has_control_character(scope["path"]):
+            errors += [_error(loc) for loc in self._dirty_path_params(scope["path"])]
+        query = scope.get("query_string", b"")
+        if query and _ENCODED_CONTROL.search(query):
+            errors += [
+                _error(("query", name))
+                for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+                if has_control_character(name) or has_control_character(value)
+            ]
+        content_type = Headers(scope=scope).get("content-type", "").split(";", 1)[0].strip().lower()
+        if content_type in _FORM_TYPES:
+            receive, form_errors = await _check_form(scope, receive)
+            errors += form_errors
+        if errors:
+            await problem_response(422, "validation_error", "The request is not valid.", errors=errors)(
+                scope, receive, send
+            )
+            return
+        await self.app(scope, receive, send)
+
+    def _dirty_path_params(self, path: str) -> list[tuple[str, ...]]:
+        """Where in the path: ("path", name) by the route template it matches, else ("path",)."""
+        if self._path_patterns is None:
+            self._path_patterns = [_template_pattern(t) for t in self._path_templates()]
+        for pattern in self._path_patterns:
+            match = pattern.fullmatch(path)
+            if match:
+                names = [name for name, value in match.groupdict().items() if has_control_character(value)]
+                if names:
+                    return [("path", name) for name in names]
+        return [("path",)]
+
+
+def _template_pattern(template: str) -> re.Pattern[str]:
+    parts, position = [], 0
+    for param in _TEMPLATE_PARAM.finditer(template):
+        parts += [re.escape(template[position : param.start()]), f"(?P<{param.group(1)}>[^/]+)"]
+        position = param.end()
+    parts.append(re.escape(template[position:]))
+    return re.compile("".join(parts))
+
+
+async def _check_form(scope: Scope, receive: Receive) -> tuple[Receive, list[dict[str, Any]]]:
+    """Reads the form body (MAX_BODY_BYTES bounds it: the body limit wraps this), checks its fields,
+    and hands back a `receive` that replays the body to the app."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return receive, []
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body = b"".join(chunks)
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    errors: list[dict[str, Any]] = []
+    try:
+        request = Request(scope, replay)
+        async with request.form() as form:
+            errors = [
+                _error(("body", name))
+                for name, value in form.multi_items()
+                if has_control_character(name) or (isinstance(value, str) and has_control_character(value))
+            ]
+    except Exception:
+        errors = []  # an unparsable form is the app's to answer (a 422 too)
+    replayed = False
+    return replay, errors

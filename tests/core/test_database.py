@@ -1,0 +1,75 @@
+"""The database plumbing of the hot path: reads without a transaction of their own, writes refused
+in a read session, and the guard's one statement serving GET /me."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event, text, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shop.auth.passwords import hashing_threads
+from shop.core.db import Database
+from shop.localization.models import Language
+from tests.support.auth import bearer, login, register_verified
+
+
+async def test_a_read_session_runs_each_statement_in_its_own_transaction(database_url: str) -> None:
+    database = Database.from_url(database_url, pool_size=1)
+    try:
+        async with database.read_sessions() as session:
+            first = await session.scalar(text("SELECT txid_current()"))
+            second = await session.scalar(text("SELECT txid_current()"))
+            assert first != second  # autocommit: no BEGIN … COMMIT around the reads
+        async with database.sessions() as session:
+            first = await session.scalar(text("SELECT txid_current()"))
+            second = await session.scalar(text("SELECT txid_current()"))
+            assert first == second  # a write session is one transaction
+    finally:
+        await database.dispose()
+
+
+async def test_a_read_session_refuses_to_write(database_url: str) -> None:
+    database = Database.from_url(database_url, pool_size=1)
+    try:
+        async with database.read_sessions() as session:
+            with pytest.raises(RuntimeError, match="must not write"):
+                await session.execute(update(Language).where(Language.code == "xx").values(is_active=False))
+    finally:
+        await database.dispose()
+
+
+@contextmanager
+def statements(engine: AsyncEngine) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", note)
+
+
+async def test_get_me_reads_the_user_once(client: httpx.AsyncClient, app: Any, engine: AsyncEngine) -> None:
+    email = await register_verified(client, app)
+    headers = bearer(await login(client, email))
+    with statements(engine) as seen:
+        response = await client.get("/api/v1/auth/me", headers=headers)
+    assert response.status_code == 200
+    assert response.json()["email"] == email
+    # The guard's statement (live session, active user) loads the user that /me answers with.
+    assert len([s for s in seen if "auth.users" in s]) == 1
+
+
+@pytest.mark.parametrize(
+    ("cores", "workers", "threads"), [(1, 1, 1), (2, 1, 1), (2, 2, 1), (8, 1, 7), (8, 2, 3), (8, 4, 1)]
+)
+def test_hashing_leaves_each_worker_a_core_for_its_event_loop(cores: int, workers: int, threads: int) -> None:
+    assert hashing_threads(workers, cores) == threads
