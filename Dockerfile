@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # shop as one container: `shop serve` (migrations first) with WEB_CONCURRENCY workers against an
-# external DATABASE_URL. Build: docker build -t shop .   Run: see compose.yaml and the README.
+# external DATABASE_URL (without one: the embedded PostgreSQL under DATA_DIR).
+# Build: docker build -t shop .   Run: see compose.yaml and the README.
 
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -19,9 +20,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     WEB_CONCURRENCY=2
 RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/shop --create-home --shell /usr/sbin/nologin shop
 COPY --from=build /opt/venv /opt/venv
-WORKDIR /app
-COPY alembic.ini ./
-COPY migrations ./migrations
+# Nothing beside the venv: the migrations travel inside the installed package.
+WORKDIR /var/lib/shop
 USER shop
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \

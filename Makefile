@@ -22,12 +22,12 @@ run: $(INSTALLED)  ## migrate and serve http://127.0.0.1:8000 (docs at /docs)
 test: lint typecheck imports pytest  ## everything CI checks
 
 lint: $(INSTALLED)
-	$(BIN)/ruff check src tests migrations benchmarks
-	$(BIN)/ruff format --check src tests migrations benchmarks
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 
 format: $(INSTALLED)
-	$(BIN)/ruff check --fix src tests migrations benchmarks
-	$(BIN)/ruff format src tests migrations benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks
 
 typecheck: $(INSTALLED)
 	$(BIN)/mypy

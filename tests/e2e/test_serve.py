@@ -131,6 +131,23 @@ def test_serve_with_workers_against_external_database(tmp_path: Path, database_u
         ({"SMTP_PORT": "not-a-port"}, "SMTP_PORT"),
         ({"RATE_LIMIT_LOGIN": "lots"}, "RATE_LIMIT_LOGIN"),
         ({"DATABASE_URL": "mysql://x@y/z"}, "DATABASE_URL"),
+        ({"CORS_ORIGINS": "*"}, "CORS_ORIGINS"),
+        (
+            {
+                "ENVIRONMENT": "production",
+                "JWT_SECRET_KEY": "change-me-to-a-long-random-secret-of-48-chars!!",
+            },
+            "JWT_SECRET_KEY",
+        ),
+        (
+            {
+                "ENVIRONMENT": "production",
+                "JWT_SECRET_KEY": "k" * 40,
+                "SMTP_USERNAME": "shop",
+                "SMTP_STARTTLS": "false",
+            },
+            "SMTP_TLS",
+        ),
     ],
 )
 def test_bad_configuration_stops_serve_with_one_line(

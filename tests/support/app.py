@@ -28,6 +28,9 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "mail_poll_seconds": 0.05,
         "mail_retry_base_seconds": 0.1,
         "public_url": "http://shop.test",
+        # The SMTP sink of tests/support/smtp.py speaks plain SMTP; tests/core/test_smtp_tls.py
+        # covers TLS.
+        "smtp_tls": "none",
         # Every test comes from one address; the rate-limit tests turn limits back on.
         "rate_limit_enabled": False,
     }

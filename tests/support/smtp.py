@@ -25,17 +25,21 @@ class _Collector:
 
 
 class SmtpSink:
-    def __init__(self, port: int | None = None) -> None:
+    """`controller_options` go to aiosmtpd's Controller: TLS (`tls_context`, `require_starttls`,
+    `ssl_context` for implicit TLS) and `authenticator`."""
+
+    def __init__(self, port: int | None = None, **controller_options: Any) -> None:
         self.port = port or free_port()
         self._collector = _Collector()
         self._controller: Controller | None = None
+        self._options = controller_options
 
     @property
     def messages(self) -> list[EmailMessage]:
         return self._collector.messages
 
     def start(self) -> None:
-        self._controller = Controller(self._collector, hostname="127.0.0.1", port=self.port)
+        self._controller = Controller(self._collector, hostname="127.0.0.1", port=self.port, **self._options)
         self._controller.start()
 
     def stop(self) -> None:

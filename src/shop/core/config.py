@@ -15,7 +15,18 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
 
+SmtpTls = Literal["starttls", "tls", "none"]
+
 MIN_SECRET_LENGTH = 32
+
+# Every sample JWT_SECRET_KEY the project has ever shown in its README, docs, compose.yaml or .env
+# examples: anyone can read them, so production refuses them (tests/core/test_safe_defaults.py
+# fails when a doc shows a literal key missing here).
+SAMPLE_SECRET_KEYS = frozenset(
+    {
+        "change-me-to-a-long-random-secret-of-48-chars!!",
+    }
+)
 
 
 def _split_csv(value: object) -> object:
@@ -40,11 +51,16 @@ class Settings(BaseSettings):
     smtp_port: int = Field(default=587, ge=1, le=65535)
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
-    smtp_starttls: bool = False
+    # SMTP_TLS wins; unset, the older SMTP_STARTTLS=false still means "none" (see _smtp_tls).
+    smtp_tls: SmtpTls | None = None
+    smtp_starttls: bool | None = None
     smtp_timeout_seconds: float = Field(default=10.0, gt=0)
     mail_from: str = "shop <no-reply@localhost>"
 
     cors_origins: Annotated[list[str], NoDecode] = []
+    # SPA cookie mode: the refresh token travels as an HttpOnly cookie, the only case in which CORS
+    # allows credentials.
+    refresh_cookie: bool = False
     trusted_proxies: Annotated[list[str], NoDecode] = []
 
     rate_limit_enabled: bool = True
@@ -86,6 +102,13 @@ class Settings(BaseSettings):
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
 
+    @field_validator("cors_origins")
+    @classmethod
+    def _no_wildcard_origin(cls, value: list[str]) -> list[str]:
+        if "*" in value:
+            raise ValueError("'*' is refused: list the origins the SPA is served from")
+        return value
+
     @field_validator("rate_limit_register", "rate_limit_login", "rate_limit_email")
     @classmethod
     def _limit_string(cls, value: str) -> str:
@@ -108,6 +131,12 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _smtp_tls(self) -> Settings:
+        if self.smtp_tls is None:
+            self.smtp_tls = "none" if self.smtp_starttls is False else "starttls"
+        return self
+
+    @model_validator(mode="after")
     def _production_needs_a_real_secret(self) -> Settings:
         if self.environment == "production":
             key = self.jwt_secret_key.get_secret_value() if self.jwt_secret_key else ""
@@ -115,6 +144,16 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"JWT_SECRET_KEY must be set to at least {MIN_SECRET_LENGTH} characters "
                     "when ENVIRONMENT=production"
+                )
+            if key.strip() in SAMPLE_SECRET_KEYS:
+                raise ValueError(
+                    "JWT_SECRET_KEY is a sample key from shop's own docs: generate a random one "
+                    "(e.g. `openssl rand -base64 48`)"
+                )
+            if self.smtp_tls == "none" and self.smtp_username:
+                raise ValueError(
+                    "SMTP_TLS=none with SMTP_USERNAME would send the SMTP password in clear text: "
+                    "use SMTP_TLS=starttls or tls when ENVIRONMENT=production"
                 )
         if self.lockout_max_seconds < self.lockout_base_seconds:
             raise ValueError("LOCKOUT_MAX_SECONDS must not be below LOCKOUT_BASE_SECONDS")

@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-import shop
-
 # Any fixed number: instances that start together take turns instead of racing the same DDL.
 _MIGRATION_LOCK_ID = 0x5_40_9_0001
 
 
 def alembic_config() -> Config:
-    candidates = [Path(shop.__file__).resolve().parents[2] / "alembic.ini", Path.cwd() / "alembic.ini"]
-    for candidate in candidates:
-        if candidate.exists():
-            config = Config(str(candidate))
-            config.set_main_option("script_location", str(candidate.parent / "migrations"))
-            return config
-    raise FileNotFoundError("alembic.ini not found next to the source tree or in the working directory")
+    """The migrations travel inside the package: no alembic.ini, no checkout needed."""
+    config = Config()
+    config.set_main_option("script_location", "shop:migrations")
+    config.set_main_option("path_separator", "os")
+    return config
 
 
 async def run_alembic(url: str, action: str, revision: str) -> None:

@@ -33,7 +33,10 @@ class SmtpDelivery:
             port=settings.smtp_port,
             username=settings.smtp_username,
             password=password,
-            start_tls=settings.smtp_starttls,
+            # starttls: required, never opportunistic (a server without it is refused, so no
+            # password or link crosses in clear text); tls: implicit TLS from the first byte.
+            use_tls=settings.smtp_tls == "tls",
+            start_tls=settings.smtp_tls == "starttls",
             timeout=settings.smtp_timeout_seconds,
         )
 

@@ -1,0 +1,203 @@
+"""SMTP_TLS against a real aiosmtpd server with a certificate made here: mail and the SMTP login
+cross the network encrypted (STARTTLS or implicit TLS), and starttls mode refuses a server that
+would take them in clear text."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import ipaddress
+import ssl
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shop.core.config import Settings
+from shop.core.db import Database
+from shop.core.mail.outbox import RenderedMail, enqueue
+from shop.core.mail.sender import MailSender
+from tests.support.app import make_settings, truncate_mutable
+from tests.support.auth import new_email
+from tests.support.smtp import SmtpSink
+
+PASSWORD = "smtp-password-never-in-clear"
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (and localhost): (certificate, key) PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_file, key_file
+
+
+@pytest.fixture
+def server_context(certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> ssl.SSLContext:
+    cert_file, key_file = certificate
+    # The sender verifies certificates as usual: it trusts this one because it is the CA bundle.
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    return context
+
+
+class Logins:
+    """aiosmtpd authenticator: records each SMTP login and whether TLS was up when it came."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, bool]] = []
+
+    def __call__(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        assert isinstance(auth_data, LoginPassword)
+        self.seen.append((auth_data.login.decode(), auth_data.password.decode(), session.ssl is not None))
+        return AuthResult(success=auth_data.password.decode() == PASSWORD)
+
+
+@pytest.fixture
+def sink_factory() -> Iterator[Any]:
+    sinks: list[SmtpSink] = []
+
+    def make(**options: Any) -> SmtpSink:
+        sink = SmtpSink(**options)
+        sink.start()
+        sinks.append(sink)
+        return sink
+
+    yield make
+    for sink in sinks:
+        sink.stop()
+
+
+async def send_one(settings: Settings, database_url: str) -> tuple[Database, MailSender, str]:
+    """Put one mail in the outbox and start a sender on it; the caller stops both."""
+    database = Database.from_url(database_url)
+    recipient = new_email()
+    async with database.sessions() as session:
+        await enqueue(session, recipient, RenderedMail(subject="TLS", body="a link with a live token"))
+        await session.commit()
+    sender = MailSender(settings, database)
+    sender.start()
+    return database, sender, recipient
+
+
+async def test_mail_and_login_travel_over_starttls(
+    database_url: str, engine: AsyncEngine, tmp_path: Path, server_context: ssl.SSLContext, sink_factory: Any
+) -> None:
+    logins = Logins()
+    sink = sink_factory(
+        tls_context=server_context, require_starttls=True, authenticator=logins, auth_require_tls=True
+    )
+    settings = make_settings(
+        database_url,
+        tmp_path,
+        smtp_host="127.0.0.1",
+        smtp_port=sink.port,
+        smtp_tls="starttls",
+        smtp_username="shop",
+        smtp_password=PASSWORD,
+    )
+    database, sender, recipient = await send_one(settings, database_url)
+    try:
+        (message,) = await sink.wait_for(recipient)
+        assert message.get_content().strip() == "a link with a live token"
+        assert logins.seen == [("shop", PASSWORD, True)]
+    finally:
+        await sender.stop()
+        await database.dispose()
+        await truncate_mutable(engine)
+
+
+async def test_mail_travels_over_implicit_tls(
+    database_url: str, engine: AsyncEngine, tmp_path: Path, server_context: ssl.SSLContext, sink_factory: Any
+) -> None:
+    sink = sink_factory(ssl_context=server_context)
+    settings = make_settings(
+        database_url, tmp_path, smtp_host="127.0.0.1", smtp_port=sink.port, smtp_tls="tls"
+    )
+    database, sender, recipient = await send_one(settings, database_url)
+    try:
+        (message,) = await sink.wait_for(recipient)
+        assert message["Subject"] == "TLS"
+    finally:
+        await sender.stop()
+        await database.dispose()
+        await truncate_mutable(engine)
+
+
+async def test_starttls_mode_refuses_a_plaintext_server(
+    database_url: str, engine: AsyncEngine, tmp_path: Path, sink_factory: Any
+) -> None:
+    logins = Logins()
+    # A server that offers no STARTTLS and would take the login and the mail in clear text.
+    sink = sink_factory(authenticator=logins, auth_require_tls=False)
+    settings = make_settings(
+        database_url,
+        tmp_path,
+        smtp_host="127.0.0.1",
+        smtp_port=sink.port,
+        smtp_tls="starttls",
+        smtp_username="shop",
+        smtp_password=PASSWORD,
+    )
+    database, sender, recipient = await send_one(settings, database_url)
+    try:
+        deadline = time.monotonic() + 15
+        row = None
+        while time.monotonic() < deadline:
+            async with engine.connect() as connection:
+                row = (
+                    await connection.execute(
+                        text("SELECT attempts, sent_at, last_error FROM mail.outbox WHERE recipient = :r"),
+                        {"r": recipient},
+                    )
+                ).one()
+            if row.attempts >= 2:
+                break
+            await asyncio.sleep(0.05)
+        assert row is not None and row.attempts >= 2, "the sender never tried"
+        assert row.sent_at is None
+        assert "STARTTLS" in (row.last_error or "").upper()
+        assert sink.messages == []
+        assert logins.seen == []  # the password never left
+    finally:
+        await sender.stop()
+        await database.dispose()
+        await truncate_mutable(engine)
