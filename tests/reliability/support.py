@@ -51,6 +51,7 @@ def shop_env(data_dir: Path, **extra: str) -> dict[str, str]:
         ARGON2_TIME_COST="1",
         JWT_SECRET_KEY="reliability-test-" + "k" * 40,
         MAIL_POLL_SECONDS="0.1",
+        SMTP_TLS="none",  # the test SMTP servers speak plain SMTP
         MAIL_RETRY_BASE_SECONDS="0.2",
         LOG_LEVEL="WARNING",
         PYTHONUNBUFFERED="1",
