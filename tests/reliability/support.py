@@ -177,3 +177,87 @@ def create_admin(env: Mapping[str, str], cwd: Path, email: str, password: str = 
 
 def bearer(pair: Mapping[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {pair['access_token']}"}
+
+
+def query(url: str, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+    """Rows of one SQL statement, from a synchronous test (its own short-lived engine)."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def run() -> list[tuple[Any, ...]]:
+        engine = create_async_engine(url, poolclass=None)
+        try:
+            async with engine.begin() as connection:
+                result = await connection.execute(text(sql), params)
+                return [tuple(row) for row in result] if result.returns_rows else []
+        finally:
+            await engine.dispose()
+
+    # A thread of its own: the calling test may be async, with its event loop running here.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, run()).result()
+
+
+def wait_until(condition: Any, what: str, timeout: float = 60.0) -> None:
+    """Poll `condition()` until it is true; fail naming `what` (a liveness bound, not a timing test)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"not within {timeout}s: {what}")
+
+
+def register(base: str, email: str, password: str = PASSWORD) -> httpx.Response:
+    body = {"email": email, "password": password, "confirm_password": password}
+    return httpx.post(f"{base}/api/v1/auth/register", json=body, timeout=30)
+
+
+class RedisServer:
+    """A `redis-server` of the test's own on a free port, to stop and start at will."""
+
+    def __init__(self, folder: Path) -> None:
+        self.binary = require("redis-server", "the Redis fault and multi-instance tests")
+        self.port = free_port()
+        self.folder = folder
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            cwd=self.folder,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        import socket
+
+        def up() -> bool:
+            with socket.socket() as sock:
+                return sock.connect_ex(("127.0.0.1", self.port)) == 0
+
+        wait_until(up, "redis-server accepts connections", 30)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+        self.process = None

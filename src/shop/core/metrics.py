@@ -32,5 +32,12 @@ MAIL_FAILURES = Counter(
 )
 
 
+MAILS_FAILED = Counter(
+    "shop_mails_failed_total",
+    "Mails given up on: the SMTP server refused them permanently (5xx) on every attempt.",
+    registry=REGISTRY,
+)
+
+
 def render_latest() -> tuple[bytes, str]:
     return _generate_latest(REGISTRY), CONTENT_TYPE_LATEST

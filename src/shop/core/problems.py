@@ -86,12 +86,28 @@ _UNPARSABLE = {"loc": ["body"], "msg": "The body could not be parsed", "type": "
 _STATUS_CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request", 413: "payload_too_large"}
 
 
+# SQLSTATE classes that mean "the server is not there for you now": 08 connection exception, 53
+# insufficient resources (too many connections, disk full), 57 operator intervention (shutting
+# down, starting up, terminated by the administrator).
+_OUTAGE_SQLSTATE_CLASSES = ("08", "53", "57")
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    for candidate in (exc.orig, getattr(exc.orig, "__cause__", None)):
+        code = getattr(candidate, "sqlstate", None)
+        if isinstance(code, str):
+            return code
+    return None
+
+
 def is_outage(exc: BaseException) -> bool:
     """Is this a backing service (database, network) being unreachable, rather than a bug?"""
     if isinstance(exc, (OperationalError, InterfaceError)):
         return True
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
+    if isinstance(exc, DBAPIError) and (_sqlstate(exc) or "")[:2] in _OUTAGE_SQLSTATE_CLASSES:
+        return True  # e.g. 57P03 "the database system is shutting down", met while connecting
     return isinstance(exc, (ConnectionError, OSError, TimeoutError))
 
 
