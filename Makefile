@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test install lint format typecheck imports pytest bench clean
+.PHONY: run test install lint format typecheck imports pytest bench clean openapi node
 
 $(INSTALLED): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "shop needs Python >= 3.11")'
@@ -35,8 +35,21 @@ typecheck: $(INSTALLED)
 imports: $(INSTALLED)
 	$(BIN)/lint-imports
 
-pytest: $(INSTALLED)
+pytest: $(INSTALLED) node
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --durations=10
+
+openapi: $(INSTALLED)  ## rewrite docs/openapi.json from the code (a test fails while it is stale)
+	$(BIN)/python -m shop.openapi docs/openapi.json
+
+# The Node tools of the tests (Redocly, the TypeScript client): pinned in package-lock.json. Without
+# npm the tests that need them skip, saying so (never in CI, whose .ci/run installs them).
+NODE_INSTALLED := node_modules/.package-lock.json
+
+$(NODE_INSTALLED): package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund; \
+	else echo "npm not found: the OpenAPI lint and TypeScript client tests will skip"; fi
+
+node: $(NODE_INSTALLED)
 
 BENCH_INSTALLED := $(VENV)/.bench-installed
 
@@ -48,4 +61,4 @@ bench: $(BENCH_INSTALLED)  ## wrk against shop and its ceilings; rewrites docs/P
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache node_modules

@@ -25,6 +25,7 @@ from shop.auth.router import admin_router as auth_admin_router
 from shop.auth.router import router as auth_router
 from shop.auth.service import AuthTools
 from shop.auth.tokens import AccessTokens
+from shop.auth.upkeep import AuthUpkeep
 from shop.core.config import Settings, get_settings
 from shop.core.db import Database
 from shop.core.docs import install_docs
@@ -35,6 +36,7 @@ from shop.core.logging import configure_logging
 from shop.core.mail.sender import MailSender
 from shop.core.middleware import BodyLimitMiddleware, RequestContextMiddleware, SecurityHeadersMiddleware
 from shop.core.openapi import install_openapi
+from shop.core.openapi_contract import install_contract
 from shop.core.problems import install_error_handlers
 from shop.core.ratelimit import RateLimiter
 from shop.core.security import BearerGuard, install_guard
@@ -55,6 +57,39 @@ addresses, languages, currencies and exchange rates.
 Errors are RFC 9457 problem details (`application/problem+json`) with a stable `code`.
 Authenticate with **Authorize** (the OAuth2 password flow signs you in) or paste an access token.
 """
+
+
+# Every tag an operation carries, described (the document's `tags`; a test checks none is missing).
+TAGS = [
+    {
+        "name": "auth",
+        "description": "Accounts and sign-in: registration, email verification, login and the OAuth2 "
+        "password flow, two-step sign-in, token refresh, sessions, password reset and change.",
+    },
+    {
+        "name": "users",
+        "description": "The signed-in customer's own profile (names, phone, language, currency) and "
+        "addresses (up to 20, one primary per use).",
+    },
+    {
+        "name": "localization",
+        "description": "Languages, currencies, exchange rates and money conversion. Reads are public "
+        "and cacheable.",
+    },
+    {
+        "name": "admin",
+        "description": "Administration: users, exchange rates, currencies and languages. Needs a "
+        "token of an admin (and a second step when ADMIN_MFA_REQUIRED is on).",
+    },
+    {
+        "name": "operations",
+        "description": "For operators and orchestrators: liveness, readiness and Prometheus metrics, "
+        "at the root outside /api/v1.",
+    },
+]
+# Relative: the document is served by the shop it describes, wherever that runs.
+SERVERS = [{"url": "/", "description": "This shop (the host that serves this document)"}]
+LICENSE = {"name": "MIT", "identifier": "MIT"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +136,26 @@ def bootstrap(
         clock=clock or time.time,
     )
     # The kernel's bearer guard verifies through auth: its tokens, its sessions.
-    guard = BearerGuard(tokens=tokens, sessions=auth_public.validate_session)
+    guard = BearerGuard(
+        tokens=tokens, sessions=auth_public.SessionCheck(settings.session_max_lifetime_seconds)
+    )
     return Shop(settings=settings, events=events, limiter=limiter, auth=auth, guard=guard)
+
+
+@asynccontextmanager
+async def _background_work(shop: Shop, database: Database, *, run: bool) -> AsyncIterator[AuthUpkeep]:
+    """The mail sender and auth's upkeep (asks for mailed links, the purge of ended sessions), for
+    as long as the app runs. `run=False` (tests bound to one connection) starts no background task."""
+    sender = MailSender(shop.settings, database)
+    upkeep = AuthUpkeep(database, shop.auth)
+    if run:
+        sender.start()
+        upkeep.start()
+    try:
+        yield upkeep
+    finally:
+        await upkeep.stop()
+        await sender.stop()
 
 
 def _install_middleware(app: FastAPI, settings: Settings) -> None:
@@ -154,13 +207,12 @@ def create_app(
             from redis.asyncio import Redis
 
             app.state.redis = Redis.from_url(settings.redis_url)
-        sender = MailSender(settings, db)
-        if run_mail_sender:
-            sender.start()
         try:
-            yield
+            async with _background_work(shop, db, run=run_mail_sender) as upkeep:
+                # Tests without background tasks drive the upkeep by hand.
+                app.state.auth_upkeep = upkeep
+                yield
         finally:
-            await sender.stop()
             if app.state.redis is not None:
                 await app.state.redis.aclose()
             if database is None:
@@ -175,6 +227,9 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        openapi_tags=TAGS,
+        servers=SERVERS,
+        license_info=LICENSE,
     )
     app.state.settings = settings
     app.state.rate_limiter = shop.limiter
@@ -191,4 +246,5 @@ def create_app(
     app.include_router(auth_admin_router, prefix=f"{API_PREFIX}/admin")
     app.include_router(users_router, prefix=API_PREFIX)
     app.include_router(localization_router, prefix=API_PREFIX)
+    install_contract(app)  # last: it finishes the schema every route and hook above made
     return app

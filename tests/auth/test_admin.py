@@ -16,12 +16,13 @@ from shop.cli import main as cli
 from shop.core.config import get_settings
 from tests.support.auth import PASSWORD, USER_FIELDS, bearer, login, register_verified
 from tests.support.factories import signed_in_user
+from tests.support.problems import assert_problem
 
 
 async def test_admin_endpoints_need_the_admin_role(client: httpx.AsyncClient, app: Any) -> None:
     customer = await signed_in_user(app)
     response = await client.get("/api/v1/admin/users", headers=customer.headers)
-    assert response.status_code == 403 and response.json()["code"] == "forbidden"
+    assert_problem(response, 403, "forbidden")
     patch = await client.patch(
         f"/api/v1/admin/users/{customer.user_id}", headers=customer.headers, json={"role": "admin"}
     )
@@ -55,7 +56,7 @@ async def test_deactivation_revokes_every_session(client: httpx.AsyncClient, app
     assert response.status_code == 200 and response.json()["is_active"] is False
     assert (await client.get("/api/v1/auth/me", headers=bearer(pair))).json()["code"] == "token_revoked"
     relogin = await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
-    assert relogin.status_code == 403 and relogin.json()["code"] == "account_disabled"
+    assert_problem(relogin, 403, "account_disabled")
     again = await client.patch(
         f"/api/v1/admin/users/{user_id}", headers=admin.headers, json={"is_active": True, "role": "admin"}
     )
@@ -69,7 +70,7 @@ async def test_admin_patch_errors(client: httpx.AsyncClient, app: Any) -> None:
     missing = await client.patch(
         f"/api/v1/admin/users/{uuid.uuid4()}", headers=admin.headers, json={"is_active": False}
     )
-    assert missing.status_code == 404 and missing.json()["code"] == "not_found"
+    assert_problem(missing, 404, "not_found")
     for payload in ({"role": "root"}, {"email_verified": True}, {"is_active": "maybe"}):
         response = await client.patch(
             f"/api/v1/admin/users/{admin.user_id}", headers=admin.headers, json=payload

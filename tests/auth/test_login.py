@@ -21,6 +21,7 @@ from tests.support.auth import (
     register,
     register_verified,
 )
+from tests.support.problems import assert_problem
 
 LOGIN = "/api/v1/auth/login"
 
@@ -84,7 +85,7 @@ async def test_status_is_told_only_after_the_right_password(client: httpx.AsyncC
         await session.commit()
     assert (await attempt(client, disabled, "wrong password here")).status_code == 401
     response = await attempt(client, disabled, PASSWORD)
-    assert response.status_code == 403 and response.json()["code"] == "account_disabled"
+    assert_problem(response, 403, "account_disabled")
 
 
 async def test_fifth_failure_locks_for_15_minutes(client: httpx.AsyncClient, app: Any) -> None:
@@ -92,7 +93,7 @@ async def test_fifth_failure_locks_for_15_minutes(client: httpx.AsyncClient, app
     for _ in range(4):
         assert (await attempt(client, email, "wrong password here")).status_code == 401
     fifth = await attempt(client, email, "wrong password here")
-    assert fifth.status_code == 423 and fifth.json()["code"] == "account_locked"
+    assert_problem(fifth, 423, "account_locked")
     assert 895 <= int(fifth.headers["retry-after"]) <= 900
     # Locked: the right password too answers 423, and attempts do not count.
     right = await attempt(client, email, PASSWORD)
@@ -136,7 +137,7 @@ async def test_oauth2_password_form(client: httpx.AsyncClient, app: Any) -> None
     assert response.status_code == 200
     assert response.json()["token_type"] == "bearer"
     bad = await client.post("/api/v1/auth/token", data={"username": email, "password": "nope nope nope"})
-    assert bad.status_code == 401 and bad.json()["code"] == "invalid_credentials"
+    assert_problem(bad, 401, "invalid_credentials")
     not_email = await client.post("/api/v1/auth/token", data={"username": "nobody", "password": "nope nope"})
     assert not_email.status_code == 401
 
@@ -173,7 +174,7 @@ async def test_token_form_refuses_overlong_passwords_without_hashing(
 ) -> None:
     email = await register_verified(client, app)
     response = await client.post("/api/v1/auth/token", data={"username": email, "password": "x" * 10_000})
-    assert response.status_code == 401 and response.json()["code"] == "invalid_credentials"
+    assert_problem(response, 401, "invalid_credentials")
 
 
 async def test_metrics_count_login_outcomes_and_lockouts(client: httpx.AsyncClient, app: Any) -> None:

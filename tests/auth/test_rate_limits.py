@@ -14,6 +14,7 @@ from shop.bootstrap import create_app
 from shop.core.db import Database
 from tests.support.app import http_client, make_settings
 from tests.support.auth import PASSWORD, new_email
+from tests.support.problems import assert_problem
 
 
 @pytest.fixture
@@ -36,9 +37,7 @@ async def test_register_limit(limited: Any) -> None:
         for _ in range(3):
             assert (await client.post("/api/v1/auth/register", json=register_body())).status_code == 201
         blocked = await client.post("/api/v1/auth/register", json=register_body())
-        assert blocked.status_code == 429
-        assert blocked.headers["content-type"] == "application/problem+json"
-        assert blocked.json()["code"] == "rate_limited"
+        assert_problem(blocked, 429, "rate_limited")
         assert 1 <= int(blocked.headers["retry-after"]) <= 300
 
 
@@ -166,7 +165,7 @@ async def test_reauthentication_is_limited_per_account(limited: Any) -> None:
         blocked = await client.request(
             "DELETE", "/api/v1/auth/me", headers=bearer(pair), json={"password": PASSWORD}
         )
-        assert blocked.status_code == 429 and blocked.json()["code"] == "rate_limited"
+        assert_problem(blocked, 429, "rate_limited")
 
 
 @pytest.mark.parametrize(
@@ -215,3 +214,70 @@ async def test_ipv4_mapped_proxy_peer_is_trusted(database_url: str, tmp_path: Pa
             assert (
                 await client.post("/api/v1/auth/register", json=register_body(), headers=headers)
             ).status_code == 201
+
+
+async def test_every_forwarded_for_line_counts(limited: Any) -> None:
+    """Issue #8: a proxy that adds its own X-Forwarded-For line (instead of appending) must not let a
+    client's own line pick the bucket. Before: only the first line was read, eight 401s, never 429."""
+    async for client in limited(trusted_proxies=["203.0.113.0/24"]):
+        answers = []
+        for index in range(8):
+            # The client's forged line first, then the line the trusted proxy added.
+            headers = [("X-Forwarded-For", f"192.0.2.{index}"), ("X-Forwarded-For", "198.51.100.20")]
+            body = {"email": new_email(), "password": "whatever pass"}
+            answers.append((await client.post("/api/v1/auth/login", json=body, headers=headers)).status_code)
+        assert answers == [401] * 5 + [429] * 3
+
+
+async def test_forwarded_for_lines_are_walked_from_the_right(
+    database_url: str, tmp_path: Path, db: Database
+) -> None:
+    from sqlalchemy import text
+
+    settings = make_settings(database_url, tmp_path, trusted_proxies=["203.0.113.0/24", "10.0.0.0/8"])
+    app = create_app(settings, database=db, run_mail_sender=False)
+    async with app.router.lifespan_context(app), http_client(app) as client:
+        headers = [("X-Forwarded-For", "192.0.2.1, 198.51.100.30"), ("X-Forwarded-For", "10.1.2.3")]
+        response = await client.post("/api/v1/auth/register", json=register_body(), headers=headers)
+        assert response.status_code == 201
+        async with db.sessions() as session:
+            ip = await session.scalar(
+                text("SELECT host(ip) FROM auth.audit_events WHERE user_id = :u"),
+                {"u": response.json()["user_id"]},
+            )
+    assert ip == "198.51.100.30"
+
+
+def ipv6_client(app: Any, address: str) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=(address, 4444))
+    return httpx.AsyncClient(transport=transport, base_url="http://shop.test")
+
+
+async def test_ipv6_clients_share_the_limit_of_their_64(
+    database_url: str, tmp_path: Path, db: Database
+) -> None:
+    """Issue #8: one /64 is one client; before, each of its 2^64 addresses had a bucket of its own."""
+    settings = make_settings(database_url, tmp_path, rate_limit_enabled=True)
+    app = create_app(settings, database=db, run_mail_sender=False)
+    async with app.router.lifespan_context(app):
+        for index in range(3):
+            async with ipv6_client(app, f"2001:db8:1:2::{index + 1:x}") as client:
+                assert (await client.post("/api/v1/auth/register", json=register_body())).status_code == 201
+        async with ipv6_client(app, "2001:db8:1:2:ffff:ffff:ffff:ffff") as client:
+            blocked = await client.post("/api/v1/auth/register", json=register_body())
+            assert blocked.status_code == 429
+        # The next /64 is another client.
+        async with ipv6_client(app, "2001:db8:1:3::1") as client:
+            assert (await client.post("/api/v1/auth/register", json=register_body())).status_code == 201
+
+
+async def test_forwarded_ipv6_clients_are_limited_per_64(limited: Any) -> None:
+    async for client in limited(trusted_proxies=["203.0.113.0/24"]):
+        for index in range(3):
+            headers = {"X-Forwarded-For": f"2001:db8:aa:bb:{index}::1"}
+            response = await client.post("/api/v1/auth/register", json=register_body(), headers=headers)
+            assert response.status_code == 201
+        headers = {"X-Forwarded-For": "[2001:db8:aa:bb:9999::2]:443"}
+        assert (
+            await client.post("/api/v1/auth/register", json=register_body(), headers=headers)
+        ).status_code == 429

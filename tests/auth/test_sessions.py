@@ -10,6 +10,7 @@ from sqlalchemy import func, select, text, update
 
 from shop.auth.models import AuditEvent, EmailToken, User
 from tests.support.auth import PASSWORD, bearer, login, new_email, outbox_tokens, register, register_verified
+from tests.support.problems import assert_problem
 
 ME = "/api/v1/auth/me"
 NEW_PASSWORD = "a brand new pass phrase"
@@ -47,7 +48,7 @@ async def test_delete_session(client: httpx.AsyncClient, app: Any) -> None:
     other = next(item["id"] for item in listing if not item["current"])
     assert (await client.delete(f"/api/v1/auth/sessions/{other}", headers=bearer(second))).status_code == 204
     revoked = await client.get(ME, headers=bearer(first))
-    assert revoked.status_code == 401 and revoked.json()["code"] == "token_revoked"
+    assert_problem(revoked, 401, "token_revoked")
     refresh = await client.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
     assert refresh.json()["code"] == "token_revoked"
     assert (await client.get(ME, headers=bearer(second))).status_code == 200
@@ -56,7 +57,7 @@ async def test_delete_session(client: httpx.AsyncClient, app: Any) -> None:
     stranger_sid = (await client.get("/api/v1/auth/sessions", headers=bearer(stranger))).json()[0]["id"]
     for sid in (str(uuid.uuid4()), other, stranger_sid):
         response = await client.delete(f"/api/v1/auth/sessions/{sid}", headers=bearer(second))
-        assert response.status_code == 404 and response.json()["code"] == "not_found"
+        assert_problem(response, 404, "not_found")
     assert (await client.get(ME, headers=bearer(stranger))).status_code == 200
     assert (
         await client.delete("/api/v1/auth/sessions/not-a-uuid", headers=bearer(second))
@@ -107,7 +108,7 @@ async def test_change_password(client: httpx.AsyncClient, app: Any) -> None:
             "confirm_password": NEW_PASSWORD,
         },
     )
-    assert wrong.status_code == 400 and wrong.json()["code"] == "invalid_current_password"
+    assert_problem(wrong, 400, "invalid_current_password")
     common = await client.post(
         url,
         headers=bearer(current),
@@ -163,7 +164,7 @@ async def test_password_reset_flow(client: httpx.AsyncClient, app: Any) -> None:
     assert (await client.get(ME, headers=bearer(session_pair))).json()["code"] == "token_revoked"
     await login(client, email, NEW_PASSWORD)
     again = await client.post("/api/v1/auth/password-reset", json=payload)
-    assert again.status_code == 400 and again.json()["code"] == "token_invalid"
+    assert_problem(again, 400, "token_invalid")
 
 
 async def test_password_reset_rejects_bad_tokens_and_passwords(client: httpx.AsyncClient, app: Any) -> None:
@@ -172,7 +173,7 @@ async def test_password_reset_rejects_bad_tokens_and_passwords(client: httpx.Asy
         "/api/v1/auth/password-reset",
         json={"token": "unknown", "password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD},
     )
-    assert bad.status_code == 400 and bad.json()["code"] == "token_invalid"
+    assert_problem(bad, 400, "token_invalid")
     await client.post("/api/v1/auth/password-reset-request", json={"email": email})
     token = (await outbox_tokens(app, email, "reset-password"))[-1]
     weak = await client.post(
@@ -191,7 +192,7 @@ async def test_password_reset_rejects_bad_tokens_and_passwords(client: httpx.Asy
         "/api/v1/auth/password-reset",
         json={"token": fresh, "password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD},
     )
-    assert expired.status_code == 400 and expired.json()["code"] == "token_invalid"
+    assert_problem(expired, 400, "token_invalid")
 
 
 async def test_password_reset_unlocks(client: httpx.AsyncClient, app: Any) -> None:
@@ -217,7 +218,7 @@ async def test_delete_account(client: httpx.AsyncClient, app: Any) -> None:
     email = await register_verified(client, app)
     pair = await login(client, email)
     wrong = await client.request("DELETE", ME, headers=bearer(pair), json={"password": "not my password"})
-    assert wrong.status_code == 400 and wrong.json()["code"] == "invalid_current_password"
+    assert_problem(wrong, 400, "invalid_current_password")
     missing = await client.request("DELETE", ME, headers=bearer(pair), json={})
     assert missing.status_code == 422
     ok = await client.request("DELETE", ME, headers=bearer(pair), json={"password": PASSWORD})
@@ -241,4 +242,51 @@ async def test_a_new_reset_token_does_not_cancel_an_older_one(client: httpx.Asyn
     older, newer = await outbox_tokens(app, email, "reset-password")
     assert older != newer
     payload = {"token": older, "password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD}
+    assert (await client.post("/api/v1/auth/password-reset", json=payload)).status_code == 200
+
+
+async def test_a_reset_spends_every_other_reset_link(client: httpx.AsyncClient, app: Any) -> None:
+    """Issue #8: a second link (say, in a mailbox someone else reads) must not reset the password
+    again after the owner used the first."""
+    email = await register_verified(client, app)
+    for _ in range(2):
+        await client.post("/api/v1/auth/password-reset-request", json={"email": email})
+    older, newer = await outbox_tokens(app, email, "reset-password")
+    payload = {"token": older, "password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD}
+    assert (await client.post("/api/v1/auth/password-reset", json=payload)).status_code == 200
+    attacker = {
+        "token": newer,
+        "password": "the attacker's pass phrase",
+        "confirm_password": "the attacker's pass phrase",
+    }
+    stale = await client.post("/api/v1/auth/password-reset", json=attacker)
+    assert stale.status_code == 400 and stale.json()["code"] == "token_invalid"
+    await login(client, email, NEW_PASSWORD)
+
+
+async def test_a_password_change_spends_every_reset_link(client: httpx.AsyncClient, app: Any) -> None:
+    email = await register_verified(client, app)
+    await client.post("/api/v1/auth/password-reset-request", json={"email": email})
+    (link,) = await outbox_tokens(app, email, "reset-password")
+    pair = await login(client, email)
+    changed = await client.post(
+        "/api/v1/auth/change-password",
+        headers=bearer(pair),
+        json={"current_password": PASSWORD, "new_password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD},
+    )
+    assert changed.status_code == 200
+    stale = await client.post(
+        "/api/v1/auth/password-reset",
+        json={
+            "token": link,
+            "password": "an older link's pass phrase",
+            "confirm_password": "an older link's pass phrase",
+        },
+    )
+    assert stale.status_code == 400 and stale.json()["code"] == "token_invalid"
+    await login(client, email, NEW_PASSWORD)
+    # A link asked for after the change works.
+    await client.post("/api/v1/auth/password-reset-request", json={"email": email})
+    fresh = (await outbox_tokens(app, email, "reset-password"))[-1]
+    payload = {"token": fresh, "password": PASSWORD, "confirm_password": PASSWORD}
     assert (await client.post("/api/v1/auth/password-reset", json=payload)).status_code == 200

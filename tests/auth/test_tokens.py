@@ -16,6 +16,7 @@ from shop.auth.models import RefreshToken, User
 from shop.bootstrap import create_app
 from tests.support.app import http_client, make_settings
 from tests.support.auth import bearer, login, register_verified
+from tests.support.problems import assert_problem
 
 ME = "/api/v1/auth/me"
 REFRESH = "/api/v1/auth/refresh"
@@ -45,8 +46,7 @@ def forge(app: Any, pair: dict[str, Any], **changes: Any) -> str:
 async def test_missing_credentials(client: httpx.AsyncClient) -> None:
     for headers in ({}, {"Authorization": "Basic dXNlcjpwYXNz"}, {"Authorization": "Bearer "}):
         response = await client.get(ME, headers=headers)
-        assert response.status_code == 401
-        assert response.json()["code"] == "not_authenticated"
+        assert_problem(response, 401, "not_authenticated")
         assert response.headers["www-authenticate"] == "Bearer"
 
 
@@ -85,7 +85,7 @@ async def test_expired_access_token(client: httpx.AsyncClient, app: Any) -> None
         exp=int((now - timedelta(seconds=5)).timestamp()),
     )
     response = await client.get(ME, headers={"Authorization": f"Bearer {token}"})
-    assert response.status_code == 401 and response.json()["code"] == "token_expired"
+    assert_problem(response, 401, "token_expired")
 
 
 async def test_token_of_a_deleted_user_is_refused(client: httpx.AsyncClient, app: Any) -> None:
@@ -94,7 +94,7 @@ async def test_token_of_a_deleted_user_is_refused(client: httpx.AsyncClient, app
         await session.execute(delete(User).where(User.id == uuid.UUID(pair["user"]["id"])))
         await session.commit()
     response = await client.get(ME, headers=bearer(pair))
-    assert response.status_code == 401 and response.json()["code"] == "token_revoked"
+    assert_problem(response, 401, "token_revoked")
 
 
 async def test_refresh_rotates(client: httpx.AsyncClient, app: Any) -> None:
@@ -116,7 +116,7 @@ async def test_reuse_within_grace_keeps_the_session(client: httpx.AsyncClient, a
     pair = await signed_in(client, app)
     new = (await client.post(REFRESH, json={"refresh_token": pair["refresh_token"]})).json()
     again = await client.post(REFRESH, json={"refresh_token": pair["refresh_token"]})
-    assert again.status_code == 401 and again.json()["code"] == "token_reused"
+    assert_problem(again, 401, "token_reused")
     assert again.headers["www-authenticate"] == "Bearer"
     assert (await client.get(ME, headers=bearer(new))).status_code == 200
     assert (await client.post(REFRESH, json={"refresh_token": new["refresh_token"]})).status_code == 200
@@ -133,12 +133,12 @@ async def test_reuse_after_grace_revokes_the_session(client: httpx.AsyncClient, 
         )
         await session.commit()
     reuse = await client.post(REFRESH, json={"refresh_token": pair["refresh_token"]})
-    assert reuse.status_code == 401 and reuse.json()["code"] == "token_reused"
+    assert_problem(reuse, 401, "token_reused")
     # The whole session is gone: its access tokens and its newest refresh token.
     me = await client.get(ME, headers=bearer(new))
-    assert me.status_code == 401 and me.json()["code"] == "token_revoked"
+    assert_problem(me, 401, "token_revoked")
     later = await client.post(REFRESH, json={"refresh_token": new["refresh_token"]})
-    assert later.status_code == 401 and later.json()["code"] == "token_revoked"
+    assert_problem(later, 401, "token_revoked")
 
 
 async def test_grace_zero_revokes_at_once(database_url: str, tmp_path: Any, db: Any) -> None:
@@ -157,13 +157,13 @@ async def test_grace_zero_revokes_at_once(database_url: str, tmp_path: Any, db: 
 
 async def test_unknown_and_expired_refresh_tokens(client: httpx.AsyncClient, app: Any) -> None:
     unknown = await client.post(REFRESH, json={"refresh_token": "unknown-token"})
-    assert unknown.status_code == 401 and unknown.json()["code"] == "token_invalid"
+    assert_problem(unknown, 401, "token_invalid")
     pair = await signed_in(client, app)
     async with app.state.database.sessions() as session:
         await session.execute(update(RefreshToken).values(expires_at=text("now() - interval '1 second'")))
         await session.commit()
     expired = await client.post(REFRESH, json={"refresh_token": pair["refresh_token"]})
-    assert expired.status_code == 401 and expired.json()["code"] == "token_expired"
+    assert_problem(expired, 401, "token_expired")
 
 
 async def test_new_refresh_token_lives_its_ttl_from_issue(client: httpx.AsyncClient, app: Any) -> None:

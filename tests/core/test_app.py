@@ -11,25 +11,18 @@ from fastapi import FastAPI
 from shop.bootstrap import create_app
 from shop.core.db import Database
 from tests.support.app import http_client, make_settings
-
-PROBLEM = "application/problem+json"
+from tests.support.problems import assert_problem
 
 
 async def test_unknown_route_is_problem_404(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/v1/nowhere")
-    assert response.status_code == 404
-    assert response.headers["content-type"] == PROBLEM
-    body = response.json()
-    assert body["code"] == "not_found"
-    assert body["status"] == 404
+    body = assert_problem(response, 404, "not_found")
     assert set(body) >= {"type", "title", "status", "detail", "code"}
 
 
 async def test_wrong_method_is_problem_405(client: httpx.AsyncClient) -> None:
     response = await client.delete("/health/live")
-    assert response.status_code == 405
-    assert response.headers["content-type"] == PROBLEM
-    assert response.json()["code"] == "method_not_allowed"
+    assert_problem(response, 405, "method_not_allowed")
 
 
 async def test_request_id_is_echoed_when_well_formed(client: httpx.AsyncClient) -> None:
@@ -115,9 +108,7 @@ async def test_unexpected_errors_are_bare_500_problems(app: FastAPI, client: htt
         raise RuntimeError("secret internals")
 
     response = await client.get("/boom")
-    assert response.status_code == 500
-    assert response.headers["content-type"] == PROBLEM
-    assert response.json()["code"] == "internal_error"
+    assert_problem(response, 500, "internal_error")
     assert "secret" not in response.text and "Traceback" not in response.text
     assert response.headers["x-request-id"]
 

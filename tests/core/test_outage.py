@@ -8,6 +8,7 @@ from shop.bootstrap import create_app
 from shop.core.embedded import EmbeddedPostgres
 from shop.core.migrate import run_alembic
 from tests.support.app import http_client, make_settings
+from tests.support.problems import assert_problem
 
 
 async def test_database_outage_is_503_and_recovers(tmp_path: Path) -> None:
@@ -20,9 +21,7 @@ async def test_database_outage_is_503_and_recovers(tmp_path: Path) -> None:
             assert (await client.get("/api/v1/languages")).status_code == 200
             server.stop()  # nobody else uses it: the server really stops
             down = await client.get("/api/v1/languages")
-            assert down.status_code == 503
-            assert down.headers["content-type"] == "application/problem+json"
-            assert down.json()["code"] == "service_unavailable"
+            assert_problem(down, 503, "service_unavailable")
             ready = await client.get("/health/ready")
             assert ready.status_code == 503 and ready.json()["database"] == "unavailable"
             assert (await client.get("/health/live")).status_code == 200

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.support.net import free_port
+from tests.support.problems import assert_problem
 
 pytestmark = pytest.mark.e2e
 
@@ -102,7 +103,7 @@ def test_serve_with_embedded_database(tmp_path: Path) -> None:
         again = httpx.post(
             f"{base}/api/v1/auth/login", json={"email": "e2e@example.com", "password": PASSWORD}
         )
-        assert again.status_code == 403 and again.json()["code"] == "email_not_verified"
+        assert_problem(again, 403, "email_not_verified")
     finally:
         code, output = stop(process)
     assert code == 0, output

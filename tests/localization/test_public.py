@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shop.core.db import Database
 from shop.localization import public
 from shop.localization.models import Language
-from shop.localization.repository import LocalizationRepository
+from shop.localization.repository import RateRepository
 from tests.support.localization import utc
 
 
@@ -51,9 +51,9 @@ async def test_best_language(session: AsyncSession) -> None:
 
 
 async def test_convert(session: AsyncSession) -> None:
-    repository = LocalizationRepository(session)
-    await repository.add_rate("EUR", "USD", Decimal("1.085"), utc(2026, 1, 1), "test")
-    await repository.add_rate("USD", "JPY", Decimal("150.5"), utc(2026, 2, 1), "test")
+    repository = RateRepository(session)
+    await repository.add("EUR", "USD", Decimal("1.085"), utc(2026, 1, 1), "test")
+    await repository.add("USD", "JPY", Decimal("150.5"), utc(2026, 2, 1), "test")
 
     result = await public.convert(session, Decimal("10.5"), "EUR", "JPY")
     assert result == public.Conversion(

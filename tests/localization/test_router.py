@@ -15,20 +15,13 @@ from shop.core.db import Database
 from tests.support.app import http_client, make_settings
 from tests.support.factories import signed_in_user
 from tests.support.localization import add_rates, utc
+from tests.support.problems import assert_problem
 
 # The euro and the currencies of the ECB's daily reference rates (2026).
 ECB_CURRENCIES = {
     "EUR", "USD", "JPY", "CZK", "DKK", "GBP", "HUF", "PLN", "RON", "SEK", "CHF", "ISK", "NOK", "TRY", "AUD",
     "BRL", "CAD", "CNY", "HKD", "IDR", "ILS", "INR", "KRW", "MXN", "MYR", "NZD", "PHP", "SGD", "THB", "ZAR",
 }  # fmt: skip
-
-
-def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["code"] == code
-    return body
 
 
 # -- languages and currencies ---------------------------------------------------------------------
@@ -108,7 +101,7 @@ async def test_admin_deactivates_and_reactivates_a_currency(app: Any, client: ht
     }
     listed = {item["code"] for item in (await client.get("/api/v1/currencies")).json()}
     assert "KWD" not in listed
-    problem(await client.get("/api/v1/convert?from=USD&to=KWD&amount=1"), 422, "unknown_currency")
+    assert_problem(await client.get("/api/v1/convert?from=USD&to=KWD&amount=1"), 422, "unknown_currency")
 
     on = await client.patch("/api/v1/admin/currencies/KWD", json={"is_active": True}, headers=admin.headers)
     assert on.json()["is_active"] is True
@@ -127,7 +120,9 @@ async def test_admin_patches_a_language(app: Any, client: httpx.AsyncClient) -> 
 @pytest.mark.parametrize("path", ["/api/v1/admin/currencies/XYZ", "/api/v1/admin/languages/xx"])
 async def test_patching_an_unknown_code_is_404(app: Any, client: httpx.AsyncClient, path: str) -> None:
     admin = await signed_in_user(app, role="admin")
-    problem(await client.patch(path, json={"is_active": False}, headers=admin.headers), 404, "not_found")
+    assert_problem(
+        await client.patch(path, json={"is_active": False}, headers=admin.headers), 404, "not_found"
+    )
 
 
 @pytest.mark.parametrize(
@@ -137,7 +132,7 @@ async def test_patching_an_unknown_code_is_404(app: Any, client: httpx.AsyncClie
 async def test_patch_body_is_validated(app: Any, client: httpx.AsyncClient, body: dict[str, Any]) -> None:
     admin = await signed_in_user(app, role="admin")
     response = await client.patch("/api/v1/admin/currencies/EUR", json=body, headers=admin.headers)
-    problem(response, 422, "validation_error")
+    assert_problem(response, 422, "validation_error")
 
 
 RATE_BODY = {"from": "EUR", "to": "USD", "rate": "1.0852", "effective_date": "2026-11-20T15:00:00Z"}
@@ -153,7 +148,7 @@ async def test_admin_writes_need_a_token(
     client: httpx.AsyncClient, method: str, path: str, body: dict[str, Any]
 ) -> None:
     response = await client.request(method, path, json=body)
-    problem(response, 401, "not_authenticated")
+    assert_problem(response, 401, "not_authenticated")
     assert response.headers["www-authenticate"] == "Bearer"
 
 
@@ -162,7 +157,7 @@ async def test_admin_writes_are_forbidden_to_customers(
     app: Any, client: httpx.AsyncClient, method: str, path: str, body: dict[str, Any]
 ) -> None:
     customer = await signed_in_user(app, role="customer")
-    problem(await client.request(method, path, json=body, headers=customer.headers), 403, "forbidden")
+    assert_problem(await client.request(method, path, json=body, headers=customer.headers), 403, "forbidden")
     # Nothing changed.
     assert (await client.get("/api/v1/exchange-rates/EUR/USD")).status_code == 404
     codes = {item["code"] for item in (await client.get("/api/v1/languages")).json()}
@@ -200,7 +195,7 @@ async def test_a_second_rate_at_the_same_instant_is_409(app: Any, client: httpx.
     first = await client.post("/api/v1/admin/exchange-rates", json=RATE_BODY, headers=admin.headers)
     assert first.status_code == 201
     same_instant = {**RATE_BODY, "rate": "2", "effective_date": "2026-11-20T16:00:00+01:00", "source": "ECB"}
-    problem(
+    assert_problem(
         await client.post("/api/v1/admin/exchange-rates", json=same_instant, headers=admin.headers),
         409,
         "rate_exists",
@@ -244,7 +239,7 @@ async def test_a_second_rate_at_the_same_instant_is_409(app: Any, client: httpx.
 async def test_invalid_rates_are_422(app: Any, client: httpx.AsyncClient, change: dict[str, Any]) -> None:
     admin = await signed_in_user(app, role="admin")
     body = {**RATE_BODY, **change}
-    problem(
+    assert_problem(
         await client.post("/api/v1/admin/exchange-rates", json=body, headers=admin.headers),
         422,
         "validation_error",
@@ -255,19 +250,19 @@ async def test_missing_fields_and_bad_json_are_422(app: Any, client: httpx.Async
     admin = await signed_in_user(app, role="admin")
     for body in ({"from": "EUR", "to": "USD"}, {}):
         response = await client.post("/api/v1/admin/exchange-rates", json=body, headers=admin.headers)
-        problem(response, 422, "validation_error")
+        assert_problem(response, 422, "validation_error")
     raw = await client.post(
         "/api/v1/admin/exchange-rates",
         content=b"{not json",
         headers={**admin.headers, "Content-Type": "application/json"},
     )
-    problem(raw, 422, "validation_error")
+    assert_problem(raw, 422, "validation_error")
 
 
 async def test_rates_for_unknown_currencies_are_refused(app: Any, client: httpx.AsyncClient) -> None:
     admin = await signed_in_user(app, role="admin")
     body = {**RATE_BODY, "to": "XYZ"}
-    problem(
+    assert_problem(
         await client.post("/api/v1/admin/exchange-rates", json=body, headers=admin.headers),
         422,
         "unknown_currency",
@@ -281,7 +276,7 @@ async def test_rates_may_be_stored_for_an_inactive_currency(app: Any, client: ht
         await client.post("/api/v1/admin/exchange-rates", json=body, headers=admin.headers)
     ).status_code == 201
     # …but nobody can read or convert with it while it is inactive.
-    problem(await client.get("/api/v1/exchange-rates/EUR/BGN"), 422, "unknown_currency")
+    assert_problem(await client.get("/api/v1/exchange-rates/EUR/BGN"), 422, "unknown_currency")
 
 
 async def test_the_maximum_rate_round_trips(app: Any, client: httpx.AsyncClient) -> None:
@@ -322,7 +317,7 @@ async def test_rate_in_force_is_the_latest_not_after_at(app: Any, client: httpx.
         assert (body["rate"], body["effective_date"]) == (rate, effective), at
     now = (await rate_at(None)).json()  # the future-dated rate is not in force yet
     assert (now["rate"], now["effective_date"], now["source"]) == ("1.3", "2026-03-01T00:00:00Z", "test")
-    problem(await rate_at("2025-12-31T23:59:59Z"), 404, "rate_not_found")
+    assert_problem(await rate_at("2025-12-31T23:59:59Z"), 404, "rate_not_found")
 
 
 async def test_inverse_rate(app: Any, client: httpx.AsyncClient) -> None:
@@ -357,8 +352,10 @@ async def test_cross_rate_through_the_base_currency(app: Any, client: httpx.Asyn
     jpy_gbp = (await client.get("/api/v1/exchange-rates/JPY/GBP")).json()
     assert (jpy_gbp["rate"], jpy_gbp["effective_date"]) == ("0.00531561", "2026-02-01T00:00:00Z")
     # A cross rate needs both legs in force at `at`.
-    problem(await client.get("/api/v1/exchange-rates/EUR/JPY?at=2026-01-15T00:00:00Z"), 404, "rate_not_found")
-    problem(await client.get("/api/v1/exchange-rates/EUR/CHF"), 404, "rate_not_found")
+    assert_problem(
+        await client.get("/api/v1/exchange-rates/EUR/JPY?at=2026-01-15T00:00:00Z"), 404, "rate_not_found"
+    )
+    assert_problem(await client.get("/api/v1/exchange-rates/EUR/CHF"), 404, "rate_not_found")
 
 
 async def test_base_currency_setting_is_the_pivot(database_url: str, tmp_path: Path, db: Database) -> None:
@@ -404,7 +401,7 @@ async def test_same_currency_is_one(client: httpx.AsyncClient) -> None:
     ],
 )
 async def test_unknown_or_inactive_currencies_are_422(client: httpx.AsyncClient, path: str) -> None:
-    problem(await client.get(path), 422, "unknown_currency")
+    assert_problem(await client.get(path), 422, "unknown_currency")
 
 
 @pytest.mark.parametrize(
@@ -417,7 +414,7 @@ async def test_unknown_or_inactive_currencies_are_422(client: httpx.AsyncClient,
     ],
 )
 async def test_malformed_currency_codes_are_422(client: httpx.AsyncClient, path: str) -> None:
-    problem(await client.get(path), 422, "validation_error")
+    assert_problem(await client.get(path), 422, "validation_error")
 
 
 @pytest.mark.parametrize(
@@ -428,7 +425,7 @@ async def test_bad_at_is_422(client: httpx.AsyncClient, at: str) -> None:
         ("/api/v1/exchange-rates/EUR/USD", {"at": at}),
         ("/api/v1/convert", {"from": "EUR", "to": "USD", "amount": "1", "at": at}),
     ):
-        body = problem(await client.get(path, params=params), 422, "validation_error")
+        body = assert_problem(await client.get(path, params=params), 422, "validation_error")
         assert body["errors"][0]["loc"] == ["query", "at"]
 
 
@@ -524,7 +521,7 @@ async def test_convert_at_an_instant(app: Any, client: httpx.AsyncClient) -> Non
     await add_rates(app, ("EUR", "USD", "1.1", utc(2026, 1, 1)), ("EUR", "USD", "1.2", utc(2026, 2, 1)))
     early = (await client.get("/api/v1/convert?from=EUR&to=USD&amount=10&at=2026-01-20T00:00:00Z")).json()
     assert (early["converted_amount"], early["rate"]) == ("11.00", "1.1")
-    problem(
+    assert_problem(
         await client.get("/api/v1/convert?from=EUR&to=USD&amount=10&at=2025-01-01T00:00:00Z"),
         404,
         "rate_not_found",
@@ -556,13 +553,13 @@ async def test_convert_at_an_instant(app: Any, client: httpx.AsyncClient) -> Non
 async def test_bad_amounts_are_422(app: Any, client: httpx.AsyncClient, amount: str) -> None:
     await add_rates(app, ("USD", "EUR", "0.5", utc(2026, 1, 1)))
     response = await client.get("/api/v1/convert", params={"from": "USD", "to": "EUR", "amount": amount})
-    body = problem(response, 422, "validation_error")
+    body = assert_problem(response, 422, "validation_error")
     assert body["errors"][0]["loc"] == ["query", "amount"]
 
 
 async def test_convert_needs_its_parameters(client: httpx.AsyncClient) -> None:
-    problem(await client.get("/api/v1/convert?from=USD&to=EUR"), 422, "validation_error")
-    problem(await client.get("/api/v1/convert?to=EUR&amount=1"), 422, "validation_error")
+    assert_problem(await client.get("/api/v1/convert?from=USD&to=EUR"), 422, "validation_error")
+    assert_problem(await client.get("/api/v1/convert?to=EUR&amount=1"), 422, "validation_error")
 
 
 async def test_largest_amount_converts_exactly(app: Any, client: httpx.AsyncClient) -> None:

@@ -33,7 +33,9 @@ def new_email() -> str:
 
 
 async def outbox_tokens(app: Any, email: str, page: str = "verify-email") -> list[str]:
-    """Tokens of the `page` links mailed to `email`, oldest first, read from the outbox."""
+    """Tokens of the `page` links mailed to `email`, oldest first, read from the outbox. Asks for
+    links waiting to be fulfilled are fulfilled first (the upkeep's work, by hand)."""
+    await app.state.auth_upkeep.fulfil_link_requests()
     async with app.state.database.sessions() as session:
         bodies = (
             await session.scalars(

@@ -7,17 +7,18 @@ from typing import Any
 import httpx
 import pytest
 
+# Every one may also answer 503 (the database is down); those with a body 413 (too large).
 ENDPOINTS = {
-    ("get", "/api/v1/profile"): {"200", "401"},
-    ("put", "/api/v1/profile"): {"200", "401", "422"},
-    ("patch", "/api/v1/profile"): {"200", "401", "422"},
-    ("get", "/api/v1/addresses"): {"200", "401"},
-    ("post", "/api/v1/addresses"): {"201", "401", "409", "422"},
-    ("get", "/api/v1/addresses/{address_id}"): {"200", "401", "404", "422"},
-    ("put", "/api/v1/addresses/{address_id}"): {"200", "401", "404", "422"},
-    ("patch", "/api/v1/addresses/{address_id}"): {"200", "401", "404", "422"},
-    ("delete", "/api/v1/addresses/{address_id}"): {"204", "401", "404", "422"},
-    ("post", "/api/v1/addresses/{address_id}/primary"): {"200", "401", "404", "422"},
+    ("get", "/api/v1/profile"): {"200", "401", "503"},
+    ("put", "/api/v1/profile"): {"200", "401", "413", "422", "503"},
+    ("patch", "/api/v1/profile"): {"200", "401", "413", "422", "503"},
+    ("get", "/api/v1/addresses"): {"200", "401", "503"},
+    ("post", "/api/v1/addresses"): {"201", "401", "409", "413", "422", "503"},
+    ("get", "/api/v1/addresses/{address_id}"): {"200", "401", "404", "422", "503"},
+    ("put", "/api/v1/addresses/{address_id}"): {"200", "401", "404", "413", "422", "503"},
+    ("patch", "/api/v1/addresses/{address_id}"): {"200", "401", "404", "413", "422", "503"},
+    ("delete", "/api/v1/addresses/{address_id}"): {"204", "401", "404", "422", "503"},
+    ("post", "/api/v1/addresses/{address_id}/primary"): {"200", "401", "404", "422", "503"},
 }
 
 

@@ -49,6 +49,10 @@ class SecondStepRequired(MfaRequired):
     """A correct password for an account with two-step sign-in: no session yet, a code is awaited."""
 
     detail = "Enter a code from your authenticator app (or a recovery code) to finish signing in."
+    example_extensions = {
+        "mfa_token": "mJ4q2wP0cV7kX9sTzR1bYhN3eLfA6uGd",
+        "methods": ["totp", "recovery_code"],
+    }
 
     def __init__(self, mfa_token: str, methods: list[str]) -> None:
         super().__init__(extensions={"mfa_token": mfa_token, "methods": methods})
@@ -71,3 +75,8 @@ class InvalidSecondStep(Unauthorized):
         "invalid_code",
         "The code is wrong or was already used, or the sign-in attempt has expired.",
     )
+
+
+class LastAdmin(ShopError):
+    status, code = 409, "last_admin"
+    detail = "This is the last active admin: make another admin first."

@@ -112,6 +112,26 @@ class EmailToken(Base):
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class EmailLinkRequest(Base):
+    """An ask for a verification or reset link, for any email: the request only records it, so it
+    does the same work whether or not the account exists. `AuthUpkeep` fulfils it moments later —
+    a token and a mail when there is someone to write to — and deletes the row either way."""
+
+    __tablename__ = "email_link_requests"
+    __table_args__ = (
+        CheckConstraint("purpose in ('verify', 'reset')", name="purpose"),
+        {"schema": SCHEMA},
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # For the audit row written when the ask is fulfilled.
+    ip: Mapped[str | None] = mapped_column(INET)
+    user_agent: Mapped[str | None] = mapped_column(String(512))
+
+
 class AuditEvent(Base):
     """Security-relevant events. No foreign key: the trail outlives a deleted account."""
 

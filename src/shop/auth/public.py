@@ -25,7 +25,12 @@ class AccountDeleted:
     user_id: uuid.UUID
 
 
-async def validate_session(session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID) -> str | None:
-    """The role of a live session's active user, or None when the session or user is gone
-    (a `shop.core.security.SessionValidator`)."""
-    return await SessionRepository(session).get_live_role(user_id, session_id)
+@dataclass(frozen=True, slots=True)
+class SessionCheck:
+    """The role of a live session's active user, or None when the session or user is gone, or the
+    session is older than its maximum lifetime (a `shop.core.security.SessionValidator`)."""
+
+    max_lifetime_seconds: int
+
+    async def __call__(self, session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID) -> str | None:
+        return await SessionRepository(session).get_live_role(user_id, session_id, self.max_lifetime_seconds)

@@ -8,12 +8,13 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, case, delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop.auth.models import (
     AuditEvent,
+    EmailLinkRequest,
     EmailToken,
     MfaChallenge,
     RecoveryCode,
@@ -33,9 +34,15 @@ _LIVE_SESSION_USER = (
         Session.user_id == bindparam("uid"),
         Session.revoked_at.is_(None),
         Session.expires_at > func.now(),
+        # SESSION_MAX_LIFETIME_SECONDS, also for sessions made before the setting was lowered.
+        Session.created_at > func.now() - func.make_interval(0, 0, 0, 0, 0, 0, bindparam("max_age")),
         User.is_active,
     )
 )
+
+# Serialises every change that could remove the last active admin (demotion, deactivation,
+# deletion): the count of the others is read under it, so two such changes never both pass.
+_LOCK_ADMINS = text("SELECT pg_advisory_xact_lock(hashtextextended('auth.last_admin', 0))")
 
 _NOT_LOCKED = or_(User.locked_until.is_(None), User.locked_until <= func.now())
 
@@ -159,6 +166,19 @@ class UserRepository:
     async def delete(self, user_id: uuid.UUID) -> None:
         await self.session.execute(delete(User).where(User.id == user_id))
 
+    async def lock_admins(self) -> None:
+        """Wait for, then hold until the transaction ends, the lock over the set of admins."""
+        await self.session.execute(_LOCK_ADMINS)
+
+    async def count_other_active_admins(self, user_id: uuid.UUID) -> int:
+        statement = select(func.count()).where(User.role == "admin", User.is_active, User.id != user_id)
+        return int(await self.session.scalar(statement) or 0)
+
+    async def is_active_admin(self, user_id: uuid.UUID) -> bool:
+        """Read from the database (not the session's copy): another request may just have changed it."""
+        statement = select(User.id).where(User.id == user_id, User.role == "admin", User.is_active)
+        return (await self.session.scalar(statement)) is not None
+
     async def list_newest(self, email: str | None, limit: int) -> list[User]:
         statement = select(User)
         if email is not None:
@@ -173,10 +193,15 @@ class SessionRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def get_live_role(self, user_id: uuid.UUID, session_id: uuid.UUID) -> str | None:
+    async def get_live_role(
+        self, user_id: uuid.UUID, session_id: uuid.UUID, max_lifetime_seconds: int
+    ) -> str | None:
         """The role of a live session's active user, or None. One statement, and it loads the
-        user into this session: a later `get` of that user (GET /me) costs no round trip."""
-        user = await self.session.scalar(_LIVE_SESSION_USER, {"sid": session_id, "uid": user_id})
+        user into this session: a later `get` of that user (GET /me) costs no round trip. A session
+        older than the maximum lifetime is not live, whatever its `expires_at`."""
+        user = await self.session.scalar(
+            _LIVE_SESSION_USER, {"sid": session_id, "uid": user_id, "max_age": max_lifetime_seconds}
+        )
         if user is None:
             return None
         # The identity map holds its objects weakly: keep this one for as long as the session lives.
@@ -208,11 +233,10 @@ class SessionRepository:
             raise RuntimeError("session insert returned nothing")
         return created
 
-    async def add_refresh_token(self, session_id: uuid.UUID, token_hash: bytes, ttl_seconds: int) -> None:
+    async def add_refresh_token(self, session_id: uuid.UUID, token_hash: bytes, expires_at: datetime) -> None:
+        """A new refresh token of the session, expiring with it."""
         await self.session.execute(
-            insert(RefreshToken).values(
-                token_hash=token_hash, session_id=session_id, expires_at=func.now() + _seconds(ttl_seconds)
-            )
+            insert(RefreshToken).values(token_hash=token_hash, session_id=session_id, expires_at=expires_at)
         )
 
     async def get_by_refresh_token(self, token_hash: bytes) -> tuple[RefreshToken, Session] | None:
@@ -241,11 +265,18 @@ class SessionRepository:
             select(RefreshToken.rotated_at).where(RefreshToken.token_hash == token_hash)
         )
 
-    async def extend(self, session_id: uuid.UUID, ttl_seconds: int) -> datetime:
+    async def extend(self, session_id: uuid.UUID, ttl_seconds: int, max_lifetime_seconds: int) -> datetime:
+        """Move the session's expiry `ttl_seconds` ahead, never past its creation plus the maximum
+        lifetime; the new expiry."""
         statement = (
             update(Session)
             .where(Session.id == session_id)
-            .values(last_used_at=func.now(), expires_at=func.now() + _seconds(ttl_seconds))
+            .values(
+                last_used_at=func.now(),
+                expires_at=func.least(
+                    func.now() + _seconds(ttl_seconds), Session.created_at + _seconds(max_lifetime_seconds)
+                ),
+            )
             .returning(Session.expires_at)
             .execution_options(synchronize_session=False)
         )
@@ -254,31 +285,24 @@ class SessionRepository:
             raise RuntimeError("session vanished")
         return expires_at
 
-    async def revoke(self, session_id: uuid.UUID, reason: str, *, user_id: uuid.UUID | None = None) -> bool:
-        conditions = [Session.id == session_id, Session.revoked_at.is_(None)]
-        if user_id is not None:
-            conditions.append(Session.user_id == user_id)
+    async def _revoke(self, reason: str, *conditions: ColumnElement[bool]) -> list[uuid.UUID]:
+        """Revoke the live sessions matching `conditions`; their ids."""
         statement = (
             update(Session)
-            .where(*conditions)
+            .where(Session.revoked_at.is_(None), *conditions)
             .values(revoked_at=func.now(), revoked_reason=reason)
             .returning(Session.id)
             .execution_options(synchronize_session=False)
         )
-        return (await self.session.scalar(statement)) is not None
+        return list((await self.session.scalars(statement)).all())
+
+    async def revoke(self, session_id: uuid.UUID, reason: str, *, user_id: uuid.UUID | None = None) -> bool:
+        owner = [Session.user_id == user_id] if user_id is not None else []
+        return bool(await self._revoke(reason, Session.id == session_id, *owner))
 
     async def revoke_all(self, user_id: uuid.UUID, reason: str, *, keep: uuid.UUID | None = None) -> int:
-        conditions = [Session.user_id == user_id, Session.revoked_at.is_(None)]
-        if keep is not None:
-            conditions.append(Session.id != keep)
-        statement = (
-            update(Session)
-            .where(*conditions)
-            .values(revoked_at=func.now(), revoked_reason=reason)
-            .returning(Session.id)
-            .execution_options(synchronize_session=False)
-        )
-        return len((await self.session.scalars(statement)).all())
+        kept = [Session.id != keep] if keep is not None else []
+        return len(await self._revoke(reason, Session.user_id == user_id, *kept))
 
     async def list_live(self, user_id: uuid.UUID) -> list[Session]:
         statement = (
@@ -305,6 +329,22 @@ class EmailTokenRepository:
             )
         )
 
+    async def spend_all(self, user_id: uuid.UUID, purpose: str) -> int:
+        """Spend every live token of the user for `purpose` (a password was set: old links die)."""
+        statement = (
+            update(EmailToken)
+            .where(
+                EmailToken.user_id == user_id,
+                EmailToken.purpose == purpose,
+                EmailToken.used_at.is_(None),
+                EmailToken.expires_at > func.now(),
+            )
+            .values(used_at=func.now())
+            .returning(EmailToken.token_hash)
+            .execution_options(synchronize_session=False)
+        )
+        return len((await self.session.scalars(statement)).all())
+
     async def use(self, token_hash: bytes, purpose: str) -> uuid.UUID | None:
         """Spend a live token atomically; the owner's id, or None if unknown, used or expired."""
         statement = (
@@ -320,6 +360,47 @@ class EmailTokenRepository:
             .execution_options(synchronize_session=False)
         )
         return await self.session.scalar(statement)
+
+
+class EmailLinkRequestRepository:
+    """Asks for verification and reset links, waiting to be fulfilled (see `EmailLinkRequest`)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, email: str, purpose: str, ip: str | None, user_agent: str | None) -> None:
+        await self.session.execute(
+            insert(EmailLinkRequest).values(
+                email=email.lower(), purpose=purpose, ip=ip, user_agent=user_agent
+            )
+        )
+
+    async def take(self, limit: int) -> list[EmailLinkRequest]:
+        """The oldest waiting asks, deleted in this transaction: another instance skips them, and if
+        the transaction fails they wait again."""
+        oldest = (
+            select(EmailLinkRequest.id)
+            .order_by(EmailLinkRequest.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        statement = (
+            delete(EmailLinkRequest)
+            .where(EmailLinkRequest.id.in_(oldest))
+            .returning(EmailLinkRequest)
+            .execution_options(synchronize_session=False)
+        )
+        rows = list((await self.session.scalars(statement)).all())
+        return sorted(rows, key=lambda row: row.id)
+
+    async def delete_for(self, email: str, purpose: str | None = None) -> None:
+        conditions = [EmailLinkRequest.email == email.lower()]
+        if purpose is not None:
+            conditions.append(EmailLinkRequest.purpose == purpose)
+        await self.session.execute(
+            delete(EmailLinkRequest).where(*conditions).execution_options(synchronize_session=False)
+        )
 
 
 class AuditRepository:

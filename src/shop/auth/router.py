@@ -66,6 +66,20 @@ LOGIN_ERRORS = (
 )
 ADMIN_ERRORS = (Forbidden, MfaRequired)
 ACCEPTED = "If the address belongs to an account, we have sent it an email."
+# The form is the framework's (OAuth2PasswordRequestForm): its example is given here.
+TOKEN_FORM_EXAMPLE = {
+    "requestBody": {
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "example": {
+                    "grant_type": "password",
+                    "username": "ada@example.com",
+                    "password": "correct horse battery",
+                }
+            }
+        }
+    }
+}
 
 register_limit = Depends(limit_by_address("register", lambda settings: settings.rate_limit_register))
 # /login and /token share one budget.
@@ -138,7 +152,11 @@ async def login(body: LoginRequest, service: SessionServiceDep, client: ClientDe
 
 
 @router.post(
-    "/token", response_model=TokenPair, dependencies=[login_limit], responses=problem_responses(*LOGIN_ERRORS)
+    "/token",
+    response_model=TokenPair,
+    dependencies=[login_limit],
+    responses=problem_responses(*LOGIN_ERRORS),
+    openapi_extra=TOKEN_FORM_EXAMPLE,
 )
 async def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()], service: SessionServiceDep, client: ClientDep
@@ -241,14 +259,15 @@ async def me(principal: CurrentUser, service: AccountServiceDep) -> UserOut:
     "/me",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(
-        errors.InvalidCurrentPassword, errors.AccountLocked, RateLimited, bearer=True
+        errors.InvalidCurrentPassword, errors.AccountLocked, errors.LastAdmin, RateLimited, bearer=True
     ),
 )
 async def delete_me(
     body: DeleteAccountRequest, principal: CurrentUser, service: AccountServiceDep, client: ClientDep
 ) -> Response:
     """Delete the account and everything shop holds for it (profile, addresses, sessions). The
-    email address can register again."""
+    email address can register again. The last active admin cannot delete itself (409
+    `last_admin`)."""
     await service.delete(principal.user_id, body.password, client)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -406,7 +425,7 @@ async def admin_users(
 @admin_router.patch(
     "/users/{user_id}",
     response_model=UserOut,
-    responses=problem_responses(NotFound, *ADMIN_ERRORS, bearer=True),
+    responses=problem_responses(NotFound, errors.LastAdmin, *ADMIN_ERRORS, bearer=True),
 )
 async def admin_update_user(
     user_id: uuid.UUID,
@@ -416,7 +435,8 @@ async def admin_update_user(
     client: ClientDep,
 ) -> UserOut:
     """Admin: activate or deactivate an account, or change its role. Deactivating signs the user
-    out everywhere at once."""
+    out everywhere at once. The last active admin can be neither demoted nor deactivated (409
+    `last_admin`)."""
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     return _user_out(await service.admin_update(principal.user_id, user_id, changes, client))
 

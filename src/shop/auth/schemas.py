@@ -56,19 +56,40 @@ class RegisterRequest(_ConfirmedPassword):
 
 
 class RegisterResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "message": "Account created. Check your email to verify your address.",
+                    "user_id": "3f2b8c1e-7a4d-4e9b-9c0f-1d2e3f4a5b6c",
+                }
+            ]
+        }
+    )
+
     message: str
     user_id: uuid.UUID
 
 
 class MessageResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"message": "Email verified. You can sign in now."}]}
+    )
+
     message: str
 
 
 class TokenRequest(StrictBody):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"token": "Qm9vdHN0cmFwIHRva2VuIGZyb20gdGhlIG1haWw"}]}
+    )
+
     token: Annotated[str, Field(min_length=1, max_length=512)]
 
 
 class EmailRequest(StrictBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"email": "ada@example.com"}]})
+
     email: Email
 
 
@@ -83,24 +104,52 @@ class LoginRequest(StrictBody):
 
 
 class RefreshRequest(StrictBody):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"refresh_token": "rT0k3n-Xf9aLq2WmZ8cVb4NyHs7Ue1Jd6Gp5Ko3Ri0Et"}]}
+    )
+
     refresh_token: Annotated[str, Field(min_length=1, max_length=512)]
 
 
 class LogoutRequest(RequestModel):
     """Accepted and ignored: logout ends the session of the access token."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [{}]})
 
     refresh_token: str | None = None
 
 
 class PasswordResetRequest(_ConfirmedPassword):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "token": "Qm9vdHN0cmFwIHRva2VuIGZyb20gdGhlIG1haWw",
+                    "password": "a new horse battery",
+                    "confirm_password": "a new horse battery",
+                }
+            ]
+        }
+    )
+
     token: Annotated[str, Field(min_length=1, max_length=512)]
     password: Password
     confirm_password: Password
 
 
 class ChangePasswordRequest(_ConfirmedPassword):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "current_password": "correct horse battery",
+                    "new_password": "a new horse battery",
+                    "confirm_password": "a new horse battery",
+                }
+            ]
+        }
+    )
+
     current_password: Password
     new_password: Password
     confirm_password: Password
@@ -110,6 +159,8 @@ class ChangePasswordRequest(_ConfirmedPassword):
 
 
 class DeleteAccountRequest(StrictBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"password": "correct horse battery"}]})
+
     password: Password
 
 
@@ -118,15 +169,23 @@ Code = Annotated[str, Field(min_length=1, max_length=32)]
 
 
 class MfaSetupRequest(StrictBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"password": "correct horse battery"}]})
+
     password: Password
 
 
 class MfaConfirmRequest(StrictBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"code": "123456"}]})
+
     code: Code
 
 
 class MfaManageRequest(StrictBody):
     """The password and a code: a TOTP code or one of the recovery codes."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"password": "correct horse battery", "code": "123456"}]}
+    )
 
     password: Password
     code: Code
@@ -152,24 +211,71 @@ class MfaVerifyRequest(StrictBody):
 
 
 class TotpSetupResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "secret": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+                    "otpauth_uri": "otpauth://totp/shop:ada%40example.com?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=shop",
+                    "qr_svg": '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 41 41"><path d="M4 4h7v7h-7z"/></svg>',
+                }
+            ]
+        }
+    )
+
     secret: str = Field(description="The base32 secret, for typing into an app by hand.")
     otpauth_uri: str = Field(description="The otpauth://totp/… URI the QR code holds.")
     qr_svg: str = Field(description="The URI as an SVG QR code (a standalone SVG document).")
 
 
 class RecoveryCodesResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"recovery_codes": ["k7m2q-x9d4w", "p3v8r-h6t1z"]}]}
+    )
+
     recovery_codes: list[str] = Field(
         description="Ten single-use codes, shown this once: each signs in instead of an authenticator code."
     )
 
 
 class TokenUser(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "3f2b8c1e-7a4d-4e9b-9c0f-1d2e3f4a5b6c",
+                    "email": "ada@example.com",
+                    "email_verified": True,
+                }
+            ]
+        }
+    )
+
     id: uuid.UUID
     email: str
     email_verified: bool
 
 
 class TokenPair(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIzZjJiOGMxZSJ9.c2lnbmF0dXJl",
+                    "refresh_token": "rT0k3n-Xf9aLq2WmZ8cVb4NyHs7Ue1Jd6Gp5Ko3Ri0Et",
+                    "token_type": "bearer",
+                    "expires_in": 3600,
+                    "refresh_expires_in": 2592000,
+                    "user": {
+                        "id": "3f2b8c1e-7a4d-4e9b-9c0f-1d2e3f4a5b6c",
+                        "email": "ada@example.com",
+                        "email_verified": True,
+                    },
+                }
+            ]
+        }
+    )
+
     access_token: str
     refresh_token: str
     token_type: Literal["bearer"] = "bearer"
@@ -179,6 +285,23 @@ class TokenPair(BaseModel):
 
 
 class UserOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "3f2b8c1e-7a4d-4e9b-9c0f-1d2e3f4a5b6c",
+                    "email": "ada@example.com",
+                    "email_verified": True,
+                    "is_active": True,
+                    "role": "customer",
+                    "mfa_enabled": False,
+                    "created_at": "2026-11-20T09:30:00Z",
+                    "last_login_at": "2026-11-21T08:15:00Z",
+                }
+            ]
+        }
+    )
+
     id: uuid.UUID
     email: str
     email_verified: bool
@@ -190,6 +313,22 @@ class UserOut(BaseModel):
 
 
 class SessionOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "8d7c6b5a-4f3e-4d2c-9b1a-0f9e8d7c6b5a",
+                    "created_at": "2026-11-20T09:30:00Z",
+                    "last_used_at": "2026-11-21T08:15:00Z",
+                    "expires_at": "2026-12-20T09:30:00Z",
+                    "user_agent": "Mozilla/5.0 (X11; Linux x86_64)",
+                    "ip": "203.0.113.7",
+                    "current": True,
+                }
+            ]
+        }
+    )
+
     id: uuid.UUID
     created_at: datetime
     last_used_at: datetime
@@ -200,10 +339,18 @@ class SessionOut(BaseModel):
 
 
 class ProtectedResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"message": "You are signed in.", "user_id": "3f2b8c1e-7a4d-4e9b-9c0f-1d2e3f4a5b6c"}]
+        }
+    )
+
     message: str
     user_id: uuid.UUID
 
 
 class AdminUserPatch(StrictBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"is_active": False}]})
+
     is_active: bool | None = None
     role: Literal["customer", "admin"] | None = None

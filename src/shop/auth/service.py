@@ -16,7 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NoReturn
 
@@ -33,6 +33,7 @@ from shop.auth.errors import (
     InvalidCredentials,
     InvalidCurrentPassword,
     InvalidSecondStep,
+    LastAdmin,
     MfaEnabled,
     SecondStepRequired,
     TokenReused,
@@ -42,6 +43,7 @@ from shop.auth.models import Session, User
 from shop.auth.passwords import PasswordHasher, password_problem
 from shop.auth.repository import (
     AuditRepository,
+    EmailLinkRequestRepository,
     EmailTokenRepository,
     MfaChallengeRepository,
     RecoveryCodeRepository,
@@ -136,6 +138,7 @@ class _AuthService:
         self.users = UserRepository(session)
         self.sessions = SessionRepository(session)
         self.email_tokens = EmailTokenRepository(session)
+        self.link_requests = EmailLinkRequestRepository(session)
         self.challenges = MfaChallengeRepository(session)
 
     async def _audit(
@@ -240,19 +243,21 @@ class _AuthService:
     async def _start_session(
         self, user: User, client: Client, amr: Sequence[str] = PASSWORD
     ) -> tuple[TokenPair, uuid.UUID]:
-        ttl = self.settings.refresh_token_ttl_seconds
+        ttl = min(self.settings.refresh_token_ttl_seconds, self.settings.session_max_lifetime_seconds)
         login = await self.sessions.add(user.id, ttl, client.user_agent, client.ip, amr=list(amr))
         refresh = new_token()
-        await self.sessions.add_refresh_token(login.id, hash_token(refresh), ttl)
-        return self._pair(user, login.id, refresh, amr=amr), login.id
+        await self.sessions.add_refresh_token(login.id, hash_token(refresh), login.expires_at)
+        return self._pair(user, login.id, refresh, amr=amr, refresh_expires_in=ttl), login.id
 
-    def _pair(self, user: User, session_id: uuid.UUID, refresh: str, *, amr: Sequence[str]) -> TokenPair:
+    def _pair(
+        self, user: User, session_id: uuid.UUID, refresh: str, *, amr: Sequence[str], refresh_expires_in: int
+    ) -> TokenPair:
         access = self.tools.tokens.issue(user.id, session_id, amr=amr)
         return TokenPair(
             access_token=access.token,
             refresh_token=refresh,
             expires_in=access.expires_in,
-            refresh_expires_in=self.settings.refresh_token_ttl_seconds,
+            refresh_expires_in=refresh_expires_in,
             user=TokenUser(id=user.id, email=user.email, email_verified=user.email_verified),
         )
 
@@ -346,12 +351,21 @@ class SessionService(_AuthService):
         if found is None:
             raise TokenInvalid("The refresh token is unknown.")
         token, login = found
+        if token.rotated_at is not None:
+            # A spent token is a reuse every time it comes back, whatever became of its session.
+            if login.revoked_at is not None:
+                await self._refuse(
+                    TokenReused(), client, login.user_id, event="refresh_reuse", outcome="revoked_before"
+                )
+            await self._reused(token.rotated_at, login.id, login.user_id, client)
         if login.revoked_at is not None:
             raise TokenRevoked("The refresh token's session has been revoked; sign in again.")
-        if token.rotated_at is not None:
-            await self._reused(token.rotated_at, login.id, login.user_id, client)
-        if token.expires_at <= datetime.now(UTC):
+        now = datetime.now(UTC)
+        if token.expires_at <= now:
             raise TokenExpired("The refresh token has expired; sign in again.")
+        max_lifetime = self.settings.session_max_lifetime_seconds
+        if login.created_at + timedelta(seconds=max_lifetime) <= now:
+            raise TokenExpired("The session has reached its maximum lifetime; sign in again.")
         if not await self.sessions.claim_refresh_token(token_hash):
             # A concurrent request rotated it first: this use is a reuse like any other.
             rotated_at = await self.sessions.get_rotated_at(token_hash)
@@ -360,10 +374,13 @@ class SessionService(_AuthService):
         if user is None or not user.is_active:
             raise TokenRevoked("The refresh token's session has been revoked; sign in again.")
         new_refresh = new_token()
-        ttl = self.settings.refresh_token_ttl_seconds
-        await self.sessions.add_refresh_token(login.id, hash_token(new_refresh), ttl)
-        await self.sessions.extend(login.id, ttl)
-        return self._pair(user, login.id, new_refresh, amr=login.amr)
+        # Each refresh moves the session's end ahead, but never past its login plus the maximum.
+        expires_at = await self.sessions.extend(
+            login.id, self.settings.refresh_token_ttl_seconds, max_lifetime
+        )
+        await self.sessions.add_refresh_token(login.id, hash_token(new_refresh), expires_at)
+        left = seconds_until(expires_at)
+        return self._pair(user, login.id, new_refresh, amr=login.amr, refresh_expires_in=left)
 
     async def _reused(
         self, rotated_at: datetime, session_id: uuid.UUID, user_id: uuid.UUID, client: Client
@@ -449,20 +466,35 @@ class AccountService(_AuthService):
         await self._audit("verify_email", "success", client, user_id)
 
     async def resend_verification(self, email: str, client: Client) -> None:
+        """Only records the ask, for any email: the answer must not tell (not even by its time)
+        whether the account exists. `fulfil_link_requests` mails the link moments later."""
         await self._limit_email("resend-verification", email)
-        user = await self.users.get_by_email(email)
-        if user is not None and not user.email_verified and user.is_active:
-            await self._send_email_token(user, VERIFY)
-            await self._audit("resend_verification", "success", client, user.id)
+        await self.link_requests.add(email, VERIFY, client.ip, client.user_agent)
+
+    async def fulfil_link_requests(self, limit: int = 20) -> int:
+        """Fulfil waiting asks for links (in the upkeep's unit of work): a token and a mail when the
+        account exists and may have one, nothing otherwise. Returns how many asks were taken."""
+        requests = await self.link_requests.take(limit)
+        for request in requests:
+            user = await self.users.get_by_email(request.email)
+            client = Client(
+                ip=str(request.ip) if request.ip is not None else None, user_agent=request.user_agent
+            )
+            if request.purpose == VERIFY:
+                if user is not None and not user.email_verified and user.is_active:
+                    await self._send_email_token(user, VERIFY)
+                    await self._audit("resend_verification", "success", client, user.id)
+            elif user is not None and user.is_active:
+                await self._send_email_token(user, RESET)
+                await self._audit("password_reset_request", "success", client, user.id)
+        return len(requests)
 
     # -- passwords --------------------------------------------------------------------------
 
     async def request_password_reset(self, email: str, client: Client) -> None:
+        """Only records the ask, as `resend_verification` does."""
         await self._limit_email("password-reset-request", email)
-        user = await self.users.get_by_email(email)
-        if user is not None and user.is_active:
-            await self._send_email_token(user, RESET)
-            await self._audit("password_reset_request", "success", client, user.id)
+        await self.link_requests.add(email, RESET, client.ip, client.user_agent)
 
     async def reset_password(self, token: str, password: str, client: Client) -> None:
         user_id = await self.email_tokens.use(hash_token(token), RESET)
@@ -473,6 +505,9 @@ class AccountService(_AuthService):
             raise EmailTokenInvalid()
         self._check_new_password(password, user.email, "password")
         await self.users.set_password(user_id, await self.tools.hasher.hash(password), unlock=True)
+        # Every other reset link of the user dies with this one (one may sit in a stolen mailbox).
+        await self.email_tokens.spend_all(user_id, RESET)
+        await self.link_requests.delete_for(user.email, RESET)
         # Two-step sign-in stays on: a mailbox alone must not be enough to take over the account.
         await self.challenges.spend_all(user_id)
         # The mail reached its owner: the address is proven.
@@ -487,6 +522,9 @@ class AccountService(_AuthService):
         await self._confirm_password(user, current, client, "password_change")
         self._check_new_password(new, user.email, "new_password")
         await self.users.set_password(user_id, await self.tools.hasher.hash(new), unlock=True)
+        # A reset link mailed (or asked for) before the change must not undo it.
+        await self.email_tokens.spend_all(user_id, RESET)
+        await self.link_requests.delete_for(user.email, RESET)
         await self.challenges.spend_all(user_id)
         count = await self.sessions.revoke_all(user_id, "password_change", keep=session_id)
         await self._audit("password_change", "success", client, user_id, sessions_revoked=count)
@@ -499,6 +537,7 @@ class AccountService(_AuthService):
     async def delete(self, user_id: uuid.UUID, password: str, client: Client) -> None:
         user = await self._existing(user_id)
         await self._confirm_password(user, password, client, "account_delete")
+        await self._keep_an_admin(user_id)
         await self.tools.events.publish(self.session, public.AccountDeleted(user_id))
         await self.users.delete(user_id)
         await self._audit("account_delete", "success", client, user_id)
@@ -511,6 +550,8 @@ class AccountService(_AuthService):
     async def admin_update(
         self, admin_id: uuid.UUID, user_id: uuid.UUID, changes: dict[str, object], client: Client
     ) -> User:
+        if changes.get("is_active") is False or changes.get("role", "admin") != "admin":
+            await self._keep_an_admin(user_id)
         user = await self.users.update(user_id, changes) if changes else await self.users.get(user_id)
         if user is None:
             raise NotFound("No such user.")
@@ -518,6 +559,15 @@ class AccountService(_AuthService):
             await self.sessions.revoke_all(user_id, "deactivated")
         await self._audit("admin_update_user", "success", client, user_id, by=str(admin_id), **changes)
         return user
+
+    async def _keep_an_admin(self, user_id: uuid.UUID) -> None:
+        """Refuse a change that would leave no active admin (`user_id` demoted, deactivated or
+        deleted). Under the admins' lock: of two concurrent such changes the second sees the first."""
+        await self.users.lock_admins()
+        if await self.users.is_active_admin(user_id) and not await self.users.count_other_active_admins(
+            user_id
+        ):
+            raise LastAdmin()
 
     async def ensure_admin(self, email: str, password: str | None) -> tuple[uuid.UUID, bool]:
         """Make `email` a verified admin; create it with `password` when it does not exist."""

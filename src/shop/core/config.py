@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     refresh_reuse_grace_seconds: int = Field(default=10, ge=0)
     verify_token_ttl_seconds: int = Field(default=86400, ge=1)
     reset_token_ttl_seconds: int = Field(default=3600, ge=1)
+    # No session outlives its login by more than this, however often it is refreshed (ASVS 7.3.2).
+    session_max_lifetime_seconds: int = Field(default=7776000, ge=1)
+    # Ended sessions, refresh tokens, login challenges and email tokens are purged after this.
+    session_retention_days: int = Field(default=30, ge=1)
 
     # The name authenticator apps show next to the account's email.
     mfa_issuer: str = Field(default="shop", min_length=1, max_length=64)

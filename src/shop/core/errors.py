@@ -14,6 +14,8 @@ class ShopError(Exception):
     code: str = "internal_error"
     title: str | None = None
     detail: str = "An unexpected error occurred."
+    # Extension members as the OpenAPI examples show them (the real ones are given per instance).
+    example_extensions: Mapping[str, Any] = {}
 
     def __init__(
         self,

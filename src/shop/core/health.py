@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+from pydantic.config import JsonDict
 from sqlalchemy import text
 
 from shop.core.db import Database
@@ -17,9 +19,39 @@ router = APIRouter(tags=["operations"], generate_unique_id_function=operation_id
 
 CHECK_TIMEOUT_SECONDS = 3.0
 
+Check = Literal["ok", "unavailable"]
 
-@router.get("/health/live", summary="Liveness: the process runs")
+
+class LiveStatus(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+
+    status: Literal["ok"]
+
+
+READY: JsonDict = {"status": "ok", "database": "ok", "redis": "ok"}
+NOT_READY: JsonDict = {"status": "unavailable", "database": "unavailable", "redis": "ok"}
+
+
+class ReadyStatus(BaseModel):
+    """Each dependency's state; `redis` only when REDIS_URL is set."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [READY, NOT_READY]})
+
+    status: Check
+    database: Check
+    redis: Check | None = None
+
+
+METRICS_EXAMPLE = """\
+# HELP shop_http_requests_total HTTP requests by method, route template and status.
+# TYPE shop_http_requests_total counter
+shop_http_requests_total{method="GET",route="/api/v1/auth/me",status="200"} 42.0
+"""
+
+
+@router.get("/health/live", summary="Liveness: the process runs", response_model=LiveStatus)
 async def live() -> dict[str, str]:
+    """Answers as long as the process serves requests; it checks nothing else."""
     return {"status": "ok"}
 
 
@@ -44,10 +76,19 @@ async def _redis_ok(client: Any) -> bool:
 @router.get(
     "/health/ready",
     summary="Readiness: the database (and Redis, when configured) answer",
-    responses={503: {"description": "A dependency is down; it is named in the body."}},
+    response_model=ReadyStatus,
+    responses={
+        200: {"content": {"application/json": {"example": READY}}},
+        503: {
+            "model": ReadyStatus,
+            "description": "A dependency is down; it is named in the body (not a problem: a status).",
+            "content": {"application/json": {"example": NOT_READY}},
+        },
+    },
 )
 @router.get("/health", include_in_schema=False)
 async def ready(request: Request) -> JSONResponse:
+    """Ready to serve: 200 when every dependency answers within 3 seconds, else 503."""
     checks: dict[str, str] = {
         "database": "ok" if await _database_ok(request.app.state.database) else "unavailable"
     }
@@ -60,7 +101,18 @@ async def ready(request: Request) -> JSONResponse:
     )
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The Prometheus text exposition format.",
+            "content": {"text/plain": {"schema": {"type": "string"}, "example": METRICS_EXAMPLE}},
+        }
+    },
+)
 async def metrics() -> Response:
+    """Every metric of this process, for a Prometheus scrape."""
     body, content_type = render_latest()
     return Response(body, media_type=content_type)

@@ -11,7 +11,6 @@ contexts, so the composition root declares them and `install_links` merges them 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -31,10 +30,6 @@ def operation_ids(context: str) -> Callable[[APIRoute], str]:
     return generate
 
 
-PROBLEM_JSON = "application/problem+json"
-PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
-
-
 def _operations(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {
         operation["operationId"]: operation
@@ -44,29 +39,14 @@ def _operations(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
-def _validation_errors_as_problems(schema: dict[str, Any]) -> None:
-    """FastAPI documents request validation as `HTTPValidationError` under application/json; shop
-    answers it as a Problem under application/problem+json (errors.py): say what is sent."""
-    for operation in _operations(schema).values():
-        response = operation.get("responses", {}).get("422")
-        if response is not None:
-            response["content"] = {PROBLEM_JSON: {"schema": PROBLEM_REF}}
-            if response.get("description") == "Validation Error":  # FastAPI's own, not a route's
-                response["description"] = "Unprocessable Content: code `validation_error`"
-    components = schema.get("components", {}).get("schemas", {})
-    components.pop("HTTPValidationError", None)
-    if "#/components/schemas/ValidationError" not in json.dumps(schema):
-        components.pop("ValidationError", None)
-
-
 def install_openapi(app: FastAPI, links: Links) -> None:
-    """Finish the generated schema once: validation errors as problems, and the `links`."""
+    """Add the `links` to the generated schema, once (the contract pass, openapi_contract.py,
+    documents the errors)."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = build()
-            _validation_errors_as_problems(schema)
             operations = _operations(schema)
             for source, by_status in links.items():
                 if source not in operations:

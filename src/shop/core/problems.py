@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -22,15 +22,62 @@ logger = logging.getLogger("shop.errors")
 PROBLEM_JSON = "application/problem+json"
 
 
+class ValidationIssue(BaseModel):
+    """One failed rule of a `validation_error`: where (`["body", "email"]`), what, and its kind."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
 class Problem(BaseModel):
-    """RFC 9457 problem details, as every error response body."""
+    """RFC 9457 problem details, as every error response body. Some problems carry extension members
+    beside these (RFC 9457 §3.2), such as `mfa_token` and `methods` of a login's `mfa_required`."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "urn:shop:problem:not_found",
+                    "title": "Not Found",
+                    "status": 404,
+                    "detail": "The resource was not found.",
+                    "code": "not_found",
+                }
+            ]
+        },
+    )
 
     type: str
     title: str
     status: int
     detail: str
     code: str
-    errors: list[dict[str, Any]] | None = None
+    errors: list[ValidationIssue] | None = None
+
+
+def problem_body(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    title: str | None = None,
+    errors: Sequence[Mapping[str, Any]] | None = None,
+    extensions: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The JSON of a problem: what `problem_response` sends and what OpenAPI shows as its example."""
+    body: dict[str, Any] = {
+        **(extensions or {}),
+        "type": f"urn:shop:problem:{code}",
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if errors is not None:
+        body["errors"] = list(errors)
+    return body
 
 
 def problem_response(
@@ -43,33 +90,56 @@ def problem_response(
     errors: Sequence[Mapping[str, Any]] | None = None,
     extensions: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
-    body: dict[str, Any] = {
-        **(extensions or {}),
-        "type": f"urn:shop:problem:{code}",
-        "title": title or HTTPStatus(status).phrase,
-        "status": status,
-        "detail": detail,
-        "code": code,
-    }
-    if errors is not None:
-        body["errors"] = list(errors)
+    body = problem_body(status, code, detail, title=title, errors=errors, extensions=extensions)
     return JSONResponse(body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_JSON)
 
 
+# What a validation failure's `errors` look like in the examples of the OpenAPI document.
+VALIDATION_EXAMPLE_ERRORS = [{"loc": ["body", "email"], "msg": "Field required", "type": "missing"}]
+
+
+def error_example(error: type[ShopError]) -> dict[str, Any]:
+    """An example body of the problem an error type is answered as."""
+    return problem_body(
+        error.status,
+        error.code,
+        error.detail,
+        title=error.title,
+        errors=VALIDATION_EXAMPLE_ERRORS if error.code == "validation_error" else None,
+        extensions=error.example_extensions or None,
+    )
+
+
+def problem_content(*examples: Mapping[str, Any]) -> dict[str, Any]:
+    """The OpenAPI `content` of an error response: a Problem, one named example per code."""
+    return {
+        PROBLEM_JSON: {
+            "schema": {"$ref": "#/components/schemas/Problem"},
+            "examples": {
+                example["code"]: {"summary": example["title"], "value": example} for example in examples
+            },
+        }
+    }
+
+
+def problem_description(status: int, codes: Sequence[str]) -> str:
+    return f"{HTTPStatus(status).phrase}: code " + " or ".join(f"`{code}`" for code in codes)
+
+
 def problem_responses(*errors: type[ShopError], bearer: bool = False) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` for a route: each status with the codes it may carry. `bearer=True` adds
-    the bearer guard's errors — the one way a guarded route declares them."""
-    by_status: dict[int, list[str]] = {}
+    """OpenAPI `responses=` for a route: each status with the codes it may carry, and an example of
+    each. `bearer=True` adds the bearer guard's errors — the one way a guarded route declares them.
+    (The errors every route with an input, a body or a database session may answer — 422, 413,
+    503 — are added to every such route by `shop.core.openapi_contract`.)"""
+    by_status: dict[int, dict[str, dict[str, Any]]] = {}
     for error in (*errors, *(BEARER_ERRORS if bearer else ())):
-        codes = by_status.setdefault(error.status, [])
-        if error.code not in codes:
-            codes.append(error.code)
+        by_status.setdefault(error.status, {}).setdefault(error.code, error_example(error))
     return {
         status: {
-            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-            "description": f"{HTTPStatus(status).phrase}: code " + " or ".join(f"`{c}`" for c in codes),
+            "content": problem_content(*examples.values()),
+            "description": problem_description(status, list(examples)),
         }
-        for status, codes in by_status.items()
+        for status, examples in by_status.items()
     }
 
 
@@ -118,9 +188,10 @@ def _install_problem_schema(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = build()
-            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
-                Problem.model_json_schema()
-            )
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(problem.pop("$defs", {}))
+            components["Problem"] = problem
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -30,6 +30,8 @@ logger = logging.getLogger("shop.ratelimit")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# IPv6 clients are limited per /64, the smallest network an ISP hands to one subscriber.
+IPV6_LIMIT_PREFIX = 64
 
 
 def parse_ip(value: str) -> IPAddress | None:
@@ -47,6 +49,14 @@ def parse_ip(value: str) -> IPAddress | None:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         return ip.ipv4_mapped
     return ip
+
+
+def limit_key(ip: IPAddress | None) -> str:
+    if ip is None:
+        return "unknown"
+    if isinstance(ip, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((ip, IPV6_LIMIT_PREFIX), strict=False))
+    return str(ip)
 
 
 def _networks(entries: list[str]) -> list[Network]:
@@ -84,7 +94,10 @@ class RateLimiter:
         peer = parse_ip(request.client.host) if request.client else None
         if peer is None or not self._trusted or not self._is_trusted(peer):
             return peer
-        hops = [part.strip() for part in request.headers.get("x-forwarded-for", "").split(",")]
+        # Every header line, in order: a proxy may add a line of its own instead of appending to the
+        # client's, and the client's line must not hide the proxy's.
+        forwarded = ",".join(request.headers.getlist("x-forwarded-for"))
+        hops = [part.strip() for part in forwarded.split(",")]
         # Walk from the nearest hop outwards; the first address not ours is the client. A hop that
         # is not an address ends the walk: nothing beyond it can be believed.
         client = peer
@@ -98,8 +111,9 @@ class RateLimiter:
         return client
 
     def client_address(self, request: Request) -> str:
-        ip = self.client_ip(request)
-        return str(ip) if ip is not None else "unknown"
+        """The key of the caller's per-address limits: its address, or for IPv6 its /64 network
+        (whoever holds one /64 holds 2^64 addresses)."""
+        return limit_key(self.client_ip(request))
 
     async def hit(self, limit: str, scope: str, key: str) -> None:
         """Count one request against `limit` for (scope, key); raise RateLimited when over."""

@@ -26,8 +26,8 @@ from xml.etree import ElementTree
 from tqdm import tqdm
 
 from shop.core.db import Database
-from shop.localization.repository import LocalizationRepository, StoredRate
-from shop.localization.schemas import MAX_DECIMALS, MAX_INTEGER_DIGITS
+from shop.localization.repository import CurrencyRepository, RateRepository, StoredRate
+from shop.localization.schemas import plain_decimal
 
 GESMES = "http://www.gesmes.org/xml/2002-08-01"
 EUROFXREF = "http://www.ecb.int/vocabulary/2002-08-01/eurofxref"
@@ -39,7 +39,6 @@ PROGRESS_FROM = 2 * BATCH  # rates; smaller files load too fast for a bar to hel
 
 _UNSAFE = re.compile(r"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 _CODE = re.compile(r"^[A-Z]{3}$")
-_RATE = re.compile(r"^[0-9]+(?:\.[0-9]+)?$")
 
 
 class BadFile(Exception):
@@ -88,17 +87,11 @@ def _read(file: str) -> str:
 
 
 def _rate(value: str | None, currency: str, day: date) -> Decimal:
-    match = _RATE.fullmatch(value or "")
-    if match is None:
-        raise BadFile(f"rate {value!r} of {currency} on {day} is not a plain decimal")
-    integer, _, decimals = (value or "").partition(".")
-    rate = Decimal(value or "0")
-    if rate <= 0 or len(integer.lstrip("0")) > MAX_INTEGER_DIGITS or len(decimals) > MAX_DECIMALS:
-        raise BadFile(
-            f"rate {value} of {currency} on {day} is not > 0 with at most "
-            f"{MAX_INTEGER_DIGITS} integer digits and {MAX_DECIMALS} decimals"
-        )
-    return rate
+    """The rules of a rate given through the API (`schemas.plain_decimal`), for a rate in a file."""
+    try:
+        return Decimal(plain_decimal(value or "", positive=True))
+    except ValueError as exc:
+        raise BadFile(f"rate {value!r} of {currency} on {day} is not a plain decimal > 0: it {exc}") from None
 
 
 def parse_ecb(text: str) -> list[EcbRate]:
@@ -148,9 +141,10 @@ async def import_rates(url: str, file: str) -> str:
     report = ImportReport(file=file, days=len({rate.day for rate in parsed}), found=len(parsed))
     database = Database.from_url(url, pool_size=1)
     try:
-        async with database.sessions() as session:
-            repository = LocalizationRepository(session)
-            known = await repository.currency_codes()
+        # The command is its own unit of work: all or nothing.
+        async with database.unit_of_work() as session:
+            rates = RateRepository(session)
+            known = await CurrencyRepository(session).list_codes()
             unique: dict[tuple[str, datetime], StoredRate] = {}
             for item in parsed:
                 if item.currency not in known or item.currency == EURO:
@@ -171,9 +165,8 @@ async def import_rates(url: str, file: str) -> str:
                 disable=len(rows) < PROGRESS_FROM or not sys.stderr.isatty(),
             ) as progress:
                 for batch in _batches(rows):
-                    report.stored += await repository.add_rates_ignoring_existing(batch)
+                    report.stored += await rates.add_many_ignoring_existing(batch)
                     progress.update(len(batch))
-            await session.commit()  # the command is its own unit of work: all or nothing
     finally:
         await database.dispose()
     return str(report)

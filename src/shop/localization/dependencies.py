@@ -1,4 +1,5 @@
-"""Values the localization endpoints are injected with."""
+"""Injected values of the localization context: its services, built per request on the request's
+session, and BASE_CURRENCY."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from shop.core.config import Settings
+from shop.core.db import SessionDep
+from shop.localization.service import CurrencyService, LanguageService, RateService
 
 
 def get_base_currency(request: Request) -> str:
@@ -16,3 +19,20 @@ def get_base_currency(request: Request) -> str:
 
 
 BaseCurrency = Annotated[str, Depends(get_base_currency)]
+
+
+def get_language_service(session: SessionDep) -> LanguageService:
+    return LanguageService(session)
+
+
+def get_currency_service(session: SessionDep) -> CurrencyService:
+    return CurrencyService(session)
+
+
+def get_rate_service(session: SessionDep, pivot: BaseCurrency) -> RateService:
+    return RateService(session, pivot=pivot)
+
+
+LanguageServiceDep = Annotated[LanguageService, Depends(get_language_service)]
+CurrencyServiceDep = Annotated[CurrencyService, Depends(get_currency_service)]
+RateServiceDep = Annotated[RateService, Depends(get_rate_service)]

@@ -6,11 +6,13 @@ from shop.core.errors import ShopError
 
 
 class UnknownCurrency(ShopError):
-    status, code, detail = 422, "unknown_currency", "The currency is unknown or not active."
+    status, code, title = 422, "unknown_currency", "Unknown currency"
+    detail = "The currency is unknown or not active."
 
 
 class UnknownLanguage(ShopError):
-    status, code, detail = 422, "unknown_language", "The language is unknown or not active."
+    status, code, title = 422, "unknown_language", "Unknown language"
+    detail = "The language is unknown or not active."
 
 
 class RateNotFound(ShopError):

@@ -8,9 +8,15 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shop.localization import service
 from shop.localization.errors import RateNotFound, UnknownCurrency, UnknownLanguage
-from shop.localization.service import DEFAULT_CURRENCY, DEFAULT_LANGUAGE, Conversion
+from shop.localization.service import (
+    DEFAULT_CURRENCY,
+    DEFAULT_LANGUAGE,
+    Conversion,
+    CurrencyService,
+    LanguageService,
+    RateService,
+)
 
 __all__ = [
     "DEFAULT_CURRENCY",
@@ -28,18 +34,18 @@ __all__ = [
 
 async def is_active_language(session: AsyncSession, code: str) -> bool:
     """Is `code` an active language? Codes are compared as stored: lowercase (`en`, `zh`)."""
-    return await service.is_active_language(session, code)
+    return await LanguageService(session).is_active(code)
 
 
 async def is_active_currency(session: AsyncSession, code: str) -> bool:
     """Is `code` an active currency? Codes are compared as stored: ISO 4217 upper case (`USD`)."""
-    return await service.is_active_currency(session, code)
+    return await CurrencyService(session).is_active(code)
 
 
 async def best_language(session: AsyncSession, accept_language: str | None) -> str:
     """The best active language for an Accept-Language value (q-values honoured, `zh-CN` matches
     `zh`), else `en`. A malformed or missing header never raises: it yields `en`."""
-    return await service.best_language(session, accept_language)
+    return await LanguageService(session).best_match(accept_language)
 
 
 async def convert(
@@ -55,4 +61,4 @@ async def convert(
     through `base_currency` when needed; `converted_amount` is rounded half-up to the target's minor
     units. Raises UnknownCurrency (unknown or inactive code), RateNotFound, or ValueError for a
     negative or non-finite amount."""
-    return await service.convert(session, amount, from_code, to_code, pivot=base_currency, at=at)
+    return await RateService(session, pivot=base_currency).convert(amount, from_code, to_code, at)

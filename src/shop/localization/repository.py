@@ -1,4 +1,5 @@
-"""Every query of the localization context."""
+"""Every query of the localization context: one repository per aggregate (languages, currencies,
+exchange rates), each built from the session."""
 
 from __future__ import annotations
 
@@ -62,29 +63,28 @@ _INSERT_RATES_IGNORING_EXISTING = text(
 )
 
 
-class LocalizationRepository:
+class LanguageRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    # -- languages ------------------------------------------------------------------------------
-
-    async def active_languages(self) -> Sequence[Language]:
+    async def list_active(self) -> Sequence[Language]:
         result = await self.session.scalars(
             select(Language).where(Language.is_active).order_by(Language.code)
         )
         return result.all()
 
-    async def active_language_codes(self) -> set[str]:
+    async def list_active_codes(self) -> set[str]:
         result = await self.session.scalars(select(Language.code).where(Language.is_active))
         return set(result.all())
 
-    async def language_is_active(self, code: str) -> bool:
+    async def is_active(self, code: str) -> bool:
         found = await self.session.scalar(
             select(Language.code).where(Language.code == code, Language.is_active)
         )
         return found is not None
 
-    async def set_language_active(self, code: str, active: bool) -> Language | None:
+    async def update_active(self, code: str, active: bool) -> Language | None:
+        """Switch a language on or off (its code compared case-insensitively); None when unknown."""
         result = await self.session.scalars(
             update(Language)
             .where(func.lower(Language.code) == code.lower())
@@ -94,32 +94,36 @@ class LocalizationRepository:
         )
         return result.one_or_none()
 
-    # -- currencies -----------------------------------------------------------------------------
 
-    async def active_currencies(self) -> Sequence[Currency]:
+class CurrencyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, code: str) -> Currency | None:
+        return await self.session.get(Currency, code)
+
+    async def list_active(self) -> Sequence[Currency]:
         result = await self.session.scalars(
             select(Currency).where(Currency.is_active).order_by(Currency.code)
         )
         return result.all()
 
-    async def get_currency(self, code: str) -> Currency | None:
-        return await self.session.get(Currency, code)
-
-    async def currencies(self, codes: Iterable[str]) -> dict[str, Currency]:
+    async def list_by_codes(self, codes: Iterable[str]) -> dict[str, Currency]:
         result = await self.session.scalars(select(Currency).where(Currency.code.in_(set(codes))))
         return {currency.code: currency for currency in result}
 
-    async def currency_is_active(self, code: str) -> bool:
+    async def list_codes(self) -> set[str]:
+        result = await self.session.scalars(select(Currency.code))
+        return set(result.all())
+
+    async def is_active(self, code: str) -> bool:
         found = await self.session.scalar(
             select(Currency.code).where(Currency.code == code, Currency.is_active)
         )
         return found is not None
 
-    async def currency_codes(self) -> set[str]:
-        result = await self.session.scalars(select(Currency.code))
-        return set(result.all())
-
-    async def set_currency_active(self, code: str, active: bool) -> Currency | None:
+    async def update_active(self, code: str, active: bool) -> Currency | None:
+        """Switch a currency on or off; None when unknown."""
         result = await self.session.scalars(
             update(Currency)
             .where(Currency.code == code)
@@ -129,9 +133,12 @@ class LocalizationRepository:
         )
         return result.one_or_none()
 
-    # -- exchange rates -------------------------------------------------------------------------
 
-    async def rates_in_force(self, pairs: Iterable[Pair], at: datetime) -> dict[Pair, StoredRate]:
+class RateRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def list_in_force(self, pairs: Iterable[Pair], at: datetime) -> dict[Pair, StoredRate]:
         """For each pair that has one, the rate with the latest effective_date <= `at`."""
         wanted = sorted(set(pairs))
         if not wanted:
@@ -147,7 +154,7 @@ class LocalizationRepository:
             for row in result
         }
 
-    async def add_rate(
+    async def add(
         self, from_code: str, to_code: str, rate: Decimal, effective_date: datetime, source: str
     ) -> ExchangeRate | None:
         """Store a rate; None when the pair already has one at that instant (race-free)."""
@@ -165,7 +172,7 @@ class LocalizationRepository:
         )
         return result.one_or_none()
 
-    async def add_rates_ignoring_existing(self, rates: Sequence[StoredRate]) -> int:
+    async def add_many_ignoring_existing(self, rates: Sequence[StoredRate]) -> int:
         """Store many rates at once; returns how many were new."""
         if not rates:
             return 0

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Response, status
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
-from shop.core.db import SessionDep
 from shop.core.errors import Forbidden, InvalidInput
 from shop.core.openapi import operation_ids
 from shop.core.problems import problem_responses
 from shop.core.security import AdminUser
 from shop.localization import service
-from shop.localization.dependencies import BaseCurrency
+from shop.localization.dependencies import (
+    BaseCurrency,
+    CurrencyServiceDep,
+    LanguageServiceDep,
+    RateServiceDep,
+)
 from shop.localization.errors import (
     CurrencyNotFound,
     LanguageNotFound,
@@ -42,9 +47,11 @@ from shop.localization.schemas import (
 router = APIRouter(tags=["localization"], generate_unique_id_function=operation_ids("localization"))
 
 CACHE_CONTROL = "public, max-age=300"
+CACHEABLE = """
 
-_languages = TypeAdapter(list[LanguageOut])
-_currencies = TypeAdapter(list[CurrencyOut])
+Cacheable: the answer carries `Cache-Control` and a strong `ETag`; send the tag back in
+`If-None-Match` to get `304 Not Modified` while the list is unchanged."""
+
 
 CODE_DESCRIPTION = "ISO 4217 currency code, case-insensitive."
 AT_DESCRIPTION = "ISO 8601 instant (default: now); without an offset it is read as UTC."
@@ -61,6 +68,13 @@ NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
 }
 
 
+# Built once: a TypeAdapter is costly to make.
+_LISTS: dict[type[BaseModel], TypeAdapter[Any]] = {
+    LanguageOut: TypeAdapter(list[LanguageOut]),
+    CurrencyOut: TypeAdapter(list[CurrencyOut]),
+}
+
+
 def _etag(body: bytes) -> str:
     return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
@@ -73,7 +87,9 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-def _cacheable(body: bytes, if_none_match: str | None) -> Response:
+def _cacheable(model: type[BaseModel], items: Sequence[object], if_none_match: str | None) -> Response:
+    """The list as JSON with a strong ETag, or 304 when the client's tag still matches."""
+    body = _LISTS[model].dump_json([model.model_validate(item) for item in items])
     headers = {"ETag": _etag(body), "Cache-Control": CACHE_CONTROL}
     if _matches(if_none_match, headers["ETag"]):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
@@ -95,15 +111,10 @@ def _rate_out(rate: service.Rate) -> RateOut:
     response_model=list[LanguageOut],
     responses=NOT_MODIFIED,
     summary="List active languages",
+    description="The languages the shop speaks, by code." + CACHEABLE,
 )
-async def list_languages(session: SessionDep, if_none_match: IfNoneMatch = None) -> Response:
-    """The languages the shop speaks, by code.
-
-    Cacheable: the answer carries `Cache-Control` and a strong `ETag`; send the tag back in
-    `If-None-Match` to get `304 Not Modified` while the list is unchanged."""
-    languages = await service.list_languages(session)
-    body = _languages.dump_json([LanguageOut.model_validate(language) for language in languages])
-    return _cacheable(body, if_none_match)
+async def list_languages(languages: LanguageServiceDep, if_none_match: IfNoneMatch = None) -> Response:
+    return _cacheable(LanguageOut, await languages.list_active(), if_none_match)
 
 
 @router.get(
@@ -111,15 +122,10 @@ async def list_languages(session: SessionDep, if_none_match: IfNoneMatch = None)
     response_model=list[CurrencyOut],
     responses=NOT_MODIFIED,
     summary="List active currencies",
+    description="The currencies customers may use, by code, with their ISO 4217 minor units." + CACHEABLE,
 )
-async def list_currencies(session: SessionDep, if_none_match: IfNoneMatch = None) -> Response:
-    """The currencies customers may use, by code, with their ISO 4217 minor units.
-
-    Cacheable: the answer carries `Cache-Control` and a strong `ETag`; send the tag back in
-    `If-None-Match` to get `304 Not Modified` while the list is unchanged."""
-    currencies = await service.list_currencies(session)
-    body = _currencies.dump_json([CurrencyOut.model_validate(currency) for currency in currencies])
-    return _cacheable(body, if_none_match)
+async def list_currencies(currencies: CurrencyServiceDep, if_none_match: IfNoneMatch = None) -> Response:
+    return _cacheable(CurrencyOut, await currencies.list_active(), if_none_match)
 
 
 @router.get(
@@ -129,7 +135,7 @@ async def list_currencies(session: SessionDep, if_none_match: IfNoneMatch = None
     summary="Current rates from one currency",
 )
 async def list_exchange_rates(
-    session: SessionDep,
+    rates: RateServiceDep,
     pivot: BaseCurrency,
     base: Annotated[
         CurrencyCode | None,
@@ -140,7 +146,7 @@ async def list_exchange_rates(
     else the inverse of the reverse rate, else a cross rate through BASE_CURRENCY. Currencies with
     no rate at all are left out; `as_of` is the latest `effective_date` among those listed (null
     when none is)."""
-    table = await service.rates_for_base(session, base or pivot, pivot=pivot)
+    table = await rates.rates_for_base(base or pivot)
     return RateTableOut(
         base=table.base,
         as_of=table.as_of,
@@ -155,14 +161,14 @@ async def list_exchange_rates(
     summary="The rate of a pair at an instant",
 )
 async def get_exchange_rate(
-    session: SessionDep, pivot: BaseCurrency, from_: FromPath, to: ToPath, at: AtQuery = None
+    rates: RateServiceDep, from_: FromPath, to: ToPath, at: AtQuery = None
 ) -> RateOut:
     """The rate in force at `at`: the one with the latest `effective_date <= at` (rates dated in the
     future are not in force yet). Without a direct rate, the inverse of the reverse rate, else a cross
     rate through BASE_CURRENCY; such a derived rate is computed at full precision, rounded half-up to
     8 decimals, and reports `source: "derived"` and the older `effective_date` of its legs. A
     currency to itself is `"1"` (`source: "identity"`, `effective_date`: the instant asked)."""
-    return _rate_out(await service.rate_at(session, from_, to, pivot=pivot, at=at))
+    return _rate_out(await rates.rate_at(from_, to, at))
 
 
 @router.get(
@@ -173,8 +179,7 @@ async def get_exchange_rate(
 )
 async def convert(
     *,
-    session: SessionDep,
-    pivot: BaseCurrency,
+    rates: RateServiceDep,
     from_: FromQuery,
     to: ToQuery,
     amount: Annotated[
@@ -191,7 +196,7 @@ async def convert(
     `converted_amount = amount * rate`, rounded half-up to the target currency's minor units and
     written with exactly that many decimals (`"10.50"`, `"1235"`, `"1.235"`). `amount` is echoed as
     given."""
-    result = await service.convert(session, Decimal(amount), from_, to, pivot=pivot, at=at)
+    result = await rates.convert(Decimal(amount), from_, to, at)
     return ConversionOut(
         from_=result.from_code,
         to=result.to_code,
@@ -210,13 +215,12 @@ async def convert(
     tags=["admin"],
     summary="Add an exchange rate",
 )
-async def add_exchange_rate(body: RateIn, session: SessionDep, _: AdminUser) -> StoredRateOut:
+async def add_exchange_rate(body: RateIn, rates: RateServiceDep, _: AdminUser) -> StoredRateOut:
     """Store `1 from = rate to` from `effective_date` on (admins only). A pair has at most one rate
     per instant: another at the same instant is `409 rate_exists`. Any currency of the reference
     data may be priced, active or not; `source` defaults to `manual` (`derived` and `identity` are
     reserved)."""
-    stored = await service.add_rate(
-        session,
+    stored = await rates.add(
         body.from_,
         body.to,
         rate=Decimal(body.rate),
@@ -244,13 +248,13 @@ async def add_exchange_rate(body: RateIn, session: SessionDep, _: AdminUser) -> 
 async def patch_currency(
     code: Annotated[str, Path(description=CODE_DESCRIPTION, examples=["KWD"], max_length=16)],
     body: ActivationPatch,
-    session: SessionDep,
+    currencies: CurrencyServiceDep,
     _: AdminUser,
 ) -> CurrencyAdminOut:
     """Offer a currency to customers, or stop offering it (admins only). An inactive currency
     leaves `/currencies`, cannot be converted to or from, and is refused as a preferred currency;
     its stored rates stay."""
-    currency = await service.set_currency_active(session, code.upper(), body.is_active)
+    currency = await currencies.set_active(code.upper(), body.is_active)
     return CurrencyAdminOut.model_validate(currency, from_attributes=True)
 
 
@@ -266,11 +270,11 @@ async def patch_language(
         str, Path(description="Language code, case-insensitive.", examples=["pt"], max_length=35)
     ],
     body: ActivationPatch,
-    session: SessionDep,
+    languages: LanguageServiceDep,
     _: AdminUser,
 ) -> LanguageAdminOut:
     """Offer a language to customers, or stop offering it (admins only). An inactive language
     leaves `/languages`, is no longer picked from `Accept-Language`, and is refused as a preferred
     language."""
-    language = await service.set_language_active(session, code, body.is_active)
+    language = await languages.set_active(code, body.is_active)
     return LanguageAdminOut.model_validate(language, from_attributes=True)

@@ -31,7 +31,8 @@ _MAX_INSTANT_TEXT = 64
 RESERVED_SOURCES = frozenset({"derived", "identity"})
 
 
-def _plain_decimal(value: str, *, positive: bool) -> str:
+def plain_decimal(value: str, *, positive: bool) -> str:
+    """`value` when it is a plain decimal that fits DECIMAL(20,8) (and is > 0 if `positive`)."""
     match = _PLAIN_DECIMAL.fullmatch(value) if len(value) <= _MAX_DECIMAL_TEXT else None
     if match is None:
         raise ValueError("must be a plain decimal such as 10.50 (no sign, exponent, NaN or infinity)")
@@ -46,11 +47,11 @@ def _plain_decimal(value: str, *, positive: bool) -> str:
 
 
 def _amount(value: str) -> str:
-    return _plain_decimal(value, positive=False)
+    return plain_decimal(value, positive=False)
 
 
 def _rate(value: str) -> str:
-    return _plain_decimal(value, positive=True)
+    return plain_decimal(value, positive=True)
 
 
 def parse_instant(value: object) -> datetime:

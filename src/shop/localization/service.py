@@ -1,4 +1,6 @@
-"""The rules of the localization context. Every function takes the caller's session and never commits.
+"""The rules of the localization context: the pure arithmetic and language matching first, then one
+service per aggregate (`LanguageService`, `CurrencyService`, `RateService`), built per request from
+the caller's session (see `dependencies.py`); services never commit.
 
 Exchange-rate arithmetic is Decimal in one explicit context (`CONTEXT`), never float: derived rates
 (inverse, cross) are computed at full precision, then rounded half-up to 8 decimals; conversions use
@@ -23,7 +25,13 @@ from shop.localization.errors import (
     UnknownCurrency,
 )
 from shop.localization.models import RATE_SCALE, Currency, ExchangeRate, Language
-from shop.localization.repository import LocalizationRepository, Pair, StoredRate
+from shop.localization.repository import (
+    CurrencyRepository,
+    LanguageRepository,
+    Pair,
+    RateRepository,
+    StoredRate,
+)
 
 # 50 significant digits hold any product of two DECIMAL(20,8) values exactly, and any quotient far
 # beyond the 8 decimals it is rounded to. Every operation below names this context explicitly.
@@ -206,54 +214,47 @@ def match_language(preferences: Sequence[str], active: set[str]) -> str:
     return DEFAULT_LANGUAGE
 
 
-async def best_language(session: AsyncSession, accept_language: str | None) -> str:
-    preferences = parse_accept_language(accept_language)
-    if not preferences:
-        return DEFAULT_LANGUAGE
-    active = await LocalizationRepository(session).active_language_codes()
-    return match_language(preferences, active)
+class LanguageService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.languages = LanguageRepository(session)
 
+    async def list_active(self) -> Sequence[Language]:
+        return await self.languages.list_active()
 
-async def is_active_language(session: AsyncSession, code: str) -> bool:
-    return await LocalizationRepository(session).language_is_active(code)
+    async def is_active(self, code: str) -> bool:
+        return await self.languages.is_active(code)
 
+    async def best_match(self, accept_language: str | None) -> str:
+        preferences = parse_accept_language(accept_language)
+        if not preferences:
+            return DEFAULT_LANGUAGE
+        return match_language(preferences, await self.languages.list_active_codes())
 
-async def list_languages(session: AsyncSession) -> Sequence[Language]:
-    return await LocalizationRepository(session).active_languages()
-
-
-async def set_language_active(session: AsyncSession, code: str, active: bool) -> Language:
-    language = await LocalizationRepository(session).set_language_active(code, active)
-    if language is None:
-        raise LanguageNotFound()
-    return language
+    async def set_active(self, code: str, active: bool) -> Language:
+        language = await self.languages.update_active(code, active)
+        if language is None:
+            raise LanguageNotFound()
+        return language
 
 
 # -- currencies -----------------------------------------------------------------------------------
 
 
-async def is_active_currency(session: AsyncSession, code: str) -> bool:
-    return await LocalizationRepository(session).currency_is_active(code)
+class CurrencyService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.currencies = CurrencyRepository(session)
 
+    async def list_active(self) -> Sequence[Currency]:
+        return await self.currencies.list_active()
 
-async def list_currencies(session: AsyncSession) -> Sequence[Currency]:
-    return await LocalizationRepository(session).active_currencies()
+    async def is_active(self, code: str) -> bool:
+        return await self.currencies.is_active(code)
 
-
-async def set_currency_active(session: AsyncSession, code: str, active: bool) -> Currency:
-    currency = await LocalizationRepository(session).set_currency_active(code, active)
-    if currency is None:
-        raise CurrencyNotFound()
-    return currency
-
-
-async def _active_currencies(repository: LocalizationRepository, *codes: str) -> dict[str, Currency]:
-    found = await repository.currencies(codes)
-    for code in codes:
-        currency = found.get(code)
-        if currency is None or not currency.is_active:
-            raise UnknownCurrency(f"{code} is not an active currency.")
-    return found
+    async def set_active(self, code: str, active: bool) -> Currency:
+        currency = await self.currencies.update_active(code, active)
+        if currency is None:
+            raise CurrencyNotFound()
+        return currency
 
 
 # -- exchange rates -------------------------------------------------------------------------------
@@ -263,94 +264,83 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def rate_at(
-    session: AsyncSession, from_code: str, to_code: str, *, pivot: str, at: datetime | None = None
-) -> Rate:
-    """The rate from→to in force at `at` (default now). Raises UnknownCurrency, RateNotFound."""
-    at = at or _now()
-    repository = LocalizationRepository(session)
-    await _active_currencies(repository, from_code, to_code)
-    return await _resolve(repository, from_code, to_code, pivot=pivot, at=at)
+class RateService:
+    """Rates in force, derived rates and conversions; `pivot` is the currency cross rates go through
+    (BASE_CURRENCY)."""
 
+    def __init__(self, session: AsyncSession, *, pivot: str) -> None:
+        self.pivot = pivot
+        self.currencies = CurrencyRepository(session)
+        self.rates = RateRepository(session)
 
-async def _resolve(
-    repository: LocalizationRepository, from_code: str, to_code: str, *, pivot: str, at: datetime
-) -> Rate:
-    if from_code == to_code:
-        return _identity(from_code, at)
-    rates = await repository.rates_in_force(candidate_pairs(from_code, to_code, pivot), at)
-    rate = resolve_rate(rates, from_code, to_code, pivot)
-    if rate is None:
-        raise RateNotFound(f"No exchange rate from {from_code} to {to_code} is in force at that time.")
-    return rate
+    async def _active(self, *codes: str) -> dict[str, Currency]:
+        found = await self.currencies.list_by_codes(codes)
+        for code in codes:
+            currency = found.get(code)
+            if currency is None or not currency.is_active:
+                raise UnknownCurrency(f"{code} is not an active currency.")
+        return found
 
+    async def _resolve(self, from_code: str, to_code: str, at: datetime) -> Rate:
+        if from_code == to_code:
+            return _identity(from_code, at)
+        in_force = await self.rates.list_in_force(candidate_pairs(from_code, to_code, self.pivot), at)
+        rate = resolve_rate(in_force, from_code, to_code, self.pivot)
+        if rate is None:
+            raise RateNotFound(f"No exchange rate from {from_code} to {to_code} is in force at that time.")
+        return rate
 
-async def rates_for_base(
-    session: AsyncSession, base: str, *, pivot: str, at: datetime | None = None
-) -> RateTable:
-    """For each other active currency, the rate base→it in force at `at` (default now); currencies
-    with no rate are left out. `as_of` is the latest effective_date among them (None if none)."""
-    at = at or _now()
-    repository = LocalizationRepository(session)
-    await _active_currencies(repository, base)
-    targets = [currency.code for currency in await repository.active_currencies() if currency.code != base]
-    pairs: set[Pair] = set()
-    for target in targets:
-        pairs |= candidate_pairs(base, target, pivot)
-    in_force = await repository.rates_in_force(pairs, at)
-    rates: dict[str, Rate] = {}
-    for target in targets:
-        rate = resolve_rate(in_force, base, target, pivot)
-        if rate is not None:
-            rates[target] = rate
-    as_of = max((rate.effective_date for rate in rates.values()), default=None)
-    return RateTable(base=base, as_of=as_of, rates=rates)
+    async def rate_at(self, from_code: str, to_code: str, at: datetime | None = None) -> Rate:
+        """The rate from→to in force at `at` (default now). Raises UnknownCurrency, RateNotFound."""
+        await self._active(from_code, to_code)
+        return await self._resolve(from_code, to_code, at or _now())
 
+    async def rates_for_base(self, base: str, at: datetime | None = None) -> RateTable:
+        """For each other active currency, the rate base→it in force at `at` (default now);
+        currencies with no rate are left out. `as_of` is the latest effective_date among them."""
+        at = at or _now()
+        await self._active(base)
+        targets = [currency.code for currency in await self.currencies.list_active() if currency.code != base]
+        pairs: set[Pair] = set()
+        for target in targets:
+            pairs |= candidate_pairs(base, target, self.pivot)
+        in_force = await self.rates.list_in_force(pairs, at)
+        rates: dict[str, Rate] = {}
+        for target in targets:
+            rate = resolve_rate(in_force, base, target, self.pivot)
+            if rate is not None:
+                rates[target] = rate
+        as_of = max((rate.effective_date for rate in rates.values()), default=None)
+        return RateTable(base=base, as_of=as_of, rates=rates)
 
-async def convert(
-    session: AsyncSession,
-    amount: Decimal,
-    from_code: str,
-    to_code: str,
-    *,
-    pivot: str,
-    at: datetime | None = None,
-) -> Conversion:
-    """`amount` from→to at the rate in force at `at`. Raises UnknownCurrency, RateNotFound."""
-    if not amount.is_finite() or amount < 0:
-        raise ValueError("amount must be a finite decimal >= 0")
-    at = at or _now()
-    repository = LocalizationRepository(session)
-    currencies = await _active_currencies(repository, from_code, to_code)
-    rate = await _resolve(repository, from_code, to_code, pivot=pivot, at=at)
-    return Conversion(
-        from_code=from_code,
-        to_code=to_code,
-        amount=amount,
-        converted_amount=converted(amount, rate.rate, currencies[to_code].decimal_places),
-        rate=rate.rate,
-        effective_date=rate.effective_date,
-        source=rate.source,
-    )
+    async def convert(
+        self, amount: Decimal, from_code: str, to_code: str, at: datetime | None = None
+    ) -> Conversion:
+        """`amount` from→to at the rate in force at `at`. Raises UnknownCurrency, RateNotFound."""
+        if not amount.is_finite() or amount < 0:
+            raise ValueError("amount must be a finite decimal >= 0")
+        currencies = await self._active(from_code, to_code)
+        rate = await self._resolve(from_code, to_code, at or _now())
+        return Conversion(
+            from_code=from_code,
+            to_code=to_code,
+            amount=amount,
+            converted_amount=converted(amount, rate.rate, currencies[to_code].decimal_places),
+            rate=rate.rate,
+            effective_date=rate.effective_date,
+            source=rate.source,
+        )
 
-
-async def add_rate(
-    session: AsyncSession,
-    from_code: str,
-    to_code: str,
-    *,
-    rate: Decimal,
-    effective_date: datetime,
-    source: str,
-) -> ExchangeRate:
-    """Store a rate. Any currency of the reference data may be priced, active or not (rates can be
-    loaded before a currency is switched on). Raises UnknownCurrency, RateExists."""
-    repository = LocalizationRepository(session)
-    known = await repository.currencies((from_code, to_code))
-    for code in (from_code, to_code):
-        if code not in known:
-            raise UnknownCurrency(f"{code} is not a known currency.")
-    stored = await repository.add_rate(from_code, to_code, rate, effective_date, source)
-    if stored is None:
-        raise RateExists()
-    return stored
+    async def add(
+        self, from_code: str, to_code: str, *, rate: Decimal, effective_date: datetime, source: str
+    ) -> ExchangeRate:
+        """Store a rate. Any currency of the reference data may be priced, active or not (rates can be
+        loaded before a currency is switched on). Raises UnknownCurrency, RateExists."""
+        known = await self.currencies.list_by_codes((from_code, to_code))
+        for code in (from_code, to_code):
+            if code not in known:
+                raise UnknownCurrency(f"{code} is not a known currency.")
+        stored = await self.rates.add(from_code, to_code, rate, effective_date, source)
+        if stored is None:
+            raise RateExists()
+        return stored

@@ -1,23 +1,37 @@
-"""Services of the users context, built per request on the request's session."""
+"""Injected values of the users context: its services, built per request on the request's session, and
+lookups that 404 as chained dependencies."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
 from shop.core.db import SessionDep
+from shop.core.security import CurrentUser
+from shop.users.models import Address
 from shop.users.service import AddressService, ProfileService
 
+AddressId = Annotated[uuid.UUID, Path(description="The address's id (a UUID).")]
 
-def profile_service(session: SessionDep, request: Request) -> ProfileService:
+
+def get_profile_service(session: SessionDep, request: Request) -> ProfileService:
     # Accept-Language picks the language of a profile that has to be created on first use.
     return ProfileService(session, accept_language=request.headers.get("accept-language"))
 
 
-def address_service(session: SessionDep) -> AddressService:
+def get_address_service(session: SessionDep) -> AddressService:
     return AddressService(session)
 
 
-ProfileServiceDep = Annotated[ProfileService, Depends(profile_service)]
-AddressServiceDep = Annotated[AddressService, Depends(address_service)]
+ProfileServiceDep = Annotated[ProfileService, Depends(get_profile_service)]
+AddressServiceDep = Annotated[AddressService, Depends(get_address_service)]
+
+
+async def owned_address(user: CurrentUser, address_id: AddressId, addresses: AddressServiceDep) -> Address:
+    """The caller's address; someone else's is a 404 exactly like a missing one."""
+    return await addresses.get(user.user_id, address_id)
+
+
+OwnedAddress = Annotated[Address, Depends(owned_address)]

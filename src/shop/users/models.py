@@ -18,6 +18,7 @@ from sqlalchemy import Boolean, CheckConstraint, DateTime, Index, String, func, 
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shop.core.db import Base
+from shop.localization.public import DEFAULT_CURRENCY, DEFAULT_LANGUAGE
 
 SCHEMA = "users"
 
@@ -35,8 +36,8 @@ class Profile(Base):
     last_name: Mapped[str | None] = mapped_column(String(100))
     # E.164: a plus sign and at most 15 digits.
     phone: Mapped[str | None] = mapped_column(String(16))
-    preferred_language: Mapped[str] = mapped_column(String(35), server_default="en")
-    preferred_currency: Mapped[str] = mapped_column(String(3), server_default="USD")
+    preferred_language: Mapped[str] = mapped_column(String(35), server_default=DEFAULT_LANGUAGE)
+    preferred_currency: Mapped[str] = mapped_column(String(3), server_default=DEFAULT_CURRENCY)
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.statement_timestamp()
     )

@@ -1,4 +1,4 @@
-"""Every query of the users context."""
+"""Every query of the users context: one repository per aggregate (profile, address)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ class ProfileRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def create(self, user_id: uuid.UUID, *, preferred_language: str) -> None:
+    async def add(self, user_id: uuid.UUID, *, preferred_language: str) -> None:
         """Insert the profile with its defaults; nothing happens when it exists already."""
         statement = (
             pg_insert(Profile)
@@ -38,7 +38,7 @@ class ProfileRepository:
         statement = select(Profile).where(Profile.user_id == user_id).execution_options(**_FRESH)
         return (await self.session.scalars(statement)).one_or_none()
 
-    async def preferred_language(self, user_id: uuid.UUID) -> str | None:
+    async def get_preferred_language(self, user_id: uuid.UUID) -> str | None:
         statement = select(Profile.preferred_language).where(Profile.user_id == user_id)
         return (await self.session.scalars(statement)).one_or_none()
 
@@ -66,7 +66,7 @@ class AddressRepository:
         """Wait for, then hold until the transaction ends, the user's address lock."""
         await self.session.execute(_LOCK_USER, {"uid": str(user_id)})
 
-    async def list(self, user_id: uuid.UUID) -> list[Address]:
+    async def list_for(self, user_id: uuid.UUID) -> list[Address]:
         """The user's addresses, primary ones first, then newest first."""
         statement = (
             select(Address)
@@ -85,7 +85,7 @@ class AddressRepository:
         )
         return (await self.session.scalars(statement)).one_or_none()
 
-    async def count(self, user_id: uuid.UUID) -> int:
+    async def count_for(self, user_id: uuid.UUID) -> int:
         statement = select(func.count()).select_from(Address).where(Address.user_id == user_id)
         return int(await self.session.scalar(statement) or 0)
 
@@ -113,7 +113,7 @@ class AddressRepository:
             statement.values(is_primary=False).execution_options(synchronize_session=False)
         )
 
-    async def insert(self, user_id: uuid.UUID, values: Mapping[str, Any]) -> Address:
+    async def add(self, user_id: uuid.UUID, values: Mapping[str, Any]) -> Address:
         statement = (
             insert(Address).values(user_id=user_id, **values).returning(Address).execution_options(**_FRESH)
         )
@@ -141,7 +141,7 @@ class AddressRepository:
         )
         return (await self.session.scalars(statement)).one_or_none() is not None
 
-    async def delete_all(self, user_id: uuid.UUID) -> None:
+    async def delete_all_for(self, user_id: uuid.UUID) -> None:
         await self.session.execute(
             delete(Address).where(Address.user_id == user_id).execution_options(synchronize_session=False)
         )

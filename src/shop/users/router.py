@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
-from typing import Annotated
-
-from fastapi import APIRouter, Path, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from shop.core.errors import InvalidInput, NotFound
 from shop.core.openapi import operation_ids
 from shop.core.problems import problem_responses
 from shop.core.security import CurrentUser
-from shop.users.dependencies import AddressServiceDep, ProfileServiceDep
-from shop.users.errors import AddressLimit, UnknownCurrency, UnknownLanguage
+from shop.localization.public import UnknownCurrency, UnknownLanguage
+from shop.users.dependencies import AddressId, AddressServiceDep, OwnedAddress, ProfileServiceDep
+from shop.users.errors import AddressLimit
 from shop.users.schemas import AddressIn, AddressOut, AddressUpdate, ProfileOut, ProfileReplace, ProfileUpdate
 
 router = APIRouter(
@@ -20,8 +18,6 @@ router = APIRouter(
     generate_unique_id_function=operation_ids("users"),
     responses=problem_responses(bearer=True),
 )
-
-AddressId = Annotated[uuid.UUID, Path(description="The address's id (a UUID).")]
 
 _PROFILE_ERRORS = problem_responses(InvalidInput, UnknownLanguage, UnknownCurrency)
 _ADDRESS_ERRORS = problem_responses(NotFound, InvalidInput)
@@ -62,7 +58,7 @@ async def update_profile(user: CurrentUser, body: ProfileUpdate, profiles: Profi
 @router.get("/addresses", response_model=list[AddressOut])
 async def list_addresses(user: CurrentUser, addresses: AddressServiceDep) -> list[AddressOut]:
     """The caller's addresses (at most 20): primary ones first, then the newest first."""
-    return [AddressOut.model_validate(address) for address in await addresses.list(user.user_id)]
+    return [AddressOut.model_validate(address) for address in await addresses.list_for(user.user_id)]
 
 
 @router.post(
@@ -87,9 +83,9 @@ async def create_address(
 
 
 @router.get("/addresses/{address_id}", response_model=AddressOut, responses=_ADDRESS_ERRORS)
-async def get_address(user: CurrentUser, address_id: AddressId, addresses: AddressServiceDep) -> AddressOut:
+async def get_address(address: OwnedAddress) -> AddressOut:
     """One of the caller's addresses. Another user's address is 404, exactly like a missing one."""
-    return AddressOut.model_validate(await addresses.get(user.user_id, address_id))
+    return AddressOut.model_validate(address)
 
 
 @router.put("/addresses/{address_id}", response_model=AddressOut, responses=_ADDRESS_ERRORS)

@@ -23,11 +23,9 @@ from pydantic import (
 )
 
 from shop.core.validation import RequestModel
+from shop.localization.public import DEFAULT_CURRENCY, DEFAULT_LANGUAGE
 
 AddressType = Literal["billing", "shipping", "both"]
-
-DEFAULT_LANGUAGE = "en"
-DEFAULT_CURRENCY = "USD"
 
 # --- field types -------------------------------------------------------------------------------
 
@@ -279,6 +277,10 @@ class AddressOut(BaseModel):
                 {
                     "id": "5f1c2a7e-9b3d-4c1e-8a2f-6d7e8f9a0b1c",
                     **_ADDRESS_EXAMPLE,
+                    # No nulls in examples: the OpenAPI export drops null values, and the example
+                    # would lose required fields.
+                    "address_line_2": "Second floor",
+                    "region": "Greater London",
                     "country_code": "GB",
                     "phone": "+442079460958",
                     "created_at": "2026-11-21T12:00:00Z",

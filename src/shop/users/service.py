@@ -14,16 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop.core.errors import NotFound
 from shop.localization import public as localization
-from shop.users.errors import AddressLimit, UnknownCurrency, UnknownLanguage
+from shop.users.errors import AddressLimit
 from shop.users.models import BILLING_TYPES, SHIPPING_TYPES, Address, Profile
 from shop.users.repository import AddressRepository, ProfileRepository
-from shop.users.schemas import (
-    DEFAULT_LANGUAGE,
-    AddressIn,
-    AddressUpdate,
-    ProfileReplace,
-    ProfileUpdate,
-)
+from shop.users.schemas import AddressIn, AddressUpdate, ProfileReplace, ProfileUpdate
 
 MAX_ADDRESSES_PER_USER = 20
 
@@ -47,7 +41,7 @@ class ProfileService:
     async def create(self, user_id: uuid.UUID, accept_language: str | None) -> None:
         """The profile of a new user: language from Accept-Language (else `en`), currency USD."""
         language = await localization.best_language(self.session, accept_language)
-        await self.profiles.create(user_id, preferred_language=language or DEFAULT_LANGUAGE)
+        await self.profiles.add(user_id, preferred_language=language or localization.DEFAULT_LANGUAGE)
 
     async def get(self, user_id: uuid.UUID) -> Profile:
         profile = await self.profiles.get(user_id)
@@ -67,7 +61,7 @@ class ProfileService:
         return await self._write(user_id, data.model_dump(include=data.model_fields_set))
 
     async def preferred_language(self, user_id: uuid.UUID) -> str:
-        return await self.profiles.preferred_language(user_id) or DEFAULT_LANGUAGE
+        return await self.profiles.get_preferred_language(user_id) or localization.DEFAULT_LANGUAGE
 
     async def erase(self, user_id: uuid.UUID) -> None:
         await self.profiles.delete(user_id)
@@ -75,10 +69,14 @@ class ProfileService:
     async def _write(self, user_id: uuid.UUID, values: dict[str, Any]) -> Profile:
         language = values.get("preferred_language")
         if language is not None and not await localization.is_active_language(self.session, language):
-            raise UnknownLanguage(language)
+            raise localization.UnknownLanguage(
+                f"{language!r} is not an active language; see GET /api/v1/languages."
+            )
         currency = values.get("preferred_currency")
         if currency is not None and not await localization.is_active_currency(self.session, currency):
-            raise UnknownCurrency(currency)
+            raise localization.UnknownCurrency(
+                f"{currency!r} is not an active currency; see GET /api/v1/currencies."
+            )
         profile = await self.get(user_id)
         if not values:
             return profile
@@ -93,8 +91,8 @@ class AddressService:
         self.session = session
         self.addresses = AddressRepository(session)
 
-    async def list(self, user_id: uuid.UUID) -> list[Address]:
-        return await self.addresses.list(user_id)
+    async def list_for(self, user_id: uuid.UUID) -> list[Address]:
+        return await self.addresses.list_for(user_id)
 
     async def get(self, user_id: uuid.UUID, address_id: uuid.UUID) -> Address:
         """The user's address; someone else's is as unknown as a missing one."""
@@ -105,7 +103,7 @@ class AddressService:
 
     async def create(self, user_id: uuid.UUID, data: AddressIn) -> Address:
         await self.addresses.lock_user(user_id)
-        if await self.addresses.count(user_id) >= MAX_ADDRESSES_PER_USER:
+        if await self.addresses.count_for(user_id) >= MAX_ADDRESSES_PER_USER:
             raise AddressLimit(MAX_ADDRESSES_PER_USER)
         values = data.model_dump(exclude={"is_primary"})
         sharing = types_sharing_a_use(data.type)
@@ -117,7 +115,7 @@ class AddressService:
         else:
             # Primary by itself when none of its uses has a primary address yet.
             is_primary = not await self.addresses.has_primary(user_id, sharing)
-        return await self.addresses.insert(user_id, {**values, "is_primary": is_primary})
+        return await self.addresses.add(user_id, {**values, "is_primary": is_primary})
 
     async def replace(self, user_id: uuid.UUID, address_id: uuid.UUID, data: AddressIn) -> Address:
         await self.addresses.lock_user(user_id)
@@ -143,7 +141,7 @@ class AddressService:
 
     async def erase(self, user_id: uuid.UUID) -> None:
         await self.addresses.lock_user(user_id)
-        await self.addresses.delete_all(user_id)
+        await self.addresses.delete_all_for(user_id)
 
     async def _apply(self, current: Address, values: dict[str, Any], is_primary: bool | None) -> Address:
         """Write `values` to `current`, keeping one primary per use.

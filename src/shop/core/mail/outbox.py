@@ -19,6 +19,8 @@ class OutboxMail(Base):
     __table_args__ = (
         # The sender's scan: only unsent mail, in order of when it is due.
         Index("ix_outbox_due", "next_attempt_at", postgresql_where=text("sent_at IS NULL")),
+        # Erasure: every mail to an address is found and deleted when its account goes.
+        Index("ix_outbox_recipient", "recipient"),
         {"schema": "mail"},
     )
 

@@ -1,0 +1,129 @@
+"""The OpenAPI document as a contract a generated client can take as is.
+
+One pass over the finished schema derives, for every operation whoever added it, what no route should
+have to write by hand — from what the operation is, not from a list:
+- `422 validation_error` where the operation takes an input (a parameter or a body): the kernel
+  answers it for any of them (schema rules, control characters, unparsable bodies). FastAPI's own
+  `HTTPValidationError` (application/json, which shop never sends) is dropped;
+- `413 payload_too_large` where it takes a body (`MAX_BODY_BYTES`);
+- `503 service_unavailable` where it opens a database session (the database may be down);
+- every error response a `Problem` under application/problem+json with an example per code;
+- `security: []` where the bearer guard is absent: the operation is public, and says so.
+
+Installed last (`install_contract` in `create_app`), so it sees every route and every other hook.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+import fastapi.routing
+from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
+
+from shop.core.db import get_database, get_session
+from shop.core.problems import (
+    PROBLEM_JSON,
+    problem_body,
+    problem_description,
+)
+
+METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+VALIDATION_ERROR = problem_body(
+    422,
+    "validation_error",
+    "The request is not valid.",
+    errors=[{"loc": ["body", "email"], "msg": "Field required", "type": "missing"}],
+)
+PAYLOAD_TOO_LARGE = problem_body(413, "payload_too_large", "The request body is too large.")
+SERVICE_UNAVAILABLE = problem_body(503, "service_unavailable", "A backing service is unavailable.")
+
+# Dependencies that reach the database: an operation using one may answer 503 during an outage.
+DATABASE_DEPENDENCIES: tuple[Callable[..., Any], ...] = (get_session, get_database)
+
+
+def _uses(dependant: Dependant, calls: Iterable[Callable[..., Any]]) -> bool:
+    wanted = tuple(calls)
+    stack = [dependant]
+    while stack:
+        item = stack.pop()
+        if item.call is not None and item.call in wanted:
+            return True
+        stack.extend(item.dependencies)
+    return False
+
+
+def _is_framework_422(response: dict[str, Any]) -> bool:
+    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    return bool(schema.get("$ref", "").endswith("/HTTPValidationError"))
+
+
+def _add_problem(responses: dict[str, Any], example: dict[str, Any]) -> None:
+    """Add `example`'s code to its status's problem response, creating the response if needed."""
+    status = str(example["status"])
+    response = responses.setdefault(status, {})
+    content = response.setdefault("content", {})
+    if content and PROBLEM_JSON not in content:
+        return  # a body of its own (as /health/ready's 503): not a problem
+    media = content.setdefault(PROBLEM_JSON, {"schema": {"$ref": "#/components/schemas/Problem"}})
+    examples = media.setdefault("examples", {})
+    examples.setdefault(example["code"], {"summary": example["title"], "value": example})
+    response["description"] = problem_description(int(status), list(examples))
+
+
+def _finish_operation(operation: dict[str, Any], route: Any) -> None:
+    responses: dict[str, Any] = operation.setdefault("responses", {})
+    if "422" in responses and _is_framework_422(responses["422"]):
+        del responses["422"]
+    if operation.get("parameters") or "requestBody" in operation:
+        _add_problem(responses, VALIDATION_ERROR)
+    if "requestBody" in operation:
+        _add_problem(responses, PAYLOAD_TOO_LARGE)
+    if route is not None and _uses(route.dependant, DATABASE_DEPENDENCIES):
+        _add_problem(responses, SERVICE_UNAVAILABLE)
+    # The bearer guard is what puts `security` on an operation; without it the operation is public.
+    operation.setdefault("security", [])
+
+
+def _api_routes(routes: Sequence[BaseRoute]) -> Iterator[Any]:
+    """Every API route with its effective path and dependencies. FastAPI >= 0.150 keeps included
+    routers as they are and resolves them per request (`iter_route_contexts`); older ones copy
+    their routes into the app."""
+    iterate = getattr(fastapi.routing, "iter_route_contexts", None)
+    items: Iterable[Any] = iterate(routes) if iterate is not None else routes
+    for item in items:
+        if isinstance(getattr(item, "original_route", item), APIRoute) and item.include_in_schema:
+            yield item
+
+
+def finish(schema: dict[str, Any], routes: Sequence[BaseRoute]) -> None:
+    by_operation = {
+        (route.path_format, method.lower()): route
+        for route in _api_routes(routes)
+        for method in route.methods
+    }
+    for path, item in schema.get("paths", {}).items():
+        for method, operation in item.items():
+            if method in METHODS:
+                _finish_operation(operation, by_operation.get((path, method)))
+    components = schema.get("components", {}).get("schemas", {})
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+
+
+def install_contract(app: FastAPI) -> None:
+    """Finish the app's OpenAPI schema once, after every other hook (install it last)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            finish(schema, app.routes)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
