@@ -613,17 +613,18 @@ async def run(options: Options) -> None:
                 "startup": bench.phase_startup,
                 "1m": bench.phase_scale,
             }
-            for name, phase in phases.items():
-                if name in options.phases and (name != "1m" or options.scale_1m):
-                    await phase()
-            bench.notes["minutes"] = (time.perf_counter() - started) / 60
             bench.notes["machine"] = (
                 f"{platform.machine()}, {cores()} cores, Python {platform.python_version()}, {_cpu_model()}"
             )
-            text = report.render(bench.figures, bench.notes, options)
-            print("\n" + text)
-            if options.write:
-                report.write(text, bench.figures, bench.notes)
+            for name, phase in phases.items():
+                if name in options.phases and (name != "1m" or options.scale_1m):
+                    await phase()
+                    bench.notes["minutes"] = (time.perf_counter() - started) / 60
+                    if options.write:  # after every phase: a long run cut short still leaves its figures
+                        report.write(
+                            report.render(bench.figures, bench.notes, options), bench.figures, bench.notes
+                        )
+            print("\n" + report.render(bench.figures, bench.notes, options))
     finally:
         database.stop()
 
@@ -651,6 +652,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=None, help="seconds per wrk run (default 5)")
     parser.add_argument("--rounds", type=int, default=None, help="alternating rounds per phase (default 3)")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--memory", type=int, default=None, help="second RSS checkpoint (default 200,000 requests)"
+    )
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/ alone")
     parser.add_argument(
         "--only",
@@ -663,7 +667,7 @@ def main() -> None:
         rounds=args.rounds or (1 if args.quick else 3),
         connections=args.connections,
         scale_1m=args.scale_1m or os.environ.get("BENCH_SCALE") == "1m",
-        memory_requests=(10_000, 50_000 if args.quick else 200_000),
+        memory_requests=(10_000, args.memory or (50_000 if args.quick else 200_000)),
         write=not args.no_write,
         phases=set(args.only.split(",")),
     )

@@ -27,7 +27,8 @@ class User:
     email: str
 
 
-engine = create_async_engine(os.environ["BENCH_DATABASE_URL"], pool_size=10, max_overflow=10)
+POOL = int(os.environ.get("BENCH_POOL_SIZE", "5"))
+engine = create_async_engine(os.environ["BENCH_DATABASE_URL"], pool_size=POOL, max_overflow=POOL)
 sessions = async_sessionmaker(engine, expire_on_commit=False)
 
 

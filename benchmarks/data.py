@@ -131,8 +131,8 @@ new_profiles AS (
     SELECT id, 'Ada', 'Lovelace' FROM new_users
 ),
 new_sessions AS (
-    INSERT INTO auth.sessions (user_id, expires_at, user_agent, ip)
-    SELECT id, now() + interval '30 days', 'bench', '127.0.0.1' FROM new_users
+    INSERT INTO auth.sessions (user_id, expires_at, user_agent, ip, amr)
+    SELECT id, now() + interval '30 days', 'bench', '127.0.0.1', ARRAY['pwd'] FROM new_users
 )
 INSERT INTO users.addresses
     (user_id, type, is_primary, first_name, last_name, address_line_1, city, postal_code, country_code)

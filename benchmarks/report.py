@@ -50,6 +50,9 @@ def table(figures: list[Figure]) -> str:
             )
             continue
         name = figure.name
+        errors = sum(run.errors for run in figure.runs)
+        if errors:
+            name += f" (**{errors} error answers**)"
         if figure.probe_p99:
             name += f" — /health/live p99 {_f(median_of(figure.probe_p99), 1)} ms"
         lines.append(

@@ -10,10 +10,12 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import event, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shop.auth.passwords import hashing_threads
 from shop.core.db import Database
+from shop.core.problems import is_outage
 from shop.localization.models import Language
 from tests.support.auth import bearer, login, register_verified
 
@@ -73,3 +75,13 @@ async def test_get_me_reads_the_user_once(client: httpx.AsyncClient, app: Any, e
 )
 def test_hashing_leaves_each_worker_a_core_for_its_event_loop(cores: int, workers: int, threads: int) -> None:
     assert hashing_threads(workers, cores) == threads
+
+
+class _RefusedByServer(Exception):
+    sqlstate = "53300"  # too_many_connections: PostgreSQL's "sorry, too many clients already"
+
+
+def test_a_server_out_of_connections_is_an_outage() -> None:
+    refused = DBAPIError("connect", None, _RefusedByServer("sorry, too many clients already"))
+    assert is_outage(refused)  # 503 service_unavailable, not a 500
+    assert not is_outage(DBAPIError("select", None, ValueError("a bug")))

@@ -32,5 +32,9 @@ class SessionCheck:
 
     max_lifetime_seconds: int
 
-    async def __call__(self, session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID) -> str | None:
-        return await SessionRepository(session).get_live_role(user_id, session_id, self.max_lifetime_seconds)
+    async def __call__(
+        self, session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID, *, hold: bool = False
+    ) -> str | None:
+        return await SessionRepository(session).get_live_role(
+            user_id, session_id, self.max_lifetime_seconds, hold=hold
+        )

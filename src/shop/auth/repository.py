@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, case, delete, func, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, bindparam, case, delete, func, null, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,6 +39,8 @@ _LIVE_SESSION_USER = (
         User.is_active,
     )
 )
+
+_HELD_SESSION_USER = _LIVE_SESSION_USER.with_for_update(key_share=True, of=User)
 
 # Serialises every change that could remove the last active admin (demotion, deactivation,
 # deletion): the count of the others is read under it, so two such changes never both pass.
@@ -163,6 +165,13 @@ class UserRepository:
             select(User).where(User.id == user_id).execution_options(populate_existing=True)
         )
 
+    async def lock_for_deletion(self, user_id: uuid.UUID) -> bool:
+        """Lock the user row FOR UPDATE: wait for every writing request of the user (they hold it
+        FOR KEY SHARE, see `SessionRepository.get_live_role`), and keep new ones out until the
+        deletion commits. False when the user is gone already."""
+        statement = select(User.id).where(User.id == user_id).with_for_update()
+        return (await self.session.scalar(statement)) is not None
+
     async def delete(self, user_id: uuid.UUID) -> None:
         await self.session.execute(delete(User).where(User.id == user_id))
 
@@ -194,13 +203,18 @@ class SessionRepository:
         self.session = session
 
     async def get_live_role(
-        self, user_id: uuid.UUID, session_id: uuid.UUID, max_lifetime_seconds: int
+        self, user_id: uuid.UUID, session_id: uuid.UUID, max_lifetime_seconds: int, *, hold: bool = False
     ) -> str | None:
         """The role of a live session's active user, or None. One statement, and it loads the
         user into this session: a later `get` of that user (GET /me) costs no round trip. A session
-        older than the maximum lifetime is not live, whatever its `expires_at`."""
+        older than the maximum lifetime is not live, whatever its `expires_at`.
+
+        `hold`: the user row is locked FOR KEY SHARE to the end of the transaction. Only a deletion
+        conflicts with it (ordinary UPDATEs of the row do not), so writes of the same user still run
+        side by side, and `UserRepository.lock_for_deletion` waits for them."""
         user = await self.session.scalar(
-            _LIVE_SESSION_USER, {"sid": session_id, "uid": user_id, "max_age": max_lifetime_seconds}
+            _HELD_SESSION_USER if hold else _LIVE_SESSION_USER,
+            {"sid": session_id, "uid": user_id, "max_age": max_lifetime_seconds},
         )
         if user is None:
             return None
@@ -419,8 +433,23 @@ class AuditRepository:
     ) -> None:
         await self.session.execute(
             insert(AuditEvent).values(
-                event=event, outcome=outcome, user_id=user_id, ip=ip, user_agent=user_agent, details=details
+                event=event,
+                outcome=outcome,
+                user_id=user_id,
+                ip=ip,
+                user_agent=user_agent,
+                # SQL NULL, not the JSON value null: "no details" reads the same everywhere.
+                details=details if details is not None else null(),
             )
+        )
+
+    async def scrub(self, user_id: uuid.UUID) -> None:
+        """Keep only the user id, event, outcome and time of the user's events (an erased account)."""
+        await self.session.execute(
+            update(AuditEvent)
+            .where(AuditEvent.user_id == user_id)
+            .values(ip=None, user_agent=None, details=null())
+            .execution_options(synchronize_session=False)
         )
 
 

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NoReturn
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop.auth import mfa, public
@@ -57,7 +58,8 @@ from shop.core.config import Settings
 from shop.core.db import Database
 from shop.core.errors import InvalidInput, NotFound, ShopError, TokenExpired, TokenInvalid, TokenRevoked
 from shop.core.events import EventBus
-from shop.core.mail.outbox import enqueue
+from shop.core.mail.delivery import forget_saved_mail
+from shop.core.mail.outbox import enqueue, erase_recipient
 from shop.core.mail.templates import MailTemplates
 from shop.core.ratelimit import RateLimiter
 from shop.core.secretbox import SecretBoxError
@@ -69,6 +71,7 @@ logger = logging.getLogger("shop.auth")
 VERIFY, RESET = "verify", "reset"
 PASSWORD, PASSWORD_AND_OTP = ("pwd",), ("pwd", "otp")
 MFA_TOKEN_TTL_SECONDS = 300
+DEADLOCK = "40P01"  # PostgreSQL's SQLSTATE for deadlock_detected
 # After this many wrong codes an mfa_token is spent (the account's lockout counts them too).
 MFA_TOKEN_MAX_ATTEMPTS = 5
 # An unknown mfa_token still costs one code check, as a wrong code does.
@@ -535,12 +538,34 @@ class AccountService(_AuthService):
         return await self._existing(user_id)
 
     async def delete(self, user_id: uuid.UUID, password: str, client: Client) -> None:
+        """Erase the account: nothing left names the user (email, names, phone, addresses, IPs).
+        Locks in one order — the admins' lock, then the user row — so no writer waits the other way."""
         user = await self._existing(user_id)
         await self._confirm_password(user, password, client, "account_delete")
         await self._keep_an_admin(user_id)
+        await self._lock_for_deletion(user_id)
         await self.tools.events.publish(self.session, public.AccountDeleted(user_id))
-        await self.users.delete(user_id)
-        await self._audit("account_delete", "success", client, user_id)
+        mail_ids = await erase_recipient(self.session, user.email)
+        await self.link_requests.delete_for(user.email)
+        audit_log = AuditRepository(self.session)
+        await audit_log.scrub(user_id)
+        await self.users.delete(user_id)  # sessions, tokens, challenges and factors go with it
+        # The trail keeps who and what happened when, nothing more.
+        await audit_log.add("account_delete", "success", user_id=user_id, ip=None, user_agent=None)
+        forget_saved_mail(self.settings, mail_ids)
+
+    async def _lock_for_deletion(self, user_id: uuid.UUID) -> None:
+        """Wait for the user's writing requests to end (and keep new ones out)."""
+        try:
+            found = await self.users.lock_for_deletion(user_id)
+        except DBAPIError as exc:
+            # Two deletions of one account at once each hold the row FOR KEY SHARE (their guards)
+            # and wait for the other: PostgreSQL ends one of them. That one lost the race to delete.
+            if getattr(exc.orig, "sqlstate", None) != DEADLOCK:
+                raise
+            found = False
+        if not found:
+            raise TokenRevoked()
 
     # -- administration ---------------------------------------------------------------------
 

@@ -156,18 +156,9 @@ _UNPARSABLE = {"loc": ["body"], "msg": "The body could not be parsed", "type": "
 _STATUS_CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request", 413: "payload_too_large"}
 
 
-# SQLSTATE classes that mean "the server is not there for you now": 08 connection exception, 53
-# insufficient resources (too many connections, disk full), 57 operator intervention (shutting
-# down, starting up, terminated by the administrator).
-_OUTAGE_SQLSTATE_CLASSES = ("08", "53", "57")
-
-
-def _sqlstate(exc: DBAPIError) -> str | None:
-    for candidate in (exc.orig, getattr(exc.orig, "__cause__", None)):
-        code = getattr(candidate, "sqlstate", None)
-        if isinstance(code, str):
-            return code
-    return None
+# SQLSTATE classes of a server that cannot serve now: connection exception, insufficient resources
+# ("too many clients already"), operator intervention (shutting down, starting up).
+_OUTAGE_SQLSTATES = ("08", "53", "57P")
 
 
 def is_outage(exc: BaseException) -> bool:
@@ -176,8 +167,10 @@ def is_outage(exc: BaseException) -> bool:
         return True
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    if isinstance(exc, DBAPIError) and (_sqlstate(exc) or "")[:2] in _OUTAGE_SQLSTATE_CLASSES:
-        return True  # e.g. 57P03 "the database system is shutting down", met while connecting
+    if isinstance(exc, DBAPIError) and str(getattr(exc.orig, "sqlstate", "") or "").startswith(
+        _OUTAGE_SQLSTATES
+    ):
+        return True
     return isinstance(exc, (ConnectionError, OSError, TimeoutError))
 
 

@@ -15,7 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2Pas
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop.core.config import Settings
-from shop.core.db import SessionDep
+from shop.core.db import SAFE_METHODS, SessionDep
 from shop.core.errors import Forbidden, MfaRequired, NotAuthenticated, TokenRevoked
 
 
@@ -35,10 +35,13 @@ class AccessTokenVerifier(Protocol):
 
 
 class SessionValidator(Protocol):
-    """Answers: is this session live and its user existing and active? Returns the role, or None."""
+    """Answers: is this session live and its user existing and active? Returns the role, or None.
+
+    `hold`: the request writes — keep the account from being deleted until the request's
+    transaction ends, so nothing it writes can outlive a deletion that began meanwhile."""
 
     async def __call__(
-        self, session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID
+        self, session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID, *, hold: bool = False
     ) -> str | None: ...
 
 
@@ -90,7 +93,10 @@ async def get_principal(
         raise NotAuthenticated()
     guard: BearerGuard = request.app.state.bearer_guard
     verified = guard.tokens.verify(credentials.credentials)
-    role = await guard.sessions(session, verified.user_id, verified.session_id)
+    # A writing request holds its account (one statement still): a deletion waits for it to end,
+    # and a request that starts during a deletion finds the account gone once it commits.
+    hold = request.method not in SAFE_METHODS
+    role = await guard.sessions(session, verified.user_id, verified.session_id, hold=hold)
     if role is None:
         raise TokenRevoked()
     return Principal(verified.user_id, verified.session_id, role, verified.claims)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
@@ -78,8 +79,24 @@ class FolderDelivery:
             print(f"--- mail to {mail.recipient}: {mail.subject} ({path}) ---\n{mail.body}", flush=True)
 
 
+def mail_folder(settings: Settings) -> Path:
+    """Where FolderDelivery saves mail (no SMTP_HOST)."""
+    return settings.data_dir / "mail"
+
+
+def forget_saved_mail(settings: Settings, mail_ids: list[uuid.UUID]) -> int:
+    """Remove the `.eml` files FolderDelivery saved for these mails (an erased account's); how many."""
+    folder = mail_folder(settings)
+    removed = 0
+    for mail_id in mail_ids:
+        for path in folder.glob(f"*-{mail_id}.eml"):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 def delivery_for(settings: Settings) -> Delivery:
     if settings.smtp_host:
         return SmtpDelivery(settings)
     # Links carry live tokens: no console copy in production.
-    return FolderDelivery(settings.data_dir / "mail", console=settings.environment != "production")
+    return FolderDelivery(mail_folder(settings), console=settings.environment != "production")

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import DateTime, Index, Integer, String, Text, func, text
+from sqlalchemy import DateTime, Index, Integer, String, Text, delete, func, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -39,6 +39,19 @@ class OutboxMail(Base):
 class RenderedMail:
     subject: str
     body: str
+
+
+async def erase_recipient(session: AsyncSession, recipient: str) -> list[uuid.UUID]:
+    """Delete every mail to `recipient`, waiting or sent, inside the caller's transaction (its
+    account is erased); the ids of the deleted mails. A mail the sender is handing over right now is
+    waited for, then deleted too."""
+    statement = (
+        delete(OutboxMail)
+        .where(OutboxMail.recipient == recipient)
+        .returning(OutboxMail.id)
+        .execution_options(synchronize_session=False)
+    )
+    return list((await session.scalars(statement)).all())
 
 
 async def enqueue(session: AsyncSession, recipient: str, mail: RenderedMail) -> None:
