@@ -27,6 +27,7 @@ from shop.core.db import Database
 from shop.core.embedded import EmbeddedPostgres
 from shop.core.migrate import run_alembic
 from tests.support.app import http_client, make_settings, truncate_mutable
+from tests.support.net import STARTUP_SECONDS
 from tests.support.smtp import SmtpSink
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,11 +116,23 @@ async def live_app(
 ) -> AsyncIterator[Any]:
     """The app with its own pool and a running mail sender pointed at the test SMTP server."""
     settings = make_settings(database_url, tmp_path, smtp_host="127.0.0.1", smtp_port=smtp.port)
-    application = create_app(settings)
+    # The concurrency tests send a burst of requests: up to 20 open a connection at once, which on
+    # a loaded machine may take longer than production's connect timeout (a 503: PostgreSQL looks
+    # unreachable), and 5 more queue for a checkout while those wait for a row lock, as long as
+    # that takes (a 503: the pool is busy, tests/core/test_outage.py). Both depend on the
+    # machine's load, not on shop: here both waits are safety nets against a hang only.
+    database = Database.from_url(
+        database_url,
+        pool_size=settings.db_pool_size,
+        pool_timeout=STARTUP_SECONDS,
+        connect_timeout=STARTUP_SECONDS,
+    )
+    application = create_app(settings, database=database)
     try:
         async with application.router.lifespan_context(application):
             yield application
     finally:
+        await database.dispose()
         await truncate_mutable(engine)
 
 

@@ -19,9 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop import __version__
 from shop.auth import public as auth_public
+from shop.auth.key_maintenance import SigningKeyMaintenance
 from shop.auth.mfa import MfaKeys
 from shop.auth.passwords import PasswordHasher
 from shop.auth.router import admin_router as auth_admin_router
+from shop.auth.router import keys_router
 from shop.auth.router import router as auth_router
 from shop.auth.service import AuthTools
 from shop.auth.tokens import AccessTokens
@@ -80,6 +82,11 @@ TAGS = [
         "name": "admin",
         "description": "Administration: users, exchange rates, currencies and languages. Needs a "
         "token of an admin (and a second step when ADMIN_MFA_REQUIRED is on).",
+    },
+    {
+        "name": "keys",
+        "description": "For other services that verify shop's access tokens: the public keys (JWKS), "
+        "the RFC 8414 metadata, and (admin) the signing keys and their rotation.",
     },
     {
         "name": "operations",
@@ -144,16 +151,21 @@ def bootstrap(
 
 @asynccontextmanager
 async def _background_work(shop: Shop, database: Database, *, run: bool) -> AsyncIterator[AuthUpkeep]:
-    """The mail sender and auth's upkeep (asks for mailed links, the purge of ended sessions), for
-    as long as the app runs. `run=False` (tests bound to one connection) starts no background task."""
+    """The mail sender, auth's upkeep (asks for mailed links, the purge of ended sessions) and the
+    signing keys' upkeep, for as long as the app runs. `run=False` (tests bound to one connection)
+    starts no background task; the signing keys are still made on first start."""
     sender = MailSender(shop.settings, database)
     upkeep = AuthUpkeep(database, shop.auth)
+    keys = SigningKeyMaintenance(shop.settings, database, shop.auth.tokens)
+    await keys.ensure_keys()  # first start: the key pairs exist before the first token
     if run:
         sender.start()
         upkeep.start()
+        keys.start()
     try:
         yield upkeep
     finally:
+        await keys.stop()
         await upkeep.stop()
         await sender.stop()
 
@@ -242,6 +254,7 @@ def create_app(
     _install_middleware(app, settings)
 
     app.include_router(health_router)
+    app.include_router(keys_router)
     app.include_router(auth_router, prefix=f"{API_PREFIX}/auth")
     app.include_router(auth_admin_router, prefix=f"{API_PREFIX}/admin")
     app.include_router(users_router, prefix=API_PREFIX)

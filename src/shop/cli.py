@@ -1,4 +1,4 @@
-"""The `shop` command: serve, migrate, create-admin, import-rates."""
+"""The `shop` command: serve, migrate, create-admin, keys, import-rates."""
 
 from __future__ import annotations
 
@@ -151,6 +151,17 @@ def cmd_import_rates(args: argparse.Namespace) -> None:
         print(asyncio.run(import_rates(url, args.file)))
 
 
+def cmd_keys(args: argparse.Namespace) -> None:
+    from shop.auth.commands import check_keys_kept, list_keys, rotate_keys
+
+    settings = _settings()
+    check_keys_kept(settings, rotating=args.action == "rotate")  # HS256: nothing to reach the database for
+    with database_url(settings) as url:
+        _migrate_to(url, "upgrade", "head")
+        command = rotate_keys if args.action == "rotate" else list_keys
+        print(asyncio.run(command(settings, url)))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="shop", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -170,6 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
     admin = commands.add_parser("create-admin", help="make EMAIL a verified admin")
     admin.add_argument("email")
     admin.set_defaults(handler=cmd_create_admin)
+
+    keys = commands.add_parser("keys", help="the signing keys of access tokens: list, or rotate")
+    keys.add_argument("action", choices=["list", "rotate"])
+    keys.set_defaults(handler=cmd_keys)
 
     rates = commands.add_parser("import-rates", help="load ECB reference-rate XML")
     rates.add_argument("file")

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
+from sqlalchemy import func, select
 
+from shop.auth.models import User
+from shop.core.db import Database
 from tests.support.auth import LINK, PASSWORD, bearer, login, new_email, register
+from tests.support.lockout import assert_retry_after, locked_until, timed
 from tests.support.smtp import SmtpSink
 
 
@@ -53,20 +59,40 @@ async def test_ten_refreshes_of_one_token(live_client: httpx.AsyncClient, smtp: 
 
 
 async def test_twenty_wrong_passwords_at_once_lock_the_account(
-    live_client: httpx.AsyncClient, smtp: SmtpSink
+    live_client: httpx.AsyncClient, live_app: Any, smtp: SmtpSink
 ) -> None:
     email = await verified(live_client, smtp)
-    responses = await asyncio.gather(
-        *(
-            live_client.post("/api/v1/auth/login", json={"email": email, "password": "wrong password x"})
-            for _ in range(20)
+    database = live_app.state.database
+    started = await database_now(database)
+    responses = await timed(
+        asyncio.gather(
+            *(
+                live_client.post("/api/v1/auth/login", json={"email": email, "password": "wrong password x"})
+                for _ in range(20)
+            )
         )
     )
-    assert all(r.status_code in (401, 423) for r in responses)
-    locked = [r for r in responses if r.status_code == 423]
+    ended = await database_now(database)
+    assert all(r.status_code in (401, 423) for r in responses.value)
+    locked = [r for r in responses.value if r.status_code == 423]
     assert len(locked) >= 16  # the 5th and every later one
+    # One lockout of 15 minutes, not several stacked: set by a transaction that began meanwhile.
+    until = await locked_until(database, email)
+    assert started <= until - timedelta(minutes=15) <= ended
+    async with database.sessions() as session:
+        assert await session.scalar(select(User.lockout_count).where(User.email == email)) == 1
     # Each 423 tells the real remaining time, also when a concurrent request set the lock.
-    assert all(int(r.headers["retry-after"]) >= 890 for r in locked)
-    right = await live_client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
-    assert right.status_code == 423
-    assert 1 <= int(right.headers["retry-after"]) <= 900  # one lockout, not several stacked
+    for response in locked:
+        assert_retry_after(response.headers, until, responses.before, responses.after)
+    right = await timed(live_client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}))
+    assert right.value.status_code == 423
+    assert_retry_after(right.value.headers, until, right.before, right.after)
+    assert await locked_until(database, email) == until
+
+
+async def database_now(database: Database) -> datetime:
+    """PostgreSQL's clock, read in a transaction of its own."""
+    async with database.sessions() as session:
+        now = await session.scalar(select(func.now()))
+    assert now is not None
+    return now

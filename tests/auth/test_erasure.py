@@ -5,6 +5,7 @@ commits cannot bring a profile back."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from shop.core.db import Database
 from shop.core.mail.sender import MailSender
 from tests.support.app import make_settings, truncate_mutable
 from tests.support.auth import PASSWORD, bearer, login, outbox_tokens, register
+from tests.support.net import DELIVERY_SECONDS
 from tests.support.problems import assert_problem
 
 # The user's own address: no other test's rows carry it.
@@ -142,8 +144,9 @@ async def test_deletion_leaves_nothing_that_names_the_user(
         assert files_naming(tmp_path, values) == []
 
 
-async def wait_until(condition: Any, timeout: float = 10.0) -> None:
-    for _ in range(int(timeout / 0.02)):
+async def wait_until(condition: Any, timeout: float = DELIVERY_SECONDS) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         if await condition():
             return
         await asyncio.sleep(0.02)

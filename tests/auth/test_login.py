@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -21,6 +22,7 @@ from tests.support.auth import (
     register,
     register_verified,
 )
+from tests.support.lockout import assert_retry_after, lock_length, locked_until, timed
 from tests.support.problems import assert_problem
 
 LOGIN = "/api/v1/auth/login"
@@ -92,12 +94,15 @@ async def test_fifth_failure_locks_for_15_minutes(client: httpx.AsyncClient, app
     email = await register_verified(client, app)
     for _ in range(4):
         assert (await attempt(client, email, "wrong password here")).status_code == 401
-    fifth = await attempt(client, email, "wrong password here")
-    assert_problem(fifth, 423, "account_locked")
-    assert 895 <= int(fifth.headers["retry-after"]) <= 900
+    fifth = await timed(attempt(client, email, "wrong password here"))
+    assert_problem(fifth.value, 423, "account_locked")
+    assert await lock_length(app.state.database, email) == timedelta(minutes=15)
+    until = await locked_until(app.state.database, email)
+    assert_retry_after(fifth.value.headers, until, fifth.before, fifth.after)
     # Locked: the right password too answers 423, and attempts do not count.
-    right = await attempt(client, email, PASSWORD)
-    assert right.status_code == 423 and int(right.headers["retry-after"]) <= 900
+    right = await timed(attempt(client, email, PASSWORD))
+    assert right.value.status_code == 423
+    assert_retry_after(right.value.headers, until, right.before, right.after)
     async with app.state.database.sessions() as session:
         user = await session.scalar(select(User).where(User.email == email))
         assert user is not None and user.failed_login_count == 0 and user.lockout_count == 1
@@ -111,14 +116,21 @@ async def test_lockouts_double_and_reset_on_success(client: httpx.AsyncClient, a
     # The count starts again from zero once the lock has expired...
     for _ in range(4):
         assert (await attempt(client, email, "wrong password here")).status_code == 401
-    second = await attempt(client, email, "wrong password here")
+    second = await timed(attempt(client, email, "wrong password here"))
     # ...and the next lock lasts twice as long.
-    assert second.status_code == 423 and 1795 <= int(second.headers["retry-after"]) <= 1800
+    assert second.value.status_code == 423
+    assert await lock_length(app.state.database, email) == timedelta(minutes=30)
+    until = await locked_until(app.state.database, email)
+    assert_retry_after(second.value.headers, until, second.before, second.after)
     await expire_lock(app, email)
     await login(client, email)  # success resets the count and the doubling
-    for _ in range(5):
-        last = await attempt(client, email, "wrong password here")
-    assert 895 <= int(last.headers["retry-after"]) <= 900
+    for _ in range(4):
+        await attempt(client, email, "wrong password here")
+    last = await timed(attempt(client, email, "wrong password here"))
+    assert last.value.status_code == 423
+    assert await lock_length(app.state.database, email) == timedelta(minutes=15)
+    until = await locked_until(app.state.database, email)
+    assert_retry_after(last.value.headers, until, last.before, last.after)
 
 
 async def test_lockout_is_capped_at_24_hours(client: httpx.AsyncClient, app: Any) -> None:
@@ -126,9 +138,13 @@ async def test_lockout_is_capped_at_24_hours(client: httpx.AsyncClient, app: Any
     async with app.state.database.sessions() as session:
         await session.execute(update(User).where(User.email == email).values(lockout_count=12))
         await session.commit()
-    for _ in range(5):
-        last = await attempt(client, email, "wrong password here")
-    assert last.status_code == 423 and 86395 <= int(last.headers["retry-after"]) <= 86400
+    for _ in range(4):
+        await attempt(client, email, "wrong password here")
+    last = await timed(attempt(client, email, "wrong password here"))
+    assert last.value.status_code == 423
+    assert await lock_length(app.state.database, email) == timedelta(hours=24)
+    until = await locked_until(app.state.database, email)
+    assert_retry_after(last.value.headers, until, last.before, last.after)
 
 
 async def test_oauth2_password_form(client: httpx.AsyncClient, app: Any) -> None:
@@ -166,7 +182,8 @@ async def test_lockout_doubling_never_overflows(client: httpx.AsyncClient, app: 
         await session.commit()
     for _ in range(5):
         last = await attempt(client, email, "wrong password here")
-    assert last.status_code == 423 and int(last.headers["retry-after"]) <= 86400
+    assert last.status_code == 423
+    assert await lock_length(app.state.database, email) == timedelta(hours=24)
 
 
 async def test_token_form_refuses_overlong_passwords_without_hashing(

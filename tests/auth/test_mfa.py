@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -20,6 +21,7 @@ from shop.core.db import Database
 from shop.core.mail.outbox import OutboxMail
 from tests.support.app import http_client, make_settings
 from tests.support.auth import PASSWORD, bearer, login, outbox_tokens, register, register_verified
+from tests.support.lockout import assert_retry_after, lock_length, locked_until, timed
 from tests.support.mfa import (
     MFA,
     Authenticator,
@@ -275,9 +277,11 @@ async def test_wrong_codes_lock_the_account(client: httpx.AsyncClient, app: Any,
     mfa_token, spare = await first_step(client, email), await first_step(client, email)
     for _ in range(4):
         assert_problem(await verify(client, mfa_token, code=wrong_code(enrolled.app)), 401, "invalid_code")
-    locked = await verify(client, mfa_token, code=wrong_code(enrolled.app))
-    assert_problem(locked, 423, "account_locked")
-    assert 890 <= int(locked.headers["retry-after"]) <= 900
+    locked = await timed(verify(client, mfa_token, code=wrong_code(enrolled.app)))
+    assert_problem(locked.value, 423, "account_locked")
+    assert await lock_length(app.state.database, email) == timedelta(minutes=15)
+    until = await locked_until(app.state.database, email)
+    assert_retry_after(locked.value.headers, until, locked.before, locked.after)
     # While locked, the right password and the right code are refused too, and every /mfa endpoint.
     assert_problem(
         await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}),

@@ -4,6 +4,7 @@ period of refresh-token reuse. Refusals must persist although the request rolls 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import TypeVar
 
 import pytest
@@ -19,6 +20,7 @@ from shop.core.config import Settings
 from shop.core.db import Database
 from shop.core.errors import TokenRevoked
 from tests.support.auth import PASSWORD, new_email
+from tests.support.lockout import assert_retry_after, lock_length, locked_until, timed
 from tests.support.services import CLIENT, request_session
 
 T = TypeVar("T")
@@ -71,9 +73,11 @@ async def test_failures_count_up_to_the_threshold_then_lock_for_the_base(db: Dat
         assert isinstance(await fail(db, shop, email), InvalidCredentials)
         # The count outlives the request, which rolled back.
         assert (await user_row(db, email)).failed_login_count == count
-    locked = await fail(db, shop, email)
-    assert isinstance(locked, AccountLocked)
-    assert 899 <= int(locked.headers["Retry-After"]) <= 900
+    locked = await timed(fail(db, shop, email))
+    assert isinstance(locked.value, AccountLocked)
+    assert await lock_length(db, email) == timedelta(seconds=900)
+    until = await locked_until(db, email)
+    assert_retry_after(locked.value.headers, until, locked.before, locked.after)
     user = await user_row(db, email)
     assert (user.failed_login_count, user.lockout_count) == (0, 1)
     # While locked, even the right password is refused and counts nothing.
@@ -89,16 +93,21 @@ async def test_each_lockout_lasts_twice_the_last_up_to_the_maximum(
     for seconds in expected:
         for _ in range(4):
             await fail(db, shop, email)
-        locked = await fail(db, shop, email)
-        assert isinstance(locked, AccountLocked)
-        assert seconds - 1 <= int(locked.headers["Retry-After"]) <= seconds
+        locked = await timed(fail(db, shop, email))
+        assert isinstance(locked.value, AccountLocked)
+        assert await lock_length(db, email) == timedelta(seconds=seconds)
+        until = await locked_until(db, email)
+        assert_retry_after(locked.value.headers, until, locked.before, locked.after)
         await expire_lock(db, email)
     async with db.unit_of_work() as session:
         await session.execute(update(User).where(User.email == email).values(lockout_count=40))
-    for _ in range(5):
-        locked = await fail(db, shop, email)
-    assert int(locked.headers["Retry-After"]) <= settings.lockout_max_seconds
-    assert int(locked.headers["Retry-After"]) >= settings.lockout_max_seconds - 1
+    for _ in range(4):
+        await fail(db, shop, email)
+    locked = await timed(fail(db, shop, email))
+    assert isinstance(locked.value, AccountLocked)
+    assert await lock_length(db, email) == timedelta(seconds=settings.lockout_max_seconds)
+    until = await locked_until(db, email)
+    assert_retry_after(locked.value.headers, until, locked.before, locked.after)
 
 
 async def test_an_expired_lock_starts_the_count_afresh_and_success_resets_it(

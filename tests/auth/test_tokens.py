@@ -28,18 +28,28 @@ async def signed_in(client: httpx.AsyncClient, app: Any) -> dict[str, Any]:
 
 async def test_access_token_claims(client: httpx.AsyncClient, app: Any) -> None:
     pair = await signed_in(client, app)
-    claims = jwt.decode(pair["access_token"], app.state.settings.signing_key(), algorithms=["HS256"])
-    assert set(claims) == {"sub", "sid", "jti", "iat", "exp", "type", "amr"}
+    claims = decode(app, pair["access_token"])
+    assert set(claims) == {"sub", "sid", "jti", "iat", "exp", "type", "iss", "aud", "amr"}
     assert claims["type"] == "access"
     assert claims["amr"] == ["pwd"]  # a password alone: no second step
+    # JWT_ISSUER defaults to PUBLIC_URL, JWT_AUDIENCE to "shop"; HS256 tokens name their key too.
+    assert claims["iss"] == "http://shop.test" and claims["aud"] == "shop"
+    header = jwt.get_unverified_header(pair["access_token"])
+    assert header["alg"] == "HS256" and header["kid"].startswith("hs256-")
+    assert app.state.settings.signing_key()[:8] not in header["kid"]
     assert claims["sub"] == pair["user"]["id"]
     assert claims["exp"] - claims["iat"] == 3600
     uuid.UUID(claims["sid"])
 
 
+def decode(app: Any, token: str) -> dict[str, Any]:
+    return dict(jwt.decode(token, app.state.settings.signing_key(), algorithms=["HS256"], audience="shop"))
+
+
 def forge(app: Any, pair: dict[str, Any], **changes: Any) -> str:
-    claims = jwt.decode(pair["access_token"], app.state.settings.signing_key(), algorithms=["HS256"])
+    claims = decode(app, pair["access_token"])
     claims.update(changes)
+    claims = {name: value for name, value in claims.items() if value is not None}
     return jwt.encode(claims, app.state.settings.signing_key(), algorithm="HS256")
 
 
@@ -67,6 +77,11 @@ async def test_forged_tokens_are_refused(client: httpx.AsyncClient, app: Any) ->
         "wrong type": forge(app, pair, type="refresh"),
         "garbage": "not.a.jwt",
         "sub not uuid": forge(app, pair, sub="admin"),
+        "another issuer": forge(app, pair, iss="https://elsewhere.example"),
+        "another audience": forge(app, pair, aud="orders"),
+        "audience list": forge(app, pair, aud=["shop", "orders"]),
+        "no issuer": forge(app, pair, iss=None),
+        "no audience": forge(app, pair, aud=None),
     }
     for name, token in cases.items():
         response = await client.get(ME, headers={"Authorization": f"Bearer {token}"})

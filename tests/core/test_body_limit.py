@@ -25,7 +25,7 @@ from shop.bootstrap import create_app
 from shop.core.config import Settings
 from shop.core.db import Database
 from tests.support.app import http_client, make_settings
-from tests.support.net import free_port
+from tests.support.net import EXIT_SECONDS, STARTUP_SECONDS, free_port
 from tests.support.problems import PROBLEM
 
 LOGIN = "/api/v1/auth/login"
@@ -175,7 +175,7 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + STARTUP_SECONDS
         while True:
             if process.poll() is not None:
                 output = process.stdout.read().decode() if process.stdout else ""
@@ -190,7 +190,7 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield port
     finally:
         process.terminate()
-        output = process.communicate(timeout=30)[0].decode()
+        output = process.communicate(timeout=EXIT_SECONDS)[0].decode()
         assert "Traceback" not in output, output
 
 

@@ -1,10 +1,15 @@
-"""PostgreSQL goes away and comes back: 503 meanwhile, recovery without a restart."""
+"""PostgreSQL goes away and comes back: 503 meanwhile, recovery without a restart. shop's own pool
+exhausted: 503 too (busy, retry shortly), never a 500."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
 from shop.bootstrap import create_app
+from shop.core.db import Database
 from shop.core.embedded import EmbeddedPostgres
 from shop.core.migrate import run_alembic
 from tests.support.app import http_client, make_settings
@@ -30,3 +35,18 @@ async def test_database_outage_is_503_and_recovers(tmp_path: Path) -> None:
             assert (await client.get("/health/ready")).status_code == 200
     finally:
         server.stop()
+
+
+async def test_an_exhausted_pool_answers_503_with_retry_after(database_url: str, tmp_path: Path) -> None:
+    engine = create_async_engine(database_url, pool_size=1, max_overflow=0, pool_timeout=0.1)
+    app = create_app(make_settings(database_url, tmp_path), database=Database(engine), run_mail_sender=False)
+    try:
+        async with app.router.lifespan_context(app), http_client(app) as client:
+            async with engine.connect() as held:
+                await held.execute(text("SELECT 1"))  # the pool's one connection stays taken
+                busy = await client.get("/api/v1/languages")
+            assert_problem(busy, 503, "service_unavailable")
+            assert busy.headers["retry-after"] == "1"
+            assert (await client.get("/api/v1/languages")).status_code == 200
+    finally:
+        await engine.dispose()

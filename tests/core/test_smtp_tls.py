@@ -28,6 +28,7 @@ from shop.core.mail.outbox import RenderedMail, enqueue
 from shop.core.mail.sender import MailSender
 from tests.support.app import make_settings, truncate_mutable
 from tests.support.auth import new_email
+from tests.support.net import DELIVERY_SECONDS
 from tests.support.smtp import SmtpSink
 
 PASSWORD = "smtp-password-never-in-clear"
@@ -179,7 +180,7 @@ async def test_starttls_mode_refuses_a_plaintext_server(
     )
     database, sender, recipient = await send_one(settings, database_url)
     try:
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + DELIVERY_SECONDS
         row = None
         while time.monotonic() < deadline:
             async with engine.connect() as connection:

@@ -35,7 +35,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.support.net import free_port
+from tests.support.net import DELIVERY_SECONDS, EXIT_SECONDS, STARTUP_SECONDS, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -125,7 +125,7 @@ class Installed:
             input=stdin,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=EXIT_SECONDS,
             check=False,
         )
         assert result.returncode == 0, f"shop {' '.join(args)}: {result.stdout}{result.stderr}"
@@ -181,7 +181,7 @@ async def installed(installed_venv: Path, server_url: str, tmp_path: Path) -> As
         await admin.dispose()
 
 
-def wait_for_file(folder: Path, pattern: str, timeout: float = 15.0) -> Path:
+def wait_for_file(folder: Path, pattern: str, timeout: float = DELIVERY_SECONDS) -> Path:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = sorted(folder.glob(pattern)) if folder.exists() else []
@@ -210,7 +210,7 @@ def test_the_installed_package_runs_without_the_checkout(installed: Installed) -
         env=installed.env(), cwd=installed.workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + STARTUP_SECONDS
         while True:
             assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
             assert time.monotonic() < deadline, "shop serve did not become ready"
@@ -255,7 +255,7 @@ def test_the_installed_package_runs_without_the_checkout(installed: Installed) -
         assert rate.status_code == 200 and rate.json()["source"] == "ECB", rate.text
     finally:
         process.send_signal(signal.SIGTERM)
-        code = process.wait(timeout=30)
+        code = process.wait(timeout=EXIT_SECONDS)
         output = process.stdout.read().decode() if process.stdout else ""
     assert code == 0, output
     assert "Traceback" not in output, output

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.net import free_port
+from tests.support.net import DELIVERY_SECONDS, EXIT_SECONDS, STARTUP_SECONDS, free_port
 from tests.support.problems import assert_problem
 
 pytestmark = pytest.mark.e2e
@@ -44,7 +44,7 @@ def start(data_dir: Path, port: int, *args: str, **extra: str) -> subprocess.Pop
     )
 
 
-def wait_ready(process: subprocess.Popen[bytes], port: int, timeout: float = 60.0) -> None:
+def wait_ready(process: subprocess.Popen[bytes], port: int, timeout: float = STARTUP_SECONDS) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -61,7 +61,7 @@ def wait_ready(process: subprocess.Popen[bytes], port: int, timeout: float = 60.
 
 def stop(process: subprocess.Popen[bytes]) -> tuple[int, str]:
     process.send_signal(signal.SIGTERM)
-    code = process.wait(timeout=30)
+    code = process.wait(timeout=EXIT_SECONDS)
     return code, process.stdout.read().decode() if process.stdout else ""
 
 
@@ -85,7 +85,7 @@ def test_serve_with_embedded_database(tmp_path: Path) -> None:
             json={"email": email, "password": PASSWORD, "confirm_password": PASSWORD},
         )
         assert registered.status_code == 201, registered.text
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + DELIVERY_SECONDS
         while time.monotonic() < deadline and not list((data_dir / "mail").glob("*.eml")):
             time.sleep(0.1)
         assert list((data_dir / "mail").glob("*.eml")), "the verification mail was not saved"
@@ -160,7 +160,7 @@ def test_bad_configuration_stops_serve_with_one_line(
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=EXIT_SECONDS,
         check=False,
     )
     assert result.returncode == 2

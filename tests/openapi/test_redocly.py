@@ -1,5 +1,5 @@
 """Redocly's linter, recommended rules (redocly.yaml), over the exported docs/openapi.json: no error,
-no warning. The five operations that cannot answer a 4xx are listed, with why, in
+no warning. The operations that cannot answer a 4xx are listed, with why, in
 .redocly.lint-ignore.yaml."""
 
 from __future__ import annotations

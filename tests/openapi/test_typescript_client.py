@@ -5,6 +5,7 @@ refusals by their `code`, and two-step sign-in with a TOTP code computed in Type
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import signal
@@ -18,7 +19,7 @@ import httpx
 import pytest
 
 from tests.openapi.test_redocly import ROOT, node_tool
-from tests.support.net import free_port
+from tests.support.net import EXIT_SECONDS, STARTUP_SECONDS, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -54,16 +55,20 @@ def code_lines(path: Path) -> Iterator[tuple[int, str]]:
 def compiled() -> Path:
     """Generate the types from the committed document and compile the example; answer the script."""
     node_tool(BIN / "tsc")
-    generated = run(
-        BIN / "openapi-typescript",
-        "docs/openapi.json",
-        "-o",
-        EXAMPLE / "generated" / "schema.d.ts",
-        "--default-non-nullable=false",
-    )
-    assert generated.returncode == 0, generated.stderr
-    built = run(BIN / "tsc", "-p", EXAMPLE, "--strict")
-    assert built.returncode == 0, built.stdout + built.stderr
+    # Both test workers may build the example at once (each runs this fixture for its own tests),
+    # into the same folders of the checkout: one at a time, or one reads what the other half wrote.
+    with (EXAMPLE / ".build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        generated = run(
+            BIN / "openapi-typescript",
+            "docs/openapi.json",
+            "-o",
+            EXAMPLE / "generated" / "schema.d.ts",
+            "--default-non-nullable=false",
+        )
+        assert generated.returncode == 0, generated.stderr
+        built = run(BIN / "tsc", "-p", EXAMPLE, "--strict")
+        assert built.returncode == 0, built.stdout + built.stderr
     return EXAMPLE / "dist" / "src" / "flow.js"
 
 
@@ -104,7 +109,7 @@ def shop_serve(tmp_path: Path, database_url: str) -> Iterator[tuple[str, dict[st
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=EXIT_SECONDS,
         check=False,
     )
     assert admin.returncode == 0, admin.stdout + admin.stderr
@@ -118,7 +123,7 @@ def shop_serve(tmp_path: Path, database_url: str) -> Iterator[tuple[str, dict[st
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + STARTUP_SECONDS
         while True:
             if process.poll() is not None:
                 output = process.stdout.read().decode() if process.stdout else ""
@@ -133,7 +138,7 @@ def shop_serve(tmp_path: Path, database_url: str) -> Iterator[tuple[str, dict[st
         yield url, env
     finally:
         process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
+        process.wait(timeout=EXIT_SECONDS)
 
 
 def test_the_generated_client_runs_the_whole_flow(

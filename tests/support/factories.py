@@ -38,7 +38,8 @@ async def signed_in_user(app: Any, *, role: str = "customer", email: str | None 
         await session.flush()
         user_id, session_id = user.id, login.id
         await session.commit()
-    token = tools.tokens.issue(user_id, session_id).token
+    async with database.sessions() as session:
+        token = (await tools.tokens.issue(session, user_id, session_id)).token
     return SignedIn(user_id, session_id, email, {"Authorization": f"Bearer {token}"})
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from tests.support.net import free_port
+from tests.support.net import DELIVERY_SECONDS, free_port
 
 
 class _Collector:
@@ -47,7 +47,9 @@ class SmtpSink:
             self._controller.stop()
             self._controller = None
 
-    async def wait_for(self, recipient: str, count: int = 1, timeout: float = 10.0) -> list[EmailMessage]:
+    async def wait_for(
+        self, recipient: str, count: int = 1, timeout: float = DELIVERY_SECONDS
+    ) -> list[EmailMessage]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             found = [m for m in self.messages if m["To"] == recipient]

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from shop.auth.service import AccountService, AuthTools, Client, MfaService, SessionService
+from shop.auth.service import AccountService, AuthTools, Client, MfaService, SessionService, SigningKeyService
 from shop.core.db import DatabaseDep, SessionDep
 from shop.core.ratelimit import RateLimiter
 
@@ -48,3 +48,10 @@ SessionServiceDep = Annotated[SessionService, Depends(get_session_service)]
 AccountServiceDep = Annotated[AccountService, Depends(get_account_service)]
 MfaServiceDep = Annotated[MfaService, Depends(get_mfa_service)]
 ClientDep = Annotated[Client, Depends(get_client)]
+
+
+def get_signing_key_service(session: SessionDep, tools: ToolsDep) -> SigningKeyService:
+    return SigningKeyService(session, tools.settings, tools.tokens)
+
+
+SigningKeyServiceDep = Annotated[SigningKeyService, Depends(get_signing_key_service)]

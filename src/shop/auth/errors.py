@@ -77,6 +77,11 @@ class InvalidSecondStep(Unauthorized):
     )
 
 
+class KeyRotationUnavailable(ShopError):
+    status, code = 409, "key_rotation_unavailable"
+    detail = "JWT_ALGORITHM is HS256: there are no key pairs to rotate (use EdDSA, ES256 or RS256)."
+
+
 class LastAdmin(ShopError):
     status, code = 409, "last_admin"
     detail = "This is the last active admin: make another admin first."

@@ -203,3 +203,27 @@ class MfaChallenge(Base):
 User.mfa_enabled = column_property(  # type: ignore[assignment]
     exists().where(TotpFactor.user_id == User.id, TotpFactor.enabled_at.is_not(None))
 )
+
+
+class SigningKey(Base):
+    """A key pair that signs access tokens (EdDSA, ES256, RS256): the private half sealed with a key
+    derived from JWT_SECRET_KEY. The partial unique indexes let no rotation leave two active or two
+    next keys, whatever instances race."""
+
+    __tablename__ = "signing_keys"
+    __table_args__ = (
+        CheckConstraint("state in ('next', 'active', 'retired')", name="state"),
+        CheckConstraint("alg in ('EdDSA', 'ES256', 'RS256')", name="alg"),
+        Index("uq_signing_keys_one_active", "state", unique=True, postgresql_where=text("state = 'active'")),
+        Index("uq_signing_keys_one_next", "state", unique=True, postgresql_where=text("state = 'next'")),
+        {"schema": SCHEMA},
+    )
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    alg: Mapped[str] = mapped_column(String(8))
+    state: Mapped[str] = mapped_column(String(8))
+    public_jwk: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    private_key: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

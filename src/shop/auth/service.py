@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,13 +34,14 @@ from shop.auth.errors import (
     InvalidCredentials,
     InvalidCurrentPassword,
     InvalidSecondStep,
+    KeyRotationUnavailable,
     LastAdmin,
     MfaEnabled,
     SecondStepRequired,
     TokenReused,
 )
 from shop.auth.metrics import LOCKOUTS, LOGINS, MFA_CHANGES, MFA_VERIFICATIONS
-from shop.auth.models import Session, User
+from shop.auth.models import Session, SigningKey, User
 from shop.auth.passwords import PasswordHasher, password_problem
 from shop.auth.repository import (
     AuditRepository,
@@ -49,11 +50,12 @@ from shop.auth.repository import (
     MfaChallengeRepository,
     RecoveryCodeRepository,
     SessionRepository,
+    SigningKeyRepository,
     TotpFactorRepository,
     UserRepository,
 )
 from shop.auth.schemas import TokenPair, TokenUser, TotpSetupResponse
-from shop.auth.tokens import AccessTokens
+from shop.auth.tokens import AccessTokens, NewKey, is_asymmetric, key_box, new_key, retired_key_lifetime
 from shop.core.config import Settings
 from shop.core.db import Database
 from shop.core.errors import InvalidInput, NotFound, ShopError, TokenExpired, TokenInvalid, TokenRevoked
@@ -250,12 +252,12 @@ class _AuthService:
         login = await self.sessions.add(user.id, ttl, client.user_agent, client.ip, amr=list(amr))
         refresh = new_token()
         await self.sessions.add_refresh_token(login.id, hash_token(refresh), login.expires_at)
-        return self._pair(user, login.id, refresh, amr=amr, refresh_expires_in=ttl), login.id
+        return await self._pair(user, login.id, refresh, amr=amr, refresh_expires_in=ttl), login.id
 
-    def _pair(
+    async def _pair(
         self, user: User, session_id: uuid.UUID, refresh: str, *, amr: Sequence[str], refresh_expires_in: int
     ) -> TokenPair:
-        access = self.tools.tokens.issue(user.id, session_id, amr=amr)
+        access = await self.tools.tokens.issue(self.session, user.id, session_id, amr=amr)
         return TokenPair(
             access_token=access.token,
             refresh_token=refresh,
@@ -383,7 +385,7 @@ class SessionService(_AuthService):
         )
         await self.sessions.add_refresh_token(login.id, hash_token(new_refresh), expires_at)
         left = seconds_until(expires_at)
-        return self._pair(user, login.id, new_refresh, amr=login.amr, refresh_expires_in=left)
+        return await self._pair(user, login.id, new_refresh, amr=login.amr, refresh_expires_in=left)
 
     async def _reused(
         self, rotated_at: datetime, session_id: uuid.UUID, user_id: uuid.UUID, client: Client
@@ -809,3 +811,129 @@ class MfaService(_AuthService):
         await self._mail(user, "mfa_reset_by_admin")
         MFA_CHANGES.labels("admin_reset").inc()
         await self._audit("mfa_admin_reset", "success", client, user_id, by=str(admin_id))
+
+
+class SigningKeyService:
+    """The key pairs of EdDSA/ES256/RS256: made on first start, rotated by hand or every
+    JWT_KEY_ROTATION_DAYS, pruned once their last token has expired. Every change runs under one
+    advisory lock, so instances never race one another into two active keys or none."""
+
+    def __init__(self, session: AsyncSession, settings: Settings, tokens: AccessTokens | None = None) -> None:
+        self.session = session
+        self.repo = SigningKeyRepository(session)
+        self.audit = AuditRepository(session)
+        self.settings = settings
+        self.tokens = tokens
+
+    async def published(self) -> list[dict[str, Any]]:
+        """The JWK set: empty with HS256."""
+        if self.tokens is None or not is_asymmetric(self.algorithm):
+            return []
+        return await self.tokens.published(self.session)
+
+    def metadata(self) -> dict[str, Any]:
+        """RFC 8414 authorization server metadata: only what shop supports."""
+        issuer = self.settings.issuer
+        return {
+            "issuer": issuer,
+            "jwks_uri": f"{issuer}/.well-known/jwks.json",
+            "token_endpoint": f"{issuer}/api/v1/auth/token",
+            "grant_types_supported": ["password"],
+            "token_endpoint_auth_methods_supported": ["none"],
+            "response_types_supported": [],
+        }
+
+    @property
+    def algorithm(self) -> str:
+        return self.settings.jwt_algorithm
+
+    def _new(self) -> NewKey:
+        return new_key(self.algorithm, key_box(self.settings.signing_key()))
+
+    async def listing(self) -> list[SigningKey]:
+        if not is_asymmetric(self.algorithm):
+            return []
+        return await self.repo.list_all()
+
+    async def ensure(self) -> None:
+        """At startup: an active and a next key of JWT_ALGORITHM. When JWT_ALGORITHM changed, the
+        old active key retires (its tokens stay valid until they expire) and a new one signs."""
+        if not is_asymmetric(self.algorithm):
+            return
+        await self.repo.lock()
+        keys = await self.repo.list_all()
+        active = next((k for k in keys if k.state == "active"), None)
+        upcoming = next((k for k in keys if k.state == "next"), None)
+        if active is None:
+            if upcoming is not None and upcoming.alg == self.algorithm:
+                await self.repo.activate(upcoming.kid)  # already published: promote it
+            else:
+                if upcoming is not None:
+                    await self.repo.delete(upcoming.kid)
+                await self.repo.add(self._new(), "active")
+            await self.repo.add(self._new(), "next")
+            logger.info("signing keys created", extra={"alg": self.algorithm})
+        elif active.alg != self.algorithm:
+            await self._rotate(keys, reason="algorithm")
+        elif upcoming is None or upcoming.alg != self.algorithm:
+            await self._replace_next(upcoming)
+
+    async def rotate(self, *, actor: uuid.UUID | None = None) -> list[SigningKey]:
+        """Next becomes active, active retires, a new next is made; the keys afterwards."""
+        if not is_asymmetric(self.algorithm):
+            raise KeyRotationUnavailable()
+        await self.repo.lock()
+        keys = await self.repo.list_all()
+        if not any(k.state == "active" for k in keys):
+            await self.ensure()
+        else:
+            await self._rotate(keys, reason="manual", actor=actor)
+        await self.prune()
+        if self.tokens is not None:
+            self.tokens.keys_changed()  # this instance signs with the new key from its next token
+        return await self.repo.list_all()
+
+    async def maintain(self) -> bool:
+        """The periodic duty of every instance: prune expired retired keys and, when
+        JWT_KEY_ROTATION_DAYS is set and due, rotate. Only the instance that takes the lock acts,
+        and it checks again under the lock, so one period gives one rotation. True if it rotated."""
+        if not is_asymmetric(self.algorithm) or not await self.repo.try_lock():
+            return False
+        await self.prune()
+        days = self.settings.jwt_key_rotation_days
+        if days is None or not await self.repo.rotation_due(days):
+            return False
+        await self._rotate(await self.repo.list_all(), reason="scheduled")
+        return True
+
+    async def prune(self) -> list[str]:
+        lifetime = retired_key_lifetime(self.settings.access_token_ttl_seconds).total_seconds()
+        return await self.repo.delete_retired_before(lifetime)
+
+    async def _replace_next(self, upcoming: SigningKey | None) -> None:
+        if upcoming is not None:
+            await self.repo.delete(upcoming.kid)  # a next key never signed: nothing refers to it
+        await self.repo.add(self._new(), "next")
+
+    async def _rotate(self, keys: list[SigningKey], *, reason: str, actor: uuid.UUID | None = None) -> None:
+        active = next(k for k in keys if k.state == "active")
+        upcoming = next((k for k in keys if k.state == "next"), None)
+        if upcoming is not None and upcoming.alg != self.algorithm:
+            await self.repo.delete(upcoming.kid)
+            upcoming = None
+        # Order matters for the one-active/one-next indexes: retire, promote, then make a new next.
+        await self.repo.retire(active.kid)
+        if upcoming is None:
+            await self.repo.add(self._new(), "active")
+        else:
+            await self.repo.activate(upcoming.kid)
+        await self.repo.add(self._new(), "next")
+        await self.audit.add(
+            "signing_key_rotated",
+            "success",
+            user_id=actor,
+            ip=None,
+            user_agent=None,
+            details={"reason": reason, "retired": active.kid, "alg": self.algorithm},
+        )
+        logger.info("signing keys rotated", extra={"reason": reason, "retired_kid": active.kid})

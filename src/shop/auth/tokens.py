@@ -1,21 +1,285 @@
-"""Access tokens belong to auth: it holds the signing key, mints the JWTs, and verifies them for the
-kernel's bearer guard (as `shop.core.security.AccessTokenVerifier`, plugged in by `shop.bootstrap`)."""
+"""Access tokens belong to auth: it holds the signing keys, mints the JWTs, and verifies them for the
+kernel's bearer guard (as `shop.core.security.AccessTokenVerifier`, plugged in by `shop.bootstrap`).
+
+With HS256 the key is `JWT_SECRET_KEY` itself. With EdDSA, ES256 or RS256 the key pairs live in the
+database (`auth.signing_keys`, private halves sealed by a SecretBox), shared by every instance; each
+instance holds a `KeyRing`, a snapshot of them that it reloads when it is older than
+`RELOAD_SECONDS`, so every instance signs with a new active key within 10 s of a rotation.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import time
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from shop.auth.repository import SigningKeyRepository
 from shop.core.config import Settings
 from shop.core.errors import TokenExpired, TokenInvalid
+from shop.core.secretbox import SecretBox
 from shop.core.security import AccessClaims
 
+Algorithm = Literal["HS256", "EdDSA", "ES256", "RS256"]
+ASYMMETRIC: tuple[str, ...] = ("EdDSA", "ES256", "RS256")
+KeyState = Literal["next", "active", "retired"]
+
 LEEWAY_SECONDS = 1
+# How old this instance's view of the keys may grow before it reads them again. API.md promises
+# that every instance signs with a new active key within 10 s of a rotation.
+RELOAD_SECONDS = 5.0
+PROPAGATION_SECONDS = 10
+# A token with an unknown `kid` may be signed by a key made a moment ago by another instance: read
+# the keys again, but at most this often, so junk tokens cannot turn into database load.
+UNKNOWN_KID_RELOAD_SECONDS = 1.0
+# A rotation made here is committed a moment after it invalidates the ring: a reload in that moment
+# still reads the old keys, so it counts as fresh only until this long after the change.
+CHANGE_SETTLE_SECONDS = 1.0
+SECRETBOX_PURPOSE = "jwt-signing-keys"
+RSA_BITS = 2048
+
+PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey | rsa.RSAPublicKey
+
+
+def is_asymmetric(algorithm: str) -> bool:
+    return algorithm in ASYMMETRIC
+
+
+# --- key material -------------------------------------------------------------------------------
+
+
+def generate_private_key(algorithm: str) -> PrivateKey:
+    if algorithm == "EdDSA":
+        return ed25519.Ed25519PrivateKey.generate()
+    if algorithm == "ES256":
+        return ec.generate_private_key(ec.SECP256R1())
+    if algorithm == "RS256":
+        return rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
+    raise ValueError(f"no key pairs for {algorithm}")
+
+
+def public_jwk(public_key: PublicKey, algorithm: str) -> dict[str, str]:
+    """The public parameters only, with `kid` (the RFC 7638 thumbprint), `alg` and `use`."""
+    if isinstance(public_key, ed25519.Ed25519PublicKey):
+        params = OKPAlgorithm.to_jwk(public_key, as_dict=True)
+        required: tuple[str, ...] = ("crv", "kty", "x")
+    elif isinstance(public_key, ec.EllipticCurvePublicKey):
+        params = ECAlgorithm.to_jwk(public_key, as_dict=True)
+        required = ("crv", "kty", "x", "y")
+    else:
+        params = RSAAlgorithm.to_jwk(public_key, as_dict=True)
+        required = ("e", "kty", "n")
+    members = {name: str(params[name]) for name in required}
+    return {"kid": thumbprint(members), **members, "alg": algorithm, "use": "sig"}
+
+
+def thumbprint(members: dict[str, str]) -> str:
+    """RFC 7638: SHA-256 of the required members, sorted, without whitespace; base64url."""
+    canonical = json.dumps(members, sort_keys=True, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(hashlib.sha256(canonical).digest()).rstrip(b"=").decode()
+
+
+def private_pem(private_key: PrivateKey) -> bytes:
+    return private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def load_private_pem(pem: bytes) -> PrivateKey:
+    key = serialization.load_pem_private_key(pem, password=None)
+    if not isinstance(key, ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+        raise ValueError("not a signing key of a supported type")
+    return key
+
+
+def hs256_kid(secret: str) -> str:
+    """A stable name for the shared secret that says nothing about it (an HMAC, not a hash of it)."""
+    digest = hmac.new(secret.encode(), b"shop:jwt:kid", hashlib.sha256).digest()
+    return "hs256-" + base64.urlsafe_b64encode(digest[:12]).decode()
+
+
+def key_box(root_secret: str) -> SecretBox:
+    return SecretBox(root_secret, SECRETBOX_PURPOSE)
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    """A freshly generated key pair, ready to be stored: the private half already sealed."""
+
+    kid: str
+    alg: str
+    public_jwk: dict[str, str]
+    sealed_private_key: bytes
+
+
+def new_key(algorithm: str, box: SecretBox) -> NewKey:
+    private_key = generate_private_key(algorithm)
+    jwk = public_jwk(private_key.public_key(), algorithm)
+    return NewKey(jwk["kid"], algorithm, jwk, box.seal(private_pem(private_key)))
+
+
+# --- what one instance knows ----------------------------------------------------------------------
+
+
+class StoredKey(Protocol):
+    """A stored signing key as the ring reads it (an auth.signing_keys row)."""
+
+    kid: str
+    alg: str
+    state: str
+    public_jwk: dict[str, Any]
+    private_key: bytes
+    retired_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Signer:
+    kid: str
+    alg: str
+    key: Any  # the HS256 secret (str) or a private key object
+
+
+@dataclass(frozen=True, slots=True)
+class Verifier:
+    alg: str
+    key: Any
+
+
+@dataclass(frozen=True, slots=True)
+class KeySet:
+    """One consistent view of the keys: who signs, who verifies, what is published."""
+
+    signer: Signer | None
+    verifiers: dict[str, Verifier] = field(default_factory=dict)
+    published: tuple[dict[str, Any], ...] = ()
+
+
+def publishable(key: StoredKey, now: datetime, ttl_seconds: int) -> bool:
+    """A retired key stays (published and accepted) while a token it signed may still be valid."""
+    if key.state != "retired" or key.retired_at is None:
+        return True
+    return now < key.retired_at + retired_key_lifetime(ttl_seconds)
+
+
+def retired_key_lifetime(ttl_seconds: int) -> timedelta:
+    # An instance may sign with a key for up to PROPAGATION_SECONDS after it retired, and shop
+    # accepts LEEWAY_SECONDS past `exp`: the key has to outlive the last such token.
+    return timedelta(seconds=ttl_seconds + PROPAGATION_SECONDS + LEEWAY_SECONDS)
+
+
+KeyLoader = Callable[[], Awaitable[Sequence[StoredKey]]]
+
+
+class KeyRing:
+    """This instance's signing keys. HS256: the shared secret, nothing to load. Otherwise a snapshot
+    of the database's keys, reloaded when older than RELOAD_SECONDS or when a token names a `kid`
+    it does not know; private keys are opened once per kid and kept in memory."""
+
+    def __init__(
+        self,
+        algorithm: str,
+        root_secret: str,
+        access_ttl_seconds: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.algorithm = algorithm
+        self._ttl = access_ttl_seconds
+        self._box = key_box(root_secret)
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._loaded_at: float | None = None
+        self._changed_at: float | None = None
+        self._last_unknown_reload = -UNKNOWN_KID_RELOAD_SECONDS
+        self._private: dict[str, Any] = {}
+        self._public: dict[str, Any] = {}
+        if is_asymmetric(algorithm):
+            self._keys = KeySet(signer=None)
+        else:
+            kid = hs256_kid(root_secret)
+            self._keys = KeySet(Signer(kid, algorithm, root_secret), {kid: Verifier(algorithm, root_secret)})
+
+    @property
+    def shared_secret(self) -> bool:
+        return not is_asymmetric(self.algorithm)
+
+    @property
+    def shared_verifier(self) -> Verifier | None:
+        """HS256: the one verifier, whatever `kid` a token names (tokens made before kids had none)."""
+        return next(iter(self._keys.verifiers.values())) if self.shared_secret else None
+
+    def invalidate(self) -> None:
+        """The keys changed (a rotation here): read them again before the next use."""
+        self._loaded_at = None
+        self._changed_at = self._clock()
+
+    async def current(self, load: KeyLoader) -> KeySet:
+        if self.shared_secret:
+            return self._keys
+        if self._stale():
+            async with self._lock:
+                if self._stale():  # another task may have reloaded while this one waited
+                    await self._reload(load)
+        return self._keys
+
+    async def verifier_for(self, kid: str, load: KeyLoader) -> Verifier | None:
+        keys = await self.current(load)
+        if kid in keys.verifiers or self.shared_secret:
+            return keys.verifiers.get(kid)
+        async with self._lock:
+            if kid not in self._keys.verifiers and (
+                self._clock() - self._last_unknown_reload >= UNKNOWN_KID_RELOAD_SECONDS
+            ):
+                self._last_unknown_reload = self._clock()
+                await self._reload(load)
+        return self._keys.verifiers.get(kid)
+
+    def _stale(self) -> bool:
+        return self._loaded_at is None or self._clock() - self._loaded_at >= RELOAD_SECONDS
+
+    async def _reload(self, load: KeyLoader) -> None:
+        stored = await load()
+        now = datetime.now(UTC)
+        signer: Signer | None = None
+        verifiers: dict[str, Verifier] = {}
+        published: list[dict[str, Any]] = []
+        for key in stored:
+            if not publishable(key, now, self._ttl):
+                continue
+            if key.kid not in self._public:
+                self._public[key.kid] = jwt.PyJWK(dict(key.public_jwk)).key
+            verifiers[key.kid] = Verifier(key.alg, self._public[key.kid])
+            published.append(dict(key.public_jwk))
+            if key.state == "active":
+                if key.kid not in self._private:
+                    self._private[key.kid] = load_private_pem(self._box.open(key.private_key))
+                signer = Signer(key.kid, key.alg, self._private[key.kid])
+        self._keys = KeySet(signer, verifiers, tuple(published))
+        loaded = self._clock()
+        self._loaded_at = loaded
+        if self._changed_at is not None and loaded - self._changed_at < CHANGE_SETTLE_SECONDS:
+            self._loaded_at = self._changed_at + CHANGE_SETTLE_SECONDS - RELOAD_SECONDS
+        # Pruned keys leave memory too.
+        self._private = {kid: key for kid, key in self._private.items() if kid in verifiers}
+        self._public = {kid: key for kid, key in self._public.items() if kid in verifiers}
+
+
+# --- tokens ---------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,43 +288,119 @@ class AccessToken:
     expires_in: int
 
 
-class AccessTokens:
-    """Mints and verifies access tokens (HS256/384/512 with one key)."""
+REQUIRED_CLAIMS = ["sub", "sid", "exp", "iat", "jti", "type", "iss", "aud"]
 
-    def __init__(self, key: str, algorithm: str, ttl_seconds: int) -> None:
-        self._key = key
-        self._algorithm = algorithm
-        self.ttl_seconds = ttl_seconds
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> AccessTokens:
-        return cls(settings.signing_key(), settings.jwt_algorithm, settings.access_token_ttl_seconds)
+class NoSigningKey(RuntimeError):
+    """The database holds no active key: `ensure_keys` did not run (it runs at startup)."""
 
-    def issue(
-        self, user_id: uuid.UUID, session_id: uuid.UUID, *, amr: Sequence[str] = ("pwd",)
+
+# Tokens this instance has already verified, by their full text (signature included, so a forgery
+# can never match one): a client sends one access token with many requests, and the signature is
+# the costly part of an asymmetric check. Only valid tokens enter, so junk cannot fill it.
+VERIFIED_CACHE_SIZE = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    kid: str | None
+    expires_at: float
+    claims: AccessClaims
+
+
+class AccessTokenCodec:
+    """Mints and checks access tokens with the keys of a KeyRing."""
+
+    def __init__(self, ring: KeyRing, *, issuer: str, audience: str, ttl_seconds: int) -> None:
+        self.ring = ring
+        self.issuer = issuer
+        self.audience = audience
+        self.ttl = ttl_seconds
+        self._verified: OrderedDict[str, _Verified] = OrderedDict()
+
+    async def issue(
+        self,
+        load: KeyLoader,
+        user_id: uuid.UUID,
+        session_id: uuid.UUID,
+        *,
+        amr: Sequence[str] = ("pwd",),
+        **extra: Any,
     ) -> AccessToken:
         """`amr` (RFC 8176): how the session began — `pwd`, plus `otp` after a second step."""
+        keys = await self.ring.current(load)
+        if keys.signer is None:
+            raise NoSigningKey("no active signing key in the database")
+        return AccessToken(self.sign(keys.signer, user_id, session_id, amr=amr, **extra), self.ttl)
+
+    def sign(
+        self,
+        signer: Signer,
+        user_id: uuid.UUID,
+        session_id: uuid.UUID,
+        *,
+        amr: Sequence[str] = ("pwd",),
+        **extra: Any,
+    ) -> str:
         now = datetime.now(UTC)
         claims = {
             "sub": str(user_id),
             "sid": str(session_id),
             "jti": uuid.uuid4().hex,
             "iat": now,
-            "exp": now + timedelta(seconds=self.ttl_seconds),
+            "exp": now + timedelta(seconds=self.ttl),
             "type": "access",
+            "iss": self.issuer,
+            "aud": self.audience,
             "amr": list(amr),
+            **extra,
         }
-        return AccessToken(jwt.encode(claims, self._key, algorithm=self._algorithm), self.ttl_seconds)
+        return jwt.encode(claims, signer.key, algorithm=signer.alg, headers={"kid": signer.kid})
 
-    def verify(self, token: str) -> AccessClaims:
-        """Check signature, expiry and type; raise TokenExpired or TokenInvalid."""
+    async def decode(self, load: KeyLoader, token: str) -> AccessClaims:
+        """Check signature, expiry, type, issuer and audience; return the claims."""
+        keys = await self.ring.current(load)
+        seen = self._verified.get(token)
+        if (
+            seen is not None
+            and time.time() < seen.expires_at
+            and (
+                seen.kid is None or seen.kid in keys.verifiers  # its key may have been pruned since
+            )
+        ):
+            self._verified.move_to_end(token)
+            return seen.claims
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise TokenInvalid() from exc
+        kid = header.get("kid")
+        verifier: Verifier | None
+        if self.ring.shared_secret:
+            verifier, kid = self.ring.shared_verifier, None
+        elif isinstance(kid, str) and kid:
+            verifier = await self.ring.verifier_for(kid, load)
+        else:
+            verifier = None
+        if verifier is None:
+            raise TokenInvalid()
+        claims = self.check(verifier, token)
+        self._verified[token] = _Verified(kid, float(claims.claims["exp"]) + LEEWAY_SECONDS, claims)
+        if len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return claims
+
+    def check(self, verifier: Verifier, token: str) -> AccessClaims:
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
-                self._key,
-                algorithms=[self._algorithm],  # one algorithm: no `none`, no confusion attacks
+                verifier.key,
+                # The key's own algorithm, never the token's: no `none`, no HS256-with-a-public-key.
+                algorithms=[verifier.alg],
+                audience=self.audience,
+                issuer=self.issuer,
                 leeway=LEEWAY_SECONDS,
-                options={"require": ["sub", "sid", "exp", "iat", "jti", "type"]},
+                options={"require": REQUIRED_CLAIMS, "strict_aud": True},
             )
         except jwt.ExpiredSignatureError as exc:
             raise TokenExpired() from exc
@@ -72,3 +412,52 @@ class AccessTokens:
             return AccessClaims(uuid.UUID(str(claims["sub"])), uuid.UUID(str(claims["sid"])), claims)
         except ValueError as exc:
             raise TokenInvalid() from exc
+
+
+class AccessTokens:
+    """What the rest of shop uses: mint and verify access tokens, publish the public keys. Each
+    call takes the caller's database session, through which the key ring reloads when it must."""
+
+    def __init__(self, ring: KeyRing, codec: AccessTokenCodec) -> None:
+        self.ring = ring
+        self.codec = codec
+        self.ttl_seconds = codec.ttl
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AccessTokens:
+        ring = KeyRing(settings.jwt_algorithm, settings.signing_key(), settings.access_token_ttl_seconds)
+        codec = AccessTokenCodec(
+            ring,
+            issuer=settings.issuer,
+            audience=settings.jwt_audience,
+            ttl_seconds=settings.access_token_ttl_seconds,
+        )
+        return cls(ring, codec)
+
+    @staticmethod
+    def _loader(session: AsyncSession) -> KeyLoader:
+        async def load() -> Sequence[StoredKey]:
+            return await SigningKeyRepository(session).list_all()
+
+        return load
+
+    async def issue(
+        self,
+        session: AsyncSession,
+        user_id: uuid.UUID,
+        session_id: uuid.UUID,
+        *,
+        amr: Sequence[str] = ("pwd",),
+    ) -> AccessToken:
+        """`amr` (RFC 8176): how the session began — `pwd`, plus `otp` after a second step."""
+        return await self.codec.issue(self._loader(session), user_id, session_id, amr=amr)
+
+    async def verify(self, session: AsyncSession, token: str) -> AccessClaims:
+        return await self.codec.decode(self._loader(session), token)
+
+    async def published(self, session: AsyncSession) -> list[dict[str, Any]]:
+        """The public JWKs: next, active, and retired ones whose tokens may still be valid."""
+        return list((await self.ring.current(self._loader(session))).published)
+
+    def keys_changed(self) -> None:
+        self.ring.invalidate()

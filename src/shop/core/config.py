@@ -44,8 +44,12 @@ class Settings(BaseSettings):
     database_url: str | None = None
     redis_url: str | None = None
     jwt_secret_key: SecretStr | None = None
-    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    jwt_algorithm: Literal["HS256", "EdDSA", "ES256", "RS256"] = "HS256"
     public_url: str = "http://localhost:8000"
+    jwt_issuer: str | None = None
+    jwt_audience: str = Field(default="shop", min_length=1)
+    # Fractions are accepted (0.5 = every 12 hours); unset: rotation by hand only.
+    jwt_key_rotation_days: float | None = Field(default=None, gt=0)
 
     smtp_host: str | None = None
     smtp_port: int = Field(default=587, ge=1, le=65535)
@@ -106,6 +110,11 @@ class Settings(BaseSettings):
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
 
+    @field_validator("jwt_issuer", "jwt_key_rotation_days", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("cors_origins")
     @classmethod
     def _no_wildcard_origin(cls, value: list[str]) -> list[str]:
@@ -162,6 +171,11 @@ class Settings(BaseSettings):
         if self.lockout_max_seconds < self.lockout_base_seconds:
             raise ValueError("LOCKOUT_MAX_SECONDS must not be below LOCKOUT_BASE_SECONDS")
         return self
+
+    @property
+    def issuer(self) -> str:
+        """`iss` of access tokens and the RFC 8414 `issuer`: JWT_ISSUER, else PUBLIC_URL."""
+        return (self.jwt_issuer or self.public_url).rstrip("/")
 
     @property
     def admin_needs_mfa(self) -> bool:

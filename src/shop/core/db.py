@@ -81,7 +81,12 @@ class Database:
             )
 
     @classmethod
-    def from_url(cls, url: str, *, pool_size: int = 10) -> Database:
+    def from_url(
+        cls, url: str, *, pool_size: int = 10, pool_timeout: float = 10.0, connect_timeout: float = 5.0
+    ) -> Database:
+        """`pool_timeout`: how long a request waits for a free connection of the pool before it is
+        answered 503 (the service is busy); `connect_timeout`: how long opening a connection may
+        take before PostgreSQL counts as unreachable (503 too)."""
         engine = create_async_engine(
             url,
             pool_size=pool_size,
@@ -93,8 +98,8 @@ class Database:
             pool_pre_ping=False,
             hide_parameters=True,  # errors must not carry hashes or emails into the logs
             pool_recycle=1800,
-            pool_timeout=10,
-            connect_args={"timeout": 5, "command_timeout": 30, **POOLER_SAFE},
+            pool_timeout=pool_timeout,
+            connect_args={"timeout": connect_timeout, "command_timeout": 30, **POOLER_SAFE},
         )
         event.listen(engine.sync_engine, "checkin", _note_checkin)
         event.listen(engine.sync_engine, "checkout", _ping_if_idle)

@@ -1,5 +1,6 @@
 """Rendering of errors: RFC 9457 problem+json answers, their OpenAPI description, and the answer to
-anything unforeseen (503 when a backing service is down, else a bare 500)."""
+anything unforeseen (503 when a backing service is down or shop's own connection pool stays
+exhausted, else a bare 500)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shop.core.errors import BEARER_ERRORS, ShopError
@@ -238,9 +240,21 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _os(request: Request, exc: OSError) -> JSONResponse:
         return unexpected_error_response(request, exc)
 
+    @app.exception_handler(PoolTimeout)
+    async def _pool(request: Request, exc: PoolTimeout) -> JSONResponse:
+        return unexpected_error_response(request, exc)
+
 
 def unexpected_error_response(request: Request, exc: BaseException) -> JSONResponse:
     """The answer to anything unforeseen: 503 when a backing service is down, else a bare 500."""
+    if isinstance(exc, PoolTimeout):
+        # Every connection of this process's pool stayed busy for the whole pool timeout: shop is
+        # overloaded, PostgreSQL itself may be fine (so no outage is logged). Not a bug either:
+        # the request may succeed a moment later, which Retry-After tells the client.
+        logger.warning("database connection pool exhausted on %s", request.url.path)
+        return problem_response(
+            503, "service_unavailable", "The service is busy.", headers={"Retry-After": "1"}
+        )
     if is_outage(exc):
         logger.warning("backing service unavailable on %s: %s", request.url.path, type(exc).__name__)
         return problem_response(503, "service_unavailable", "A backing service is unavailable.")

@@ -29,9 +29,11 @@ class AccessClaims:
 
 
 class AccessTokenVerifier(Protocol):
-    """Checks an access token; raises TokenInvalid or TokenExpired (shop.core.errors) when it fails."""
+    """Checks an access token; raises TokenInvalid or TokenExpired (shop.core.errors) when it fails.
+    It gets the request's database session: with key pairs kept in the database, the verifier
+    reads them again now and then (after a rotation, or for a `kid` it does not know yet)."""
 
-    def verify(self, token: str) -> AccessClaims: ...
+    async def verify(self, session: AsyncSession, token: str) -> AccessClaims: ...
 
 
 class SessionValidator(Protocol):
@@ -92,7 +94,7 @@ async def get_principal(
     if credentials is None or not credentials.credentials:
         raise NotAuthenticated()
     guard: BearerGuard = request.app.state.bearer_guard
-    verified = guard.tokens.verify(credentials.credentials)
+    verified = await guard.tokens.verify(session, credentials.credentials)
     # A writing request holds its account (one statement still): a deletion waits for it to end,
     # and a request that starts during a deletion finds the account gone once it commits.
     hold = request.method not in SAFE_METHODS

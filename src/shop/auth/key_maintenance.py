@@ -1,0 +1,65 @@
+"""The signing keys' life outside requests: made on first start, then — in every instance, every
+few seconds — retired keys pruned and, with JWT_KEY_ROTATION_DAYS, a rotation when one is due.
+Only the instance holding the keys' advisory lock acts, so one period gives one rotation."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+
+from shop.auth.service import SigningKeyService
+from shop.auth.tokens import AccessTokens, is_asymmetric
+from shop.core.config import Settings
+from shop.core.db import Database
+
+logger = logging.getLogger("shop.auth.keys")
+
+INTERVAL_SECONDS = 10.0
+
+
+class SigningKeyMaintenance:
+    def __init__(self, settings: Settings, database: Database, tokens: AccessTokens) -> None:
+        self.settings = settings
+        self.database = database
+        self.tokens = tokens
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    async def ensure_keys(self) -> None:
+        """At startup, before the first request: an active and a next key (no-op with HS256)."""
+        if not is_asymmetric(self.settings.jwt_algorithm):
+            return
+        async with self.database.sessions() as session, session.begin():
+            await SigningKeyService(session, self.settings).ensure()
+        self.tokens.keys_changed()
+
+    async def run_once(self) -> bool:
+        """Prune, and rotate when due. True when this instance rotated."""
+        async with self.database.sessions() as session, session.begin():
+            rotated = await SigningKeyService(session, self.settings).maintain()
+        if rotated:
+            self.tokens.keys_changed()
+        return rotated
+
+    def start(self) -> None:
+        if is_asymmetric(self.settings.jwt_algorithm):
+            self._task = asyncio.create_task(self._run(), name="signing-key-maintenance")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._task is not None:
+            await self._task
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            # Jitter: instances started together do not all knock on the lock at once.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), INTERVAL_SECONDS * random.uniform(0.8, 1.2))  # noqa: S311
+            if self._stopping.is_set():
+                return
+            try:
+                await self.run_once()
+            except Exception:  # must outlive database outages
+                logger.warning("signing key maintenance failed; retrying", exc_info=True)
