@@ -38,11 +38,13 @@ from shop.core.health import router as health_router
 from shop.core.logging import configure_logging
 from shop.core.mail.sender import MailSender
 from shop.core.middleware import BodyLimitMiddleware, RequestContextMiddleware, SecurityHeadersMiddleware
+from shop.core.openapi import install_openapi
 from shop.core.openapi_contract import install_contract
 from shop.core.problems import install_error_handlers
 from shop.core.ratelimit import RateLimiter
 from shop.core.security import BearerGuard, install_guard
 from shop.core.validation import ControlCharacterMiddleware
+from shop.links import LINKS
 from shop.localization.router import router as localization_router
 from shop.users import public as users_public
 from shop.users.router import router as users_router
@@ -240,6 +242,7 @@ def create_app(
     install_guard(app, shop.guard)
 
     install_error_handlers(app)
+    install_openapi(app, LINKS)
     install_docs(app)
     _install_middleware(app, settings)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -51,6 +52,23 @@ def database_url(settings: Settings) -> Iterator[str]:
         embedded.stop()
 
 
+def _check_data_dir(settings: Settings) -> None:
+    """DATA_DIR holds the embedded database, the development signing key and saved mail. When any of
+    them is in use, fail now, in one line, if the directory cannot be written (read-only, full, not
+    a directory) — not later, with a traceback from deep inside."""
+    if settings.database_url and settings.jwt_secret_key is not None and settings.smtp_host:
+        return
+    probe = settings.data_dir / f".shop-write-check-{os.getpid()}"
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"\0" * 65536)  # a full disk refuses this as well
+        probe.unlink()
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+        _fail(f"DATA_DIR={settings.data_dir} is not writable: {exc.strerror or exc}")
+
+
 def _migrate_to(url: str, action: str, revision: str) -> None:
     from shop.core.migrate import run_alembic
 
@@ -72,6 +90,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     settings = _settings()
+    _check_data_dir(settings)
     workers = args.workers or settings.web_concurrency
     # JSON from the first line on: migrations and uvicorn's start-up speak before the app's lifespan.
     configure_logging(settings.log_level)

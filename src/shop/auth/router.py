@@ -58,12 +58,14 @@ from shop.core.errors import (
     TokenInvalid,
     TokenRevoked,
 )
+from shop.core.openapi import operation_ids
 from shop.core.problems import problem_responses
 from shop.core.ratelimit import limit_by_address
 from shop.core.security import AdminUser, CurrentUser
 
-router = APIRouter(tags=["auth"])
-admin_router = APIRouter(tags=["admin"])
+router = APIRouter(tags=["auth"], generate_unique_id_function=operation_ids("auth"))
+# The admin user routes belong to auth (API.md): their operation ids are `auth_…` too.
+admin_router = APIRouter(tags=["admin"], generate_unique_id_function=operation_ids("auth"))
 
 LOGIN_ERRORS = (
     errors.InvalidCredentials,

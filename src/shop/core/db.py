@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -41,6 +42,17 @@ def schemas() -> set[str]:
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # A pooled connection idle this long is pinged before use; a busy one is not (see _ping_if_idle).
 PING_AFTER_IDLE_SECONDS = 5.0
+
+
+def _statement_name() -> str:
+    return f"__shop_{uuid.uuid4().hex}__"
+
+
+# Behind a transaction-pooling PgBouncer, connections are shared between clients: a prepared
+# statement named like asyncpg's default (`__asyncpg_stmt_1__`) would collide with another client's.
+# Unique names cost nothing on a direct connection. (The statement cache is turned off in the URL:
+# docs/RELIABILITY.md.)
+POOLER_SAFE = {"prepared_statement_name_func": _statement_name}
 
 
 class Database:
@@ -87,7 +99,7 @@ class Database:
             hide_parameters=True,  # errors must not carry hashes or emails into the logs
             pool_recycle=1800,
             pool_timeout=pool_timeout,
-            connect_args={"timeout": connect_timeout, "command_timeout": 30},
+            connect_args={"timeout": connect_timeout, "command_timeout": 30, **POOLER_SAFE},
         )
         event.listen(engine.sync_engine, "checkin", _note_checkin)
         event.listen(engine.sync_engine, "checkout", _ping_if_idle)

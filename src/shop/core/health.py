@@ -13,8 +13,9 @@ from sqlalchemy import text
 
 from shop.core.db import Database
 from shop.core.metrics import render_latest
+from shop.core.openapi import operation_ids
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], generate_unique_id_function=operation_ids("ops"))
 
 CHECK_TIMEOUT_SECONDS = 3.0
 

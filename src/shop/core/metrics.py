@@ -66,6 +66,11 @@ OUTBOX_OLDEST_AGE = Gauge(
     registry=REGISTRY,
 )
 OUTBOX_OLDEST_AGE.set_function(OUTBOX_OLDEST.age_seconds)
+MAILS_FAILED = Counter(
+    "shop_mails_failed_total",
+    "Mails given up on: the SMTP server refused them permanently (5xx) on every attempt.",
+    registry=REGISTRY,
+)
 
 
 def render_latest() -> tuple[bytes, str]:

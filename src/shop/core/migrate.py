@@ -8,6 +8,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from shop.core.db import POOLER_SAFE
+
 # Any fixed number: instances that start together take turns instead of racing the same DDL.
 _MIGRATION_LOCK_ID = 0x5_40_9_0001
 
@@ -25,16 +27,15 @@ async def run_alembic(url: str, action: str, revision: str) -> None:
     config = alembic_config()
 
     def _go(connection: Connection) -> None:
-        connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
+        # The lock and every migration share one transaction (alembic joins it): the commit releases
+        # a transaction-level lock by itself. A session lock would not survive a transaction-pooling
+        # PgBouncer, where its unlock may run on another server connection and the lock stay behind.
+        connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
+        config.attributes["connection"] = connection
+        getattr(command, action)(config, revision)
         connection.commit()
-        try:
-            config.attributes["connection"] = connection
-            getattr(command, action)(config, revision)
-        finally:
-            connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": _MIGRATION_LOCK_ID})
-            connection.commit()
 
-    engine = create_async_engine(url)
+    engine = create_async_engine(url, connect_args=POOLER_SAFE)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_go)
@@ -43,7 +44,7 @@ async def run_alembic(url: str, action: str, revision: str) -> None:
 
 
 async def current_revision(url: str) -> str | None:
-    engine = create_async_engine(url)
+    engine = create_async_engine(url, connect_args=POOLER_SAFE)
     try:
         async with engine.connect() as connection:
             exists = await connection.scalar(text("SELECT to_regclass('public.alembic_version')"))

@@ -1,5 +1,6 @@
 """Rate limits on slowapi's limiter (the `limits` library): memory by default, Redis when REDIS_URL is
-set so limits hold across workers and instances. The key is the client address; X-Forwarded-For is
+set so limits hold across workers and instances. While Redis is unreachable each process counts in
+its own memory instead (docs/RELIABILITY.md: never fail open, never fail the request). The key is the client address; X-Forwarded-For is
 believed only from TRUSTED_PROXIES."""
 
 from __future__ import annotations
@@ -7,16 +8,25 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import ipaddress
+import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import Request
-from limits import RateLimitItem, parse
+from limits import parse
+from limits.errors import StorageError
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+from limits.strategies import RateLimiter as Strategy
+from redis.exceptions import RedisError
 from slowapi import Limiter
 
 from shop.core.config import Settings
 from shop.core.errors import RateLimited
+
+logger = logging.getLogger("shop.ratelimit")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -59,14 +69,22 @@ class RateLimiter:
         self.enabled = settings.rate_limit_enabled
         self._trusted = _networks(settings.trusted_proxies)
         self._remote_storage = settings.redis_url is not None
+        # An unreachable Redis must cost a request a second at most, not the OS's TCP timeout.
+        options: dict[str, Any] = (
+            {"socket_connect_timeout": 1, "socket_timeout": 1} if settings.redis_url else {}
+        )
         self._slowapi = Limiter(
             key_func=self.client_address,
             storage_uri=settings.redis_url or "memory://",
             strategy="moving-window",
             key_prefix="shop",
             enabled=settings.rate_limit_enabled,
+            storage_options=options,
         )
         self._strategy = self._slowapi.limiter
+        # Where counts go while Redis is down: this process's memory, as without REDIS_URL.
+        self._fallback: Strategy = MovingWindowRateLimiter(MemoryStorage())
+        self._redis_down = False
 
     def _is_trusted(self, ip: IPAddress) -> bool:
         return any(ip in network for network in self._trusted)
@@ -104,19 +122,39 @@ class RateLimiter:
         item = parse(limit)
         # Keys are hashed: an email address never lands in Redis in clear text.
         digest = hashlib.sha256(key.lower().encode()).hexdigest()[:32]
+        strategy = self._strategy
         if self._remote_storage:
-            allowed = await asyncio.to_thread(self._strategy.hit, item, scope, digest)
+            try:
+                allowed = await asyncio.to_thread(strategy.hit, item, scope, digest)
+                stats = (
+                    None
+                    if allowed
+                    else await asyncio.to_thread(strategy.get_window_stats, item, scope, digest)
+                )
+                self._redis_back()
+            except (RedisError, StorageError, OSError) as exc:
+                self._redis_lost(exc)
+                strategy = self._fallback
+                allowed = strategy.hit(item, scope, digest)
+                stats = None if allowed else strategy.get_window_stats(item, scope, digest)
         else:
-            allowed = self._strategy.hit(item, scope, digest)
-        if not allowed:
-            raise RateLimited(await self._retry_after(item, scope, digest))
+            allowed = strategy.hit(item, scope, digest)
+            stats = None if allowed else strategy.get_window_stats(item, scope, digest)
+        if stats is not None:
+            raise RateLimited(max(1, math.ceil(stats.reset_time - time.time())))
 
-    async def _retry_after(self, item: RateLimitItem, scope: str, digest: str) -> int:
-        if self._remote_storage:
-            stats = await asyncio.to_thread(self._strategy.get_window_stats, item, scope, digest)
-        else:
-            stats = self._strategy.get_window_stats(item, scope, digest)
-        return max(1, math.ceil(stats.reset_time - time.time()))
+    def _redis_lost(self, exc: Exception) -> None:
+        if not self._redis_down:  # once per outage, not once per request
+            logger.warning(
+                "Redis unreachable: rate limits count in this process until it is back (%s)",
+                type(exc).__name__,
+            )
+        self._redis_down = True
+
+    def _redis_back(self) -> None:
+        if self._redis_down:
+            logger.warning("Redis reachable again: rate limits are shared again")
+        self._redis_down = False
 
     async def hit_address(self, request: Request, limit: str, scope: str) -> None:
         """Count one request of the calling address against `limit`."""
@@ -124,6 +162,7 @@ class RateLimiter:
 
     def reset(self) -> None:
         self._slowapi.reset()
+        self._fallback.storage.reset()
 
 
 def limit_by_address(scope: str, limit: Callable[[Settings], str]) -> Callable[[Request], Awaitable[None]]:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Header, Path, Query, Response, status
 from pydantic import BaseModel, TypeAdapter
 
 from shop.core.errors import Forbidden, InvalidInput
+from shop.core.openapi import operation_ids
 from shop.core.problems import problem_responses
 from shop.core.security import AdminUser
 from shop.localization import service
@@ -43,7 +44,7 @@ from shop.localization.schemas import (
     StoredRateOut,
 )
 
-router = APIRouter(tags=["localization"])
+router = APIRouter(tags=["localization"], generate_unique_id_function=operation_ids("localization"))
 
 CACHE_CONTROL = "public, max-age=300"
 CACHEABLE = """

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response, status
 
 from shop.core.errors import InvalidInput, NotFound
+from shop.core.openapi import operation_ids
 from shop.core.problems import problem_responses
 from shop.core.security import CurrentUser
 from shop.localization.public import UnknownCurrency, UnknownLanguage
@@ -14,6 +15,7 @@ from shop.users.schemas import AddressIn, AddressOut, AddressUpdate, ProfileOut,
 
 router = APIRouter(
     tags=["users"],
+    generate_unique_id_function=operation_ids("users"),
     responses=problem_responses(bearer=True),
 )
 

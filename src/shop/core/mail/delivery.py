@@ -21,7 +21,22 @@ _LINK = re.compile(r"https?://[^\s<>\"]+")
 
 
 class Delivery(Protocol):
-    async def deliver(self, mail: OutboxMail, message: EmailMessage) -> None: ...
+    async def deliver(self, mail: OutboxMail, message: EmailMessage) -> None:
+        """Hand the mail over; raise `Refused` when the server will never take it, anything else
+        when it may later (unreachable, timeout, a 4xx)."""
+        ...
+
+
+class Refused(Exception):
+    """The server refused the mail permanently (an SMTP 5xx): trying again will not help."""
+
+
+def _permanent(exc: Exception) -> bool:
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        return bool(exc.recipients) and all(_permanent(each) for each in exc.recipients)
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return 500 <= exc.code < 600
+    return False
 
 
 class SmtpDelivery:
@@ -31,18 +46,23 @@ class SmtpDelivery:
     async def deliver(self, mail: OutboxMail, message: EmailMessage) -> None:
         settings = self.settings
         password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
-        await aiosmtplib.send(
-            message,
-            hostname=settings.smtp_host,
-            port=settings.smtp_port,
-            username=settings.smtp_username,
-            password=password,
-            # starttls: required, never opportunistic (a server without it is refused, so no
-            # password or link crosses in clear text); tls: implicit TLS from the first byte.
-            use_tls=settings.smtp_tls == "tls",
-            start_tls=settings.smtp_tls == "starttls",
-            timeout=settings.smtp_timeout_seconds,
-        )
+        try:
+            await aiosmtplib.send(
+                message,
+                hostname=settings.smtp_host,
+                port=settings.smtp_port,
+                username=settings.smtp_username,
+                password=password,
+                # starttls: required, never opportunistic (a server without it is refused, so no
+                # password or link crosses in clear text); tls: implicit TLS from the first byte.
+                use_tls=settings.smtp_tls == "tls",
+                start_tls=settings.smtp_tls == "starttls",
+                timeout=settings.smtp_timeout_seconds,
+            )
+        except aiosmtplib.SMTPException as exc:
+            if _permanent(exc):
+                raise Refused(f"{type(exc).__name__}: {exc}") from exc
+            raise
 
 
 class FolderDelivery:

@@ -14,14 +14,21 @@ from sqlalchemy import func, select
 
 from shop.core.config import Settings
 from shop.core.db import Database
-from shop.core.mail.delivery import Delivery, delivery_for
+from shop.core.mail.delivery import Delivery, Refused, delivery_for
 from shop.core.mail.outbox import OutboxMail
-from shop.core.metrics import MAIL_FAILURES, MAILS_SENT, OUTBOX_BACKLOG, OUTBOX_OLDEST
+from shop.core.metrics import MAIL_FAILURES, MAILS_FAILED, MAILS_SENT, OUTBOX_BACKLOG, OUTBOX_OLDEST
+from shop.core.problems import is_outage
 
 logger = logging.getLogger("shop.mail")
 
 MAX_BACKOFF_SECONDS = 300
 BATCH_SIZE = 20
+# A permanent refusal (SMTP 5xx) is tried this often in all, then the mail is given up on. An
+# unreachable or busy server (anything else) is retried without end: the mail waits for it.
+REFUSALS_BEFORE_GIVING_UP = 3
+# A mail given up on stays in the outbox (`last_error` says why) but is never due again: no schema
+# change, and the due-index and the backlog leave it out.
+GIVEN_UP = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 def _backoff(base_seconds: float, attempts: int) -> timedelta:
@@ -50,8 +57,11 @@ class MailSender:
         while not self._stopping.is_set():
             try:
                 sent = await self.drain_once()
-            except Exception:  # the sender must outlive database and SMTP outages
-                logger.warning("mail sender pass failed; retrying", exc_info=True)
+            except Exception as exc:  # the sender must outlive database and SMTP outages
+                if is_outage(exc):  # expected while the database is away: one line, no traceback
+                    logger.warning("mail sender pass failed (%s); retrying", type(exc).__name__)
+                else:
+                    logger.warning("mail sender pass failed; retrying", exc_info=True)
                 sent = 0
             if sent == 0:
                 with contextlib.suppress(TimeoutError):
@@ -73,16 +83,11 @@ class MailSender:
             for mail in due:
                 try:
                     await self.delivery.deliver(mail, self._message(mail))
+                except Refused as exc:
+                    self._refused(mail, exc)
+                    continue  # this mail's fault, not the server's: the rest may go
                 except Exception as exc:
-                    MAIL_FAILURES.inc()
-                    mail.attempts += 1
-                    mail.next_attempt_at = datetime.now(UTC) + _backoff(
-                        self.settings.mail_retry_base_seconds, mail.attempts
-                    )
-                    mail.last_error = f"{type(exc).__name__}: {exc}"[:500]
-                    logger.warning(
-                        "mail delivery failed", extra={"mail_id": str(mail.id), "attempts": mail.attempts}
-                    )
+                    self._failed(mail, exc)
                     # SMTP is down: the rest of the batch would fail the same way.
                     break
                 mail.sent_at = datetime.now(UTC)
@@ -93,12 +98,31 @@ class MailSender:
             await session.flush()  # this pass's hand-overs count as sent below
             backlog, oldest = (
                 await session.execute(
-                    select(func.count(), func.min(OutboxMail.created_at)).where(OutboxMail.sent_at.is_(None))
+                    select(func.count(), func.min(OutboxMail.created_at)).where(
+                        OutboxMail.sent_at.is_(None), OutboxMail.next_attempt_at < GIVEN_UP
+                    )
                 )
             ).one()
             OUTBOX_BACKLOG.set(backlog or 0)
             OUTBOX_OLDEST.created_at = oldest.timestamp() if oldest is not None else None
         return sent
+
+    def _failed(self, mail: OutboxMail, exc: Exception) -> None:
+        MAIL_FAILURES.inc()
+        mail.attempts += 1
+        mail.next_attempt_at = datetime.now(UTC) + _backoff(
+            self.settings.mail_retry_base_seconds, mail.attempts
+        )
+        mail.last_error = f"{type(exc).__name__}: {exc}"[:500]
+        logger.warning("mail delivery failed", extra={"mail_id": str(mail.id), "attempts": mail.attempts})
+
+    def _refused(self, mail: OutboxMail, exc: Refused) -> None:
+        self._failed(mail, exc)
+        if mail.attempts >= REFUSALS_BEFORE_GIVING_UP:
+            MAILS_FAILED.inc()
+            mail.next_attempt_at = GIVEN_UP
+            mail.body = ""  # its links carry live tokens
+            logger.error("mail refused for good", extra={"mail_id": str(mail.id), "attempts": mail.attempts})
 
     def _message(self, mail: OutboxMail) -> EmailMessage:
         message = EmailMessage()
