@@ -9,7 +9,6 @@ count across both.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -98,10 +97,7 @@ class PgBouncer:
             self.process.wait(timeout=30)
 
 
-# The PgBouncer variant ("pgbouncer") is out of the default run: on the merged main a refresh race
-# through transaction pooling answered 500 ("prepared statement __asyncpg_stmt_3__ already exists"),
-# a defect left open in issue #10. Run it by hand: SHOP_TEST_POOLERS=direct,pgbouncer.
-@pytest.fixture(params=os.environ.get("SHOP_TEST_POOLERS", "direct").split(","))
+@pytest.fixture(params=["direct", "pgbouncer"])
 def pooler(request: pytest.FixtureRequest, tmp_path: Path, server_url: str) -> Iterator[PgBouncer | None]:
     if request.param == "direct":
         yield None

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import MetaData, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -53,6 +54,15 @@ def _statement_name() -> str:
 # Unique names cost nothing on a direct connection. (The statement cache is turned off in the URL:
 # docs/RELIABILITY.md.)
 POOLER_SAFE = {"prepared_statement_name_func": _statement_name}
+
+
+def _behind_a_pooler(url: str) -> dict[str, Any]:
+    """`?prepared_statement_cache_size=0` in DATABASE_URL says a transaction pooler sits in between:
+    asyncpg's own statement cache (type introspection, pings) must then be off as well, or its
+    default statement names collide on the pooler's shared server connections."""
+    if make_url(url).query.get("prepared_statement_cache_size") == "0":
+        return {"statement_cache_size": 0}
+    return {}
 
 
 class Database:
@@ -99,7 +109,12 @@ class Database:
             hide_parameters=True,  # errors must not carry hashes or emails into the logs
             pool_recycle=1800,
             pool_timeout=pool_timeout,
-            connect_args={"timeout": connect_timeout, "command_timeout": 30, **POOLER_SAFE},
+            connect_args={
+                "timeout": connect_timeout,
+                "command_timeout": 30,
+                **POOLER_SAFE,
+                **_behind_a_pooler(url),
+            },
         )
         event.listen(engine.sync_engine, "checkin", _note_checkin)
         event.listen(engine.sync_engine, "checkout", _ping_if_idle)
