@@ -19,9 +19,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from shop.bootstrap import create_app
-from tests.reliability.conftest import _create, _drop
 from tests.reliability.support import PASSWORD, ShopServer, bearer, create_admin, sign_in, sign_up
 from tests.support.app import make_settings
+from tests.support.databases import create_database, drop_database
 from tests.support.smtp import SmtpSink
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "20"))
@@ -107,7 +107,7 @@ async def serve_for_fuzzing(
 ) -> AsyncIterator[Target]:
     """A `shop serve` on a database of its own, with a verified user and an admin to act as."""
     name = f"shop_fuzz_{kind}_{worker_id}_{os.getpid()}"
-    url = await _create(server_url, name)
+    url = await create_database(server_url, name)
     smtp = SmtpSink()
     smtp.start()
     data_dir = tmp_path_factory.mktemp(f"fuzz-{kind}") / "data"
@@ -131,7 +131,7 @@ async def serve_for_fuzzing(
     finally:
         code = server.stop()
         smtp.stop()
-        await _drop(server_url, name)
+        await drop_database(server_url, name)
     assert code == 0, server.output()
     assert "Traceback" not in server.output(), server.output()
 

@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 
 from shop.core.embedded import EmbeddedPostgres
-from tests.reliability.conftest import NewDatabase
 from tests.reliability.support import (
     PASSWORD,
     RedisServer,
@@ -27,6 +26,7 @@ from tests.reliability.support import (
     shop_env,
     wait_until,
 )
+from tests.support.databases import NewDatabase
 from tests.support.net import free_port
 from tests.support.smtp import SmtpSink, _Collector
 

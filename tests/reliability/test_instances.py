@@ -19,7 +19,6 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.reliability.conftest import NewDatabase
 from tests.reliability.support import (
     PASSWORD,
     RedisServer,
@@ -33,6 +32,7 @@ from tests.reliability.support import (
     require,
     wait_until,
 )
+from tests.support.databases import NewDatabase
 from tests.support.net import free_port
 from tests.support.smtp import SmtpSink
 
