@@ -403,17 +403,21 @@ async def mfa_confirm(
     return RecoveryCodesResponse(recovery_codes=codes)
 
 
+# Turning two-step sign-in off and replacing the recovery codes re-check the password and a code.
+_MFA_MANAGE_ERRORS = problem_responses(
+    errors.InvalidCurrentPassword,
+    errors.InvalidCode,
+    NotFound,
+    errors.AccountLocked,
+    RateLimited,
+    bearer=True,
+)
+
+
 @router.delete(
     "/mfa/totp",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(
-        errors.InvalidCurrentPassword,
-        errors.InvalidCode,
-        NotFound,
-        errors.AccountLocked,
-        RateLimited,
-        bearer=True,
-    ),
+    responses=_MFA_MANAGE_ERRORS,
 )
 async def mfa_disable(
     body: MfaManageRequest, principal: CurrentUser, service: MfaServiceDep, client: ClientDep
@@ -428,14 +432,7 @@ async def mfa_disable(
 @router.post(
     "/mfa/recovery-codes",
     response_model=RecoveryCodesResponse,
-    responses=problem_responses(
-        errors.InvalidCurrentPassword,
-        errors.InvalidCode,
-        NotFound,
-        errors.AccountLocked,
-        RateLimited,
-        bearer=True,
-    ),
+    responses=_MFA_MANAGE_ERRORS,
 )
 async def mfa_recovery_codes(
     body: MfaManageRequest, principal: CurrentUser, service: MfaServiceDep, client: ClientDep
