@@ -9,7 +9,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import shop.auth.models
@@ -19,6 +19,7 @@ import shop.users.models  # noqa: F401
 from shop.core.db import Base
 from shop.core.db import schemas as schemas_of_metadata
 from shop.core.migrate import current_revision, run_alembic
+from tests.support.databases import create_database, drop_database
 
 SCHEMAS = {"auth", "users", "localization", "mail"}
 
@@ -26,15 +27,11 @@ SCHEMAS = {"auth", "users", "localization", "mail"}
 @pytest.fixture
 async def empty_database(server_url: str) -> AsyncIterator[str]:
     name = f"shop_migrations_{secrets.token_hex(4)}"
-    admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = await create_database(server_url, name)
     try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+        yield url
     finally:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+        await drop_database(server_url, name)
 
 
 async def schemas_and_tables(url: str) -> tuple[set[str], set[str]]:

@@ -8,9 +8,6 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.support.browser import (
     CHROMIUM,
@@ -20,6 +17,7 @@ from tests.support.browser import (
     keep_log,
     require_browser,
 )
+from tests.support.databases import create_database, drop_database
 from tests.support.serve import ShopServer, start_server, stop_server
 from tests.support.smtp import SmtpSink
 
@@ -28,15 +26,11 @@ from tests.support.smtp import SmtpSink
 async def browser_database_url(server_url: str, worker_id: str) -> AsyncIterator[str]:
     """An empty database of its own: `shop serve` migrates it at start, as on a first `make run`."""
     name = f"shop_browser_{worker_id}_{secrets.token_hex(4)}"
-    admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = await create_database(server_url, name)
     try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+        yield url
     finally:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+        await drop_database(server_url, name)
 
 
 @pytest.fixture(scope="session")

@@ -24,10 +24,10 @@ import httpx
 import jwt
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from shop.auth.tokens import key_box, load_private_pem
+from tests.support.databases import create_database, drop_database
 from tests.support.net import EXIT_SECONDS, STARTUP_SECONDS, free_port
 
 pytestmark = pytest.mark.e2e
@@ -60,15 +60,11 @@ LOAD_DEADLINE_SECONDS = 240
 async def fresh_database(server_url: str) -> AsyncIterator[str]:
     """A database of its own: shop serve migrates it, and nothing else in the suite writes to it."""
     name = f"shop_jwks_{secrets.token_hex(4)}"
-    admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = await create_database(server_url, name)
     try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+        yield url
     finally:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+        await drop_database(server_url, name)
 
 
 def shop_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
