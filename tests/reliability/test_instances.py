@@ -220,5 +220,7 @@ async def test_two_instances_behave_as_one(
         codes = (one.stop(), two.stop())
         smtp.stop()
         redis.stop()
+        # Captured, shown when the test fails: what each instance logged.
+        print("--- one\n" + one.output() + "\n--- two\n" + two.output())
     assert codes == (0, 0), one.output() + two.output()
     assert "Traceback" not in one.output() + two.output(), one.output() + two.output()

@@ -56,19 +56,20 @@ def _statement_name() -> str:
 POOLER_SAFE = {"prepared_statement_name_func": _statement_name}
 
 
-def _behind_a_pooler(url: str) -> dict[str, Any]:
+def behind_a_pooler(url: str) -> bool:
     """`?prepared_statement_cache_size=0` in DATABASE_URL says a transaction pooler sits in between:
     asyncpg's own statement cache (type introspection, pings) must then be off as well, or its
-    default statement names collide on the pooler's shared server connections."""
-    if make_url(url).query.get("prepared_statement_cache_size") == "0":
-        return {"statement_cache_size": 0}
-    return {}
+    default statement names collide on the pooler's shared server connections; and reads keep
+    their transaction (`Database`)."""
+    return make_url(url).query.get("prepared_statement_cache_size") == "0"
 
 
 class Database:
     """The engine and the session factories of one app (or one test)."""
 
-    def __init__(self, engine: AsyncEngine, bind: AsyncConnection | None = None) -> None:
+    def __init__(
+        self, engine: AsyncEngine, bind: AsyncConnection | None = None, *, autocommit_reads: bool = True
+    ) -> None:
         self.engine = engine
         # Tests bind sessions to one connection whose transaction is rolled back afterwards.
         self.sessions = async_sessionmaker(
@@ -80,15 +81,17 @@ class Database:
         # Reads in autocommit: each statement is its own transaction, as every statement of a READ
         # COMMITTED transaction sees its own snapshot anyway, so a read sees exactly what it would
         # inside BEGIN … COMMIT and saves those two round trips. A test's bound connection keeps
-        # its one transaction.
-        self.read_sessions = self.sessions
-        if bind is None:
-            self.read_sessions = async_sessionmaker(
-                bind=engine.execution_options(isolation_level="AUTOCOMMIT"),
-                expire_on_commit=False,
-                autoflush=False,
-                sync_session_class=_ReadSession,
-            )
+        # its one transaction. Behind a transaction pooler reads keep BEGIN … COMMIT: outside a
+        # transaction the pooler may hand a statement's prepare and its execution to two different
+        # server connections ("prepared statement … does not exist").
+        self.read_sessions = async_sessionmaker(
+            bind=bind
+            or (engine.execution_options(isolation_level="AUTOCOMMIT") if autocommit_reads else engine),
+            expire_on_commit=False,
+            autoflush=False,
+            join_transaction_mode="create_savepoint",
+            sync_session_class=_ReadSession,
+        )
 
     @classmethod
     def from_url(
@@ -97,6 +100,7 @@ class Database:
         """`pool_timeout`: how long a request waits for a free connection of the pool before it is
         answered 503 (the service is busy); `connect_timeout`: how long opening a connection may
         take before PostgreSQL counts as unreachable (503 too)."""
+        pooled = behind_a_pooler(url)
         engine = create_async_engine(
             url,
             pool_size=pool_size,
@@ -113,12 +117,12 @@ class Database:
                 "timeout": connect_timeout,
                 "command_timeout": 30,
                 **POOLER_SAFE,
-                **_behind_a_pooler(url),
+                **({"statement_cache_size": 0} if pooled else {}),
             },
         )
         event.listen(engine.sync_engine, "checkin", _note_checkin)
         event.listen(engine.sync_engine, "checkout", _ping_if_idle)
-        return cls(engine)
+        return cls(engine, autocommit_reads=not pooled)
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
-from shop.core.db import SessionDep
+from shop.core.db import SAFE_METHODS, DatabaseDep, SessionDep
 from shop.core.security import CurrentUser
 from shop.users.models import Address
 from shop.users.service import AddressService, ProfileService
@@ -16,9 +16,14 @@ from shop.users.service import AddressService, ProfileService
 AddressId = Annotated[uuid.UUID, Path(description="The address's id (a UUID).")]
 
 
-def get_profile_service(session: SessionDep, request: Request) -> ProfileService:
-    # Accept-Language picks the language of a profile that has to be created on first use.
-    return ProfileService(session, accept_language=request.headers.get("accept-language"))
+def get_profile_service(session: SessionDep, database: DatabaseDep, request: Request) -> ProfileService:
+    # Accept-Language picks the language of a profile that has to be created on first use; a reading
+    # request's session cannot write it, so that creation gets a transaction of its own.
+    return ProfileService(
+        session,
+        accept_language=request.headers.get("accept-language"),
+        database=database if request.method in SAFE_METHODS else None,
+    )
 
 
 def get_address_service(session: SessionDep) -> AddressService:

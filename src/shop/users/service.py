@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shop.core.db import Database
 from shop.core.errors import NotFound
 from shop.localization import public as localization
 from shop.users.errors import AddressLimit
@@ -32,11 +33,16 @@ def types_sharing_a_use(address_type: str) -> tuple[str, ...]:
 
 
 class ProfileService:
-    def __init__(self, session: AsyncSession, *, accept_language: str | None = None) -> None:
-        """`accept_language`: the caller's header, for a profile that has to be created now."""
+    def __init__(
+        self, session: AsyncSession, *, accept_language: str | None = None, database: Database | None = None
+    ) -> None:
+        """`accept_language`: the caller's header, for a profile that has to be created now;
+        `database`, for a reading request: that creation then commits on its own, as the request's
+        session cannot write."""
         self.session = session
         self.profiles = ProfileRepository(session)
         self.accept_language = accept_language
+        self.database = database
 
     async def create(self, user_id: uuid.UUID, accept_language: str | None) -> None:
         """The profile of a new user: language from Accept-Language (else `en`), currency USD."""
@@ -47,8 +53,13 @@ class ProfileService:
         profile = await self.profiles.get(user_id)
         if profile is None:
             # Every user has a profile. An account that never passed through the registration event
-            # (made before this context existed, or by a path that skipped it) gets its defaults now.
-            await self.create(user_id, self.accept_language)
+            # (made before this context existed, or by a path that skipped it) gets its defaults now,
+            # in a transaction of its own: GET's session only reads. Creating is idempotent.
+            if self.database is None:
+                await self.create(user_id, self.accept_language)
+            else:
+                async with self.database.unit_of_work() as session:
+                    await ProfileService(session).create(user_id, self.accept_language)
             profile = await self.profiles.get(user_id)
         if profile is None:  # pragma: no cover  (only if the account is erased meanwhile)
             raise NotFound("The profile was not found.")
