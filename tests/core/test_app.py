@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.security import OAuth2PasswordRequestForm
 
 from shop.bootstrap import create_app
 from shop.core.db import Database
@@ -124,3 +128,35 @@ async def test_openapi_documents_problem_responses(client: httpx.AsyncClient) ->
     assert "email_taken" in responses["409"]["description"]
     me = schema["paths"]["/api/v1/auth/me"]["get"]
     assert "401" in me["responses"] and me["security"]
+
+
+def _runs_on_the_loop(call: object) -> bool:
+    method = getattr(call, "__call__", None)  # noqa: B004 - a dependency may be an instance
+    return any(inspect.iscoroutinefunction(c) or inspect.isasyncgenfunction(c) for c in (call, method))
+
+
+def test_no_endpoint_or_dependency_runs_in_a_thread(app: FastAPI) -> None:
+    """FastAPI runs a plain `def` endpoint or dependency in its thread pool: a hand-over to a
+    thread and back (and a fight for the GIL) per call, several per request on the hot path. Every
+    one is `async def`; only the framework's OAuth2 form class (POST /auth/token) is exempt."""
+    exempt = {OAuth2PasswordRequestForm}
+    in_threads: set[str] = set()
+
+    def walk(dependant: Dependant) -> None:
+        if (
+            dependant.call is not None
+            and dependant.call not in exempt
+            and not _runs_on_the_loop(dependant.call)
+        ):
+            in_threads.add(getattr(dependant.call, "__qualname__", repr(dependant.call)))
+        for sub in dependant.dependencies:
+            walk(sub)
+
+    routes = [route for route in app.router.routes if isinstance(route, APIRoute)]
+    for context in iter_route_contexts(app.router.routes):
+        if isinstance(context.original_route, APIRoute):
+            routes.append(context.original_route)
+    assert len(routes) > 50
+    for route in routes:
+        walk(route.dependant)
+    assert not in_threads, f"sync endpoints or dependencies (make them async def): {sorted(in_threads)}"

@@ -89,7 +89,7 @@ class SessionCookies:
         return token
 
 
-def get_session_cookies(request: Request) -> SessionCookies:
+async def get_session_cookies(request: Request) -> SessionCookies:
     settings: Settings = request.app.state.settings
     return SessionCookies(enabled=settings.refresh_cookie)
 

@@ -13,7 +13,7 @@ from shop.core.ratelimit import RateLimiter
 USER_AGENT_MAX = 512
 
 
-def get_tools(request: Request) -> AuthTools:
+async def get_tools(request: Request) -> AuthTools:
     tools: AuthTools = request.app.state.auth
     return tools
 
@@ -21,7 +21,7 @@ def get_tools(request: Request) -> AuthTools:
 ToolsDep = Annotated[AuthTools, Depends(get_tools)]
 
 
-def get_client(request: Request) -> Client:
+async def get_client(request: Request) -> Client:
     agent = request.headers.get("user-agent")
     limiter: RateLimiter = request.app.state.rate_limiter
     ip = limiter.client_ip(request)
@@ -32,15 +32,15 @@ def get_client(request: Request) -> Client:
     )
 
 
-def get_session_service(session: SessionDep, database: DatabaseDep, tools: ToolsDep) -> SessionService:
+async def get_session_service(session: SessionDep, database: DatabaseDep, tools: ToolsDep) -> SessionService:
     return SessionService(session, database, tools)
 
 
-def get_account_service(session: SessionDep, database: DatabaseDep, tools: ToolsDep) -> AccountService:
+async def get_account_service(session: SessionDep, database: DatabaseDep, tools: ToolsDep) -> AccountService:
     return AccountService(session, database, tools)
 
 
-def get_mfa_service(session: SessionDep, database: DatabaseDep, tools: ToolsDep) -> MfaService:
+async def get_mfa_service(session: SessionDep, database: DatabaseDep, tools: ToolsDep) -> MfaService:
     return MfaService(session, database, tools)
 
 
@@ -50,7 +50,7 @@ MfaServiceDep = Annotated[MfaService, Depends(get_mfa_service)]
 ClientDep = Annotated[Client, Depends(get_client)]
 
 
-def get_signing_key_service(session: SessionDep, tools: ToolsDep) -> SigningKeyService:
+async def get_signing_key_service(session: SessionDep, tools: ToolsDep) -> SigningKeyService:
     return SigningKeyService(session, tools.settings, tools.tokens)
 
 

@@ -12,7 +12,7 @@ from shop.core.db import SessionDep
 from shop.localization.service import CurrencyService, LanguageService, RateService
 
 
-def get_base_currency(request: Request) -> str:
+async def get_base_currency(request: Request) -> str:
     """BASE_CURRENCY: the pivot of cross rates, and the default `base` of /exchange-rates."""
     settings: Settings = request.app.state.settings
     return settings.base_currency
@@ -21,15 +21,15 @@ def get_base_currency(request: Request) -> str:
 BaseCurrency = Annotated[str, Depends(get_base_currency)]
 
 
-def get_language_service(session: SessionDep) -> LanguageService:
+async def get_language_service(session: SessionDep) -> LanguageService:
     return LanguageService(session)
 
 
-def get_currency_service(session: SessionDep) -> CurrencyService:
+async def get_currency_service(session: SessionDep) -> CurrencyService:
     return CurrencyService(session)
 
 
-def get_rate_service(session: SessionDep, pivot: BaseCurrency) -> RateService:
+async def get_rate_service(session: SessionDep, pivot: BaseCurrency) -> RateService:
     return RateService(session, pivot=pivot)
 
 

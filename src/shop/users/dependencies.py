@@ -16,7 +16,7 @@ from shop.users.service import AddressService, ProfileService
 AddressId = Annotated[uuid.UUID, Path(description="The address's id (a UUID).")]
 
 
-def get_profile_service(session: SessionDep, database: DatabaseDep, request: Request) -> ProfileService:
+async def get_profile_service(session: SessionDep, database: DatabaseDep, request: Request) -> ProfileService:
     # Accept-Language picks the language of a profile that has to be created on first use; a reading
     # request's session cannot write it, so that creation gets a transaction of its own.
     return ProfileService(
@@ -26,7 +26,7 @@ def get_profile_service(session: SessionDep, database: DatabaseDep, request: Req
     )
 
 
-def get_address_service(session: SessionDep) -> AddressService:
+async def get_address_service(session: SessionDep) -> AddressService:
     return AddressService(session)
 
 
