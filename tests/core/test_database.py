@@ -3,6 +3,8 @@ in a read session, and the guard's one statement serving GET /me."""
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -13,7 +15,8 @@ from sqlalchemy import event, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shop.auth.passwords import hashing_threads
+from shop.auth.passwords import HASHING_NICE, PasswordHasher, hashing_threads
+from shop.core.config import Settings
 from shop.core.db import Database
 from shop.core.problems import is_outage
 from shop.localization.models import Language
@@ -75,6 +78,17 @@ async def test_get_me_reads_the_user_once(client: httpx.AsyncClient, app: Any, e
 )
 def test_hashing_leaves_each_worker_a_core_for_its_event_loop(cores: int, workers: int, threads: int) -> None:
     assert hashing_threads(workers, cores) == threads
+
+
+async def test_hashing_threads_yield_the_cpu_to_the_event_loop(settings: Settings) -> None:
+    def nice_of_this_thread() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    hasher = PasswordHasher(settings)
+    in_pool = await hasher._run(nice_of_this_thread)
+    assert in_pool == min(19, nice_of_this_thread() + HASHING_NICE)
+    matches, _ = await hasher.verify("a long enough password", await hasher.hash("a long enough password"))
+    assert matches
 
 
 class _RefusedByServer(Exception):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -48,13 +50,28 @@ def hashing_threads(web_concurrency: int, cores: int | None = None) -> int:
     return max(1, (cores - web_concurrency) // web_concurrency)
 
 
+# The nice value of the hashing threads. Leaving a core to the event loop is not enough: the
+# machine's other processes (PostgreSQL, a proxy, other workers) take that core too, and a probe then
+# waits behind a hash. At a lower priority a hash only uses what nothing else wants, so the event loop
+# answers at once; with nothing else to run, hashing keeps its whole core.
+HASHING_NICE = 10
+
+
+def _lower_priority() -> None:
+    # Linux keeps a nice value per thread: this lowers the hashing thread's only.
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICE)
+
+
 _executors: dict[int, ThreadPoolExecutor] = {}
 
 
 def _executor(threads: int) -> ThreadPoolExecutor:
     # One pool per process (per size): apps built by tests share it instead of each leaving threads.
     if threads not in _executors:
-        _executors[threads] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="argon2")
+        _executors[threads] = ThreadPoolExecutor(
+            max_workers=threads, thread_name_prefix="argon2", initializer=_lower_priority
+        )
     return _executors[threads]
 
 
