@@ -73,6 +73,21 @@ async def test_get_me_reads_the_user_once(client: httpx.AsyncClient, app: Any, e
     assert len([s for s in seen if "auth.users" in s]) == 1
 
 
+async def test_refresh_reads_the_token_its_session_and_user_at_once(
+    client: httpx.AsyncClient, app: Any, engine: AsyncEngine
+) -> None:
+    email = await register_verified(client, app)
+    pair = await login(client, email)
+    with statements(engine) as seen:
+        response = await client.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert response.status_code == 200, response.text
+    assert response.json()["user"]["email"] == email
+    reads = [s for s in seen if s.lstrip().upper().startswith("SELECT")]
+    # One SELECT for the token, its session and the user; the rest are the writes of the rotation.
+    assert len(reads) == 1, reads
+    assert "auth.users" in reads[0] and "auth.refresh_tokens" in reads[0]
+
+
 @pytest.mark.parametrize(
     ("cores", "workers", "threads"), [(1, 1, 1), (2, 1, 1), (2, 2, 1), (8, 1, 7), (8, 2, 3), (8, 4, 1)]
 )

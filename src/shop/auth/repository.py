@@ -254,15 +254,18 @@ class SessionRepository:
             insert(RefreshToken).values(token_hash=token_hash, session_id=session_id, expires_at=expires_at)
         )
 
-    async def get_by_refresh_token(self, token_hash: bytes) -> tuple[RefreshToken, Session] | None:
+    async def get_by_refresh_token(self, token_hash: bytes) -> tuple[RefreshToken, Session, User] | None:
+        """The token, its session and the session's user, in one statement (a refresh needs all
+        three)."""
         statement = (
-            select(RefreshToken, Session)
+            select(RefreshToken, Session, User)
             .join(Session, Session.id == RefreshToken.session_id)
+            .join(User, User.id == Session.user_id)
             .where(RefreshToken.token_hash == token_hash)
             .execution_options(populate_existing=True)
         )
         row = (await self.session.execute(statement)).first()
-        return (row[0], row[1]) if row is not None else None
+        return (row[0], row[1], row[2]) if row is not None else None
 
     async def claim_refresh_token(self, token_hash: bytes) -> bool:
         """Mark the token rotated if nobody did yet: exactly one concurrent caller gets True."""

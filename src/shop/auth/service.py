@@ -357,7 +357,7 @@ class SessionService(_AuthService):
         found = await self.sessions.get_by_refresh_token(token_hash)
         if found is None:
             raise TokenInvalid("The refresh token is unknown.")
-        token, login = found
+        token, login, user = found
         if token.rotated_at is not None:
             # A spent token is a reuse every time it comes back, whatever became of its session.
             if login.revoked_at is not None:
@@ -377,8 +377,7 @@ class SessionService(_AuthService):
             # A concurrent request rotated it first: this use is a reuse like any other.
             rotated_at = await self.sessions.get_rotated_at(token_hash)
             await self._reused(rotated_at or datetime.now(UTC), login.id, login.user_id, client)
-        user = await self.users.get(login.user_id)
-        if user is None or not user.is_active:
+        if not user.is_active:
             raise TokenRevoked("The refresh token's session has been revoked; sign in again.")
         new_refresh = new_token()
         # Each refresh moves the session's end ahead, but never past its login plus the maximum.
