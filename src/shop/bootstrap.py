@@ -37,7 +37,7 @@ from shop.core.events import EventBus
 from shop.core.health import router as health_router
 from shop.core.logging import configure_logging
 from shop.core.mail.sender import MailSender
-from shop.core.middleware import BodyLimitMiddleware, RequestContextMiddleware, SecurityHeadersMiddleware
+from shop.core.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from shop.core.openapi import install_openapi
 from shop.core.openapi_contract import install_contract
 from shop.core.problems import install_error_handlers
@@ -173,13 +173,12 @@ async def _background_work(shop: Shop, database: Database, *, run: bool) -> Asyn
 
 
 def _install_middleware(app: FastAPI, settings: Settings) -> None:
-    """Last added runs first: security headers and the request id wrap everything (a 413 or a 500
-    carries them too); CORS wraps the body limit, so a browser can read a 413."""
+    """Last added runs first: the request id and the security headers wrap everything (a 413 or a
+    500 carries them too); CORS wraps the body limit, so a browser can read a 413."""
     app.add_middleware(ControlCharacterMiddleware, path_templates=lambda: app.openapi()["paths"])
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     _install_cors(app, settings)
-    app.add_middleware(RequestContextMiddleware)
-    app.add_middleware(SecurityHeadersMiddleware, no_store_prefixes=NO_STORE_PREFIXES)
+    app.add_middleware(RequestContextMiddleware, no_store_prefixes=NO_STORE_PREFIXES)
 
 
 def create_app(

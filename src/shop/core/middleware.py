@@ -1,15 +1,16 @@
-"""Per-request plumbing: X-Request-ID, the log context, one JSON log line, metrics, and a last-resort
-error answer."""
+"""Per-request plumbing: X-Request-ID, the log context, the security headers, one JSON log line,
+metrics, a last-resort error answer, and the body limit."""
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 from fastapi.routing import APIRoute
+from prometheus_client import Counter, Histogram
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.routing import BaseRoute
@@ -73,46 +74,87 @@ class RouteTemplates:
         return UNMATCHED
 
 
+_SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
+_NO_STORE = (b"cache-control", b"no-store")
+# Headers this middleware sets: the app's own values of them are dropped.
+_REPLACED = frozenset({b"x-request-id", b"x-content-type-options", b"referrer-policy"})
+_REPLACED_NO_STORE = _REPLACED | {b"cache-control", b"pragma", b"expires"}
+
+
+def _given_request_id(headers: list[tuple[bytes, bytes]]) -> str:
+    """The client's X-Request-ID (the last one, if several) when well-formed, else ""."""
+    given = b""
+    for name, value in headers:
+        if name == b"x-request-id":  # ASGI servers hand header names lower-cased
+            given = value
+    text = given.decode("latin-1")
+    return text if _REQUEST_ID.fullmatch(text) else ""
+
+
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    """Around everything (a 413 or a 500 carries it all too), in one pass per request: the request id
+    (`X-Request-ID`, echoed or new) and the log context; the security headers (`nosniff` and
+    `no-referrer` on every response; `no-store` under the given path prefixes, as tokens and personal
+    data must not rest in a browser's or a proxy's cache); the metrics and one log line per request;
+    and a last-resort 500 problem for an error nothing else answered."""
+
+    def __init__(self, app: ASGIApp, no_store_prefixes: tuple[str, ...] = ()) -> None:
         self.app = app
         self.route_template = RouteTemplates()
+        self.no_store_prefixes = tuple(prefix.rstrip("/") for prefix in no_store_prefixes)
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+    def _no_store(self, path: str) -> bool:
+        return any(path == prefix or path.startswith(prefix + "/") for prefix in self.no_store_prefixes)
+
+    def _count(self, method: str, route: str, status: int, elapsed: float) -> None:
+        # The labelled children, found once: `labels()` checks and locks on every call. Route
+        # templates (and UNMATCHED) bound the keys.
+        children = self._children.get((method, route, status))
+        if children is None:
+            children = (HTTP_REQUESTS.labels(method, route, str(status)), HTTP_LATENCY.labels(method, route))
+            self._children[(method, route, status)] = children
+        children[0].inc()
+        children[1].observe(elapsed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        request_id = _given_request_id(scope["headers"]) or os.urandom(16).hex()
         scope.setdefault("state", {})["request_id"] = request_id
         log_context = open_request(request_id)
         started = time.perf_counter()
         status = 500
         response_started = False
+        no_store = self._no_store(scope["path"])
+        replaced = _REPLACED_NO_STORE if no_store else _REPLACED
+        added = [*_SECURITY_HEADERS, (b"x-request-id", request_id.encode("latin-1"))]
+        if no_store:
+            added.append(_NO_STORE)
 
-        async def send_with_id(message: Message) -> None:
+        async def send_with_headers(message: Message) -> None:
             nonlocal status, response_started
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
-                headers.append((b"x-request-id", request_id.encode("latin-1")))
+                headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() not in replaced]
+                headers += added
                 message["headers"] = headers
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send_with_headers)
         except Exception as exc:
             if response_started:
                 raise
             response = unexpected_error_response(Request(scope), exc)
-            await response(scope, receive, send_with_id)
+            await response(scope, receive, send_with_headers)
         finally:
             elapsed = time.perf_counter() - started
             route = self.route_template(scope)
             method = scope["method"]
-            HTTP_REQUESTS.labels(method, route, str(status)).inc()
-            HTTP_LATENCY.labels(method, route).observe(elapsed)
+            self._count(method, route, status, elapsed)
             context = current_context()
             logger.info(
                 "request",
@@ -211,35 +253,3 @@ def _content_length(scope: Scope) -> int | None:
             except ValueError:
                 return None
     return None
-
-
-class SecurityHeadersMiddleware:
-    """`nosniff` and `no-referrer` on every response; `no-store` under the given path prefixes (tokens
-    and personal data must not rest in a browser's or a proxy's cache)."""
-
-    def __init__(self, app: ASGIApp, no_store_prefixes: tuple[str, ...] = ()) -> None:
-        self.app = app
-        self.no_store_prefixes = tuple(prefix.rstrip("/") for prefix in no_store_prefixes)
-
-    def _no_store(self, path: str) -> bool:
-        return any(path == prefix or path.startswith(prefix + "/") for prefix in self.no_store_prefixes)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        no_store = self._no_store(scope["path"])
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                replaced = {b"x-content-type-options", b"referrer-policy"}
-                if no_store:
-                    replaced |= {b"cache-control", b"pragma", b"expires"}
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in replaced]
-                headers += [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
-                if no_store:
-                    headers.append((b"cache-control", b"no-store"))
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
