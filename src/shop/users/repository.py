@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import bindparam, delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,6 +19,17 @@ _FRESH = {"populate_existing": True}
 # One lock per user, held to the end of the transaction, serialises every write to a user's
 # addresses: the limit count and the primary flags are read and written without a race.
 _LOCK_USER = text("SELECT pg_advisory_xact_lock(hashtextextended('users.addresses:' || :uid, 0))")
+
+
+# The reads of every GET /profile and GET /addresses, built once (building a statement costs more
+# than running the cached compilation of it).
+_PROFILE = select(Profile).where(Profile.user_id == bindparam("uid")).execution_options(**_FRESH)
+_ADDRESSES = (
+    select(Address)
+    .where(Address.user_id == bindparam("uid"))
+    .order_by(Address.is_primary.desc(), Address.created_at.desc(), Address.id.desc())
+    .execution_options(**_FRESH)
+)
 
 
 class ProfileRepository:
@@ -35,8 +46,7 @@ class ProfileRepository:
         await self.session.execute(statement)
 
     async def get(self, user_id: uuid.UUID) -> Profile | None:
-        statement = select(Profile).where(Profile.user_id == user_id).execution_options(**_FRESH)
-        return (await self.session.scalars(statement)).one_or_none()
+        return (await self.session.scalars(_PROFILE, {"uid": user_id})).one_or_none()
 
     async def get_preferred_language(self, user_id: uuid.UUID) -> str | None:
         statement = select(Profile.preferred_language).where(Profile.user_id == user_id)
@@ -68,13 +78,7 @@ class AddressRepository:
 
     async def list_for(self, user_id: uuid.UUID) -> list[Address]:
         """The user's addresses, primary ones first, then newest first."""
-        statement = (
-            select(Address)
-            .where(Address.user_id == user_id)
-            .order_by(Address.is_primary.desc(), Address.created_at.desc(), Address.id.desc())
-            .execution_options(**_FRESH)
-        )
-        return list(await self.session.scalars(statement))
+        return list(await self.session.scalars(_ADDRESSES, {"uid": user_id}))
 
     async def get(self, user_id: uuid.UUID, address_id: uuid.UUID) -> Address | None:
         """The address, only when it belongs to the user."""
