@@ -8,7 +8,21 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, and_, bindparam, case, delete, func, null, or_, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    LargeBinary,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -283,10 +297,13 @@ class SessionRepository:
             select(RefreshToken.rotated_at).where(RefreshToken.token_hash == token_hash)
         )
 
-    async def extend(self, session_id: uuid.UUID, ttl_seconds: int, max_lifetime_seconds: int) -> datetime:
+    async def extend(
+        self, session_id: uuid.UUID, ttl_seconds: int, max_lifetime_seconds: int, token_hash: bytes
+    ) -> datetime:
         """Move the session's expiry `ttl_seconds` ahead, never past its creation plus the maximum
-        lifetime; the new expiry."""
-        statement = (
+        lifetime, and add its new refresh token, expiring with it; the new expiry. One statement
+        (a data-modifying CTE): a refresh makes one round trip fewer."""
+        extended = (
             update(Session)
             .where(Session.id == session_id)
             .values(
@@ -295,8 +312,16 @@ class SessionRepository:
                     func.now() + _seconds(ttl_seconds), Session.created_at + _seconds(max_lifetime_seconds)
                 ),
             )
-            .returning(Session.expires_at)
-            .execution_options(synchronize_session=False)
+            .returning(Session.id, Session.expires_at)
+            .cte("extended")
+        )
+        statement = (
+            insert(RefreshToken)
+            .from_select(
+                ["token_hash", "session_id", "expires_at"],
+                select(literal(token_hash, LargeBinary), extended.c.id, extended.c.expires_at),
+            )
+            .returning(RefreshToken.expires_at)
         )
         expires_at = await self.session.scalar(statement)
         if expires_at is None:  # pragma: no cover - the caller holds the session's token row

@@ -382,9 +382,8 @@ class SessionService(_AuthService):
         new_refresh = new_token()
         # Each refresh moves the session's end ahead, but never past its login plus the maximum.
         expires_at = await self.sessions.extend(
-            login.id, self.settings.refresh_token_ttl_seconds, max_lifetime
+            login.id, self.settings.refresh_token_ttl_seconds, max_lifetime, hash_token(new_refresh)
         )
-        await self.sessions.add_refresh_token(login.id, hash_token(new_refresh), expires_at)
         left = seconds_until(expires_at)
         return await self._pair(user, login.id, new_refresh, amr=login.amr, refresh_expires_in=left)
 
