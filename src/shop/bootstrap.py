@@ -30,6 +30,7 @@ from shop.auth.service import AuthTools
 from shop.auth.tokens import AccessTokens
 from shop.auth.upkeep import AuthUpkeep
 from shop.core.config import Settings, get_settings
+from shop.core.conflicts import RetryConflictsMiddleware
 from shop.core.db import Database
 from shop.core.docs import install_docs
 from shop.core.embedded import EmbeddedPostgres
@@ -174,7 +175,9 @@ async def _background_work(shop: Shop, database: Database, *, run: bool) -> Asyn
 
 def _install_middleware(app: FastAPI, settings: Settings) -> None:
     """Last added runs first: security headers and the request id wrap everything (a 413 or a 500
-    carries them too); CORS wraps the body limit, so a browser can read a 413."""
+    carries them too); CORS wraps the body limit, so a browser can read a 413. A request ended by a
+    deadlock is run again innermost, right outside the exception handlers that let it through."""
+    app.add_middleware(RetryConflictsMiddleware)
     app.add_middleware(ControlCharacterMiddleware, path_templates=lambda: app.openapi()["paths"])
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     _install_cors(app, settings)

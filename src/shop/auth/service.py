@@ -20,7 +20,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop.auth import mfa, public
@@ -74,7 +73,6 @@ logger = logging.getLogger("shop.auth")
 VERIFY, RESET = "verify", "reset"
 PASSWORD, PASSWORD_AND_OTP = ("pwd",), ("pwd", "otp")
 MFA_TOKEN_TTL_SECONDS = 300
-DEADLOCK = "40P01"  # PostgreSQL's SQLSTATE for deadlock_detected
 # After this many wrong codes an mfa_token is spent (the account's lockout counts them too).
 MFA_TOKEN_MAX_ATTEMPTS = 5
 # An unknown mfa_token still costs one code check, as a wrong code does.
@@ -547,11 +545,12 @@ class AccountService(_AuthService):
 
     async def delete(self, user_id: uuid.UUID, password: str, client: Client) -> None:
         """Erase the account: nothing left names the user (email, names, phone, addresses, IPs).
-        Locks in one order — the admins' lock, then the user row — so no writer waits the other way."""
+        Locks in the one order of every change to an account — its row, then the admins' lock — so
+        no such change waits the other way (the request holds nothing before: `UnheldUser`)."""
         user = await self._existing(user_id)
         await self._confirm_password(user, password, client, "account_delete")
-        await self._keep_an_admin(user_id)
         await self._lock_for_deletion(user_id)
+        await self._keep_an_admin(user_id)
         await self.tools.events.publish(self.session, public.AccountDeleted(user_id))
         mail_ids = await erase_recipient(self.session, user.email)
         await self.link_requests.delete_for(user.email)
@@ -563,16 +562,9 @@ class AccountService(_AuthService):
         forget_saved_mail(self.settings, mail_ids)
 
     async def _lock_for_deletion(self, user_id: uuid.UUID) -> None:
-        """Wait for the user's writing requests to end (and keep new ones out)."""
-        try:
-            found = await self.users.lock_for_deletion(user_id)
-        except DBAPIError as exc:
-            # Two deletions of one account at once each hold the row FOR KEY SHARE (their guards)
-            # and wait for the other: PostgreSQL ends one of them. That one lost the race to delete.
-            if getattr(exc.orig, "sqlstate", None) != DEADLOCK:
-                raise
-            found = False
-        if not found:
+        """Wait for the user's writing requests to end (and keep new ones out). Of two deletions
+        at once the second waits here, then finds the account gone: its session ended with it."""
+        if not await self.users.lock_for_deletion(user_id):
             raise TokenRevoked()
 
     # -- administration ---------------------------------------------------------------------
@@ -584,6 +576,8 @@ class AccountService(_AuthService):
         self, admin_id: uuid.UUID, user_id: uuid.UUID, changes: dict[str, object], client: Client
     ) -> User:
         if changes.get("is_active") is False or changes.get("role", "admin") != "admin":
+            # The row first, then the admins' lock: the order a deletion takes them in too.
+            await self.users.lock_for_update(user_id)
             await self._keep_an_admin(user_id)
         user = await self.users.update(user_id, changes) if changes else await self.users.get(user_id)
         if user is None:
