@@ -44,6 +44,7 @@ from shop.core.openapi_contract import install_contract
 from shop.core.problems import install_error_handlers
 from shop.core.ratelimit import RateLimiter
 from shop.core.security import BearerGuard, install_guard
+from shop.core.shutdown import CutOffMiddleware
 from shop.core.validation import ControlCharacterMiddleware
 from shop.links import LINKS
 from shop.localization.router import router as localization_router
@@ -181,6 +182,7 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(ControlCharacterMiddleware, path_templates=lambda: app.openapi()["paths"])
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     _install_cors(app, settings)
+    app.add_middleware(CutOffMiddleware)  # its 503 is logged, counted and carries the request id
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, no_store_prefixes=NO_STORE_PREFIXES)
 

@@ -78,8 +78,9 @@ def _migrate_to(url: str, action: str, revision: str) -> None:
         _fail(f"cannot reach the database (DATABASE_URL): {exc}")
 
 
-class _Terminated(Exception):
-    """SIGTERM, re-raised by uvicorn once it has shut down gracefully."""
+class _Terminated(BaseException):
+    """SIGTERM, as an exception (re-raised by uvicorn once it has shut down gracefully). A
+    BaseException, as KeyboardInterrupt is: no `except Exception` on the way may swallow it."""
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
@@ -94,25 +95,25 @@ def cmd_serve(args: argparse.Namespace) -> None:
     workers = args.workers or settings.web_concurrency
     # JSON from the first line on: migrations and uvicorn's start-up speak before the app's lifespan.
     configure_logging(settings.log_level)
-    with database_url(settings) as url:
+    # From here on SIGTERM unwinds through `database_url`, which stops the embedded PostgreSQL,
+    # whenever it comes: while it starts, during the migrations, or (uvicorn takes the signal over
+    # while it serves, and re-raises it after its graceful shutdown) at the end.
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    with contextlib.suppress(_Terminated), database_url(settings) as url:
         _migrate_to(url, "upgrade", "head")
         # Workers are separate processes: they find the (possibly embedded) database this way.
         pass_to_workers(database_url=url, web_concurrency=workers)
-        # uvicorn restores this handler after its graceful shutdown and re-raises the signal: it
-        # then unwinds through `database_url`, which stops the embedded PostgreSQL.
-        signal.signal(signal.SIGTERM, _on_sigterm)
-        with contextlib.suppress(_Terminated):
-            uvicorn.run(
-                "shop.main:app",
-                host=args.host,
-                port=args.port,
-                workers=None if args.reload else workers,
-                reload=args.reload,
-                log_config=None,
-                access_log=False,
-                proxy_headers=False,  # client addresses come from TRUSTED_PROXIES only
-                timeout_graceful_shutdown=20,
-            )
+        uvicorn.run(
+            "shop.main:app",
+            host=args.host,
+            port=args.port,
+            workers=None if args.reload else workers,
+            reload=args.reload,
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,  # client addresses come from TRUSTED_PROXIES only
+            timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        )
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:

@@ -1,0 +1,50 @@
+"""The end of the shutdown grace (SHUTDOWN_GRACE_SECONDS): uvicorn cancels the requests still under
+way. Each is answered 503 `service_unavailable` with `Retry-After` — the client may send it again, to
+another instance — rather than uvicorn's bare 500 and a traceback in the log. Its transaction is
+rolled back (the request's session ends on the cancellation), so nothing of it is half-written."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shop.core.problems import problem_response
+
+logger = logging.getLogger("shop.request")
+
+
+class CutOffMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watching(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watching)
+        except asyncio.CancelledError:
+            if started:
+                raise
+            # The server cancelled this task to stop; it awaits nothing from it but its end. The
+            # answer is the request's last act, so the cancellation is taken as handled.
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            logger.warning("request cut off by the shutdown on %s", scope.get("path"))
+            response = problem_response(
+                503,
+                "service_unavailable",
+                "The service is shutting down; send the request again.",
+                headers={"Retry-After": "1", "Connection": "close"},
+            )
+            await response(scope, receive, send)
