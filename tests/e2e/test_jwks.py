@@ -143,6 +143,10 @@ class Processes:
         wait_ready(process, f"{base}/stats", None)
         return base
 
+    def stop(self, shop: Shop) -> None:
+        shop.process.terminate()
+        shop.process.wait(timeout=EXIT_SECONDS)
+
     def stop_all(self) -> None:
         for process in self.started:
             if process.poll() is None:
@@ -314,6 +318,62 @@ async def test_a_separate_service_verifies_shop_tokens_and_refuses_forgeries(
         # The real token still passes both.
         me = await client.get(f"{shop.base}/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
         assert me.status_code == 200
+
+
+# --- a changed JWT_SECRET_KEY ---------------------------------------------------------------------------
+
+
+def one_line_refusal(done: subprocess.CompletedProcess[str]) -> str:
+    """A refusal an operator reads at a glance: exit 1, one line on stderr, no traceback anywhere."""
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 1, (done.returncode, done.stdout, done.stderr)
+    assert "Traceback" not in done.stdout + done.stderr
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("shop: JWT_SECRET_KEY does not open the signing keys stored in the database")
+    assert "shop keys rotate --new-secret" in lines[0]
+    return lines[0]
+
+
+async def test_a_changed_jwt_secret_key_is_refused_in_one_line_until_a_rotation_with_new_secret(
+    fresh_database: str, processes: Processes, tmp_path: Path
+) -> None:
+    issuer = "http://shop.example"
+    shop = processes.shop(fresh_database, "shop", JWT_ALGORITHM="EdDSA", JWT_ISSUER=issuer)
+    create_admin(fresh_database, tmp_path)
+    async with httpx.AsyncClient(timeout=30) as client:
+        old_token = (await login(client, shop.base))["access_token"]
+    processes.stop(shop)
+
+    changed = {
+        "JWT_ALGORITHM": "EdDSA",
+        "JWT_ISSUER": issuer,
+        "JWT_SECRET_KEY": "a-changed-root-secret-" + "c" * 32,
+    }
+    listed_before = cli(fresh_database, tmp_path, "keys", "list", JWT_ALGORITHM="EdDSA").stdout
+    # `shop serve` refuses before it serves (a serve that started would outlive the CLI timeout).
+    refused = cli(fresh_database, tmp_path, "serve", "--port", str(free_port()), **changed)
+    kids = [line.split()[0] for line in listed_before.splitlines()]
+    assert all(kid in one_line_refusal(refused) for kid in kids)
+    # `shop keys list` still lists, and says what is wrong; a plain rotation changes nothing.
+    listed = cli(fresh_database, tmp_path, "keys", "list", **changed)
+    one_line_refusal(listed)
+    assert listed.stdout == listed_before
+    one_line_refusal(cli(fresh_database, tmp_path, "keys", "rotate", **changed))
+    assert cli(fresh_database, tmp_path, "keys", "list", JWT_ALGORITHM="EdDSA").stdout == listed_before
+
+    # Changing the secret on purpose: a new key signs; the old one retires and still verifies.
+    rotated = cli(fresh_database, tmp_path, "keys", "rotate", "--new-secret", **changed)
+    assert rotated.returncode == 0, rotated.stderr
+    states = {line.split()[0]: line.split()[1] for line in rotated.stdout.splitlines()}
+    assert states[kid_of(old_token)] == "retired"
+    shop = processes.shop(fresh_database, "shop-new-secret", **changed)
+    async with httpx.AsyncClient(timeout=30) as client:
+        me = await client.get(f"{shop.base}/api/v1/auth/me", headers={"Authorization": f"Bearer {old_token}"})
+        assert me.status_code == 200, me.text
+        new_token = (await login(client, shop.base))["access_token"]
+        assert states[kid_of(new_token)] == "active"
+    # The old secret, in turn, no longer opens the keys that sign.
+    one_line_refusal(cli(fresh_database, tmp_path, "keys", "rotate", JWT_ALGORITHM="EdDSA"))
 
 
 # --- rotation under load ------------------------------------------------------------------------------
