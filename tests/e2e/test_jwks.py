@@ -39,12 +39,16 @@ PASSWORD = "correct horse battery staple"
 ADMIN = "keys-admin@example.com"
 AUDIENCE = "shop"
 TTL = 600
-# The load: this many checks at the verifier, the key rotated twice on the way.
+# The load: at least this many checks at the verifier, the key rotated twice on the way, and the
+# load going on for this many checks after the last rotation.
 CHECKS = 3000
 ROTATE_AT = (1000, 2000)
-CHECKS_AFTER_LAST_ROTATION = 1000
+CHECKS_AFTER_LAST_ROTATION = 3000
 MINTERS = 6
 CHECKERS = 8
+# The checkers offer this many checks a second between them (a steady load, not a flood: shop's
+# own processes and a second test worker share the machine's cores); a busy machine gives fewer.
+CHECKS_PER_SECOND = 600
 MINT_PAUSE_SECONDS = 0.2
 # Rotations by hand come minutes apart; here they come as soon as this allows: past the verifier's
 # unknown-kid cooldown (5 s) and every instance's key reload (5 s), so the second rotation's key —
@@ -431,7 +435,9 @@ class Load:
             f"{title}: {self.verified} tokens verified, {len(self.refused)} refused at the verifier; "
             f"{self.shop_checks} cross-checked at shop, {len(self.shop_refused)} refused; "
             f"{len(self.kids_verified)} keys seen; {len(self.minted)} tokens minted; "
-            f"{self.checks / self.elapsed:.0f} verifications/s over {self.elapsed:.1f} s; "
+            f"{self.checks / self.elapsed:.0f} verifications/s over {self.elapsed:.1f} s "
+            f"(offered: {CHECKS_PER_SECOND}/s); rotations after {', '.join(str(at) for at, _ in self.rotations[1:])} "
+            "checks; "
             f"verifier fetched the key set {self.jwks_fetches} times; "
             f"every instance signed with the new key {', '.join(f'{p:.1f}' for p in self.propagation)} s "
             "after each rotation"
@@ -477,10 +483,22 @@ async def run_load(
                 and all((load.rotations[-1][1], base) in first_signed for base in shops)
             )
 
+        next_slot = time.monotonic()
+
+        async def paced() -> None:
+            """Wait for this check's slot: together the checkers offer CHECKS_PER_SECOND."""
+            nonlocal next_slot
+            now = time.monotonic()
+            slot = max(next_slot, now)
+            next_slot = slot + 1 / CHECKS_PER_SECOND
+            if slot > now:
+                await asyncio.sleep(slot - now)
+
         async def check() -> None:
             connection = KeepAliveClient(verifier)
             try:
                 while not stop.is_set():
+                    await paced()
                     if done():
                         stop.set()
                         return
@@ -511,7 +529,7 @@ async def run_load(
                 await asyncio.sleep(MINT_PAUSE_SECONDS)
 
         async def rotations() -> None:
-            previous = time.monotonic()
+            previous = time.monotonic() - ROTATION_SPACING_SECONDS  # the first waits for its checks only
             for at in ROTATE_AT:
                 while (
                     load.checks < at or time.monotonic() - previous < ROTATION_SPACING_SECONDS
