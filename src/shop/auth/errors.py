@@ -82,6 +82,21 @@ class KeyRotationUnavailable(ShopError):
     detail = "JWT_ALGORITHM is HS256: there are no key pairs to rotate (use EdDSA, ES256 or RS256)."
 
 
+class SigningKeysSealedElsewhere(Exception):
+    """The active or next private key does not open with JWT_SECRET_KEY: it was sealed under another
+    one. Not an HTTP answer: an instance refuses to start with it, the command line says it in one
+    line."""
+
+    def __init__(self, kids: list[str]) -> None:
+        self.kids = kids
+        super().__init__(
+            f"JWT_SECRET_KEY does not open the signing keys stored in the database ({', '.join(kids)}): "
+            "they were sealed under another JWT_SECRET_KEY. Start with that one again; or, to change "
+            "JWT_SECRET_KEY on purpose, run `shop keys rotate --new-secret` once with the new one "
+            "(tokens signed before stay valid until they expire)"
+        )
+
+
 class LastAdmin(ShopError):
     status, code = 409, "last_admin"
     detail = "This is the last active admin: make another admin first."

@@ -37,6 +37,7 @@ from shop.auth.errors import (
     LastAdmin,
     MfaEnabled,
     SecondStepRequired,
+    SigningKeysSealedElsewhere,
     TokenReused,
 )
 from shop.auth.metrics import LOCKOUTS, LOGINS, MFA_CHANGES, MFA_VERIFICATIONS
@@ -850,6 +851,31 @@ class SigningKeyService:
     def _new(self) -> NewKey:
         return new_key(self.algorithm, key_box(self.settings.signing_key()))
 
+    def _can_sign(self, key: SigningKey) -> bool:
+        """Of JWT_ALGORITHM, and its private half opens with this JWT_SECRET_KEY."""
+        if key.alg != self.algorithm:
+            return False
+        try:
+            key_box(self.settings.signing_key()).open(key.private_key)
+        except SecretBoxError:
+            return False
+        return True
+
+    def _refuse_sealed_elsewhere(self, keys: list[SigningKey]) -> None:
+        """The active and next keys of JWT_ALGORITHM must open: else the first token signed after
+        start, or after the next rotation, would fail — refuse now, naming the cause."""
+        unopened = [
+            k.kid
+            for k in keys
+            if k.state in ("active", "next") and k.alg == self.algorithm and not self._can_sign(k)
+        ]
+        if unopened:
+            raise SigningKeysSealedElsewhere(unopened)
+
+    async def check_sealed(self) -> None:
+        """Raises SigningKeysSealedElsewhere when JWT_SECRET_KEY cannot open the keys that sign."""
+        self._refuse_sealed_elsewhere(await self.listing())
+
     async def listing(self) -> list[SigningKey]:
         if not is_asymmetric(self.algorithm):
             return []
@@ -857,15 +883,17 @@ class SigningKeyService:
 
     async def ensure(self) -> None:
         """At startup: an active and a next key of JWT_ALGORITHM. When JWT_ALGORITHM changed, the
-        old active key retires (its tokens stay valid until they expire) and a new one signs."""
+        old active key retires (its tokens stay valid until they expire) and a new one signs. Keys
+        sealed under another JWT_SECRET_KEY: SigningKeysSealedElsewhere, nothing changed."""
         if not is_asymmetric(self.algorithm):
             return
         await self.repo.lock()
         keys = await self.repo.list_all()
+        self._refuse_sealed_elsewhere(keys)
         active = next((k for k in keys if k.state == "active"), None)
         upcoming = next((k for k in keys if k.state == "next"), None)
         if active is None:
-            if upcoming is not None and upcoming.alg == self.algorithm:
+            if upcoming is not None and self._can_sign(upcoming):
                 await self.repo.activate(upcoming.kid)  # already published: promote it
             else:
                 if upcoming is not None:
@@ -878,16 +906,28 @@ class SigningKeyService:
         elif upcoming is None or upcoming.alg != self.algorithm:
             await self._replace_next(upcoming)
 
-    async def rotate(self, *, actor: uuid.UUID | None = None) -> list[SigningKey]:
-        """Next becomes active, active retires, a new next is made; the keys afterwards."""
+    async def rotate(self, *, actor: uuid.UUID | None = None, new_secret: bool = False) -> list[SigningKey]:
+        """Next becomes active, active retires, a new next is made; the keys afterwards.
+
+        Keys sealed under another JWT_SECRET_KEY are refused (SigningKeysSealedElsewhere) unless
+        `new_secret`: the operator changes JWT_SECRET_KEY on purpose. Then a next key that does not
+        open is dropped (it never signed) and a new key signs; the old active key retires as usual —
+        verifying needs only its public half, so its tokens stay valid until they expire."""
         if not is_asymmetric(self.algorithm):
             raise KeyRotationUnavailable()
         await self.repo.lock()
         keys = await self.repo.list_all()
-        if not any(k.state == "active" for k in keys):
+        if not new_secret:
+            self._refuse_sealed_elsewhere(keys)
+        active = next((k for k in keys if k.state == "active"), None)
+        if active is None:
+            upcoming = next((k for k in keys if k.state == "next"), None)
+            if upcoming is not None and not self._can_sign(upcoming):
+                await self.repo.delete(upcoming.kid)
             await self.ensure()
         else:
-            await self._rotate(keys, reason="manual", actor=actor)
+            reason = "new_secret" if new_secret and not self._can_sign(active) else "manual"
+            await self._rotate(keys, reason=reason, actor=actor)
         await self.prune()
         if self.tokens is not None:
             self.tokens.keys_changed()  # this instance signs with the new key from its next token
@@ -918,8 +958,8 @@ class SigningKeyService:
     async def _rotate(self, keys: list[SigningKey], *, reason: str, actor: uuid.UUID | None = None) -> None:
         active = next(k for k in keys if k.state == "active")
         upcoming = next((k for k in keys if k.state == "next"), None)
-        if upcoming is not None and upcoming.alg != self.algorithm:
-            await self.repo.delete(upcoming.kid)
+        if upcoming is not None and not self._can_sign(upcoming):
+            await self.repo.delete(upcoming.kid)  # another algorithm's, or sealed under another secret
             upcoming = None
         # Order matters for the one-active/one-next indexes: retire, promote, then make a new next.
         await self.repo.retire(active.kid)
