@@ -29,6 +29,7 @@ from shop.auth.tokens import (
     RELOAD_SECONDS,
     AccessTokenCodec,
     KeyRing,
+    NoSigningKey,
     key_box,
     load_private_pem,
     new_key,
@@ -176,10 +177,10 @@ async def test_keys_sealed_under_another_secret_are_refused_until_a_rotation_wit
     nothing; `rotate(new_secret=True)` makes a key the new secret opens, and the old active key,
     retired, still verifies the tokens it signed."""
     old = settings_for(database_url, tmp_path, "EdDSA")
-    new = settings_for(database_url, tmp_path, "EdDSA", jwt_secret_key="the-new-root-secret-" + "n" * 40)
-    old_codec = AccessTokenCodec(
-        KeyRing("EdDSA", old.signing_key(), 3600), issuer="i", audience="a", ttl_seconds=60
-    )
+    new_secret = "the-new-root-secret-" + "n" * 40
+    new = settings_for(database_url, tmp_path, "EdDSA", jwt_secret_key=new_secret)
+    old_ring = KeyRing("EdDSA", old.signing_key(), 3600)
+    old_codec = AccessTokenCodec(old_ring, issuer="i", audience="a", ttl_seconds=60)
     new_ring = KeyRing("EdDSA", new.signing_key(), 3600)
     new_codec = AccessTokenCodec(new_ring, issuer="i", audience="a", ttl_seconds=60)
     async with db.sessions() as session, session.begin():
@@ -213,10 +214,32 @@ async def test_keys_sealed_under_another_secret_are_refused_until_a_rotation_wit
         # The token signed before the change stays valid until it expires.
         assert (await new_codec.decode(load, token)).claims["aud"] == "a"
         await SigningKeyService(session, new).ensure()  # the next start is fine
+
         audit = await session.scalar(
             select(AuditEvent).where(AuditEvent.event == "signing_key_rotated").order_by(AuditEvent.id.desc())
         )
         assert audit is not None and audit.details is not None and audit.details["reason"] == "new_secret"
+
+        # An instance still running on the old secret: it cannot sign (503, never a 500), and its
+        # scheduled rotation does not replace the new secret's keys by keys only it can open.
+        old_ring.invalidate()
+        with pytest.raises(NoSigningKey) as unavailable:
+            await old_codec.issue(load, uuid.uuid4(), uuid.uuid4())
+        assert (unavailable.value.status, unavailable.value.code) == (503, "service_unavailable")
+        await session.execute(
+            update(SigningKey)
+            .where(SigningKey.state == "active")
+            .values(activated_at=func.now() - timedelta(days=2))
+        )
+        kept = await states(db)
+        due = {"jwt_key_rotation_days": 1}
+        assert (
+            await SigningKeyService(session, settings_for(database_url, tmp_path, "EdDSA", **due)).maintain()
+            is False
+        )
+        assert await states(db) == kept
+        on_new = settings_for(database_url, tmp_path, "EdDSA", jwt_secret_key=new_secret, **due)
+        assert await SigningKeyService(session, on_new).maintain()  # an instance on the new secret does
 
 
 @pytest.fixture

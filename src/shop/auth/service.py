@@ -943,7 +943,15 @@ class SigningKeyService:
         days = self.settings.jwt_key_rotation_days
         if days is None or not await self.repo.rotation_due(days):
             return False
-        await self._rotate(await self.repo.list_all(), reason="scheduled")
+        keys = await self.repo.list_all()
+        active = next((k for k in keys if k.state == "active"), None)
+        if active is None or not self._can_sign(active):
+            # Sealed under another JWT_SECRET_KEY (`rotate --new-secret` while this instance still
+            # runs on the old one): rotating here would replace the new secret's keys by keys the
+            # other instances cannot open. An instance that can open them rotates instead.
+            logger.warning("scheduled key rotation skipped: JWT_SECRET_KEY does not open the active key")
+            return False
+        await self._rotate(keys, reason="scheduled")
         return True
 
     async def prune(self) -> list[str]:

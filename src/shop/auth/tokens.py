@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop.auth.repository import SigningKeyRepository
 from shop.core.config import Settings
-from shop.core.errors import TokenExpired, TokenInvalid
+from shop.core.errors import ServiceUnavailable, TokenExpired, TokenInvalid
 from shop.core.secretbox import SecretBox, SecretBoxError
 from shop.core.security import AccessClaims
 
@@ -310,8 +310,12 @@ class AccessToken:
 REQUIRED_CLAIMS = ["sub", "sid", "exp", "iat", "jti", "type", "iss", "aud"]
 
 
-class NoSigningKey(RuntimeError):
-    """The database holds no active key: `ensure_keys` did not run (it runs at startup)."""
+class NoSigningKey(ServiceUnavailable):
+    """This instance has no active key it can sign with: `ensure_keys` did not run (it runs at
+    startup), or the key was sealed under another JWT_SECRET_KEY while this instance ran (`shop keys
+    rotate --new-secret` with this one still up). A 503: the client may try another instance."""
+
+    detail = "This instance cannot sign tokens now; try again later."
 
 
 # Tokens this instance has already verified, by their full text (signature included, so a forgery
@@ -349,7 +353,7 @@ class AccessTokenCodec:
         """`amr` (RFC 8176): how the session began — `pwd`, plus `otp` after a second step."""
         keys = await self.ring.current(load)
         if keys.signer is None:
-            raise NoSigningKey("no active signing key in the database")
+            raise NoSigningKey(headers={"Retry-After": "5"})
         return AccessToken(self.sign(keys.signer, user_id, session_id, amr=amr, **extra), self.ttl)
 
     def sign(
