@@ -337,7 +337,7 @@ async def delete_me(
     """Delete the account and everything shop holds for it (profile, addresses, sessions). The
     email address can register again. The last active admin cannot delete itself (409
     `last_admin`)."""
-    await service.delete(principal.user_id, body.password, client)
+    await service.delete(principal.user_id, principal.session_id, body.password, client)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

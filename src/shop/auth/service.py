@@ -544,13 +544,13 @@ class AccountService(_AuthService):
     async def get(self, user_id: uuid.UUID) -> User:
         return await self._existing(user_id)
 
-    async def delete(self, user_id: uuid.UUID, password: str, client: Client) -> None:
+    async def delete(self, user_id: uuid.UUID, session_id: uuid.UUID, password: str, client: Client) -> None:
         """Erase the account: nothing left names the user (email, names, phone, addresses, IPs).
         Locks in the one order of every change to an account — its row, then the admins' lock — so
         no such change waits the other way (the request holds nothing before: `UnheldUser`)."""
         user = await self._existing(user_id)
         await self._confirm_password(user, password, client, "account_delete")
-        await self._lock_for_deletion(user_id)
+        await self._lock_for_deletion(user_id, session_id)
         await self._keep_an_admin(user_id)
         await self.tools.events.publish(self.session, public.AccountDeleted(user_id))
         mail_ids = await erase_recipient(self.session, user.email)
@@ -562,10 +562,15 @@ class AccountService(_AuthService):
         await audit_log.add("account_delete", "success", user_id=user_id, ip=None, user_agent=None)
         forget_saved_mail(self.settings, mail_ids)
 
-    async def _lock_for_deletion(self, user_id: uuid.UUID) -> None:
+    async def _lock_for_deletion(self, user_id: uuid.UUID, session_id: uuid.UUID) -> None:
         """Wait for the user's writing requests to end (and keep new ones out). Of two deletions
-        at once the second waits here, then finds the account gone: its session ended with it."""
-        if not await self.users.lock_for_deletion(user_id):
+        at once the second waits here, then finds the account gone: its session ended with it.
+        Checked again once locked (a new statement sees what committed meanwhile): a session revoked
+        or an account deactivated while the password was checked deletes nothing either."""
+        max_lifetime = self.settings.session_max_lifetime_seconds
+        if not await self.users.lock_for_deletion(user_id) or (
+            await self.sessions.get_live_role(user_id, session_id, max_lifetime) is None
+        ):
             raise TokenRevoked()
 
     # -- administration ---------------------------------------------------------------------
