@@ -1,7 +1,9 @@
 """The end of the shutdown grace (SHUTDOWN_GRACE_SECONDS): uvicorn cancels the requests still under
 way. Each is answered 503 `service_unavailable` with `Retry-After` — the client may send it again, to
 another instance — rather than uvicorn's bare 500 and a traceback in the log. Its transaction is
-rolled back (the request's session ends on the cancellation), so nothing of it is half-written."""
+rolled back (the request's session ends on the cancellation), so nothing of it is half-written.
+Best effort: uvicorn moves on to the app's shutdown without waiting for these answers, and a
+cancellation that lands inside the commit itself cannot tell whether it was written."""
 
 from __future__ import annotations
 
@@ -33,13 +35,14 @@ class CutOffMiddleware:
         try:
             await self.app(scope, receive, watching)
         except asyncio.CancelledError:
-            if started:
+            task = asyncio.current_task()
+            # Only the server's one cancellation of this task (`task.cancel()` at the end of the
+            # grace) is a cut-off; a CancelledError raised by code, or a second cancellation, is not.
+            if started or task is None or task.cancelling() != 1:
                 raise
             # The server cancelled this task to stop; it awaits nothing from it but its end. The
             # answer is the request's last act, so the cancellation is taken as handled.
-            task = asyncio.current_task()
-            if task is not None:
-                task.uncancel()
+            task.uncancel()
             logger.warning("request cut off by the shutdown on %s", scope.get("path"))
             response = problem_response(
                 503,
