@@ -30,6 +30,7 @@ from shop.auth.service import AuthTools
 from shop.auth.tokens import AccessTokens
 from shop.auth.upkeep import AuthUpkeep
 from shop.core.config import Settings, get_settings
+from shop.core.conflicts import RetryConflictsMiddleware
 from shop.core.db import Database
 from shop.core.docs import install_docs
 from shop.core.embedded import EmbeddedPostgres
@@ -43,6 +44,7 @@ from shop.core.openapi_contract import install_contract
 from shop.core.problems import install_error_handlers
 from shop.core.ratelimit import RateLimiter
 from shop.core.security import BearerGuard, install_guard
+from shop.core.shutdown import CutOffMiddleware
 from shop.core.validation import ControlCharacterMiddleware
 from shop.links import LINKS
 from shop.localization.router import router as localization_router
@@ -174,9 +176,13 @@ async def _background_work(shop: Shop, database: Database, *, run: bool) -> Asyn
 
 def _install_middleware(app: FastAPI, settings: Settings) -> None:
     """Last added runs first: the request id and the security headers wrap everything (a 413 or a
-    500 carries them too); CORS wraps the body limit, so a browser can read a 413."""
+    500 carries them too); CORS wraps the body limit and the shutdown's cut-off, so a browser can
+    read their 413 and 503. A request ended by a deadlock is run again innermost, right outside the
+    exception handlers that let it through."""
+    app.add_middleware(RetryConflictsMiddleware)
     app.add_middleware(ControlCharacterMiddleware, path_templates=lambda: app.openapi()["paths"])
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(CutOffMiddleware)  # its 503 is logged, counted and carries the request id
     _install_cors(app, settings)
     app.add_middleware(RequestContextMiddleware, no_store_prefixes=NO_STORE_PREFIXES)
 

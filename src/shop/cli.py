@@ -78,8 +78,19 @@ def _migrate_to(url: str, action: str, revision: str) -> None:
         _fail(f"cannot reach the database (DATABASE_URL): {exc}")
 
 
-class _Terminated(Exception):
-    """SIGTERM, re-raised by uvicorn once it has shut down gracefully."""
+def _check_signing_keys(settings: Settings, url: str) -> None:
+    """A JWT_SECRET_KEY that cannot open the stored key pairs would fail the first login with a 500
+    (and the app's start-up with a traceback): refuse here, before any worker starts, in one line."""
+    from shop.auth.commands import check_keys_open
+
+    problem = asyncio.run(check_keys_open(settings, url))
+    if problem is not None:
+        _fail(problem, code=1)
+
+
+class _Terminated(BaseException):
+    """SIGTERM, as an exception (re-raised by uvicorn once it has shut down gracefully). A
+    BaseException, as KeyboardInterrupt is: no `except Exception` on the way may swallow it."""
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
@@ -94,25 +105,26 @@ def cmd_serve(args: argparse.Namespace) -> None:
     workers = args.workers or settings.web_concurrency
     # JSON from the first line on: migrations and uvicorn's start-up speak before the app's lifespan.
     configure_logging(settings.log_level)
-    with database_url(settings) as url:
+    # From here on SIGTERM unwinds through `database_url`, which stops the embedded PostgreSQL,
+    # whenever it comes: while it starts, during the migrations, or (uvicorn takes the signal over
+    # while it serves, and re-raises it after its graceful shutdown) at the end.
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    with contextlib.suppress(_Terminated), database_url(settings) as url:
         _migrate_to(url, "upgrade", "head")
+        _check_signing_keys(settings, url)
         # Workers are separate processes: they find the (possibly embedded) database this way.
         pass_to_workers(database_url=url, web_concurrency=workers)
-        # uvicorn restores this handler after its graceful shutdown and re-raises the signal: it
-        # then unwinds through `database_url`, which stops the embedded PostgreSQL.
-        signal.signal(signal.SIGTERM, _on_sigterm)
-        with contextlib.suppress(_Terminated):
-            uvicorn.run(
-                "shop.main:app",
-                host=args.host,
-                port=args.port,
-                workers=None if args.reload else workers,
-                reload=args.reload,
-                log_config=None,
-                access_log=False,
-                proxy_headers=False,  # client addresses come from TRUSTED_PROXIES only
-                timeout_graceful_shutdown=20,
-            )
+        uvicorn.run(
+            "shop.main:app",
+            host=args.host,
+            port=args.port,
+            workers=None if args.reload else workers,
+            reload=args.reload,
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,  # client addresses come from TRUSTED_PROXIES only
+            timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        )
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
@@ -159,10 +171,17 @@ def cmd_keys(args: argparse.Namespace) -> None:
 
     settings = _settings()
     check_keys_kept(settings, rotating=args.action == "rotate")  # HS256: nothing to reach the database for
+    if args.new_secret and args.action != "rotate":
+        _fail("--new-secret goes with `shop keys rotate` only")
     with database_url(settings) as url:
         _migrate_to(url, "upgrade", "head")
-        command = rotate_keys if args.action == "rotate" else list_keys
-        print(asyncio.run(command(settings, url)))
+        if args.action == "rotate":
+            print(asyncio.run(rotate_keys(settings, url, new_secret=args.new_secret)))
+            return
+        listing, problem = asyncio.run(list_keys(settings, url))
+        print(listing)
+    if problem is not None:
+        _fail(problem, code=1)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -187,6 +206,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     keys = commands.add_parser("keys", help="the signing keys of access tokens: list, or rotate")
     keys.add_argument("action", choices=["list", "rotate"])
+    keys.add_argument(
+        "--new-secret",
+        action="store_true",
+        help="rotate although the stored keys were sealed under another JWT_SECRET_KEY (changing it on "
+        "purpose): a new key signs, tokens signed before stay valid until they expire",
+    )
     keys.set_defaults(handler=cmd_keys)
 
     rates = commands.add_parser("import-rates", help="load ECB reference-rate XML")

@@ -10,12 +10,12 @@ from typing import Any
 import httpx
 import pytest
 
-from shop.bootstrap import bootstrap, create_app
+from shop.bootstrap import create_app
 from shop.core.config import Settings
 from shop.core.db import Database
 from tests.support.app import make_settings
 from tests.support.auth import PASSWORD, bearer, register_verified
-from tests.support.mfa import Clock, enrol, first_step, verify
+from tests.support.mfa import Clock, clocked_app, enrol, first_step, verify
 
 SPA = "http://localhost:5173"
 
@@ -33,8 +33,7 @@ def clock() -> Clock:
 @pytest.fixture
 async def app(settings: Settings, db: Database, clock: Clock) -> AsyncIterator[Any]:
     """The conftest's app, on a clock the two-step test moves."""
-    application = create_app(database=db, run_mail_sender=False, shop=bootstrap(settings, clock=clock))
-    async with application.router.lifespan_context(application):
+    async with clocked_app(settings, db, clock) as application:
         yield application
 
 

@@ -26,6 +26,7 @@ from tests.support.mfa import (
     MFA,
     Authenticator,
     Clock,
+    clocked_app,
     enrol,
     first_step,
     login_two_step,
@@ -47,8 +48,7 @@ def clock() -> Clock:
 @pytest.fixture
 async def app(settings: Settings, db: Database, clock: Clock) -> AsyncIterator[Any]:
     """The app of these tests: the conftest's, with the test's clock."""
-    application = create_app(database=db, run_mail_sender=False, shop=bootstrap(settings, clock=clock))
-    async with application.router.lifespan_context(application):
+    async with clocked_app(settings, db, clock) as application:
         yield application
 
 

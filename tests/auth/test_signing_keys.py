@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shop.auth.errors import KeyRotationUnavailable
+from shop.auth.errors import KeyRotationUnavailable, SigningKeysSealedElsewhere
 from shop.auth.models import AuditEvent, SigningKey
 from shop.auth.repository import SigningKeyRepository
 from shop.auth.service import SigningKeyService
@@ -29,6 +29,7 @@ from shop.auth.tokens import (
     RELOAD_SECONDS,
     AccessTokenCodec,
     KeyRing,
+    NoSigningKey,
     key_box,
     load_private_pem,
     new_key,
@@ -167,6 +168,78 @@ async def test_retired_keys_are_pruned_once_their_tokens_have_expired(
         )
         assert await SigningKeyService(session, settings).prune() == [old]
     assert (await states(db))["retired"] == [young]
+
+
+async def test_keys_sealed_under_another_secret_are_refused_until_a_rotation_with_new_secret(
+    db: Database, database_url: str, tmp_path: Path
+) -> None:
+    """JWT_SECRET_KEY changed: start-up and a plain rotation refuse, naming the cause and changing
+    nothing; `rotate(new_secret=True)` makes a key the new secret opens, and the old active key,
+    retired, still verifies the tokens it signed."""
+    old = settings_for(database_url, tmp_path, "EdDSA")
+    new_secret = "the-new-root-secret-" + "n" * 40
+    new = settings_for(database_url, tmp_path, "EdDSA", jwt_secret_key=new_secret)
+    old_ring = KeyRing("EdDSA", old.signing_key(), 3600)
+    old_codec = AccessTokenCodec(old_ring, issuer="i", audience="a", ttl_seconds=60)
+    new_ring = KeyRing("EdDSA", new.signing_key(), 3600)
+    new_codec = AccessTokenCodec(new_ring, issuer="i", audience="a", ttl_seconds=60)
+    async with db.sessions() as session, session.begin():
+        await SigningKeyService(session, old).ensure()
+
+        def load() -> Any:
+            return SigningKeyRepository(session).list_all()
+
+        before = await states(db)
+        token = (await old_codec.issue(load, uuid.uuid4(), uuid.uuid4())).token
+        service = SigningKeyService(session, new)
+        for attempt in (service.ensure, service.rotate, service.check_sealed):
+            with pytest.raises(SigningKeysSealedElsewhere) as refused:
+                await attempt()
+            assert set(refused.value.kids) == {*before["next"], *before["active"]}
+            assert "JWT_SECRET_KEY does not open" in str(refused.value)
+            assert "shop keys rotate --new-secret" in str(refused.value) and "\n" not in str(refused.value)
+        assert await states(db) == before
+        # An instance still holding the new secret's ring verifies, but cannot sign.
+        assert (await new_codec.decode(load, token)).claims["aud"] == "a"
+        assert (await new_ring.current(load)).signer is None
+
+        listing = await service.rotate(new_secret=True)
+        after = await states(db)
+        assert after["retired"] == before["active"]
+        assert before["next"][0] not in {k.kid for k in listing}  # never signed: dropped
+        await service.check_sealed()  # the new secret opens the keys that sign now
+        new_ring.invalidate()
+        fresh = (await new_codec.issue(load, uuid.uuid4(), uuid.uuid4())).token
+        assert jwt.get_unverified_header(fresh)["kid"] == after["active"][0]
+        # The token signed before the change stays valid until it expires.
+        assert (await new_codec.decode(load, token)).claims["aud"] == "a"
+        await SigningKeyService(session, new).ensure()  # the next start is fine
+
+        audit = await session.scalar(
+            select(AuditEvent).where(AuditEvent.event == "signing_key_rotated").order_by(AuditEvent.id.desc())
+        )
+        assert audit is not None and audit.details is not None and audit.details["reason"] == "new_secret"
+
+        # An instance still running on the old secret: it cannot sign (503, never a 500), and its
+        # scheduled rotation does not replace the new secret's keys by keys only it can open.
+        old_ring.invalidate()
+        with pytest.raises(NoSigningKey) as unavailable:
+            await old_codec.issue(load, uuid.uuid4(), uuid.uuid4())
+        assert (unavailable.value.status, unavailable.value.code) == (503, "service_unavailable")
+        await session.execute(
+            update(SigningKey)
+            .where(SigningKey.state == "active")
+            .values(activated_at=func.now() - timedelta(days=2))
+        )
+        kept = await states(db)
+        due = {"jwt_key_rotation_days": 1}
+        assert (
+            await SigningKeyService(session, settings_for(database_url, tmp_path, "EdDSA", **due)).maintain()
+            is False
+        )
+        assert await states(db) == kept
+        on_new = settings_for(database_url, tmp_path, "EdDSA", jwt_secret_key=new_secret, **due)
+        assert await SigningKeyService(session, on_new).maintain()  # an instance on the new secret does
 
 
 @pytest.fixture

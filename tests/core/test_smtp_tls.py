@@ -9,7 +9,8 @@ import datetime as dt
 import ipaddress
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,6 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shop.core.config import Settings
 from shop.core.db import Database
 from shop.core.mail.outbox import RenderedMail, enqueue
 from shop.core.mail.sender import MailSender
@@ -107,8 +107,16 @@ def sink_factory() -> Iterator[Any]:
         sink.stop()
 
 
-async def send_one(settings: Settings, database_url: str) -> tuple[Database, MailSender, str]:
-    """Put one mail in the outbox and start a sender on it; the caller stops both."""
+@asynccontextmanager
+async def one_mail_sent(
+    database_url: str, engine: AsyncEngine, tmp_path: Path, port: int, tls: str, *, login: bool = False
+) -> AsyncIterator[str]:
+    """One mail in the outbox and a sender on it, to the SMTP server on `port`; yields the recipient.
+    `login`: the sender signs in to the server as `shop`."""
+    account = {"smtp_username": "shop", "smtp_password": PASSWORD} if login else {}
+    settings = make_settings(
+        database_url, tmp_path, smtp_host="127.0.0.1", smtp_port=port, smtp_tls=tls, **account
+    )
     database = Database.from_url(database_url)
     recipient = new_email()
     async with database.sessions() as session:
@@ -116,7 +124,12 @@ async def send_one(settings: Settings, database_url: str) -> tuple[Database, Mai
         await session.commit()
     sender = MailSender(settings, database)
     sender.start()
-    return database, sender, recipient
+    try:
+        yield recipient
+    finally:
+        await sender.stop()
+        await database.dispose()
+        await truncate_mutable(engine)
 
 
 async def test_mail_and_login_travel_over_starttls(
@@ -126,41 +139,19 @@ async def test_mail_and_login_travel_over_starttls(
     sink = sink_factory(
         tls_context=server_context, require_starttls=True, authenticator=logins, auth_require_tls=True
     )
-    settings = make_settings(
-        database_url,
-        tmp_path,
-        smtp_host="127.0.0.1",
-        smtp_port=sink.port,
-        smtp_tls="starttls",
-        smtp_username="shop",
-        smtp_password=PASSWORD,
-    )
-    database, sender, recipient = await send_one(settings, database_url)
-    try:
+    async with one_mail_sent(database_url, engine, tmp_path, sink.port, "starttls", login=True) as recipient:
         (message,) = await sink.wait_for(recipient)
         assert message.get_content().strip() == "a link with a live token"
         assert logins.seen == [("shop", PASSWORD, True)]
-    finally:
-        await sender.stop()
-        await database.dispose()
-        await truncate_mutable(engine)
 
 
 async def test_mail_travels_over_implicit_tls(
     database_url: str, engine: AsyncEngine, tmp_path: Path, server_context: ssl.SSLContext, sink_factory: Any
 ) -> None:
     sink = sink_factory(ssl_context=server_context)
-    settings = make_settings(
-        database_url, tmp_path, smtp_host="127.0.0.1", smtp_port=sink.port, smtp_tls="tls"
-    )
-    database, sender, recipient = await send_one(settings, database_url)
-    try:
+    async with one_mail_sent(database_url, engine, tmp_path, sink.port, "tls") as recipient:
         (message,) = await sink.wait_for(recipient)
         assert message["Subject"] == "TLS"
-    finally:
-        await sender.stop()
-        await database.dispose()
-        await truncate_mutable(engine)
 
 
 async def test_starttls_mode_refuses_a_plaintext_server(
@@ -169,17 +160,7 @@ async def test_starttls_mode_refuses_a_plaintext_server(
     logins = Logins()
     # A server that offers no STARTTLS and would take the login and the mail in clear text.
     sink = sink_factory(authenticator=logins, auth_require_tls=False)
-    settings = make_settings(
-        database_url,
-        tmp_path,
-        smtp_host="127.0.0.1",
-        smtp_port=sink.port,
-        smtp_tls="starttls",
-        smtp_username="shop",
-        smtp_password=PASSWORD,
-    )
-    database, sender, recipient = await send_one(settings, database_url)
-    try:
+    async with one_mail_sent(database_url, engine, tmp_path, sink.port, "starttls", login=True) as recipient:
         deadline = time.monotonic() + DELIVERY_SECONDS
         row = None
         while time.monotonic() < deadline:
@@ -198,7 +179,3 @@ async def test_starttls_mode_refuses_a_plaintext_server(
         assert "STARTTLS" in (row.last_error or "").upper()
         assert sink.messages == []
         assert logins.seen == []  # the password never left
-    finally:
-        await sender.stop()
-        await database.dispose()
-        await truncate_mutable(engine)

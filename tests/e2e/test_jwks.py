@@ -39,12 +39,16 @@ PASSWORD = "correct horse battery staple"
 ADMIN = "keys-admin@example.com"
 AUDIENCE = "shop"
 TTL = 600
-# The load: this many checks at the verifier, the key rotated twice on the way.
+# The load: at least this many checks at the verifier, the key rotated twice on the way, and the
+# load going on for this many checks after the last rotation.
 CHECKS = 3000
 ROTATE_AT = (1000, 2000)
-CHECKS_AFTER_LAST_ROTATION = 1000
+CHECKS_AFTER_LAST_ROTATION = 3000
 MINTERS = 6
 CHECKERS = 8
+# The checkers offer this many checks a second between them (a steady load, not a flood: shop's
+# own processes and a second test worker share the machine's cores); a busy machine gives fewer.
+CHECKS_PER_SECOND = 600
 MINT_PAUSE_SECONDS = 0.2
 # Rotations by hand come minutes apart; here they come as soon as this allows: past the verifier's
 # unknown-kid cooldown (5 s) and every instance's key reload (5 s), so the second rotation's key —
@@ -142,6 +146,10 @@ class Processes:
         base = f"http://127.0.0.1:{port}"
         wait_ready(process, f"{base}/stats", None)
         return base
+
+    def stop(self, shop: Shop) -> None:
+        shop.process.terminate()
+        shop.process.wait(timeout=EXIT_SECONDS)
 
     def stop_all(self) -> None:
         for process in self.started:
@@ -316,6 +324,62 @@ async def test_a_separate_service_verifies_shop_tokens_and_refuses_forgeries(
         assert me.status_code == 200
 
 
+# --- a changed JWT_SECRET_KEY ---------------------------------------------------------------------------
+
+
+def one_line_refusal(done: subprocess.CompletedProcess[str]) -> str:
+    """A refusal an operator reads at a glance: exit 1, one line on stderr, no traceback anywhere."""
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 1, (done.returncode, done.stdout, done.stderr)
+    assert "Traceback" not in done.stdout + done.stderr
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("shop: JWT_SECRET_KEY does not open the signing keys stored in the database")
+    assert "shop keys rotate --new-secret" in lines[0]
+    return lines[0]
+
+
+async def test_a_changed_jwt_secret_key_is_refused_in_one_line_until_a_rotation_with_new_secret(
+    fresh_database: str, processes: Processes, tmp_path: Path
+) -> None:
+    issuer = "http://shop.example"
+    shop = processes.shop(fresh_database, "shop", JWT_ALGORITHM="EdDSA", JWT_ISSUER=issuer)
+    create_admin(fresh_database, tmp_path)
+    async with httpx.AsyncClient(timeout=30) as client:
+        old_token = (await login(client, shop.base))["access_token"]
+    processes.stop(shop)
+
+    changed = {
+        "JWT_ALGORITHM": "EdDSA",
+        "JWT_ISSUER": issuer,
+        "JWT_SECRET_KEY": "a-changed-root-secret-" + "c" * 32,
+    }
+    listed_before = cli(fresh_database, tmp_path, "keys", "list", JWT_ALGORITHM="EdDSA").stdout
+    # `shop serve` refuses before it serves (a serve that started would outlive the CLI timeout).
+    refused = cli(fresh_database, tmp_path, "serve", "--port", str(free_port()), **changed)
+    kids = [line.split()[0] for line in listed_before.splitlines()]
+    assert all(kid in one_line_refusal(refused) for kid in kids)
+    # `shop keys list` still lists, and says what is wrong; a plain rotation changes nothing.
+    listed = cli(fresh_database, tmp_path, "keys", "list", **changed)
+    one_line_refusal(listed)
+    assert listed.stdout == listed_before
+    one_line_refusal(cli(fresh_database, tmp_path, "keys", "rotate", **changed))
+    assert cli(fresh_database, tmp_path, "keys", "list", JWT_ALGORITHM="EdDSA").stdout == listed_before
+
+    # Changing the secret on purpose: a new key signs; the old one retires and still verifies.
+    rotated = cli(fresh_database, tmp_path, "keys", "rotate", "--new-secret", **changed)
+    assert rotated.returncode == 0, rotated.stderr
+    states = {line.split()[0]: line.split()[1] for line in rotated.stdout.splitlines()}
+    assert states[kid_of(old_token)] == "retired"
+    shop = processes.shop(fresh_database, "shop-new-secret", **changed)
+    async with httpx.AsyncClient(timeout=30) as client:
+        me = await client.get(f"{shop.base}/api/v1/auth/me", headers={"Authorization": f"Bearer {old_token}"})
+        assert me.status_code == 200, me.text
+        new_token = (await login(client, shop.base))["access_token"]
+        assert states[kid_of(new_token)] == "active"
+    # The old secret, in turn, no longer opens the keys that sign.
+    one_line_refusal(cli(fresh_database, tmp_path, "keys", "rotate", JWT_ALGORITHM="EdDSA"))
+
+
 # --- rotation under load ------------------------------------------------------------------------------
 
 
@@ -371,7 +435,9 @@ class Load:
             f"{title}: {self.verified} tokens verified, {len(self.refused)} refused at the verifier; "
             f"{self.shop_checks} cross-checked at shop, {len(self.shop_refused)} refused; "
             f"{len(self.kids_verified)} keys seen; {len(self.minted)} tokens minted; "
-            f"{self.checks / self.elapsed:.0f} verifications/s over {self.elapsed:.1f} s; "
+            f"{self.checks / self.elapsed:.0f} verifications/s over {self.elapsed:.1f} s "
+            f"(offered: {CHECKS_PER_SECOND}/s); rotations after {', '.join(str(at) for at, _ in self.rotations[1:])} "
+            "checks; "
             f"verifier fetched the key set {self.jwks_fetches} times; "
             f"every instance signed with the new key {', '.join(f'{p:.1f}' for p in self.propagation)} s "
             "after each rotation"
@@ -417,10 +483,22 @@ async def run_load(
                 and all((load.rotations[-1][1], base) in first_signed for base in shops)
             )
 
+        next_slot = time.monotonic()
+
+        async def paced() -> None:
+            """Wait for this check's slot: together the checkers offer CHECKS_PER_SECOND."""
+            nonlocal next_slot
+            now = time.monotonic()
+            slot = max(next_slot, now)
+            next_slot = slot + 1 / CHECKS_PER_SECOND
+            if slot > now:
+                await asyncio.sleep(slot - now)
+
         async def check() -> None:
             connection = KeepAliveClient(verifier)
             try:
                 while not stop.is_set():
+                    await paced()
                     if done():
                         stop.set()
                         return
@@ -451,7 +529,7 @@ async def run_load(
                 await asyncio.sleep(MINT_PAUSE_SECONDS)
 
         async def rotations() -> None:
-            previous = time.monotonic()
+            previous = time.monotonic() - ROTATION_SPACING_SECONDS  # the first waits for its checks only
             for at in ROTATE_AT:
                 while (
                     load.checks < at or time.monotonic() - previous < ROTATION_SPACING_SECONDS

@@ -30,6 +30,7 @@ def shop_env(data_dir: Path, **extra: str) -> dict[str, str]:
         DATA_DIR=str(data_dir), ENVIRONMENT="development", ARGON2_MEMORY_COST="1024", ARGON2_TIME_COST="1"
     )
     env.pop("JWT_SECRET_KEY", None)
+    env.pop("XDG_RUNTIME_DIR", None)  # as under a service manager or in a container
     env.update(extra)
     return env
 
@@ -95,6 +96,8 @@ def test_serve_with_embedded_database(tmp_path: Path) -> None:
     assert code == 0, output
     assert not postmaster_running(data_dir), "the embedded PostgreSQL outlived shop serve"
     assert "Traceback" not in output
+    # Nothing but shop's log lines: no library warning on stderr (platformdirs, without XDG_RUNTIME_DIR).
+    assert "Warning" not in output, output
 
     # A second start reuses the data: the account is still there.
     process = start(data_dir, port)

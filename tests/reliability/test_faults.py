@@ -7,14 +7,18 @@ docs/RELIABILITY.md promises.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import subprocess
 import sys
 import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from shop.core.embedded import EmbeddedPostgres
 from tests.reliability.support import (
@@ -162,12 +166,47 @@ async def test_redis_down_falls_back_in_process_and_recovers(
 
 
 def test_unwritable_data_dir_stops_serve_with_one_line(tmp_path: Path) -> None:
-    # /proc refuses new directories even to root: as good as a read-only or full disk for shop.
-    data_dir = Path("/proc/shop-data")
+    # /proc refuses new directories even to root: as good as a read-only disk for shop.
+    _assert_serve_refuses(Path("/proc/shop-data"), tmp_path)
+
+
+def test_full_data_dir_stops_serve_with_one_line(tmp_path: Path) -> None:
+    """ENOSPC for real: DATA_DIR on a small tmpfs the test mounts and fills to the last byte."""
+    with full_filesystem(tmp_path / "full") as mount:
+        error = _assert_serve_refuses(mount / "data", tmp_path)
+    assert "No space left on device" in error, error
+
+
+@contextlib.contextmanager
+def full_filesystem(mount: Path) -> Iterator[Path]:
+    """A 256 KiB tmpfs at `mount`, filled up. Mounting needs root (CAP_SYS_ADMIN): CI's machines run
+    the tests as root; elsewhere the test skips, saying why — never under CI=true."""
+    mount.mkdir(parents=True)
+    command = ["mount", "-t", "tmpfs", "-o", "size=256k,mode=0755", "shop-test-full", str(mount)]
+    mounted = subprocess.run(command, capture_output=True, text=True, check=False)
+    if mounted.returncode != 0:
+        reason = f"cannot mount a tmpfs to fill ({mounted.stderr.strip()}): run as root"
+        if os.environ.get("CI") == "true":
+            raise AssertionError(reason)
+        pytest.skip(reason)
+    try:
+        with contextlib.suppress(OSError), (mount / "filler").open("wb") as filler:
+            while True:  # until ENOSPC
+                filler.write(b"\0" * 4096)
+                filler.flush()
+        with pytest.raises(OSError, match="No space left"):
+            (mount / "probe").write_bytes(b"\0" * 4096)
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _assert_serve_refuses(data_dir: Path, cwd: Path) -> str:
+    """`shop serve` with this DATA_DIR exits non-zero with one line naming it: that line."""
     result = subprocess.run(
         [sys.executable, "-m", "shop", "serve", "--port", str(free_port())],
         env=shop_env(data_dir),
-        cwd=tmp_path,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=60,
@@ -178,6 +217,7 @@ def test_unwritable_data_dir_stops_serve_with_one_line(tmp_path: Path) -> None:
     assert len(lines) == 1, result.stderr
     assert str(data_dir) in lines[0] and "DATA_DIR" in lines[0]
     assert "Traceback" not in result.stderr + result.stdout
+    return lines[0]
 
 
 async def test_database_dies_under_registrations_and_nothing_is_half_written(tmp_path: Path) -> None:

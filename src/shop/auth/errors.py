@@ -4,7 +4,7 @@ unknown, expired or whose session is revoked is answered with the kernel's token
 
 from __future__ import annotations
 
-from shop.core.errors import MfaRequired, ShopError, Unauthorized
+from shop.core.errors import MfaRequired, ServiceUnavailable, ShopError, Unauthorized
 
 
 class EmailTaken(ShopError):
@@ -80,6 +80,22 @@ class InvalidSecondStep(Unauthorized):
 class KeyRotationUnavailable(ShopError):
     status, code = 409, "key_rotation_unavailable"
     detail = "JWT_ALGORITHM is HS256: there are no key pairs to rotate (use EdDSA, ES256 or RS256)."
+
+
+class SigningKeysSealedElsewhere(ServiceUnavailable):
+    """The active or next private key does not open with JWT_SECRET_KEY: it was sealed under another
+    one. An instance refuses to start with it and the command line says it in one line; an instance
+    that meets it while running (an admin's rotation there) answers 503."""
+
+    def __init__(self, kids: list[str]) -> None:
+        self.kids = kids
+        super().__init__(
+            f"JWT_SECRET_KEY does not open the signing keys stored in the database ({', '.join(kids)}): "
+            "they were sealed under another JWT_SECRET_KEY. Start with that one again; or, to change "
+            "JWT_SECRET_KEY on purpose, run `shop keys rotate --new-secret` once with the new one "
+            "(tokens signed before stay valid until they expire; enrolled authenticator apps and "
+            "recovery codes stop working, see docs/VERIFYING-TOKENS.md)"
+        )
 
 
 class LastAdmin(ShopError):

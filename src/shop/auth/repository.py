@@ -55,7 +55,10 @@ _LIVE_SESSION_USER = (
     )
 )
 
-_HELD_SESSION_USER = _LIVE_SESSION_USER.with_for_update(key_share=True, of=User)
+# FOR KEY SHARE (SQLAlchemy's `key_share=True` alone is FOR NO KEY UPDATE): it conflicts with a
+# deletion only, so an admin's UPDATE of the row (role, is_active) never waits for the user's own
+# writes — it did, and with the admins' lock taken in the other order that was a deadlock.
+_HELD_SESSION_USER = _LIVE_SESSION_USER.with_for_update(read=True, key_share=True, of=User)
 
 # Serialises every change that could remove the last active admin (demotion, deactivation,
 # deletion): the count of the others is read under it, so two such changes never both pass.
@@ -186,6 +189,10 @@ class UserRepository:
         deletion commits. False when the user is gone already."""
         statement = select(User.id).where(User.id == user_id).with_for_update()
         return (await self.session.scalar(statement)) is not None
+
+    async def lock_for_update(self, user_id: uuid.UUID) -> None:
+        """Lock the user row as an UPDATE of it would (FOR NO KEY UPDATE), ahead of the update."""
+        await self.session.execute(select(User.id).where(User.id == user_id).with_for_update(key_share=True))
 
     async def delete(self, user_id: uuid.UUID) -> None:
         await self.session.execute(delete(User).where(User.id == user_id))

@@ -61,7 +61,7 @@ from shop.core.errors import (
 from shop.core.openapi import operation_ids
 from shop.core.problems import problem_responses
 from shop.core.ratelimit import limit_by_address
-from shop.core.security import AdminUser, CurrentUser
+from shop.core.security import AdminUser, CurrentUser, UnheldUser
 
 router = APIRouter(tags=["auth"], generate_unique_id_function=operation_ids("auth"))
 # The admin user routes belong to auth (API.md): their operation ids are `auth_…` too.
@@ -332,12 +332,12 @@ async def me(principal: CurrentUser, service: AccountServiceDep) -> UserOut:
     ),
 )
 async def delete_me(
-    body: DeleteAccountRequest, principal: CurrentUser, service: AccountServiceDep, client: ClientDep
+    body: DeleteAccountRequest, principal: UnheldUser, service: AccountServiceDep, client: ClientDep
 ) -> Response:
     """Delete the account and everything shop holds for it (profile, addresses, sessions). The
     email address can register again. The last active admin cannot delete itself (409
     `last_admin`)."""
-    await service.delete(principal.user_id, body.password, client)
+    await service.delete(principal.user_id, principal.session_id, body.password, client)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -20,7 +20,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop.auth import mfa, public
@@ -38,6 +37,7 @@ from shop.auth.errors import (
     LastAdmin,
     MfaEnabled,
     SecondStepRequired,
+    SigningKeysSealedElsewhere,
     TokenReused,
 )
 from shop.auth.metrics import LOCKOUTS, LOGINS, MFA_CHANGES, MFA_VERIFICATIONS
@@ -74,7 +74,6 @@ logger = logging.getLogger("shop.auth")
 VERIFY, RESET = "verify", "reset"
 PASSWORD, PASSWORD_AND_OTP = ("pwd",), ("pwd", "otp")
 MFA_TOKEN_TTL_SECONDS = 300
-DEADLOCK = "40P01"  # PostgreSQL's SQLSTATE for deadlock_detected
 # After this many wrong codes an mfa_token is spent (the account's lockout counts them too).
 MFA_TOKEN_MAX_ATTEMPTS = 5
 # An unknown mfa_token still costs one code check, as a wrong code does.
@@ -543,13 +542,14 @@ class AccountService(_AuthService):
     async def get(self, user_id: uuid.UUID) -> User:
         return await self._existing(user_id)
 
-    async def delete(self, user_id: uuid.UUID, password: str, client: Client) -> None:
+    async def delete(self, user_id: uuid.UUID, session_id: uuid.UUID, password: str, client: Client) -> None:
         """Erase the account: nothing left names the user (email, names, phone, addresses, IPs).
-        Locks in one order — the admins' lock, then the user row — so no writer waits the other way."""
+        Locks in the one order of every change to an account — its row, then the admins' lock — so
+        no such change waits the other way (the request holds nothing before: `UnheldUser`)."""
         user = await self._existing(user_id)
         await self._confirm_password(user, password, client, "account_delete")
+        await self._lock_for_deletion(user_id, session_id)
         await self._keep_an_admin(user_id)
-        await self._lock_for_deletion(user_id)
         await self.tools.events.publish(self.session, public.AccountDeleted(user_id))
         mail_ids = await erase_recipient(self.session, user.email)
         await self.link_requests.delete_for(user.email)
@@ -560,17 +560,15 @@ class AccountService(_AuthService):
         await audit_log.add("account_delete", "success", user_id=user_id, ip=None, user_agent=None)
         forget_saved_mail(self.settings, mail_ids)
 
-    async def _lock_for_deletion(self, user_id: uuid.UUID) -> None:
-        """Wait for the user's writing requests to end (and keep new ones out)."""
-        try:
-            found = await self.users.lock_for_deletion(user_id)
-        except DBAPIError as exc:
-            # Two deletions of one account at once each hold the row FOR KEY SHARE (their guards)
-            # and wait for the other: PostgreSQL ends one of them. That one lost the race to delete.
-            if getattr(exc.orig, "sqlstate", None) != DEADLOCK:
-                raise
-            found = False
-        if not found:
+    async def _lock_for_deletion(self, user_id: uuid.UUID, session_id: uuid.UUID) -> None:
+        """Wait for the user's writing requests to end (and keep new ones out). Of two deletions
+        at once the second waits here, then finds the account gone: its session ended with it.
+        Checked again once locked (a new statement sees what committed meanwhile): a session revoked
+        or an account deactivated while the password was checked deletes nothing either."""
+        max_lifetime = self.settings.session_max_lifetime_seconds
+        if not await self.users.lock_for_deletion(user_id) or (
+            await self.sessions.get_live_role(user_id, session_id, max_lifetime) is None
+        ):
             raise TokenRevoked()
 
     # -- administration ---------------------------------------------------------------------
@@ -582,6 +580,8 @@ class AccountService(_AuthService):
         self, admin_id: uuid.UUID, user_id: uuid.UUID, changes: dict[str, object], client: Client
     ) -> User:
         if changes.get("is_active") is False or changes.get("role", "admin") != "admin":
+            # The row first, then the admins' lock: the order a deletion takes them in too.
+            await self.users.lock_for_update(user_id)
             await self._keep_an_admin(user_id)
         user = await self.users.update(user_id, changes) if changes else await self.users.get(user_id)
         if user is None:
@@ -854,6 +854,31 @@ class SigningKeyService:
     def _new(self) -> NewKey:
         return new_key(self.algorithm, key_box(self.settings.signing_key()))
 
+    def _can_sign(self, key: SigningKey) -> bool:
+        """Of JWT_ALGORITHM, and its private half opens with this JWT_SECRET_KEY."""
+        if key.alg != self.algorithm:
+            return False
+        try:
+            key_box(self.settings.signing_key()).open(key.private_key)
+        except SecretBoxError:
+            return False
+        return True
+
+    def _refuse_sealed_elsewhere(self, keys: list[SigningKey]) -> None:
+        """The active and next keys of JWT_ALGORITHM must open: else the first token signed after
+        start, or after the next rotation, would fail — refuse now, naming the cause."""
+        unopened = [
+            k.kid
+            for k in keys
+            if k.state in ("active", "next") and k.alg == self.algorithm and not self._can_sign(k)
+        ]
+        if unopened:
+            raise SigningKeysSealedElsewhere(unopened)
+
+    async def check_sealed(self) -> None:
+        """Raises SigningKeysSealedElsewhere when JWT_SECRET_KEY cannot open the keys that sign."""
+        self._refuse_sealed_elsewhere(await self.listing())
+
     async def listing(self) -> list[SigningKey]:
         if not is_asymmetric(self.algorithm):
             return []
@@ -861,15 +886,17 @@ class SigningKeyService:
 
     async def ensure(self) -> None:
         """At startup: an active and a next key of JWT_ALGORITHM. When JWT_ALGORITHM changed, the
-        old active key retires (its tokens stay valid until they expire) and a new one signs."""
+        old active key retires (its tokens stay valid until they expire) and a new one signs. Keys
+        sealed under another JWT_SECRET_KEY: SigningKeysSealedElsewhere, nothing changed."""
         if not is_asymmetric(self.algorithm):
             return
         await self.repo.lock()
         keys = await self.repo.list_all()
+        self._refuse_sealed_elsewhere(keys)
         active = next((k for k in keys if k.state == "active"), None)
         upcoming = next((k for k in keys if k.state == "next"), None)
         if active is None:
-            if upcoming is not None and upcoming.alg == self.algorithm:
+            if upcoming is not None and self._can_sign(upcoming):
                 await self.repo.activate(upcoming.kid)  # already published: promote it
             else:
                 if upcoming is not None:
@@ -882,16 +909,28 @@ class SigningKeyService:
         elif upcoming is None or upcoming.alg != self.algorithm:
             await self._replace_next(upcoming)
 
-    async def rotate(self, *, actor: uuid.UUID | None = None) -> list[SigningKey]:
-        """Next becomes active, active retires, a new next is made; the keys afterwards."""
+    async def rotate(self, *, actor: uuid.UUID | None = None, new_secret: bool = False) -> list[SigningKey]:
+        """Next becomes active, active retires, a new next is made; the keys afterwards.
+
+        Keys sealed under another JWT_SECRET_KEY are refused (SigningKeysSealedElsewhere) unless
+        `new_secret`: the operator changes JWT_SECRET_KEY on purpose. Then a next key that does not
+        open is dropped (it never signed) and a new key signs; the old active key retires as usual —
+        verifying needs only its public half, so its tokens stay valid until they expire."""
         if not is_asymmetric(self.algorithm):
             raise KeyRotationUnavailable()
         await self.repo.lock()
         keys = await self.repo.list_all()
-        if not any(k.state == "active" for k in keys):
+        if not new_secret:
+            self._refuse_sealed_elsewhere(keys)
+        active = next((k for k in keys if k.state == "active"), None)
+        if active is None:
+            upcoming = next((k for k in keys if k.state == "next"), None)
+            if upcoming is not None and not self._can_sign(upcoming):
+                await self.repo.delete(upcoming.kid)
             await self.ensure()
         else:
-            await self._rotate(keys, reason="manual", actor=actor)
+            reason = "new_secret" if new_secret and not self._can_sign(active) else "manual"
+            await self._rotate(keys, reason=reason, actor=actor)
         await self.prune()
         if self.tokens is not None:
             self.tokens.keys_changed()  # this instance signs with the new key from its next token
@@ -907,7 +946,15 @@ class SigningKeyService:
         days = self.settings.jwt_key_rotation_days
         if days is None or not await self.repo.rotation_due(days):
             return False
-        await self._rotate(await self.repo.list_all(), reason="scheduled")
+        keys = await self.repo.list_all()
+        active = next((k for k in keys if k.state == "active"), None)
+        if active is None or not self._can_sign(active):
+            # Sealed under another JWT_SECRET_KEY (`rotate --new-secret` while this instance still
+            # runs on the old one): rotating here would replace the new secret's keys by keys the
+            # other instances cannot open. An instance that can open them rotates instead.
+            logger.warning("scheduled key rotation skipped: JWT_SECRET_KEY does not open the active key")
+            return False
+        await self._rotate(keys, reason="scheduled")
         return True
 
     async def prune(self) -> list[str]:
@@ -922,8 +969,8 @@ class SigningKeyService:
     async def _rotate(self, keys: list[SigningKey], *, reason: str, actor: uuid.UUID | None = None) -> None:
         active = next(k for k in keys if k.state == "active")
         upcoming = next((k for k in keys if k.state == "next"), None)
-        if upcoming is not None and upcoming.alg != self.algorithm:
-            await self.repo.delete(upcoming.kid)
+        if upcoming is not None and not self._can_sign(upcoming):
+            await self.repo.delete(upcoming.kid)  # another algorithm's, or sealed under another secret
             upcoming = None
         # Order matters for the one-active/one-next indexes: retire, promote, then make a new next.
         await self.repo.retire(active.kid)

@@ -14,6 +14,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import time
 import uuid
 from collections import OrderedDict
@@ -30,8 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop.auth.repository import SigningKeyRepository
 from shop.core.config import Settings
-from shop.core.errors import TokenExpired, TokenInvalid
-from shop.core.secretbox import SecretBox
+from shop.core.errors import ServiceUnavailable, TokenExpired, TokenInvalid
+from shop.core.secretbox import SecretBox, SecretBoxError
 from shop.core.security import AccessClaims
 
 Algorithm = Literal["HS256", "EdDSA", "ES256", "RS256"]
@@ -54,6 +55,8 @@ RSA_BITS = 2048
 
 PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey | rsa.RSAPublicKey
+
+logger = logging.getLogger("shop.auth.keys")
 
 
 def is_asymmetric(algorithm: str) -> bool:
@@ -208,6 +211,7 @@ class KeyRing:
         self._last_unknown_reload = -UNKNOWN_KID_RELOAD_SECONDS
         self._private: dict[str, Any] = {}
         self._public: dict[str, Any] = {}
+        self._unopened: set[str] = set()
         if is_asymmetric(algorithm):
             self._keys = KeySet(signer=None)
         else:
@@ -249,6 +253,23 @@ class KeyRing:
                 await self._reload(load)
         return self._keys.verifiers.get(kid)
 
+    def _signer(self, key: StoredKey) -> Signer | None:
+        if key.kid not in self._private:
+            try:
+                self._private[key.kid] = load_private_pem(self._box.open(key.private_key))
+            except SecretBoxError:
+                # Sealed under another JWT_SECRET_KEY (`shop keys rotate --new-secret` while this
+                # instance ran with the old one): it still verifies every token, but signs none.
+                if key.kid not in self._unopened:
+                    self._unopened.add(key.kid)
+                    logger.error(
+                        "the active signing key does not open with this JWT_SECRET_KEY: no token can be "
+                        "signed until this instance restarts with the new one",
+                        extra={"kid": key.kid},
+                    )
+                return None
+        return Signer(key.kid, key.alg, self._private[key.kid])
+
     def _stale(self) -> bool:
         return self._loaded_at is None or self._clock() - self._loaded_at >= RELOAD_SECONDS
 
@@ -266,9 +287,7 @@ class KeyRing:
             verifiers[key.kid] = Verifier(key.alg, self._public[key.kid])
             published.append(dict(key.public_jwk))
             if key.state == "active":
-                if key.kid not in self._private:
-                    self._private[key.kid] = load_private_pem(self._box.open(key.private_key))
-                signer = Signer(key.kid, key.alg, self._private[key.kid])
+                signer = self._signer(key)
         self._keys = KeySet(signer, verifiers, tuple(published))
         loaded = self._clock()
         self._loaded_at = loaded
@@ -291,8 +310,12 @@ class AccessToken:
 REQUIRED_CLAIMS = ["sub", "sid", "exp", "iat", "jti", "type", "iss", "aud"]
 
 
-class NoSigningKey(RuntimeError):
-    """The database holds no active key: `ensure_keys` did not run (it runs at startup)."""
+class NoSigningKey(ServiceUnavailable):
+    """This instance has no active key it can sign with: `ensure_keys` did not run (it runs at
+    startup), or the key was sealed under another JWT_SECRET_KEY while this instance ran (`shop keys
+    rotate --new-secret` with this one still up). A 503: the client may try another instance."""
+
+    detail = "This instance cannot sign tokens now; try again later."
 
 
 # Tokens this instance has already verified, by their full text (signature included, so a forgery
@@ -330,7 +353,7 @@ class AccessTokenCodec:
         """`amr` (RFC 8176): how the session began — `pwd`, plus `otp` after a second step."""
         keys = await self.ring.current(load)
         if keys.signer is None:
-            raise NoSigningKey("no active signing key in the database")
+            raise NoSigningKey(headers={"Retry-After": "5"})
         return AccessToken(self.sign(keys.signer, user_id, session_id, amr=amr, **extra), self.ttl)
 
     def sign(

