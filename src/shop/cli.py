@@ -1,4 +1,4 @@
-"""The `shop` command: serve, migrate, create-admin, keys, import-rates."""
+"""The `shop` command: serve, migrate, create-admin, mfa-off, keys, import-rates."""
 
 from __future__ import annotations
 
@@ -137,24 +137,25 @@ def cmd_migrate(args: argparse.Namespace) -> None:
     print("migrations applied")
 
 
-async def _create_admin(settings: Settings, url: str, email: str) -> str:
-    from shop.auth.commands import create_admin
+async def _account_command(settings: Settings, url: str, email: str, *, mfa_off: bool) -> str:
+    from shop.auth.commands import create_admin, turn_off_mfa
     from shop.bootstrap import bootstrap
     from shop.core.db import Database
 
-    shop = bootstrap(settings)  # the same wiring as the app: the new account gets its profile
+    shop = bootstrap(settings)  # the same wiring as the app: a new account gets its profile
     database = Database.from_url(url, pool_size=1)
     try:
-        return await create_admin(shop.auth, database, email)
+        command = turn_off_mfa if mfa_off else create_admin
+        return await command(shop.auth, database, email)
     finally:
         await database.dispose()
 
 
-def cmd_create_admin(args: argparse.Namespace) -> None:
+def cmd_account(args: argparse.Namespace) -> None:
     settings = _settings()
     with database_url(settings) as url:
         _migrate_to(url, "upgrade", "head")
-        print(asyncio.run(_create_admin(settings, url, args.email)))
+        print(asyncio.run(_account_command(settings, url, args.email, mfa_off=args.mfa_off)))
 
 
 def cmd_import_rates(args: argparse.Namespace) -> None:
@@ -202,7 +203,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     admin = commands.add_parser("create-admin", help="make EMAIL a verified admin")
     admin.add_argument("email")
-    admin.set_defaults(handler=cmd_create_admin)
+    admin.set_defaults(handler=cmd_account, mfa_off=False)
+
+    mfa_off = commands.add_parser(
+        "mfa-off", help="turn off EMAIL's two-step sign-in (a lost device; audited, the user is mailed)"
+    )
+    mfa_off.add_argument("email")
+    mfa_off.set_defaults(handler=cmd_account, mfa_off=True)
 
     keys = commands.add_parser("keys", help="the signing keys of access tokens: list, or rotate")
     keys.add_argument("action", choices=["list", "rotate"])

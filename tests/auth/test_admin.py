@@ -8,12 +8,13 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shop.auth.models import User
+from shop.auth.models import AuditEvent, TotpFactor, User
 from shop.cli import main as cli
 from shop.core.config import get_settings
+from shop.core.mail.outbox import OutboxMail
 from tests.support.auth import PASSWORD, USER_FIELDS, bearer, login, register_verified
 from tests.support.factories import signed_in_user
 from tests.support.problems import assert_problem
@@ -140,4 +141,45 @@ async def test_create_admin_says_when_admins_need_two_step_sign_in(
         assert "promoted" in out and "ADMIN_MFA_REQUIRED is on" in out and "/mfa/verify" in out
     finally:
         async with engine.begin() as connection:
+            await connection.execute(delete(User).where(User.email == email))
+
+
+async def test_mfa_off_command_is_the_way_back_for_a_lost_authenticator(
+    cli_env: None, engine: AsyncEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The last admin lost the device (or a new JWT_SECRET_KEY voided every authenticator): with
+    ADMIN_MFA_REQUIRED no admin can reach DELETE /admin/users/{id}/mfa, so the operator turns it off
+    from the command line — the same change, audited and mailed."""
+    email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
+    try:
+        await run_cli("create-admin", email, stdin="an admin pass phrase\n")
+        async with engine.begin() as connection:
+            user_id = await connection.scalar(select(User.id).where(User.email == email))
+            await connection.execute(
+                insert(TotpFactor).values(user_id=user_id, secret=b"sealed elsewhere", enabled_at=func.now())
+            )
+        capsys.readouterr()
+        await run_cli("mfa-off", email.upper())
+        assert "two-step sign-in turned off" in capsys.readouterr().out
+        async with engine.connect() as connection:
+            factors = await connection.scalar(select(func.count()).where(TotpFactor.user_id == user_id))
+            audit = (
+                await connection.execute(
+                    select(AuditEvent.details).where(
+                        AuditEvent.user_id == user_id, AuditEvent.event == "mfa_admin_reset"
+                    )
+                )
+            ).one()
+            mailed = await connection.scalar(select(func.count()).where(OutboxMail.recipient == email))
+        assert factors == 0
+        assert audit.details == {"by": "command line"}
+        assert mailed == 1
+        # Not on (any more), or no such account: one line, non-zero.
+        with pytest.raises(SystemExit, match="not on"):
+            await run_cli("mfa-off", email)
+        with pytest.raises(SystemExit, match="no account"):
+            await run_cli("mfa-off", "nobody-here@example.com")
+    finally:
+        async with engine.begin() as connection:
+            await connection.execute(delete(OutboxMail).where(OutboxMail.recipient == email))
             await connection.execute(delete(User).where(User.email == email))

@@ -1,4 +1,4 @@
-"""`shop create-admin EMAIL`."""
+"""`shop create-admin EMAIL`, `shop mfa-off EMAIL` and `shop keys`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from shop.auth.errors import KeyRotationUnavailable, SigningKeysSealedElsewhere
 from shop.auth.models import SigningKey
-from shop.auth.service import AccountService, AuthTools, SigningKeyService
+from shop.auth.service import AccountService, AuthTools, Client, MfaService, SigningKeyService
 from shop.auth.tokens import is_asymmetric
 from shop.core.config import Settings
 from shop.core.db import Database
@@ -48,6 +48,22 @@ async def create_admin(tools: AuthTools, database: Database, email: str) -> str:
             " again with a code (/login, then /mfa/verify)."
         )
     return report
+
+
+async def turn_off_mfa(tools: AuthTools, database: Database, email: str) -> str:
+    """Turn off EMAIL's two-step sign-in, as an admin's DELETE /admin/users/{id}/mfa does (audited,
+    the user is mailed): the way back when no admin can pass a second step any more — the last
+    admin lost the device, or a new JWT_SECRET_KEY voided every authenticator."""
+    async with database.unit_of_work() as session:
+        service = MfaService(session, database, tools)
+        user = await service.users.get_by_email(email.strip().lower())
+        if user is None:
+            raise SystemExit(f"shop: no account with the email {email}")
+        try:
+            await service.admin_turn_off_mfa(None, user.id, Client(ip=None, user_agent="shop mfa-off"))
+        except ShopError as error:
+            raise SystemExit(f"shop: {error.detail}") from None
+    return f"{user.email} ({user.id}): two-step sign-in turned off; they sign in with their password and may turn it on again"
 
 
 def _key_lines(keys: list[SigningKey]) -> str:

@@ -805,8 +805,11 @@ class MfaService(_AuthService):
         await self.challenges.spend_all(user_id)
         return True
 
-    async def admin_turn_off_mfa(self, admin_id: uuid.UUID, user_id: uuid.UUID, client: Client) -> None:
-        """For a user who lost their device: audited, and the user is told by mail."""
+    async def admin_turn_off_mfa(
+        self, admin_id: uuid.UUID | None, user_id: uuid.UUID, client: Client
+    ) -> None:
+        """For a user who lost their device: audited, and the user is told by mail. `admin_id`
+        None: the operator did it from the command line (`shop mfa-off`)."""
         user = await self.users.get(user_id)
         if user is None:
             raise NotFound("No such user.")
