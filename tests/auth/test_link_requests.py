@@ -105,3 +105,21 @@ async def test_a_disabled_or_verified_account_gets_no_link(client: httpx.AsyncCl
     before = await rows(app, "SELECT count(*) FROM mail.outbox WHERE recipient = :r", r=email)
     assert await app.state.auth_upkeep.fulfil_link_requests() == 2
     assert await rows(app, "SELECT count(*) FROM mail.outbox WHERE recipient = :r", r=email) == before
+
+
+@pytest.mark.parametrize("path", list(ASKS))
+async def test_asks_for_one_link_that_wait_together_send_one_mail(
+    client: httpx.AsyncClient, app: Any, path: str
+) -> None:
+    """More asks than one pass takes (20): still one token and one mail."""
+    email = await known_email(client, app, path)
+    await app.state.auth_upkeep.fulfil_link_requests()
+    mails_before = await rows(app, "SELECT count(*) FROM mail.outbox WHERE recipient = :r", r=email)
+    for _ in range(25):
+        assert (await client.post(f"/api/v1/auth/{path}", json={"email": email})).status_code == 202
+    assert await rows(app, "SELECT count(*) FROM auth.email_link_requests") == 25
+    await app.state.auth_upkeep.fulfil_link_requests()
+    assert await rows(app, "SELECT count(*) FROM auth.email_link_requests") == 0
+    assert (
+        await rows(app, "SELECT count(*) FROM mail.outbox WHERE recipient = :r", r=email) == mails_before + 1
+    )
