@@ -180,6 +180,10 @@ async def test_mfa_off_command_is_the_way_back_for_a_lost_authenticator(
         with pytest.raises(SystemExit, match="no account"):
             await run_cli("mfa-off", "nobody-here@example.com")
     finally:
+        # Committed for the command line to see: nothing of it may stay for other tests to meet.
         async with engine.begin() as connection:
             await connection.execute(delete(OutboxMail).where(OutboxMail.recipient == email))
+            await connection.execute(
+                delete(AuditEvent).where(AuditEvent.user_id.in_(select(User.id).where(User.email == email)))
+            )
             await connection.execute(delete(User).where(User.email == email))
