@@ -56,7 +56,7 @@ def _statement_name() -> str:
 POOLER_SAFE = {"prepared_statement_name_func": _statement_name}
 
 
-def behind_a_pooler(url: str) -> bool:
+def _behind_a_pooler(url: str) -> bool:
     """`?prepared_statement_cache_size=0` in DATABASE_URL says a transaction pooler sits in between:
     asyncpg's own statement cache (type introspection, pings) must then be off as well, or its
     default statement names collide on the pooler's shared server connections; and reads keep
@@ -100,7 +100,7 @@ class Database:
         """`pool_timeout`: how long a request waits for a free connection of the pool before it is
         answered 503 (the service is busy); `connect_timeout`: how long opening a connection may
         take before PostgreSQL counts as unreachable (503 too)."""
-        pooled = behind_a_pooler(url)
+        pooled = _behind_a_pooler(url)
         engine = create_async_engine(
             url,
             pool_size=pool_size,
