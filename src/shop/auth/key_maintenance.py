@@ -4,13 +4,12 @@ Only the instance holding the keys' advisory lock acts, so one period gives one 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import random
 
 from shop.auth.service import SigningKeyService
 from shop.auth.tokens import AccessTokens, is_asymmetric
+from shop.core.background import BackgroundLoop
 from shop.core.config import Settings
 from shop.core.db import Database
 
@@ -19,13 +18,14 @@ logger = logging.getLogger("shop.auth.keys")
 INTERVAL_SECONDS = 10.0
 
 
-class SigningKeyMaintenance:
+class SigningKeyMaintenance(BackgroundLoop):
+    name = "signing-key-maintenance"
+
     def __init__(self, settings: Settings, database: Database, tokens: AccessTokens) -> None:
+        super().__init__()
         self.settings = settings
         self.database = database
         self.tokens = tokens
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
 
     async def ensure_keys(self) -> None:
         """At startup, before the first request: an active and a next key (no-op with HS256)."""
@@ -44,20 +44,14 @@ class SigningKeyMaintenance:
         return rotated
 
     def start(self) -> None:
-        if is_asymmetric(self.settings.jwt_algorithm):
-            self._task = asyncio.create_task(self._run(), name="signing-key-maintenance")
-
-    async def stop(self) -> None:
-        self._stopping.set()
-        if self._task is not None:
-            await self._task
+        if is_asymmetric(self.settings.jwt_algorithm):  # HS256 has no key pairs to look after
+            super().start()
 
     async def _run(self) -> None:
-        while not self._stopping.is_set():
+        while not self.stopping:
             # Jitter: instances started together do not all knock on the lock at once.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), INTERVAL_SECONDS * random.uniform(0.8, 1.2))  # noqa: S311
-            if self._stopping.is_set():
+            await self.pause(INTERVAL_SECONDS * random.uniform(0.8, 1.2))  # noqa: S311
+            if self.stopping:
                 return
             try:
                 await self.run_once()

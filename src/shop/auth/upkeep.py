@@ -6,8 +6,6 @@ idempotent DELETEs that a second instance skips while the first holds the purge'
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -15,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 
 from shop.auth.service import AccountService, AuthTools
+from shop.core.background import BackgroundLoop
 from shop.core.db import Database
 
 logger = logging.getLogger("shop.auth")
@@ -41,24 +40,17 @@ class Purged:
     skipped: bool = False
 
 
-class AuthUpkeep:
+class AuthUpkeep(BackgroundLoop):
+    name = "auth-upkeep"
+
     def __init__(self, database: Database, tools: AuthTools) -> None:
+        super().__init__()
         self.database = database
         self.tools = tools
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="auth-upkeep")
-
-    async def stop(self) -> None:
-        self._stopping.set()
-        if self._task is not None:
-            await self._task
 
     async def _run(self) -> None:
         next_purge = time.monotonic()
-        while not self._stopping.is_set():
+        while not self.stopping:
             taken = 0
             try:
                 taken = await self.fulfil_link_requests()
@@ -68,8 +60,7 @@ class AuthUpkeep:
             except Exception:  # the upkeep must outlive database outages
                 logger.warning("auth upkeep pass failed; retrying", exc_info=True)
             if taken == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), self.tools.settings.mail_poll_seconds)
+                await self.pause(self.tools.settings.mail_poll_seconds)
 
     async def fulfil_link_requests(self) -> int:
         """Fulfil the waiting asks for links, a batch at a time; how many were taken."""

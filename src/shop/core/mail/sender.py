@@ -3,8 +3,6 @@ instances never send one mail twice) and retries with backoff until the server t
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -12,6 +10,7 @@ from email.utils import make_msgid
 
 from sqlalchemy import func, select
 
+from shop.core.background import BackgroundLoop
 from shop.core.config import Settings
 from shop.core.db import Database
 from shop.core.mail.delivery import Delivery, Refused, delivery_for
@@ -35,26 +34,19 @@ def _backoff(base_seconds: float, attempts: int) -> timedelta:
     return timedelta(seconds=min(MAX_BACKOFF_SECONDS, base_seconds * 2 ** min(attempts - 1, 16)))
 
 
-class MailSender:
+class MailSender(BackgroundLoop):
     """Drains the outbox. One per process; safe to run in many processes at once."""
 
+    name = "mail-sender"
+
     def __init__(self, settings: Settings, database: Database, delivery: Delivery | None = None) -> None:
+        super().__init__()
         self.settings = settings
         self.database = database
         self.delivery = delivery or delivery_for(settings)
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="mail-sender")
-
-    async def stop(self) -> None:
-        self._stopping.set()
-        if self._task is not None:
-            await self._task
 
     async def _run(self) -> None:
-        while not self._stopping.is_set():
+        while not self.stopping:
             try:
                 sent = await self.drain_once()
             except Exception as exc:  # the sender must outlive database and SMTP outages
@@ -64,8 +56,7 @@ class MailSender:
                     logger.warning("mail sender pass failed; retrying", exc_info=True)
                 sent = 0
             if sent == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), self.settings.mail_poll_seconds)
+                await self.pause(self.settings.mail_poll_seconds)
 
     async def drain_once(self) -> int:
         """Send what is due; return how many mails were handed over."""
