@@ -157,7 +157,8 @@ def shop_server(name: str, database_url: str, workers: int, env: Mapping[str, st
             "DATA_DIR": str(data_dir),
             "REDIS_URL": "",
             "SMTP_HOST": "",
-            "DB_POOL_SIZE": str(POOL_SIZE),
+            # As many connections at most as the ceiling's pool (POOL_SIZE plus as many in overflow).
+            "DB_POOL_SIZE": str(2 * POOL_SIZE),
             **(env or {}),
         },
         port=port,

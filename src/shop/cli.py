@@ -143,7 +143,7 @@ async def _account_command(settings: Settings, url: str, email: str, *, mfa_off:
     from shop.core.db import Database
 
     shop = bootstrap(settings)  # the same wiring as the app: a new account gets its profile
-    database = Database.from_url(url, pool_size=1)
+    database = Database.from_url(url, pool_size=2)
     try:
         command = turn_off_mfa if mfa_off else create_admin
         return await command(shop.auth, database, email)

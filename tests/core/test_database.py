@@ -3,10 +3,11 @@ in a read session, and the guard's one statement serving GET /me."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -48,40 +49,61 @@ async def test_a_read_session_refuses_to_write(database_url: str) -> None:
         await database.dispose()
 
 
-@contextmanager
-def statements(engine: AsyncEngine) -> Iterator[list[str]]:
+@asynccontextmanager
+async def statements(engine: AsyncEngine, db: Database) -> AsyncIterator[list[str]]:
+    """Every statement sent on the test's connection: SQLAlchemy's, and the hot path's, which go to
+    the driver directly (asyncpg's query logger sees those, and SQLAlchemy's BEGIN and SAVEPOINT)."""
     seen: list[str] = []
 
     def note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         seen.append(statement)
 
+    def logged(query: Any) -> None:
+        seen.append(query.query)
+
+    assert db.bind is not None
+    driver = (await db.bind.get_raw_connection()).driver_connection
     event.listen(engine.sync_engine, "before_cursor_execute", note)
+    driver.add_query_logger(logged)
     try:
         yield seen
+        await asyncio.sleep(0)  # the driver calls its loggers soon, not at once
     finally:
+        driver.remove_query_logger(logged)
         event.remove(engine.sync_engine, "before_cursor_execute", note)
 
 
-async def test_get_me_reads_the_user_once(client: httpx.AsyncClient, app: Any, engine: AsyncEngine) -> None:
+def _sent(seen: list[str]) -> list[str]:
+    """Without the test's savepoints around the request, which are not the app's."""
+    return [s.lstrip() for s in seen if not s.lstrip().upper().startswith(("SAVEPOINT", "RELEASE"))]
+
+
+async def test_get_me_is_the_guards_one_statement(
+    client: httpx.AsyncClient, app: Any, engine: AsyncEngine, db: Database
+) -> None:
     email = await register_verified(client, app)
     headers = bearer(await login(client, email))
-    with statements(engine) as seen:
+    async with statements(engine, db) as seen:
         response = await client.get("/api/v1/auth/me", headers=headers)
     assert response.status_code == 200
     assert response.json()["email"] == email
-    # The guard's statement (live session, active user) loads the user that /me answers with.
-    assert len([s for s in seen if "auth.users" in s]) == 1
+    # The guard's statement (live session, active user) reads the account /me answers with.
+    sent = _sent(seen)
+    assert len(sent) == 1, seen
+    assert "auth.users" in sent[0] and "auth.sessions" in sent[0]
+    assert "password_hash" not in sent[0]
 
 
-async def test_refresh_is_three_statements(client: httpx.AsyncClient, app: Any, engine: AsyncEngine) -> None:
+async def test_refresh_is_three_statements(
+    client: httpx.AsyncClient, app: Any, engine: AsyncEngine, db: Database
+) -> None:
     email = await register_verified(client, app)
     pair = await login(client, email)
-    with statements(engine) as seen:
+    async with statements(engine, db) as seen:
         response = await client.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})
     assert response.status_code == 200, response.text
     assert response.json()["user"]["email"] == email
-    # (The test's savepoint around the request is not the app's.)
-    sent = [s.lstrip() for s in seen if not s.lstrip().upper().startswith(("SAVEPOINT", "RELEASE"))]
+    sent = _sent(seen)
     # The token, its session and the user read at once; the token claimed; the session extended
     # and its next token added in one statement.
     assert len(sent) == 3, sent

@@ -93,7 +93,7 @@ async def check_keys_open(settings: Settings, url: str) -> str | None:
     keys, in one line, or None (also with HS256, or before the first start)."""
     if not is_asymmetric(settings.jwt_algorithm):
         return None
-    database = Database.from_url(url, pool_size=1)
+    database = Database.from_url(url, pool_size=2)
     try:
         async with database.unit_of_work() as session:
             await SigningKeyService(session, settings).check_sealed()
@@ -107,7 +107,7 @@ async def check_keys_open(settings: Settings, url: str) -> str | None:
 async def list_keys(settings: Settings, url: str) -> tuple[str, str | None]:
     """`shop keys list`: one line per key — kid, state, alg, and when it was made, activated, retired;
     and, when JWT_SECRET_KEY cannot open the keys that sign, why (else None)."""
-    database = Database.from_url(url, pool_size=1)
+    database = Database.from_url(url, pool_size=2)
     problem = None
     try:
         async with database.unit_of_work() as session:
@@ -125,7 +125,7 @@ async def list_keys(settings: Settings, url: str) -> tuple[str, str | None]:
 async def rotate_keys(settings: Settings, url: str, *, new_secret: bool = False) -> str:
     """`shop keys rotate [--new-secret]`: as POST /api/v1/admin/keys/rotate. Running instances
     notice within 10 s. Keys sealed under another JWT_SECRET_KEY: one line, exit 1, nothing changed."""
-    database = Database.from_url(url, pool_size=1)
+    database = Database.from_url(url, pool_size=2)
     try:
         async with database.unit_of_work() as session:
             keys = await SigningKeyService(session, settings).rotate(new_secret=new_secret)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,14 +28,15 @@ class AccountDeleted:
 
 @dataclass(frozen=True, slots=True)
 class SessionCheck:
-    """The role of a live session's active user, or None when the session or user is gone, or the
-    session is older than its maximum lifetime (a `shop.core.security.SessionValidator`)."""
+    """The account of a live session's active user (its `role` among the fields GET /me shows), or
+    None when the session or user is gone, or the session is older than its maximum lifetime (a
+    `shop.core.security.SessionValidator`)."""
 
     max_lifetime_seconds: int
 
     async def __call__(
         self, session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID, *, hold: bool = False
-    ) -> str | None:
-        return await SessionRepository(session).get_live_role(
+    ) -> dict[str, Any] | None:
+        return await SessionRepository(session).get_live_account(
             user_id, session_id, self.max_lifetime_seconds, hold=hold
         )

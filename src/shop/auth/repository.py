@@ -38,11 +38,22 @@ from shop.auth.models import (
     TotpFactor,
     User,
 )
+from shop.core.db import HotRead
 
-# One indexed round trip on the hot path of every authenticated request: plain SQL through the
-# request's own session, with no ORM identity-map work.
-_LIVE_SESSION_USER = (
-    select(User)
+# What the bearer guard reads on every authenticated request: the account of a live session, in
+# one indexed round trip. Only what a caller may see of its account (never the password hash):
+# GET /me answers with it as it is.
+_SIGNED_IN_ACCOUNT = (
+    select(
+        User.id,
+        User.email,
+        User.email_verified,
+        User.is_active,
+        User.role,
+        User.mfa_enabled.label("mfa_enabled"),  # type: ignore[attr-defined]  # a column_property
+        User.created_at,
+        User.last_login_at,
+    )
     .join(Session, Session.user_id == User.id)
     .where(
         Session.id == bindparam("sid"),
@@ -54,11 +65,12 @@ _LIVE_SESSION_USER = (
         User.is_active,
     )
 )
+_LIVE_SESSION_ACCOUNT = HotRead(_SIGNED_IN_ACCOUNT)
 
 # FOR KEY SHARE (SQLAlchemy's `key_share=True` alone is FOR NO KEY UPDATE): it conflicts with a
 # deletion only, so an admin's UPDATE of the row (role, is_active) never waits for the user's own
 # writes — it did, and with the admins' lock taken in the other order that was a deadlock.
-_HELD_SESSION_USER = _LIVE_SESSION_USER.with_for_update(read=True, key_share=True, of=User)
+_HELD_SESSION_ACCOUNT = _SIGNED_IN_ACCOUNT.with_for_update(read=True, key_share=True, of=User)
 
 # Serialises every change that could remove the last active admin (demotion, deactivation,
 # deletion): the count of the others is read under it, so two such changes never both pass.
@@ -185,7 +197,7 @@ class UserRepository:
 
     async def lock_for_deletion(self, user_id: uuid.UUID) -> bool:
         """Lock the user row FOR UPDATE: wait for every writing request of the user (they hold it
-        FOR KEY SHARE, see `SessionRepository.get_live_role`), and keep new ones out until the
+        FOR KEY SHARE, see `SessionRepository.get_live_account`), and keep new ones out until the
         deletion commits. False when the user is gone already."""
         statement = select(User.id).where(User.id == user_id).with_for_update()
         return (await self.session.scalar(statement)) is not None
@@ -224,25 +236,20 @@ class SessionRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def get_live_role(
+    async def get_live_account(
         self, user_id: uuid.UUID, session_id: uuid.UUID, max_lifetime_seconds: int, *, hold: bool = False
-    ) -> str | None:
-        """The role of a live session's active user, or None. One statement, and it loads the
-        user into this session: a later `get` of that user (GET /me) costs no round trip. A session
+    ) -> dict[str, Any] | None:
+        """The account (as GET /me shows it) of a live session's active user, or None. A session
         older than the maximum lifetime is not live, whatever its `expires_at`.
 
         `hold`: the user row is locked FOR KEY SHARE to the end of the transaction. Only a deletion
         conflicts with it (ordinary UPDATEs of the row do not), so writes of the same user still run
         side by side, and `UserRepository.lock_for_deletion` waits for them."""
-        user = await self.session.scalar(
-            _HELD_SESSION_USER if hold else _LIVE_SESSION_USER,
-            {"sid": session_id, "uid": user_id, "max_age": max_lifetime_seconds},
-        )
-        if user is None:
-            return None
-        # The identity map holds its objects weakly: keep this one for as long as the session lives.
-        self.session.info["signed_in_user"] = user
-        return user.role
+        params = {"sid": session_id, "uid": user_id, "max_age": max_lifetime_seconds}
+        if hold:
+            row = (await self.session.execute(_HELD_SESSION_ACCOUNT, params)).mappings().first()
+            return dict(row) if row is not None else None
+        return await _LIVE_SESSION_ACCOUNT.first(self.session, params)
 
     async def add(
         self,

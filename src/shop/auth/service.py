@@ -549,9 +549,6 @@ class AccountService(_AuthService):
 
     # -- the account ------------------------------------------------------------------------
 
-    async def get(self, user_id: uuid.UUID) -> User:
-        return await self._existing(user_id)
-
     async def delete(self, user_id: uuid.UUID, session_id: uuid.UUID, password: str, client: Client) -> None:
         """Erase the account: nothing left names the user (email, names, phone, addresses, IPs).
         Locks in the one order of every change to an account — its row, then the admins' lock — so
@@ -577,7 +574,7 @@ class AccountService(_AuthService):
         or an account deactivated while the password was checked deletes nothing either."""
         max_lifetime = self.settings.session_max_lifetime_seconds
         if not await self.users.lock_for_deletion(user_id) or (
-            await self.sessions.get_live_role(user_id, session_id, max_lifetime) is None
+            await self.sessions.get_live_account(user_id, session_id, max_lifetime) is None
         ):
             raise TokenRevoked()
 

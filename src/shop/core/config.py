@@ -99,7 +99,7 @@ class Settings(BaseSettings):
     base_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     data_dir: Path = Path(".data")
     web_concurrency: int = Field(default=1, ge=1)
-    db_pool_size: int = Field(default=10, ge=1)
+    db_pool_size: int = Field(default=20, ge=1)
     log_level: str = "INFO"
     mail_poll_seconds: float = Field(default=2.0, gt=0)
     mail_retry_base_seconds: float = Field(default=2.0, gt=0)

@@ -38,14 +38,15 @@ class AccessTokenVerifier(Protocol):
 
 
 class SessionValidator(Protocol):
-    """Answers: is this session live and its user existing and active? Returns the role, or None.
+    """Answers: is this session live and its user existing and active? Returns the user's account
+    as the context that owns accounts shows it — with at least its `role` — or None.
 
     `hold`: the request writes — keep the account from being deleted until the request's
     transaction ends, so nothing it writes can outlive a deletion that began meanwhile."""
 
     async def __call__(
         self, session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID, *, hold: bool = False
-    ) -> str | None: ...
+    ) -> Mapping[str, Any] | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,12 +61,14 @@ def install_guard(app: FastAPI, guard: BearerGuard) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the user, the session of the access token, the role, and the token's claims."""
+    """Who is calling: the user, the session of the access token, the role, the token's claims, and
+    the account the guard read to let the request in (what `SessionValidator` returned)."""
 
     user_id: uuid.UUID
     session_id: uuid.UUID
     role: str
     claims: Mapping[str, Any] = field(default_factory=dict)
+    account: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def is_admin(self) -> bool:
@@ -97,11 +100,11 @@ async def _principal(
         raise NotAuthenticated()
     guard: BearerGuard = request.app.state.bearer_guard
     verified = await guard.tokens.verify(session, credentials.credentials)
-    role = await guard.sessions(session, verified.user_id, verified.session_id, hold=hold)
-    if role is None:
+    account = await guard.sessions(session, verified.user_id, verified.session_id, hold=hold)
+    if account is None:
         raise TokenRevoked()
     bind_user(verified.user_id)  # every later log line of this request names the user
-    return Principal(verified.user_id, verified.session_id, role, verified.claims)
+    return Principal(verified.user_id, verified.session_id, account["role"], verified.claims, account)
 
 
 async def get_principal(

@@ -139,7 +139,7 @@ async def import_rates(url: str, file: str) -> str:
         raise SystemExit(f"shop import-rates: {file}: not a usable ECB file ({type(exc).__name__})") from None
 
     report = ImportReport(file=file, days=len({rate.day for rate in parsed}), found=len(parsed))
-    database = Database.from_url(url, pool_size=1)
+    database = Database.from_url(url, pool_size=2)
     try:
         # The command is its own unit of work: all or nothing.
         async with database.unit_of_work() as session:
