@@ -235,7 +235,9 @@ min(workers, cores) ÷ verify time. Within a phase all servers run side by side 
 targets in alternating rounds (A/B/A/B), so drift lands on every target alike; each figure is the
 median over the rounds, and each ratio the median of the per-round ratios. During the login storm an
 open-loop probe sends 20 `GET /health/live` a second on fresh connections and reports their p99.
-wrk shares the machine's cores with the server, as a client on the same host would.
+wrk shares the machine's cores with the server, as a client on the same host would. Both hold at
+most 10 database connections per worker: the ceiling a pool of 5 plus 5 in overflow, shop
+`DB_POOL_SIZE=10` (shop's pool has no overflow).
 
 ![throughput and p99 per scenario](performance.png)
 

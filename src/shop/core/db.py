@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager, nullcontext
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import asyncpg
+from asyncpg.exceptions import InternalClientError
 from fastapi import Depends, Request
 from sqlalchemy import MetaData, event
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
@@ -23,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session
 from sqlalchemy.sql import Select
+from sqlalchemy.util import greenlet_spawn
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -41,6 +44,9 @@ def schemas() -> set[str]:
     """The schemas of every table registered on the metadata (import the models first)."""
     return {table.schema for table in Base.metadata.tables.values() if table.schema is not None}
 
+
+# The key of a session's `info` that holds its `Database`.
+_DATABASE = "shop.database"
 
 # Safe methods (RFC 9110) only read: their session runs without BEGIN/COMMIT (below).
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -75,12 +81,16 @@ class Database:
     ) -> None:
         self.engine = engine
         self.bind = bind
+        self.reads_in_transactions = not autocommit_reads
+        # A session knows its database: where `HotRead` takes a connection of its own.
+        info = {_DATABASE: self}
         # Tests bind sessions to one connection whose transaction is rolled back afterwards.
         self.sessions = async_sessionmaker(
             bind=bind or engine,
             expire_on_commit=False,
             autoflush=False,
             join_transaction_mode="create_savepoint",
+            info=info,
         )
         # Reads in autocommit: each statement is its own transaction, as every statement of a READ
         # COMMITTED transaction sees its own snapshot anyway, so a read sees exactly what it would
@@ -95,6 +105,7 @@ class Database:
             autoflush=False,
             join_transaction_mode="create_savepoint",
             sync_session_class=_ReadSession,
+            info=info,
         )
 
     @classmethod
@@ -138,6 +149,31 @@ class Database:
         """A short transaction of its own, committed when the block ends without an error."""
         async with self.sessions() as session, session.begin():
             yield session
+
+    async def fetch(self, sql: str, args: Sequence[Any]) -> list[asyncpg.Record]:
+        """Run one read on the asyncpg driver of a pooled connection (`HotRead`). The connection is
+        checked out of the pool as it is, without a SQLAlchemy Connection around it (half the cost
+        of the read otherwise); the statement runs in autocommit, or in a transaction of its own
+        behind a pooler. Errors are raised as SQLAlchemy raises them, for the same handlers (an
+        outage is a 503, told by its class or SQLSTATE), and a broken connection leaves the pool."""
+        if self.bind is not None:  # a test's one connection, inside the transaction it rolls back
+            pooled = await self.bind.get_raw_connection()
+            return await _fetch(pooled.driver_connection, sql, args, in_transaction=False)
+        pooled = await greenlet_spawn(self.engine.sync_engine.pool.connect)
+        try:
+            return await _fetch(
+                pooled.driver_connection, sql, args, in_transaction=self.reads_in_transactions
+            )
+        except OperationalError as error:
+            await greenlet_spawn(pooled.invalidate, error.orig)
+            raise
+        except asyncio.CancelledError:
+            # Cut off mid-statement (the shutdown's cut-off): what the driver is still busy with is
+            # unknown, so the connection is not handed to the next request.
+            await greenlet_spawn(pooled.invalidate)
+            raise
+        finally:
+            await greenlet_spawn(pooled.close)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -210,6 +246,25 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 _DRIVER_DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
 
 
+async def _fetch(
+    driver: asyncpg.Connection, sql: str, args: Sequence[Any], *, in_transaction: bool
+) -> list[asyncpg.Record]:
+    try:
+        if not in_transaction:
+            return await driver.fetch(sql, *args)  # type: ignore[no-any-return]
+        async with driver.transaction(readonly=True):
+            return await driver.fetch(sql, *args)  # type: ignore[no-any-return]
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, InternalClientError, OSError) as error:
+        # A statement the server refused leaves the connection as it was; anything else (the
+        # server went away, the protocol lost its step: "another operation is in progress") breaks it.
+        refused = isinstance(error, asyncpg.PostgresError) and not isinstance(
+            error, asyncpg.PostgresConnectionError
+        )
+        broken = driver.is_closed() or not refused
+        kind = OperationalError if broken else DBAPIError
+        raise kind(sql, None, error, connection_invalidated=broken) from error
+
+
 class HotRead:
     """A read on the hot path (every authenticated request, the reads behind the busiest GETs): a
     Core statement compiled once to asyncpg's SQL and run on the driver itself, as a statement
@@ -219,8 +274,7 @@ class HotRead:
 
     It needs the session only for where to read: a session that has begun a transaction (it wrote,
     or holds locks) is read through, so the read sees what the transaction sees; otherwise the read
-    takes a pooled connection of its own, in autocommit (one statement is its own snapshot), or in
-    a transaction behind a pooler (`Database`)."""
+    takes a pooled connection of its own (`Database.fetch`)."""
 
     __slots__ = ("_defaults", "_order", "sql", "statement")
 
@@ -240,26 +294,6 @@ class HotRead:
             result = await session.execute(self.statement, params)
             return [dict(row) for row in result.mappings()]
         args = [params[name] if name in params else self._defaults[name] for name in self._order]
-        bind = session.bind
-        if bind is None:  # pragma: no cover - every session of `Database` is bound
-            raise RuntimeError("an unbound session")
-        # A test binds its sessions to one connection whose transaction it rolls back afterwards.
-        source = nullcontext(bind) if isinstance(bind, AsyncConnection) else bind.connect()
-        async with source as connection:
-            pooled = await connection.get_raw_connection()
-            driver: asyncpg.Connection = pooled.driver_connection
-            try:
-                if getattr(pooled.dbapi_connection, "autocommit", False) or driver.is_in_transaction():
-                    records = await driver.fetch(self.sql, *args)
-                else:
-                    async with driver.transaction(readonly=True):
-                        records = await driver.fetch(self.sql, *args)
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
-                # Raised as SQLAlchemy would raise it, for the same handlers (an outage is a 503,
-                # told by its class or SQLSTATE). A broken connection must not go back to the pool.
-                broken = driver.is_closed() or not isinstance(error, asyncpg.PostgresError)
-                if broken:
-                    await connection.invalidate()
-                kind = OperationalError if broken else DBAPIError
-                raise kind(self.sql, None, error, connection_invalidated=broken) from error
+        database: Database = session.info[_DATABASE]
+        records = await database.fetch(self.sql, args)
         return [dict(record) for record in records]

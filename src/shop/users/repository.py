@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shop.core.db import HotRead
 from shop.users.models import Address, Profile
 
 # Every statement that returns entities refreshes them: an earlier statement of the same
@@ -21,14 +22,12 @@ _FRESH = {"populate_existing": True}
 _LOCK_USER = text("SELECT pg_advisory_xact_lock(hashtextextended('users.addresses:' || :uid, 0))")
 
 
-# The reads of every GET /profile and GET /addresses, built once (building a statement costs more
-# than running the cached compilation of it).
-_PROFILE = select(Profile).where(Profile.user_id == bindparam("uid")).execution_options(**_FRESH)
-_ADDRESSES = (
-    select(Address)
+# The reads of every GET /profile and GET /addresses, on the hot path: plain rows, no entities.
+_PROFILE = HotRead(select(*Profile.__table__.c).where(Profile.user_id == bindparam("uid")))
+_ADDRESSES = HotRead(
+    select(*Address.__table__.c)
     .where(Address.user_id == bindparam("uid"))
     .order_by(Address.is_primary.desc(), Address.created_at.desc(), Address.id.desc())
-    .execution_options(**_FRESH)
 )
 
 
@@ -45,22 +44,23 @@ class ProfileRepository:
         )
         await self.session.execute(statement)
 
-    async def get(self, user_id: uuid.UUID) -> Profile | None:
-        return (await self.session.scalars(_PROFILE, {"uid": user_id})).one_or_none()
+    async def get(self, user_id: uuid.UUID) -> dict[str, Any] | None:
+        return await _PROFILE.first(self.session, {"uid": user_id})
 
     async def get_preferred_language(self, user_id: uuid.UUID) -> str | None:
         statement = select(Profile.preferred_language).where(Profile.user_id == user_id)
         return (await self.session.scalars(statement)).one_or_none()
 
-    async def update(self, user_id: uuid.UUID, values: Mapping[str, Any]) -> Profile | None:
+    async def update(self, user_id: uuid.UUID, values: Mapping[str, Any]) -> dict[str, Any] | None:
         statement = (
             update(Profile)
             .where(Profile.user_id == user_id)
             .values(**values)
-            .returning(Profile)
-            .execution_options(synchronize_session=False, **_FRESH)
+            .returning(*Profile.__table__.c)
+            .execution_options(synchronize_session=False)
         )
-        return (await self.session.scalars(statement)).one_or_none()
+        row = (await self.session.execute(statement)).mappings().one_or_none()
+        return dict(row) if row is not None else None
 
     async def delete(self, user_id: uuid.UUID) -> None:
         await self.session.execute(
@@ -76,9 +76,9 @@ class AddressRepository:
         """Wait for, then hold until the transaction ends, the user's address lock."""
         await self.session.execute(_LOCK_USER, {"uid": str(user_id)})
 
-    async def list_for(self, user_id: uuid.UUID) -> list[Address]:
+    async def list_for(self, user_id: uuid.UUID) -> list[dict[str, Any]]:
         """The user's addresses, primary ones first, then newest first."""
-        return list(await self.session.scalars(_ADDRESSES, {"uid": user_id}))
+        return await _ADDRESSES.all(self.session, {"uid": user_id})
 
     async def get(self, user_id: uuid.UUID, address_id: uuid.UUID) -> Address | None:
         """The address, only when it belongs to the user."""

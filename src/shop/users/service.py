@@ -16,7 +16,7 @@ from shop.core.db import Database
 from shop.core.errors import NotFound
 from shop.localization import public as localization
 from shop.users.errors import AddressLimit
-from shop.users.models import BILLING_TYPES, SHIPPING_TYPES, Address, Profile
+from shop.users.models import BILLING_TYPES, SHIPPING_TYPES, Address
 from shop.users.repository import AddressRepository, ProfileRepository
 from shop.users.schemas import AddressIn, AddressUpdate, ProfileReplace, ProfileUpdate
 
@@ -49,7 +49,7 @@ class ProfileService:
         language = await localization.best_language(self.session, accept_language)
         await self.profiles.add(user_id, preferred_language=language or localization.DEFAULT_LANGUAGE)
 
-    async def get(self, user_id: uuid.UUID) -> Profile:
+    async def get(self, user_id: uuid.UUID) -> dict[str, Any]:
         profile = await self.profiles.get(user_id)
         if profile is None:
             # Every user has a profile. An account that never passed through the registration event
@@ -65,10 +65,10 @@ class ProfileService:
             raise NotFound("The profile was not found.")
         return profile
 
-    async def replace(self, user_id: uuid.UUID, data: ProfileReplace) -> Profile:
+    async def replace(self, user_id: uuid.UUID, data: ProfileReplace) -> dict[str, Any]:
         return await self._write(user_id, data.model_dump())
 
-    async def update(self, user_id: uuid.UUID, data: ProfileUpdate) -> Profile:
+    async def update(self, user_id: uuid.UUID, data: ProfileUpdate) -> dict[str, Any]:
         return await self._write(user_id, data.model_dump(include=data.model_fields_set))
 
     async def preferred_language(self, user_id: uuid.UUID) -> str:
@@ -77,7 +77,7 @@ class ProfileService:
     async def erase(self, user_id: uuid.UUID) -> None:
         await self.profiles.delete(user_id)
 
-    async def _write(self, user_id: uuid.UUID, values: dict[str, Any]) -> Profile:
+    async def _write(self, user_id: uuid.UUID, values: dict[str, Any]) -> dict[str, Any]:
         language = values.get("preferred_language")
         if language is not None and not await localization.is_active_language(self.session, language):
             raise localization.UnknownLanguage(
@@ -102,7 +102,7 @@ class AddressService:
         self.session = session
         self.addresses = AddressRepository(session)
 
-    async def list_for(self, user_id: uuid.UUID) -> list[Address]:
+    async def list_for(self, user_id: uuid.UUID) -> list[dict[str, Any]]:
         return await self.addresses.list_for(user_id)
 
     async def get(self, user_id: uuid.UUID, address_id: uuid.UUID) -> Address:
