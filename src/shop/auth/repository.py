@@ -72,6 +72,23 @@ _LIVE_SESSION_ACCOUNT = HotRead(_SIGNED_IN_ACCOUNT)
 # writes — it did, and with the admins' lock taken in the other order that was a deadlock.
 _HELD_SESSION_ACCOUNT = _SIGNED_IN_ACCOUNT.with_for_update(read=True, key_share=True, of=User)
 
+# The statements of every token refresh, built once (building one costs more than running the cached
+# compilation of it).
+_REFRESH_TOKEN_SESSION_USER = (
+    select(RefreshToken, Session, User)
+    .join(Session, Session.id == RefreshToken.session_id)
+    .join(User, User.id == Session.user_id)
+    .where(RefreshToken.token_hash == bindparam("hash"))
+    .execution_options(populate_existing=True)
+)
+_CLAIM_REFRESH_TOKEN = (
+    update(RefreshToken)
+    .where(RefreshToken.token_hash == bindparam("hash"), RefreshToken.rotated_at.is_(None))
+    .values(rotated_at=func.now())
+    .returning(RefreshToken.token_hash)
+    .execution_options(synchronize_session=False)
+)
+
 # Serialises every change that could remove the last active admin (demotion, deactivation,
 # deletion): the count of the others is read under it, so two such changes never both pass.
 _LOCK_ADMINS = text("SELECT pg_advisory_xact_lock(hashtextextended('auth.last_admin', 0))")
@@ -285,26 +302,12 @@ class SessionRepository:
     async def get_by_refresh_token(self, token_hash: bytes) -> tuple[RefreshToken, Session, User] | None:
         """The token, its session and the session's user, in one statement (a refresh needs all
         three)."""
-        statement = (
-            select(RefreshToken, Session, User)
-            .join(Session, Session.id == RefreshToken.session_id)
-            .join(User, User.id == Session.user_id)
-            .where(RefreshToken.token_hash == token_hash)
-            .execution_options(populate_existing=True)
-        )
-        row = (await self.session.execute(statement)).first()
+        row = (await self.session.execute(_REFRESH_TOKEN_SESSION_USER, {"hash": token_hash})).first()
         return (row[0], row[1], row[2]) if row is not None else None
 
     async def claim_refresh_token(self, token_hash: bytes) -> bool:
         """Mark the token rotated if nobody did yet: exactly one concurrent caller gets True."""
-        statement = (
-            update(RefreshToken)
-            .where(RefreshToken.token_hash == token_hash, RefreshToken.rotated_at.is_(None))
-            .values(rotated_at=func.now())
-            .returning(RefreshToken.token_hash)
-            .execution_options(synchronize_session=False)
-        )
-        return (await self.session.scalar(statement)) is not None
+        return (await self.session.scalar(_CLAIM_REFRESH_TOKEN, {"hash": token_hash})) is not None
 
     async def get_rotated_at(self, token_hash: bytes) -> datetime | None:
         return await self.session.scalar(
@@ -329,6 +332,7 @@ class SessionRepository:
             .returning(Session.id, Session.expires_at)
             .cte("extended")
         )
+        # Built per call: an INSERT executed with parameters is an ORM bulk insert of those rows.
         statement = (
             insert(RefreshToken)
             .from_select(
