@@ -270,7 +270,9 @@ class HotRead:
     Core statement compiled once to asyncpg's SQL and run on the driver itself, as a statement
     asyncpg prepares once per connection — one round trip and none of SQLAlchemy's per-call work
     (compile-cache lookup, execution context, result and ORM objects), which cost several times the
-    query itself. Rows come back as plain dicts keyed by the selected columns' names.
+    query itself. Rows come back as plain dicts keyed by the selected columns' names, with values as
+    asyncpg decodes them: for UUIDs, text, booleans, integers and timestamps, what SQLAlchemy gives
+    (other types need a look first: docs/adr/0006).
 
     It needs the session only for where to read: a session that has begun a transaction (it wrote,
     or holds locks) is read through, so the read sees what the transaction sees; otherwise the read
