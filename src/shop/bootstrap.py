@@ -38,6 +38,7 @@ from shop.core.events import EventBus
 from shop.core.health import router as health_router
 from shop.core.logging import configure_logging
 from shop.core.mail.sender import MailSender
+from shop.core.metrics import MULTIPROCESS, ProcessMetricsLoop, worker_exited
 from shop.core.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from shop.core.openapi import install_openapi
 from shop.core.openapi_contract import install_contract
@@ -161,17 +162,22 @@ async def _background_work(shop: Shop, database: Database, *, run: bool) -> Asyn
     sender = MailSender(shop.settings, database)
     upkeep = AuthUpkeep(database, shop.auth)
     keys = SigningKeyMaintenance(shop.settings, database, shop.auth.tokens)
+    process_metrics = ProcessMetricsLoop()
     await keys.ensure_keys()  # first start: the key pairs exist before the first token
     if run:
         sender.start()
         upkeep.start()
         keys.start()
+        if MULTIPROCESS:  # the workers of `shop serve`
+            process_metrics.start()
     try:
         yield upkeep
     finally:
+        await process_metrics.stop()
         await keys.stop()
         await upkeep.stop()
         await sender.stop()
+        worker_exited()
 
 
 def _install_middleware(app: FastAPI, settings: Settings) -> None:

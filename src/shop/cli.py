@@ -6,15 +6,18 @@ import argparse
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import NoReturn
 
 from pydantic import ValidationError
 
-from shop.core.config import Settings, get_settings, pass_to_workers
+from shop.core.config import Settings, get_settings, pass_to_workers, public_url_for_port
 from shop.core.embedded import EmbeddedPostgres, EmbeddedPostgresError
 from shop.core.logging import configure_logging
 
@@ -70,10 +73,12 @@ def _check_data_dir(settings: Settings) -> None:
 
 
 def _migrate_to(url: str, action: str, revision: str) -> None:
-    from shop.core.migrate import run_alembic
+    from shop.core.migrate import DatabaseUnavailable, run_alembic
 
     try:
         asyncio.run(run_alembic(url, action, revision))
+    except DatabaseUnavailable as exc:
+        _fail(str(exc))
     except OSError as exc:
         _fail(f"cannot reach the database (DATABASE_URL): {exc}")
 
@@ -86,6 +91,30 @@ def _check_signing_keys(settings: Settings, url: str) -> None:
     problem = asyncio.run(check_keys_open(settings, url))
     if problem is not None:
         _fail(problem, code=1)
+
+
+@contextmanager
+def metrics_dir() -> Iterator[str]:
+    """The directory where the workers of `shop serve` keep their metrics (prometheus_client's
+    multiprocess mode), so that one scrape sees the whole instance: PROMETHEUS_MULTIPROC_DIR when the
+    operator gives one (emptied now: files of an earlier run would be counted again), else a new
+    temporary directory, removed at exit."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        path = Path(given)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            for stale in path.glob("*.db"):
+                stale.unlink()
+        except OSError as exc:
+            _fail(f"PROMETHEUS_MULTIPROC_DIR={given} is not usable: {exc.strerror or exc}")
+        yield given
+        return
+    made = tempfile.mkdtemp(prefix="shop-metrics-")
+    try:
+        yield made
+    finally:
+        shutil.rmtree(made, ignore_errors=True)
 
 
 class _Terminated(BaseException):
@@ -109,11 +138,15 @@ def cmd_serve(args: argparse.Namespace) -> None:
     # whenever it comes: while it starts, during the migrations, or (uvicorn takes the signal over
     # while it serves, and re-raises it after its graceful shutdown) at the end.
     signal.signal(signal.SIGTERM, _on_sigterm)
-    with contextlib.suppress(_Terminated), database_url(settings) as url:
+    with contextlib.suppress(_Terminated), metrics_dir() as metrics, database_url(settings) as url:
+        # Before anything imports prometheus_client (it picks its mode at import).
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics
         _migrate_to(url, "upgrade", "head")
         _check_signing_keys(settings, url)
         # Workers are separate processes: they find the (possibly embedded) database this way.
-        pass_to_workers(database_url=url, web_concurrency=workers)
+        pass_to_workers(
+            database_url=url, web_concurrency=workers, public_url=public_url_for_port(settings, args.port)
+        )
         uvicorn.run(
             "shop.main:app",
             host=args.host,

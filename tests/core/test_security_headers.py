@@ -109,3 +109,52 @@ async def test_no_store_stops_at_the_path_segment(client: httpx.AsyncClient) -> 
     assert response.status_code == 404
     assert_always(response)
     assert "cache-control" not in response.headers
+
+
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/health/live", 200),
+        ("GET", "/openapi.json", 200),
+        ("GET", "/api/v1/currencies", 200),
+        ("GET", "/api/v1/auth/me", 401),
+        ("GET", "/api/v1/nowhere", 404),
+        ("DELETE", "/health/live", 405),
+        ("POST", "/api/v1/auth/login", 422),
+    ],
+)
+async def test_every_json_response_carries_a_policy_that_allows_nothing(
+    client: httpx.AsyncClient, method: str, path: str, status: int
+) -> None:
+    response = await client.request(method, path)
+    assert response.status_code == status
+    assert response.headers["content-type"].split(";")[0] in {"application/json", "application/problem+json"}
+    assert response.headers["content-security-policy"] == API_CSP
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/docs/oauth2-redirect"])
+async def test_the_docs_allow_their_own_assets_and_no_framing(client: httpx.AsyncClient, path: str) -> None:
+    response = await client.get(path)
+    assert response.status_code == 200
+    policy = {}
+    for part in response.headers["content-security-policy"].split(";"):
+        name, _, sources = part.strip().partition(" ")
+        policy[name] = sources
+    assert policy["frame-ancestors"] == "'none'"
+    assert policy["default-src"] == "'none'"
+    sources = policy["script-src"].split()
+    assert sources[0] == "'self'"
+    # Nothing inline runs but the page's own scripts, named by their hashes; no other host.
+    assert all(source.startswith("'sha256-") for source in sources[1:])
+    assert "unsafe-inline" not in policy["script-src"]
+    assert "http" not in response.headers["content-security-policy"]
+
+
+@pytest.mark.parametrize("page", ["verify-email", "reset-password"])
+async def test_the_pages_cannot_be_framed(client: httpx.AsyncClient, page: str) -> None:
+    response = await client.get(f"/{page}?token=whatever")
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    assert "'unsafe-inline'" not in response.headers["content-security-policy"]

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     jwt_secret_key: SecretStr | None = None
     jwt_algorithm: Literal["HS256", "EdDSA", "ES256", "RS256"] = "HS256"
+    # Unset: http://localhost:<the port of `shop serve`> (see `public_url_for_port`).
     public_url: str = "http://localhost:8000"
     jwt_issuer: str | None = None
     jwt_audience: str = Field(default="shop", min_length=1)
@@ -104,6 +105,11 @@ class Settings(BaseSettings):
     mail_poll_seconds: float = Field(default=2.0, gt=0)
     mail_retry_base_seconds: float = Field(default=2.0, gt=0)
     max_body_bytes: int = Field(default=65536, ge=1)
+    # /metrics: with a token, only `Authorization: Bearer <token>`; without, public in development and
+    # test, and in production only when METRICS_PUBLIC=true (sign-in and mail counters would tell
+    # strangers which accounts exist).
+    metrics_token: SecretStr | None = None
+    metrics_public: bool = False
     # On SIGTERM: how long requests under way may take to finish before they are cut off.
     shutdown_grace_seconds: int = Field(default=20, ge=0)
 
@@ -112,7 +118,7 @@ class Settings(BaseSettings):
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
 
-    @field_validator("jwt_issuer", "jwt_key_rotation_days", mode="before")
+    @field_validator("jwt_issuer", "jwt_key_rotation_days", "metrics_token", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -180,6 +186,11 @@ class Settings(BaseSettings):
         return (self.jwt_issuer or self.public_url).rstrip("/")
 
     @property
+    def metrics_open(self) -> bool:
+        """Whether /metrics answers without a token (when METRICS_TOKEN is unset)."""
+        return self.environment != "production" or self.metrics_public
+
+    @property
     def admin_needs_mfa(self) -> bool:
         """ADMIN_MFA_REQUIRED, or its default: on in production."""
         if self.admin_mfa_required is None:
@@ -228,10 +239,24 @@ def get_settings() -> Settings:
     return Settings()
 
 
-def pass_to_workers(*, database_url: str, web_concurrency: int) -> None:
+DEFAULT_PORT = 8000
+
+
+def public_url_for_port(settings: Settings, port: int) -> str | None:
+    """PUBLIC_URL when it is not configured follows the port `shop serve` listens on (links in mail
+    and the token issuer of `shop serve --port 9000` say :9000); None when it is configured."""
+    if "public_url" in settings.model_fields_set:
+        return None
+    return f"http://localhost:{port}"
+
+
+def pass_to_workers(*, database_url: str, web_concurrency: int, public_url: str | None = None) -> None:
     """Server workers are separate processes that read their settings afresh from the environment:
     hand them what the parent decided (the embedded database's URL, how many workers share the
-    machine). The one write to os.environ."""
+    machine, the public URL that follows the port). `shop serve` also sets
+    PROMETHEUS_MULTIPROC_DIR, earlier, for prometheus_client itself."""
     os.environ["DATABASE_URL"] = database_url
     os.environ["WEB_CONCURRENCY"] = str(web_concurrency)
+    if public_url is not None:
+        os.environ["PUBLIC_URL"] = public_url
     get_settings.cache_clear()

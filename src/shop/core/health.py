@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request, Response
@@ -11,9 +12,12 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.config import JsonDict
 from sqlalchemy import text
 
+from shop.core.config import Settings
 from shop.core.db import Database
+from shop.core.errors import NotAuthenticated, NotFound, TokenInvalid
 from shop.core.metrics import render_latest
 from shop.core.openapi import operation_ids
+from shop.core.problems import problem_responses
 
 router = APIRouter(tags=["operations"], generate_unique_id_function=operation_ids("ops"))
 
@@ -109,10 +113,30 @@ async def ready(request: Request) -> JSONResponse:
         200: {
             "description": "The Prometheus text exposition format.",
             "content": {"text/plain": {"schema": {"type": "string"}, "example": METRICS_EXAMPLE}},
-        }
+        },
+        **problem_responses(NotAuthenticated, TokenInvalid, NotFound),
     },
 )
-async def metrics() -> Response:
-    """Every metric of this process, for a Prometheus scrape."""
+async def metrics(request: Request) -> Response:
+    """Every metric of the instance (all its worker processes), for a Prometheus scrape.
+
+    With `METRICS_TOKEN` set, only `Authorization: Bearer <METRICS_TOKEN>` is answered (else 401).
+    Without it, it answers in development and test, and in production only when
+    `METRICS_PUBLIC=true` (else 404): sign-in and mail counters must not tell strangers which
+    accounts exist."""
+    _check_metrics_access(request.app.state.settings, request.headers.get("authorization"))
     body, content_type = render_latest()
     return Response(body, media_type=content_type)
+
+
+def _check_metrics_access(settings: Settings, authorization: str | None) -> None:
+    if settings.metrics_token is None:
+        if not settings.metrics_open:
+            raise NotFound()
+        return
+    scheme, _, given = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        raise NotAuthenticated("/metrics needs its token: Authorization: Bearer <METRICS_TOKEN>.")
+    expected = settings.metrics_token.get_secret_value().encode()
+    if not hmac.compare_digest(given.strip().encode(), expected):
+        raise TokenInvalid("This is not the metrics token.")

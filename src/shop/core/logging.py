@@ -61,6 +61,21 @@ class RequestContextFilter(logging.Filter):
         return True
 
 
+class QuietStart(logging.Filter):
+    """Drops what every start would repeat and nobody reads: Alembic's INFO lines about itself
+    (plugins set up, the dialect, transactional DDL) — the lines of a migration that actually runs
+    ("Running upgrade a -> b") stay."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.INFO or not record.name.startswith("alembic"):
+            return True
+        return str(record.msg).startswith("Running ")
+
+
+# Fields a library adds for its own terminal output: uvicorn's `color_message` repeats `message`
+# with ANSI colour codes.
+_DROPPED = frozenset({"color_message"})
+
 # One encoder for every line (json.dumps with options builds a new one per call).
 _ENCODE = json.JSONEncoder(default=str, ensure_ascii=False).encode
 
@@ -74,7 +89,7 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         for key, value in record.__dict__.items():
-            if key not in _STANDARD and not key.startswith("_"):
+            if key not in _STANDARD and key not in _DROPPED and not key.startswith("_"):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
@@ -92,6 +107,7 @@ def configure_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     handler.addFilter(RequestContextFilter())
+    handler.addFilter(QuietStart())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

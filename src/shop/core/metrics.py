@@ -1,10 +1,24 @@
 """Prometheus metrics: the registry every context counts into, and the kernel's own counters (HTTP, mail
 outbox, the process and the Python runtime). A context's counters live in its own `metrics.py`,
-registered on `REGISTRY`."""
+registered on `REGISTRY`.
+
+One scrape sees the whole instance. `shop serve` runs its workers with PROMETHEUS_MULTIPROC_DIR set
+(prometheus_client's multiprocess mode): every worker writes its counters, histograms and gauges
+into files there, and `/metrics`, whichever worker answers it, sums them (`MultiProcessCollector`).
+Gauges say how (`multiprocess_mode`): a backlog every worker sees alike is the largest of the live
+workers' views, memory the sum. The process metrics of each worker are copied into such gauges every
+few seconds (`ProcessGauges`), as the files hold only what was written to them. Without the variable
+(tests driving the app in-process, `--reload`) the registry is read directly.
+
+A gauge whose value is computed when scraped (an age) cannot live in the files: give it to
+`scrape_time_gauge`, which computes it in the worker that answers the scrape.
+"""
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Callable, Iterable
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -17,12 +31,16 @@ from prometheus_client import (
     ProcessCollector,
 )
 from prometheus_client import generate_latest as _generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from shop.core.background import BackgroundLoop
+
+# Read once, at import: prometheus_client chooses where values live (memory or files) at its own
+# import, which happens in the worker after `shop serve` set the variable.
+MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 REGISTRY = CollectorRegistry(auto_describe=True)
-# The process (CPU, memory, file descriptors, start time) and the interpreter (version, GC).
-ProcessCollector(registry=REGISTRY)
-PlatformCollector(registry=REGISTRY)
-GCCollector(registry=REGISTRY)
 
 HTTP_REQUESTS = Counter(
     "shop_http_requests_total",
@@ -41,6 +59,8 @@ OUTBOX_BACKLOG = Gauge(
     "shop_mail_outbox_backlog",
     "Mails waiting in the outbox, as last seen by the sender.",
     registry=REGISTRY,
+    # Every worker's sender counts the same outbox: the largest of the live workers' last counts.
+    multiprocess_mode="livemax",
 )
 MAILS_SENT = Counter("shop_mails_sent_total", "Mails handed to the SMTP server.", registry=REGISTRY)
 MAIL_FAILURES = Counter(
@@ -59,13 +79,31 @@ class OldestPending:
         return 0.0 if self.created_at is None else max(0.0, time.time() - self.created_at)
 
 
+class ScrapeTimeGauges(Collector):
+    """Gauges computed in the worker that answers the scrape (every worker sees the same outbox)."""
+
+    def __init__(self) -> None:
+        self.gauges: dict[str, tuple[str, Callable[[], float]]] = {}
+
+    def collect(self) -> Iterable[Metric]:
+        for name, (documentation, value) in self.gauges.items():
+            yield GaugeMetricFamily(name, documentation, value=value())
+
+
+SCRAPE_TIME = ScrapeTimeGauges()
+
+
+def scrape_time_gauge(name: str, documentation: str, value: Callable[[], float]) -> None:
+    """A gauge whose value `value()` gives when a scrape reads it, in either mode."""
+    SCRAPE_TIME.gauges[name] = (documentation, value)
+
+
 OUTBOX_OLDEST = OldestPending()
-OUTBOX_OLDEST_AGE = Gauge(
+scrape_time_gauge(
     "shop_mail_outbox_oldest_pending_age_seconds",
     "Age of the oldest mail waiting in the outbox (0 when none waits).",
-    registry=REGISTRY,
+    OUTBOX_OLDEST.age_seconds,
 )
-OUTBOX_OLDEST_AGE.set_function(OUTBOX_OLDEST.age_seconds)
 MAILS_FAILED = Counter(
     "shop_mails_failed_total",
     "Mails given up on: the SMTP server refused them permanently (5xx) on every attempt.",
@@ -73,5 +111,83 @@ MAILS_FAILED = Counter(
 )
 
 
+# The process's own metrics, per worker, as gauges in the files: (name, help, how workers combine).
+_PROCESS_GAUGES = {
+    "process_resident_memory_bytes": ("Resident memory size in bytes, all workers.", "livesum"),
+    "process_virtual_memory_bytes": ("Virtual memory size in bytes, all workers.", "livesum"),
+    "process_cpu_seconds_total": ("CPU time of the live workers, user and system, in seconds.", "livesum"),
+    "process_open_fds": ("Open file descriptors, all workers.", "livesum"),
+    "process_max_fds": ("Largest number of open file descriptors a worker may have.", "livemax"),
+    "process_start_time_seconds": (
+        "Start time of the oldest live worker, in seconds since the epoch.",
+        "livemin",
+    ),
+}
+
+
+class ProcessGauges:
+    """Copies this worker's process metrics (read by prometheus_client's own ProcessCollector) into
+    multiprocess gauges; `refresh()` is called by `MetricsRefresh` and before each scrape."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._source = ProcessCollector(registry=None)
+        self._gauges = {
+            name: Gauge(name, documentation, registry=registry, multiprocess_mode=mode)  # type: ignore[arg-type]
+            for name, (documentation, mode) in _PROCESS_GAUGES.items()
+        }
+
+    def refresh(self) -> None:
+        for family in self._source.collect():
+            for sample in family.samples:
+                gauge = self._gauges.get(sample.name)
+                if gauge is not None:
+                    gauge.set(sample.value)
+
+
+def _build_scrape_registry() -> tuple[CollectorRegistry, ProcessGauges | None]:
+    if not MULTIPROCESS:
+        # The process (CPU, memory, file descriptors, start time) and the interpreter (version, GC).
+        ProcessCollector(registry=REGISTRY)
+        PlatformCollector(registry=REGISTRY)
+        GCCollector(registry=REGISTRY)
+        REGISTRY.register(SCRAPE_TIME)
+        return REGISTRY, None
+    from prometheus_client import multiprocess
+
+    process = ProcessGauges(REGISTRY)
+    scrape = CollectorRegistry()
+    multiprocess.MultiProcessCollector(scrape)  # type: ignore[no-untyped-call]
+    PlatformCollector(registry=scrape)  # python_info: the same for every worker
+    scrape.register(SCRAPE_TIME)
+    return scrape, process
+
+
+_SCRAPE, PROCESS = _build_scrape_registry()
+
+
 def render_latest() -> tuple[bytes, str]:
-    return _generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    if PROCESS is not None:
+        PROCESS.refresh()
+    return _generate_latest(_SCRAPE), CONTENT_TYPE_LATEST
+
+
+def worker_exited() -> None:
+    """This worker stops: its live gauges leave the sums (its counters stay counted)."""
+    if MULTIPROCESS:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+
+class ProcessMetricsLoop(BackgroundLoop):
+    """In multiprocess mode, every few seconds: this worker's process metrics into the files, so that
+    a scrape answered by another worker sees them."""
+
+    name = "process-metrics"
+    interval_seconds = 5.0
+
+    async def _run(self) -> None:
+        while not self.stopping:
+            if PROCESS is not None:
+                PROCESS.refresh()
+            await self.pause(self.interval_seconds)

@@ -75,6 +75,10 @@ class RouteTemplates:
 
 
 _SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
+# An API answer is data, never a document to run or to frame: a response that brings no policy of its
+# own (the docs and the HTML pages do) gets this one, so that JSON opened as a page loads nothing.
+_CSP = b"content-security-policy"
+_DEFAULT_CSP = (_CSP, b"default-src 'none'; frame-ancestors 'none'")
 _NO_STORE = (b"cache-control", b"no-store")
 # Headers this middleware sets: the app's own values of them are dropped.
 _REPLACED = frozenset({b"x-request-id", b"x-content-type-options", b"referrer-policy"})
@@ -93,8 +97,9 @@ def _given_request_id(headers: list[tuple[bytes, bytes]]) -> str:
 
 class RequestContextMiddleware:
     """Around everything (a 413 or a 500 carries it all too), in one pass per request: the request id
-    (`X-Request-ID`, echoed or new) and the log context; the security headers (`nosniff` and
-    `no-referrer` on every response; `no-store` under the given path prefixes, as tokens and personal
+    (`X-Request-ID`, echoed or new) and the log context; the security headers (`nosniff`,
+    `no-referrer` and, unless the response brings its own, a Content-Security-Policy that allows
+    nothing on every response; `no-store` under the given path prefixes, as tokens and personal
     data must not rest in a browser's or a proxy's cache); the metrics and one log line per request;
     and a last-resort 500 problem for an error nothing else answered."""
 
@@ -140,6 +145,8 @@ class RequestContextMiddleware:
                 status = message["status"]
                 headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() not in replaced]
                 headers += added
+                if not any(name.lower() == _CSP for name, _ in headers):
+                    headers.append(_DEFAULT_CSP)
                 message["headers"] = headers
             await send(message)
 

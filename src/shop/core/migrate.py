@@ -6,7 +6,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from shop.core.db import POOLER_SAFE
 
@@ -20,6 +21,23 @@ def alembic_config() -> Config:
     config.set_main_option("script_location", "shop:migrations")
     config.set_main_option("path_separator", "os")
     return config
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached or entered at all (no server there, refused credentials, a
+    database that does not exist): said in one line by the commands, not as a driver's traceback."""
+
+
+async def _connect(engine: AsyncEngine) -> AsyncConnection:
+    try:
+        return await engine.connect()
+    except OSError as exc:
+        raise DatabaseUnavailable(f"cannot reach the database (DATABASE_URL): {exc}") from exc
+    except DBAPIError as exc:
+        # The server answered and refused: asyncpg's own message names what ("database "x" does
+        # not exist", "password authentication failed for user "y"").
+        reason = str(exc.orig).strip() or type(exc.orig).__name__
+        raise DatabaseUnavailable(f"cannot use the database (DATABASE_URL): {reason}") from exc
 
 
 async def run_alembic(url: str, action: str, revision: str) -> None:
@@ -37,8 +55,11 @@ async def run_alembic(url: str, action: str, revision: str) -> None:
 
     engine = create_async_engine(url, connect_args=POOLER_SAFE)
     try:
-        async with engine.connect() as connection:
+        connection = await _connect(engine)
+        try:
             await connection.run_sync(_go)
+        finally:
+            await connection.close()
     finally:
         await engine.dispose()
 
