@@ -31,6 +31,8 @@ from tests.support.net import STARTUP_SECONDS
 from tests.support.smtp import SmtpSink
 
 ROOT = Path(__file__).resolve().parents[1]
+# What the tests keep between runs (the embedded PostgreSQL when TEST_DATABASE_URL is unset).
+TEST_DATA = ROOT / ".test-data"
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +42,8 @@ def server_url() -> Iterator[str]:
     if configured:
         yield configured.replace("postgresql://", "postgresql+asyncpg://", 1)
         return
-    embedded = EmbeddedPostgres(ROOT / ".data" / "test")
+    # Beside the developer's `.data`, never in it: `make test` leaves `make run`'s data alone.
+    embedded = EmbeddedPostgres(TEST_DATA / "postgres")
     url = embedded.start()
     try:
         yield url

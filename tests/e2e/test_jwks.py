@@ -562,7 +562,7 @@ async def run_load(
 def write_report(line: str) -> None:
     """The counts of the rotation tests, for the closing note (pytest shows them with -s too)."""
     print(line)
-    out = ROOT / ".data" / "jwks-rotation-report.txt"
+    out = ROOT / "test-artifacts" / "jwks-rotation-report.txt"
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("a") as handle:
         handle.write(line + "\n")

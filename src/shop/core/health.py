@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict
 from pydantic.config import JsonDict
 from sqlalchemy import text
@@ -51,6 +52,15 @@ METRICS_EXAMPLE = """\
 # TYPE shop_http_requests_total counter
 shop_http_requests_total{method="GET",route="/api/v1/auth/me",status="200"} 42.0
 """
+
+
+# The scrape's credential when METRICS_TOKEN is set (not an access token of a user).
+METRICS_BEARER = HTTPBearer(
+    scheme_name="MetricsToken",
+    description="METRICS_TOKEN, when the operator set one (else /metrics needs no credential outside "
+    "production, and is public in production only with METRICS_PUBLIC=true).",
+    auto_error=False,
+)
 
 
 @router.get("/health/live", summary="Liveness: the process runs", response_model=LiveStatus)
@@ -117,26 +127,27 @@ async def ready(request: Request) -> JSONResponse:
         **problem_responses(NotAuthenticated, TokenInvalid, NotFound),
     },
 )
-async def metrics(request: Request) -> Response:
+async def metrics(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(METRICS_BEARER)]
+) -> Response:
     """Every metric of the instance (all its worker processes), for a Prometheus scrape.
 
     With `METRICS_TOKEN` set, only `Authorization: Bearer <METRICS_TOKEN>` is answered (else 401).
     Without it, it answers in development and test, and in production only when
     `METRICS_PUBLIC=true` (else 404): sign-in and mail counters must not tell strangers which
     accounts exist."""
-    _check_metrics_access(request.app.state.settings, request.headers.get("authorization"))
+    _check_metrics_access(request.app.state.settings, credentials.credentials if credentials else None)
     body, content_type = render_latest()
     return Response(body, media_type=content_type)
 
 
-def _check_metrics_access(settings: Settings, authorization: str | None) -> None:
+def _check_metrics_access(settings: Settings, given: str | None) -> None:
     if settings.metrics_token is None:
         if not settings.metrics_open:
             raise NotFound()
         return
-    scheme, _, given = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not given.strip():
+    if not given:
         raise NotAuthenticated("/metrics needs its token: Authorization: Bearer <METRICS_TOKEN>.")
     expected = settings.metrics_token.get_secret_value().encode()
-    if not hmac.compare_digest(given.strip().encode(), expected):
+    if not hmac.compare_digest(given.encode(), expected):
         raise TokenInvalid("This is not the metrics token.")
