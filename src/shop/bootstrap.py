@@ -46,6 +46,7 @@ from shop.core.problems import install_error_handlers
 from shop.core.ratelimit import RateLimiter
 from shop.core.security import BearerGuard, install_guard
 from shop.core.shutdown import CutOffMiddleware
+from shop.core.tracing import install_tracing, name_request, shutdown_tracing
 from shop.core.validation import ControlCharacterMiddleware
 from shop.links import LINKS
 from shop.localization.router import router as localization_router
@@ -180,7 +181,7 @@ async def _background_work(shop: Shop, database: Database, *, run: bool) -> Asyn
         worker_exited()
 
 
-def _install_middleware(app: FastAPI, settings: Settings) -> None:
+def _install_middleware(app: FastAPI, settings: Settings, *, traced: bool) -> None:
     """Last added runs first: the request id and the security headers wrap everything (a 413 or a
     500 carries them too); CORS wraps the body limit and the shutdown's cut-off, so a browser can
     read their 413 and 503. A request ended by a deadlock is run again innermost, right outside the
@@ -190,7 +191,11 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(CutOffMiddleware)  # its 503 is logged, counted and carries the request id
     _install_cors(app, settings)
-    app.add_middleware(RequestContextMiddleware, no_store_prefixes=NO_STORE_PREFIXES)
+    app.add_middleware(
+        RequestContextMiddleware,
+        no_store_prefixes=NO_STORE_PREFIXES,
+        name_request=name_request if traced else None,
+    )
 
 
 def create_app(
@@ -235,6 +240,7 @@ def create_app(
                 await db.dispose()
             if embedded is not None:
                 embedded.stop()
+            shutdown_tracing()
 
     app = FastAPI(
         title="shop",
@@ -255,7 +261,9 @@ def create_app(
     install_error_handlers(app)
     install_openapi(app, LINKS)
     install_docs(app)
-    _install_middleware(app, settings)
+    # Only with OTEL_EXPORTER_OTLP_ENDPOINT set; else OpenTelemetry is not even imported.
+    traced = install_tracing(app)
+    _install_middleware(app, settings, traced=traced)
 
     _include_routers(app)
     install_contract(app)  # last: it finishes the schema every route and hook above made

@@ -6,7 +6,6 @@ from __future__ import annotations
 import secrets
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -16,23 +15,12 @@ from prometheus_client.mmap_dict import MmapedDict
 
 from tests.e2e.test_serve import shop_env, start, stop, wait_ready
 from tests.ops.test_metrics_guard import TOKEN
-from tests.support.databases import create_database, drop_database
 from tests.support.net import free_port
 from tests.support.problems import assert_problem
 
 pytestmark = pytest.mark.e2e
 
 LIVE = 'shop_http_requests_total{method="GET",route="/health/live",status="200"}'
-
-
-@pytest.fixture
-async def empty_database(server_url: str, worker_id: str) -> AsyncIterator[str]:
-    name = f"shop_ops_{worker_id}_{secrets.token_hex(4)}"
-    url = await create_database(server_url, name)
-    try:
-        yield url
-    finally:
-        await drop_database(server_url, name)
 
 
 def counted(metrics: str) -> float:

@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from fastapi.routing import APIRoute
@@ -103,8 +104,15 @@ class RequestContextMiddleware:
     data must not rest in a browser's or a proxy's cache); the metrics and one log line per request;
     and a last-resort 500 problem for an error nothing else answered."""
 
-    def __init__(self, app: ASGIApp, no_store_prefixes: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        no_store_prefixes: tuple[str, ...] = (),
+        name_request: Callable[[str], None] | None = None,
+    ) -> None:
         self.app = app
+        # Tracing, when on: puts the request id on the request's span.
+        self.name_request = name_request
         self.route_template = RouteTemplates()
         self.no_store_prefixes = tuple(prefix.rstrip("/") for prefix in no_store_prefixes)
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
@@ -129,6 +137,8 @@ class RequestContextMiddleware:
         request_id = _given_request_id(scope["headers"]) or os.urandom(16).hex()
         scope.setdefault("state", {})["request_id"] = request_id
         log_context = open_request(request_id)
+        if self.name_request is not None:
+            self.name_request(request_id)
         started = time.perf_counter()
         status = 500
         response_started = False

@@ -14,6 +14,7 @@ import aiosmtplib
 
 from shop.core.config import Settings
 from shop.core.mail.outbox import OutboxMail
+from shop.core.tracing import smtp_span
 
 logger = logging.getLogger("shop.mail")
 
@@ -46,23 +47,24 @@ class SmtpDelivery:
     async def deliver(self, mail: OutboxMail, message: EmailMessage) -> None:
         settings = self.settings
         password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
-        try:
-            await aiosmtplib.send(
-                message,
-                hostname=settings.smtp_host,
-                port=settings.smtp_port,
-                username=settings.smtp_username,
-                password=password,
-                # starttls: required, never opportunistic (a server without it is refused, so no
-                # password or link crosses in clear text); tls: implicit TLS from the first byte.
-                use_tls=settings.smtp_tls == "tls",
-                start_tls=settings.smtp_tls == "starttls",
-                timeout=settings.smtp_timeout_seconds,
-            )
-        except aiosmtplib.SMTPException as exc:
-            if _permanent(exc):
-                raise Refused(f"{type(exc).__name__}: {exc}") from exc
-            raise
+        with smtp_span(settings.smtp_host or "", settings.smtp_port):
+            try:
+                await aiosmtplib.send(
+                    message,
+                    hostname=settings.smtp_host,
+                    port=settings.smtp_port,
+                    username=settings.smtp_username,
+                    password=password,
+                    # starttls: required, never opportunistic (a server without it is refused, so no
+                    # password or link crosses in clear text); tls: implicit TLS from the first byte.
+                    use_tls=settings.smtp_tls == "tls",
+                    start_tls=settings.smtp_tls == "starttls",
+                    timeout=settings.smtp_timeout_seconds,
+                )
+            except aiosmtplib.SMTPException as exc:
+                if _permanent(exc):
+                    raise Refused(f"{type(exc).__name__}: {exc}") from exc
+                raise
 
 
 class FolderDelivery:
