@@ -7,9 +7,13 @@ FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 RUN python -m venv /opt/venv
+# The locked, hashed dependencies of serving first (a layer that changes only with the lock), then
+# shop itself without resolving anything again.
+COPY requirements.lock ./
+RUN /opt/venv/bin/pip install --quiet --require-hashes --no-deps -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN /opt/venv/bin/pip install --quiet .
+RUN /opt/venv/bin/pip install --quiet --no-deps .
 
 FROM python:3.11-slim AS runtime
 ENV PATH=/opt/venv/bin:$PATH \

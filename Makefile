@@ -2,22 +2,51 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-INSTALLED := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test install lint format typecheck imports pytest bench clean openapi node
+# Every install is from a lock file with hashes (`make lock` writes them from pyproject.toml):
+# requirements.lock, what serving needs (`make run`, the Dockerfile); requirements-dev.lock, that and
+# the dev extra (`make test`, CI). The same pins in both.
+LOCK := requirements.lock
+DEV_LOCK := requirements-dev.lock
+SERVE_INSTALLED := $(VENV)/.installed-serve
+INSTALLED := $(VENV)/.installed
+PIP := $(BIN)/python -m pip --disable-pip-version-check
+# The project itself, on top of its locked dependencies (nothing else resolved or fetched).
+INSTALL_PROJECT := $(PIP) install --quiet --no-deps -e .
 
-$(INSTALLED): pyproject.toml
+.PHONY: run test install install-serve lint format typecheck imports pytest bench clean openapi node lock
+
+$(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "shop needs Python >= 3.11")'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+
+$(SERVE_INSTALLED): $(LOCK) pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(INSTALL_PROJECT)
 	@touch $@
 
-install: $(INSTALLED)
+$(INSTALLED): $(DEV_LOCK) pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet --require-hashes --no-deps -r $(DEV_LOCK)
+	$(INSTALL_PROJECT)
+	@touch $@ $(SERVE_INSTALLED)
 
-run: $(INSTALLED)  ## migrate and serve http://127.0.0.1:8000 (docs at /docs)
+install: $(INSTALLED)  ## the dev install (tests, linters): what `make test` and CI use
+
+install-serve: $(SERVE_INSTALLED)  ## only what serving needs
+
+run: $(SERVE_INSTALLED)  ## migrate and serve http://127.0.0.1:8000 (docs at /docs)
 	$(BIN)/shop serve --host 127.0.0.1 --port 8000
+
+# Rewrites both lock files from pyproject.toml (newest versions its bounds allow, every platform,
+# Python 3.11 and later), with uv in a venv of its own. Commit them; the next install follows.
+LOCK_TOOLS := .lock-tools
+UV_COMPILE = $(LOCK_TOOLS)/bin/uv pip compile pyproject.toml --quiet --generate-hashes --universal --python-version 3.11
+
+lock:  ## regenerate requirements.lock and requirements-dev.lock from pyproject.toml
+	@test -x $(LOCK_TOOLS)/bin/uv || { $(PYTHON) -m venv $(LOCK_TOOLS) && $(LOCK_TOOLS)/bin/python -m pip install --quiet "uv>=0.5,<1"; }
+	$(UV_COMPILE) --extra dev -o $(DEV_LOCK)
+	$(UV_COMPILE) --constraints $(DEV_LOCK) -o $(LOCK)
 
 test: lint typecheck imports pytest  ## everything CI checks
 
@@ -61,4 +90,4 @@ bench: $(BENCH_INSTALLED)  ## wrk against shop and its ceilings; rewrites docs/P
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache node_modules
+	rm -rf $(VENV) $(LOCK_TOOLS) .mypy_cache .ruff_cache .pytest_cache node_modules
