@@ -6,28 +6,35 @@ PYTEST_WORKERS ?= 2
 
 # Every install is from a lock file with hashes (`make lock` writes them from pyproject.toml):
 # requirements.lock, what serving needs (`make run`, the Dockerfile); requirements-dev.lock, that and
-# the dev extra (`make test`, CI). The same pins in both.
+# the dev extra (`make test`, CI), with the same pins; requirements-tools.lock, uv, which installs
+# the other two (in seconds where pip takes a minute) and writes them.
 LOCK := requirements.lock
 DEV_LOCK := requirements-dev.lock
+TOOLS_LOCK := requirements-tools.lock
+UV_INSTALLED := $(VENV)/.installed-uv
 SERVE_INSTALLED := $(VENV)/.installed-serve
 INSTALLED := $(VENV)/.installed
-PIP := $(BIN)/python -m pip --disable-pip-version-check
-# The project itself, on top of its locked dependencies (nothing else resolved or fetched).
-INSTALL_PROJECT := $(PIP) install --quiet --no-deps -e .
+UV_PIP := $(BIN)/uv pip --quiet
+# Locked and hashed: nothing is resolved, nothing unpinned is fetched.
+UV_SYNC = $(UV_PIP) install --python $(BIN)/python --require-hashes --no-deps -r
+# The project itself, on top of its locked dependencies.
+INSTALL_PROJECT := $(UV_PIP) install --python $(BIN)/python --no-deps -e .
 
 .PHONY: run test install install-serve lint format typecheck imports pytest bench clean openapi node lock
 
-$(BIN)/python:
+$(UV_INSTALLED): $(TOOLS_LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "shop needs Python >= 3.11")'
-	$(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r $(TOOLS_LOCK)
+	@touch $@
 
-$(SERVE_INSTALLED): $(LOCK) pyproject.toml | $(BIN)/python
-	$(PIP) install --quiet --require-hashes --no-deps -r $(LOCK)
+$(SERVE_INSTALLED): $(LOCK) pyproject.toml $(UV_INSTALLED)
+	$(UV_SYNC) $(LOCK)
 	$(INSTALL_PROJECT)
 	@touch $@
 
-$(INSTALLED): $(DEV_LOCK) pyproject.toml | $(BIN)/python
-	$(PIP) install --quiet --require-hashes --no-deps -r $(DEV_LOCK)
+$(INSTALLED): $(DEV_LOCK) pyproject.toml $(UV_INSTALLED)
+	$(UV_SYNC) $(DEV_LOCK)
 	$(INSTALL_PROJECT)
 	@touch $@ $(SERVE_INSTALLED)
 
@@ -38,17 +45,14 @@ install-serve: $(SERVE_INSTALLED)  ## only what serving needs
 run: $(SERVE_INSTALLED)  ## migrate and serve http://127.0.0.1:8000 (docs at /docs)
 	$(BIN)/shop serve --host 127.0.0.1 --port 8000
 
-# Rewrites both lock files from pyproject.toml (newest versions its bounds allow, every platform,
-# Python 3.11 and later), with uv in a venv of its own. Commit them; the next install follows.
-LOCK_TOOLS := .lock-tools
-UV_COMPILE = $(LOCK_TOOLS)/bin/uv pip compile pyproject.toml --quiet --generate-hashes --universal --python-version 3.11
+# Rewrites the lock files from pyproject.toml: the newest versions its bounds allow, for every
+# platform and Python 3.11 and later. Commit them; the next `make run`/`make test` installs them.
+UV_COMPILE = $(UV_PIP) compile --generate-hashes --universal --python-version 3.11
 
-lock:  ## regenerate requirements.lock and requirements-dev.lock from pyproject.toml
-	@test -x $(LOCK_TOOLS)/bin/uv || { $(PYTHON) -m venv $(LOCK_TOOLS) && $(LOCK_TOOLS)/bin/python -m pip install --quiet "uv>=0.5,<1"; }
-	$(UV_COMPILE) --extra dev -o $(DEV_LOCK)
-	$(UV_COMPILE) --constraints $(DEV_LOCK) -o $(LOCK)
-
-test: lint typecheck imports pytest  ## everything CI checks
+lock: $(UV_INSTALLED)  ## regenerate requirements*.lock from pyproject.toml
+	echo "uv>=0.5,<1" | $(UV_COMPILE) - -o $(TOOLS_LOCK)
+	$(UV_COMPILE) pyproject.toml --extra dev -o $(DEV_LOCK)
+	$(UV_COMPILE) pyproject.toml --constraints $(DEV_LOCK) -o $(LOCK)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check src tests benchmarks
@@ -90,4 +94,4 @@ bench: $(BENCH_INSTALLED)  ## wrk against shop and its ceilings; rewrites docs/P
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(LOCK_TOOLS) .mypy_cache .ruff_cache .pytest_cache node_modules
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache node_modules

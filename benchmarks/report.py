@@ -1,4 +1,4 @@
-"""The table, the targets of issue #11, and docs/PERFORMANCE.md with its plot."""
+"""The table, the targets, and docs/PERFORMANCE.md with its plot."""
 
 from __future__ import annotations
 
@@ -120,7 +120,7 @@ def render(figures: list[Figure], notes: dict[str, Any], options: Options) -> st
     out = []
     out.append("## Figures\n")
     out.append(table(figures))
-    out.append("\n## Targets (issue #11)\n")
+    out.append("\n## Targets\n")
     out.append("| target | measured | met |\n|---|---:|:---:|")
     for label, value, met in targets(figures, notes):
         out.append(f"| {label} | {value} | {'yes' if met else 'no'} |")
@@ -135,7 +135,7 @@ def render(figures: list[Figure], notes: dict[str, Any], options: Options) -> st
                 f"| `/{path}` | {known.p50:.2f} | {unknown.p50:.2f} | {ratio:.2f} | {'yes' if 0.8 <= ratio <= 1.25 else 'no'} |"
             )
     if timing:
-        out.append("\n## Known vs unknown email (issue #8)\n")
+        out.append("\n## Known vs unknown email\n")
         out.append(
             "One request at a time (1 connection), alternating rounds; goal: ratio of medians 0.8–1.25.\n"
         )
@@ -146,7 +146,7 @@ def render(figures: list[Figure], notes: dict[str, Any], options: Options) -> st
 
     jwt = notes.get("jwt")
     if jwt:
-        out.append("\n## Signing algorithms (issue #13)\n")
+        out.append("\n## Signing algorithms\n")
         out.append(
             "In-process, PyJWT + cryptography, one access token with shop's claims (median of 5 batches):\n"
         )
