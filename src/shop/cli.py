@@ -1,4 +1,4 @@
-"""The `shop` command: serve, migrate, create-admin, mfa-off, keys, import-rates."""
+"""The `shop` command: serve, migrate, create-admin, mfa-off, keys, backup, restore, import-rates."""
 
 from __future__ import annotations
 
@@ -218,6 +218,25 @@ def cmd_keys(args: argparse.Namespace) -> None:
         _fail(problem, code=1)
 
 
+def cmd_backup(args: argparse.Namespace) -> None:
+    from shop.core.backup import BackupError, backup, restore
+
+    settings = _settings()
+    target = Path(args.file).resolve()
+    with database_url(settings) as url:
+        try:
+            if args.restore:
+                restore(url, target)
+            else:
+                backup(url, target)
+        except BackupError as exc:
+            _fail(str(exc), code=1)
+        if args.restore:
+            # A dump of an older shop is brought forward at once.
+            _migrate_to(url, "upgrade", "head")
+    print(f"restored from {target}" if args.restore else f"backed up to {target}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="shop", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -253,6 +272,17 @@ def build_parser() -> argparse.ArgumentParser:
         "purpose): a new key signs, tokens signed before stay valid until they expire",
     )
     keys.set_defaults(handler=cmd_keys)
+
+    backup = commands.add_parser(
+        "backup", help="the whole database into FILE (pg_dump's custom format); works while shop serve runs"
+    )
+    backup.add_argument("file")
+    backup.set_defaults(handler=cmd_backup, restore=False)
+    restore = commands.add_parser(
+        "restore", help="FILE (a `shop backup`) back into the database; stop shop serve first"
+    )
+    restore.add_argument("file")
+    restore.set_defaults(handler=cmd_backup, restore=True)
 
     rates = commands.add_parser("import-rates", help="load ECB reference-rate XML")
     rates.add_argument("file")
