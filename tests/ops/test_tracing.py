@@ -148,6 +148,8 @@ def test_a_request_span_has_its_database_spans_under_it(
     assert all(under_root(s) for s in statements)
     assert all(s["attributes"]["shop.request_id"] == REQUEST_ID for s in statements)
     assert any("INSERT" in str(s["attributes"].get("db.statement", s["name"])) for s in statements)
+    # The SQL with its placeholders, never the values (the email, the password hash).
+    assert "traced@example.com" not in json.dumps(spans)
     # The verification mail, handed to SMTP by the background sender (no request under way there).
     mail = next(s for s in spans if s["name"] == "smtp send")
     assert mail["attributes"]["server.port"] == smtp.port
