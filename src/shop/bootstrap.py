@@ -154,7 +154,7 @@ def bootstrap(
 
 
 @asynccontextmanager
-async def _background_work(shop: Shop, database: Database, *, run: bool) -> AsyncIterator[AuthUpkeep]:
+async def _background_work(shop: Shop, database: Database, *, run: bool) -> AsyncIterator[None]:
     """The mail sender, auth's upkeep (asks for mailed links, the purge of ended sessions) and the
     signing keys' upkeep, for as long as the app runs. `run=False` (tests bound to one connection)
     starts no background task; the signing keys are still made on first start."""
@@ -167,7 +167,7 @@ async def _background_work(shop: Shop, database: Database, *, run: bool) -> Asyn
         upkeep.start()
         keys.start()
     try:
-        yield upkeep
+        yield
     finally:
         await keys.stop()
         await upkeep.stop()
@@ -191,7 +191,7 @@ def create_app(
     settings: Settings | None = None,
     *,
     database: Database | None = None,
-    run_mail_sender: bool = True,
+    run_background_loops: bool = True,
     shop: Shop | None = None,
 ) -> FastAPI:
     """The ASGI app. Building it reads settings and connects to nothing: the database (embedded or
@@ -218,9 +218,7 @@ def create_app(
 
             app.state.redis = Redis.from_url(settings.redis_url)
         try:
-            async with _background_work(shop, db, run=run_mail_sender) as upkeep:
-                # Tests without background tasks drive the upkeep by hand.
-                app.state.auth_upkeep = upkeep
+            async with _background_work(shop, db, run=run_background_loops):
                 yield
         finally:
             if app.state.redis is not None:
