@@ -52,6 +52,7 @@ from shop.users import public as users_public
 from shop.users.router import router as users_router
 
 API_PREFIX = "/api/v1"
+AUTH_PREFIX = f"{API_PREFIX}/auth"
 # Tokens and personal data: answers under these must not rest in any cache.
 NO_STORE_PREFIXES = tuple(f"{API_PREFIX}/{part}" for part in ("auth", "admin", "profile", "addresses"))
 
@@ -148,7 +149,9 @@ def bootstrap(
     )
     # The kernel's bearer guard verifies through auth: its tokens, its sessions.
     guard = BearerGuard(
-        tokens=tokens, sessions=auth_public.SessionCheck(settings.session_max_lifetime_seconds)
+        tokens=tokens,
+        sessions=auth_public.SessionCheck(settings.session_max_lifetime_seconds),
+        policy=auth_public.guard_policy(settings, AUTH_PREFIX),
     )
     return Shop(settings=settings, events=events, limiter=limiter, auth=auth, guard=guard)
 
@@ -276,7 +279,7 @@ def _include_routers(app: FastAPI) -> None:
     the OpenAPI document follows; its tags keep their own order (TAGS)."""
     app.include_router(health_router)
     app.include_router(users_router, prefix=API_PREFIX)
-    app.include_router(auth_router, prefix=f"{API_PREFIX}/auth")
+    app.include_router(auth_router, prefix=AUTH_PREFIX)
     app.include_router(localization_router, prefix=API_PREFIX)
     app.include_router(keys_router)
     app.include_router(auth_admin_router, prefix=f"{API_PREFIX}/admin")
