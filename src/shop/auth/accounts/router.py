@@ -149,7 +149,7 @@ async def change_password(
 async def me(principal: CurrentUser) -> UserOut:
     """The signed-in account."""
     # As the bearer guard read it, a moment ago, to let this request in.
-    return UserOut.model_validate(principal.account)
+    return UserOut.model_validate(principal.account, from_attributes=True)
 
 
 @router.delete(
