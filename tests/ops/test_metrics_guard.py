@@ -18,7 +18,9 @@ TOKEN = "metrics-token-" + "m" * 30
 async def scrape(
     database_url: str, db: Database, tmp_path: Path, headers: dict[str, str], **settings: Any
 ) -> Any:
-    app = create_app(make_settings(database_url, tmp_path, **settings), database=db, run_mail_sender=False)
+    app = create_app(
+        make_settings(database_url, tmp_path, **settings), database=db, run_background_loops=False
+    )
     async with http_client(app) as client:
         return await client.get("/metrics", headers=headers)
 
