@@ -53,6 +53,17 @@ class SecondStepRequired(MfaRequired):
         "mfa_token": "mJ4q2wP0cV7kX9sTzR1bYhN3eLfA6uGd",
         "methods": ["totp", "recovery_code"],
     }
+    extension_schemas = {
+        "mfa_token": {
+            "type": "string",
+            "description": "With `mfa_required` at sign-in: send it with a code to `/mfa/verify`.",
+        },
+        "methods": {
+            "type": "array",
+            "items": {"type": "string", "enum": ["totp", "recovery_code"]},
+            "description": "With `mfa_required` at sign-in: the kinds of code `/mfa/verify` accepts.",
+        },
+    }
 
     def __init__(self, mfa_token: str, methods: list[str]) -> None:
         super().__init__(extensions={"mfa_token": mfa_token, "methods": methods})

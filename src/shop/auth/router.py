@@ -19,7 +19,7 @@ from shop.auth.dependencies import (
     SigningKeyServiceDep,
 )
 from shop.auth.models import SigningKey, User
-from shop.auth.oauth2 import OAuth2TokenRoute
+from shop.auth.oauth2 import OAUTH2_PROBLEM_MEMBERS, OAuth2TokenRoute
 from shop.auth.passwords import MAX_PASSWORD_LENGTH
 from shop.auth.schemas import (
     AdminUserPatch,
@@ -201,7 +201,7 @@ router.add_api_route(
     response_model=TokenPair,
     response_model_exclude_none=True,
     dependencies=[login_limit],
-    responses=problem_responses(*LOGIN_ERRORS, InvalidInput),
+    responses=problem_responses(*LOGIN_ERRORS, InvalidInput, members=OAUTH2_PROBLEM_MEMBERS),
     openapi_extra=TOKEN_FORM_EXAMPLE,
     route_class_override=OAuth2TokenRoute,
 )

@@ -5,7 +5,8 @@ exhausted, else a bare 500)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
@@ -22,6 +23,9 @@ from shop.core.errors import BEARER_ERRORS, ShopError
 logger = logging.getLogger("shop.errors")
 
 PROBLEM_JSON = "application/problem+json"
+PROBLEM_REF = "#/components/schemas/Problem"
+# The members every problem has; anything else is an extension member (RFC 9457 §3.2).
+STANDARD_MEMBERS = frozenset({"type", "title", "status", "detail", "code", "errors"})
 
 
 class ValidationIssue(BaseModel):
@@ -112,11 +116,47 @@ def error_example(error: type[ShopError]) -> dict[str, Any]:
     )
 
 
-def problem_content(*examples: Mapping[str, Any]) -> dict[str, Any]:
-    """The OpenAPI `content` of an error response: a Problem, one named example per code."""
+def problem_schema(
+    status: int,
+    codes: Sequence[str],
+    members: Mapping[str, Mapping[str, Any]] | None = None,
+    required: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The schema of an operation's problems of one status: a `Problem` whose `status` is that
+    status and whose `code` is one of `codes` (an enum a generated client can switch on), with the
+    extension members these problems may carry declared (`members`: name -> JSON schema; those in
+    `required` every such problem carries)."""
+    part: dict[str, Any] = {
+        "type": "object",
+        "properties": {
+            "status": {"type": "integer", "enum": [status]},
+            "code": {"type": "string", "enum": list(codes)},
+            **(members or {}),
+        },
+        "required": ["status", "code", *required],
+    }
+    return {"allOf": [{"$ref": PROBLEM_REF}, part]}
+
+
+def problem_codes(schema: Mapping[str, Any]) -> list[str] | None:
+    """The `code` enum of a schema made by `problem_schema` (None for any other schema)."""
+    parts = schema.get("allOf", [])
+    if len(parts) != 2 or parts[0] != {"$ref": PROBLEM_REF}:
+        return None
+    codes: list[str] = parts[1]["properties"]["code"]["enum"]
+    return codes
+
+
+def problem_content(
+    status: int,
+    *examples: Mapping[str, Any],
+    members: Mapping[str, Mapping[str, Any]] | None = None,
+    required: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The OpenAPI `content` of an error response: a Problem of those codes, one named example each."""
     return {
         PROBLEM_JSON: {
-            "schema": {"$ref": "#/components/schemas/Problem"},
+            "schema": problem_schema(status, [example["code"] for example in examples], members, required),
             "examples": {
                 example["code"]: {"summary": example["title"], "value": example} for example in examples
             },
@@ -128,17 +168,42 @@ def problem_description(status: int, codes: Sequence[str]) -> str:
     return f"{HTTPStatus(status).phrase}: code " + " or ".join(f"`{code}`" for code in codes)
 
 
-def problem_responses(*errors: type[ShopError], bearer: bool = False) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` for a route: each status with the codes it may carry, and an example of
-    each. `bearer=True` adds the bearer guard's errors — the one way a guarded route declares them.
-    (The errors every route with an input, a body or a database session may answer — 422, 413,
-    503 — are added to every such route by `shop.core.openapi_contract`.)"""
+@dataclass(frozen=True, slots=True)
+class ProblemMembers:
+    """Extension members a route adds to every problem of some statuses (OAuth2's `error` and
+    `error_description` at /token): their JSON schemas for a status (none: that status has none of
+    them), and their values for a problem of a status and detail."""
+
+    schemas: Callable[[int], Mapping[str, Mapping[str, Any]]]
+    values: Callable[[int, str], Mapping[str, Any]]
+
+
+def problem_responses(
+    *errors: type[ShopError], bearer: bool = False, members: ProblemMembers | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for a route: each status with the codes it may carry (an enum), the
+    extension members its problems may carry, and an example of each code. `bearer=True` adds the
+    bearer guard's errors — the one way a guarded route declares them. (The errors every route with
+    an input, a body or a database session may answer — 422, 413, 503 — are added to every such
+    route by `shop.core.openapi_contract`.)"""
     by_status: dict[int, dict[str, dict[str, Any]]] = {}
+    schemas: dict[int, dict[str, Mapping[str, Any]]] = {}
+    required: dict[int, list[str]] = {}
     for error in (*errors, *(BEARER_ERRORS if bearer else ())):
-        by_status.setdefault(error.status, {}).setdefault(error.code, error_example(error))
+        example = error_example(error)
+        schemas.setdefault(error.status, {}).update(error.extension_schemas)
+        if members is not None and error.status not in required:
+            added = members.schemas(error.status)
+            schemas[error.status].update(added)
+            required[error.status] = list(added)
+        if members is not None:
+            example = {**members.values(error.status, error.detail), **example}
+        by_status.setdefault(error.status, {}).setdefault(error.code, example)
     return {
         status: {
-            "content": problem_content(*examples.values()),
+            "content": problem_content(
+                status, *examples.values(), members=schemas[status], required=required.get(status, ())
+            ),
             "description": problem_description(status, list(examples)),
         }
         for status, examples in by_status.items()
@@ -196,6 +261,12 @@ def _install_problem_schema(app: FastAPI) -> None:
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(problem.pop("$defs", {}))
+            # `errors` is left out, never null, when a problem has none (and so has no default).
+            problem["properties"]["errors"] = {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/ValidationIssue"},
+                "description": "What failed, for `validation_error` only.",
+            }
             components["Problem"] = problem
             app.openapi_schema = schema
         return app.openapi_schema
