@@ -144,7 +144,7 @@ async def test_without_the_cookie_refresh_takes_the_body(spa: httpx.AsyncClient,
     assert "shop_refresh" in set_cookies(refreshed)
     spa.cookies.clear()
     missing = await spa.post("/api/v1/auth/refresh")
-    assert missing.status_code == 422 and missing.json()["code"] == "validation_error"
+    assert missing.status_code == 401 and missing.json()["code"] == "not_authenticated"
 
 
 async def test_logout_needs_the_csrf_header_and_clears_both_cookies(spa: httpx.AsyncClient, app: Any) -> None:
@@ -206,4 +206,4 @@ async def test_default_mode_sets_no_cookie_and_allows_no_credentials(
             # A cookie is no credential here: /refresh still wants the body.
             client.cookies.set("shop_refresh", login.json()["refresh_token"])
             refused = await client.post("/api/v1/auth/refresh")
-            assert refused.status_code == 422
+            assert refused.status_code == 401 and refused.json()["code"] == "not_authenticated"

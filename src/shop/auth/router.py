@@ -52,6 +52,7 @@ from shop.core.errors import (
     Forbidden,
     InvalidInput,
     MfaRequired,
+    NotAuthenticated,
     NotFound,
     RateLimited,
     TokenExpired,
@@ -62,6 +63,7 @@ from shop.core.openapi import operation_ids
 from shop.core.problems import problem_responses
 from shop.core.ratelimit import limit_by_address
 from shop.core.security import AdminUser, CurrentUser, UnheldUser
+from shop.core.validation import LEFT_OUT_NOT_NULL
 
 router = APIRouter(tags=["auth"], generate_unique_id_function=operation_ids("auth"))
 # The admin user routes belong to auth (API.md): their operation ids are `auth_…` too.
@@ -174,16 +176,24 @@ async def login(
 
 
 async def token(
+    *,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     service: SessionServiceDep,
     client: ClientDep,
     cookies: SessionCookiesDep,
+    request: Request,
     response: Response,
 ) -> TokenPair:
     """The OAuth2 password flow (form fields `username` = email, `password`), for Swagger UI's
     Authorize button. Same rules and rate limit as /login. Each refusal is a problem that also carries
     the OAuth2 members `error` (`invalid_request` for 422, `invalid_grant` for 401, 403 and 423,
-    `slow_down` for 429) and `error_description`."""
+    `slow_down` for 429) and `error_description`. `grant_type` may be left out; sent, it is
+    `password` (an empty one too is refused: 422 `invalid_request`)."""
+    if (await request.form()).get("grant_type", "password") != "password":
+        # The form class takes an empty field for a missing one; the schema asks `password`.
+        raise InvalidInput(
+            ["body", "grant_type"], "String should match pattern '^password$'", "string_pattern_mismatch"
+        )
     try:
         email = EmailRequest(email=form.username).email
     except ValueError:
@@ -218,6 +228,7 @@ router.add_api_route(
         TokenRevoked,
         CsrfTokenMismatch,
         InvalidInput,
+        NotAuthenticated,
     ),
 )
 async def refresh(
@@ -227,17 +238,20 @@ async def refresh(
     cookies: SessionCookiesDep,
     request: Request,
     response: Response,
-    body: Annotated[RefreshRequest | None, Body()] = None,
+    body: Annotated[RefreshRequest | None, Body(), LEFT_OUT_NOT_NULL] = None,
 ) -> TokenPair:
     """Trade a refresh token for a new pair. The old refresh token is spent: presenting it again
     revokes the session (except within a few seconds, the race of two tabs refreshing at once).
 
     In SPA cookie mode a request with the `shop_refresh` cookie needs `X-CSRF-Token` equal to the
     `shop_csrf` cookie (else 403 `forbidden`) and the body is not needed; without the cookie the
-    body's `refresh_token` is used."""
+    body's `refresh_token` is used. With neither cookie nor body: 401 `not_authenticated`."""
+    if body is None and (await request.body()).strip():
+        # JSON `null`, which the framework takes for "no body": the schema allows an object only.
+        raise InvalidInput(["body"], "Input should be a valid dictionary or object", "model_type")
     presented = cookies.refresh_token(request) or (body.refresh_token if body is not None else None)
     if presented is None:
-        raise InvalidInput(["body", "refresh_token"], "Field required", "missing")
+        raise NotAuthenticated("Send the refresh token in the body (or, in cookie mode, its cookie).")
     return cookies.issue(response, await service.refresh(presented, client))
 
 

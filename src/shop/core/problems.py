@@ -5,11 +5,13 @@ exhausted, else a bare 500)."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
+import fastapi.routing
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -17,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from shop.core.errors import BEARER_ERRORS, ShopError
 
@@ -274,6 +277,22 @@ def _install_problem_schema(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def _allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method some route of `app` answers at `path` (its table built once, on the first 405)."""
+    table: list[tuple[re.Pattern[str], frozenset[str]]] | None = getattr(app.state, "allow_table", None)
+    if table is None:
+        table = []
+        # FastAPI >= 0.150 keeps included routers whole (`iter_route_contexts`); older ones copy
+        # their routes into the app.
+        iterate = getattr(fastapi.routing, "iter_route_contexts", None)
+        for route in iterate(app.routes) if iterate is not None else app.routes:
+            methods, template = getattr(route, "methods", None), getattr(route, "path_format", None)
+            if methods and template:
+                table.append((compile_path(template)[0], frozenset(methods)))
+        app.state.allow_table = table
+    return sorted({method for pattern, methods in table if pattern.match(path) for method in methods})
+
+
 def install_error_handlers(app: FastAPI) -> None:
     _install_problem_schema(app)
 
@@ -299,7 +318,7 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400:
             # The framework's only 400: a body it could not parse (invalid UTF-8, nesting deeper
             # than the parser allows, a number too long to convert, a broken form). Bad input of
@@ -309,9 +328,14 @@ def install_error_handlers(app: FastAPI) -> None:
             )
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+        headers = dict(exc.headers or {})
         if exc.status_code == 404:
             detail = "The resource was not found."
-        return problem_response(exc.status_code, code, detail, headers=exc.headers)
+        if exc.status_code == 405:
+            # The router names the methods of the first route of this path it met; HTTP asks for
+            # every method the path has (RFC 9110 §15.5.6), and each method is a route of its own.
+            headers["Allow"] = ", ".join(_allowed_methods(request.app, request.url.path))
+        return problem_response(exc.status_code, code, detail, headers=headers)
 
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 from starlette.datastructures import Headers
 from starlette.requests import Request
@@ -27,6 +27,24 @@ CONTROL_CHARACTER_MESSAGE = "must not contain control characters (other than tab
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _without_null(schema: dict[str, Any]) -> None:
+    branches = schema.pop("anyOf", None)
+    if branches is not None:
+        kept = [branch for branch in branches if branch != {"type": "null"}]
+        if len(kept) == 1:
+            schema.update({key: value for key, value in kept[0].items() if key not in schema})
+        else:
+            schema["anyOf"] = kept
+    if "default" in schema and schema["default"] is None:
+        del schema["default"]
+
+
+# On a field typed `X | None = None` that may be left out but is refused as null (a validator says
+# so): its schema is X's alone, so the schema and the server refuse the same `null`. (Pydantic's
+# SkipJsonSchema would do it by a union, which names its members in the errors' `loc`.)
+LEFT_OUT_NOT_NULL = Field(json_schema_extra=_without_null)
 
 
 def has_control_character(text: str) -> bool:
