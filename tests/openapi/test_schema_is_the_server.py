@@ -177,3 +177,14 @@ async def test_a_405_allows_every_method_of_the_path(
         m.upper() for m in spec["paths"][template] if m in ("get", "put", "post", "delete", "patch")
     )
     assert ", ".join(documented) == allowed
+
+
+async def test_every_422_of_token_carries_the_oauth2_members(client: httpx.AsyncClient) -> None:
+    """Also the one answered before the route runs (a control character in a form value)."""
+    response = await client.post(
+        "/api/v1/auth/token",
+        data={"grant_type": "password", "username": "a@shop.example", "password": "x\x1fy"},
+    )
+    body = assert_problem(response, 422, "validation_error")
+    assert body["error"] == "invalid_request" and body["error_description"]
+    assert body["errors"][0]["loc"] == ["body", "password"]
