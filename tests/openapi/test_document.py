@@ -90,7 +90,12 @@ def test_problems_declare_their_codes_status_and_extension_members(spec: dict[st
 
     login = part("/api/v1/auth/login", "403")
     assert login["properties"]["status"] == {"type": "integer", "enum": [403]}
-    assert login["properties"]["code"]["enum"] == ["email_not_verified", "account_disabled", "mfa_required"]
+    assert login["properties"]["code"]["enum"] == [
+        "email_not_verified",
+        "account_disabled",
+        "mfa_required",
+        "csrf_failed",
+    ]
     assert login["properties"]["mfa_token"]["type"] == "string"
     assert login["properties"]["methods"]["items"]["enum"] == ["totp", "recovery_code"]
     assert login["required"] == ["status", "code"]  # mfa_token only with mfa_required

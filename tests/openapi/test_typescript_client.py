@@ -90,11 +90,11 @@ def test_problem_codes_are_typed_per_operation_and_status(compiled: Path) -> Non
     only while the codes are an enum per operation (a bare `string` code leaves the default
     reachable); the generated types name them."""
     types = (EXAMPLE / "generated" / "hey-api" / "types.gen.ts").read_text(encoding="utf-8")
-    assert "code: 'email_not_verified' | 'account_disabled' | 'mfa_required'" in types, types[:2000]
+    assert "code: 'email_not_verified' | 'account_disabled' | 'mfa_required' | 'csrf_failed'" in types
     assert "mfa_token?: string" in types
     assert "error: 'invalid_grant'" in types
     schema = (EXAMPLE / "generated" / "schema.ts").read_text(encoding="utf-8")
-    assert '"email_not_verified" | "account_disabled" | "mfa_required"' in schema
+    assert '"email_not_verified" | "account_disabled" | "mfa_required" | "csrf_failed"' in schema
 
 
 def shop_env(data_dir: Path, database_url: str) -> dict[str, str]:

@@ -14,6 +14,8 @@ export function loginRefusal(problem: AuthLoginError): string {
       return "verify the address first";
     case "account_disabled":
       return "the account is disabled";
+    case "csrf_failed":
+      return "cookie mode: a sign-in from another site is refused";
     case "account_locked":
       return "locked: wait Retry-After seconds";
     case "rate_limited":

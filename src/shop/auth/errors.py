@@ -37,6 +37,14 @@ class EmailTokenInvalid(ShopError):
     status, code, detail = 400, "token_invalid", "The link is invalid, used or expired."
 
 
+class CsrfFailed(ShopError):
+    """Cookie mode: a request with the refresh cookie lacks the session's CSRF value, or a sign-in
+    comes from another site."""
+
+    status, code = 403, "csrf_failed"
+    detail = "A request with the session cookie needs the X-CSRF-Token header of its session."
+
+
 class TokenReused(Unauthorized):
     code, detail = "token_reused", "This refresh token was already used."
 

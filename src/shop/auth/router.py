@@ -10,7 +10,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import EmailStr
 
 from shop.auth import errors
-from shop.auth.cookies import CsrfTokenMismatch, SessionCookiesDep
+from shop.auth.cookies import SessionCookiesDep, same_site_sign_in
 from shop.auth.dependencies import (
     AccountServiceDep,
     ClientDep,
@@ -73,10 +73,13 @@ LOGIN_ERRORS = (
     errors.InvalidCredentials,
     errors.EmailNotVerified,
     errors.AccountDisabled,
-    errors.AccountLocked,
     errors.SecondStepRequired,
+    errors.CsrfFailed,
+    errors.AccountLocked,
     RateLimited,
 )
+# Every route that sets cookie mode's cookies refuses a sign-in from another site (before its limit).
+same_site = Depends(same_site_sign_in)
 ADMIN_ERRORS = (Forbidden, MfaRequired)
 ACCEPTED = "If the address belongs to an account, we have sent it an email."
 # The form is the framework's (OAuth2PasswordRequestForm): its example is given here.
@@ -153,7 +156,7 @@ async def resend_verification(
     "/login",
     response_model=TokenPair,
     response_model_exclude_none=True,
-    dependencies=[login_limit],
+    dependencies=[same_site, login_limit],
     responses=problem_responses(*LOGIN_ERRORS),
 )
 async def login(
@@ -167,7 +170,8 @@ async def login(
 
     The 5th consecutive failure locks the account (423, which tells that the account exists);
     each later lockout lasts twice as long as the last, up to 24 hours. In SPA cookie mode the
-    refresh token is set as the `shop_refresh` cookie instead of being in the body.
+    refresh token is set as the `__Secure-shop_refresh` cookie instead of being in the body (which
+    gives the CSRF value, `csrf_token`), and a sign-in from another site is 403 `csrf_failed`.
 
     With two-step sign-in on, a correct password answers 403 `mfa_required` with the members
     `mfa_token` (single use, 5 minutes, from this client address only) and `methods`
@@ -210,7 +214,7 @@ router.add_api_route(
     methods=["POST"],
     response_model=TokenPair,
     response_model_exclude_none=True,
-    dependencies=[login_limit],
+    dependencies=[same_site, login_limit],
     responses=problem_responses(*LOGIN_ERRORS, InvalidInput, members=OAUTH2_PROBLEM_MEMBERS),
     openapi_extra=TOKEN_FORM_EXAMPLE,
     route_class_override=OAuth2TokenRoute,
@@ -221,12 +225,13 @@ router.add_api_route(
     "/refresh",
     response_model=TokenPair,
     response_model_exclude_none=True,
+    dependencies=[same_site],
     responses=problem_responses(
         TokenInvalid,
         TokenExpired,
         errors.TokenReused,
         TokenRevoked,
-        CsrfTokenMismatch,
+        errors.CsrfFailed,
         InvalidInput,
         NotAuthenticated,
     ),
@@ -243,22 +248,28 @@ async def refresh(
     """Trade a refresh token for a new pair. The old refresh token is spent: presenting it again
     revokes the session (except within a few seconds, the race of two tabs refreshing at once).
 
-    In SPA cookie mode a request with the `shop_refresh` cookie needs `X-CSRF-Token` equal to the
-    `shop_csrf` cookie (else 403 `forbidden`) and the body is not needed; without the cookie the
-    body's `refresh_token` is used. With neither cookie nor body: 401 `not_authenticated`."""
+    In SPA cookie mode a request with the `__Secure-shop_refresh` cookie needs `X-CSRF-Token` equal
+    to the CSRF value of that cookie's session (else 403 `csrf_failed`) and the body is not needed;
+    without the cookie the body's `refresh_token` is used. With neither cookie nor body: 401
+    `not_authenticated`."""
     if body is None and (await request.body()).strip():
         # JSON `null`, which the framework takes for "no body": the schema allows an object only.
         raise InvalidInput(["body"], "Input should be a valid dictionary or object", "model_type")
-    presented = cookies.refresh_token(request) or (body.refresh_token if body is not None else None)
-    if presented is None:
+    cookie = cookies.refresh_token(request)
+    if cookie is not None:
+        pair = await service.refresh(
+            cookie, client, check=lambda session: cookies.check_csrf(request, session)
+        )
+        return cookies.issue(response, pair)
+    if body is None:
         raise NotAuthenticated("Send the refresh token in the body (or, in cookie mode, its cookie).")
-    return cookies.issue(response, await service.refresh(presented, client))
+    return cookies.issue(response, await service.refresh(body.refresh_token, client))
 
 
 @router.post(
     "/logout",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(CsrfTokenMismatch, bearer=True),
+    responses=problem_responses(errors.CsrfFailed, bearer=True),
 )
 async def logout(
     *,
@@ -270,8 +281,11 @@ async def logout(
     _: Annotated[LogoutRequest | None, Body()] = None,
 ) -> Response:
     """End the session of this access token (its refresh token stops working too). In SPA cookie
-    mode it clears both cookies, and a request with the `shop_refresh` cookie needs `X-CSRF-Token`."""
-    cookies.refresh_token(request)  # the CSRF check, when the cookie is there
+    mode it clears both cookies, and a request with the `__Secure-shop_refresh` cookie needs
+    `X-CSRF-Token` equal to the CSRF value of that cookie's session (else 403 `csrf_failed`)."""
+    cookie = cookies.refresh_token(request)
+    if cookie is not None:
+        cookies.check_csrf(request, await service.session_of_refresh_token(cookie) or principal.session_id)
     await service.logout(principal.user_id, principal.session_id, client)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     cookies.clear(response)
@@ -462,9 +476,9 @@ async def mfa_recovery_codes(
     "/mfa/verify",
     response_model=TokenPair,
     response_model_exclude_none=True,
-    dependencies=[verify_limit],
+    dependencies=[same_site, verify_limit],
     responses=problem_responses(
-        errors.InvalidSecondStep, errors.AccountLocked, errors.AccountDisabled, RateLimited
+        errors.InvalidSecondStep, errors.AccountLocked, errors.AccountDisabled, errors.CsrfFailed, RateLimited
     ),
 )
 async def mfa_verify(
@@ -484,7 +498,7 @@ async def mfa_verify(
 
     Swagger UI's Authorize form cannot do this step: call this endpoint, then paste the
     `access_token` into Authorize's bearer field. In SPA cookie mode the refresh token is set as
-    the `shop_refresh` cookie, as at /login."""
+    the `__Secure-shop_refresh` cookie, as at /login (and a request from another site is refused)."""
     return cookies.issue(
         response, await service.mfa_verify(body.mfa_token, body.code, body.recovery_code, client)
     )
