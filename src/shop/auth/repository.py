@@ -178,10 +178,16 @@ class UserRepository:
         )
         return (await self.session.scalar(statement)) is not None
 
-    async def set_password(self, user_id: uuid.UUID, password_hash: str, *, unlock: bool) -> None:
+    async def set_password(
+        self, user_id: uuid.UUID, password_hash: str, *, unlock: bool, keep_doubling: bool = False
+    ) -> None:
+        """`unlock`: the lock lifted and the count from zero, and, unless `keep_doubling`, the
+        lockout doubling forgotten too."""
         values: dict[str, Any] = {"password_hash": password_hash, "updated_at": func.now()}
         if unlock:
-            values.update(failed_login_count=0, lockout_count=0, locked_until=None)
+            values.update(failed_login_count=0, locked_until=None)
+            if not keep_doubling:
+                values.update(lockout_count=0)
         await self.session.execute(
             update(User)
             .where(User.id == user_id)

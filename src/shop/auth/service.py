@@ -254,6 +254,11 @@ class _AuthService:
         await self.sessions.add_refresh_token(login.id, hash_token(refresh), login.expires_at)
         return await self._pair(user, login.id, refresh, amr=amr, refresh_expires_in=ttl), login.id
 
+    async def _mail(self, user: User, template: str) -> None:
+        """A mail that tells the owner about their account, in their language, in this transaction."""
+        language = await users.preferred_language(self.session, user.id)
+        await enqueue(self.session, user.email, MAILS.render(template, language))
+
     async def _pair(
         self, user: User, session_id: uuid.UUID, refresh: str, *, amr: Sequence[str], refresh_expires_in: int
     ) -> TokenPair:
@@ -532,7 +537,11 @@ class AccountService(_AuthService):
         if user is None:  # pragma: no cover - tokens cascade with their user
             raise EmailTokenInvalid()
         self._check_new_password(password, user.email, "password")
-        await self.users.set_password(user_id, await self.tools.hasher.hash(password), unlock=True)
+        # Unlocked, the count from zero, but the doubling kept: the next lockout lasts twice the
+        # last, so that a mailbox alone does not renew a budget of second-step guesses reset by reset.
+        await self.users.set_password(
+            user_id, await self.tools.hasher.hash(password), unlock=True, keep_doubling=True
+        )
         # Every other reset link of the user dies with this one (one may sit in a stolen mailbox).
         await self.email_tokens.spend_all(user_id, RESET)
         await self.link_requests.delete_for(user.email, RESET)
@@ -542,6 +551,7 @@ class AccountService(_AuthService):
         await self.users.set_email_verified(user_id)
         count = await self.sessions.revoke_all(user_id, "password_reset")
         await self._audit("password_reset", "success", client, user_id, sessions_revoked=count)
+        await self._mail(user, "password_changed")
 
     async def change_password(
         self, user_id: uuid.UUID, session_id: uuid.UUID, current: str, new: str, client: Client
@@ -556,6 +566,7 @@ class AccountService(_AuthService):
         await self.challenges.spend_all(user_id)
         count = await self.sessions.revoke_all(user_id, "password_change", keep=session_id)
         await self._audit("password_change", "success", client, user_id, sessions_revoked=count)
+        await self._mail(user, "password_changed")
 
     # -- the account ------------------------------------------------------------------------
 
@@ -639,10 +650,6 @@ class MfaService(_AuthService):
         super().__init__(session, database, tools)
         self.factors = TotpFactorRepository(session)
         self.recovery_codes = RecoveryCodeRepository(session)
-
-    async def _mail(self, user: User, template: str) -> None:
-        language = await users.preferred_language(self.session, user.id)
-        await enqueue(self.session, user.email, MAILS.render(template, language))
 
     def _open_secret(self, sealed: bytes, user_id: uuid.UUID) -> str | None:
         try:
