@@ -8,7 +8,9 @@ short unit of work (`_refusal()`) just before the error is raised; the error its
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import hmac
 import logging
 import math
 import secrets
@@ -673,10 +675,24 @@ class MfaService(_AuthService):
         return None
 
     async def _accept_recovery_code(self, user_id: uuid.UUID, code: str) -> str | None:
-        code_hash = self.tools.mfa_keys.recovery_codes.hash(user_id, code)
-        if code_hash is None or not await self.recovery_codes.use(user_id, code_hash):
+        """Spend the unused code `code` matches. Each stored hash has its own salt, so the code is
+        checked against the user's unused ones (at most ten), the former HMAC form first (cheap)."""
+        plain = mfa.normalise_recovery_code(code)
+        if plain is None:
             return "wrong_code"
-        return None
+        legacy = self.tools.mfa_keys.recovery_codes.hash(user_id, plain) or b""
+        stored = sorted(
+            await self.recovery_codes.unused(user_id), key=mfa.is_legacy_recovery_hash, reverse=True
+        )
+        for code_hash in stored:
+            if mfa.is_legacy_recovery_hash(code_hash):
+                matches = hmac.compare_digest(code_hash, legacy)
+            else:
+                matches, _ = await self.tools.hasher.verify(plain, code_hash.decode("ascii"))
+            if matches:
+                # Atomic: of two concurrent uses of one code, exactly one spends it.
+                return None if await self.recovery_codes.use(user_id, code_hash) else "wrong_code"
+        return "wrong_code"
 
     async def _accept_any_code(self, user: User, code: str, client: Client, event: str) -> str:
         """A TOTP code or a recovery code, for the management endpoints; a wrong one counts as a
@@ -695,10 +711,9 @@ class MfaService(_AuthService):
 
     async def _replace_recovery_codes(self, user_id: uuid.UUID) -> list[str]:
         codes = mfa.new_recovery_codes()
-        hashes = [self.tools.mfa_keys.recovery_codes.hash(user_id, code) for code in codes]
-        await self.recovery_codes.replace(
-            user_id, [code_hash for code_hash in hashes if code_hash is not None]
-        )
+        plains = [mfa.normalise_recovery_code(code) or "" for code in codes]
+        hashes = await asyncio.gather(*(self.tools.hasher.hash(plain) for plain in plains))
+        await self.recovery_codes.replace(user_id, [code_hash.encode("ascii") for code_hash in hashes])
         return codes
 
     async def mfa_verify(
