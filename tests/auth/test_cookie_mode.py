@@ -189,7 +189,7 @@ async def test_default_mode_sets_no_cookie_and_allows_no_credentials(
     database_url: str, tmp_path: Path, db: Database
 ) -> None:
     settings = make_settings(database_url, tmp_path, cors_origins=[SPA])
-    application = create_app(settings, database=db, run_mail_sender=False)
+    application = create_app(settings, database=db, run_background_loops=False)
     async with application.router.lifespan_context(application):
         transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="https://shop.test") as client:
@@ -272,7 +272,7 @@ async def test_cookie_domain_names_the_cookies_domain(
         database_url, tmp_path, refresh_cookie=True, cors_origins=[SPA], cookie_domain=".Example.COM"
     )
     assert settings.cookie_domain == "example.com"
-    application = create_app(settings, database=db, run_mail_sender=False)
+    application = create_app(settings, database=db, run_background_loops=False)
     async with application.router.lifespan_context(application):
         transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="https://api.example.com") as client:
@@ -290,7 +290,7 @@ async def test_cookie_domain_names_the_cookies_domain(
 
 async def test_default_mode_refuses_no_origin(database_url: str, tmp_path: Path, db: Database) -> None:
     """Without cookie mode there is no cookie to plant: a bearer-token API serves any origin."""
-    application = create_app(make_settings(database_url, tmp_path), database=db, run_mail_sender=False)
+    application = create_app(make_settings(database_url, tmp_path), database=db, run_background_loops=False)
     async with application.router.lifespan_context(application):
         transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="https://shop.test") as client:

@@ -12,7 +12,7 @@ import pytest
 from argon2 import PasswordHasher as Argon2
 from sqlalchemy import delete, insert, select
 
-from shop.auth import mfa
+from shop.auth.mfa import codes as mfa
 from shop.auth.models import RecoveryCode, User
 from shop.core.config import Settings
 from shop.core.db import Database

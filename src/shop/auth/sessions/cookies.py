@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from fastapi import Depends, Request, Response
 
 from shop.auth.errors import CsrfFailed
-from shop.auth.schemas import TokenPair
+from shop.auth.sessions.schemas import TokenPair
 from shop.core.config import Settings
 
 # `__Secure-`: a browser takes the cookie only when it is Secure and set over https (or localhost),
