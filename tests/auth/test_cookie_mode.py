@@ -18,6 +18,7 @@ from tests.support.auth import PASSWORD, bearer, register_verified
 from tests.support.mfa import Clock, clocked_app, enrol, first_step, verify
 
 SPA = "http://localhost:5173"
+REFRESH, CSRF = "__Secure-shop_refresh", "__Secure-shop_csrf"
 
 
 @pytest.fixture
@@ -63,7 +64,7 @@ async def sign_in(spa: httpx.AsyncClient, app: Any) -> tuple[str, dict[str, Any]
 
 
 def csrf(spa: httpx.AsyncClient) -> dict[str, str]:
-    return {"X-CSRF-Token": spa.cookies["shop_csrf"]}
+    return {"X-CSRF-Token": spa.cookies[CSRF]}
 
 
 async def test_login_sets_the_cookies_and_leaves_the_refresh_token_out(
@@ -73,7 +74,7 @@ async def test_login_sets_the_cookies_and_leaves_the_refresh_token_out(
     assert "refresh_token" not in pair
     assert pair["access_token"] and pair["refresh_expires_in"] == 2592000
     cookies = set_cookies(response)
-    refresh, csrf_cookie = cookies["shop_refresh"], cookies["shop_csrf"]
+    refresh, csrf_cookie = cookies[REFRESH], cookies[CSRF]
     assert refresh[0] and csrf_cookie[0] and refresh[0] != csrf_cookie[0]
     assert set(refresh[1:]) == {
         "httponly",
@@ -90,7 +91,7 @@ async def test_token_sets_the_cookies_too(spa: httpx.AsyncClient, app: Any) -> N
     response = await spa.post("/api/v1/auth/token", data={"username": email, "password": PASSWORD})
     assert response.status_code == 200
     assert "refresh_token" not in response.json()
-    assert {"shop_refresh", "shop_csrf"} <= set(set_cookies(response))
+    assert {REFRESH, CSRF} <= set(set_cookies(response))
 
 
 async def test_mfa_verify_sets_the_cookies_too(spa: httpx.AsyncClient, app: Any, clock: Clock) -> None:
@@ -102,8 +103,8 @@ async def test_mfa_verify_sets_the_cookies_too(spa: httpx.AsyncClient, app: Any,
     assert response.status_code == 200, response.text
     assert "refresh_token" not in response.json()
     cookies = set_cookies(response)
-    assert "httponly" in cookies["shop_refresh"] and "path=/api/v1/auth" in cookies["shop_refresh"]
-    assert "shop_csrf" in cookies
+    assert "httponly" in cookies[REFRESH] and "path=/api/v1/auth" in cookies[REFRESH]
+    assert CSRF in cookies
     refreshed = await spa.post("/api/v1/auth/refresh", headers=csrf(spa))
     assert refreshed.status_code == 200, refreshed.text
 
@@ -114,53 +115,52 @@ async def test_refresh_by_cookie_needs_the_csrf_header(spa: httpx.AsyncClient, a
         refused = await spa.post("/api/v1/auth/refresh", headers=headers)
         assert refused.status_code == 403
         assert refused.headers["content-type"] == "application/problem+json"
-        assert refused.json()["code"] == "forbidden"
+        assert refused.json()["code"] == "csrf_failed"
     # Even with a (stolen) refresh token in the body: the cookie is there, so the header is needed.
-    with_body = await spa.post("/api/v1/auth/refresh", json={"refresh_token": spa.cookies["shop_refresh"]})
+    with_body = await spa.post("/api/v1/auth/refresh", json={"refresh_token": spa.cookies[REFRESH]})
     assert with_body.status_code == 403
 
-    old_refresh = spa.cookies["shop_refresh"]
+    old_refresh = spa.cookies[REFRESH]
     refreshed = await spa.post("/api/v1/auth/refresh", headers=csrf(spa))
     assert refreshed.status_code == 200, refreshed.text
     assert "refresh_token" not in refreshed.json()
-    assert spa.cookies["shop_refresh"] != old_refresh  # rotated, and the new one is in the cookie
+    assert spa.cookies[REFRESH] != old_refresh  # rotated, and the new one is in the cookie
     me = await spa.get("/api/v1/auth/me", headers=bearer(refreshed.json()))
     assert me.status_code == 200
 
     # The spent one, presented again by cookie, is a reuse like any other.
     replay = await spa.post(
-        "/api/v1/auth/refresh",
-        headers={"X-CSRF-Token": "x", "Cookie": f"shop_refresh={old_refresh}; shop_csrf=x"},
+        "/api/v1/auth/refresh", headers={**csrf(spa), "Cookie": f"{REFRESH}={old_refresh}"}
     )
     assert replay.status_code == 401 and replay.json()["code"] == "token_reused"
 
 
 async def test_without_the_cookie_refresh_takes_the_body(spa: httpx.AsyncClient, app: Any) -> None:
     await sign_in(spa, app)
-    refresh_token = spa.cookies["shop_refresh"]
+    refresh_token = spa.cookies[REFRESH]
     spa.cookies.clear()
     refreshed = await spa.post("/api/v1/auth/refresh", json={"refresh_token": refresh_token})
     assert refreshed.status_code == 200, refreshed.text
-    assert "shop_refresh" in set_cookies(refreshed)
+    assert REFRESH in set_cookies(refreshed)
     spa.cookies.clear()
     missing = await spa.post("/api/v1/auth/refresh")
-    assert missing.status_code == 422 and missing.json()["code"] == "validation_error"
+    assert missing.status_code == 401 and missing.json()["code"] == "not_authenticated"
 
 
 async def test_logout_needs_the_csrf_header_and_clears_both_cookies(spa: httpx.AsyncClient, app: Any) -> None:
     _, pair, _ = await sign_in(spa, app)
     refused = await spa.post("/api/v1/auth/logout", headers=bearer(pair))
-    assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
+    assert refused.status_code == 403 and refused.json()["code"] == "csrf_failed"
     assert (await spa.get("/api/v1/auth/me", headers=bearer(pair))).status_code == 200
 
-    refresh_token = spa.cookies["shop_refresh"]
+    refresh_token = spa.cookies[REFRESH]
     done = await spa.post("/api/v1/auth/logout", headers={**bearer(pair), **csrf(spa)})
     assert done.status_code == 204
     cleared = set_cookies(done)
-    assert cleared["shop_refresh"][0] in ("", '""') and "max-age=0" in cleared["shop_refresh"]
-    assert "path=/api/v1/auth" in cleared["shop_refresh"]
-    assert cleared["shop_csrf"][0] in ("", '""') and "max-age=0" in cleared["shop_csrf"]
-    assert "shop_refresh" not in spa.cookies and "shop_csrf" not in spa.cookies
+    assert cleared[REFRESH][0] in ("", '""') and "max-age=0" in cleared[REFRESH]
+    assert "path=/api/v1/auth" in cleared[REFRESH]
+    assert cleared[CSRF][0] in ("", '""') and "max-age=0" in cleared[CSRF]
+    assert REFRESH not in spa.cookies and CSRF not in spa.cookies
     gone = await spa.post("/api/v1/auth/refresh", json={"refresh_token": refresh_token})
     assert gone.status_code == 401 and gone.json()["code"] == "token_revoked"
 
@@ -204,6 +204,100 @@ async def test_default_mode_sets_no_cookie_and_allows_no_credentials(
             assert login.json()["refresh_token"]
             assert "set-cookie" not in login.headers
             # A cookie is no credential here: /refresh still wants the body.
-            client.cookies.set("shop_refresh", login.json()["refresh_token"])
+            client.cookies.set(REFRESH, login.json()["refresh_token"])
             refused = await client.post("/api/v1/auth/refresh")
-            assert refused.status_code == 422
+            assert refused.status_code == 401 and refused.json()["code"] == "not_authenticated"
+
+
+async def test_the_csrf_value_is_bound_to_its_session_and_given_in_the_body(
+    spa: httpx.AsyncClient, app: Any
+) -> None:
+    email, pair, _ = await sign_in(spa, app)
+    first = spa.cookies[CSRF]
+    assert pair["csrf_token"] == first
+    # The same browser signs in again: a new session, its own value, its cookies replace the first's.
+    again = await spa.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+    own = again.json()["csrf_token"]
+    assert own != first and spa.cookies[CSRF] == own
+    made_up = own[:-1] + ("A" if own[-1] != "A" else "B")
+    for forged in (first, made_up):  # another session's value (well made), and a made-up one
+        refused = await spa.post("/api/v1/auth/refresh", headers={"X-CSRF-Token": forged})
+        assert refused.status_code == 403 and refused.json()["code"] == "csrf_failed", forged
+    refreshed = await spa.post("/api/v1/auth/refresh", headers={"X-CSRF-Token": own})
+    assert refreshed.status_code == 200, refreshed.text
+    assert refreshed.json()["csrf_token"] == own  # the session's value lives as long as it does
+    assert "refresh_token" not in refreshed.json()
+
+
+@pytest.mark.parametrize(
+    ("headers", "refused"),
+    [
+        ({"Sec-Fetch-Site": "cross-site"}, True),
+        ({"Origin": "https://evil.example"}, True),
+        ({"Origin": "null"}, True),
+        ({"Origin": "http://localhost:5174"}, True),  # the same site, but not an allowed origin
+        ({"Origin": SPA, "Sec-Fetch-Site": "same-site"}, False),  # CORS_ORIGINS
+        ({"Origin": "http://shop.test"}, False),  # PUBLIC_URL's
+        ({"Sec-Fetch-Site": "same-origin"}, False),
+        ({}, False),  # no browser: nothing to defend
+    ],
+)
+async def test_a_sign_in_from_another_site_sets_no_cookie(
+    spa: httpx.AsyncClient, app: Any, headers: dict[str, str], refused: bool
+) -> None:
+    email = await register_verified(spa, app)
+    calls = [
+        ("/api/v1/auth/login", {"json": {"email": email, "password": PASSWORD}}),
+        ("/api/v1/auth/token", {"data": {"username": email, "password": PASSWORD}}),
+        ("/api/v1/auth/mfa/verify", {"json": {"mfa_token": "x" * 32, "code": "123456"}}),
+        ("/api/v1/auth/refresh", {"json": {"refresh_token": "x" * 32}}),
+    ]
+    for path, body in calls:
+        spa.cookies.clear()  # each call as a first visit: no refresh cookie asks for a CSRF header
+        response = await spa.post(path, headers=headers, **body)  # type: ignore[arg-type]
+        if refused:
+            assert response.status_code == 403, (path, response.text)
+            assert response.json()["code"] == "csrf_failed"
+            assert "set-cookie" not in response.headers
+            if path.endswith("/token"):
+                assert response.json()["error"] == "invalid_grant"
+        else:
+            assert response.json().get("code") != "csrf_failed", (path, response.text)
+
+
+async def test_cookie_domain_names_the_cookies_domain(
+    database_url: str, tmp_path: Path, db: Database
+) -> None:
+    settings = make_settings(
+        database_url, tmp_path, refresh_cookie=True, cors_origins=[SPA], cookie_domain=".Example.COM"
+    )
+    assert settings.cookie_domain == "example.com"
+    application = create_app(settings, database=db, run_background_loops=False)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="https://api.example.com") as client:
+            email = await register_verified(client, application)
+            login = await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+            cookies = set_cookies(login)
+            assert "domain=example.com" in cookies[REFRESH] and "domain=example.com" in cookies[CSRF]
+            out = await client.post(
+                "/api/v1/auth/logout",
+                headers={**bearer(login.json()), "X-CSRF-Token": login.json()["csrf_token"]},
+            )
+            assert out.status_code == 204
+            assert all("domain=example.com" in line.lower() for line in out.headers.get_list("set-cookie"))
+
+
+async def test_default_mode_refuses_no_origin(database_url: str, tmp_path: Path, db: Database) -> None:
+    """Without cookie mode there is no cookie to plant: a bearer-token API serves any origin."""
+    application = create_app(make_settings(database_url, tmp_path), database=db, run_background_loops=False)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="https://shop.test") as client:
+            email = await register_verified(client, application)
+            response = await client.post(
+                "/api/v1/auth/login",
+                json={"email": email, "password": PASSWORD},
+                headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
+            )
+            assert response.status_code == 200 and "csrf_token" not in response.json()

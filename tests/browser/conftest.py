@@ -88,10 +88,8 @@ async def page(chromium: Any, outside_requests: OutsideRequests) -> AsyncIterato
         await context.close()
 
 
-@pytest.fixture(scope="session")
-def spa_origin() -> Iterator[str]:
-    """A static server for tests/browser/spa on its own loopback port: another origin than shop's, on
-    the same site (localhost), as an SPA on app.example.com beside an API on api.example.com."""
+def _static_site(folder: str, host: str) -> Iterator[str]:
+    """A static server for tests/browser/<folder> on a free loopback port, named by `host`."""
     import functools
     import threading
     from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -101,15 +99,28 @@ def spa_origin() -> Iterator[str]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    handler = functools.partial(Quiet, directory=str(Path(__file__).parent / "spa"))
+    handler = functools.partial(Quiet, directory=str(Path(__file__).parent / folder))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://localhost:{server.server_address[1]}"
+        yield f"http://{host}:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(scope="session")
+def spa_origin() -> Iterator[str]:
+    """tests/browser/spa on its own loopback port: another origin than shop's, on the same site
+    (localhost), as an SPA on app.example.com beside an API on api.example.com."""
+    yield from _static_site("spa", "localhost")
+
+
+@pytest.fixture(scope="session")
+def cross_site_origin() -> Iterator[str]:
+    """tests/browser/crosssite on 127.0.0.1: another site than shop's (localhost), as an attacker's."""
+    yield from _static_site("crosssite", "127.0.0.1")
 
 
 @pytest.fixture(scope="session")

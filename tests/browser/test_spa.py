@@ -34,13 +34,13 @@ async def test_spa_stays_signed_in_through_the_cookie(
     bodies = await page.evaluate("window.bodies")
     assert "refresh_token" not in bodies[0] and bodies[0]["access_token"]
     cookies = {c["name"]: c for c in await page.context.cookies(cookie_server.base_url + "/api/v1/auth/")}
-    refresh = cookies["shop_refresh"]
+    refresh = cookies["__Secure-shop_refresh"]
     assert refresh["httpOnly"] and refresh["secure"] and refresh["sameSite"] == "Strict"
     assert refresh["path"] == "/api/v1/auth"
-    assert not cookies["shop_csrf"]["httpOnly"] and cookies["shop_csrf"]["path"] == "/"
+    assert not cookies["__Secure-shop_csrf"]["httpOnly"] and cookies["__Secure-shop_csrf"]["path"] == "/"
     # The page's scripts see the CSRF cookie, never the refresh token.
     visible = await page.evaluate("document.cookie")
-    assert "shop_csrf=" in visible and "shop_refresh" not in visible
+    assert "__Secure-shop_csrf=" in visible and "shop_refresh" not in visible
 
     await page.reload()
     await expect(state).to_have_text("signed in")
@@ -51,7 +51,7 @@ async def test_spa_stays_signed_in_through_the_cookie(
     await page.get_by_role("button", name="Sign out").click()
     await expect(state).to_have_text("signed out")
     remaining = {c["name"] for c in await page.context.cookies(cookie_server.base_url + "/api/v1/auth/")}
-    assert not remaining & {"shop_refresh", "shop_csrf"}
+    assert not remaining & {"__Secure-shop_refresh", "__Secure-shop_csrf"}
     await page.reload()
     await expect(state).to_have_text("signed out")
     await page.screenshot(path=screenshot_path("spa-signed-out"))

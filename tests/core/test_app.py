@@ -122,7 +122,7 @@ async def test_openapi_documents_problem_responses(client: httpx.AsyncClient) ->
     assert "Problem" in schema["components"]["schemas"]
     responses = schema["paths"]["/api/v1/auth/register"]["post"]["responses"]
     assert (
-        responses["409"]["content"]["application/problem+json"]["schema"]["$ref"]
+        responses["409"]["content"]["application/problem+json"]["schema"]["allOf"][0]["$ref"]
         == "#/components/schemas/Problem"
     )
     assert "email_taken" in responses["409"]["description"]

@@ -17,7 +17,7 @@ from referencing.jsonschema import DRAFT202012
 
 from shop.core.db import SessionDep
 from shop.core.openapi_contract import install_contract
-from shop.core.problems import PROBLEM_JSON, install_error_handlers
+from shop.core.problems import PROBLEM_JSON, install_error_handlers, problem_codes
 from shop.core.security import CurrentUser
 from shop.openapi import DEFAULT_PATH, REGENERATE, document, render
 
@@ -69,13 +69,59 @@ def test_every_error_is_a_problem_with_an_example_of_each_code(spec: dict[str, A
             examples = media.get("examples", {})
             if (
                 set(content) != {PROBLEM_JSON}
-                or media.get("schema") != {"$ref": "#/components/schemas/Problem"}
+                or problem_codes(media.get("schema", {})) != list(examples)
                 or not examples
                 or any(example["value"]["status"] != int(status) for example in examples.values())
                 or any(f"`{code}`" not in response["description"] for code in examples)
             ):
                 wrong.append(f"{method.upper()} {path} {status}")
     assert not wrong, wrong
+
+
+def test_problems_declare_their_codes_status_and_extension_members(spec: dict[str, Any]) -> None:
+    """Each problem schema names its status and the codes of that operation and status (an enum a
+    client switches on), and declares the extension members its problems carry."""
+
+    def part(path: str, status: str) -> dict[str, Any]:
+        response = spec["paths"][path]["post"]["responses"][status]
+        schema = response["content"][PROBLEM_JSON]["schema"]
+        assert schema["allOf"][0] == {"$ref": "#/components/schemas/Problem"}
+        return dict(schema["allOf"][1])
+
+    login = part("/api/v1/auth/login", "403")
+    assert login["properties"]["status"] == {"type": "integer", "enum": [403]}
+    assert login["properties"]["code"]["enum"] == [
+        "email_not_verified",
+        "account_disabled",
+        "mfa_required",
+        "csrf_failed",
+    ]
+    assert login["properties"]["mfa_token"]["type"] == "string"
+    assert login["properties"]["methods"]["items"]["enum"] == ["totp", "recovery_code"]
+    assert login["required"] == ["status", "code"]  # mfa_token only with mfa_required
+    token = {
+        status: part("/api/v1/auth/token", status) for status in ("401", "403", "413", "422", "423", "429")
+    }
+    for status, error in (("401", "invalid_grant"), ("422", "invalid_request"), ("429", "slow_down")):
+        assert token[status]["properties"]["error"]["enum"] == [error]
+        assert token[status]["required"] == ["status", "code", "error", "error_description"]
+    assert "error" not in token["413"]["properties"]  # answered before the OAuth2 endpoint runs
+    assert part("/api/v1/auth/refresh", "401")["properties"]["code"]["enum"] == [
+        "token_invalid",
+        "token_expired",
+        "token_reused",
+        "token_revoked",
+        "not_authenticated",
+    ]
+    problem = spec["components"]["schemas"]["Problem"]
+    assert "null" not in json.dumps(problem["properties"]["errors"])
+
+
+def test_request_schemas_carry_no_default_a_generator_would_make_required(spec: dict[str, Any]) -> None:
+    source = spec["components"]["schemas"]["RateIn"]["properties"]["source"]
+    assert "default" not in source
+    assert "Default when left out: `manual`." in source["description"]
+    # An answer keeps its defaults: openapi-typescript rightly types them as always there.
 
 
 def test_422_exactly_where_an_input_is_and_413_where_a_body_is(spec: dict[str, Any]) -> None:
@@ -131,7 +177,9 @@ def test_public_operations_say_so(spec: dict[str, Any]) -> None:
     for path, method, operation in operations(spec):
         assert "security" in operation, f"{method.upper()} {path}"
         guarded = operation["security"] != []
-        assert guarded == ("401" in operation["responses"] and _bearer(operation)), f"{method.upper()} {path}"
+        # /refresh answers the bearer guard's codes about its refresh token, and has no guard.
+        bearer = "401" in operation["responses"] and _bearer(operation) and path != "/api/v1/auth/refresh"
+        assert guarded == bearer, f"{method.upper()} {path}"
     paths = spec["paths"]
     assert paths["/api/v1/auth/login"]["post"]["security"] == []
     assert paths["/api/v1/convert"]["get"]["security"] == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +28,11 @@ from tests.support.smtp import SmtpSink
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "20"))
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_MEMBERS = {"type", "title", "status", "detail", "code"}
-# Calls that end the caller's session(s): the next call signs in again.
+# Calls that end the caller's session(s): fuzzed apart, each with a session of its own, so that the
+# other runs keep theirs (a fuzzer that signs itself out reaches nothing behind the sign-in).
 ENDS_SESSIONS = {"auth_logout", "auth_logout_all", "auth_change_password", "auth_delete_me"}
+# The answers that say a call did not run signed in.
+SIGNED_OUT = {"not_authenticated", "token_invalid", "token_expired", "token_revoked"}
 
 
 def _schema() -> Any:
@@ -65,27 +69,43 @@ CHECKS = [
 
 @dataclass
 class Target:
-    """The server under test and the credentials its fuzzed calls use."""
+    """The server under test, the accounts its fuzzed calls act as, and what ran signed in.
+
+    `customer` and `other` are verified customers, `admin` an admin; `ids` their user ids. The
+    customer owns `address_id`, which the address operations are pointed at in half their cases (a
+    generated id finds nothing); the admin's user operations are pointed at `other` likewise, never
+    at the admin itself (that would be self-harm, not a finding)."""
 
     server: ShopServer
     smtp: SmtpSink
     user_email: str
     admin_email: str
+    other_email: str = ""
+    ids: dict[str, str] = field(default_factory=dict)
+    address_id: str = ""
     tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: dict[str, int] = field(default_factory=dict)
+    signed_in: dict[str, int] = field(default_factory=dict)
 
-    def headers(self, operation_id: str, path: str) -> dict[str, str]:
-        role = "admin" if path.startswith("/api/v1/admin") else "user"
+    def email(self, role: str) -> str:
+        return {"admin": self.admin_email, "customer": self.user_email, "other": self.other_email}[role]
+
+    def headers(self, operation_id: str, path: str, role: str | None = None) -> dict[str, str]:
+        role = role or ("admin" if path.startswith("/api/v1/admin") else "customer")
         if role not in self.tokens:
-            email = self.admin_email if role == "admin" else self.user_email
-            self.tokens[role] = self._sign_in(email)
+            self.tokens[role] = self._sign_in(self.email(role))
         return bearer(self.tokens[role])
+
+    def fresh_session(self, role: str = "customer") -> dict[str, str]:
+        """A session of its own, for a call that may end it."""
+        self.tokens.pop(role, None)
+        return self.headers("", "", role)
 
     def _sign_in(self, email: str) -> dict[str, Any]:
         base = self.server.url
         response = httpx.post(f"{base}/api/v1/auth/login", json={"email": email, "password": PASSWORD})
         if response.status_code == 403 and email != self.admin_email:
-            # A fuzzed admin call deactivated the fixture user: the admin turns it back on.
+            # A fuzzed admin call deactivated this user: the admin turns it back on.
             admin = bearer(sign_in(base, self.admin_email))
             found = httpx.get(f"{base}/api/v1/admin/users", params={"email": email}, headers=admin).json()
             patched = httpx.patch(
@@ -96,10 +116,61 @@ class Target:
         assert response.status_code == 200, response.text
         return dict(response.json())
 
-    def after(self, operation_id: str, status: int) -> None:
+    def point_at_known_ids(self, case: Any) -> None:
+        """Half the cases of an operation on an address or a user go to one that exists."""
+        parameters = case.path_parameters or {}
+        for name, known in (("address_id", self.address_id), ("user_id", self.ids.get("other", ""))):
+            value = parameters.get(name)
+            if known and isinstance(value, str) and zlib.crc32(value.encode()) % 2 == 0:
+                parameters[name] = known
+        if parameters.get("user_id") == self.ids.get("admin"):
+            parameters["user_id"] = self.ids["other"]  # never the admin itself
+
+    def ensure_address(self) -> None:
+        """The customer's address, made again when a fuzzed DELETE removed it."""
+        base, headers = self.server.url, self.headers("", "", "customer")
+        if (
+            self.address_id
+            and httpx.get(f"{base}/api/v1/addresses/{self.address_id}", headers=headers).is_success
+        ):
+            return
+        created = httpx.post(f"{base}/api/v1/addresses", json=ADDRESS, headers=headers)
+        assert created.status_code == 201, created.text
+        self.address_id = str(created.json()["id"])
+
+    def after(self, operation_id: str, status: int, body: Any = None, *, signed_in: bool = False) -> None:
         self.calls[operation_id] = self.calls.get(operation_id, 0) + 1
+        refused = status == 401 and isinstance(body, dict) and body.get("code") in SIGNED_OUT
+        if signed_in and not refused:
+            self.signed_in[operation_id] = self.signed_in.get(operation_id, 0) + 1
         if operation_id in ENDS_SESSIONS or status == 401:
             self.tokens.clear()
+        if operation_id == "users_delete_address" and status == 204:
+            self.ensure_address()
+
+    def report(self) -> str:
+        ran = sum(self.calls.values())
+        signed = sum(self.signed_in.values())
+        lines = [
+            f"fuzzed {ran} calls over {len(self.calls)} operations; {signed} ran signed in "
+            f"({len(self.signed_in)} operations):",
+            *(
+                f"  {op}: {self.signed_in.get(op, 0)}/{count} signed in"
+                for op, count in sorted(self.calls.items())
+            ),
+        ]
+        return "\n".join(lines)
+
+
+ADDRESS = {
+    "type": "both",
+    "first_name": "Ada",
+    "last_name": "Lovelace",
+    "address_line_1": "12 St James's Square",
+    "city": "London",
+    "postal_code": "SW1Y 4JH",
+    "country_code": "GB",
+}
 
 
 async def serve_for_fuzzing(
@@ -122,12 +193,18 @@ async def serve_for_fuzzing(
     )
     try:
         server.start().wait_ready()
-        user, admin = "fuzz-user@example.com", "fuzz-admin@example.com"
+        user, admin, other = "fuzz-user@example.com", "fuzz-admin@example.com", "fuzz-other@example.com"
         sign_up(server.url, smtp, user)
+        sign_up(server.url, smtp, other)
         create_admin(server.env, data_dir.parent, admin)
-        found = Target(server, smtp, user, admin)
+        found = Target(server, smtp, user, admin, other)
+        for role in ("customer", "admin", "other"):
+            me = httpx.get(f"{server.url}/api/v1/auth/me", headers=found.headers("", "", role))
+            found.ids[role] = str(me.json()["id"])
+        found.tokens.pop("other")
+        found.ensure_address()
         yield found
-        print(f"\nfuzzed calls per operation: {dict(sorted(found.calls.items()))}")
+        print("\n" + found.report())
     finally:
         code = server.stop()
         smtp.stop()

@@ -141,8 +141,19 @@ async function main(): Promise<void> {
 
   const first = await client.POST("/api/v1/auth/login", { body: { email, password } });
   const challenge = refused("login with two-step sign-in", first, "mfa_required");
-  const mfaToken = challenge["mfa_token"]; // an extension member of this problem (RFC 9457)
-  if (typeof mfaToken !== "string") throw new Error("mfa_required without an mfa_token");
+  // The problem's `code` names what /login can answer: switching on it narrows the problem to the
+  // 403 whose extension members (RFC 9457) `mfa_token` and `methods` are typed.
+  let mfaToken: string;
+  switch (challenge.code) {
+    case "mfa_required":
+      if (challenge.mfa_token === undefined || !challenge.methods?.includes("totp")) {
+        throw new Error("mfa_required without an mfa_token or TOTP among its methods");
+      }
+      mfaToken = challenge.mfa_token;
+      break;
+    default:
+      throw new Error(`login with two-step sign-in: ${challenge.code}`);
+  }
   // A code is accepted once: the next time step's code (within the allowed drift) signs in.
   const second = ok(
     "mfa verify",

@@ -43,6 +43,14 @@ class EmailTokenInvalid(ShopError):
     status, code, detail = 400, "token_invalid", "The link is invalid, used or expired."
 
 
+class CsrfFailed(ShopError):
+    """Cookie mode: a request with the refresh cookie lacks the session's CSRF value, or a sign-in
+    comes from another site."""
+
+    status, code = 403, "csrf_failed"
+    detail = "A request with the session cookie needs the X-CSRF-Token header of its session."
+
+
 class TokenReused(Unauthorized):
     code, detail = "token_reused", "This refresh token was already used."
 
@@ -58,6 +66,17 @@ class SecondStepRequired(MfaRequired):
     example_extensions = {
         "mfa_token": "mJ4q2wP0cV7kX9sTzR1bYhN3eLfA6uGd",
         "methods": ["totp", "recovery_code"],
+    }
+    extension_schemas = {
+        "mfa_token": {
+            "type": "string",
+            "description": "With `mfa_required` at sign-in: send it with a code to `/mfa/verify`.",
+        },
+        "methods": {
+            "type": "array",
+            "items": {"type": "string", "enum": ["totp", "recovery_code"]},
+            "description": "With `mfa_required` at sign-in: the kinds of code `/mfa/verify` accepts.",
+        },
     }
 
     def __init__(self, mfa_token: str, methods: list[str]) -> None:
@@ -107,10 +126,6 @@ class SigningKeysSealedElsewhere(ServiceUnavailable):
 class LastAdmin(ShopError):
     status, code = 409, "last_admin"
     detail = "This is the last active admin: make another admin first."
-
-
-class CsrfTokenMismatch(Forbidden):
-    detail = "A request with the shop_refresh cookie needs the X-CSRF-Token header equal to shop_csrf."
 
 
 class NoSigningKey(ServiceUnavailable):

@@ -19,7 +19,8 @@ The interface, for a new capability:
   locks the account and answers 423, else `error` is raised. Always raises.
 - `record_success(user_id, client, event, new_hash=None)`: a completed sign-in resets the count
   (the lock included); refused with 423 when a lock arrived meanwhile.
-- `unlock(user_id)`: lift the lock and the count (a new password does).
+- `unlock(user_id, keep_doubling=False)`: lift the lock and the count (a new password does; a
+  reset by mail keeps the lockout doubling).
 - `confirm_password(user, password, client, event)`: re-authentication before a sensitive change,
   refused while locked, rate limited per account, and a wrong password counts.
 - `refuse(error, client, user_id, event=, outcome=, **details)`: audit any other refusal, then raise.
@@ -155,8 +156,10 @@ class Lockout:
         if not await self.users.record_successful_login(user_id, new_hash):
             await self.refuse_locked(user_id, client, event)
 
-    async def unlock(self, user_id: uuid.UUID) -> None:
-        await self.users.unlock(user_id)
+    async def unlock(self, user_id: uuid.UUID, *, keep_doubling: bool = False) -> None:
+        """Lift the lock and the count; the lockout doubling too unless `keep_doubling` (a reset by
+        mail keeps it: a mailbox alone must not renew a budget of guesses)."""
+        await self.users.unlock(user_id, keep_doubling=keep_doubling)
 
     async def confirm_password(self, user: User, password: str, client: Client, event: str) -> None:
         """Re-authentication before a sensitive change. A wrong password counts as a failed login (the

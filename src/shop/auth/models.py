@@ -168,7 +168,8 @@ class TotpFactor(Base):
 
 
 class RecoveryCode(Base):
-    """Single-use recovery codes, stored as keyed hashes; `used_at` marks spent ones."""
+    """Single-use recovery codes, stored as argon2id hashes (PHC strings, each with its own salt; codes
+    made before, as keyed HMACs: see `mfa.is_legacy_recovery_hash`); `used_at` marks spent ones."""
 
     __tablename__ = "recovery_codes"
     __table_args__ = {"schema": SCHEMA}

@@ -119,12 +119,15 @@ class UserRepository:
             .execution_options(synchronize_session=False)
         )
 
-    async def unlock(self, user_id: uuid.UUID) -> None:
-        """Clear the failure count, the lock and the lockout doubling."""
+    async def unlock(self, user_id: uuid.UUID, *, keep_doubling: bool = False) -> None:
+        """Clear the failure count and the lock, and the lockout doubling unless `keep_doubling`."""
+        values: dict[str, Any] = {"failed_login_count": 0, "locked_until": None}
+        if not keep_doubling:
+            values["lockout_count"] = 0
         await self.session.execute(
             update(User)
             .where(User.id == user_id)
-            .values(failed_login_count=0, lockout_count=0, locked_until=None)
+            .values(**values)
             .execution_options(synchronize_session=False)
         )
 

@@ -22,9 +22,11 @@ from shop.auth.repository import AuditRepository, UserRepository
 from shop.core.config import Settings
 from shop.core.errors import NotFound
 from shop.core.events import EventBus
+from shop.core.mail.outbox import enqueue
 from shop.core.mail.templates import MailTemplates
 from shop.core.ratelimit import RateLimiter
 from shop.localization import public as localization
+from shop.users import public as users
 
 MAILS = MailTemplates(Path(__file__).parent / "templates", fallback_language=localization.DEFAULT_LANGUAGE)
 
@@ -89,3 +91,10 @@ async def existing(users: UserRepository, user_id: uuid.UUID) -> User:
     if user is None:
         raise NotFound("The account does not exist.")
     return user
+
+
+async def tell_owner(session: AsyncSession, user: User, template: str) -> None:
+    """A mail that tells the owner about their account (a password changed, two-step sign-in on or
+    off...), in their language, queued in this transaction; it holds no link that acts."""
+    language = await users.preferred_language(session, user.id)
+    await enqueue(session, user.email, MAILS.render(template, language))

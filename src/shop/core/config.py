@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import time
 from functools import lru_cache
@@ -66,6 +67,9 @@ class Settings(BaseSettings):
     # SPA cookie mode: the refresh token travels as an HttpOnly cookie, the only case in which CORS
     # allows credentials.
     refresh_cookie: bool = False
+    # `Domain` of cookie mode's cookies (`example.com`: an SPA on app.example.com reads the CSRF cookie
+    # of shop on api.example.com); unset, they are host-only.
+    cookie_domain: str | None = None
     trusted_proxies: Annotated[list[str], NoDecode] = []
 
     rate_limit_enabled: bool = True
@@ -118,7 +122,17 @@ class Settings(BaseSettings):
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
 
-    @field_validator("jwt_issuer", "jwt_key_rotation_days", "metrics_token", mode="before")
+    @field_validator("cookie_domain")
+    @classmethod
+    def _bare_domain(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        domain = value.strip().lower().lstrip(".")
+        if not re.fullmatch(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*", domain):
+            raise ValueError("COOKIE_DOMAIN is a host name such as example.com (no scheme, port or path)")
+        return domain
+
+    @field_validator("jwt_issuer", "jwt_key_rotation_days", "metrics_token", "cookie_domain", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

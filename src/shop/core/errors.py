@@ -14,8 +14,10 @@ class ShopError(Exception):
     code: str = "internal_error"
     title: str | None = None
     detail: str = "An unexpected error occurred."
-    # Extension members as the OpenAPI examples show them (the real ones are given per instance).
+    # Extension members as the OpenAPI examples show them (the real ones are given per instance),
+    # and their JSON schemas, which the OpenAPI document declares for a generated client.
     example_extensions: Mapping[str, Any] = {}
+    extension_schemas: Mapping[str, Mapping[str, Any]] = {}
 
     def __init__(
         self,

@@ -7,8 +7,13 @@ have to write by hand — from what the operation is, not from a list:
   `HTTPValidationError` (application/json, which shop never sends) is dropped;
 - `413 payload_too_large` where it takes a body (`MAX_BODY_BYTES`);
 - `503 service_unavailable` where it opens a database session (the database may be down);
-- every error response a `Problem` under application/problem+json with an example per code, and the
-  headers 401 (`WWW-Authenticate`), 423 and 429 (`Retry-After`) carry;
+- every error response a `Problem` under application/problem+json with an example per code, its
+  schema naming exactly those codes (an enum per operation and status, so a generated client can
+  switch on them) and the extension members declared, and the headers 401 (`WWW-Authenticate`),
+  423 and 429 (`Retry-After`) carry;
+- request bodies a generator at its defaults takes as written: a `default` of a schema that only
+  requests use moves into its description (openapi-typescript makes a property with a default
+  required, in a component as well as inline);
 - `security: []` where the bearer guard is absent: the operation is public, and says so;
 - the document's `tags`: those some operation uses.
 
@@ -17,6 +22,7 @@ Installed last (`install_contract` in `create_app`), so it sees every route and 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -28,7 +34,15 @@ from starlette.routing import BaseRoute
 
 from shop.core.db import get_database, get_session
 from shop.core.errors import ServiceUnavailable
-from shop.core.problems import PROBLEM_JSON, problem_body, problem_description
+from shop.core.problems import (
+    PROBLEM_JSON,
+    PROBLEM_REF,
+    STANDARD_MEMBERS,
+    problem_body,
+    problem_codes,
+    problem_description,
+    problem_schema,
+)
 from shop.core.validation import CONTROL_CHARACTER_ERROR, CONTROL_CHARACTER_MESSAGE
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -78,17 +92,37 @@ def _is_framework_422(response: dict[str, Any]) -> bool:
 
 def _add_problem(responses: dict[str, Any], example: dict[str, Any], *, replace: bool = False) -> None:
     """Add `example`'s code to its status's problem response, creating the response if needed
-    (`replace`: this example rather than the route's own of the same code)."""
+    (`replace`: this example rather than the route's own of the same code, keeping the extension
+    members the route adds to all its problems)."""
     status = str(example["status"])
     response = responses.setdefault(status, {})
     content = response.setdefault("content", {})
     if content and PROBLEM_JSON not in content:
         return  # a body of its own (as /health/ready's 503): not a problem
-    media = content.setdefault(PROBLEM_JSON, {"schema": {"$ref": "#/components/schemas/Problem"}})
+    media = content.setdefault(PROBLEM_JSON, {"schema": problem_schema(int(status), [])})
     examples = media.setdefault("examples", {})
-    if replace or example["code"] not in examples:
+    old = examples.get(example["code"])
+    if old is not None and replace:
+        kept = {name: value for name, value in old["value"].items() if name not in STANDARD_MEMBERS}
+        examples[example["code"]] = {"summary": example["title"], "value": {**kept, **example}}
+    elif old is None:
         examples[example["code"]] = {"summary": example["title"], "value": example}
     response["description"] = problem_description(int(status), list(examples))
+
+
+def _name_the_codes(responses: dict[str, Any]) -> None:
+    """Each problem response's schema names the codes of its examples — those the operation answers
+    with that status — whoever documented the response."""
+    for status, response in responses.items():
+        media = response.get("content", {}).get(PROBLEM_JSON)
+        if media is None:
+            continue
+        codes = list(media.get("examples", {}))
+        if media.get("schema") == {"$ref": PROBLEM_REF}:
+            media["schema"] = problem_schema(int(status), codes)
+        named = problem_codes(media.get("schema", {}))
+        if named is not None:
+            named[:] = codes
 
 
 def _validation_error(operation: dict[str, Any]) -> dict[str, Any]:
@@ -117,6 +151,7 @@ def _finish_operation(operation: dict[str, Any], route: Any) -> None:
         _add_problem(responses, PAYLOAD_TOO_LARGE)
     if route is not None and _uses(route.dependant, DATABASE_DEPENDENCIES):
         _add_problem(responses, SERVICE_UNAVAILABLE)
+    _name_the_codes(responses)
     for status, headers in HEADERS.items():
         if status in responses:
             responses[status].setdefault("headers", {}).update(headers)
@@ -133,6 +168,53 @@ def _api_routes(routes: Sequence[BaseRoute]) -> Iterator[Any]:
     for item in items:
         if isinstance(getattr(item, "original_route", item), APIRoute) and item.include_in_schema:
             yield item
+
+
+def _refs(node: Any) -> Iterator[str]:
+    """The names of the component schemas `node` refers to, directly."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str) and value.startswith("#/components/schemas/"):
+                yield value.rsplit("/", 1)[1]
+            else:
+                yield from _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _refs(value)
+
+
+def _reachable(components: dict[str, Any], roots: Iterable[Any]) -> set[str]:
+    found: set[str] = set()
+    todo = [name for root in roots for name in _refs(root)]
+    while todo:
+        name = todo.pop()
+        if name not in found and name in components:
+            found.add(name)
+            todo.extend(_refs(components[name]))
+    return found
+
+
+def _defaults_as_words(schema: dict[str, Any]) -> None:
+    """A property a client may leave out has no `default` in a schema only requests use; its
+    description says it. openapi-typescript at its defaults (`defaultNonNullable`) types a property
+    with a default as always there — right for an answer, wrong for a request: the client would have
+    to send what the server fills in (its exemption covers inline request bodies, not components)."""
+    components = schema.get("components", {}).get("schemas", {})
+    operations = [
+        operation
+        for item in schema.get("paths", {}).values()
+        for method, operation in item.items()
+        if method in METHODS
+    ]
+    answered = _reachable(components, [operation.get("responses", {}) for operation in operations])
+    sent = _reachable(components, [operation.get("requestBody", {}) for operation in operations])
+    for name in sorted(sent - answered):
+        for prop in components[name].get("properties", {}).values():
+            if "default" in prop and prop["default"] is not None:
+                value = prop.pop("default")
+                shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+                said = f"Default when left out: `{shown}`."
+                prop["description"] = f"{prop['description']} {said}" if prop.get("description") else said
 
 
 def finish(schema: dict[str, Any], routes: Sequence[BaseRoute]) -> None:
@@ -157,6 +239,7 @@ def finish(schema: dict[str, Any], routes: Sequence[BaseRoute]) -> None:
     components = schema.get("components", {}).get("schemas", {})
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
+    _defaults_as_words(schema)
 
 
 def install_contract(app: FastAPI) -> None:

@@ -5,10 +5,13 @@ exhausted, else a bare 500)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
+import fastapi.routing
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -16,12 +19,16 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from shop.core.errors import BEARER_ERRORS, ServiceBusy, ServiceUnavailable, ShopError
 
 logger = logging.getLogger("shop.errors")
 
 PROBLEM_JSON = "application/problem+json"
+PROBLEM_REF = "#/components/schemas/Problem"
+# The members every problem has; anything else is an extension member (RFC 9457 §3.2).
+STANDARD_MEMBERS = frozenset({"type", "title", "status", "detail", "code", "errors"})
 
 
 class ValidationIssue(BaseModel):
@@ -125,11 +132,47 @@ def error_example(error: type[ShopError]) -> dict[str, Any]:
     )
 
 
-def problem_content(*examples: Mapping[str, Any]) -> dict[str, Any]:
-    """The OpenAPI `content` of an error response: a Problem, one named example per code."""
+def problem_schema(
+    status: int,
+    codes: Sequence[str],
+    members: Mapping[str, Mapping[str, Any]] | None = None,
+    required: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The schema of an operation's problems of one status: a `Problem` whose `status` is that
+    status and whose `code` is one of `codes` (an enum a generated client can switch on), with the
+    extension members these problems may carry declared (`members`: name -> JSON schema; those in
+    `required` every such problem carries)."""
+    part: dict[str, Any] = {
+        "type": "object",
+        "properties": {
+            "status": {"type": "integer", "enum": [status]},
+            "code": {"type": "string", "enum": list(codes)},
+            **(members or {}),
+        },
+        "required": ["status", "code", *required],
+    }
+    return {"allOf": [{"$ref": PROBLEM_REF}, part]}
+
+
+def problem_codes(schema: Mapping[str, Any]) -> list[str] | None:
+    """The `code` enum of a schema made by `problem_schema` (None for any other schema)."""
+    parts = schema.get("allOf", [])
+    if len(parts) != 2 or parts[0] != {"$ref": PROBLEM_REF}:
+        return None
+    codes: list[str] = parts[1]["properties"]["code"]["enum"]
+    return codes
+
+
+def problem_content(
+    status: int,
+    *examples: Mapping[str, Any],
+    members: Mapping[str, Mapping[str, Any]] | None = None,
+    required: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The OpenAPI `content` of an error response: a Problem of those codes, one named example each."""
     return {
         PROBLEM_JSON: {
-            "schema": {"$ref": "#/components/schemas/Problem"},
+            "schema": problem_schema(status, [example["code"] for example in examples], members, required),
             "examples": {
                 example["code"]: {"summary": example["title"], "value": example} for example in examples
             },
@@ -141,17 +184,42 @@ def problem_description(status: int, codes: Sequence[str]) -> str:
     return f"{HTTPStatus(status).phrase}: code " + " or ".join(f"`{code}`" for code in codes)
 
 
-def problem_responses(*errors: type[ShopError], bearer: bool = False) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` for a route: each status with the codes it may carry, and an example of
-    each. `bearer=True` adds the bearer guard's errors — the one way a guarded route declares them.
-    (The errors every route with an input, a body or a database session may answer — 422, 413,
-    503 — are added to every such route by `shop.core.openapi_contract`.)"""
+@dataclass(frozen=True, slots=True)
+class ProblemMembers:
+    """Extension members a route adds to every problem of some statuses (OAuth2's `error` and
+    `error_description` at /token): their JSON schemas for a status (none: that status has none of
+    them), and their values for a problem of a status and detail."""
+
+    schemas: Callable[[int], Mapping[str, Mapping[str, Any]]]
+    values: Callable[[int, str], Mapping[str, Any]]
+
+
+def problem_responses(
+    *errors: type[ShopError], bearer: bool = False, members: ProblemMembers | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for a route: each status with the codes it may carry (an enum), the
+    extension members its problems may carry, and an example of each code. `bearer=True` adds the
+    bearer guard's errors — the one way a guarded route declares them. (The errors every route with
+    an input, a body or a database session may answer — 422, 413, 503 — are added to every such
+    route by `shop.core.openapi_contract`.)"""
     by_status: dict[int, dict[str, dict[str, Any]]] = {}
+    schemas: dict[int, dict[str, Mapping[str, Any]]] = {}
+    required: dict[int, list[str]] = {}
     for error in (*errors, *(BEARER_ERRORS if bearer else ())):
-        by_status.setdefault(error.status, {}).setdefault(error.code, error_example(error))
+        example = error_example(error)
+        schemas.setdefault(error.status, {}).update(error.extension_schemas)
+        if members is not None and error.status not in required:
+            added = members.schemas(error.status)
+            schemas[error.status].update(added)
+            required[error.status] = list(added)
+        if members is not None:
+            example = {**members.values(error.status, error.detail), **example}
+        by_status.setdefault(error.status, {}).setdefault(error.code, example)
     return {
         status: {
-            "content": problem_content(*examples.values()),
+            "content": problem_content(
+                status, *examples.values(), members=schemas[status], required=required.get(status, ())
+            ),
             "description": problem_description(status, list(examples)),
         }
         for status, examples in by_status.items()
@@ -209,11 +277,33 @@ def _install_problem_schema(app: FastAPI) -> None:
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(problem.pop("$defs", {}))
+            # `errors` is left out, never null, when a problem has none (and so has no default).
+            problem["properties"]["errors"] = {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/ValidationIssue"},
+                "description": "What failed, for `validation_error` only.",
+            }
             components["Problem"] = problem
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method some route of `app` answers at `path` (its table built once, on the first 405)."""
+    table: list[tuple[re.Pattern[str], frozenset[str]]] | None = getattr(app.state, "allow_table", None)
+    if table is None:
+        table = []
+        # FastAPI >= 0.150 keeps included routers whole (`iter_route_contexts`); older ones copy
+        # their routes into the app.
+        iterate = getattr(fastapi.routing, "iter_route_contexts", None)
+        for route in iterate(app.routes) if iterate is not None else app.routes:
+            methods, template = getattr(route, "methods", None), getattr(route, "path_format", None)
+            if methods and template:
+                table.append((compile_path(template)[0], frozenset(methods)))
+        app.state.allow_table = table
+    return sorted({method for pattern, methods in table if pattern.match(path) for method in methods})
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -233,7 +323,7 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400:
             # The framework's only 400: a body it could not parse (invalid UTF-8, nesting deeper
             # than the parser allows, a number too long to convert, a broken form). Bad input of
@@ -243,9 +333,14 @@ def install_error_handlers(app: FastAPI) -> None:
             )
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+        headers = dict(exc.headers or {})
         if exc.status_code == 404:
             detail = "The resource was not found."
-        return problem_response(exc.status_code, code, detail, headers=exc.headers)
+        if exc.status_code == 405:
+            # The router names the methods of the first route of this path it met; HTTP asks for
+            # every method the path has (RFC 9110 §15.5.6), and each method is a route of its own.
+            headers["Allow"] = ", ".join(_allowed_methods(request.app, request.url.path))
+        return problem_response(exc.status_code, code, detail, headers=headers)
 
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:

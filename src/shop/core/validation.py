@@ -10,23 +10,41 @@ fail validation in every client-supplied string. Two pieces cover every source o
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shop.core.problems import problem_response
+from shop.core.problems import PROBLEM_JSON, STANDARD_MEMBERS, problem_response
 
 CONTROL_CHARACTER_ERROR = "string_control_character"
 CONTROL_CHARACTER_MESSAGE = "must not contain control characters (other than tab, CR and LF)"
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _without_null(schema: dict[str, Any]) -> None:
+    branches = schema.pop("anyOf", None)
+    if branches is not None:
+        kept = [branch for branch in branches if branch != {"type": "null"}]
+        if len(kept) == 1:
+            schema.update({key: value for key, value in kept[0].items() if key not in schema})
+        else:
+            schema["anyOf"] = kept
+    if "default" in schema and schema["default"] is None:
+        del schema["default"]
+
+
+# On a field typed `X | None = None` that may be left out but is refused as null (a validator says
+# so): its schema is X's alone, so the schema and the server refuse the same `null`. (Pydantic's
+# SkipJsonSchema would do it by a union, which names its members in the errors' `loc`.)
+LEFT_OUT_NOT_NULL = Field(json_schema_extra=_without_null)
 
 
 def has_control_character(text: str) -> bool:
@@ -106,11 +124,29 @@ class ControlCharacterMiddleware:
             receive, form_errors = await _check_form(scope, receive)
             errors += form_errors
         if errors:
-            await problem_response(422, "validation_error", "The request is not valid.", errors=errors)(
-                scope, receive, send
-            )
+            extensions = self._documented_members(scope["path"], scope.get("method", "GET"))
+            await problem_response(
+                422, "validation_error", "The request is not valid.", errors=errors, extensions=extensions
+            )(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+    def _documented_members(self, path: str, method: str) -> dict[str, Any]:
+        """The extension members the operation's documented `validation_error` carries (OAuth2's
+        `error` and `error_description` at /token): answered here too, before the route runs, so
+        that every 422 of the operation is the one its schema describes."""
+        paths = self._path_templates()
+        if not isinstance(paths, Mapping):
+            return {}
+        for template, item in paths.items():
+            if _template_pattern(template).fullmatch(path):
+                responses = item.get(method.lower(), {}).get("responses", {})
+                examples = (
+                    responses.get("422", {}).get("content", {}).get(PROBLEM_JSON, {}).get("examples", {})
+                )
+                value = examples.get("validation_error", {}).get("value", {})
+                return {name: member for name, member in value.items() if name not in STANDARD_MEMBERS}
+        return {}
 
     def _dirty_path_params(self, path: str) -> list[tuple[str, ...]]:
         """Where in the path: ("path", name) by the route template it matches, else ("path",)."""

@@ -79,9 +79,24 @@ def _no_reserved_source(value: str) -> str:
     return value
 
 
+# The rules of `plain_decimal` as patterns, for the schema alone (the validator gives the clearer
+# message): leading zeros, then at most 12 integer digits and at most 8 decimals; a rate has a
+# digit other than 0 in its integer part or in its decimals.
+AMOUNT_PATTERN = rf"^0*[0-9]{{1,{MAX_INTEGER_DIGITS}}}(?:\.[0-9]{{1,{MAX_DECIMALS}}})?$"
+_NONZERO_DECIMALS = "|".join(
+    f"0{{{zeros}}}[1-9][0-9]{{0,{MAX_DECIMALS - 1 - zeros}}}" for zeros in range(MAX_DECIMALS)
+)
+RATE_PATTERN = (
+    rf"^(?:0*[1-9][0-9]{{0,{MAX_INTEGER_DIGITS - 1}}}(?:\.[0-9]{{1,{MAX_DECIMALS}}})?"
+    rf"|0+\.(?:{_NONZERO_DECIMALS}))$"
+)
 _DECIMAL_TEXT = StringConstraints(pattern=_PLAIN_DECIMAL.pattern, max_length=_MAX_DECIMAL_TEXT)
-Amount = Annotated[str, _DECIMAL_TEXT, AfterValidator(_amount)]
-RateText = Annotated[str, _DECIMAL_TEXT, AfterValidator(_rate)]
+Amount = Annotated[
+    str, _DECIMAL_TEXT, AfterValidator(_amount), Field(json_schema_extra={"pattern": AMOUNT_PATTERN})
+]
+RateText = Annotated[
+    str, _DECIMAL_TEXT, AfterValidator(_rate), Field(json_schema_extra={"pattern": RATE_PATTERN})
+]
 Instant = Annotated[datetime, BeforeValidator(parse_instant)]
 CurrencyCode = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z]{3}$"), AfterValidator(lambda code: code.upper())

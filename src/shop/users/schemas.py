@@ -22,7 +22,7 @@ from pydantic import (
     field_validator,
 )
 
-from shop.core.validation import RequestModel
+from shop.core.validation import LEFT_OUT_NOT_NULL, RequestModel
 from shop.localization.public import DEFAULT_CURRENCY, DEFAULT_LANGUAGE
 
 AddressType = Literal["billing", "shipping", "both"]
@@ -117,14 +117,11 @@ CurrencyCode = Annotated[
     Field(description="An active currency code (GET /api/v1/currencies).", examples=["USD"]),
 ]
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
-IsPrimary = Annotated[
-    bool | None,
-    Field(
-        strict=True,
-        description="`true` makes this the primary address of each use it serves, taking primary "
-        "from the user's other addresses that share a use; `false` makes it not primary.",
-    ),
-]
+_IS_PRIMARY = Field(
+    description="`true` makes this the primary address of each use it serves, taking primary "
+    "from the user's other addresses that share a use; `false` makes it not primary.",
+)
+IsPrimary = Annotated[bool | None, Field(strict=True), _IS_PRIMARY]
 
 
 # --- profile -----------------------------------------------------------------------------------
@@ -162,8 +159,9 @@ class ProfileUpdate(RequestModel):
     first_name: OptionalName = None
     last_name: OptionalName = None
     phone: OptionalPhone = None
-    preferred_language: LanguageCode | None = None
-    preferred_currency: CurrencyCode | None = None
+    # May be left out, never null: the schema says so too, as the validator checks.
+    preferred_language: Annotated[LanguageCode | None, LEFT_OUT_NOT_NULL] = None
+    preferred_currency: Annotated[CurrencyCode | None, LEFT_OUT_NOT_NULL] = None
 
     _no_null_codes = field_validator("preferred_language", "preferred_currency", mode="before")(_not_null)
 
@@ -243,18 +241,19 @@ class AddressUpdate(RequestModel):
         json_schema_extra={"examples": [{"address_line_2": "Flat 3"}, {"is_primary": True}]},
     )
 
-    type: AddressType | None = None
-    first_name: Name | None = None
-    last_name: Name | None = None
+    # The fields a create requires may be left out here, never null (schema and validator agree).
+    type: Annotated[AddressType | None, LEFT_OUT_NOT_NULL] = None
+    first_name: Annotated[Name | None, LEFT_OUT_NOT_NULL] = None
+    last_name: Annotated[Name | None, LEFT_OUT_NOT_NULL] = None
     company: OptionalCompany = None
-    address_line_1: AddressLine | None = None
+    address_line_1: Annotated[AddressLine | None, LEFT_OUT_NOT_NULL] = None
     address_line_2: OptionalAddressLine = None
-    city: Name | None = None
+    city: Annotated[Name | None, LEFT_OUT_NOT_NULL] = None
     region: OptionalName = None
-    postal_code: PostalCode | None = None
-    country_code: CountryCode | None = None
+    postal_code: Annotated[PostalCode | None, LEFT_OUT_NOT_NULL] = None
+    country_code: Annotated[CountryCode | None, LEFT_OUT_NOT_NULL] = None
     phone: OptionalPhone = None
-    is_primary: IsPrimary = None
+    is_primary: Annotated[IsPrimary, LEFT_OUT_NOT_NULL] = None
 
     _no_null_required = field_validator(
         "type",

@@ -20,7 +20,7 @@ from shop.auth.models import User
 from shop.auth.passwords import password_problem
 from shop.auth.repository import AuditRepository, UserRepository
 from shop.auth.sessions.repository import SessionRepository
-from shop.auth.tools import MAILS, AuthTools, Client, audit, existing, hash_token, new_token
+from shop.auth.tools import MAILS, AuthTools, Client, audit, existing, hash_token, new_token, tell_owner
 from shop.core.errors import InvalidInput, NotFound, TokenRevoked
 from shop.core.mail.delivery import forget_saved_mail
 from shop.core.mail.outbox import enqueue, erase_recipient
@@ -144,7 +144,9 @@ class AccountService:
             raise EmailTokenInvalid()
         self._check_new_password(password, user.email, "password")
         await self.users.set_password(user_id, await self.tools.hasher.hash(password))
-        await self.lockout.unlock(user_id)
+        # Unlocked, the count from zero, but the doubling kept: the next lockout lasts twice the
+        # last, so that a mailbox alone does not renew a budget of second-step guesses reset by reset.
+        await self.lockout.unlock(user_id, keep_doubling=True)
         # Every other reset link of the user dies with this one (one may sit in a stolen mailbox).
         await self.email_tokens.spend_all(user_id, RESET)
         await self.link_requests.delete_for(user.email, RESET)
@@ -154,6 +156,7 @@ class AccountService:
         await self.users.set_email_verified(user_id)
         count = await self.sessions.revoke_all(user_id, "password_reset")
         await audit(self.session, "password_reset", "success", client, user_id, sessions_revoked=count)
+        await tell_owner(self.session, user, "password_changed")
 
     async def change_password(
         self, user_id: uuid.UUID, session_id: uuid.UUID, current: str, new: str, client: Client
@@ -169,6 +172,7 @@ class AccountService:
         await self.challenges.spend_all(user_id)
         count = await self.sessions.revoke_all(user_id, "password_change", keep=session_id)
         await audit(self.session, "password_change", "success", client, user_id, sessions_revoked=count)
+        await tell_owner(self.session, user, "password_changed")
 
     # -- the account ------------------------------------------------------------------------
 

@@ -101,13 +101,21 @@ def normalise_recovery_code(code: str) -> str | None:
     return plain
 
 
+ARGON2_PREFIX = b"$argon2"
+
+
+def is_legacy_recovery_hash(stored: bytes) -> bool:
+    """Recovery codes are stored as argon2id hashes (PHC strings, each with its own random salt, as
+    ASVS 6.5.2 asks of secrets this short), made by the password hasher. Codes made before were
+    stored as the HMAC below: they keep working until each is used or the set is replaced (an HMAC
+    cannot be turned into an argon2 hash without the code, which only its owner has)."""
+    return not stored.startswith(ARGON2_PREFIX)
+
+
 @dataclass(frozen=True, slots=True)
 class RecoveryCodeHasher:
-    """HMAC-SHA-256 keyed from the root secret, over the user id and the code.
-
-    A recovery code has 50 bits: hashed with a server-side key a copy of the database alone cannot
-    be searched for them, and the user id in the message keeps one user's hashes useless for
-    another's. (Whoever holds the root secret too can already decrypt the TOTP secrets.)"""
+    """The former form of a stored recovery code, verified only: HMAC-SHA-256 keyed from the root
+    secret, over the user id and the code (see `is_legacy_recovery_hash`)."""
 
     key: bytes
 

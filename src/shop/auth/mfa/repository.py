@@ -110,6 +110,12 @@ class RecoveryCodeRepository:
         )
         return (await self.session.scalar(statement)) is not None
 
+    async def unused(self, user_id: uuid.UUID) -> list[bytes]:
+        statement = select(RecoveryCode.code_hash).where(
+            RecoveryCode.user_id == user_id, RecoveryCode.used_at.is_(None)
+        )
+        return list((await self.session.scalars(statement)).all())
+
     async def count_unused(self, user_id: uuid.UUID) -> int:
         statement = select(func.count()).where(
             RecoveryCode.user_id == user_id, RecoveryCode.used_at.is_(None)

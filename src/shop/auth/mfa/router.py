@@ -20,7 +20,7 @@ from shop.auth.mfa.schemas import (
     RecoveryCodesResponse,
     TotpSetupResponse,
 )
-from shop.auth.sessions.cookies import SessionCookiesDep
+from shop.auth.sessions.cookies import SessionCookiesDep, same_site_sign_in
 from shop.auth.sessions.schemas import TokenPair
 from shop.core.errors import (
     NotFound,
@@ -115,9 +115,9 @@ async def mfa_recovery_codes(
     "/mfa/verify",
     response_model=TokenPair,
     response_model_exclude_none=True,
-    dependencies=[verify_limit],
+    dependencies=[Depends(same_site_sign_in), verify_limit],
     responses=problem_responses(
-        errors.InvalidSecondStep, errors.AccountLocked, errors.AccountDisabled, RateLimited
+        errors.InvalidSecondStep, errors.AccountLocked, errors.AccountDisabled, errors.CsrfFailed, RateLimited
     ),
 )
 async def mfa_verify(
@@ -137,7 +137,7 @@ async def mfa_verify(
 
     Swagger UI's Authorize form cannot do this step: call this endpoint, then paste the
     `access_token` into Authorize's bearer field. In SPA cookie mode the refresh token is set as
-    the `shop_refresh` cookie, as at /login."""
+    the `__Secure-shop_refresh` cookie, as at /login (and a request from another site is refused)."""
     return cookies.issue(
         response, await service.mfa_verify(body.mfa_token, body.code, body.recovery_code, client)
     )

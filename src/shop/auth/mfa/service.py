@@ -4,6 +4,8 @@ step is made by the sessions capability's `SessionMinter`."""
 
 from __future__ import annotations
 
+import asyncio
+import hmac
 import logging
 import uuid
 
@@ -20,11 +22,9 @@ from shop.auth.repository import UserRepository
 from shop.auth.sessions.repository import SessionRepository
 from shop.auth.sessions.schemas import TokenPair
 from shop.auth.sessions.service import PASSWORD_AND_OTP, SessionMinter
-from shop.auth.tools import MAILS, AuthTools, Client, audit, existing, hash_token
+from shop.auth.tools import AuthTools, Client, audit, existing, hash_token, tell_owner
 from shop.core.errors import NotFound
-from shop.core.mail.outbox import enqueue
 from shop.core.secretbox import SecretBoxError
-from shop.users import public as users
 
 logger = logging.getLogger("shop.auth")
 
@@ -50,8 +50,7 @@ class MfaService:
         self.recovery_codes = RecoveryCodeRepository(session)
 
     async def _mail(self, user: User, template: str) -> None:
-        language = await users.preferred_language(self.session, user.id)
-        await enqueue(self.session, user.email, MAILS.render(template, language))
+        await tell_owner(self.session, user, template)
 
     def _open_secret(self, sealed: bytes, user_id: uuid.UUID) -> str | None:
         try:
@@ -75,10 +74,24 @@ class MfaService:
         return None
 
     async def _accept_recovery_code(self, user_id: uuid.UUID, code: str) -> str | None:
-        code_hash = self.tools.mfa_keys.recovery_codes.hash(user_id, code)
-        if code_hash is None or not await self.recovery_codes.use(user_id, code_hash):
+        """Spend the unused code `code` matches. Each stored hash has its own salt, so the code is
+        checked against the user's unused ones (at most ten), the former HMAC form first (cheap)."""
+        plain = mfa.normalise_recovery_code(code)
+        if plain is None:
             return "wrong_code"
-        return None
+        legacy = self.tools.mfa_keys.recovery_codes.hash(user_id, plain) or b""
+        stored = sorted(
+            await self.recovery_codes.unused(user_id), key=mfa.is_legacy_recovery_hash, reverse=True
+        )
+        for code_hash in stored:
+            if mfa.is_legacy_recovery_hash(code_hash):
+                matches = hmac.compare_digest(code_hash, legacy)
+            else:
+                matches, _ = await self.tools.hasher.verify(plain, code_hash.decode("ascii"))
+            if matches:
+                # Atomic: of two concurrent uses of one code, exactly one spends it.
+                return None if await self.recovery_codes.use(user_id, code_hash) else "wrong_code"
+        return "wrong_code"
 
     async def _accept(self, user_id: uuid.UUID, method: str, code: str) -> str | None:
         if method == "totp":
@@ -99,10 +112,9 @@ class MfaService:
 
     async def _replace_recovery_codes(self, user_id: uuid.UUID) -> list[str]:
         codes = mfa.new_recovery_codes()
-        hashes = [self.tools.mfa_keys.recovery_codes.hash(user_id, code) for code in codes]
-        await self.recovery_codes.replace(
-            user_id, [code_hash for code_hash in hashes if code_hash is not None]
-        )
+        plains = [mfa.normalise_recovery_code(code) or "" for code in codes]
+        hashes = await asyncio.gather(*(self.tools.hasher.hash(plain) for plain in plains))
+        await self.recovery_codes.replace(user_id, [code_hash.encode("ascii") for code_hash in hashes])
         return codes
 
     # -- the second step of a login ---------------------------------------------------------

@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
 from shop.core.errors import ShopError
-from shop.core.problems import clean_validation_errors, problem_response
+from shop.core.problems import ProblemMembers, clean_validation_errors, problem_response
 
 _BY_STATUS = {
     422: "invalid_request",
@@ -27,6 +27,21 @@ _BY_STATUS = {
 def oauth2_members(status: int, description: str) -> dict[str, str]:
     error = _BY_STATUS.get(status)
     return {} if error is None else {"error": error, "error_description": description}
+
+
+def oauth2_member_schemas(status: int) -> dict[str, dict[str, Any]]:
+    """The OAuth2 members of /token's problems of `status`, as the OpenAPI document declares them."""
+    error = _BY_STATUS.get(status)
+    if error is None:
+        return {}
+    return {
+        "error": {"type": "string", "enum": [error], "description": "The OAuth2 error (RFC 6749 §5.2)."},
+        "error_description": {"type": "string", "description": "The OAuth2 error, in words."},
+    }
+
+
+# What /token declares in `responses=`: every problem of those statuses carries both members.
+OAUTH2_PROBLEM_MEMBERS = ProblemMembers(schemas=oauth2_member_schemas, values=oauth2_members)
 
 
 class OAuth2TokenRoute(APIRoute):

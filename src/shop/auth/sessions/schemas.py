@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from shop.auth.schemas import Email, Password, StrictBody
 from shop.core.validation import RequestModel
@@ -23,7 +23,7 @@ class LoginRequest(StrictBody):
 
 
 class RefreshRequest(StrictBody):
-    """In SPA cookie mode the `shop_refresh` cookie, when present, is used instead."""
+    """In SPA cookie mode the `__Secure-shop_refresh` cookie, when present, is used instead."""
 
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"refresh_token": "rT0k3n-Xf9aLq2WmZ8cVb4NyHs7Ue1Jd6Gp5Ko3Ri0Et"}]}
@@ -81,12 +81,28 @@ class TokenPair(BaseModel):
     access_token: str
     refresh_token: str | None = Field(
         default=None,
-        description="Absent in SPA cookie mode (REFRESH_COOKIE=true): the `shop_refresh` cookie holds it.",
+        description="Absent in SPA cookie mode (REFRESH_COOKIE=true): the `__Secure-shop_refresh` "
+        "cookie holds it.",
+    )
+    csrf_token: str | None = Field(
+        default=None,
+        description="SPA cookie mode only: the value of the `__Secure-shop_csrf` cookie, bound to this "
+        "session, which a request with the refresh cookie repeats in `X-CSRF-Token`.",
     )
     token_type: Literal["bearer"] = "bearer"
     expires_in: int = Field(description="Seconds until the access token expires.")
     refresh_expires_in: int = Field(description="Seconds until the refresh token expires.")
     user: TokenUser
+    # The session the pair belongs to, for cookie mode's CSRF value; never answered.
+    _session_id: uuid.UUID | None = PrivateAttr(default=None)
+
+    @property
+    def session_id(self) -> uuid.UUID | None:
+        return self._session_id
+
+    def of_session(self, session_id: uuid.UUID) -> TokenPair:
+        self._session_id = session_id
+        return self
 
 
 class SessionOut(BaseModel):

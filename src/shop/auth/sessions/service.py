@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import NoReturn
 
@@ -79,7 +79,7 @@ class SessionMinter:
             expires_in=access.expires_in,
             refresh_expires_in=refresh_expires_in,
             user=TokenUser(id=user.id, email=user.email, email_verified=user.email_verified),
-        )
+        ).of_session(session_id)
 
 
 class SessionService:
@@ -152,12 +152,18 @@ class SessionService:
             await audit(session, "login", "mfa_required", client, user_id)
         raise SecondStepRequired(token, list(mfa.METHODS))
 
-    async def refresh(self, refresh_token: str, client: Client) -> TokenPair:
+    async def refresh(
+        self, refresh_token: str, client: Client, *, check: Callable[[uuid.UUID], None] | None = None
+    ) -> TokenPair:
+        """`check` sees the token's session first, before anything happens (cookie mode's CSRF
+        check: a forged request must not even spend the token)."""
         token_hash = hash_token(refresh_token)
         found = await self.sessions.get_by_refresh_token(token_hash)
         if found is None:
             raise TokenInvalid("The refresh token is unknown.")
         token, login, user = found
+        if check is not None:
+            check(login.id)
         if token.rotated_at is not None:
             # A spent token is a reuse every time it comes back, whatever became of its session.
             await self._reused(token.rotated_at, login, client)
@@ -212,6 +218,10 @@ class SessionService:
             await audit(session, "refresh_reuse", "revoked", client, user_id, session_id=str(session_id))
         logger.warning("refresh token reuse: session revoked", extra={"session_id": str(session_id)})
         raise TokenReused()
+
+    async def session_of_refresh_token(self, refresh_token: str) -> uuid.UUID | None:
+        found = await self.sessions.get_by_refresh_token(hash_token(refresh_token))
+        return None if found is None else found[1].id
 
     async def logout(self, user_id: uuid.UUID, session_id: uuid.UUID, client: Client) -> None:
         await self.sessions.revoke(session_id, "logout", user_id=user_id)
