@@ -195,7 +195,7 @@ async def test_money_format_refusals(client: httpx.AsyncClient) -> None:
 
 
 @pytest.mark.parametrize(
-    ("to", "locale", "rate", "converted"),
+    "case",
     [
         ("CHF", "de-CH", "0.9", "1111.05"),
         ("EUR", "fr-FR", "1", "1234.50"),
@@ -206,8 +206,9 @@ async def test_money_format_refusals(client: httpx.AsyncClient) -> None:
     ],
 )
 async def test_convert_adds_the_formatted_amount(
-    app: object, client: httpx.AsyncClient, to: str, locale: str, rate: str, converted: str
+    app: object, client: httpx.AsyncClient, case: tuple[str, str, str, str]
 ) -> None:
+    to, locale, rate, converted = case
     if to != "EUR":
         await add_rates(app, ("EUR", to, rate, utc(2026, 11, 20, 15)))
     params = {"from": "EUR", "to": to, "amount": "1234.5"}
