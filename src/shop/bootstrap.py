@@ -48,6 +48,7 @@ from shop.core.shutdown import CutOffMiddleware
 from shop.core.validation import ControlCharacterMiddleware
 from shop.links import LINKS
 from shop.localization.router import router as localization_router
+from shop.localization.upkeep import RatesUpkeep
 from shop.users import public as users_public
 from shop.users.router import router as users_router
 
@@ -155,20 +156,23 @@ def bootstrap(
 
 @asynccontextmanager
 async def _background_work(shop: Shop, database: Database, *, run: bool) -> AsyncIterator[AuthUpkeep]:
-    """The mail sender, auth's upkeep (asks for mailed links, the purge of ended sessions) and the
-    signing keys' upkeep, for as long as the app runs. `run=False` (tests bound to one connection)
+    """The mail sender, auth's upkeep (asks for mailed links, the purge of ended sessions), the
+    signing keys' upkeep and the rates' upkeep (the newest rate's age, the daily ECB import), for as long as the app runs. `run=False` (tests bound to one connection)
     starts no background task; the signing keys are still made on first start."""
     sender = MailSender(shop.settings, database)
     upkeep = AuthUpkeep(database, shop.auth)
     keys = SigningKeyMaintenance(shop.settings, database, shop.auth.tokens)
+    rates = RatesUpkeep(shop.settings, database)
     await keys.ensure_keys()  # first start: the key pairs exist before the first token
     if run:
         sender.start()
         upkeep.start()
         keys.start()
+        rates.start()
     try:
         yield upkeep
     finally:
+        await rates.stop()
         await keys.stop()
         await upkeep.stop()
         await sender.stop()

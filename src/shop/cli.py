@@ -159,12 +159,17 @@ def cmd_account(args: argparse.Namespace) -> None:
 
 
 def cmd_import_rates(args: argparse.Namespace) -> None:
-    from shop.localization.commands import import_rates
+    from shop.localization.commands import import_ecb_rates, import_rates
 
+    if (args.file is None) == (not args.ecb):
+        _fail("give either FILE or --ecb")
     settings = _settings()
     with database_url(settings) as url:
         _migrate_to(url, "upgrade", "head")
-        print(asyncio.run(import_rates(url, args.file)))
+        if args.ecb:
+            print(asyncio.run(import_ecb_rates(url, settings.ecb_rates_url)))
+        else:
+            print(asyncio.run(import_rates(url, args.file)))
 
 
 def cmd_keys(args: argparse.Namespace) -> None:
@@ -221,8 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     keys.set_defaults(handler=cmd_keys)
 
-    rates = commands.add_parser("import-rates", help="load ECB reference-rate XML")
-    rates.add_argument("file")
+    rates = commands.add_parser("import-rates", help="load ECB reference-rate XML (a file, or --ecb)")
+    rates.add_argument("file", nargs="?", help="an eurofxref XML file (daily or historical)")
+    rates.add_argument("--ecb", action="store_true", help="fetch the ECB's daily file from ECB_RATES_URL")
     rates.set_defaults(handler=cmd_import_rates)
     return parser
 
