@@ -310,6 +310,15 @@ class AddressOut(BaseModel):
                     "phone": "+442079460958",
                     "created_at": "2026-11-21T12:00:00Z",
                     "updated_at": "2026-11-21T12:00:00Z",
+                    "formatted": [
+                        "Ada Lovelace",
+                        "Analytical Engines Ltd",
+                        "12 St James's Square",
+                        "Second floor",
+                        "LONDON",
+                        "SW1Y 4JH",
+                        "UNITED KINGDOM",
+                    ],
                 }
             ]
         },
