@@ -5,16 +5,21 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test install lint format typecheck imports pytest bench clean openapi node
+.PHONY: catalogs run test install lint format typecheck imports pytest bench clean openapi node
 
 $(INSTALLED): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "shop needs Python >= 3.11")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(MAKE) catalogs
 	@touch $@
 
 install: $(INSTALLED)
+
+catalogs:  ## compile the message catalogs (.po -> .mo) in place; the wheel's build does it too
+	$(BIN)/python -c 'import pathlib, shop.core.i18n as i; i.compile_catalogs(pathlib.Path("src/shop"))'
+
 
 run: $(INSTALLED)  ## migrate and serve http://127.0.0.1:8000 (docs at /docs)
 	$(BIN)/shop serve --host 127.0.0.1 --port 8000
