@@ -47,6 +47,7 @@ from shop.core.security import BearerGuard, install_guard
 from shop.core.shutdown import CutOffMiddleware
 from shop.core.validation import ControlCharacterMiddleware
 from shop.links import LINKS
+from shop.localization.router import reference_router as localization_reference_router
 from shop.localization.router import router as localization_router
 from shop.localization.upkeep import RatesUpkeep
 from shop.users import public as users_public
@@ -278,10 +279,12 @@ def _install_cors(app: FastAPI, settings: Settings) -> None:
 def _include_routers(app: FastAPI) -> None:
     """Busiest first: a request is matched against every route before its own, one by one (FastAPI
     checks each included router's routes in turn, with no shortcut by prefix), and every
-    storefront page reads the profile, the addresses and the account. The order of the paths in
+    storefront page reads the profile, the addresses, the account and the reference data (languages,
+    currencies, countries, address forms). The order of the paths in
     the OpenAPI document follows; its tags keep their own order (TAGS)."""
     app.include_router(health_router)
     app.include_router(users_router, prefix=API_PREFIX)
+    app.include_router(localization_reference_router, prefix=API_PREFIX)
     app.include_router(auth_router, prefix=f"{API_PREFIX}/auth")
     app.include_router(localization_router, prefix=API_PREFIX)
     app.include_router(keys_router)

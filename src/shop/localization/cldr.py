@@ -122,8 +122,13 @@ def country_name(code: str, locale: Locale | None) -> str:
     return next((english for known, english, _, _ in _country_facts() if known == code), code)
 
 
+@lru_cache(maxsize=1)
+def _country_codes() -> frozenset[str]:
+    return frozenset(known for known, _, _, _ in _country_facts())
+
+
 def is_country(code: str) -> bool:
-    return any(known == code for known, _, _, _ in _country_facts())
+    return code in _country_codes()
 
 
 @lru_cache(maxsize=64)

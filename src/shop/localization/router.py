@@ -8,7 +8,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Response, status
+from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 from pydantic import BaseModel, TypeAdapter
 
 from shop.core.errors import Forbidden, InvalidInput
@@ -54,6 +54,9 @@ from shop.localization.schemas import (
 )
 
 router = APIRouter(tags=["localization"], generate_unique_id_function=operation_ids("localization"))
+# The reference data a storefront reads on every page (languages, currencies, countries, address
+# forms): answers computed once and cached. A router of its own, so the app can match it early.
+reference_router = APIRouter(tags=["localization"], generate_unique_id_function=operation_ids("localization"))
 
 CACHE_CONTROL = "public, max-age=300"
 CACHEABLE = """
@@ -70,7 +73,6 @@ ToPath = Annotated[CurrencyCode, Path(description=CODE_DESCRIPTION, examples=["U
 FromQuery = Annotated[CurrencyCode, Query(alias="from", description=CODE_DESCRIPTION, examples=["USD"])]
 ToQuery = Annotated[CurrencyCode, Query(description=CODE_DESCRIPTION, examples=["JPY"])]
 AtQuery = Annotated[Instant | None, Query(description=AT_DESCRIPTION, examples=["2026-11-20T16:00:00Z"])]
-IfNoneMatch = Annotated[str | None, Header(include_in_schema=False)]
 AcceptLanguage = Annotated[str | None, Header(include_in_schema=False)]
 LangQuery = Annotated[
     str | None,
@@ -191,20 +193,15 @@ def _rate_out(rate: service.Rate) -> RateOut:
     )
 
 
-@router.get(
+@reference_router.get(
     "/languages",
     response_model=list[LanguageOut],
     responses=NOT_MODIFIED,
     summary="List active languages",
     description="The languages the shop speaks, by code." + CACHEABLE,
 )
-async def list_languages(
-    languages: LanguageServiceDep,
-    lang: LangQuery = None,
-    accept_language: AcceptLanguage = None,
-    if_none_match: IfNoneMatch = None,
-) -> Response:
-    locale = _names_locale(lang, accept_language)
+async def list_languages(request: Request, languages: LanguageServiceDep, lang: LangQuery = None) -> Response:
+    locale = _names_locale(lang, request.headers.get("accept-language"))
     items = [
         LanguageOut(
             code=row.code,
@@ -213,10 +210,10 @@ async def list_languages(
         )
         for row in await languages.list_active()
     ]
-    return _cacheable(LanguageOut, items, if_none_match)
+    return _cacheable(LanguageOut, items, request.headers.get("if-none-match"))
 
 
-@router.get(
+@reference_router.get(
     "/currencies",
     response_model=list[CurrencyOut],
     responses=NOT_MODIFIED,
@@ -224,12 +221,9 @@ async def list_languages(
     description="The currencies customers may use, by code, with their ISO 4217 minor units." + CACHEABLE,
 )
 async def list_currencies(
-    currencies: CurrencyServiceDep,
-    lang: LangQuery = None,
-    accept_language: AcceptLanguage = None,
-    if_none_match: IfNoneMatch = None,
+    request: Request, currencies: CurrencyServiceDep, lang: LangQuery = None
 ) -> Response:
-    locale = _names_locale(lang, accept_language)
+    locale = _names_locale(lang, request.headers.get("accept-language"))
     items = [
         CurrencyOut(
             code=row.code,
@@ -239,10 +233,10 @@ async def list_currencies(
         )
         for row in await currencies.list_active()
     ]
-    return _cacheable(CurrencyOut, items, if_none_match)
+    return _cacheable(CurrencyOut, items, request.headers.get("if-none-match"))
 
 
-@router.get(
+@reference_router.get(
     "/countries",
     response_model=list[CountryOut],
     responses={**NOT_MODIFIED, **problem_responses(InvalidInput)},
@@ -251,14 +245,15 @@ async def list_currencies(
     "`Accept-Language`, else English; CLDR), the currency in use there and its calling code, sorted "
     "by name without regard to case and accents." + CACHEABLE,
 )
-async def list_countries(
-    lang: LangQuery = None, accept_language: AcceptLanguage = None, if_none_match: IfNoneMatch = None
-) -> Response:
-    body, etag = _countries_answer(_names_locale(lang, accept_language))
-    return _answer(body, etag, if_none_match)
+async def list_countries(request: Request, lang: LangQuery = None) -> Response:
+    # Headers are read from the request, not declared as parameters: each declared parameter costs
+    # FastAPI's resolution on every call, and these answers are meant to cost next to nothing.
+    headers = request.headers
+    body, etag = _countries_answer(_names_locale(lang, headers.get("accept-language")))
+    return _answer(body, etag, headers.get("if-none-match"))
 
 
-@router.get(
+@reference_router.get(
     "/countries/{code}/address-format",
     response_model=AddressFormatOut,
     responses={**NOT_MODIFIED, **problem_responses(UnknownCountry, InvalidInput)},
@@ -271,18 +266,19 @@ async def list_countries(
 )
 async def get_address_format(
     code: Annotated[str, Path(description="ISO 3166-1 alpha-2, any case.", examples=["DE"], max_length=8)],
+    request: Request,
     lang: LangQuery = None,
-    accept_language: AcceptLanguage = None,
-    if_none_match: IfNoneMatch = None,
 ) -> Response:
     country = code.upper()
     if not (len(country) == 2 and country.isascii() and country.isalpha() and cldr.is_country(country)):
         raise UnknownCountry()
     try:
-        body, etag = _address_format_answer(country, _shipped_language(lang, accept_language))
+        body, etag = _address_format_answer(
+            country, _shipped_language(lang, request.headers.get("accept-language"))
+        )
     except addresses.UnknownCountryData:
         raise UnknownCountry() from None
-    return _answer(body, etag, if_none_match)
+    return _answer(body, etag, request.headers.get("if-none-match"))
 
 
 @router.get(
