@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -188,3 +189,13 @@ async def test_an_unreachable_ecb_is_retried_and_never_stops_the_loop(
     finally:
         await loop.stop()
         await database.dispose()
+
+
+async def test_metrics_show_the_newest_rates_age(client: httpx.AsyncClient) -> None:
+    NEWEST_RATE.effective_at = MONDAY_MORNING.timestamp()
+    try:
+        text_ = (await client.get("/metrics")).text
+    finally:
+        NEWEST_RATE.effective_at = None
+    (line,) = [row for row in text_.splitlines() if row.startswith("shop_exchange_rate_newest_age_seconds ")]
+    assert float(line.split()[1]) > 0
