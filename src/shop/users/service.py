@@ -113,7 +113,7 @@ class AddressService:
         self.strict = strict
         self.language = language
 
-    def _checked(self, values: dict[str, Any], current: Address | None = None) -> dict[str, Any]:
+    async def _checked(self, values: dict[str, Any], current: Address | None = None) -> dict[str, Any]:
         """`values` with region and postal code as the country's data writes them. Raises
         AddressRefused."""
         merged = {name: values.get(name, getattr(current, name, None)) for name in _RULED}
@@ -123,7 +123,7 @@ class AddressService:
                     [{"loc": ["body", "postal_code"], "msg": "Field required", "type": "missing"}]
                 )
             return values
-        checked = localization.check_address_rules(
+        checked = await localization.check_address_rules(
             str(merged["country_code"]),
             address_line_1=merged["address_line_1"],
             address_line_2=merged["address_line_2"],
@@ -155,7 +155,7 @@ class AddressService:
         await self.addresses.lock_user(user_id)
         if await self.addresses.count_for(user_id) >= MAX_ADDRESSES_PER_USER:
             raise AddressLimit(MAX_ADDRESSES_PER_USER)
-        values = self._checked(data.model_dump(exclude={"is_primary"}))
+        values = await self._checked(data.model_dump(exclude={"is_primary"}))
         sharing = types_sharing_a_use(data.type)
         if data.is_primary is True:
             await self.addresses.clear_primary(user_id, sharing)
@@ -170,7 +170,7 @@ class AddressService:
     async def replace(self, user_id: uuid.UUID, address_id: uuid.UUID, data: AddressIn) -> Address:
         await self.addresses.lock_user(user_id)
         current = await self.get(user_id, address_id)
-        values = self._checked(data.model_dump(exclude={"is_primary"}), current)
+        values = await self._checked(data.model_dump(exclude={"is_primary"}), current)
         return await self._apply(current, values, data.is_primary)
 
     async def update(self, user_id: uuid.UUID, address_id: uuid.UUID, data: AddressUpdate) -> Address:
@@ -178,7 +178,7 @@ class AddressService:
         current = await self.get(user_id, address_id)
         values = data.model_dump(include=data.model_fields_set - {"is_primary"})
         if any(name in values for name in _RULED):
-            values = self._checked(values, current)
+            values = await self._checked(values, current)
         return await self._apply(current, values, data.is_primary)
 
     async def make_primary(self, user_id: uuid.UUID, address_id: uuid.UUID) -> Address:
