@@ -277,7 +277,9 @@ async def test_with_validation_off_only_lengths_and_the_country_code_apply(
     database_url: str, db: Database, tmp_path: Path
 ) -> None:
     application = create_app(
-        make_settings(database_url, tmp_path, address_validation="off"), database=db, run_mail_sender=False
+        make_settings(database_url, tmp_path, address_validation="off"),
+        database=db,
+        run_background_loops=False,
     )
     async with application.router.lifespan_context(application), http_client(application) as client:
         user = await user_with_profile(application)

@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shop.core.errors import BEARER_ERRORS, ShopError
+from shop.core.errors import BEARER_ERRORS, ServiceBusy, ServiceUnavailable, ShopError
 
 logger = logging.getLogger("shop.errors")
 
@@ -80,6 +80,24 @@ def problem_body(
     if errors is not None:
         body["errors"] = list(errors)
     return body
+
+
+def _as_written(text: str) -> str:
+    return text
+
+
+def error_response(error: ShopError, say: Callable[[str], str] = _as_written) -> JSONResponse:
+    """The problem an error is answered as (also outside the exception handlers: middleware); `say`
+    gives its title and detail in the request's language (the handlers pass the catalogs')."""
+    return problem_response(
+        error.status,
+        error.code,
+        say(error.detail),
+        title=say(error.title or HTTPStatus(error.status).phrase),
+        headers=error.headers,
+        errors=error.errors,
+        extensions=error.extensions,
+    )
 
 
 def problem_response(
@@ -220,15 +238,7 @@ def install_error_handlers(app: FastAPI, translate: Translate = _english) -> Non
 
     @app.exception_handler(ShopError)
     async def _shop_error(request: Request, exc: ShopError) -> JSONResponse:
-        return problem_response(
-            exc.status,
-            exc.code,
-            said(request, exc.detail),
-            title=said(request, exc.title or HTTPStatus(exc.status).phrase),
-            headers=exc.headers,
-            errors=exc.errors,
-            extensions=exc.extensions,
-        )
+        return error_response(exc, lambda text: said(request, text))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -287,11 +297,9 @@ def unexpected_error_response(request: Request, exc: BaseException) -> JSONRespo
         # overloaded, PostgreSQL itself may be fine (so no outage is logged). Not a bug either:
         # the request may succeed a moment later, which Retry-After tells the client.
         logger.warning("database connection pool exhausted on %s", request.url.path)
-        return problem_response(
-            503, "service_unavailable", "The service is busy.", headers={"Retry-After": "1"}
-        )
+        return error_response(ServiceBusy())
     if is_outage(exc):
         logger.warning("backing service unavailable on %s: %s", request.url.path, type(exc).__name__)
-        return problem_response(503, "service_unavailable", "A backing service is unavailable.")
+        return error_response(ServiceUnavailable())
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(500, "internal_error", "An unexpected error occurred.")

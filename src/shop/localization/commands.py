@@ -161,19 +161,15 @@ async def store_rates(session: AsyncSession, parsed: list[EcbRate], name: str) -
     return report
 
 
-async def _import_parsed(url: str, parsed: list[EcbRate], name: str) -> str:
-    database = Database.from_url(url, pool_size=2)
-    try:
-        # The command is its own unit of work: all or nothing.
-        async with database.unit_of_work() as session:
-            report = await store_rates(session, parsed, name)
-    finally:
-        await database.dispose()
+async def _import_parsed(database: Database, parsed: list[EcbRate], name: str) -> str:
+    # The command is its own unit of work: all or nothing.
+    async with database.unit_of_work() as session:
+        report = await store_rates(session, parsed, name)
     return str(report)
 
 
-async def import_rates(url: str, file: str) -> str:
-    """Import an ECB file into the database at `url`; returns the report. A bad file raises
+async def import_rates(database: Database, file: str) -> str:
+    """Import an ECB file into `database`; returns the report. A bad file raises
     SystemExit with a one-line message (no traceback)."""
     try:
         parsed = parse_ecb(_read(file))
@@ -181,10 +177,10 @@ async def import_rates(url: str, file: str) -> str:
         raise SystemExit(f"shop import-rates: {file}: {exc}") from None
     except (InvalidOperation, RecursionError) as exc:  # defensive: malformed beyond our checks
         raise SystemExit(f"shop import-rates: {file}: not a usable ECB file ({type(exc).__name__})") from None
-    return await _import_parsed(url, parsed, file)
+    return await _import_parsed(database, parsed, file)
 
 
-async def import_ecb_rates(url: str, ecb_url: str) -> str:
+async def import_ecb_rates(database: Database, ecb_url: str) -> str:
     """`shop import-rates --ecb`: fetch the ECB's daily file from `ecb_url` and import it as a file
     is. Any failure (unreachable, an HTTP error, a file that does not parse) raises SystemExit with
     one line naming the cause, and nothing is stored."""
@@ -196,4 +192,4 @@ async def import_ecb_rates(url: str, ecb_url: str) -> str:
         raise SystemExit(
             f"shop import-rates --ecb: {ecb_url}: not a usable ECB file ({type(exc).__name__})"
         ) from None
-    return await _import_parsed(url, parsed, ecb_url)
+    return await _import_parsed(database, parsed, ecb_url)

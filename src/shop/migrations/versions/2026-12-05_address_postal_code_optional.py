@@ -1,8 +1,8 @@
 """An address's postal code is optional where its country has none (Hong Kong, Ireland's optional
 Eircode): the column accepts NULL.
 
-Revision ID: 0008_postal_code_optional
-Revises: 0007_signing_keys
+Revision ID: 0009_postal_code_optional
+Revises: 0008_profiles_for_every_account
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008_postal_code_optional"
-down_revision: str | None = "0007_signing_keys"
+revision: str = "0009_postal_code_optional"
+down_revision: str | None = "0008_profiles_for_every_account"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """localization.rate_imports: each successful fetched import (the daily ECB import) and when it ended.
 
-Revision ID: 0009_rate_imports
-Revises: 0008_postal_code_optional
+Revision ID: 0010_rate_imports
+Revises: 0009_postal_code_optional
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009_rate_imports"
-down_revision: str | None = "0008_postal_code_optional"
+revision: str = "0010_rate_imports"
+down_revision: str | None = "0009_postal_code_optional"
 branch_labels = None
 depends_on = None
 
