@@ -3,6 +3,7 @@ the same placeholders; and what is loaded is what the catalogs say."""
 
 from __future__ import annotations
 
+import ast
 import importlib
 import pkgutil
 import re
@@ -72,9 +73,23 @@ def problem_texts() -> set[str]:
             yield child
             yield from subclasses(child)
 
+    errors = (ShopError, *subclasses(ShopError))
     texts = {"The request is not valid.", HTTPStatus(422).phrase, HTTPStatus(405).phrase}
-    for error in (ShopError, *subclasses(ShopError)):
+    for error in errors:
         texts |= {error.detail, error.title or HTTPStatus(error.status).phrase}
+    # And each detail the code writes as a literal when it raises one (`NotFound("No such session.")`).
+    names = {error.__name__ for error in errors}
+    for path in SOURCE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in names
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+            ):
+                texts.add(node.args[0].value)
     return texts
 
 
