@@ -222,3 +222,12 @@ async def test_convert_adds_the_formatted_amount(
         await client.get(f"{API}/convert", params=params, headers={"Accept-Language": locale})
     ).json()
     assert by_header["formatted_converted_amount"] == expected
+
+
+async def test_every_country_listed_has_an_address_format(client: httpx.AsyncClient) -> None:
+    codes = [country["code"] for country in (await client.get(f"{API}/countries")).json()]
+    for code in codes:
+        response = await client.get(f"{API}/countries/{code}/address-format?lang=fr")
+        assert response.status_code == 200, code
+        fields = [field["name"] for field in response.json()["fields"]]
+        assert {"first_name", "last_name", "address_line_1", "city"} <= set(fields), code
