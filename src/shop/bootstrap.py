@@ -308,8 +308,10 @@ def _include_routers(app: FastAPI) -> None:
     currencies, countries, address forms). The order of the paths in
     the OpenAPI document follows; its tags keep their own order (TAGS)."""
     app.include_router(health_router)
-    app.include_router(users_router, prefix=API_PREFIX)
+    # Four routes answered from memory, measured against a bare FastAPI GET: first, where matching
+    # costs them least; the users routes behind them wait on the database anyway.
     app.include_router(localization_reference_router, prefix=API_PREFIX)
+    app.include_router(users_router, prefix=API_PREFIX)
     app.include_router(auth_router, prefix=AUTH_PREFIX)
     app.include_router(localization_router, prefix=API_PREFIX)
     app.include_router(keys_router)

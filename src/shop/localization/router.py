@@ -83,6 +83,25 @@ LangQuery = Annotated[
         max_length=35,
     ),
 ]
+# `lang` of the routes answered from memory: read from the query string by hand and documented
+# here, since FastAPI's resolution of a declared parameter costs more than the rest of the answer.
+LANG_PARAMETER: dict[str, Any] = {
+    "name": "lang",
+    "in": "query",
+    "required": False,
+    "description": "BCP 47 language tag of the names and labels (`de`, `pt-BR`, `ja`); default: "
+    "`Accept-Language`, else English.",
+    "schema": {"type": "string", "maxLength": 35, "title": "Lang"},
+    "example": "de",
+}
+CODE_PARAMETER: dict[str, Any] = {
+    "name": "code",
+    "in": "path",
+    "required": True,
+    "description": "ISO 3166-1 alpha-2, any case.",
+    "schema": {"type": "string", "title": "Code"},
+    "example": "DE",
+}
 LocaleQuery = Annotated[
     str | None,
     Query(
@@ -240,15 +259,17 @@ async def list_currencies(
     "/countries",
     response_model=list[CountryOut],
     responses={**NOT_MODIFIED, **problem_responses(InvalidInput)},
+    openapi_extra={"parameters": [LANG_PARAMETER]},
     summary="List countries",
     description="Every ISO 3166-1 country with its name in the language asked (`lang`, else "
     "`Accept-Language`, else English; CLDR), the currency in use there and its calling code, sorted "
     "by name without regard to case and accents." + CACHEABLE,
 )
-async def list_countries(request: Request, lang: LangQuery = None) -> Response:
-    # Headers are read from the request, not declared as parameters: each declared parameter costs
-    # FastAPI's resolution on every call, and these answers are meant to cost next to nothing.
+async def list_countries(request: Request) -> Response:
+    # Query and headers are read from the request, not declared as parameters: each declared
+    # parameter costs FastAPI's resolution on every call, and this answer costs next to nothing.
     headers = request.headers
+    lang = request.query_params.get("lang")
     body, etag = _countries_answer(_names_locale(lang, headers.get("accept-language")))
     return _answer(body, etag, headers.get("if-none-match"))
 
@@ -257,6 +278,7 @@ async def list_countries(request: Request, lang: LangQuery = None) -> Response:
     "/countries/{code}/address-format",
     response_model=AddressFormatOut,
     responses={**NOT_MODIFIED, **problem_responses(UnknownCountry, InvalidInput)},
+    openapi_extra={"parameters": [LANG_PARAMETER]},
     summary="How a country's addresses are written",
     description="What an address form for this country needs: its fields in the country's order "
     "with labels in the language asked (`lang`, else `Accept-Language`, else English), which are "
@@ -267,8 +289,8 @@ async def list_countries(request: Request, lang: LangQuery = None) -> Response:
 async def get_address_format(
     code: Annotated[str, Path(description="ISO 3166-1 alpha-2, any case.", examples=["DE"], max_length=8)],
     request: Request,
-    lang: LangQuery = None,
 ) -> Response:
+    lang = request.query_params.get("lang")
     country = code.upper()
     if not (len(country) == 2 and country.isascii() and country.isalpha() and cldr.is_country(country)):
         raise UnknownCountry()
