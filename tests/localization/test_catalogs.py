@@ -81,10 +81,11 @@ def problem_texts() -> set[str]:
     names = {error.__name__ for error in errors}
     for path in SOURCE.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            called = getattr(node, "func", None)
+            name = called.id if isinstance(called, ast.Name) else getattr(called, "attr", None)
             if (
                 isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Name)
-                and node.func.id in names
+                and name in names
                 and node.args
                 and isinstance(node.args[0], ast.Constant)
                 and isinstance(node.args[0].value, str)
@@ -117,3 +118,18 @@ async def test_problems_answer_in_the_requests_language(client: httpx.AsyncClien
         "/api/v1/countries/XX/address-format", headers={"Accept-Language": "ko, en;q=0.5"}
     )
     assert assert_problem(english, 404, "unknown_country")["title"] == "Unknown country"
+
+
+@pytest.mark.parametrize("language", SHIPPED_LANGUAGES)
+def test_problem_translations_keep_their_fields(language: str) -> None:
+    for message in PROBLEMS.messages(language):
+        translated = PROBLEMS.gettext(language, message)
+        assert sorted(PLACEHOLDER.findall(translated)) == sorted(PLACEHOLDER.findall(message)), message
+
+
+async def test_a_detail_with_values_is_translated_then_filled(client: httpx.AsyncClient) -> None:
+    params = {"from": "EUR", "to": "XXX", "amount": "1"}
+    german = await client.get("/api/v1/convert", params=params, headers={"Accept-Language": "de"})
+    assert assert_problem(german, 422, "unknown_currency")["detail"] == "XXX ist keine aktive Währung."
+    english = await client.get("/api/v1/convert", params=params)
+    assert assert_problem(english, 422, "unknown_currency")["detail"] == "XXX is not an active currency."

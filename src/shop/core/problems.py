@@ -89,10 +89,11 @@ def _as_written(text: str) -> str:
 def error_response(error: ShopError, say: Callable[[str], str] = _as_written) -> JSONResponse:
     """The problem an error is answered as (also outside the exception handlers: middleware); `say`
     gives its title and detail in the request's language (the handlers pass the catalogs')."""
+    detail = say(error.detail)
     return problem_response(
         error.status,
         error.code,
-        say(error.detail),
+        detail.format_map(error.values) if error.values else detail,
         title=say(error.title or HTTPStatus(error.status).phrase),
         headers=error.headers,
         errors=error.errors,

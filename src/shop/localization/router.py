@@ -327,7 +327,7 @@ async def format_money(
     differ from ISO 4217's minor units)."""
     used = _money_locale(locale, accept_language) or cldr.Locale("en")
     if not await currencies.is_active(currency):
-        raise UnknownCurrency(f"{currency} is not an active currency.")
+        raise UnknownCurrency("{code} is not an active currency.", values={"code": currency})
     return MoneyOut(
         amount=amount,
         currency=currency,

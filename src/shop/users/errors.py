@@ -14,7 +14,10 @@ class AddressLimit(ShopError):
     detail = "A user has at most 20 addresses; delete one before adding another."
 
     def __init__(self, limit: int) -> None:
-        super().__init__(f"A user has at most {limit} addresses; delete one before adding another.")
+        super().__init__(
+            "A user has at most {limit} addresses; delete one before adding another.",
+            values={"limit": str(limit)},
+        )
 
 
 class AddressRefused(InvalidInput):

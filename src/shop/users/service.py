@@ -82,12 +82,12 @@ class ProfileService:
         language = values.get("preferred_language")
         if language is not None and not await localization.is_active_language(self.session, language):
             raise localization.UnknownLanguage(
-                f"{language!r} is not an active language; see GET /api/v1/languages."
+                "'{code}' is not an active language; see GET /api/v1/languages.", values={"code": language}
             )
         currency = values.get("preferred_currency")
         if currency is not None and not await localization.is_active_currency(self.session, currency):
             raise localization.UnknownCurrency(
-                f"{currency!r} is not an active currency; see GET /api/v1/currencies."
+                "'{code}' is not an active currency; see GET /api/v1/currencies.", values={"code": currency}
             )
         profile = await self.get(user_id)
         if not values:
