@@ -11,7 +11,7 @@ RUN python -m venv /opt/venv
 # shop itself without resolving anything again.
 COPY requirements.lock ./
 RUN /opt/venv/bin/pip install --quiet --require-hashes --no-deps -r requirements.lock
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY src ./src
 RUN /opt/venv/bin/pip install --quiet --no-deps .
 

@@ -20,7 +20,7 @@ UV_SYNC = $(UV_PIP) install --python $(BIN)/python --require-hashes --no-deps -r
 # The project itself, on top of its locked dependencies.
 INSTALL_PROJECT := $(UV_PIP) install --python $(BIN)/python --no-deps -e .
 
-.PHONY: run test install install-serve lint format typecheck imports pytest bench clean openapi node lock
+.PHONY: catalogs run test install install-serve lint format typecheck imports pytest bench clean openapi node lock
 
 $(UV_INSTALLED): $(TOOLS_LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "shop needs Python >= 3.11")'
@@ -31,11 +31,17 @@ $(UV_INSTALLED): $(TOOLS_LOCK)
 $(SERVE_INSTALLED): $(LOCK) pyproject.toml $(UV_INSTALLED)
 	$(UV_SYNC) $(LOCK)
 	$(INSTALL_PROJECT)
+	$(MAKE) catalogs
 	@touch $@
+
+catalogs:  ## compile the message catalogs (.po -> .mo) in place; the wheel's build does it too
+	$(BIN)/python -c 'import pathlib, shop.core.i18n as i; i.compile_catalogs(pathlib.Path("src/shop"))'
+
 
 $(INSTALLED): $(DEV_LOCK) pyproject.toml $(UV_INSTALLED)
 	$(UV_SYNC) $(DEV_LOCK)
 	$(INSTALL_PROJECT)
+	$(MAKE) catalogs
 	@touch $@ $(SERVE_INSTALLED)
 
 install: $(INSTALLED)  ## the dev install (tests, linters): what `make test` and CI use

@@ -243,6 +243,10 @@ class Bench:
         convert = request_file(
             "convert", [("GET", "/api/v1/convert?from=EUR&to=GBP&amount=125.50", None, None)]
         )
+        countries = request_file("countries", [("GET", "/api/v1/countries?lang=de", None, None)])
+        address_format = request_file(
+            "address-format", [("GET", "/api/v1/countries/DE/address-format?lang=de", None, None)]
+        )
         return [
             Target("ceiling: bare GET /hello", bare, "requests.lua", [hello]),
             Target("ceiling: session.get one row", bare, "requests.lua", [rows]),
@@ -250,6 +254,17 @@ class Bench:
             Target("GET /api/v1/profile", shop, "requests.lua", [prof], "ceiling: session.get one row"),
             Target(
                 "GET /api/v1/addresses (5)", shop, "requests.lua", [addresses], "ceiling: session.get one row"
+            ),
+            # Reference data answered from the process's cache: measured against the framework itself.
+            Target(
+                "GET /api/v1/countries?lang=de", shop, "requests.lua", [countries], "ceiling: bare GET /hello"
+            ),
+            Target(
+                "GET /api/v1/countries/DE/address-format",
+                shop,
+                "requests.lua",
+                [address_format],
+                "ceiling: bare GET /hello",
             ),
             Target(
                 "GET /api/v1/convert (cross rate)",

@@ -188,12 +188,18 @@ def cmd_account(args: argparse.Namespace) -> None:
 
 def cmd_import_rates(args: argparse.Namespace) -> None:
     from shop.bootstrap import run_command
-    from shop.localization.commands import import_rates
+    from shop.localization.commands import import_ecb_rates, import_rates
 
+    if (args.file is None) == (not args.ecb):
+        _fail("give either FILE or --ecb")
     settings = _settings()
     with database_url(settings) as url:
         _migrate_to(url, "upgrade", "head")
-        print(asyncio.run(run_command(settings, url, lambda _, db: import_rates(db, args.file))))
+        if args.ecb:
+            ecb_url = settings.ecb_rates_url
+            print(asyncio.run(run_command(settings, url, lambda _, db: import_ecb_rates(db, ecb_url))))
+        else:
+            print(asyncio.run(run_command(settings, url, lambda _, db: import_rates(db, args.file))))
 
 
 def cmd_keys(args: argparse.Namespace) -> None:
@@ -284,8 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("file")
     restore.set_defaults(handler=cmd_backup, restore=True)
 
-    rates = commands.add_parser("import-rates", help="load ECB reference-rate XML")
-    rates.add_argument("file")
+    rates = commands.add_parser("import-rates", help="load ECB reference-rate XML (a file, or --ecb)")
+    rates.add_argument("file", nargs="?", help="an eurofxref XML file (daily or historical)")
+    rates.add_argument("--ecb", action="store_true", help="fetch the ECB's daily file from ECB_RATES_URL")
     rates.set_defaults(handler=cmd_import_rates)
     return parser
 

@@ -108,7 +108,11 @@ async def test_reset_page_shows_a_form_until_the_token_is_used(client: httpx.Asy
     [
         ("es-ES,es;q=0.9,en;q=0.5", "es", "Confirma tu dirección de correo electrónico"),
         ("zh-CN,zh;q=0.9", "zh", "确认你的电子邮件地址"),
-        ("fr-FR,de;q=0.8", "en", "Confirm your email address"),
+        ("fr-FR,de;q=0.8", "fr", "Confirmer mon adresse e-mail"),
+        ("de-CH", "de", "Meine E-Mail-Adresse bestätigen"),
+        ("ja-JP", "ja", "メールアドレスを確認する"),
+        ("pt-BR", "pt", "Confirmar meu endereço de e-mail"),
+        ("ko-KR,ru;q=0.8", "en", "Confirm your email address"),
         ("en;q=0.2, es;q=0.8", "es", "Confirmar mi dirección de correo"),
     ],
 )

@@ -199,8 +199,11 @@ async def test_mail_language_follows_accept_language(client: httpx.AsyncClient, 
     cases = {
         "es-ES,es;q=0.9,en;q=0.5": "Confirma tu dirección de correo electrónico",
         "zh-CN,zh;q=0.9": "请确认您的电子邮件地址",
-        "fr-CH, fr;q=0.9": "Confirm your email address",  # no French templates: English
-        "xx-YY": "Confirm your email address",
+        "fr-CH, fr;q=0.9": "Confirmez votre adresse e-mail",
+        "de-AT": "Bestätigen Sie Ihre E-Mail-Adresse",
+        "ja": "メールアドレスの確認",
+        "pt-BR": "Confirme seu endereço de e-mail",
+        "ko-KR, xx;q=0.5": "Confirm your email address",  # no Korean templates: English
     }
     for header, subject in cases.items():
         email = new_email()

@@ -49,7 +49,7 @@ def build_wheel(into: Path) -> Path:
     """`pip wheel` from a copy of the project files, so the build leaves nothing in the checkout."""
     source = into / "source"
     shutil.copytree(ROOT / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "setup.py", "README.md"):
         shutil.copy2(ROOT / name, source / name)
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(into), str(source)],
@@ -137,7 +137,12 @@ def installed_venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     work = tmp_path_factory.mktemp("installed")
     wheel = build_wheel(work)
     with zipfile.ZipFile(wheel) as archive:
-        assert any(re.fullmatch(r"shop/migrations/versions/[^/]+\.py", n) for n in archive.namelist())
+        names = archive.namelist()
+    assert any(re.fullmatch(r"shop/migrations/versions/[^/]+\.py", n) for n in names)
+    # The message catalogs are compiled at build time: every .po has its .mo in the wheel.
+    sources = [n for n in names if re.fullmatch(r"shop/.+/locale/[a-z]{2}/LC_MESSAGES/[a-z_]+\.po", n)]
+    assert len(sources) >= 7
+    assert all(source.removesuffix(".po") + ".mo" in names for source in sources)
     venv = work / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     deps = work / "deps"

@@ -102,6 +102,13 @@ class Settings(BaseSettings):
     argon2_parallelism: int = Field(default=1, ge=1)
 
     base_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    # `strict`: an address follows its country's rules; `off`: lengths and the country code only.
+    address_validation: Literal["strict", "off"] = "strict"
+    # Where `shop import-rates --ecb` and the daily import read the ECB's reference rates.
+    ecb_rates_url: str = Field(
+        default="https://www.ecb.europa.eu/stats/eurofxref/eurofxref-daily.xml", min_length=8, max_length=2048
+    )
+    rates_auto_import: bool = False
     data_dir: Path = Path(".data")
     web_concurrency: int = Field(default=1, ge=1)
     db_pool_size: int = Field(default=20, ge=1)

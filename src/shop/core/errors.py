@@ -26,15 +26,18 @@ class ShopError(Exception):
         headers: Mapping[str, str] | None = None,
         errors: Sequence[Mapping[str, Any]] | None = None,
         extensions: Mapping[str, Any] | None = None,
+        values: Mapping[str, str] | None = None,
     ):
         if detail is not None:
             self.detail = detail
+        # The `{name}` fields of `detail`: the detail stays one message, translated before they fill it.
+        self.values: dict[str, str] = dict(values or {})
         self.headers: dict[str, str] = dict(headers or {})
         self.errors = list(errors) if errors is not None else None
         # RFC 9457 extension members, answered beside the standard ones (a context's own members,
         # OAuth2's `error`).
         self.extensions: dict[str, Any] = dict(extensions or {})
-        super().__init__(self.detail)
+        super().__init__(self.detail.format_map(self.values) if self.values else self.detail)
 
 
 class NotFound(ShopError):

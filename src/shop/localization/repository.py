@@ -12,7 +12,7 @@ from sqlalchemy import ARRAY, DateTime, String, bindparam, func, select, text, u
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shop.localization.models import Currency, ExchangeRate, Language
+from shop.localization.models import Currency, ExchangeRate, Language, RateImport
 
 Pair = tuple[str, str]
 
@@ -184,3 +184,44 @@ class RateRepository:
             },
         )
         return len(result.all())
+
+
+_NEWEST_RATE = text(
+    "SELECT max(effective_date) FROM localization.exchange_rates WHERE effective_date <= :now"
+).bindparams(bindparam("now", type_=DateTime(timezone=True)))
+_NEWEST_OF_SOURCE = text(
+    "SELECT max(effective_date) FROM localization.exchange_rates WHERE source = :source AND effective_date <= :now"
+).bindparams(bindparam("now", type_=DateTime(timezone=True)))
+# One instance among several runs the daily import: the others skip while it holds this lock.
+_TRY_IMPORT_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtextextended('localization.rate_import', 0))")
+
+
+class RateImportRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def try_lock(self) -> bool:
+        """Take the import's lock until the transaction ends; False when another instance holds it."""
+        return bool(await self.session.scalar(_TRY_IMPORT_LOCK))
+
+    async def newest_rate(self, now: datetime, source: str | None = None) -> datetime | None:
+        """The latest effective_date in force at `now` (of `source`, else of any source)."""
+        if source is None:
+            found = await self.session.scalar(_NEWEST_RATE, {"now": now})
+        else:
+            found = await self.session.scalar(_NEWEST_OF_SOURCE, {"now": now, "source": source})
+        return found if isinstance(found, datetime) else None
+
+    async def last_success(self, source: str) -> datetime | None:
+        return await self.session.scalar(
+            select(RateImport.finished_at)
+            .where(RateImport.source == source)
+            .order_by(RateImport.finished_at.desc())
+            .limit(1)
+        )
+
+    async def add(self, source: str, stored: int, newest: datetime | None, finished_at: datetime) -> None:
+        self.session.add(
+            RateImport(source=source, stored=stored, newest_effective_date=newest, finished_at=finished_at)
+        )
+        await self.session.flush()

@@ -5,16 +5,18 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from decimal import Decimal
+from functools import lru_cache
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Response, status
+from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 from pydantic import BaseModel, TypeAdapter
 
 from shop.core.errors import Forbidden, InvalidInput
 from shop.core.openapi import operation_ids
 from shop.core.problems import problem_responses
 from shop.core.security import AdminUser
-from shop.localization import service
+from shop.localization import addresses, cldr, service
+from shop.localization.catalogs import SHIPPED_LANGUAGES
 from shop.localization.dependencies import (
     BaseCurrency,
     CurrencyServiceDep,
@@ -26,25 +28,35 @@ from shop.localization.errors import (
     LanguageNotFound,
     RateExists,
     RateNotFound,
+    UnknownCountry,
     UnknownCurrency,
 )
 from shop.localization.schemas import (
     ActivationPatch,
+    AddressFieldOut,
+    AddressFormatOut,
     Amount,
     ConversionOut,
+    CountryOut,
     CurrencyAdminOut,
     CurrencyCode,
     CurrencyOut,
     Instant,
     LanguageAdminOut,
     LanguageOut,
+    MoneyOut,
+    PostalCodeOut,
     RateIn,
     RateOut,
     RateTableOut,
+    RegionOut,
     StoredRateOut,
 )
 
 router = APIRouter(tags=["localization"], generate_unique_id_function=operation_ids("localization"))
+# The reference data a storefront reads on every page (languages, currencies, countries, address
+# forms): answers computed once and cached. A router of its own, so the app can match it early.
+reference_router = APIRouter(tags=["localization"], generate_unique_id_function=operation_ids("localization"))
 
 CACHE_CONTROL = "public, max-age=300"
 CACHEABLE = """
@@ -61,7 +73,44 @@ ToPath = Annotated[CurrencyCode, Path(description=CODE_DESCRIPTION, examples=["U
 FromQuery = Annotated[CurrencyCode, Query(alias="from", description=CODE_DESCRIPTION, examples=["USD"])]
 ToQuery = Annotated[CurrencyCode, Query(description=CODE_DESCRIPTION, examples=["JPY"])]
 AtQuery = Annotated[Instant | None, Query(description=AT_DESCRIPTION, examples=["2026-11-20T16:00:00Z"])]
-IfNoneMatch = Annotated[str | None, Header(include_in_schema=False)]
+AcceptLanguage = Annotated[str | None, Header(include_in_schema=False)]
+LangQuery = Annotated[
+    str | None,
+    Query(
+        description="BCP 47 language tag of the names (`de`, `pt-BR`, `ja`); default: `Accept-Language`, "
+        "else English.",
+        examples=["de"],
+        max_length=35,
+    ),
+]
+# `lang` of the routes answered from memory: read from the query string by hand and documented
+# here, since FastAPI's resolution of a declared parameter costs more than the rest of the answer.
+LANG_PARAMETER: dict[str, Any] = {
+    "name": "lang",
+    "in": "query",
+    "required": False,
+    "description": "BCP 47 language tag of the names and labels (`de`, `pt-BR`, `ja`); default: "
+    "`Accept-Language`, else English.",
+    "schema": {"type": "string", "maxLength": 35, "title": "Lang"},
+    "example": "de",
+}
+CODE_PARAMETER: dict[str, Any] = {
+    "name": "code",
+    "in": "path",
+    "required": True,
+    "description": "ISO 3166-1 alpha-2, any case.",
+    "schema": {"type": "string", "title": "Code"},
+    "example": "DE",
+}
+LocaleQuery = Annotated[
+    str | None,
+    Query(
+        description="BCP 47 locale to write the amount for (`de-CH`, `fr-FR`, `en-IN`); default: "
+        "`Accept-Language`, else `en`.",
+        examples=["de-CH"],
+        max_length=35,
+    ),
+]
 
 NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
     304: {"description": "Not Modified: the `If-None-Match` tag still matches; no body."}
@@ -72,7 +121,10 @@ NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
 _LISTS: dict[type[BaseModel], TypeAdapter[Any]] = {
     LanguageOut: TypeAdapter(list[LanguageOut]),
     CurrencyOut: TypeAdapter(list[CurrencyOut]),
+    CountryOut: TypeAdapter(list[CountryOut]),
 }
+# Names depend on the language asked, which may come from Accept-Language: caches must key on it.
+VARY = "Accept-Language"
 
 
 def _etag(body: bytes) -> str:
@@ -87,13 +139,67 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
+def _answer(body: bytes, etag: str, if_none_match: str | None) -> Response:
+    """`body` as JSON with its strong ETag, or 304 when the client's tag still matches."""
+    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, "Vary": VARY}
+    if _matches(if_none_match, etag):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(content=body, media_type="application/json", headers=headers)
+
+
 def _cacheable(model: type[BaseModel], items: Sequence[object], if_none_match: str | None) -> Response:
     """The list as JSON with a strong ETag, or 304 when the client's tag still matches."""
     body = _LISTS[model].dump_json([model.model_validate(item) for item in items])
-    headers = {"ETag": _etag(body), "Cache-Control": CACHE_CONTROL}
-    if _matches(if_none_match, headers["ETag"]):
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    return Response(content=body, media_type="application/json", headers=headers)
+    return _answer(body, _etag(body), if_none_match)
+
+
+def _names_locale(lang: str | None, accept_language: str | None) -> cldr.Locale | None:
+    """The CLDR locale names are given in: `lang`, else Accept-Language, else none (English)."""
+    if lang is not None:
+        locale = cldr.parse_locale(lang)
+        if locale is None:
+            raise InvalidInput(
+                ["query", "lang"], "must be a BCP 47 language tag CLDR knows, like de or pt-BR"
+            )
+        return locale
+    return cldr.negotiated_locale(accept_language)
+
+
+def _shipped_language(lang: str | None, accept_language: str | None) -> str:
+    """The shipped language of labels and messages: `lang`, else Accept-Language, else English."""
+    return service.match_language(
+        service.parse_accept_language(lang or accept_language), set(SHIPPED_LANGUAGES)
+    )
+
+
+@lru_cache(maxsize=128)
+def _countries_answer(locale: cldr.Locale | None) -> tuple[bytes, str]:
+    body = _LISTS[CountryOut].dump_json(
+        [
+            CountryOut(code=c.code, name=c.name, currency=c.currency, calling_code=c.calling_code)
+            for c in cldr.countries(locale)
+        ]
+    )
+    return body, _etag(body)
+
+
+@lru_cache(maxsize=2048)
+def _address_format_answer(country_code: str, language: str) -> tuple[bytes, str]:
+    found = addresses.address_format(country_code, language)
+    body = (
+        AddressFormatOut(
+            country_code=found.country_code,
+            fields=[AddressFieldOut(name=f.name, label=f.label, required=f.required) for f in found.fields],
+            postal_code=PostalCodeOut(
+                pattern=found.postal_code_pattern, examples=list(found.postal_code_examples)
+            ),
+            regions=[RegionOut(code=r.code, name=r.name) for r in found.regions],
+            uppercase=list(found.uppercase),
+        )
+        .model_dump_json()
+        .encode()
+    )
+    return body, _etag(body)
 
 
 def _rate_out(rate: service.Rate) -> RateOut:
@@ -106,26 +212,137 @@ def _rate_out(rate: service.Rate) -> RateOut:
     )
 
 
-@router.get(
+@reference_router.get(
     "/languages",
     response_model=list[LanguageOut],
     responses=NOT_MODIFIED,
     summary="List active languages",
     description="The languages the shop speaks, by code." + CACHEABLE,
 )
-async def list_languages(languages: LanguageServiceDep, if_none_match: IfNoneMatch = None) -> Response:
-    return _cacheable(LanguageOut, await languages.list_active(), if_none_match)
+async def list_languages(request: Request, languages: LanguageServiceDep, lang: LangQuery = None) -> Response:
+    locale = _names_locale(lang, request.headers.get("accept-language"))
+    items = [
+        LanguageOut(
+            code=row.code,
+            name=cldr.language_name(row.code, row.name, locale),
+            native_name=row.native_name,
+        )
+        for row in await languages.list_active()
+    ]
+    return _cacheable(LanguageOut, items, request.headers.get("if-none-match"))
 
 
-@router.get(
+@reference_router.get(
     "/currencies",
     response_model=list[CurrencyOut],
     responses=NOT_MODIFIED,
     summary="List active currencies",
     description="The currencies customers may use, by code, with their ISO 4217 minor units." + CACHEABLE,
 )
-async def list_currencies(currencies: CurrencyServiceDep, if_none_match: IfNoneMatch = None) -> Response:
-    return _cacheable(CurrencyOut, await currencies.list_active(), if_none_match)
+async def list_currencies(
+    request: Request, currencies: CurrencyServiceDep, lang: LangQuery = None
+) -> Response:
+    locale = _names_locale(lang, request.headers.get("accept-language"))
+    items = [
+        CurrencyOut(
+            code=row.code,
+            name=cldr.currency_name(row.code, row.name, locale),
+            symbol=row.symbol,
+            decimal_places=row.decimal_places,
+        )
+        for row in await currencies.list_active()
+    ]
+    return _cacheable(CurrencyOut, items, request.headers.get("if-none-match"))
+
+
+@reference_router.get(
+    "/countries",
+    response_model=list[CountryOut],
+    responses={**NOT_MODIFIED, **problem_responses(InvalidInput)},
+    openapi_extra={"parameters": [LANG_PARAMETER]},
+    summary="List countries",
+    description="Every ISO 3166-1 country with its name in the language asked (`lang`, else "
+    "`Accept-Language`, else English; CLDR), the currency in use there and its calling code, sorted "
+    "by name without regard to case and accents." + CACHEABLE,
+)
+async def list_countries(request: Request) -> Response:
+    # Query and headers are read from the request, not declared as parameters: each declared
+    # parameter costs FastAPI's resolution on every call, and this answer costs next to nothing.
+    headers = request.headers
+    lang = request.query_params.get("lang")
+    body, etag = _countries_answer(_names_locale(lang, headers.get("accept-language")))
+    return _answer(body, etag, headers.get("if-none-match"))
+
+
+@reference_router.get(
+    "/countries/{code}/address-format",
+    response_model=AddressFormatOut,
+    responses={**NOT_MODIFIED, **problem_responses(UnknownCountry, InvalidInput)},
+    openapi_extra={"parameters": [LANG_PARAMETER]},
+    summary="How a country's addresses are written",
+    description="What an address form for this country needs: its fields in the country's order "
+    "with labels in the language asked (`lang`, else `Accept-Language`, else English), which are "
+    "required, the postal code's pattern and examples, the regions to choose from (`code` is what "
+    "`region` is stored as) and the fields its post writes in capitals. From the address data of "
+    "Google's libaddressinput." + CACHEABLE,
+)
+async def get_address_format(
+    code: Annotated[str, Path(description="ISO 3166-1 alpha-2, any case.", examples=["DE"], max_length=8)],
+    request: Request,
+) -> Response:
+    lang = request.query_params.get("lang")
+    country = code.upper()
+    if not (len(country) == 2 and country.isascii() and country.isalpha() and cldr.is_country(country)):
+        raise UnknownCountry()
+    try:
+        body, etag = _address_format_answer(
+            country, _shipped_language(lang, request.headers.get("accept-language"))
+        )
+    except addresses.UnknownCountryData:
+        raise UnknownCountry() from None
+    return _answer(body, etag, request.headers.get("if-none-match"))
+
+
+@router.get(
+    "/money/format",
+    response_model=MoneyOut,
+    responses=problem_responses(UnknownCurrency, InvalidInput),
+    summary="Write an amount as a locale does",
+)
+async def format_money(
+    currencies: CurrencyServiceDep,
+    amount: Annotated[
+        Amount,
+        Query(
+            description="A plain decimal >= 0 (at most 12 integer digits and 8 decimals).",
+            examples=["1234.50"],
+        ),
+    ],
+    currency: Annotated[CurrencyCode, Query(description=CODE_DESCRIPTION, examples=["CHF"])],
+    locale: LocaleQuery = None,
+    accept_language: AcceptLanguage = None,
+) -> MoneyOut:
+    """`amount` of `currency` written as CLDR says for `locale`: exactly what Babel's `format_currency`
+    writes (the locale's symbol, digits, separators and decimals — CLDR's, which for some currencies
+    differ from ISO 4217's minor units)."""
+    used = _money_locale(locale, accept_language) or cldr.Locale("en")
+    if not await currencies.is_active(currency):
+        raise UnknownCurrency("{code} is not an active currency.", values={"code": currency})
+    return MoneyOut(
+        amount=amount,
+        currency=currency,
+        locale=cldr.tag_of(used),
+        formatted=cldr.format_money(Decimal(amount), currency, used),
+    )
+
+
+def _money_locale(locale: str | None, accept_language: str | None) -> cldr.Locale | None:
+    if locale is not None:
+        found = cldr.parse_locale(locale)
+        if found is None:
+            raise InvalidInput(["query", "locale"], "must be a BCP 47 locale CLDR knows, like de-CH or fr-FR")
+        return found
+    return cldr.negotiated_locale(accept_language)
 
 
 @router.get(
@@ -174,6 +391,7 @@ async def get_exchange_rate(
 @router.get(
     "/convert",
     response_model=ConversionOut,
+    response_model_exclude_none=True,
     responses=problem_responses(RateNotFound, UnknownCurrency, InvalidInput),
     summary="Convert an amount",
 )
@@ -191,11 +409,15 @@ async def convert(
         ),
     ],
     at: AtQuery = None,
+    locale: LocaleQuery = None,
+    accept_language: AcceptLanguage = None,
 ) -> ConversionOut:
     """`amount` of `from` in `to`, at the rate `/exchange-rates/{from}/{to}` reports for `at`:
     `converted_amount = amount * rate`, rounded half-up to the target currency's minor units and
     written with exactly that many decimals (`"10.50"`, `"1235"`, `"1.235"`). `amount` is echoed as
-    given."""
+    given. With `locale` (or `Accept-Language`), `formatted_converted_amount` writes the converted
+    amount as that locale does (as `/money/format`)."""
+    used = _money_locale(locale, accept_language)
     result = await rates.convert(Decimal(amount), from_, to, at)
     return ConversionOut(
         from_=result.from_code,
@@ -204,6 +426,9 @@ async def convert(
         converted_amount=f"{result.converted_amount:f}",
         rate=service.format_rate(result.rate),
         effective_date=result.effective_date,
+        formatted_converted_amount=(
+            cldr.format_money(result.converted_amount, result.to_code, used) if used is not None else None
+        ),
     )
 
 

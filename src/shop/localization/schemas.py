@@ -115,7 +115,9 @@ class LanguageOut(BaseModel):
     )
 
     code: str = Field(description="BCP 47 language tag, lower case.")
-    name: str = Field(description="English name.")
+    name: str = Field(
+        description="Name in the language asked (`lang`, else Accept-Language; CLDR); English by default."
+    )
     native_name: str = Field(description="The language's name for itself.")
 
 
@@ -136,7 +138,7 @@ class CurrencyOut(BaseModel):
     )
 
     code: str = Field(description="ISO 4217 code.")
-    name: str = Field(description="ISO 4217 name.")
+    name: str = Field(description="Name in the language asked (CLDR); in English its ISO 4217 name.")
     symbol: str
     decimal_places: int = Field(
         description="ISO 4217 minor units: converted amounts have this many decimals."
@@ -258,6 +260,11 @@ class ConversionOut(BaseModel):
     )
     rate: str
     effective_date: datetime
+    formatted_converted_amount: str | None = Field(
+        default=None,
+        description="`converted_amount` as the locale writes it (CLDR); only when `locale` or "
+        "`Accept-Language` is given.",
+    )
 
 
 class RateIn(RequestModel):
@@ -287,3 +294,83 @@ class RateIn(RequestModel):
         if self.from_ == self.to:
             raise ValueError("from and to must differ: a currency's rate to itself is always 1")
         return self
+
+
+class CountryOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"code": "DE", "name": "Deutschland", "currency": "EUR", "calling_code": "+49"}]
+        }
+    )
+
+    code: str = Field(description="ISO 3166-1 alpha-2 code.")
+    name: str = Field(description="The country's name in the language asked (CLDR).")
+    currency: str | None = Field(
+        description="ISO 4217 code of the currency in use there (CLDR); null when none."
+    )
+    calling_code: str | None = Field(description="International calling code (`+49`); null when none.")
+
+
+class AddressFieldOut(BaseModel):
+    name: str = Field(description="The address member this field fills (`address_line_1`, `region`, …).")
+    label: str = Field(description="The field's label in the language asked.")
+    required: bool
+
+
+class PostalCodeOut(BaseModel):
+    pattern: str | None = Field(
+        description="A regular expression the whole postal code must match; null when the country has none."
+    )
+    examples: list[str]
+
+
+class RegionOut(BaseModel):
+    code: str = Field(description="What `region` is stored as: the address data's key for the region.")
+    name: str = Field(description="The region's name, in the language asked where the data has it.")
+
+
+class AddressFormatOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "country_code": "DE",
+                    "fields": [
+                        {"name": "first_name", "label": "Vorname", "required": True},
+                        {"name": "last_name", "label": "Nachname", "required": True},
+                        {"name": "company", "label": "Firma", "required": False},
+                        {"name": "address_line_1", "label": "Adresszeile 1", "required": True},
+                        {"name": "address_line_2", "label": "Adresszeile 2", "required": False},
+                        {"name": "postal_code", "label": "Postleitzahl", "required": True},
+                        {"name": "city", "label": "Ort", "required": True},
+                    ],
+                    "postal_code": {"pattern": "^(?:\\d{5})$", "examples": ["26133", "53225"]},
+                    "regions": [],
+                    "uppercase": ["city"],
+                }
+            ]
+        }
+    )
+
+    country_code: str
+    fields: list[AddressFieldOut] = Field(description="The address's fields in the country's order.")
+    postal_code: PostalCodeOut
+    regions: list[RegionOut] = Field(
+        description="The regions to choose from; empty when the data lists none."
+    )
+    uppercase: list[str] = Field(description="Fields the country's post writes in capitals.")
+
+
+class MoneyOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"amount": "1234.50", "currency": "CHF", "locale": "de-CH", "formatted": "CHF 1’234.50"}
+            ]
+        }
+    )
+
+    amount: str = Field(description="The amount, exactly as given.")
+    currency: str
+    locale: str = Field(description="The locale used, as a BCP 47 tag.")
+    formatted: str = Field(description="What Babel's `format_currency` writes for this locale (CLDR).")

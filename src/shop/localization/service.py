@@ -277,7 +277,7 @@ class RateService:
         for code in codes:
             currency = found.get(code)
             if currency is None or not currency.is_active:
-                raise UnknownCurrency(f"{code} is not an active currency.")
+                raise UnknownCurrency("{code} is not an active currency.", values={"code": code})
         return found
 
     async def _resolve(self, from_code: str, to_code: str, at: datetime) -> Rate:
@@ -286,7 +286,10 @@ class RateService:
         in_force = await self.rates.list_in_force(candidate_pairs(from_code, to_code, self.pivot), at)
         rate = resolve_rate(in_force, from_code, to_code, self.pivot)
         if rate is None:
-            raise RateNotFound(f"No exchange rate from {from_code} to {to_code} is in force at that time.")
+            raise RateNotFound(
+                "No exchange rate from {source} to {target} is in force at that time.",
+                values={"source": from_code, "target": to_code},
+            )
         return rate
 
     async def rate_at(self, from_code: str, to_code: str, at: datetime | None = None) -> Rate:
@@ -338,7 +341,7 @@ class RateService:
         known = await self.currencies.list_by_codes((from_code, to_code))
         for code in (from_code, to_code):
             if code not in known:
-                raise UnknownCurrency(f"{code} is not a known currency.")
+                raise UnknownCurrency("{code} is not a known currency.", values={"code": code})
         stored = await self.rates.add(from_code, to_code, rate, effective_date, source)
         if stored is None:
             raise RateExists()

@@ -8,8 +8,10 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
+from shop.core.config import Settings
 from shop.core.db import SAFE_METHODS, DatabaseDep, SessionDep
 from shop.core.security import CurrentUser
+from shop.localization.public import message_language
 from shop.users.models import Address
 from shop.users.service import AddressService, ProfileService
 
@@ -26,8 +28,14 @@ async def get_profile_service(session: SessionDep, database: DatabaseDep, reques
     )
 
 
-async def get_address_service(session: SessionDep) -> AddressService:
-    return AddressService(session)
+async def get_address_service(session: SessionDep, request: Request) -> AddressService:
+    # ADDRESS_VALIDATION, and the language of the messages of a refused address (Accept-Language).
+    settings: Settings = request.app.state.settings
+    return AddressService(
+        session,
+        strict=settings.address_validation == "strict",
+        language=message_language(request.headers.get("accept-language")),
+    )
 
 
 ProfileServiceDep = Annotated[ProfileService, Depends(get_profile_service)]

@@ -3,7 +3,10 @@ An unknown language or currency is localization's error, raised through `shop.lo
 
 from __future__ import annotations
 
-from shop.core.errors import ShopError
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from shop.core.errors import InvalidInput, ShopError
 
 
 class AddressLimit(ShopError):
@@ -11,4 +14,16 @@ class AddressLimit(ShopError):
     detail = "A user has at most 20 addresses; delete one before adding another."
 
     def __init__(self, limit: int) -> None:
-        super().__init__(f"A user has at most {limit} addresses; delete one before adding another.")
+        super().__init__(
+            "A user has at most {limit} addresses; delete one before adding another.",
+            values={"limit": str(limit)},
+        )
+
+
+class AddressRefused(InvalidInput):
+    """The address breaks its country's rules: each issue names the field (`loc`), its `type`
+    (`address.required`, `address.invalid_postal_code`, `address.invalid_region`) and a `msg` in the
+    request's language."""
+
+    def __init__(self, errors: Sequence[Mapping[str, Any]]) -> None:
+        ShopError.__init__(self, errors=errors)

@@ -78,7 +78,7 @@ class Address(Base):
     address_line_2: Mapped[str | None] = mapped_column(String(255))
     city: Mapped[str] = mapped_column(String(100))
     region: Mapped[str | None] = mapped_column(String(100))
-    postal_code: Mapped[str] = mapped_column(String(20))
+    postal_code: Mapped[str | None] = mapped_column(String(20))
     country_code: Mapped[str] = mapped_column(String(2))
     phone: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(

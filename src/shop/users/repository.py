@@ -62,7 +62,7 @@ class AddressRow:
     address_line_2: str | None
     city: str
     region: str | None
-    postal_code: str
+    postal_code: str | None
     country_code: str
     phone: str | None
     created_at: datetime

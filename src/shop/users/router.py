@@ -21,8 +21,6 @@ router = APIRouter(
 
 _PROFILE_ERRORS = problem_responses(InvalidInput, UnknownLanguage, UnknownCurrency)
 _ADDRESS_ERRORS = problem_responses(NotFound, InvalidInput)
-
-
 # --- profile -----------------------------------------------------------------------------------
 
 
@@ -76,7 +74,14 @@ async def create_address(
     both uses. `is_primary: true` makes the new address primary and takes primary from the caller's
     addresses that share a use with it; `is_primary: false` keeps it from being primary. Left out, the
     new address becomes primary by itself when none of its uses has a primary address yet (so a `both`
-    address added while a shipping address is primary is not primary)."""
+    address added while a shipping address is primary is not primary).
+
+    The address must follow its country's rules (unless ADDRESS_VALIDATION=off): the fields it requires,
+    its postal code's pattern, a region among its regions (stored as the data's key: `california` →
+    `CA`). A failure is `422 validation_error` whose `errors` name the field with a `type` of
+    `address.required`, `address.invalid_postal_code` or `address.invalid_region`, and a `msg` in the
+    language of `Accept-Language`; GET /countries/{code}/address-format tells a form the rules. The
+    answer's `formatted` writes the address as its country does."""
     address = await addresses.create(user.user_id, body)
     response.headers["Location"] = request.url_for("get_address", address_id=address.id).path
     return AddressOut.model_validate(address)
@@ -96,7 +101,14 @@ async def replace_address(
 
     `is_primary: true` makes it primary (taking primary from the caller's addresses sharing a use with
     it), `false` makes it not primary; left out, the address keeps its flag — except when a new `type`
-    would give a use two primary addresses: then this address stops being primary."""
+    would give a use two primary addresses: then this address stops being primary.
+
+    The address must follow its country's rules (unless ADDRESS_VALIDATION=off): the fields it requires,
+    its postal code's pattern, a region among its regions (stored as the data's key: `california` →
+    `CA`). A failure is `422 validation_error` whose `errors` name the field with a `type` of
+    `address.required`, `address.invalid_postal_code` or `address.invalid_region`, and a `msg` in the
+    language of `Accept-Language`; GET /countries/{code}/address-format tells a form the rules. The
+    answer's `formatted` writes the address as its country does."""
     return AddressOut.model_validate(await addresses.replace(user.user_id, address_id, body))
 
 

@@ -19,11 +19,13 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    computed_field,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from shop.core.validation import LEFT_OUT_NOT_NULL, RequestModel
-from shop.localization.public import DEFAULT_CURRENCY, DEFAULT_LANGUAGE
+from shop.localization.public import DEFAULT_CURRENCY, DEFAULT_LANGUAGE, PostalAddress, address_lines
 
 AddressType = Literal["billing", "shipping", "both"]
 
@@ -56,6 +58,17 @@ def _iso_country(value: str) -> str:
     return code
 
 
+def _single_line(value: str) -> str:
+    """Names, address lines, city, region, postal code and phone are one line each: a CR or LF would
+    split a label, a mail header or a CSV row."""
+    if "\r" in value or "\n" in value:
+        raise PydanticCustomError("string_line_break", "must be a single line (no CR or LF)")
+    return value
+
+
+SingleLine = AfterValidator(_single_line)
+
+
 def _not_null(value: object) -> object:
     if value is None:
         raise ValueError("may be left out, but not null")
@@ -81,13 +94,16 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), SingleLine]
 OptionalName = Annotated[Name | None, BeforeValidator(_blank_to_none)]
-Company = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+Company = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255), SingleLine]
 OptionalCompany = Annotated[Company | None, BeforeValidator(_blank_to_none)]
-AddressLine = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+AddressLine = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255), SingleLine
+]
 OptionalAddressLine = Annotated[AddressLine | None, BeforeValidator(_blank_to_none)]
-PostalCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
+PostalCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20), SingleLine]
+OptionalPostalCode = Annotated[PostalCode | None, BeforeValidator(_blank_to_none)]
 CountryCode = Annotated[
     str,
     StringConstraints(strip_whitespace=True),
@@ -97,6 +113,7 @@ CountryCode = Annotated[
 Phone = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=40),
+    SingleLine,
     AfterValidator(_e164),
     Field(
         description="International form (`+44 20 7946 0958`); must be a possible number for its "
@@ -226,8 +243,17 @@ class AddressIn(RequestModel):
     address_line_1: AddressLine
     address_line_2: OptionalAddressLine = None
     city: Name
-    region: OptionalName = None
-    postal_code: PostalCode
+    region: OptionalName = Field(
+        default=None,
+        description="Required where the country's address data says so (US, CN, BR, …); stored as the "
+        "data's key for the region (`california` → `CA`).",
+    )
+    postal_code: OptionalPostalCode = Field(
+        default=None,
+        description="Required where the country has postal codes (not in HK; optional in IE), and "
+        "must fit its pattern (GET /countries/{code}/address-format). Required everywhere with "
+        "ADDRESS_VALIDATION=off.",
+    )
     country_code: CountryCode
     phone: OptionalPhone = None
     is_primary: IsPrimary = None
@@ -250,7 +276,7 @@ class AddressUpdate(RequestModel):
     address_line_2: OptionalAddressLine = None
     city: Annotated[Name | None, LEFT_OUT_NOT_NULL] = None
     region: OptionalName = None
-    postal_code: Annotated[PostalCode | None, LEFT_OUT_NOT_NULL] = None
+    postal_code: OptionalPostalCode = None
     country_code: Annotated[CountryCode | None, LEFT_OUT_NOT_NULL] = None
     phone: OptionalPhone = None
     is_primary: Annotated[IsPrimary, LEFT_OUT_NOT_NULL] = None
@@ -261,7 +287,6 @@ class AddressUpdate(RequestModel):
         "last_name",
         "address_line_1",
         "city",
-        "postal_code",
         "country_code",
         "is_primary",
         mode="before",
@@ -284,6 +309,15 @@ class AddressOut(BaseModel):
                     "phone": "+442079460958",
                     "created_at": "2026-11-21T12:00:00Z",
                     "updated_at": "2026-11-21T12:00:00Z",
+                    "formatted": [
+                        "Ada Lovelace",
+                        "Analytical Engines Ltd",
+                        "12 St James's Square",
+                        "Second floor",
+                        "LONDON",
+                        "SW1Y 4JH",
+                        "UNITED KINGDOM",
+                    ],
                 }
             ]
         },
@@ -299,8 +333,39 @@ class AddressOut(BaseModel):
     address_line_2: str | None
     city: str
     region: str | None
-    postal_code: str
+    postal_code: str | None
     country_code: str
     phone: str | None = Field(description="E.164")
     created_at: UtcDatetime
     updated_at: UtcDatetime
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="The address as its country writes it (Google's address data): local order and "
+        "script, the country's name last.",
+        examples=[
+            [
+                "Ada Lovelace",
+                "Analytical Engines Ltd",
+                "12 St James's Square",
+                "LONDON",
+                "SW1Y 4JH",
+                "UNITED KINGDOM",
+            ]
+        ],
+    )
+    @property
+    def formatted(self) -> list[str]:
+        return list(
+            address_lines(
+                PostalAddress(
+                    country_code=self.country_code,
+                    name=f"{self.first_name} {self.last_name}",
+                    company=self.company,
+                    address_line_1=self.address_line_1,
+                    address_line_2=self.address_line_2,
+                    city=self.city,
+                    region=self.region,
+                    postal_code=self.postal_code,
+                )
+            )
+        )

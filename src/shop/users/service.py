@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shop.core.db import Database
 from shop.core.errors import NotFound
 from shop.localization import public as localization
-from shop.users.errors import AddressLimit
+from shop.users.errors import AddressLimit, AddressRefused
 from shop.users.models import BILLING_TYPES, SHIPPING_TYPES, Address
 from shop.users.repository import AddressRepository, AddressRow, ProfileRepository, ProfileRow
 from shop.users.schemas import AddressIn, AddressUpdate, ProfileReplace, ProfileUpdate
@@ -82,12 +82,12 @@ class ProfileService:
         language = values.get("preferred_language")
         if language is not None and not await localization.is_active_language(self.session, language):
             raise localization.UnknownLanguage(
-                f"{language!r} is not an active language; see GET /api/v1/languages."
+                "'{code}' is not an active language; see GET /api/v1/languages.", values={"code": language}
             )
         currency = values.get("preferred_currency")
         if currency is not None and not await localization.is_active_currency(self.session, currency):
             raise localization.UnknownCurrency(
-                f"{currency!r} is not an active currency; see GET /api/v1/currencies."
+                "'{code}' is not an active currency; see GET /api/v1/currencies.", values={"code": currency}
             )
         profile = await self.get(user_id)
         if not values:
@@ -98,10 +98,49 @@ class ProfileService:
         return updated
 
 
+# The members an address's country rules read: a change to one of them is checked again.
+_RULED = ("address_line_1", "address_line_2", "city", "region", "postal_code", "country_code")
+
+
 class AddressService:
-    def __init__(self, session: AsyncSession) -> None:
+    """`strict` checks each written address against its country's rules (through localization's
+    public interface) and answers their messages in `language`; with it off only the schema's rules
+    and a postal code apply. Stored addresses are never rewritten: one that fails today's rules
+    stays readable, and only a change of its ruled members checks it again."""
+
+    def __init__(self, session: AsyncSession, *, strict: bool = True, language: str = "en") -> None:
         self.session = session
         self.addresses = AddressRepository(session)
+        self.strict = strict
+        self.language = language
+
+    async def _checked(self, values: dict[str, Any], current: Address | None = None) -> dict[str, Any]:
+        """`values` with region and postal code as the country's data writes them. Raises
+        AddressRefused."""
+        merged = {name: values.get(name, getattr(current, name, None)) for name in _RULED}
+        if not self.strict:
+            if not merged["postal_code"]:
+                raise AddressRefused(
+                    [{"loc": ["body", "postal_code"], "msg": "Field required", "type": "missing"}]
+                )
+            return values
+        checked = await localization.check_address_rules(
+            str(merged["country_code"]),
+            address_line_1=merged["address_line_1"],
+            address_line_2=merged["address_line_2"],
+            city=merged["city"],
+            region=merged["region"],
+            postal_code=merged["postal_code"],
+            language=self.language,
+        )
+        if checked.issues:
+            raise AddressRefused(
+                [
+                    {"loc": ["body", issue.field], "msg": issue.msg, "type": issue.type}
+                    for issue in checked.issues
+                ]
+            )
+        return {**values, "region": checked.region, "postal_code": checked.postal_code}
 
     async def list_for(self, user_id: uuid.UUID) -> list[AddressRow]:
         return await self.addresses.list_for(user_id)
@@ -117,7 +156,7 @@ class AddressService:
         await self.addresses.lock_user(user_id)
         if await self.addresses.count_for(user_id) >= MAX_ADDRESSES_PER_USER:
             raise AddressLimit(MAX_ADDRESSES_PER_USER)
-        values = data.model_dump(exclude={"is_primary"})
+        values = await self._checked(data.model_dump(exclude={"is_primary"}))
         sharing = types_sharing_a_use(data.type)
         if data.is_primary is True:
             await self.addresses.clear_primary(user_id, sharing)
@@ -132,12 +171,15 @@ class AddressService:
     async def replace(self, user_id: uuid.UUID, address_id: uuid.UUID, data: AddressIn) -> Address:
         await self.addresses.lock_user(user_id)
         current = await self.get(user_id, address_id)
-        return await self._apply(current, data.model_dump(exclude={"is_primary"}), data.is_primary)
+        values = await self._checked(data.model_dump(exclude={"is_primary"}), current)
+        return await self._apply(current, values, data.is_primary)
 
     async def update(self, user_id: uuid.UUID, address_id: uuid.UUID, data: AddressUpdate) -> Address:
         await self.addresses.lock_user(user_id)
         current = await self.get(user_id, address_id)
         values = data.model_dump(include=data.model_fields_set - {"is_primary"})
+        if any(name in values for name in _RULED):
+            values = await self._checked(values, current)
         return await self._apply(current, values, data.is_primary)
 
     async def make_primary(self, user_id: uuid.UUID, address_id: uuid.UUID) -> Address:
