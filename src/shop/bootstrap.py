@@ -50,6 +50,9 @@ from shop.links import LINKS
 from shop.localization.router import router as localization_router
 from shop.users import public as users_public
 from shop.users.router import router as users_router
+from shop.webhooks import subscriptions as webhooks
+from shop.webhooks.dispatcher import WebhookDispatcher
+from shop.webhooks.router import router as webhooks_router
 
 API_PREFIX = "/api/v1"
 # Tokens and personal data: answers under these must not rest in any cache.
@@ -93,6 +96,11 @@ TAGS = [
         "the RFC 8414 metadata, and (admin) the signing keys and their rotation.",
     },
     {
+        "name": "webhooks",
+        "description": "Events for other services (admin): the endpoints that receive them as "
+        "Standard Webhooks messages, their secrets and their deliveries.",
+    },
+    {
         "name": "operations",
         "description": "For operators and orchestrators: liveness, readiness and Prometheus metrics, "
         "at the root outside /api/v1.",
@@ -134,6 +142,8 @@ def bootstrap(
     events = EventBus()
     events.subscribe(auth_public.UserRegistered, _create_profile)
     events.subscribe(auth_public.AccountDeleted, _erase_user_data)
+    # Webhooks listen to every context's public events; nobody else knows they exist.
+    webhooks.subscribe(events)
 
     limiter = RateLimiter(settings)
     tokens = AccessTokens.from_settings(settings)
@@ -155,15 +165,17 @@ def bootstrap(
 
 @asynccontextmanager
 async def _background_work(shop: Shop, database: Database, *, run: bool) -> AsyncIterator[AuthUpkeep]:
-    """The mail sender, auth's upkeep (asks for mailed links, the purge of ended sessions) and the
-    signing keys' upkeep, for as long as the app runs. `run=False` (tests bound to one connection)
+    """The mail sender, the webhook dispatcher, auth's upkeep (asks for mailed links, the purge of
+    ended sessions) and the signing keys' upkeep, for as long as the app runs. `run=False` (tests bound to one connection)
     starts no background task; the signing keys are still made on first start."""
     sender = MailSender(shop.settings, database)
+    dispatcher = WebhookDispatcher(shop.settings, database)
     upkeep = AuthUpkeep(database, shop.auth)
     keys = SigningKeyMaintenance(shop.settings, database, shop.auth.tokens)
     await keys.ensure_keys()  # first start: the key pairs exist before the first token
     if run:
         sender.start()
+        dispatcher.start()
         upkeep.start()
         keys.start()
     try:
@@ -171,6 +183,7 @@ async def _background_work(shop: Shop, database: Database, *, run: bool) -> Asyn
     finally:
         await keys.stop()
         await upkeep.stop()
+        await dispatcher.stop()
         await sender.stop()
 
 
@@ -244,6 +257,7 @@ def create_app(
     app.state.settings = settings
     app.state.rate_limiter = shop.limiter
     app.state.auth = shop.auth
+    app.state.events = shop.events
     install_guard(app, shop.guard)
 
     install_error_handlers(app)
@@ -282,4 +296,5 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(localization_router, prefix=API_PREFIX)
     app.include_router(keys_router)
     app.include_router(auth_admin_router, prefix=f"{API_PREFIX}/admin")
+    app.include_router(webhooks_router, prefix=f"{API_PREFIX}/admin")
     app.include_router(auth_pages_router)  # the pages mail links open, at the root

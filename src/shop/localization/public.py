@@ -9,6 +9,7 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop.localization.errors import RateNotFound, UnknownCurrency, UnknownLanguage
+from shop.localization.events import ExchangeRateCreated
 from shop.localization.service import (
     DEFAULT_CURRENCY,
     DEFAULT_LANGUAGE,
@@ -24,6 +25,7 @@ __all__ = [
     "DEFAULT_CURRENCY",
     "DEFAULT_LANGUAGE",
     "Conversion",
+    "ExchangeRateCreated",
     "RateNotFound",
     "UnknownCurrency",
     "UnknownLanguage",

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 
 from shop.core.db import SAFE_METHODS, DatabaseDep, SessionDep
+from shop.core.events import EventsDep
 from shop.core.security import CurrentUser
 from shop.users.models import Address
 from shop.users.service import AddressService, ProfileService
@@ -16,18 +17,21 @@ from shop.users.service import AddressService, ProfileService
 AddressId = Annotated[uuid.UUID, Path(description="The address's id (a UUID).")]
 
 
-async def get_profile_service(session: SessionDep, database: DatabaseDep, request: Request) -> ProfileService:
+async def get_profile_service(
+    session: SessionDep, database: DatabaseDep, request: Request, events: EventsDep
+) -> ProfileService:
     # Accept-Language picks the language of a profile that has to be created on first use; a reading
     # request's session cannot write it, so that creation gets a transaction of its own.
     return ProfileService(
         session,
         accept_language=request.headers.get("accept-language"),
         database=database if request.method in SAFE_METHODS else None,
+        events=events,
     )
 
 
-async def get_address_service(session: SessionDep) -> AddressService:
-    return AddressService(session)
+async def get_address_service(session: SessionDep, events: EventsDep) -> AddressService:
+    return AddressService(session, events=events)
 
 
 ProfileServiceDep = Annotated[ProfileService, Depends(get_profile_service)]
