@@ -47,6 +47,7 @@ logger = logging.getLogger("shop.webhooks")
 LEASE_MARGIN_SECONDS = 30.0
 ENDPOINTS_REFRESH_SECONDS = 1.0
 STATS_SECONDS = 1.0
+COALESCE_SECONDS = 0.005
 # What is read of a receiver's answer (its status is what counts); the rest is not waited for.
 MAX_ANSWER_BYTES = 65536
 USER_AGENT = "shop-webhooks"
@@ -155,7 +156,8 @@ class WebhookDispatcher(BackgroundLoop):
         if now - self._stats_at >= STATS_SECONDS:
             await self._refresh_stats()
             self._stats_at = now
-        return bool(claimed or outcomes)
+        # Busy while it claimed all it had room for (more may be due): else wait for a send to end.
+        return bool(claimed) and len(claimed) == sum(limits.values())
 
     def _room(self) -> dict[uuid.UUID, int]:
         """How many deliveries to claim per endpoint: its free slots, within the free slots in all
@@ -234,7 +236,9 @@ class WebhookDispatcher(BackgroundLoop):
         return Outcome(delivery.id, lease_id, PENDING, retry_at, status_code, error[:500])
 
     async def _idle(self, seconds: float) -> None:
-        """Wait until a send ends, the poll interval passes, or the loop is stopped."""
+        """Wait until a send ends, the poll interval passes, or the loop is stopped. After a send
+        ends, a moment more: the sends that end meanwhile are recorded (and their slots refilled) by
+        the same pass, rather than a transaction each."""
         self._wake.clear()
         waiting = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(self.pause(seconds))]
         try:
@@ -242,6 +246,8 @@ class WebhookDispatcher(BackgroundLoop):
         finally:
             for future in waiting:
                 future.cancel()
+        if self._wake.is_set() and self._tasks and not self.stopping:
+            await asyncio.sleep(COALESCE_SECONDS)
 
     async def _refresh_endpoints(self) -> None:
         async with self.database.read_sessions() as session:

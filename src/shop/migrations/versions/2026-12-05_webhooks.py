@@ -60,7 +60,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_deliveries")),
-        sa.UniqueConstraint("endpoint_id", "event_id", name=op.f("uq_deliveries_endpoint_id")),
+        sa.UniqueConstraint("endpoint_id", "event_id", name=op.f("uq_deliveries_endpoint_id_event_id")),
         schema="webhooks",
     )
     op.create_index(

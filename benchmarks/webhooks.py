@@ -1,0 +1,131 @@
+"""Webhook deliveries per second to a local receiver, with one dispatcher (one worker's).
+
+    python -m benchmarks.webhooks [--messages N] [--database-url URL]
+
+A fresh database on the server of TEST_DATABASE_URL (or --database-url), migrated; a receiver in a
+process of its own on loopback that verifies every message with `standardwebhooks` and answers 200;
+N messages recorded at once (a burst); then the clock runs from the dispatcher's start until the
+last is recorded as delivered."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import subprocess
+import sys
+import textwrap
+import time
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from benchmarks.harness import free_port, http_status
+from shop.core.config import Settings
+from shop.core.db import Database
+from shop.core.migrate import run_alembic
+from shop.webhooks.dispatcher import WebhookDispatcher
+from shop.webhooks.service import EndpointService
+
+RECEIVER = textwrap.dedent(
+    """
+    import sys, uvicorn
+    from standardwebhooks.webhooks import Webhook
+    hook = Webhook(sys.argv[2])
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            event = await receive()
+            body += event.get("body", b"")
+            if not event.get("more_body"):
+                break
+        if scope["path"] != "/health":
+            hook.verify(body, {k.decode(): v.decode() for k, v in scope["headers"]})
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0")]})
+        await send({"type": "http.response.body", "body": b""})
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", lifespan="off")
+    """
+)
+
+
+async def measure(server_url: str, messages: int) -> float:
+    name = f"shop_bench_webhooks_{secrets.token_hex(4)}"
+    admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    port = free_port()
+    receiver: subprocess.Popen[bytes] | None = None
+    database: Database | None = None
+    try:
+        await run_alembic(url, "upgrade", "head")
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            environment="test",
+            database_url=url,
+            jwt_secret_key="bench-" + "w" * 40,
+            webhook_allow_private_targets=True,
+            webhook_poll_seconds=0.05,
+            webhook_endpoint_concurrency=int(os.environ.get("BENCH_ENDPOINT_CONCURRENCY", "16")),
+        )
+        database = Database.from_url(url, pool_size=4)
+        async with database.unit_of_work() as session:
+            created = await EndpointService(session, settings).create(
+                f"http://127.0.0.1:{port}/hook", ["*"], "bench"
+            )
+            await session.execute(
+                text(
+                    "INSERT INTO webhooks.deliveries (endpoint_id, event_id, type, body) "
+                    "SELECT :endpoint, gen_random_uuid(), 'webhook.test', "
+                    '\'{"type":"webhook.test","timestamp":"2026-12-05T00:00:00Z","data":{"n":\' || n || \'}}\' '
+                    "FROM generate_series(1, :count) AS n"
+                ),
+                {"endpoint": created.endpoint.id, "count": messages},
+            )
+        receiver = subprocess.Popen([sys.executable, "-c", RECEIVER, str(port), created.secret])
+        deadline = time.monotonic() + 30
+        while http_status(f"http://127.0.0.1:{port}/health") != 200:
+            assert time.monotonic() < deadline, "the receiver did not start"
+            time.sleep(0.05)
+        dispatcher = WebhookDispatcher(settings, database)
+        started = time.perf_counter()
+        dispatcher.start()
+        while True:
+            await asyncio.sleep(0.05)
+            async with database.read_sessions() as session:
+                left = await session.scalar(
+                    text("SELECT count(*) FROM webhooks.deliveries WHERE status <> 'delivered'")
+                )
+            if left == 0:
+                break
+        elapsed = time.perf_counter() - started
+        await dispatcher.stop()
+        return messages / elapsed
+    finally:
+        if receiver is not None:
+            receiver.terminate()
+            receiver.wait()
+        if database is not None:
+            await database.dispose()
+        async with admin.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--database-url", default=os.environ.get("TEST_DATABASE_URL"))
+    args = parser.parse_args()
+    if not args.database_url:
+        raise SystemExit("set TEST_DATABASE_URL or pass --database-url")
+    rate = asyncio.run(measure(args.database_url, args.messages))
+    print(f"webhook deliveries: {rate:.0f} messages/s ({args.messages} messages, 1 dispatcher)")
+
+
+if __name__ == "__main__":
+    main()
