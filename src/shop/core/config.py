@@ -118,6 +118,8 @@ class Settings(BaseSettings):
     webhook_poll_seconds: float = Field(default=0.5, gt=0)
     webhook_concurrency: int = Field(default=64, ge=1)
     webhook_endpoint_concurrency: int = Field(default=16, ge=1)
+    # Delivered and failed messages (they hold personal data) are purged after this.
+    webhook_retention_days: int = Field(default=30, ge=1)
 
     @field_validator("cors_origins", "trusted_proxies", "webhook_retry_schedule", mode="before")
     @classmethod

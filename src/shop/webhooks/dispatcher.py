@@ -48,6 +48,7 @@ LEASE_MARGIN_SECONDS = 30.0
 ENDPOINTS_REFRESH_SECONDS = 1.0
 STATS_SECONDS = 1.0
 COALESCE_SECONDS = 0.005
+PURGE_SECONDS = 3600.0
 # What is read of a receiver's answer (its status is what counts); the rest is not waited for.
 MAX_ANSWER_BYTES = 65536
 USER_AGENT = "shop-webhooks"
@@ -75,6 +76,12 @@ class _Target:
     def __init__(self, endpoint: Endpoint, seal: SecretSeal, settings: Settings) -> None:
         self.id = endpoint.id
         self.url = endpoint.url
+        # http is refused in production at each delivery too, as when saved (unless allowed).
+        self.insecure_refused = (
+            endpoint.url.startswith("http://")
+            and settings.environment == "production"
+            and not settings.webhook_allow_insecure
+        )
         self.updated_at = endpoint.updated_at
         self.current = Signer([seal.open(endpoint.secret)])
         self.both: Signer | None = None
@@ -115,6 +122,7 @@ class WebhookDispatcher(BackgroundLoop):
         self._wake = asyncio.Event()
         self._endpoints_at = float("-inf")
         self._stats_at = float("-inf")
+        self._purged_at = float("-inf")
         self._turn = itertools.count()
 
     async def _run(self) -> None:
@@ -156,6 +164,11 @@ class WebhookDispatcher(BackgroundLoop):
         if now - self._stats_at >= STATS_SECONDS:
             await self._refresh_stats()
             self._stats_at = now
+        if now - self._purged_at >= PURGE_SECONDS:
+            # Every instance may do it; deleting what another just deleted is harmless.
+            async with self.database.unit_of_work() as session:
+                await DeliveryRepository(session).purge_finished(self.settings.webhook_retention_days)
+            self._purged_at = now
         # Busy while it claimed all it had room for (more may be due): else wait for a send to end.
         return bool(claimed) and len(claimed) == sum(limits.values())
 
@@ -210,6 +223,8 @@ class WebhookDispatcher(BackgroundLoop):
         status_code: int | None = None
         error: str | None = None
         try:
+            if target.insecure_refused:
+                raise TargetRefused("the URL must use https")
             async with asyncio.timeout(self.settings.webhook_timeout_seconds):
                 async with target.client.stream("POST", target.url, content=body, headers=headers) as answer:
                     status_code = answer.status_code

@@ -18,10 +18,13 @@ BACKLOG = Gauge(
     "Webhook deliveries pending per endpoint, as last seen by the dispatcher.",
     ["endpoint"],
     registry=REGISTRY,
+    # Every worker's dispatcher counts the same table: the largest of the live workers' views.
+    multiprocess_mode="livemax",
 )
 OLDEST_PENDING_AGE = Gauge(
     "shop_webhook_oldest_pending_age_seconds",
     "Age of the oldest pending webhook delivery per endpoint, as last seen by the dispatcher.",
     ["endpoint"],
     registry=REGISTRY,
+    multiprocess_mode="livemax",
 )

@@ -216,6 +216,18 @@ class DeliveryRepository:
                 .values(next_attempt_at=func.now(), lease_id=None, attempts=Delivery.attempts - 1)
             )
 
+    async def purge_finished(self, older_than_days: int) -> int:
+        """Delete delivered and failed deliveries recorded more than `older_than_days` ago."""
+        deleted = await self.session.execute(
+            delete(Delivery)
+            .where(
+                Delivery.status != PENDING,
+                Delivery.created_at < func.now() - func.make_interval(0, 0, 0, older_than_days),
+            )
+            .returning(Delivery.id)
+        )
+        return len(deleted.all())
+
     async def backlog(self) -> list[tuple[uuid.UUID, int, datetime]]:
         """Per endpoint: how many deliveries are pending, and when the oldest was recorded."""
         rows = await self.session.execute(
