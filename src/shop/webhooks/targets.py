@@ -50,8 +50,8 @@ async def resolve(host: str, port: int) -> list[IpAddress]:
     loop = asyncio.get_running_loop()
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise TargetRefused(f"{host} does not resolve") from exc
+    except (OSError, UnicodeError, ValueError) as exc:  # unknown, or not a name at all
+        raise TargetRefused(f"{host[:100]} does not resolve") from exc
     return [ipaddress.ip_address(info[4][0]) for info in infos]
 
 
@@ -59,17 +59,21 @@ async def public_addresses(host: str, port: int) -> list[IpAddress]:
     """The addresses of `host`, all of them public; else TargetRefused."""
     addresses = await resolve(host, port)
     if not addresses:
-        raise TargetRefused(f"{host} does not resolve")
+        raise TargetRefused(f"{host[:100]} does not resolve")
     for address in addresses:
         if refused_address(address):
-            raise TargetRefused(f"{host} is or resolves to a non-public address")
+            raise TargetRefused(f"{host[:100]} is or resolves to a non-public address")
     return addresses
 
 
 async def check_url(url: str, settings: Settings) -> str | None:
     """Why `url` may not receive webhooks, or None when it may."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:  # a malformed IPv6 literal, a port out of range
+        return "The URL is not valid."
+    if parts.scheme not in ("http", "https") or not host:
         return "The URL must be an absolute http(s) URL."
     if (
         parts.scheme != "https"
@@ -80,7 +84,7 @@ async def check_url(url: str, settings: Settings) -> str | None:
     if settings.webhook_allow_private_targets:
         return None
     try:
-        await public_addresses(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+        await public_addresses(host, port or (443 if parts.scheme == "https" else 80))
     except TargetRefused as exc:
         return f"{exc}; webhooks go to public addresses only."
     return None
