@@ -47,7 +47,7 @@ logger = logging.getLogger("shop.webhooks")
 LEASE_MARGIN_SECONDS = 30.0
 ENDPOINTS_REFRESH_SECONDS = 1.0
 STATS_SECONDS = 1.0
-COALESCE_SECONDS = 0.005
+COALESCE_STEPS, COALESCE_STEP_SECONDS = 5, 0.002
 PURGE_SECONDS = 3600.0
 # What is read of a receiver's answer (its status is what counts); the rest is not waited for.
 MAX_ANSWER_BYTES = 65536
@@ -261,8 +261,12 @@ class WebhookDispatcher(BackgroundLoop):
         finally:
             for future in waiting:
                 future.cancel()
-        if self._wake.is_set() and self._tasks and not self.stopping:
-            await asyncio.sleep(COALESCE_SECONDS)
+        # Until half the sends under way have ended, or a few milliseconds at most.
+        in_flight = len(self._tasks)
+        for _ in range(COALESCE_STEPS):
+            if not self._wake.is_set() or self.stopping or len(self._tasks) <= in_flight // 2:
+                break
+            await asyncio.sleep(COALESCE_STEP_SECONDS)
 
     async def _refresh_endpoints(self) -> None:
         async with self.database.read_sessions() as session:
