@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,16 @@ import uvicorn
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from tests.support.net import free_port
+
+# Settings of an app whose dispatcher tries quickly (tests/webhooks/conftest.py's `hooks_app_with`).
+QUICK = {
+    "webhook_allow_private_targets": True,  # the receivers are on loopback
+    "webhook_retry_schedule": [0.2, 0.2],
+    "webhook_timeout_seconds": 1.0,
+    "webhook_poll_seconds": 0.05,
+}
+# `async with hooks_app_with(**settings) as app`
+HooksApp = Callable[..., AbstractAsyncContextManager[Any]]
 
 # The answer to one message: a status (and headers), after an optional wait (to hang past the
 # sender's timeout). Every verified message is in `attempts`; those answered 2xx in `messages`.

@@ -4,7 +4,7 @@ with settings for quick tries, and receivers on loopback that stop after the tes
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +16,7 @@ from shop.bootstrap import create_app
 from shop.core.db import Database
 from tests.support.app import http_client, make_settings, truncate_mutable
 from tests.support.net import STARTUP_SECONDS
-from tests.support.webhooks import Receiver
-
-QUICK = {
-    "webhook_allow_private_targets": True,  # the receivers are on loopback
-    "webhook_retry_schedule": [0.2, 0.2],
-    "webhook_timeout_seconds": 1.0,
-    "webhook_poll_seconds": 0.05,
-}
-
-HooksApp = Callable[..., AbstractAsyncContextManager[Any]]
+from tests.support.webhooks import QUICK, HooksApp, Receiver
 
 
 @pytest.fixture

@@ -24,8 +24,7 @@ from tests.support.app import http_client
 from tests.support.auth import PASSWORD, bearer, login, register_verified
 from tests.support.factories import signed_in_user, user_with_profile
 from tests.support.users import ADDRESSES, PROFILE, add_address, address_body
-from tests.support.webhooks import ENDPOINTS, Message, Receiver, add_endpoint
-from tests.webhooks.conftest import HooksApp
+from tests.support.webhooks import ENDPOINTS, HooksApp, Message, Receiver, add_endpoint
 
 RATES = "/api/v1/admin/exchange-rates"
 _minutes = itertools.count(1)
