@@ -1,6 +1,6 @@
 """Webhooks across processes: two `shop serve` instances on one database deliver each of a few
-hundred messages once; a SIGTERM in the middle of deliveries loses none; `shop webhooks` manages the
-endpoints without an admin token. Receivers verify every message with `standardwebhooks`."""
+hundred messages once; a SIGTERM in the middle of deliveries loses none. Endpoints are added with
+`shop webhooks add`; receivers verify every message with `standardwebhooks`."""
 
 from __future__ import annotations
 
@@ -82,10 +82,7 @@ async def test_two_instances_deliver_each_message_once(new_database: NewDatabase
     try:
         started(one, two)
         endpoint_id = add_receiver(one, receiver)
-        assert endpoint_id in webhooks_command(two, "list")
         expected = queue_messages(url, endpoint_id, 400)
-        tested = webhooks_command(two, "test", endpoint_id)
-        expected.add(tested.split()[1])
 
         wait_until(lambda: len(receiver.received()) >= len(expected), "every message arrives", 120)
         time.sleep(0.5)  # time for a duplicate to show
@@ -99,8 +96,6 @@ async def test_two_instances_deliver_each_message_once(new_database: NewDatabase
             ),
             "every delivery is recorded as delivered",
         )
-        assert "removed" in webhooks_command(one, "remove", endpoint_id)
-        assert webhooks_command(two, "list").strip() == "no webhook endpoints"
     finally:
         for server in (one, two):
             server.stop()
