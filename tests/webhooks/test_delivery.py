@@ -102,6 +102,20 @@ async def test_each_event_fires_once_for_its_change_and_never_for_a_rolled_back_
     assert receiver.forged == []
 
 
+async def test_an_address_that_loses_primary_is_announced_as_updated(
+    hooks_app: Any, hooks_client: httpx.AsyncClient, receivers: Callable[..., Receiver]
+) -> None:
+    receiver = receivers()
+    admin = (await signed_in_user(hooks_app, role="admin")).headers
+    await add_endpoint(hooks_client, admin, receiver, events=["address.updated"])
+    user = await user_with_profile(hooks_app)
+    first = await add_address(hooks_client, user)
+    assert first["is_primary"]
+    await add_address(hooks_client, user, is_primary=True)
+    [lost] = await receiver.wait_for(1)
+    assert lost.data["id"] == first["id"] and lost.data["is_primary"] is False
+
+
 async def test_a_refused_message_comes_again_with_the_same_webhook_id(
     hooks_app: Any, hooks_client: httpx.AsyncClient, receivers: Callable[..., Receiver]
 ) -> None:

@@ -120,6 +120,11 @@ class AddressService:
             shown = AddressOut.model_validate(address).model_dump(mode="json")
             await self.events.publish(self.session, event_type(address.user_id, shown))
 
+    async def _announce_all(self, event_type: type[AddressUpdated], addresses: list[Address]) -> None:
+        """An address that lost primary to another changed too."""
+        for address in addresses:
+            await self._announce(event_type, address)
+
     async def list_for(self, user_id: uuid.UUID) -> list[dict[str, Any]]:
         return await self.addresses.list_for(user_id)
 
@@ -137,7 +142,7 @@ class AddressService:
         values = data.model_dump(exclude={"is_primary"})
         sharing = types_sharing_a_use(data.type)
         if data.is_primary is True:
-            await self.addresses.clear_primary(user_id, sharing)
+            await self._announce_all(AddressUpdated, await self.addresses.clear_primary(user_id, sharing))
             is_primary = True
         elif data.is_primary is False:
             is_primary = False
@@ -186,7 +191,8 @@ class AddressService:
         new_type = values.get("type", current.type)
         sharing = types_sharing_a_use(new_type)
         if is_primary is True:
-            await self.addresses.clear_primary(current.user_id, sharing, other_than=current.id)
+            cleared = await self.addresses.clear_primary(current.user_id, sharing, other_than=current.id)
+            await self._announce_all(AddressUpdated, cleared)
             values["is_primary"] = True
         elif is_primary is False or (
             current.is_primary
