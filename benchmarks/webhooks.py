@@ -120,7 +120,12 @@ async def request_path(server_url: str, messages: int, seconds: float = 8.0) -> 
         "webhooks-request-path",
         url,
         1,
-        env={"WEBHOOK_ALLOW_PRIVATE_TARGETS": "true", "WEBHOOK_POLL_SECONDS": "0.05"},
+        env={
+            "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
+            "WEBHOOK_POLL_SECONDS": "0.05",
+            # WEBHOOK_CONCURRENCY and the rest as the caller's environment sets them.
+            **{key: value for key, value in os.environ.items() if key.startswith("WEBHOOK_")},
+        },
     )
     try:
         settings = Settings(_env_file=None, environment="test", database_url=url, jwt_secret_key=BENCH_SECRET)  # type: ignore[call-arg]
