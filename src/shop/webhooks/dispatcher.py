@@ -239,6 +239,9 @@ class WebhookDispatcher(BackgroundLoop):
             error = f"no answer within {self.settings.webhook_timeout_seconds:g} s"
         except (httpx.HTTPError, OSError) as exc:
             error = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # never a delivery left leased for ever by a surprise: a failed try
+            logger.warning("webhook send failed unexpectedly", exc_info=True)
+            error = f"{type(exc).__name__}: {exc}"
         if status_code is not None and 200 <= status_code < 300:
             return Outcome(delivery.id, lease_id, DELIVERED, now, status_code, None)
         if error is None:
