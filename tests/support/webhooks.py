@@ -23,6 +23,8 @@ QUICK = {
     "webhook_retry_schedule": [0.2, 0.2],
     "webhook_timeout_seconds": 1.0,
     "webhook_poll_seconds": 0.05,
+    # Mail waits in the outbox, where the tests read their links (a sent mail's body is blanked).
+    "mail_poll_seconds": 600,
 }
 # `async with hooks_app_with(**settings) as app`
 HooksApp = Callable[..., AbstractAsyncContextManager[Any]]

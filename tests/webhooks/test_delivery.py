@@ -17,9 +17,10 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
+from shop.auth import public as auth_public
 from shop.users.schemas import AddressIn
 from shop.users.service import AddressService
-from shop.webhooks.service import EndpointService
+from shop.webhooks.service import EVENT_TYPES, EndpointService
 from tests.support.app import http_client
 from tests.support.auth import PASSWORD, bearer, login, register_verified
 from tests.support.factories import signed_in_user, user_with_profile
@@ -100,6 +101,56 @@ async def test_each_event_fires_once_for_its_change_and_never_for_a_rolled_back_
     assert messages["exchange_rate.created"].data == rate
     assert len({m.id for m in receiver.received()}) == 5
     assert receiver.forged == []
+
+
+async def test_each_account_event_fires_once_for_its_change(
+    hooks_app: Any, hooks_client: httpx.AsyncClient, receivers: Callable[..., Receiver]
+) -> None:
+    receiver = receivers()
+    admin = (await signed_in_user(hooks_app, role="admin")).headers
+    await add_endpoint(
+        hooks_client, admin, receiver, events=[name for name in EVENT_TYPES if name.startswith("user.")]
+    )
+
+    email = await register_verified(hooks_client, hooks_app)  # user.created, then user.email_verified
+    headers = bearer(await login(hooks_client, email))
+    user_id = (await hooks_client.get("/api/v1/auth/me", headers=headers)).json()["id"]
+    account = f"/api/v1/admin/users/{user_id}"
+    assert (await hooks_client.patch(account, json={"is_active": False}, headers=admin)).status_code == 200
+    assert (await hooks_client.patch(account, json={"is_active": False}, headers=admin)).status_code == 200
+    assert (await hooks_client.patch(account, json={"is_active": True}, headers=admin)).status_code == 200
+    # The email change is published by auth's own feature; its event is delivered like the others.
+    async with hooks_app.state.database.sessions() as session:
+        await hooks_app.state.events.publish(
+            session, auth_public.EmailChanged(uuid.UUID(user_id), "new@example.com")
+        )
+        await session.commit()
+    # Delivered first: the deletion erases whatever names the user and is still waiting.
+    await receiver.wait_for(5)
+    headers = bearer(await login(hooks_client, email))
+    deleted = await hooks_client.request(
+        "DELETE", "/api/v1/auth/me", json={"password": PASSWORD}, headers=headers
+    )
+    assert deleted.status_code == 204, deleted.text
+
+    await receiver.wait_for(1, "user.deleted")
+    await asyncio.sleep(0.5)  # time for a stray or duplicate message to show
+    messages = {m.type: m for m in receiver.received()}
+    assert Counter(m.type for m in receiver.received()) == {
+        "user.created": 1,
+        "user.email_verified": 1,
+        "user.deactivated": 1,  # once: the second PATCH changed nothing
+        "user.reactivated": 1,
+        "user.email_changed": 1,
+        "user.deleted": 1,
+    }
+    created = messages["user.created"].data
+    assert created.pop("created_at").endswith("Z")
+    assert created == {"user_id": user_id, "email": email, "email_verified": False}
+    assert messages["user.email_verified"].data == {"user_id": user_id, "email": email}
+    assert messages["user.email_changed"].data == {"user_id": user_id, "email": "new@example.com"}
+    for kind in ("user.deactivated", "user.reactivated", "user.deleted"):
+        assert messages[kind].data == {"user_id": user_id}
 
 
 async def test_an_address_that_loses_primary_is_announced_as_updated(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop.auth.errors import MfaRequired
+from shop.auth.repository import UserRepository
 from shop.auth.sessions.repository import SessionRepository, SignedInAccount
 from shop.core.config import Settings
 from shop.core.security import GuardPolicy, Principal
@@ -26,6 +28,55 @@ class AccountDeleted:
     """Published inside the deletion transaction, before the account's rows are removed."""
 
     user_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class EmailVerified:
+    """Published inside the transaction that first proves the account's address (a verification
+    link, a reset link, an admin)."""
+
+    user_id: uuid.UUID
+    email: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccountDeactivated:
+    """Published inside the transaction that deactivates the account (an admin)."""
+
+    user_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class AccountReactivated:
+    """Published inside the transaction that makes a deactivated account active again."""
+
+    user_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class AccountFacts:
+    """What other contexts may know of an account: its address, whether it is proven, since when."""
+
+    user_id: uuid.UUID
+    email: str
+    email_verified: bool
+    created_at: datetime
+
+
+async def account_facts(session: AsyncSession, user_id: uuid.UUID) -> AccountFacts | None:
+    """The account's facts inside the caller's transaction (a new account's too), None if unknown."""
+    user = await UserRepository(session).get(user_id)
+    if user is None:
+        return None
+    return AccountFacts(user.id, user.email, user.email_verified, user.created_at)
+
+
+@dataclass(frozen=True, slots=True)
+class EmailChanged:
+    """Published inside the transaction that makes `email` (verified) the account's address."""
+
+    user_id: uuid.UUID
+    email: str
 
 
 @dataclass(frozen=True, slots=True)

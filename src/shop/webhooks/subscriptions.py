@@ -4,6 +4,8 @@ place that wires the app."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop.auth import public as auth
@@ -11,6 +13,43 @@ from shop.core.events import EventBus
 from shop.localization import public as localization
 from shop.users import public as users
 from shop.webhooks.service import erase_user, record
+
+
+async def _user_created(session: AsyncSession, event: auth.UserRegistered) -> None:
+    # However the account was made (sign-up, an admin command, another provider), auth says so
+    # with this event; its facts are read in the same transaction.
+    facts = await auth.account_facts(session, event.user_id)
+    if facts is None:  # pragma: no cover  (published after the account's row is written)
+        return
+    data = {
+        "user_id": str(facts.user_id),
+        "email": facts.email,
+        "email_verified": facts.email_verified,
+        "created_at": _utc(facts.created_at),
+    }
+    await record(session, "user.created", data, user_id=event.user_id)
+
+
+async def _email_verified(session: AsyncSession, event: auth.EmailVerified) -> None:
+    data = {"user_id": str(event.user_id), "email": event.email}
+    await record(session, "user.email_verified", data, user_id=event.user_id)
+
+
+async def _email_changed(session: AsyncSession, event: auth.EmailChanged) -> None:
+    data = {"user_id": str(event.user_id), "email": event.email}
+    await record(session, "user.email_changed", data, user_id=event.user_id)
+
+
+async def _deactivated(session: AsyncSession, event: auth.AccountDeactivated) -> None:
+    await record(session, "user.deactivated", {"user_id": str(event.user_id)}, user_id=event.user_id)
+
+
+async def _reactivated(session: AsyncSession, event: auth.AccountReactivated) -> None:
+    await record(session, "user.reactivated", {"user_id": str(event.user_id)}, user_id=event.user_id)
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 async def _profile_updated(session: AsyncSession, event: users.ProfileUpdated) -> None:
@@ -41,6 +80,11 @@ async def _account_deleted(session: AsyncSession, event: auth.AccountDeleted) ->
 
 
 def subscribe(events: EventBus) -> None:
+    events.subscribe(auth.UserRegistered, _user_created)
+    events.subscribe(auth.EmailVerified, _email_verified)
+    events.subscribe(auth.EmailChanged, _email_changed)
+    events.subscribe(auth.AccountDeactivated, _deactivated)
+    events.subscribe(auth.AccountReactivated, _reactivated)
     events.subscribe(users.ProfileUpdated, _profile_updated)
     events.subscribe(users.AddressCreated, _address_created)
     events.subscribe(users.AddressUpdated, _address_updated)
