@@ -145,6 +145,7 @@ class WebhookDispatcher(BackgroundLoop):
         """Record the ended sends, claim what this process has room for, start sending; whether
         there was anything to do."""
         now = time.monotonic()
+        self._wake.clear()  # a send that ends from here on wakes the next wait
         if now - self._endpoints_at >= ENDPOINTS_REFRESH_SECONDS:
             await self._refresh_endpoints()
             self._endpoints_at = now
@@ -257,7 +258,6 @@ class WebhookDispatcher(BackgroundLoop):
         """Wait until a send ends, the poll interval passes, or the loop is stopped. After a send
         ends, a moment more: the sends that end meanwhile are recorded (and their slots refilled) by
         the same pass, rather than a transaction each."""
-        self._wake.clear()
         waiting = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(self.pause(seconds))]
         try:
             await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
