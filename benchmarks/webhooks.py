@@ -174,7 +174,6 @@ async def measure(server_url: str, messages: int) -> tuple[float, float]:
             jwt_secret_key=BENCH_SECRET,
             webhook_allow_private_targets=True,
             webhook_poll_seconds=0.05,
-            webhook_endpoint_concurrency=int(os.environ.get("BENCH_ENDPOINT_CONCURRENCY", "16")),
         )
         database = Database.from_url(url, pool_size=4)
         async with database.unit_of_work() as session:

@@ -37,6 +37,7 @@ from shop.core.docs import install_docs
 from shop.core.embedded import EmbeddedPostgres
 from shop.core.events import EventBus
 from shop.core.health import router as health_router
+from shop.core.load import RequestLoad, RequestLoadMiddleware
 from shop.core.logging import configure_logging
 from shop.core.mail.sender import MailSender
 from shop.core.middleware import BodyLimitMiddleware, RequestContextMiddleware
@@ -122,6 +123,8 @@ class Shop:
     limiter: RateLimiter
     auth: AuthTools
     guard: BearerGuard
+    # Requests under way in this process: background work yields to them.
+    load: RequestLoad
 
 
 async def _create_profile(session: AsyncSession, event: auth_public.UserRegistered) -> None:
@@ -185,7 +188,7 @@ def bootstrap(
         sessions=auth_public.SessionCheck(settings.session_max_lifetime_seconds),
         policy=auth_public.guard_policy(settings, AUTH_PREFIX),
     )
-    return Shop(settings=settings, events=events, limiter=limiter, auth=auth, guard=guard)
+    return Shop(settings=settings, events=events, limiter=limiter, auth=auth, guard=guard, load=RequestLoad())
 
 
 @asynccontextmanager
@@ -195,7 +198,7 @@ async def _background_work(shop: Shop, database: Database, *, run: bool) -> Asyn
     bound to one connection) starts no background task; the signing keys are still made on first
     start."""
     sender = MailSender(shop.settings, database)
-    dispatcher = WebhookDispatcher(shop.settings, database)
+    dispatcher = WebhookDispatcher(shop.settings, database, shop.load)
     upkeep = AuthUpkeep(database, shop.auth)
     keys = SigningKeyMaintenance(shop.settings, database, shop.auth.tokens)
     await keys.ensure_keys()  # first start: the key pairs exist before the first token
@@ -213,7 +216,7 @@ async def _background_work(shop: Shop, database: Database, *, run: bool) -> Asyn
         await sender.stop()
 
 
-def _install_middleware(app: FastAPI, settings: Settings) -> None:
+def _install_middleware(app: FastAPI, settings: Settings, load: RequestLoad) -> None:
     """Last added runs first: the request id and the security headers wrap everything (a 413 or a
     500 carries them too); CORS wraps the body limit and the shutdown's cut-off, so a browser can
     read their 413 and 503. A request ended by a deadlock is run again innermost, right outside the
@@ -224,6 +227,7 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(CutOffMiddleware)  # its 503 is logged, counted and carries the request id
     _install_cors(app, settings)
     app.add_middleware(RequestContextMiddleware, no_store_prefixes=NO_STORE_PREFIXES)
+    app.add_middleware(RequestLoadMiddleware, load=load)  # counts every request, whatever it answers
 
 
 def create_app(
@@ -287,7 +291,7 @@ def create_app(
     install_error_handlers(app)
     install_openapi(app, LINKS)
     install_docs(app)
-    _install_middleware(app, settings)
+    _install_middleware(app, settings, shop.load)
 
     _include_routers(app)
     install_contract(app)  # last: it finishes the schema every route and hook above made

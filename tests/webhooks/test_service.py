@@ -4,6 +4,7 @@ rules, and the purge of finished deliveries."""
 from __future__ import annotations
 
 import ipaddress
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -11,7 +12,10 @@ import pytest
 from sqlalchemy import select, text
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from shop.core.config import Settings
 from shop.core.db import Database
+from shop.core.load import RequestLoad
+from shop.webhooks.dispatcher import WebhookDispatcher
 from shop.webhooks.models import Delivery
 from shop.webhooks.repository import DeliveryRepository
 from shop.webhooks.service import message_body
@@ -76,3 +80,19 @@ async def test_finished_deliveries_are_purged_after_the_retention(db: Database) 
         assert await DeliveryRepository(session).purge_finished(30) == 2
         left = (await session.scalars(select(Delivery.status).order_by(Delivery.status))).all()
     assert left == ["delivered", "pending"]
+
+
+async def test_the_dispatcher_sends_at_a_background_pace_while_requests_are_served(
+    settings: Settings, db: Database
+) -> None:
+    load = RequestLoad()
+    dispatcher = WebhookDispatcher(settings, db, load)
+    endpoints = [uuid.uuid4(), uuid.uuid4()]
+    dispatcher._targets = dict.fromkeys(endpoints)  # type: ignore[arg-type]  # only their ids count here
+    idle = dispatcher._room()
+    assert idle == dict.fromkeys(endpoints, settings.webhook_endpoint_concurrency)
+    load.active = 1  # a request under way
+    assert dispatcher._room() == dict.fromkeys(endpoints, 1)  # one each: no endpoint waits for another
+    load.active = 0
+    load.last_ended = time.monotonic() - 1
+    assert dispatcher._room() == idle

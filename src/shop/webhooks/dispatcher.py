@@ -32,6 +32,7 @@ import httpx
 from shop.core.background import BackgroundLoop
 from shop.core.config import Settings
 from shop.core.db import Database
+from shop.core.load import RequestLoad
 from shop.core.problems import is_outage
 from shop.core.secretbox import SecretBoxError
 from shop.webhooks.metrics import BACKLOG, DELIVERIES, OLDEST_PENDING_AGE
@@ -49,6 +50,9 @@ ENDPOINTS_REFRESH_SECONDS = 1.0
 STATS_SECONDS = 1.0
 COALESCE_STEPS, COALESCE_STEP_SECONDS = 5, 0.002
 PURGE_SECONDS = 3600.0
+# Sends under way per endpoint while the process is serving requests (each endpoint keeps its own
+# slot: a slow receiver still delays no other).
+BACKGROUND_CONCURRENCY = 1
 # What is read of a receiver's answer (its status is what counts); the rest is not waited for.
 MAX_ANSWER_BYTES = 65536
 USER_AGENT = "shop-webhooks"
@@ -108,10 +112,13 @@ class _Target:
 class WebhookDispatcher(BackgroundLoop):
     name = "webhook-dispatcher"
 
-    def __init__(self, settings: Settings, database: Database) -> None:
+    def __init__(self, settings: Settings, database: Database, load: RequestLoad | None = None) -> None:
+        """`load`: the requests this process serves; while any are, the dispatcher sends at a
+        background pace (a burst of events does not starve them)."""
         super().__init__()
         self.settings = settings
         self.database = database
+        self.load = load
         self.seal = SecretSeal(settings.signing_key())
         self.lease_seconds = settings.webhook_timeout_seconds + LEASE_MARGIN_SECONDS
         self._targets: dict[uuid.UUID, _Target] = {}
@@ -176,14 +183,17 @@ class WebhookDispatcher(BackgroundLoop):
     def _room(self) -> dict[uuid.UUID, int]:
         """How many deliveries to claim per endpoint: its free slots, within the free slots in all
         (endpoints take turns being first)."""
-        free = self.settings.webhook_concurrency - len(self._tasks)
+        overall, per_endpoint = self.settings.webhook_concurrency, self.settings.webhook_endpoint_concurrency
+        if self.load is not None and self.load.busy():
+            per_endpoint = min(BACKGROUND_CONCURRENCY, per_endpoint)
+        free = overall - len(self._tasks)
         ids = list(self._targets)
         if not ids or free <= 0:
             return {}
         start = next(self._turn) % len(ids)
         limits: dict[uuid.UUID, int] = {}
         for endpoint_id in ids[start:] + ids[:start]:
-            room = min(self.settings.webhook_endpoint_concurrency - self._in_flight[endpoint_id], free)
+            room = min(per_endpoint - self._in_flight[endpoint_id], free)
             if room > 0:
                 limits[endpoint_id] = room
                 free -= room
