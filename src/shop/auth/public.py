@@ -72,14 +72,6 @@ async def account_facts(session: AsyncSession, user_id: uuid.UUID) -> AccountFac
 
 
 @dataclass(frozen=True, slots=True)
-class EmailChanged:
-    """Published inside the transaction that makes `email` (verified) the account's address."""
-
-    user_id: uuid.UUID
-    email: str
-
-
-@dataclass(frozen=True, slots=True)
 class SessionCheck:
     """The account of a live session's active user (its `role` among the fields GET /me shows), or
     None when the session or user is gone, or the session is older than its maximum lifetime (a
@@ -93,6 +85,14 @@ class SessionCheck:
         return await SessionRepository(session).get_live_account(
             user_id, session_id, self.max_lifetime_seconds, hold=hold
         )
+
+
+@dataclass(frozen=True, slots=True)
+class EmailChanged:
+    """Published inside the transaction that makes `email` (verified) the account's address."""
+
+    user_id: uuid.UUID
+    email: str
 
 
 def guard_policy(settings: Settings, prefix: str) -> GuardPolicy:
