@@ -21,7 +21,7 @@ from shop.core.db import schemas as schemas_of_metadata
 from shop.core.migrate import current_revision, run_alembic
 from tests.support.databases import create_database, drop_database
 
-SCHEMAS = {"auth", "users", "localization", "mail"}
+SCHEMAS = {"auth", "users", "localization", "mail", "webhooks"}
 
 
 @pytest.fixture

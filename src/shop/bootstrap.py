@@ -37,6 +37,7 @@ from shop.core.docs import install_docs
 from shop.core.embedded import EmbeddedPostgres
 from shop.core.events import EventBus
 from shop.core.health import router as health_router
+from shop.core.load import RequestLoad, RequestLoadMiddleware
 from shop.core.logging import configure_logging
 from shop.core.mail.sender import MailSender
 from shop.core.metrics import MULTIPROCESS, ProcessMetricsLoop, worker_exited
@@ -56,6 +57,9 @@ from shop.localization.router import router as localization_router
 from shop.localization.upkeep import RatesUpkeep
 from shop.users import public as users_public
 from shop.users.router import router as users_router
+from shop.webhooks import subscriptions as webhooks
+from shop.webhooks.dispatcher import WebhookDispatcher
+from shop.webhooks.router import router as webhooks_router
 
 API_PREFIX = "/api/v1"
 AUTH_PREFIX = f"{API_PREFIX}/auth"
@@ -100,6 +104,11 @@ TAGS = [
         "the RFC 8414 metadata, and (admin) the signing keys and their rotation.",
     },
     {
+        "name": "webhooks",
+        "description": "Events for other services (admin): the endpoints that receive them as "
+        "Standard Webhooks messages, their secrets and their deliveries.",
+    },
+    {
         "name": "operations",
         "description": "For operators and orchestrators: liveness, readiness and Prometheus metrics, "
         "at the root outside /api/v1.",
@@ -119,6 +128,8 @@ class Shop:
     limiter: RateLimiter
     auth: AuthTools
     guard: BearerGuard
+    # Requests under way in this process: background work yields to them.
+    load: RequestLoad
 
 
 async def _create_profile(session: AsyncSession, event: auth_public.UserRegistered) -> None:
@@ -162,6 +173,8 @@ def bootstrap(
     events = EventBus()
     events.subscribe(auth_public.UserRegistered, _create_profile)
     events.subscribe(auth_public.AccountDeleted, _erase_user_data)
+    # Webhooks listen to every context's public events; nobody else knows they exist.
+    webhooks.subscribe(events)
 
     limiter = RateLimiter(settings)
     tokens = AccessTokens.from_settings(settings)
@@ -180,16 +193,17 @@ def bootstrap(
         sessions=auth_public.SessionCheck(settings.session_max_lifetime_seconds),
         policy=auth_public.guard_policy(settings, AUTH_PREFIX),
     )
-    return Shop(settings=settings, events=events, limiter=limiter, auth=auth, guard=guard)
+    return Shop(settings=settings, events=events, limiter=limiter, auth=auth, guard=guard, load=RequestLoad())
 
 
 @asynccontextmanager
 async def _background_work(shop: Shop, database: Database, *, run: bool) -> AsyncIterator[None]:
-    """The mail sender, auth's upkeep (asks for mailed links, the purge of ended sessions), the
-    signing keys' upkeep and the rates' upkeep (the newest rate's age, the daily ECB import), for as
-    long as the app runs. `run=False` (tests bound to one connection)
-    starts no background task; the signing keys are still made on first start."""
+    """The mail sender, the webhook dispatcher, auth's upkeep (asks for mailed links, the purge of
+    ended sessions), the signing keys' upkeep and the rates' upkeep (the newest rate's age, the daily
+    ECB import), for as long as the app runs. `run=False` (tests bound to one connection) starts no
+    background task; the signing keys are still made on first start."""
     sender = MailSender(shop.settings, database)
+    dispatcher = WebhookDispatcher(shop.settings, database, shop.load)
     upkeep = AuthUpkeep(database, shop.auth)
     keys = SigningKeyMaintenance(shop.settings, database, shop.auth.tokens)
     process_metrics = ProcessMetricsLoop()
@@ -197,6 +211,7 @@ async def _background_work(shop: Shop, database: Database, *, run: bool) -> Asyn
     await keys.ensure_keys()  # first start: the key pairs exist before the first token
     if run:
         sender.start()
+        dispatcher.start()
         upkeep.start()
         keys.start()
         if MULTIPROCESS:  # the workers of `shop serve`
@@ -209,11 +224,12 @@ async def _background_work(shop: Shop, database: Database, *, run: bool) -> Asyn
         await process_metrics.stop()
         await keys.stop()
         await upkeep.stop()
+        await dispatcher.stop()
         await sender.stop()
         worker_exited()
 
 
-def _install_middleware(app: FastAPI, settings: Settings, *, traced: bool) -> None:
+def _install_middleware(app: FastAPI, settings: Settings, load: RequestLoad, *, traced: bool) -> None:
     """Last added runs first: the request id and the security headers wrap everything (a 413 or a
     500 carries them too); CORS wraps the body limit and the shutdown's cut-off, so a browser can
     read their 413 and 503. A request ended by a deadlock is run again innermost, right outside the
@@ -228,6 +244,7 @@ def _install_middleware(app: FastAPI, settings: Settings, *, traced: bool) -> No
         no_store_prefixes=NO_STORE_PREFIXES,
         name_request=name_request if traced else None,
     )
+    app.add_middleware(RequestLoadMiddleware, load=load)  # counts every request, whatever it answers
 
 
 def create_app(
@@ -286,6 +303,7 @@ def create_app(
     app.state.settings = settings
     app.state.rate_limiter = shop.limiter
     app.state.auth = shop.auth
+    app.state.events = shop.events
     install_guard(app, shop.guard)
 
     install_error_handlers(app, translate=localization_public.problem_text)
@@ -293,7 +311,7 @@ def create_app(
     install_docs(app)
     # Only with OTEL_EXPORTER_OTLP_ENDPOINT set; else OpenTelemetry is not even imported.
     traced = install_tracing(app)
-    _install_middleware(app, settings, traced=traced)
+    _install_middleware(app, settings, shop.load, traced=traced)
 
     _include_routers(app)
     install_contract(app)  # last: it finishes the schema every route and hook above made
@@ -330,4 +348,5 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(localization_router, prefix=API_PREFIX)
     app.include_router(keys_router)
     app.include_router(auth_admin_router, prefix=f"{API_PREFIX}/admin")
+    app.include_router(webhooks_router, prefix=f"{API_PREFIX}/admin")
     app.include_router(auth_pages_router)  # the pages mail links open, at the root

@@ -1,4 +1,5 @@
-"""The `shop` command: serve, migrate, create-admin, mfa-off, keys, backup, restore, import-rates."""
+"""The `shop` command: serve, migrate, create-admin, mfa-off, keys, backup, restore, import-rates,
+webhooks."""
 
 from __future__ import annotations
 
@@ -243,6 +244,30 @@ def cmd_backup(args: argparse.Namespace) -> None:
     print(f"restored from {target}" if args.restore else f"backed up to {target}")
 
 
+def cmd_webhooks(args: argparse.Namespace) -> None:
+    from shop.bootstrap import bootstrap
+    from shop.webhooks.commands import CommandFailed, run
+
+    settings = bootstrap(_settings()).settings  # the same wiring as the app
+    with database_url(settings) as url:
+        _migrate_to(url, "upgrade", "head")
+        try:
+            print(
+                asyncio.run(
+                    run(
+                        settings,
+                        url,
+                        args.action,
+                        args.target,
+                        events=args.events,
+                        description=args.description,
+                    )
+                )
+            )
+        except CommandFailed as error:
+            _fail(str(error), code=1)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="shop", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -278,6 +303,17 @@ def build_parser() -> argparse.ArgumentParser:
         "purpose): a new key signs, tokens signed before stay valid until they expire",
     )
     keys.set_defaults(handler=cmd_keys)
+
+    webhooks = commands.add_parser(
+        "webhooks", help="the endpoints that receive events: list, add URL, remove ID, test ID"
+    )
+    webhooks.add_argument("action", choices=["list", "add", "remove", "test"])
+    webhooks.add_argument(
+        "target", nargs="?", default=None, help="add: the URL; remove, test: the endpoint's id"
+    )
+    webhooks.add_argument("--events", default="*", help="add: comma-separated event types (default: *, all)")
+    webhooks.add_argument("--description", default=None, help="add: what the endpoint is for")
+    webhooks.set_defaults(handler=cmd_webhooks)
 
     backup = commands.add_parser(
         "backup", help="the whole database into FILE (pg_dump's custom format); works while shop serve runs"

@@ -8,7 +8,7 @@ from pathlib import Path
 from shop.bootstrap import create_app
 from tests.support.app import make_settings
 
-OPERATION_ID = re.compile(r"^(auth|users|localization|keys|ops)_[a-z0-9_]+$")
+OPERATION_ID = re.compile(r"^(auth|users|localization|keys|webhooks|ops)_[a-z0-9_]+$")
 
 
 def _operations() -> list[tuple[str, str, dict[str, object]]]:

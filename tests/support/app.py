@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shop.core.config import Settings
 
 # Tables whose rows tests create; reference data (languages, currencies) stays.
-MUTABLE_SCHEMAS = ("auth", "users", "mail")
+MUTABLE_SCHEMAS = ("auth", "users", "mail", "webhooks")
 MUTABLE_TABLES = ("localization.exchange_rates",)
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop.auth.errors import MfaRequired
+from shop.auth.repository import UserRepository
 from shop.auth.sessions.repository import SessionRepository, SignedInAccount
 from shop.core.config import Settings
 from shop.core.security import GuardPolicy, Principal
@@ -29,6 +31,47 @@ class AccountDeleted:
 
 
 @dataclass(frozen=True, slots=True)
+class EmailVerified:
+    """Published inside the transaction that first proves the account's address (a verification
+    link, a reset link, an admin)."""
+
+    user_id: uuid.UUID
+    email: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccountDeactivated:
+    """Published inside the transaction that deactivates the account (an admin)."""
+
+    user_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class AccountReactivated:
+    """Published inside the transaction that makes a deactivated account active again."""
+
+    user_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class AccountFacts:
+    """What other contexts may know of an account: its address, whether it is proven, since when."""
+
+    user_id: uuid.UUID
+    email: str
+    email_verified: bool
+    created_at: datetime
+
+
+async def account_facts(session: AsyncSession, user_id: uuid.UUID) -> AccountFacts | None:
+    """The account's facts inside the caller's transaction (a new account's too), None if unknown."""
+    user = await UserRepository(session).get(user_id)
+    if user is None:
+        return None
+    return AccountFacts(user.id, user.email, user.email_verified, user.created_at)
+
+
+@dataclass(frozen=True, slots=True)
 class SessionCheck:
     """The account of a live session's active user (its `role` among the fields GET /me shows), or
     None when the session or user is gone, or the session is older than its maximum lifetime (a
@@ -42,6 +85,14 @@ class SessionCheck:
         return await SessionRepository(session).get_live_account(
             user_id, session_id, self.max_lifetime_seconds, hold=hold
         )
+
+
+@dataclass(frozen=True, slots=True)
+class EmailChanged:
+    """Published inside the transaction that makes `email` (verified) the account's address."""
+
+    user_id: uuid.UUID
+    email: str
 
 
 def guard_policy(settings: Settings, prefix: str) -> GuardPolicy:

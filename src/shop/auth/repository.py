@@ -131,11 +131,13 @@ class UserRepository:
             .execution_options(synchronize_session=False)
         )
 
-    async def set_email_verified(self, user_id: uuid.UUID) -> None:
-        await self.session.execute(
+    async def set_email_verified(self, user_id: uuid.UUID) -> str | None:
+        """Mark the address proven; the address, when it was not proven before (else None)."""
+        return await self.session.scalar(
             update(User)
-            .where(User.id == user_id)
+            .where(User.id == user_id, User.email_verified.is_(False))
             .values(email_verified=True, updated_at=func.now())
+            .returning(User.email)
             .execution_options(synchronize_session=False)
         )
 

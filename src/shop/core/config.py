@@ -124,10 +124,31 @@ class Settings(BaseSettings):
     # On SIGTERM: how long requests under way may take to finish before they are cut off.
     shutdown_grace_seconds: int = Field(default=20, ge=0)
 
-    @field_validator("cors_origins", "trusted_proxies", mode="before")
+    # Webhooks: a 2xx within the timeout is delivered; otherwise tried again after each delay of the
+    # schedule (seconds), then failed. Targets must be https in production, and public addresses.
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_retry_schedule: Annotated[list[float], NoDecode] = [5, 300, 1800, 7200, 18000, 36000, 36000]
+    webhook_allow_insecure: bool = False
+    webhook_allow_private_targets: bool = False
+    # How often an idle dispatcher looks for due deliveries; how many it sends at once in all and
+    # to one endpoint (per process): a slow receiver holds its own slots only.
+    webhook_poll_seconds: float = Field(default=0.5, gt=0)
+    webhook_concurrency: int = Field(default=64, ge=1)
+    webhook_endpoint_concurrency: int = Field(default=16, ge=1)
+    # Delivered and failed messages (they hold personal data) are purged after this.
+    webhook_retention_days: int = Field(default=30, ge=1)
+
+    @field_validator("cors_origins", "trusted_proxies", "webhook_retry_schedule", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _delays(cls, value: list[float]) -> list[float]:
+        if any(delay < 0 for delay in value):
+            raise ValueError("delays are seconds >= 0, comma-separated (5,300,1800)")
+        return value
 
     @field_validator("cookie_domain")
     @classmethod

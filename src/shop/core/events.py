@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
+from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 E = TypeVar("E")
@@ -25,3 +26,12 @@ class EventBus:
     async def publish(self, session: AsyncSession, event: object) -> None:
         for handler in self._handlers.get(type(event), []):
             await handler(session, event)
+
+
+async def get_events(request: Request) -> EventBus:
+    """The app's bus, for the services a request builds."""
+    events: EventBus = request.app.state.events
+    return events
+
+
+EventsDep = Annotated[EventBus, Depends(get_events)]

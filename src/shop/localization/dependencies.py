@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 
 from shop.core.config import Settings
 from shop.core.db import SessionDep
+from shop.core.events import EventsDep
 from shop.localization.service import CurrencyService, LanguageService, RateService
 
 
@@ -29,8 +30,8 @@ async def get_currency_service(session: SessionDep) -> CurrencyService:
     return CurrencyService(session)
 
 
-async def get_rate_service(session: SessionDep, pivot: BaseCurrency) -> RateService:
-    return RateService(session, pivot=pivot)
+async def get_rate_service(session: SessionDep, pivot: BaseCurrency, events: EventsDep) -> RateService:
+    return RateService(session, pivot=pivot, events=events)
 
 
 LanguageServiceDep = Annotated[LanguageService, Depends(get_language_service)]

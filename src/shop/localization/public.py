@@ -23,6 +23,7 @@ from shop.localization.addresses import (
 )
 from shop.localization.catalogs import PROBLEMS, SHIPPED_LANGUAGES
 from shop.localization.errors import RateNotFound, UnknownCurrency, UnknownLanguage
+from shop.localization.events import ExchangeRateCreated
 from shop.localization.service import (
     DEFAULT_CURRENCY,
     DEFAULT_LANGUAGE,
@@ -44,6 +45,7 @@ __all__ = [
     "AddressIssue",
     "CheckedAddress",
     "Conversion",
+    "ExchangeRateCreated",
     "PostalAddress",
     "RateNotFound",
     "UnknownCurrency",

@@ -452,15 +452,7 @@ async def add_exchange_rate(body: RateIn, rates: RateServiceDep, _: AdminUser) -
         effective_date=body.effective_date,
         source=body.source,
     )
-    return StoredRateOut(
-        id=str(stored.id),
-        from_=stored.from_code,
-        to=stored.to_code,
-        rate=service.format_rate(stored.rate),
-        effective_date=stored.effective_date,
-        source=stored.source,
-        created_at=stored.created_at,
-    )
+    return StoredRateOut.model_validate(service.stored_rate_fields(stored))
 
 
 @router.patch(

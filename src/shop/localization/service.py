@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Context, Decimal
 
+from pydantic_core import to_jsonable_python
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shop.core.events import EventBus
 from shop.localization.errors import (
     CurrencyNotFound,
     LanguageNotFound,
@@ -24,6 +26,7 @@ from shop.localization.errors import (
     RateNotFound,
     UnknownCurrency,
 )
+from shop.localization.events import ExchangeRateCreated
 from shop.localization.models import RATE_SCALE, Currency, ExchangeRate, Language
 from shop.localization.repository import (
     CurrencyRepository,
@@ -267,8 +270,11 @@ class RateService:
     """Rates in force, derived rates and conversions; `pivot` is the currency cross rates go through
     (BASE_CURRENCY)."""
 
-    def __init__(self, session: AsyncSession, *, pivot: str) -> None:
+    def __init__(self, session: AsyncSession, *, pivot: str, events: EventBus | None = None) -> None:
+        """`events`: where a stored rate is announced (None: nowhere)."""
+        self.session = session
         self.pivot = pivot
+        self.events = events
         self.currencies = CurrencyRepository(session)
         self.rates = RateRepository(session)
 
@@ -345,4 +351,20 @@ class RateService:
         stored = await self.rates.add(from_code, to_code, rate, effective_date, source)
         if stored is None:
             raise RateExists()
+        if self.events is not None:
+            payload = to_jsonable_python(stored_rate_fields(stored))
+            await self.events.publish(self.session, ExchangeRateCreated(payload))
         return stored
+
+
+def stored_rate_fields(stored: ExchangeRate) -> dict[str, object]:
+    """A stored rate as the API shows it (members named as in JSON)."""
+    return {
+        "id": str(stored.id),
+        "from": stored.from_code,
+        "to": stored.to_code,
+        "rate": format_rate(stored.rate),
+        "effective_date": stored.effective_date,
+        "source": stored.source,
+        "created_at": stored.created_at,
+    }

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 import shop.auth.models
 import shop.core.mail.outbox
 import shop.localization.models
-import shop.users.models  # noqa: F401  (every context registers its tables on Base.metadata)
+import shop.users.models
+import shop.webhooks.models  # noqa: F401  (every context registers its tables on Base.metadata)
 from shop.core.db import Base, schemas
 
 target_metadata = Base.metadata

@@ -7,7 +7,18 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shop.users.events import AddressCreated, AddressDeleted, AddressUpdated, ProfileUpdated
 from shop.users.service import AddressService, ProfileService
+
+__all__ = [
+    "AddressCreated",
+    "AddressDeleted",
+    "AddressUpdated",
+    "ProfileUpdated",
+    "create_profile",
+    "erase_user_data",
+    "preferred_language",
+]
 
 
 async def create_profile(session: AsyncSession, user_id: uuid.UUID, accept_language: str | None) -> None:

@@ -145,16 +145,17 @@ class AddressRepository:
 
     async def clear_primary(
         self, user_id: uuid.UUID, types: Collection[str], *, other_than: uuid.UUID | None = None
-    ) -> None:
-        """Take primary from the user's addresses of one of `types` (other than `other_than`)."""
+    ) -> list[Address]:
+        """Take primary from the user's addresses of one of `types` (other than `other_than`); the
+        addresses it was taken from."""
         statement = update(Address).where(
             Address.user_id == user_id, Address.is_primary, Address.type.in_(types)
         )
         if other_than is not None:
             statement = statement.where(Address.id != other_than)
-        await self.session.execute(
-            statement.values(is_primary=False).execution_options(synchronize_session=False)
-        )
+        statement = statement.values(is_primary=False).returning(Address)
+        options = {**_FRESH, "synchronize_session": False}
+        return list((await self.session.scalars(statement.execution_options(**options))).all())
 
     async def add(self, user_id: uuid.UUID, values: Mapping[str, Any]) -> Address:
         statement = (

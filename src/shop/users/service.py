@@ -14,11 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop.core.db import Database
 from shop.core.errors import NotFound
+from shop.core.events import EventBus
 from shop.localization import public as localization
 from shop.users.errors import AddressLimit, AddressRefused
+from shop.users.events import AddressCreated, AddressDeleted, AddressUpdated, ProfileUpdated
 from shop.users.models import BILLING_TYPES, SHIPPING_TYPES, Address
 from shop.users.repository import AddressRepository, AddressRow, ProfileRepository, ProfileRow
-from shop.users.schemas import AddressIn, AddressUpdate, ProfileReplace, ProfileUpdate
+from shop.users.schemas import AddressIn, AddressOut, AddressUpdate, ProfileOut, ProfileReplace, ProfileUpdate
 
 MAX_ADDRESSES_PER_USER = 20
 
@@ -34,12 +36,18 @@ def types_sharing_a_use(address_type: str) -> tuple[str, ...]:
 
 class ProfileService:
     def __init__(
-        self, session: AsyncSession, *, accept_language: str | None = None, database: Database | None = None
+        self,
+        session: AsyncSession,
+        *,
+        accept_language: str | None = None,
+        database: Database | None = None,
+        events: EventBus | None = None,
     ) -> None:
         """`accept_language`: the caller's header, for a profile that has to be created now;
         `database`, for a reading request: that creation then commits on its own, as the request's
-        session cannot write."""
+        session cannot write; `events`: where changes are announced (None: nowhere)."""
         self.session = session
+        self.events = events
         self.profiles = ProfileRepository(session)
         self.accept_language = accept_language
         self.database = database
@@ -95,6 +103,9 @@ class ProfileService:
         updated = await self.profiles.update(user_id, values)
         if updated is None:  # pragma: no cover  (only if the account is erased meanwhile)
             raise NotFound("The profile was not found.")
+        if self.events is not None:
+            shown = ProfileOut.model_validate(updated).model_dump(mode="json")
+            await self.events.publish(self.session, ProfileUpdated(user_id, shown))
         return updated
 
 
@@ -108,8 +119,17 @@ class AddressService:
     and a postal code apply. Stored addresses are never rewritten: one that fails today's rules
     stays readable, and only a change of its ruled members checks it again."""
 
-    def __init__(self, session: AsyncSession, *, strict: bool = True, language: str = "en") -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        *,
+        events: EventBus | None = None,
+        strict: bool = True,
+        language: str = "en",
+    ) -> None:
+        """`events`: where changes are announced (None: nowhere)."""
         self.session = session
+        self.events = events
         self.addresses = AddressRepository(session)
         self.strict = strict
         self.language = language
@@ -142,6 +162,16 @@ class AddressService:
             )
         return {**values, "region": checked.region, "postal_code": checked.postal_code}
 
+    async def _announce(self, event_type: type[AddressCreated | AddressUpdated], address: Address) -> None:
+        if self.events is not None:
+            shown = AddressOut.model_validate(address).model_dump(mode="json")
+            await self.events.publish(self.session, event_type(address.user_id, shown))
+
+    async def _announce_all(self, event_type: type[AddressUpdated], addresses: list[Address]) -> None:
+        """An address that lost primary to another changed too."""
+        for address in addresses:
+            await self._announce(event_type, address)
+
     async def list_for(self, user_id: uuid.UUID) -> list[AddressRow]:
         return await self.addresses.list_for(user_id)
 
@@ -159,14 +189,16 @@ class AddressService:
         values = await self._checked(data.model_dump(exclude={"is_primary"}))
         sharing = types_sharing_a_use(data.type)
         if data.is_primary is True:
-            await self.addresses.clear_primary(user_id, sharing)
+            await self._announce_all(AddressUpdated, await self.addresses.clear_primary(user_id, sharing))
             is_primary = True
         elif data.is_primary is False:
             is_primary = False
         else:
             # Primary by itself when none of its uses has a primary address yet.
             is_primary = not await self.addresses.has_primary(user_id, sharing)
-        return await self.addresses.add(user_id, {**values, "is_primary": is_primary})
+        address = await self.addresses.add(user_id, {**values, "is_primary": is_primary})
+        await self._announce(AddressCreated, address)
+        return address
 
     async def replace(self, user_id: uuid.UUID, address_id: uuid.UUID, data: AddressIn) -> Address:
         await self.addresses.lock_user(user_id)
@@ -192,6 +224,8 @@ class AddressService:
         await self.addresses.lock_user(user_id)
         if not await self.addresses.delete(user_id, address_id):
             raise NotFound("The address was not found.")
+        if self.events is not None:
+            await self.events.publish(self.session, AddressDeleted(user_id, address_id))
 
     async def erase(self, user_id: uuid.UUID) -> None:
         await self.addresses.lock_user(user_id)
@@ -207,7 +241,8 @@ class AddressService:
         new_type = values.get("type", current.type)
         sharing = types_sharing_a_use(new_type)
         if is_primary is True:
-            await self.addresses.clear_primary(current.user_id, sharing, other_than=current.id)
+            cleared = await self.addresses.clear_primary(current.user_id, sharing, other_than=current.id)
+            await self._announce_all(AddressUpdated, cleared)
             values["is_primary"] = True
         elif is_primary is False or (
             current.is_primary
@@ -220,4 +255,5 @@ class AddressService:
         updated = await self.addresses.update(current.user_id, current.id, values)
         if updated is None:  # pragma: no cover  (the row is locked by the user's lock and was just read)
             raise NotFound("The address was not found.")
+        await self._announce(AddressUpdated, updated)
         return updated

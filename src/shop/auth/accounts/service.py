@@ -87,8 +87,13 @@ class AccountService:
         user_id = await self.email_tokens.use(hash_token(token), VERIFY)
         if user_id is None:
             raise EmailTokenInvalid()
-        await self.users.set_email_verified(user_id)
+        await self._set_email_verified(user_id)
         await audit(self.session, "verify_email", "success", client, user_id)
+
+    async def _set_email_verified(self, user_id: uuid.UUID) -> None:
+        email = await self.users.set_email_verified(user_id)
+        if email is not None:  # proven just now
+            await self.tools.events.publish(self.session, public.EmailVerified(user_id, email))
 
     async def email_link_state(self, token: str, purpose: str) -> str:
         """What a mailed link's token is now (`valid`, `used`, `expired`, `unknown`), without spending it."""
@@ -153,7 +158,7 @@ class AccountService:
         # Two-step sign-in stays on: a mailbox alone must not be enough to take over the account.
         await self.challenges.spend_all(user_id)
         # The mail reached its owner: the address is proven.
-        await self.users.set_email_verified(user_id)
+        await self._set_email_verified(user_id)
         count = await self.sessions.revoke_all(user_id, "password_reset")
         await audit(self.session, "password_reset", "success", client, user_id, sessions_revoked=count)
         await tell_owner(self.session, user, "password_changed")
@@ -217,15 +222,24 @@ class AccountService:
             # The row first, then the admins' lock: the order a deletion takes them in too.
             await self.users.lock_for_update(user_id)
             await self._keep_an_admin(user_id)
-        user = await self.users.update(user_id, changes) if changes else await self.users.get(user_id)
+        before = await self.users.get(user_id)
+        was_active = before.is_active if before is not None else None
+        user = await self.users.update(user_id, changes) if changes else before
         if user is None:
             raise NotFound("No such user.")
         if changes.get("is_active") is False:
             await self.sessions.revoke_all(user_id, "deactivated")
+        await self._announce_activity(user_id, was_active, user.is_active)
         await audit(
             self.session, "admin_update_user", "success", client, user_id, by=str(admin_id), **changes
         )
         return user
+
+    async def _announce_activity(self, user_id: uuid.UUID, was_active: bool | None, is_active: bool) -> None:
+        if was_active is True and not is_active:
+            await self.tools.events.publish(self.session, public.AccountDeactivated(user_id))
+        elif was_active is False and is_active:
+            await self.tools.events.publish(self.session, public.AccountReactivated(user_id))
 
     async def _keep_an_admin(self, user_id: uuid.UUID) -> None:
         """Refuse a change that would leave no active admin (`user_id` demoted, deactivated or
@@ -240,7 +254,11 @@ class AccountService:
         """Make `email` a verified admin; create it with `password` when it does not exist."""
         user = await self.users.get_by_email(email)
         if user is not None:
+            was_active, was_verified = user.is_active, user.email_verified
             await self.users.update(user.id, {"role": "admin", "email_verified": True, "is_active": True})
+            if not was_verified:
+                await self.tools.events.publish(self.session, public.EmailVerified(user.id, user.email))
+            await self._announce_activity(user.id, was_active, True)
             return user.id, False
         if password is None:
             raise InvalidInput(["password"], "A password is needed to create the account.")
