@@ -40,3 +40,11 @@ class SessionCheck:
         return await SessionRepository(session).get_live_account(
             user_id, session_id, self.max_lifetime_seconds, hold=hold
         )
+
+
+@dataclass(frozen=True, slots=True)
+class EmailChanged:
+    """Published inside the transaction that makes `email` (verified) the account's address."""
+
+    user_id: uuid.UUID
+    email: str

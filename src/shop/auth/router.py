@@ -10,6 +10,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import EmailStr
 
 from shop.auth import errors
+from shop.auth.accounts.self_service_router import router as self_service_router
 from shop.auth.cookies import CsrfTokenMismatch, SessionCookiesDep
 from shop.auth.dependencies import (
     AccountServiceDep,
@@ -530,6 +531,10 @@ async def admin_turn_off_mfa(
     too). Audited; the user is mailed. 404 when there is no such user or two-step sign-in is off."""
     await service.admin_turn_off_mfa(principal.user_id, user_id, client)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# The owner's self-service (email change, personal-data export): rarely asked, so after the others.
+router.include_router(self_service_router)
 
 
 # -- keys: for other services ----------------------------------------------------------------------

@@ -23,6 +23,7 @@ from typing import Any, NoReturn
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop.auth import mfa, public
+from shop.auth.accounts.email_change_repository import EmailChangeRepository
 from shop.auth.errors import (
     AccountDisabled,
     AccountLocked,
@@ -526,6 +527,8 @@ class AccountService(_AuthService):
         # Every other reset link of the user dies with this one (one may sit in a stolen mailbox).
         await self.email_tokens.spend_all(user_id, RESET)
         await self.link_requests.delete_for(user.email, RESET)
+        # An email change asked for before (perhaps by whoever the new password shuts out) dies too.
+        await EmailChangeRepository(self.session).spend_all(user_id)
         # Two-step sign-in stays on: a mailbox alone must not be enough to take over the account.
         await self.challenges.spend_all(user_id)
         # The mail reached its owner: the address is proven.
@@ -543,6 +546,7 @@ class AccountService(_AuthService):
         # A reset link mailed (or asked for) before the change must not undo it.
         await self.email_tokens.spend_all(user_id, RESET)
         await self.link_requests.delete_for(user.email, RESET)
+        await EmailChangeRepository(self.session).spend_all(user_id)
         await self.challenges.spend_all(user_id)
         count = await self.sessions.revoke_all(user_id, "password_change", keep=session_id)
         await self._audit("password_change", "success", client, user_id, sessions_revoked=count)
@@ -558,8 +562,14 @@ class AccountService(_AuthService):
         await self._lock_for_deletion(user_id, session_id)
         await self._keep_an_admin(user_id)
         await self.tools.events.publish(self.session, public.AccountDeleted(user_id))
-        mail_ids = await erase_recipient(self.session, user.email)
-        await self.link_requests.delete_for(user.email)
+        # Mail went to every address the account had (an email change names two); one that another
+        # account holds now is that account's, and so is its mail.
+        addresses = {user.email, *await EmailChangeRepository(self.session).addresses_of(user_id)}
+        addresses = {a for a in addresses if a == user.email or not await self.users.get_by_email(a)}
+        mail_ids = []
+        for address in sorted(addresses):
+            mail_ids += await erase_recipient(self.session, address)
+            await self.link_requests.delete_for(address)
         audit_log = AuditRepository(self.session)
         await audit_log.scrub(user_id)
         await self.users.delete(user_id)  # sessions, tokens, challenges and factors go with it

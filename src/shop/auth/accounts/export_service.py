@@ -1,0 +1,82 @@
+"""The personal-data export (GDPR Art. 15 and 20): one document of everything shop holds about the
+account, each part from the part of shop that holds it — the users context's through its public
+interface — and no secret of any kind."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from shop.auth.accounts.email_change_repository import EmailChangeRepository
+from shop.auth.accounts.export_repository import ExportRepository
+from shop.auth.accounts.self_service_schemas import (
+    ExportedAuditEvent,
+    ExportedMfa,
+    ExportedSession,
+    PendingEmailChange,
+    PersonalDataExport,
+)
+from shop.auth.repository import RecoveryCodeRepository
+from shop.auth.schemas import UserOut
+from shop.auth.service import Client, _AuthService
+from shop.users import public as users
+
+# Per account: an export reads everything the account has, and a stolen session should not be
+# able to pull it again and again.
+EXPORT_LIMIT = "3/hour"
+
+
+class ExportService(_AuthService):
+    async def export(
+        self, user_id: uuid.UUID, session_id: uuid.UUID, password: str, client: Client
+    ) -> PersonalDataExport:
+        user = await self._existing(user_id)
+        await self._confirm_password(user, password, client, "personal_data_export")
+        await self.tools.limiter.hit(EXPORT_LIMIT, "me-export", str(user_id))
+        # Audited first, so the export lists itself too.
+        await self._audit("personal_data_export", "success", client, user_id)
+        reads = ExportRepository(self.session)
+        held = await users.personal_data(self.session, user_id)
+        pending = await EmailChangeRepository(self.session).pending(user_id)
+        return PersonalDataExport(
+            exported_at=datetime.now(UTC),
+            account=UserOut.model_validate(user, from_attributes=True),
+            profile=held.profile,
+            addresses=held.addresses,
+            sessions=[
+                ExportedSession(
+                    id=item.id,
+                    created_at=item.created_at,
+                    last_used_at=item.last_used_at,
+                    expires_at=item.expires_at,
+                    revoked_at=item.revoked_at,
+                    revoked_reason=item.revoked_reason,
+                    user_agent=item.user_agent,
+                    ip=str(item.ip) if item.ip is not None else None,
+                    amr=list(item.amr),
+                    current=item.id == session_id,
+                )
+                for item in await reads.sessions_of(user_id)
+            ],
+            # Passkeys and other providers' identities: none can be held yet.
+            passkeys=[],
+            identities=[],
+            mfa=ExportedMfa(
+                enabled=user.mfa_enabled,
+                recovery_codes_left=await RecoveryCodeRepository(self.session).count_unused(user_id)
+                if user.mfa_enabled
+                else 0,
+            ),
+            audit_events=[
+                ExportedAuditEvent(
+                    event=item.event,
+                    outcome=item.outcome,
+                    at=item.created_at,
+                    ip=str(item.ip) if item.ip is not None else None,
+                )
+                for item in await reads.audit_trail_of(user_id)
+            ],
+            pending_email_change=PendingEmailChange(new_email=pending[0], expires_at=pending[1])
+            if pending is not None
+            else None,
+        )
