@@ -64,6 +64,66 @@ class PersonalDataExport(BaseModel):
     """Everything shop holds about the account, and no secret (no hash, key, token or TOTP secret).
     Its JSON Schema is docs/export.schema.json."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "exported_at": "2026-12-05T10:00:00Z",
+                    "account": {
+                        "id": "3f2b8c1e-7a4d-4e9b-9c0f-1d2e3f4a5b6c",
+                        "email": "ada@example.com",
+                        "email_verified": True,
+                        "is_active": True,
+                        "role": "customer",
+                        "mfa_enabled": True,
+                        "created_at": "2026-11-20T09:30:00Z",
+                        "last_login_at": "2026-12-05T09:58:00Z",
+                    },
+                    "profile": {
+                        "user_id": "3f2b8c1e-7a4d-4e9b-9c0f-1d2e3f4a5b6c",
+                        "first_name": "Ada",
+                        "last_name": "Lovelace",
+                        "phone": "+442079460958",
+                        "preferred_language": "en",
+                        "preferred_currency": "GBP",
+                        "created_at": "2026-11-20T09:30:00Z",
+                        "updated_at": "2026-11-21T12:30:00Z",
+                    },
+                    "addresses": [],
+                    "sessions": [
+                        {
+                            "id": "8d7c6b5a-4f3e-4d2c-9b1a-0f9e8d7c6b5a",
+                            "created_at": "2026-12-05T09:58:00Z",
+                            "last_used_at": "2026-12-05T09:58:00Z",
+                            "expires_at": "2027-01-04T09:58:00Z",
+                            "revoked_at": "2026-12-05T11:00:00Z",
+                            "revoked_reason": "logout",
+                            "user_agent": "Mozilla/5.0 (X11; Linux x86_64)",
+                            "ip": "203.0.113.7",
+                            "amr": ["pwd", "otp"],
+                            "current": True,
+                        }
+                    ],
+                    "passkeys": [],
+                    "identities": [],
+                    "mfa": {"enabled": True, "recovery_codes_left": 9},
+                    "audit_events": [
+                        {
+                            "event": "login",
+                            "outcome": "success",
+                            "at": "2026-12-05T09:58:00Z",
+                            "ip": "203.0.113.7",
+                        }
+                    ],
+                    "pending_email_change": {
+                        "new_email": "ada@new.example.com",
+                        "expires_at": "2026-12-06T09:00:00Z",
+                    },
+                }
+            ]
+        }
+    )
+
     exported_at: datetime
     account: UserOut
     profile: dict[str, Any] | None = Field(description="As GET /api/v1/profile shows it.")
