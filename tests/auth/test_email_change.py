@@ -4,12 +4,15 @@ enumeration safety, single-use links, the race for one address, and the event fo
 from __future__ import annotations
 
 import asyncio
+import re
+from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+import shop.auth
 from shop.auth import public
 from shop.auth.models import User
 from tests.support.auth import PASSWORD, bearer, login, new_email, register, register_verified
@@ -259,3 +262,17 @@ async def test_two_confirmations_of_one_link_one_wins(live_client: httpx.AsyncCl
     answers = await asyncio.gather(*(confirm_email_change(live_client, token) for _ in range(2)))
     assert sorted(answer.status_code for answer in answers) == [200, 400]
     assert (await live_client.get(f"{AUTH}/me", headers=bearer(pair))).json()["email"] == new
+
+
+def test_every_mail_of_the_change_exists_in_every_shipped_language() -> None:
+    """A mail that tells the owner is written in the owner's language: each language folder of
+    auth's templates has all four, with the same placeholders as the English one."""
+    folder = Path(shop.auth.__file__).parent / "templates"
+    languages = sorted(path.name for path in folder.iterdir() if path.is_dir() and path.name != "pages")
+    assert {"en", "es", "zh"} <= set(languages)
+    for name in ("email_change_confirm", "email_change_taken", "email_change_requested", "email_changed"):
+        english = (folder / "en" / f"{name}.txt").read_text(encoding="utf-8")
+        for language in languages:
+            text = (folder / language / f"{name}.txt").read_text(encoding="utf-8")
+            assert text.startswith("Subject: ") and "\n\n" in text, (language, name)
+            assert set(re.findall(r"\$\w+", text)) == set(re.findall(r"\$\w+", english)), (language, name)

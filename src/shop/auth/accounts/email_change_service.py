@@ -60,7 +60,10 @@ class EmailChangeService(_AuthService):
         if claimed is None:
             raise EmailTokenInvalid()
         user_id = claimed.user_id
-        old_email = (await self._existing(user_id)).email
+        user = await self._existing(user_id)
+        if not user.is_active:
+            raise EmailTokenInvalid()  # a disabled account changes nothing
+        old_email = user.email
         if not await self.changes.move(user_id, claimed.new_email):
             await self._refuse(
                 EmailTaken(), client, user_id, event="email_change", outcome="failure", reason="email_taken"

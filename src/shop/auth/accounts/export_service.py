@@ -5,7 +5,9 @@ interface — and no secret of any kind."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from shop.auth.accounts.email_change_repository import EmailChangeRepository
 from shop.auth.accounts.export_repository import ExportRepository
@@ -28,8 +30,14 @@ EXPORT_LIMIT = "3/hour"
 
 class ExportService(_AuthService):
     async def export(
-        self, user_id: uuid.UUID, session_id: uuid.UUID, password: str, client: Client
+        self,
+        user_id: uuid.UUID,
+        session_id: uuid.UUID,
+        account: Mapping[str, Any],
+        password: str,
+        client: Client,
     ) -> PersonalDataExport:
+        """`account`: the caller's account as GET /me answers it (the bearer guard's read)."""
         user = await self._existing(user_id)
         await self._confirm_password(user, password, client, "personal_data_export")
         await self.tools.limiter.hit(EXPORT_LIMIT, "me-export", str(user_id))
@@ -40,7 +48,7 @@ class ExportService(_AuthService):
         pending = await EmailChangeRepository(self.session).pending(user_id)
         return PersonalDataExport(
             exported_at=datetime.now(UTC),
-            account=UserOut.model_validate(user, from_attributes=True),
+            account=UserOut.model_validate(account),
             profile=held.profile,
             addresses=held.addresses,
             sessions=[

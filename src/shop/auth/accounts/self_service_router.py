@@ -94,7 +94,9 @@ async def export_personal_data(
     attachment`): the account, profile, addresses, sessions, passkeys, linked providers, two-step
     sign-in and the account's security events — and no secret of any kind. Three per hour per
     account; a wrong password counts as a failed login."""
-    document = await service.export(principal.user_id, principal.session_id, body.password, client)
+    document = await service.export(
+        principal.user_id, principal.session_id, principal.account, body.password, client
+    )
     return Response(
         document.model_dump_json(),
         media_type="application/json",
