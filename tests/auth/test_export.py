@@ -110,7 +110,12 @@ async def test_the_export_holds_every_part_and_no_secret(settings: Settings, db:
             ("email_change_request", "success"),
             ("personal_data_export", "success"),
         } <= set(events)
-        assert document["pending_email_change"]["new_email"] == wanted
+        (change,) = document["email_changes"]
+        assert (change["old_email"], change["new_email"], change["status"]) == (email, wanted, "pending")
+        subjects = [(mail["to"], mail["subject"]) for mail in document["mail"]]
+        assert (email, "Confirm your email address") in subjects
+        assert (email, "Two-step sign-in is on") in subjects
+        assert (wanted, "Confirm your new email address") in subjects
         assert document["passkeys"] == [] and document["identities"] == []
 
         # No secret of any kind: neither what the database holds nor what the user was shown.
@@ -158,3 +163,25 @@ async def test_three_exports_per_hour_per_account(database_url: str, tmp_path: P
 def test_the_documented_example_follows_the_schema() -> None:
     """The OpenAPI document's example of the export and docs/export.schema.json say the same."""
     schema_validator().validate(PersonalDataExport.model_json_schema()["examples"][0])
+
+
+async def test_the_export_names_both_addresses_of_a_change_but_not_the_mail_of_others(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    old = await register_verified(client, app)
+    pair = await login(client, old)
+    new, later = new_email(), new_email()
+    assert (await ask_email_change(client, pair, new)).status_code == 202
+    (token,) = await outbox_change_tokens(app, new)
+    assert (await client.post(f"{AUTH}/email-change/confirm", json={"token": token})).status_code == 200
+    assert (await ask_email_change(client, pair, later)).status_code == 202
+    # The old address is free again: whoever registers it next owns it, and its mail.
+    await register_verified(client, app, old)
+
+    document = (await export(client, pair)).json()
+    schema_validator().validate(document)
+    assert document["account"]["email"] == new
+    statuses = [(c["old_email"], c["new_email"], c["status"]) for c in document["email_changes"]]
+    assert statuses == [(old, new, "confirmed"), (new, later, "pending")]
+    recipients = {mail["to"] for mail in document["mail"]}
+    assert recipients == {new, later}

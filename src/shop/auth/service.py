@@ -562,12 +562,9 @@ class AccountService(_AuthService):
         await self._lock_for_deletion(user_id, session_id)
         await self._keep_an_admin(user_id)
         await self.tools.events.publish(self.session, public.AccountDeleted(user_id))
-        # Mail went to every address the account had (an email change names two); one that another
-        # account holds now is that account's, and so is its mail.
-        addresses = {user.email, *await EmailChangeRepository(self.session).addresses_of(user_id)}
-        addresses = {a for a in addresses if a == user.email or not await self.users.get_by_email(a)}
+        # Mail went to every address the account had (an email change names two).
         mail_ids = []
-        for address in sorted(addresses):
+        for address in sorted(await EmailChangeRepository(self.session).addresses_of(user_id)):
             mail_ids += await erase_recipient(self.session, address)
             await self.link_requests.delete_for(address)
         audit_log = AuditRepository(self.session)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, union, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -86,30 +86,29 @@ class EmailChangeRepository:
             return "used"
         return "valid" if live else "expired"
 
-    async def pending(self, user_id: uuid.UUID) -> tuple[str, datetime] | None:
-        """The address of the user's live ask and when its link expires, or None."""
-        row = (
-            await self.session.execute(
-                select(EmailChange.new_email, EmailChange.expires_at)
-                .where(
-                    EmailChange.user_id == user_id,
-                    EmailChange.used_at.is_(None),
-                    EmailChange.expires_at > func.now(),
-                )
-                .order_by(EmailChange.created_at.desc())
-                .limit(1)
-            )
-        ).first()
-        return (row[0], row[1]) if row is not None else None
+    async def list_for(self, user_id: uuid.UUID) -> list[EmailChange]:
+        """Every ask of the user, oldest first (a personal-data export shows them)."""
+        statement = (
+            select(EmailChange)
+            .where(EmailChange.user_id == user_id)
+            .order_by(EmailChange.created_at, EmailChange.expires_at)
+        )
+        return list((await self.session.scalars(statement)).all())
 
     async def addresses_of(self, user_id: uuid.UUID) -> set[str]:
-        """Every address the user's asks name (old and new): mail went to each of them."""
-        rows = (
-            await self.session.execute(
-                select(EmailChange.old_email, EmailChange.new_email).where(EmailChange.user_id == user_id)
-            )
-        ).all()
-        return {address for row in rows for address in row}
+        """Every address mail of the user's went to: its own, and each one its asks name (old and
+        new) that no other account holds now — one that another account holds is that account's,
+        and so is its mail."""
+        named = union(
+            select(EmailChange.old_email.label("address")).where(EmailChange.user_id == user_id),
+            select(EmailChange.new_email).where(EmailChange.user_id == user_id),
+        ).subquery()
+        others = select(User.id).where(func.lower(User.email) == named.c.address, User.id != user_id)
+        statement = union(
+            select(named.c.address).where(~others.exists()),
+            select(func.lower(User.email)).where(User.id == user_id),
+        )
+        return set((await self.session.scalars(statement)).all())
 
     async def move(self, user_id: uuid.UUID, new_email: str) -> bool:
         """Make `new_email` the account's (verified) address; False when another account holds it.

@@ -7,25 +7,36 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from shop.auth.accounts.email_change_repository import EmailChangeRepository
 from shop.auth.accounts.export_repository import ExportRepository
 from shop.auth.accounts.self_service_schemas import (
     ExportedAuditEvent,
+    ExportedEmailChange,
+    ExportedMail,
     ExportedMfa,
     ExportedSession,
-    PendingEmailChange,
     PersonalDataExport,
 )
+from shop.auth.models import EmailChange
 from shop.auth.repository import RecoveryCodeRepository
 from shop.auth.schemas import UserOut
 from shop.auth.service import Client, _AuthService
+from shop.core.mail.outbox import mail_to
 from shop.users import public as users
 
 # Per account: an export reads everything the account has, and a stolen session should not be
 # able to pull it again and again.
 EXPORT_LIMIT = "3/hour"
+
+
+def _status(change: EmailChange, now: datetime) -> Literal["pending", "confirmed", "spent", "expired"]:
+    if change.confirmed_at is not None:
+        return "confirmed"
+    if change.used_at is not None:
+        return "spent"  # a newer ask or a new password spent it
+    return "pending" if change.expires_at > now else "expired"
 
 
 class ExportService(_AuthService):
@@ -45,9 +56,12 @@ class ExportService(_AuthService):
         await self._audit("personal_data_export", "success", client, user_id)
         reads = ExportRepository(self.session)
         held = await users.personal_data(self.session, user_id)
-        pending = await EmailChangeRepository(self.session).pending(user_id)
+        email_changes = EmailChangeRepository(self.session)
+        changes = await email_changes.list_for(user_id)
+        addresses = await email_changes.addresses_of(user_id)
+        now = datetime.now(UTC)
         return PersonalDataExport(
-            exported_at=datetime.now(UTC),
+            exported_at=now,
             account=UserOut.model_validate(account),
             profile=held.profile,
             addresses=held.addresses,
@@ -84,7 +98,19 @@ class ExportService(_AuthService):
                 )
                 for item in await reads.audit_trail_of(user_id)
             ],
-            pending_email_change=PendingEmailChange(new_email=pending[0], expires_at=pending[1])
-            if pending is not None
-            else None,
+            email_changes=[
+                ExportedEmailChange(
+                    old_email=change.old_email,
+                    new_email=change.new_email,
+                    asked_at=change.created_at,
+                    expires_at=change.expires_at,
+                    confirmed_at=change.confirmed_at,
+                    status=_status(change, now),
+                )
+                for change in changes
+            ],
+            mail=[
+                ExportedMail(to=m.recipient, subject=m.subject, queued_at=m.created_at, sent_at=m.sent_at)
+                for m in await mail_to(self.session, addresses)
+            ],
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -55,9 +55,24 @@ class ExportedAuditEvent(BaseModel):
     ip: str | None
 
 
-class PendingEmailChange(BaseModel):
+class ExportedEmailChange(BaseModel):
+    """An ask to change the account's address; `status` says what became of its link."""
+
+    old_email: str
     new_email: str
+    asked_at: datetime
     expires_at: datetime
+    confirmed_at: datetime | None
+    status: Literal["pending", "confirmed", "spent", "expired"]
+
+
+class ExportedMail(BaseModel):
+    """A mail shop sent (or is about to send) to one of the account's addresses; never its body."""
+
+    to: str
+    subject: str
+    queued_at: datetime
+    sent_at: datetime | None
 
 
 class PersonalDataExport(BaseModel):
@@ -115,10 +130,24 @@ class PersonalDataExport(BaseModel):
                             "ip": "203.0.113.7",
                         }
                     ],
-                    "pending_email_change": {
-                        "new_email": "ada@new.example.com",
-                        "expires_at": "2026-12-06T09:00:00Z",
-                    },
+                    "email_changes": [
+                        {
+                            "old_email": "ada@old.example.com",
+                            "new_email": "ada@example.com",
+                            "asked_at": "2026-11-30T08:00:00Z",
+                            "expires_at": "2026-12-01T08:00:00Z",
+                            "confirmed_at": "2026-11-30T08:05:00Z",
+                            "status": "confirmed",
+                        }
+                    ],
+                    "mail": [
+                        {
+                            "to": "ada@example.com",
+                            "subject": "Two-step sign-in is on",
+                            "queued_at": "2026-12-05T09:59:00Z",
+                            "sent_at": "2026-12-05T09:59:01Z",
+                        }
+                    ],
                 }
             ]
         }
@@ -133,6 +162,9 @@ class PersonalDataExport(BaseModel):
     identities: list[dict[str, Any]]
     mfa: ExportedMfa
     audit_events: list[ExportedAuditEvent]
-    pending_email_change: PendingEmailChange | None = Field(
-        description="An ask to change the address whose link has not been used yet."
+    email_changes: list[ExportedEmailChange] = Field(
+        description="Every ask to change the account's address, oldest first."
+    )
+    mail: list[ExportedMail] = Field(
+        description="The mail sent or waiting to be sent to the account's addresses, oldest first."
     )
