@@ -15,6 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 import shop.auth
 from shop.auth import public
 from shop.auth.models import User
+from shop.bootstrap import create_app
+from shop.core.db import Database
+from tests.support.app import http_client, make_settings
 from tests.support.auth import PASSWORD, bearer, login, new_email, register, register_verified
 from tests.support.problems import assert_problem
 from tests.support.self_service import (
@@ -276,3 +279,22 @@ def test_every_mail_of_the_change_exists_in_every_shipped_language() -> None:
             text = (folder / language / f"{name}.txt").read_text(encoding="utf-8")
             assert text.startswith("Subject: ") and "\n\n" in text, (language, name)
             assert set(re.findall(r"\$\w+", text)) == set(re.findall(r"\$\w+", english)), (language, name)
+
+
+async def test_asks_are_limited_per_account_and_per_new_address(
+    database_url: str, tmp_path: Path, db: Database
+) -> None:
+    app = create_app(
+        make_settings(database_url, tmp_path, rate_limit_enabled=True), database=db, run_mail_sender=False
+    )
+    async with app.router.lifespan_context(app), http_client(app) as client:
+        first = await login(client, await register_verified(client, app))
+        for _ in range(3):
+            assert (await ask_email_change(client, first, new_email())).status_code == 202
+        assert_problem(await ask_email_change(client, first, new_email()), 429, "rate_limited")
+        # One address cannot be flooded from several accounts either.
+        target = new_email()
+        others = [await login(client, await register_verified(client, app)) for _ in range(2)]
+        for pair in (*others, *others[:1]):
+            assert (await ask_email_change(client, pair, target)).status_code == 202
+        assert_problem(await ask_email_change(client, others[1], target), 429, "rate_limited")
