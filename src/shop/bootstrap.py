@@ -19,15 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop import __version__
 from shop.auth import public as auth_public
-from shop.auth.key_maintenance import SigningKeyMaintenance
-from shop.auth.mfa import MfaKeys
-from shop.auth.pages import router as auth_pages_router
+from shop.auth.accounts.pages import router as auth_pages_router
+from shop.auth.keys.maintenance import SigningKeyMaintenance
+from shop.auth.keys.tokens import AccessTokens
+from shop.auth.mfa.codes import MfaKeys
 from shop.auth.passwords import PasswordHasher
 from shop.auth.router import admin_router as auth_admin_router
 from shop.auth.router import keys_router
 from shop.auth.router import router as auth_router
-from shop.auth.service import AuthTools
-from shop.auth.tokens import AccessTokens
+from shop.auth.tools import AuthTools
 from shop.auth.upkeep import AuthUpkeep
 from shop.core.config import Settings, get_settings
 from shop.core.conflicts import RetryConflictsMiddleware

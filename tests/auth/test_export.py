@@ -13,7 +13,7 @@ import jwt
 from jsonschema import Draft202012Validator
 from sqlalchemy import LargeBinary, select, text
 
-from shop.auth.accounts.self_service_schemas import PersonalDataExport
+from shop.auth.accounts.schemas import PersonalDataExport
 from shop.bootstrap import create_app
 from shop.core.config import Settings
 from shop.core.db import Base, Database

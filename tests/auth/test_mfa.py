@@ -13,7 +13,7 @@ import jwt
 import pytest
 from sqlalchemy import select, text, update
 
-from shop.auth.mfa import MfaKeys
+from shop.auth.mfa.codes import MfaKeys
 from shop.auth.models import AuditEvent, MfaChallenge, RecoveryCode, TotpFactor, User
 from shop.bootstrap import bootstrap, create_app
 from shop.core.config import Settings

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pyotp
 
-from shop.auth import mfa
+from shop.auth.mfa import codes as mfa
 from shop.bootstrap import bootstrap, create_app
 from shop.core.config import Settings
 from shop.core.db import Database

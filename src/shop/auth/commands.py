@@ -8,10 +8,12 @@ from datetime import datetime
 
 from email_validator import EmailNotValidError, validate_email
 
+from shop.auth.dependencies import account_service, mfa_service
 from shop.auth.errors import KeyRotationUnavailable, SigningKeysSealedElsewhere
+from shop.auth.keys.service import SigningKeyService
+from shop.auth.keys.tokens import is_asymmetric
 from shop.auth.models import SigningKey
-from shop.auth.service import AccountService, AuthTools, Client, MfaService, SigningKeyService
-from shop.auth.tokens import is_asymmetric
+from shop.auth.tools import AuthTools, Client
 from shop.core.config import Settings
 from shop.core.db import Database
 from shop.core.errors import ShopError
@@ -31,7 +33,7 @@ async def create_admin(tools: AuthTools, database: Database, email: str) -> str:
     except EmailNotValidError as exc:
         raise SystemExit(f"shop: not a valid email address: {exc}") from None
     async with database.unit_of_work() as session:
-        service = AccountService(session, database, tools)
+        service = account_service(session, database, tools)
         existing = await service.users.get_by_email(email)
         password = None if existing is not None else _read_password()
         try:
@@ -55,7 +57,7 @@ async def turn_off_mfa(tools: AuthTools, database: Database, email: str) -> str:
     the user is mailed): the way back when no admin can pass a second step any more — the last
     admin lost the device, or a new JWT_SECRET_KEY voided every authenticator."""
     async with database.unit_of_work() as session:
-        service = MfaService(session, database, tools)
+        service = mfa_service(session, database, tools)
         user = await service.users.get_by_email(email.strip().lower())
         if user is None:
             raise SystemExit(f"shop: no account with the email {email}")

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shop.auth.repository import SessionRepository
+from shop.auth.sessions.repository import SessionRepository
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import text
 
-from shop.auth.service import AccountService, AuthTools
+from shop.auth.dependencies import account_service
+from shop.auth.tools import AuthTools
 from shop.core.background import BackgroundLoop
 from shop.core.db import Database
 
@@ -67,7 +68,7 @@ class AuthUpkeep(BackgroundLoop):
         taken = 0
         while True:
             async with self.database.unit_of_work() as session:
-                batch = await AccountService(session, self.database, self.tools).fulfil_link_requests()
+                batch = await account_service(session, self.database, self.tools).fulfil_link_requests()
             taken += batch
             if batch == 0:
                 return taken

@@ -1,1 +1,1 @@
-"""The accounts capability of auth: what the owner does with the account itself."""
+"""Accounts: registration, verification, passwords, email change, deletion and their administration."""

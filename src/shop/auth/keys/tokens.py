@@ -29,9 +29,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shop.auth.repository import SigningKeyRepository
+from shop.auth.errors import NoSigningKey
+from shop.auth.keys.repository import SigningKeyRepository
 from shop.core.config import Settings
-from shop.core.errors import ServiceUnavailable, TokenExpired, TokenInvalid
+from shop.core.errors import TokenExpired, TokenInvalid
 from shop.core.secretbox import SecretBox, SecretBoxError
 from shop.core.security import AccessClaims
 
@@ -308,14 +309,6 @@ class AccessToken:
 
 
 REQUIRED_CLAIMS = ["sub", "sid", "exp", "iat", "jti", "type", "iss", "aud"]
-
-
-class NoSigningKey(ServiceUnavailable):
-    """This instance has no active key it can sign with: `ensure_keys` did not run (it runs at
-    startup), or the key was sealed under another JWT_SECRET_KEY while this instance ran (`shop keys
-    rotate --new-secret` with this one still up). A 503: the client may try another instance."""
-
-    detail = "This instance cannot sign tokens now; try again later."
 
 
 # Tokens this instance has already verified, by their full text (signature included, so a forgery
