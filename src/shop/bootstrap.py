@@ -52,6 +52,7 @@ from shop.users import public as users_public
 from shop.users.router import router as users_router
 
 API_PREFIX = "/api/v1"
+AUTH_PREFIX = f"{API_PREFIX}/auth"
 # Tokens and personal data: answers under these must not rest in any cache.
 NO_STORE_PREFIXES = tuple(f"{API_PREFIX}/{part}" for part in ("auth", "admin", "profile", "addresses"))
 
@@ -149,13 +150,15 @@ def bootstrap(
     )
     # The kernel's bearer guard verifies through auth: its tokens, its sessions.
     guard = BearerGuard(
-        tokens=tokens, sessions=auth_public.SessionCheck(settings.session_max_lifetime_seconds)
+        tokens=tokens,
+        sessions=auth_public.SessionCheck(settings.session_max_lifetime_seconds),
+        policy=auth_public.guard_policy(settings, AUTH_PREFIX),
     )
     return Shop(settings=settings, events=events, limiter=limiter, auth=auth, guard=guard)
 
 
 @asynccontextmanager
-async def _background_work(shop: Shop, database: Database, *, run: bool) -> AsyncIterator[AuthUpkeep]:
+async def _background_work(shop: Shop, database: Database, *, run: bool) -> AsyncIterator[None]:
     """The mail sender, auth's upkeep (asks for mailed links, the purge of ended sessions) and the
     signing keys' upkeep, for as long as the app runs. `run=False` (tests bound to one connection)
     starts no background task; the signing keys are still made on first start."""
@@ -168,7 +171,7 @@ async def _background_work(shop: Shop, database: Database, *, run: bool) -> Asyn
         upkeep.start()
         keys.start()
     try:
-        yield upkeep
+        yield
     finally:
         await keys.stop()
         await upkeep.stop()
@@ -192,7 +195,7 @@ def create_app(
     settings: Settings | None = None,
     *,
     database: Database | None = None,
-    run_mail_sender: bool = True,
+    run_background_loops: bool = True,
     shop: Shop | None = None,
 ) -> FastAPI:
     """The ASGI app. Building it reads settings and connects to nothing: the database (embedded or
@@ -219,9 +222,7 @@ def create_app(
 
             app.state.redis = Redis.from_url(settings.redis_url)
         try:
-            async with _background_work(shop, db, run=run_mail_sender) as upkeep:
-                # Tests without background tasks drive the upkeep by hand.
-                app.state.auth_upkeep = upkeep
+            async with _background_work(shop, db, run=run_background_loops):
                 yield
         finally:
             if app.state.redis is not None:
@@ -279,7 +280,7 @@ def _include_routers(app: FastAPI) -> None:
     the OpenAPI document follows; its tags keep their own order (TAGS)."""
     app.include_router(health_router)
     app.include_router(users_router, prefix=API_PREFIX)
-    app.include_router(auth_router, prefix=f"{API_PREFIX}/auth")
+    app.include_router(auth_router, prefix=AUTH_PREFIX)
     app.include_router(localization_router, prefix=API_PREFIX)
     app.include_router(keys_router)
     app.include_router(auth_admin_router, prefix=f"{API_PREFIX}/admin")

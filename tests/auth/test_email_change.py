@@ -285,7 +285,9 @@ async def test_asks_are_limited_per_account_and_per_new_address(
     database_url: str, tmp_path: Path, db: Database
 ) -> None:
     app = create_app(
-        make_settings(database_url, tmp_path, rate_limit_enabled=True), database=db, run_mail_sender=False
+        make_settings(database_url, tmp_path, rate_limit_enabled=True),
+        database=db,
+        run_background_loops=False,
     )
     async with app.router.lifespan_context(app), http_client(app) as client:
         first = await login(client, await register_verified(client, app))

@@ -149,7 +149,9 @@ async def test_the_export_needs_the_password_and_a_wrong_one_counts(
 
 async def test_three_exports_per_hour_per_account(database_url: str, tmp_path: Path, db: Database) -> None:
     app = create_app(
-        make_settings(database_url, tmp_path, rate_limit_enabled=True), database=db, run_mail_sender=False
+        make_settings(database_url, tmp_path, rate_limit_enabled=True),
+        database=db,
+        run_background_loops=False,
     )
     async with app.router.lifespan_context(app), http_client(app) as client:
         pair = await login(client, await register_verified(client, app))

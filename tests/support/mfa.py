@@ -99,6 +99,6 @@ async def login_two_step(client: httpx.AsyncClient, email: str, app: Authenticat
 @asynccontextmanager
 async def clocked_app(settings: Settings, db: Database, clock: Clock) -> AsyncIterator[Any]:
     """The test app (on the test's database, no mail sender) checking TOTP codes at `clock`, running."""
-    application = create_app(database=db, run_mail_sender=False, shop=bootstrap(settings, clock=clock))
+    application = create_app(database=db, run_background_loops=False, shop=bootstrap(settings, clock=clock))
     async with application.router.lifespan_context(application):
         yield application

@@ -4,7 +4,13 @@ unknown, expired or whose session is revoked is answered with the kernel's token
 
 from __future__ import annotations
 
-from shop.core.errors import Forbidden, MfaRequired, ServiceUnavailable, ShopError, Unauthorized
+from shop.core.errors import Forbidden, ServiceUnavailable, ShopError, Unauthorized
+
+
+class MfaRequired(ShopError):
+    """A second step is needed: at login (with a token for /mfa/verify) or for an admin route."""
+
+    status, code, detail = 403, "mfa_required", "This needs two-step sign-in."
 
 
 class EmailTaken(ShopError):

@@ -8,7 +8,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shop.auth.errors import MfaRequired
 from shop.auth.sessions.repository import SessionRepository
+from shop.core.config import Settings
+from shop.core.security import GuardPolicy, Principal
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,3 +51,19 @@ class EmailChanged:
 
     user_id: uuid.UUID
     email: str
+
+
+def guard_policy(settings: Settings, prefix: str) -> GuardPolicy:
+    """auth's rules for the kernel's bearer guard, with auth's routes under `prefix`: where a token
+    is got, and (ADMIN_MFA_REQUIRED) that an admin signed in with a password alone is refused, and
+    told why."""
+
+    def admin_rule(principal: Principal) -> None:
+        if settings.admin_needs_mfa and "otp" not in principal.amr:
+            raise MfaRequired("Admin routes need two-step sign-in: turn it on, then sign in with a code.")
+
+    return GuardPolicy(
+        token_url=f"{prefix}/token",
+        bearer_description=f"An access token from {prefix}/login.",
+        admin_rule=admin_rule,
+    )

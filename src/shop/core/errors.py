@@ -29,8 +29,8 @@ class ShopError(Exception):
             self.detail = detail
         self.headers: dict[str, str] = dict(headers or {})
         self.errors = list(errors) if errors is not None else None
-        # RFC 9457 extension members, answered beside the standard ones (`mfa_token` and `methods`,
-        # OAuth2's `error` at /token).
+        # RFC 9457 extension members, answered beside the standard ones (a context's own members,
+        # OAuth2's `error`).
         self.extensions: dict[str, Any] = dict(extensions or {})
         super().__init__(self.detail)
 
@@ -45,12 +45,6 @@ class Forbidden(ShopError):
 
 class ServiceUnavailable(ShopError):
     status, code, detail = 503, "service_unavailable", "A backing service is unavailable."
-
-
-class MfaRequired(ShopError):
-    """A second step is needed: at login (with a token for /mfa/verify) or for an admin route."""
-
-    status, code, detail = 403, "mfa_required", "This needs two-step sign-in."
 
 
 class Unauthorized(ShopError):

@@ -6,17 +6,17 @@ the kernel knows no context."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.openapi.models import OAuth2 as OAuth2Model
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shop.core.config import Settings
 from shop.core.db import SAFE_METHODS, SessionDep
-from shop.core.errors import Forbidden, MfaRequired, NotAuthenticated, TokenRevoked
+from shop.core.errors import Forbidden, NotAuthenticated, TokenRevoked
 from shop.core.logging import bind_user
 
 
@@ -50,13 +50,30 @@ class SessionValidator(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class GuardPolicy:
+    """What the context that signs users in tells the guard at startup: where a client gets a token
+    (shown in the OpenAPI document's security schemes, so Swagger UI's Authorize button can sign
+    in) and any further rule an admin must meet (it raises to refuse). The kernel holds none of it."""
+
+    token_url: str = ""
+    bearer_description: str | None = None
+    admin_rule: Callable[[Principal], None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class BearerGuard:
     tokens: AccessTokenVerifier
     sessions: SessionValidator
+    policy: GuardPolicy = field(default_factory=GuardPolicy)
 
 
 def install_guard(app: FastAPI, guard: BearerGuard) -> None:
     app.state.bearer_guard = guard
+    # The app's one pair of security schemes (the dependencies below) describes where tokens come
+    # from as the policy says: the OpenAPI document reads them when it is built.
+    _bearer.model.description = guard.policy.bearer_description
+    if isinstance(_oauth2.model, OAuth2Model) and _oauth2.model.flows.password is not None:
+        _oauth2.model.flows.password.tokenUrl = guard.policy.token_url
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,10 +100,11 @@ class Principal:
         return tuple(method for method in methods if isinstance(method, str))
 
 
-# auto_error=False: a missing header is our own 401 problem, not the framework's 403.
-_bearer = HTTPBearer(auto_error=False, description="An access token from /api/v1/auth/login.")
+# auto_error=False: a missing header is our own 401 problem, not the framework's 403. Where the
+# token comes from is the guard's policy (`install_guard`).
+_bearer = HTTPBearer(auto_error=False)
 # Declares the password flow in OpenAPI so Swagger UI's Authorize button can sign in.
-_oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+_oauth2 = OAuth2PasswordBearer(tokenUrl="", auto_error=False)
 
 
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
@@ -127,10 +145,9 @@ async def get_unheld_principal(
 async def get_admin(request: Request, principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
     if not principal.is_admin:
         raise Forbidden("This needs the admin role.")
-    settings: Settings = request.app.state.settings
-    if settings.admin_needs_mfa and "otp" not in principal.amr:
-        # ADMIN_MFA_REQUIRED: an admin signed in with a password alone is refused, and told why.
-        raise MfaRequired("Admin routes need two-step sign-in: turn it on, then sign in with a code.")
+    guard: BearerGuard = request.app.state.bearer_guard
+    if guard.policy.admin_rule is not None:
+        guard.policy.admin_rule(principal)
     return principal
 
 

@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -36,9 +36,7 @@ from shop.core.errors import TokenExpired, TokenInvalid
 from shop.core.secretbox import SecretBox, SecretBoxError
 from shop.core.security import AccessClaims
 
-Algorithm = Literal["HS256", "EdDSA", "ES256", "RS256"]
 ASYMMETRIC: tuple[str, ...] = ("EdDSA", "ES256", "RS256")
-KeyState = Literal["next", "active", "retired"]
 
 LEEWAY_SECONDS = 1
 # How old this instance's view of the keys may grow before it reads them again. API.md promises
@@ -341,13 +339,12 @@ class AccessTokenCodec:
         session_id: uuid.UUID,
         *,
         amr: Sequence[str] = ("pwd",),
-        **extra: Any,
     ) -> AccessToken:
         """`amr` (RFC 8176): how the session began — `pwd`, plus `otp` after a second step."""
         keys = await self.ring.current(load)
         if keys.signer is None:
             raise NoSigningKey(headers={"Retry-After": "5"})
-        return AccessToken(self.sign(keys.signer, user_id, session_id, amr=amr, **extra), self.ttl)
+        return AccessToken(self.sign(keys.signer, user_id, session_id, amr=amr), self.ttl)
 
     def sign(
         self,
@@ -356,7 +353,6 @@ class AccessTokenCodec:
         session_id: uuid.UUID,
         *,
         amr: Sequence[str] = ("pwd",),
-        **extra: Any,
     ) -> str:
         now = datetime.now(UTC)
         claims = {
@@ -369,7 +365,6 @@ class AccessTokenCodec:
             "iss": self.issuer,
             "aud": self.audience,
             "amr": list(amr),
-            **extra,
         }
         return jwt.encode(claims, signer.key, algorithm=signer.alg, headers={"kid": signer.kid})
 
@@ -437,7 +432,6 @@ class AccessTokens:
     def __init__(self, ring: KeyRing, codec: AccessTokenCodec) -> None:
         self.ring = ring
         self.codec = codec
-        self.ttl_seconds = codec.ttl
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AccessTokens:
