@@ -9,9 +9,10 @@ needs it (a context's tools, or `app.state` in `create_app()` for a dependency t
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -122,6 +123,27 @@ async def _create_profile(session: AsyncSession, event: auth_public.UserRegister
 
 async def _erase_user_data(session: AsyncSession, event: auth_public.AccountDeleted) -> None:
     await users_public.erase_user_data(session, event.user_id)
+
+
+T = TypeVar("T")
+
+
+@asynccontextmanager
+async def small_database(url: str) -> AsyncIterator[Database]:
+    """A database of two connections for a command or a check, disposed of when done."""
+    database = Database.from_url(url, pool_size=2)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+async def run_command(settings: Settings, url: str, command: Callable[[Shop, Database], Awaitable[T]]) -> T:
+    """A command line command, wired as the app is (`bootstrap`: a new account gets its profile, the
+    same events and tools) over a small database at `url`."""
+    shop = bootstrap(settings)
+    async with small_database(url) as database:
+        return await command(shop, database)
 
 
 def bootstrap(

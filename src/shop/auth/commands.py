@@ -90,49 +90,39 @@ def check_keys_kept(settings: Settings, *, rotating: bool) -> None:
     raise SystemExit(0)
 
 
-async def check_keys_open(settings: Settings, url: str) -> str | None:
+async def check_keys_open(settings: Settings, database: Database) -> str | None:
     """Before `shop serve` starts its workers: why JWT_SECRET_KEY cannot open the stored signing
     keys, in one line, or None (also with HS256, or before the first start)."""
     if not is_asymmetric(settings.jwt_algorithm):
         return None
-    database = Database.from_url(url, pool_size=2)
     try:
         async with database.unit_of_work() as session:
             await SigningKeyService(session, settings).check_sealed()
     except SigningKeysSealedElsewhere as error:
         return str(error)
-    finally:
-        await database.dispose()
     return None
 
 
-async def list_keys(settings: Settings, url: str) -> tuple[str, str | None]:
+async def list_keys(settings: Settings, database: Database) -> tuple[str, str | None]:
     """`shop keys list`: one line per key — kid, state, alg, and when it was made, activated, retired;
     and, when JWT_SECRET_KEY cannot open the keys that sign, why (else None)."""
-    database = Database.from_url(url, pool_size=2)
     problem = None
-    try:
-        async with database.unit_of_work() as session:
-            service = SigningKeyService(session, settings)
-            keys = await service.listing()
-            try:
-                await service.check_sealed()
-            except SigningKeysSealedElsewhere as error:
-                problem = str(error)
-    finally:
-        await database.dispose()
+    async with database.unit_of_work() as session:
+        service = SigningKeyService(session, settings)
+        keys = await service.listing()
+        try:
+            await service.check_sealed()
+        except SigningKeysSealedElsewhere as error:
+            problem = str(error)
     return _key_lines(keys) or "no signing keys yet: `shop serve` makes them on its first start", problem
 
 
-async def rotate_keys(settings: Settings, url: str, *, new_secret: bool = False) -> str:
+async def rotate_keys(settings: Settings, database: Database, *, new_secret: bool = False) -> str:
     """`shop keys rotate [--new-secret]`: as POST /api/v1/admin/keys/rotate. Running instances
     notice within 10 s. Keys sealed under another JWT_SECRET_KEY: one line, exit 1, nothing changed."""
-    database = Database.from_url(url, pool_size=2)
     try:
         async with database.unit_of_work() as session:
             keys = await SigningKeyService(session, settings).rotate(new_secret=new_secret)
     except SigningKeysSealedElsewhere as error:
         raise SystemExit(f"shop: {error}") from None
-    finally:
-        await database.dispose()
     return _key_lines(keys)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop.auth.errors import MfaRequired
-from shop.auth.sessions.repository import SessionRepository
+from shop.auth.sessions.repository import SessionRepository, SignedInAccount
 from shop.core.config import Settings
 from shop.core.security import GuardPolicy, Principal
 
@@ -39,7 +38,7 @@ class SessionCheck:
 
     async def __call__(
         self, session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID, *, hold: bool = False
-    ) -> dict[str, Any] | None:
+    ) -> SignedInAccount | None:
         return await SessionRepository(session).get_live_account(
             user_id, session_id, self.max_lifetime_seconds, hold=hold
         )

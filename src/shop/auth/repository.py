@@ -229,3 +229,35 @@ class AuditRepository:
             .order_by(AuditEvent.created_at, AuditEvent.id)
         )
         return list((await self.session.scalars(statement)).all())
+
+
+_TRY_PURGE_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtextextended('auth.purge', 0))")
+# "Ended" per table: a session when it expired or was revoked; a refresh token when it expired (a
+# rotated one stays until then, so its reuse is still recognised); a login challenge when it expired
+# or was spent; an email token when it expired or was used.
+_PURGES = {
+    "sessions": "DELETE FROM auth.sessions WHERE expires_at < :cutoff OR revoked_at < :cutoff",
+    "refresh_tokens": "DELETE FROM auth.refresh_tokens WHERE expires_at < :cutoff",
+    "mfa_challenges": "DELETE FROM auth.mfa_challenges WHERE expires_at < :cutoff OR spent_at < :cutoff",
+    "email_tokens": "DELETE FROM auth.email_tokens WHERE expires_at < :cutoff OR used_at < :cutoff",
+}
+
+
+class PurgeRepository:
+    """The upkeep's purge of what ended long ago, across the capabilities' tables."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def try_lock(self) -> bool:
+        """The purge's lock, to the end of the transaction; False when another instance holds it."""
+        return bool(await self.session.scalar(_TRY_PURGE_LOCK))
+
+    async def purge_ended_before(self, days: int) -> dict[str, int]:
+        """Delete what ended more than `days` ago; how many rows, per table."""
+        cutoff = await self.session.scalar(text("SELECT now() - make_interval(days => :d)"), {"d": days})
+        counts = {}
+        for table, statement in _PURGES.items():
+            result = await self.session.execute(text(statement), {"cutoff": cutoff})
+            counts[table] = int(getattr(result, "rowcount", 0) or 0)
+        return counts

@@ -44,7 +44,28 @@ class Forbidden(ShopError):
 
 
 class ServiceUnavailable(ShopError):
+    """Every 503 shop answers: this type, or one of its kinds below."""
+
     status, code, detail = 503, "service_unavailable", "A backing service is unavailable."
+
+
+class ServiceBusy(ServiceUnavailable):
+    """Overloaded for a moment (the pool stayed busy, or a deadlock outlasted its retries): the
+    request may succeed a second later."""
+
+    detail = "The service is busy."
+
+    def __init__(self) -> None:
+        super().__init__(headers={"Retry-After": "1"})
+
+
+class ShuttingDown(ServiceUnavailable):
+    """A request the server's shutdown cut off: another instance, or this one restarted, answers."""
+
+    detail = "The service is shutting down; send the request again."
+
+    def __init__(self) -> None:
+        super().__init__(headers={"Retry-After": "1", "Connection": "close"})
 
 
 class Unauthorized(ShopError):

@@ -37,6 +37,14 @@ class AccessTokenVerifier(Protocol):
     async def verify(self, session: AsyncSession, token: str) -> AccessClaims: ...
 
 
+class SignedInAccount(Protocol):
+    """The account of a live session, as the context that owns accounts reads it (a typed row):
+    the guard needs its role; the owning context may answer with the rest."""
+
+    @property
+    def role(self) -> str: ...
+
+
 class SessionValidator(Protocol):
     """Answers: is this session live and its user existing and active? Returns the user's account
     as the context that owns accounts shows it — with at least its `role` — or None.
@@ -46,7 +54,7 @@ class SessionValidator(Protocol):
 
     async def __call__(
         self, session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID, *, hold: bool = False
-    ) -> Mapping[str, Any] | None: ...
+    ) -> SignedInAccount | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +92,8 @@ class Principal:
     user_id: uuid.UUID
     session_id: uuid.UUID
     role: str
+    account: SignedInAccount
     claims: Mapping[str, Any] = field(default_factory=dict)
-    account: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def is_admin(self) -> bool:
@@ -122,7 +130,7 @@ async def _principal(
     if account is None:
         raise TokenRevoked()
     bind_user(verified.user_id)  # every later log line of this request names the user
-    return Principal(verified.user_id, verified.session_id, account["role"], verified.claims, account)
+    return Principal(verified.user_id, verified.session_id, account.role, account, verified.claims)
 
 
 async def get_principal(

@@ -154,7 +154,7 @@ async def change_password(
 async def me(principal: CurrentUser) -> UserOut:
     """The signed-in account."""
     # As the bearer guard read it, a moment ago, to let this request in.
-    return UserOut.model_validate(principal.account)
+    return UserOut.model_validate(principal.account, from_attributes=True)
 
 
 @router.delete(
@@ -277,9 +277,8 @@ async def export_personal_data(
     attachment`): the account, profile, addresses, sessions, passkeys, linked providers, two-step
     sign-in and the account's security events — and no secret of any kind. Three per hour per
     account; a wrong password counts as a failed login."""
-    document = await service.export(
-        principal.user_id, principal.session_id, principal.account, body.password, client
-    )
+    account = UserOut.model_validate(principal.account, from_attributes=True)  # as GET /me answers
+    document = await service.export(principal.user_id, principal.session_id, account, body.password, client)
     return Response(
         document.model_dump_json(),
         media_type="application/json",

@@ -9,9 +9,8 @@ that counts go through the `Lockout` collaborator."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -375,11 +374,11 @@ class ExportService:
         self,
         user_id: uuid.UUID,
         session_id: uuid.UUID,
-        account: Mapping[str, Any],
+        account: UserOut,
         password: str,
         client: Client,
     ) -> PersonalDataExport:
-        """`account`: the caller's account as GET /me answers it (the bearer guard's read)."""
+        """`account`: the caller's account as GET /me answers it."""
         user = await existing(self.users, user_id)
         await self.lockout.confirm_password(user, password, client, "personal_data_export")
         await self.tools.limiter.hit(EXPORT_LIMIT, "me-export", str(user_id))
@@ -392,7 +391,7 @@ class ExportService:
         now = datetime.now(UTC)
         return PersonalDataExport(
             exported_at=now,
-            account=UserOut.model_validate(account),
+            account=account,
             profile=held.profile,
             addresses=held.addresses,
             sessions=[

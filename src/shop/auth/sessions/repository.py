@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -75,6 +75,21 @@ _CLAIM_REFRESH_TOKEN = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class SignedInAccount:
+    """What the bearer guard reads of a live session's account (`_SIGNED_IN_ACCOUNT`): the body of
+    GET /me, typed. Never the password hash."""
+
+    id: uuid.UUID
+    email: str
+    email_verified: bool
+    is_active: bool
+    role: str
+    mfa_enabled: bool
+    created_at: datetime
+    last_login_at: datetime | None
+
+
 class SessionRepository:
     """Sign-in sessions and their refresh tokens."""
 
@@ -83,7 +98,7 @@ class SessionRepository:
 
     async def get_live_account(
         self, user_id: uuid.UUID, session_id: uuid.UUID, max_lifetime_seconds: int, *, hold: bool = False
-    ) -> dict[str, Any] | None:
+    ) -> SignedInAccount | None:
         """The account (as GET /me shows it) of a live session's active user, or None. A session
         older than the maximum lifetime is not live, whatever its `expires_at`.
 
@@ -93,8 +108,9 @@ class SessionRepository:
         params = {"sid": session_id, "uid": user_id, "max_age": max_lifetime_seconds}
         if hold:
             row = (await self.session.execute(_HELD_SESSION_ACCOUNT, params)).mappings().first()
-            return dict(row) if row is not None else None
-        return await _LIVE_SESSION_ACCOUNT.first(self.session, params)
+        else:
+            row = await _LIVE_SESSION_ACCOUNT.first(self.session, params)
+        return SignedInAccount(**row) if row is not None else None
 
     async def add(
         self,
