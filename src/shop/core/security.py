@@ -101,7 +101,7 @@ class Principal:
 
     @property
     def amr(self) -> tuple[str, ...]:
-        """How the user signed in (RFC 8176): `pwd`, plus `otp` after a second step."""
+        """How the user signed in: the token's `amr` claim (RFC 8176 method names)."""
         methods = self.claims.get("amr")
         if not isinstance(methods, list):
             return ()

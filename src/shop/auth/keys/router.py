@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Response
 
 from shop.auth import errors
@@ -11,7 +9,6 @@ from shop.auth.dependencies import (
     SigningKeyServiceDep,
 )
 from shop.auth.keys.schemas import AuthorizationServerMetadata, JsonWebKeySet, SigningKeyOut
-from shop.auth.models import SigningKey
 from shop.core.errors import (
     Forbidden,
 )
@@ -37,13 +34,13 @@ METADATA_MAX_AGE = 300
     operation_id="keys_jwks",
     summary="Public keys that verify access tokens (JWKS)",
 )
-async def jwks(service: SigningKeyServiceDep, response: Response) -> dict[str, Any]:
+async def jwks(service: SigningKeyServiceDep, response: Response) -> JsonWebKeySet:
     """The public keys (RFC 7517) another service needs to verify shop's access tokens: the
     `active` key, the `next` key (published before it signs) and `retired` keys until every token
     they signed has expired. Pick the key by the token's `kid` and verify with the key's `alg`.
     Cache the set for `max-age` and fetch it again on an unknown `kid`. Empty with HS256."""
     response.headers["Cache-Control"] = f"public, max-age={JWKS_MAX_AGE}"
-    return {"keys": await service.published()}
+    return JsonWebKeySet.model_validate({"keys": await service.published()})
 
 
 @keys_router.get(
@@ -52,11 +49,13 @@ async def jwks(service: SigningKeyServiceDep, response: Response) -> dict[str, A
     operation_id="keys_authorization_server_metadata",
     summary="Authorization server metadata (RFC 8414)",
 )
-async def authorization_server_metadata(service: SigningKeyServiceDep, response: Response) -> dict[str, Any]:
+async def authorization_server_metadata(
+    service: SigningKeyServiceDep, response: Response
+) -> AuthorizationServerMetadata:
     """Where the keys are (`jwks_uri`), which `issuer` access tokens carry, and the token endpoint
     (the OAuth2 password grant of `/api/v1/auth/token`). shop has no authorization endpoint."""
     response.headers["Cache-Control"] = f"public, max-age={METADATA_MAX_AGE}"
-    return service.metadata()
+    return AuthorizationServerMetadata.model_validate(service.metadata())
 
 
 @admin_router.get(
@@ -66,10 +65,10 @@ async def authorization_server_metadata(service: SigningKeyServiceDep, response:
     tags=["keys"],
     responses=problem_responses(Forbidden, bearer=True),
 )
-async def list_keys(_: AdminUser, service: SigningKeyServiceDep) -> list[SigningKey]:
+async def list_keys(_: AdminUser, service: SigningKeyServiceDep) -> list[SigningKeyOut]:
     """Admin: the signing keys and their states (`next`, `active`, `retired`); never a private
     key. Empty with HS256."""
-    return await service.listing()
+    return [SigningKeyOut.model_validate(key) for key in await service.listing()]
 
 
 @admin_router.post(
@@ -79,8 +78,8 @@ async def list_keys(_: AdminUser, service: SigningKeyServiceDep) -> list[Signing
     tags=["keys"],
     responses=problem_responses(Forbidden, errors.KeyRotationUnavailable, bearer=True),
 )
-async def rotate_keys(principal: AdminUser, service: SigningKeyServiceDep) -> list[SigningKey]:
+async def rotate_keys(principal: AdminUser, service: SigningKeyServiceDep) -> list[SigningKeyOut]:
     """Admin: rotate now. `next` becomes active, the active key retires (it stays published until
     its last token has expired) and a new `next` is made. Every instance signs with the new key
     within 10 s; tokens signed before stay valid. 409 `key_rotation_unavailable` with HS256."""
-    return await service.rotate(actor=principal.user_id)
+    return [SigningKeyOut.model_validate(key) for key in await service.rotate(actor=principal.user_id)]
