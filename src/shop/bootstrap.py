@@ -81,7 +81,8 @@ TAGS = [
     {
         "name": "auth",
         "description": "Accounts and sign-in: registration, email verification, login and the OAuth2 "
-        "password flow, two-step sign-in, token refresh, sessions, password reset and change.",
+        "password flow, two-step sign-in, token refresh, sessions, password reset and change, email "
+        "change and the personal-data export.",
     },
     {
         "name": "users",

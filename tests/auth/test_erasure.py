@@ -21,6 +21,7 @@ from tests.support.app import make_settings, truncate_mutable
 from tests.support.auth import PASSWORD, auth_upkeep, bearer, login, outbox_tokens, register
 from tests.support.net import DELIVERY_SECONDS
 from tests.support.problems import assert_problem
+from tests.support.self_service import ask_email_change, confirm_email_change, outbox_change_tokens
 
 # The user's own address: no other test's rows carry it.
 USER_IP = "198.51.100.201"
@@ -218,3 +219,39 @@ async def test_a_write_authenticated_before_the_deletion_commits_cannot_recreate
 
 async def _at_least(count: Any, minimum: int) -> bool:
     return bool(await count() >= minimum)
+
+
+async def test_deletion_after_an_email_change_leaves_nothing_naming_either_address(
+    database_url: str, tmp_path: Path, db: Database
+) -> None:
+    """Mail went to both addresses (the link to the new one, the notices to the old one), and the
+    change's record names both: after DELETE /me none of it is left, in a table or a saved mail."""
+    settings = make_settings(database_url, tmp_path)  # no SMTP_HOST: mail is saved as .eml files
+    app = create_app(settings, database=db, run_background_loops=False)
+    sender = MailSender(settings, db)
+    tag = uuid.uuid4().hex[:8]
+    old, new = f"before-{tag}@example.com", f"after-{tag}@example.net"
+    async with app.router.lifespan_context(app), client_from(app, "198.51.100.203") as client:
+        await register(client, old)
+        token = (await outbox_tokens(app, old))[0]
+        assert (await client.post("/api/v1/auth/verify-email", json={"token": token})).status_code == 200
+        pair = await login(client, old)
+        assert (await ask_email_change(client, pair, new)).status_code == 202
+        (change,) = await outbox_change_tokens(app, new)
+        await sender.drain_once()  # sent mail leaves no body at rest: the token is read before
+        assert (await confirm_email_change(client, change)).status_code == 200
+        await sender.drain_once()
+        assert (await ask_email_change(client, pair, f"later-{tag}@example.org")).status_code == 202
+        values = [old, new]
+        async with db.sessions() as session:
+            before = await rows_naming(session, values)
+        assert {"auth.users", "auth.email_changes", "mail.outbox"} <= set(before)
+        assert len(files_naming(tmp_path, values)) >= 3  # verification, notice of the ask, link, notice
+
+        deleted = await client.request(
+            "DELETE", "/api/v1/auth/me", headers=bearer(pair), json={"password": PASSWORD}
+        )
+        assert deleted.status_code == 204
+        async with db.sessions() as session:
+            assert await rows_naming(session, values) == {}
+        assert files_naming(tmp_path, values) == []

@@ -103,7 +103,7 @@ def stop_server(server: ShopServer) -> None:
             server.process.wait()
 
 
-MAIL_LINK = r"(https?://\S+/(verify-email|reset-password)\?token=[A-Za-z0-9_\-]+)"
+MAIL_LINK = r"(https?://\S+/(verify-email|reset-password|confirm-email-change)\?token=[A-Za-z0-9_\-]+)"
 
 
 async def mailed_link(server: ShopServer, email: str, page: str, count: int = 1) -> str:

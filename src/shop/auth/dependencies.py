@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shop.auth.accounts.service import AccountService
+from shop.auth.accounts.service import AccountService, EmailChangeService, ExportService
 from shop.auth.keys.service import SigningKeyService
 from shop.auth.lockout import Lockout
 from shop.auth.mfa.service import MfaService
@@ -27,6 +27,14 @@ def session_service(session: AsyncSession, database: Database, tools: AuthTools)
 
 def account_service(session: AsyncSession, database: Database, tools: AuthTools) -> AccountService:
     return AccountService(session, tools, Lockout(session, database, tools))
+
+
+def email_change_service(session: AsyncSession, database: Database, tools: AuthTools) -> EmailChangeService:
+    return EmailChangeService(session, tools, Lockout(session, database, tools))
+
+
+def export_service(session: AsyncSession, database: Database, tools: AuthTools) -> ExportService:
+    return ExportService(session, tools, Lockout(session, database, tools))
 
 
 def mfa_service(session: AsyncSession, database: Database, tools: AuthTools) -> MfaService:
@@ -64,9 +72,21 @@ async def get_mfa_service(session: SessionDep, database: DatabaseDep, tools: Too
     return mfa_service(session, database, tools)
 
 
+async def get_email_change_service(
+    session: SessionDep, database: DatabaseDep, tools: ToolsDep
+) -> EmailChangeService:
+    return email_change_service(session, database, tools)
+
+
+async def get_export_service(session: SessionDep, database: DatabaseDep, tools: ToolsDep) -> ExportService:
+    return export_service(session, database, tools)
+
+
 SessionServiceDep = Annotated[SessionService, Depends(get_session_service)]
 AccountServiceDep = Annotated[AccountService, Depends(get_account_service)]
 MfaServiceDep = Annotated[MfaService, Depends(get_mfa_service)]
+EmailChangeServiceDep = Annotated[EmailChangeService, Depends(get_email_change_service)]
+ExportServiceDep = Annotated[ExportService, Depends(get_export_service)]
 ClientDep = Annotated[Client, Depends(get_client)]
 
 

@@ -228,3 +228,23 @@ class SigningKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class EmailChange(Base):
+    """An ask to move an account to another address: the link's token stored as SHA-256, single use.
+    A newer ask spends the older ones; a confirmed one stays (with both addresses) as long as the
+    account does, so that deleting the account can find every mail sent to either address."""
+
+    __tablename__ = "email_changes"
+    __table_args__ = {"schema": SCHEMA}
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey(f"{SCHEMA}.users.id", ondelete="CASCADE"), index=True
+    )
+    old_email: Mapped[str] = mapped_column(String(320))
+    new_email: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -226,6 +226,15 @@ class AuditRepository:
             .execution_options(synchronize_session=False)
         )
 
+    async def list_for(self, user_id: uuid.UUID) -> list[AuditEvent]:
+        """The user's events, oldest first (a personal-data export shows them)."""
+        statement = (
+            select(AuditEvent)
+            .where(AuditEvent.user_id == user_id)
+            .order_by(AuditEvent.created_at, AuditEvent.id)
+        )
+        return list((await self.session.scalars(statement)).all())
+
 
 _TRY_PURGE_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtextextended('auth.purge', 0))")
 # "Ended" per table: a session when it expired or was revoked; a refresh token when it expired (a

@@ -1,4 +1,5 @@
-"""The two pages that mail links open: `/verify-email?token=` and `/reset-password?token=`.
+"""The pages that mail links open: `/verify-email?token=`, `/reset-password?token=` and
+`/confirm-email-change?token=`.
 
 They exist so that the links work when PUBLIC_URL is shop itself (the default); an operator whose SPA
 owns these paths points PUBLIC_URL at it and these pages are never reached. A GET only looks at the
@@ -22,7 +23,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from shop.auth.accounts.service import RESET, VERIFY
-from shop.auth.dependencies import AccountServiceDep
+from shop.auth.dependencies import AccountServiceDep, EmailChangeServiceDep
 from shop.localization import public as localization
 
 router = APIRouter(include_in_schema=False)
@@ -32,6 +33,13 @@ API = "/api/v1/auth"
 # What new_token() makes (token_urlsafe): anything else is not worth a database look-up.
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _STATUS = {"valid": 200, "unknown": 404, "used": 410, "expired": 410}
+EMAIL_CHANGE = "email_change"
+# Where each page's button POSTs the token (the reset page's form too).
+_ENDPOINTS = {
+    VERIFY: f"{API}/verify-email",
+    RESET: f"{API}/password-reset",
+    EMAIL_CHANGE: f"{API}/email-change/confirm",
+}
 
 
 @cache
@@ -62,14 +70,14 @@ def _render(request: Request, kind: str, token: str, state: str, min_length: int
     text = _texts()[language]
     nonce = secrets.token_urlsafe(18)
     esc = html.escape
-    if kind == VERIFY:
-        title, endpoint = text["verify_title"], f"{API}/verify-email"
+    if kind != RESET:
+        title, endpoint = text[f"{kind}_title"], _ENDPOINTS[kind]
         form = (
-            f'<p>{esc(text["verify_intro"])}</p>\n<form id="confirm" method="post">'
-            f'<button type="submit">{esc(text["verify_button"])}</button></form>'
+            f'<p>{esc(text[f"{kind}_intro"])}</p>\n<form id="confirm" method="post">'
+            f'<button type="submit">{esc(text[f"{kind}_button"])}</button></form>'
         )
     else:
-        title, endpoint = text["reset_title"], f"{API}/password-reset"
+        title, endpoint = text["reset_title"], _ENDPOINTS[RESET]
         hint = Template(text["reset_hint"]).substitute(min=min_length)
         form = (
             f'<p>{esc(text["reset_intro"])}</p>\n<form id="confirm" method="post">'
@@ -99,6 +107,7 @@ def _render(request: Request, kind: str, token: str, state: str, min_length: int
         failed=esc(text["failed"]),
         mismatch=esc(text["mismatch"]),
         working=esc(text["working"]),
+        taken=esc(text["email_change_taken"]),
         content=content,
         status=esc(status),
         status_class=status_class,
@@ -138,3 +147,15 @@ async def reset_password_page(
 ) -> HTMLResponse:
     """The reset link of the mail: a form for the new password."""
     return await _page(request, service, RESET, token)
+
+
+@router.get("/confirm-email-change", response_class=HTMLResponse)
+async def confirm_email_change_page(
+    request: Request, service: EmailChangeServiceDep, token: Annotated[str | None, Query()] = None
+) -> HTMLResponse:
+    """The link mailed to a new address: a button that makes it the account's address."""
+    state = "unknown"
+    if token is not None and _TOKEN.fullmatch(token):
+        state = await service.link_state(token)
+    min_length = request.app.state.settings.password_min_length
+    return _render(request, EMAIL_CHANGE, token or "", state, min_length)

@@ -13,8 +13,11 @@ from shop.auth.accounts.schemas import (
     AdminUserPatch,
     ChangePasswordRequest,
     DeleteAccountRequest,
+    EmailChangeRequest,
+    ExportRequest,
     MessageResponse,
     PasswordResetRequest,
+    PersonalDataExport,
     ProtectedResponse,
     RegisterRequest,
     RegisterResponse,
@@ -24,6 +27,8 @@ from shop.auth.accounts.schemas import (
 from shop.auth.dependencies import (
     AccountServiceDep,
     ClientDep,
+    EmailChangeServiceDep,
+    ExportServiceDep,
 )
 from shop.auth.errors import ADMIN_ERRORS
 from shop.auth.models import User
@@ -209,3 +214,73 @@ async def admin_update_user(
     `last_admin`)."""
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     return _user_out(await service.admin_update(principal.user_id, user_id, changes, client))
+
+
+# -- the owner's self-service: email change, personal-data export --------------------------------
+
+EMAIL_CHANGE_ASKED = (
+    "We have sent a link to the new address; the change is made when it is opened. "
+    "Your current address has been told."
+)
+
+
+@router.post(
+    "/email-change",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=MessageResponse,
+    responses=problem_responses(
+        errors.InvalidCurrentPassword, errors.AccountLocked, InvalidInput, RateLimited, bearer=True
+    ),
+)
+async def email_change(
+    body: EmailChangeRequest, principal: CurrentUser, service: EmailChangeServiceDep, client: ClientDep
+) -> MessageResponse:
+    """Ask to move the account to another address. The new address gets a link (valid as long as a
+    verification link) that makes the change; the current address is told of the ask. A newer ask
+    spends the older links.
+
+    The answer is the same when the new address belongs to another account: that address is then
+    mailed that it already has an account, instead of a link. A wrong password counts as a failed
+    login. Asks are limited per account and per new address, as password-reset asks are."""
+    await service.ask(principal.user_id, body.new_email, body.password, client)
+    return MessageResponse(message=EMAIL_CHANGE_ASKED)
+
+
+@router.post(
+    "/email-change/confirm",
+    response_model=MessageResponse,
+    responses=problem_responses(errors.EmailTokenInvalid, errors.EmailTaken),
+)
+async def email_change_confirm(
+    body: TokenRequest, service: EmailChangeServiceDep, client: ClientDep
+) -> MessageResponse:
+    """Make the change with the token of the link mailed to the new address: the account's email is
+    the new one, verified, from now on; the old address is told. Sessions stay signed in.
+
+    400 `token_invalid` for an unknown, used or expired token; 409 `email_taken` when another
+    account took the address since the ask."""
+    await service.confirm(body.token, client)
+    return MessageResponse(message="Your email address is changed.")
+
+
+@router.post(
+    "/me/export",
+    response_model=PersonalDataExport,
+    responses=problem_responses(
+        errors.InvalidCurrentPassword, errors.AccountLocked, RateLimited, bearer=True
+    ),
+)
+async def export_personal_data(
+    body: ExportRequest, principal: CurrentUser, service: ExportServiceDep, client: ClientDep
+) -> Response:
+    """Everything shop holds about the account, as one JSON document to download (`Content-Disposition:
+    attachment`): the account, profile, addresses, sessions, passkeys, linked providers, two-step
+    sign-in and the account's security events — and no secret of any kind. Three per hour per
+    account; a wrong password counts as a failed login."""
+    account = UserOut.model_validate(principal.account, from_attributes=True)  # as GET /me answers
+    document = await service.export(principal.user_id, principal.session_id, account, body.password, client)
+    return Response(
+        document.model_dump_json(),
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="shop-export-{principal.user_id}.json"'},
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -162,3 +162,165 @@ class AdminUserPatch(StrictBody):
 
     is_active: bool | None = None
     role: Literal["customer", "admin"] | None = None
+
+
+# -- the owner's self-service: email change, personal-data export --------------------------------
+
+
+class EmailChangeRequest(StrictBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"new_email": "ada@new.example.com", "password": "correct horse battery"}]
+        }
+    )
+
+    new_email: Email
+    password: Password
+
+
+class ExportRequest(StrictBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"password": "correct horse battery"}]})
+
+    password: Password
+
+
+class ExportedSession(BaseModel):
+    """A sign-in session as shop holds it (ended ones too, until they are purged)."""
+
+    id: uuid.UUID
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    revoked_reason: str | None
+    user_agent: str | None
+    ip: str | None
+    amr: list[str] = Field(description="How the session signed in (RFC 8176): `pwd`, `otp`, ….")
+    current: bool = Field(description="The session of the token that asked for this export.")
+
+
+class ExportedMfa(BaseModel):
+    enabled: bool
+    recovery_codes_left: int
+
+
+class ExportedAuditEvent(BaseModel):
+    event: str
+    outcome: str
+    at: datetime
+    ip: str | None
+
+
+class ExportedEmailChange(BaseModel):
+    """An ask to change the account's address; `status` says what became of its link."""
+
+    old_email: str
+    new_email: str
+    asked_at: datetime
+    expires_at: datetime
+    confirmed_at: datetime | None
+    status: Literal["pending", "confirmed", "spent", "expired"]
+
+
+class ExportedMail(BaseModel):
+    """A mail shop sent (or is about to send) to one of the account's addresses; never its body."""
+
+    to: str
+    subject: str
+    queued_at: datetime
+    sent_at: datetime | None
+
+
+class PersonalDataExport(BaseModel):
+    """Everything shop holds about the account, and no secret (no hash, key, token or TOTP secret).
+    Its JSON Schema is docs/export.schema.json."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "exported_at": "2026-12-05T10:00:00Z",
+                    "account": {
+                        "id": "3f2b8c1e-7a4d-4e9b-9c0f-1d2e3f4a5b6c",
+                        "email": "ada@example.com",
+                        "email_verified": True,
+                        "is_active": True,
+                        "role": "customer",
+                        "mfa_enabled": True,
+                        "created_at": "2026-11-20T09:30:00Z",
+                        "last_login_at": "2026-12-05T09:58:00Z",
+                    },
+                    "profile": {
+                        "user_id": "3f2b8c1e-7a4d-4e9b-9c0f-1d2e3f4a5b6c",
+                        "first_name": "Ada",
+                        "last_name": "Lovelace",
+                        "phone": "+442079460958",
+                        "preferred_language": "en",
+                        "preferred_currency": "GBP",
+                        "created_at": "2026-11-20T09:30:00Z",
+                        "updated_at": "2026-11-21T12:30:00Z",
+                    },
+                    "addresses": [],
+                    "sessions": [
+                        {
+                            "id": "8d7c6b5a-4f3e-4d2c-9b1a-0f9e8d7c6b5a",
+                            "created_at": "2026-12-05T09:58:00Z",
+                            "last_used_at": "2026-12-05T09:58:00Z",
+                            "expires_at": "2027-01-04T09:58:00Z",
+                            "revoked_at": "2026-12-05T11:00:00Z",
+                            "revoked_reason": "logout",
+                            "user_agent": "Mozilla/5.0 (X11; Linux x86_64)",
+                            "ip": "203.0.113.7",
+                            "amr": ["pwd", "otp"],
+                            "current": True,
+                        }
+                    ],
+                    "passkeys": [],
+                    "identities": [],
+                    "mfa": {"enabled": True, "recovery_codes_left": 9},
+                    "audit_events": [
+                        {
+                            "event": "login",
+                            "outcome": "success",
+                            "at": "2026-12-05T09:58:00Z",
+                            "ip": "203.0.113.7",
+                        }
+                    ],
+                    "email_changes": [
+                        {
+                            "old_email": "ada@old.example.com",
+                            "new_email": "ada@example.com",
+                            "asked_at": "2026-11-30T08:00:00Z",
+                            "expires_at": "2026-12-01T08:00:00Z",
+                            "confirmed_at": "2026-11-30T08:05:00Z",
+                            "status": "confirmed",
+                        }
+                    ],
+                    "mail": [
+                        {
+                            "to": "ada@example.com",
+                            "subject": "Two-step sign-in is on",
+                            "queued_at": "2026-12-05T09:59:00Z",
+                            "sent_at": "2026-12-05T09:59:01Z",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    exported_at: datetime
+    account: UserOut
+    profile: dict[str, Any] | None = Field(description="As GET /api/v1/profile shows it.")
+    addresses: list[dict[str, Any]] = Field(description="As GET /api/v1/addresses shows them.")
+    sessions: list[ExportedSession]
+    passkeys: list[dict[str, Any]]
+    identities: list[dict[str, Any]]
+    mfa: ExportedMfa
+    audit_events: list[ExportedAuditEvent]
+    email_changes: list[ExportedEmailChange] = Field(
+        description="Every ask to change the account's address, oldest first."
+    )
+    mail: list[ExportedMail] = Field(
+        description="The mail sent or waiting to be sent to the account's addresses, oldest first."
+    )

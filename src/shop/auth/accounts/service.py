@@ -1,4 +1,5 @@
-"""Registration, email verification, passwords, the account itself and its administration.
+"""Registration, email verification, passwords, the account itself and its administration; the
+owner's self-service: changing the email address, the personal-data export.
 
 Mail sending: `_send_email_token` mints a mailed link's token (stored hashed) and queues the mail in
 the request's transaction (`shop.core.mail.outbox.enqueue`), in the user's preferred language;
@@ -8,25 +9,42 @@ that counts go through the `Lockout` collaborator."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
+from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop.auth import public
-from shop.auth.accounts.repository import EmailLinkRequestRepository, EmailTokenRepository
+from shop.auth.accounts.repository import (
+    EmailChangeRepository,
+    EmailLinkRequestRepository,
+    EmailTokenRepository,
+)
+from shop.auth.accounts.schemas import (
+    ExportedAuditEvent,
+    ExportedEmailChange,
+    ExportedMail,
+    ExportedMfa,
+    ExportedSession,
+    PersonalDataExport,
+    UserOut,
+)
 from shop.auth.errors import EmailTaken, EmailTokenInvalid, LastAdmin
 from shop.auth.lockout import Lockout
-from shop.auth.mfa.repository import MfaChallengeRepository
-from shop.auth.models import User
+from shop.auth.mfa.repository import MfaChallengeRepository, RecoveryCodeRepository
+from shop.auth.models import EmailChange, User
 from shop.auth.passwords import password_problem
 from shop.auth.repository import AuditRepository, UserRepository
 from shop.auth.sessions.repository import SessionRepository
 from shop.auth.tools import MAILS, AuthTools, Client, audit, existing, hash_token, new_token, tell_owner
 from shop.core.errors import InvalidInput, NotFound, TokenRevoked
 from shop.core.mail.delivery import forget_saved_mail
-from shop.core.mail.outbox import enqueue, erase_recipient
+from shop.core.mail.outbox import enqueue, erase_recipient, mail_to
 from shop.users import public as users
 
 VERIFY, RESET = "verify", "reset"
+# The page the email-change link opens (shop serves it; an SPA that owns it is PUBLIC_URL).
+CONFIRM_EMAIL_CHANGE_PAGE = "confirm-email-change"
 
 
 class AccountService:
@@ -41,6 +59,7 @@ class AccountService:
         self.sessions = SessionRepository(session)
         self.email_tokens = EmailTokenRepository(session)
         self.link_requests = EmailLinkRequestRepository(session)
+        self.email_changes = EmailChangeRepository(session)
         self.challenges = MfaChallengeRepository(session)
 
     def _check_new_password(self, password: str, email: str | None, field: str) -> None:
@@ -155,6 +174,8 @@ class AccountService:
         # Every other reset link of the user dies with this one (one may sit in a stolen mailbox).
         await self.email_tokens.spend_all(user_id, RESET)
         await self.link_requests.delete_for(user.email, RESET)
+        # An email change asked for before (perhaps by whoever the new password shuts out) dies too.
+        await self.email_changes.spend_all(user_id)
         # Two-step sign-in stays on: a mailbox alone must not be enough to take over the account.
         await self.challenges.spend_all(user_id)
         # The mail reached its owner: the address is proven.
@@ -174,6 +195,7 @@ class AccountService:
         # A reset link mailed (or asked for) before the change must not undo it.
         await self.email_tokens.spend_all(user_id, RESET)
         await self.link_requests.delete_for(user.email, RESET)
+        await self.email_changes.spend_all(user_id)
         await self.challenges.spend_all(user_id)
         count = await self.sessions.revoke_all(user_id, "password_change", keep=session_id)
         await audit(self.session, "password_change", "success", client, user_id, sessions_revoked=count)
@@ -190,8 +212,11 @@ class AccountService:
         await self._lock_for_deletion(user_id, session_id)
         await self._keep_an_admin(user_id)
         await self.tools.events.publish(self.session, public.AccountDeleted(user_id))
-        mail_ids = await erase_recipient(self.session, user.email)
-        await self.link_requests.delete_for(user.email)
+        # Mail went to every address the account had (an email change names two).
+        mail_ids = []
+        for address in sorted(await self.email_changes.addresses_of(user_id)):
+            mail_ids += await erase_recipient(self.session, address)
+            await self.link_requests.delete_for(address)
         audit_log = AuditRepository(self.session)
         await audit_log.scrub(user_id)
         await self.users.delete(user_id)  # sessions, tokens, challenges and factors go with it
@@ -266,3 +291,177 @@ class AccountService:
         user_id = await self._add_user(email, password, role="admin", verified=True)
         await self.tools.events.publish(self.session, public.UserRegistered(user_id, None))
         return user_id, True
+
+
+class EmailChangeService:
+    """Changing the account's email address: an ask mailed to the new address as a link, confirmed
+    by whoever holds that mailbox; the old address is told of the ask and of the change.
+
+    The answer to an ask is the same whether or not the new address belongs to another account: then
+    the new address gets a mail saying so instead of a link, so the ask tells the caller nothing it
+    could not learn by registering. Uniqueness is decided at the moment of the change, by the
+    database (the unique index on the lower-cased email)."""
+
+    def __init__(self, session: AsyncSession, tools: AuthTools, lockout: Lockout) -> None:
+        self.session = session
+        self.tools = tools
+        self.settings = tools.settings
+        self.lockout = lockout
+        self.users = UserRepository(session)
+        self.changes = EmailChangeRepository(session)
+        self.email_tokens = EmailTokenRepository(session)
+        self.link_requests = EmailLinkRequestRepository(session)
+
+    async def _mail(self, user_id: uuid.UUID, recipient: str, template: str, **values: str) -> None:
+        language = await users.preferred_language(self.session, user_id)
+        await enqueue(self.session, recipient, MAILS.render(template, language, **values))
+
+    async def ask(self, user_id: uuid.UUID, new_email: str, password: str, client: Client) -> None:
+        """Mail a confirmation link to `new_email` (or, when it belongs to an account, a mail saying
+        so) and a notice to the current address. A newer ask spends the older ones."""
+        user = await existing(self.users, user_id)
+        await self.lockout.confirm_password(user, password, client, "email_change_request")
+        new_email = new_email.lower()
+        if new_email == user.email.lower():
+            raise InvalidInput(["body", "new_email"], "This is already the account's email address.")
+        # Each ask mails two addresses: no more than a reset ask may cost either mailbox.
+        limit = self.settings.rate_limit_email
+        await self.tools.limiter.hit(limit, "email-change:account", str(user_id))
+        await self.tools.limiter.hit(limit, "email-change:email", new_email)
+        await self.changes.spend_all(user_id)
+        if await self.changes.is_taken(new_email):
+            await self._mail(user_id, new_email, "email_change_taken")
+        else:
+            token = new_token()
+            ttl = self.settings.verify_token_ttl_seconds
+            await self.changes.add(user_id, hash_token(token), user.email, new_email, ttl)
+            link = f"{self.settings.public_url.rstrip('/')}/{CONFIRM_EMAIL_CHANGE_PAGE}?token={token}"
+            await self._mail(user_id, new_email, "email_change_confirm", link=link, hours=str(ttl // 3600))
+        await self._mail(user_id, user.email, "email_change_requested")
+        await audit(self.session, "email_change_request", "success", client, user_id)
+
+    async def confirm(self, token: str, client: Client) -> None:
+        """The new address is the account's, verified; the old address is told. Sessions live on."""
+        claimed = await self.changes.claim(hash_token(token))
+        if claimed is None:
+            raise EmailTokenInvalid()
+        user_id = claimed.user_id
+        user = await existing(self.users, user_id)
+        if not user.is_active:
+            raise EmailTokenInvalid()  # a disabled account changes nothing
+        old_email = user.email
+        if not await self.changes.move(user_id, claimed.new_email):
+            await self.lockout.refuse(
+                EmailTaken(), client, user_id, event="email_change", reason="email_taken"
+            )
+        await self.changes.spend_all(user_id)
+        # The old mailbox no longer speaks for the account: its links die with the change.
+        await self.email_tokens.spend_all(user_id, RESET)
+        await self.email_tokens.spend_all(user_id, VERIFY)
+        await self.link_requests.delete_for(old_email)
+        await self.tools.events.publish(self.session, public.EmailChanged(user_id, claimed.new_email))
+        await self._mail(user_id, old_email, "email_changed")
+        await audit(self.session, "email_change", "success", client, user_id)
+
+    async def link_state(self, token: str) -> str:
+        """What the link's token is now (`valid`, `used`, `expired`, `unknown`), without spending it."""
+        return await self.changes.get_state(hash_token(token))
+
+
+# Per account: an export reads everything the account has, and a stolen session should not be able
+# to pull it again and again.
+EXPORT_LIMIT = "3/hour"
+
+
+def _change_status(change: EmailChange, now: datetime) -> Literal["pending", "confirmed", "spent", "expired"]:
+    if change.confirmed_at is not None:
+        return "confirmed"
+    if change.used_at is not None:
+        return "spent"  # a newer ask or a new password spent it
+    return "pending" if change.expires_at > now else "expired"
+
+
+class ExportService:
+    """The personal-data export (GDPR Art. 15 and 20): one document of everything shop holds about
+    the account, each part read where it is kept — the users context's through its public interface,
+    the other capabilities' through their repositories — and no secret of any kind."""
+
+    def __init__(self, session: AsyncSession, tools: AuthTools, lockout: Lockout) -> None:
+        self.session = session
+        self.tools = tools
+        self.lockout = lockout
+        self.users = UserRepository(session)
+
+    async def export(
+        self,
+        user_id: uuid.UUID,
+        session_id: uuid.UUID,
+        account: UserOut,
+        password: str,
+        client: Client,
+    ) -> PersonalDataExport:
+        """`account`: the caller's account as GET /me answers it."""
+        user = await existing(self.users, user_id)
+        await self.lockout.confirm_password(user, password, client, "personal_data_export")
+        await self.tools.limiter.hit(EXPORT_LIMIT, "me-export", str(user_id))
+        # Audited first, so the export lists itself too.
+        await audit(self.session, "personal_data_export", "success", client, user_id)
+        held = await users.personal_data(self.session, user_id)
+        email_changes = EmailChangeRepository(self.session)
+        changes = await email_changes.list_for(user_id)
+        addresses = await email_changes.addresses_of(user_id)
+        now = datetime.now(UTC)
+        return PersonalDataExport(
+            exported_at=now,
+            account=account,
+            profile=held.profile,
+            addresses=held.addresses,
+            sessions=[
+                ExportedSession(
+                    id=item.id,
+                    created_at=item.created_at,
+                    last_used_at=item.last_used_at,
+                    expires_at=item.expires_at,
+                    revoked_at=item.revoked_at,
+                    revoked_reason=item.revoked_reason,
+                    user_agent=item.user_agent,
+                    ip=str(item.ip) if item.ip is not None else None,
+                    amr=list(item.amr),
+                    current=item.id == session_id,
+                )
+                for item in await SessionRepository(self.session).list_all(user_id)
+            ],
+            # Passkeys and other providers' identities: none can be held yet.
+            passkeys=[],
+            identities=[],
+            mfa=ExportedMfa(
+                enabled=user.mfa_enabled,
+                recovery_codes_left=await RecoveryCodeRepository(self.session).count_unused(user_id)
+                if user.mfa_enabled
+                else 0,
+            ),
+            audit_events=[
+                ExportedAuditEvent(
+                    event=item.event,
+                    outcome=item.outcome,
+                    at=item.created_at,
+                    ip=str(item.ip) if item.ip is not None else None,
+                )
+                for item in await AuditRepository(self.session).list_for(user_id)
+            ],
+            email_changes=[
+                ExportedEmailChange(
+                    old_email=change.old_email,
+                    new_email=change.new_email,
+                    asked_at=change.created_at,
+                    expires_at=change.expires_at,
+                    confirmed_at=change.confirmed_at,
+                    status=_change_status(change, now),
+                )
+                for change in changes
+            ],
+            mail=[
+                ExportedMail(to=m.recipient, subject=m.subject, queued_at=m.created_at, sent_at=m.sent_at)
+                for m in await mail_to(self.session, addresses)
+            ],
+        )

@@ -217,3 +217,10 @@ class SessionRepository:
             .order_by(Session.last_used_at.desc(), Session.id)
         )
         return list((await self.session.scalars(statement)).all())
+
+    async def list_all(self, user_id: uuid.UUID) -> list[Session]:
+        """Every session the user has, ended ones too until they are purged (a personal-data export)."""
+        statement = (
+            select(Session).where(Session.user_id == user_id).order_by(Session.created_at.desc(), Session.id)
+        )
+        return list((await self.session.scalars(statement)).all())

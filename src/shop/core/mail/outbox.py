@@ -4,10 +4,11 @@ causes it, so a request never waits on SMTP and a rolled-back change sends nothi
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import DateTime, Index, Integer, String, Text, delete, func, text
+from sqlalchemy import DateTime, Index, Integer, String, Text, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -58,3 +59,23 @@ async def enqueue(session: AsyncSession, recipient: str, mail: RenderedMail) -> 
     """Put a mail in the outbox inside the caller's transaction."""
     session.add(OutboxMail(recipient=recipient, subject=mail.subject, body=mail.body))
     await session.flush()
+
+
+@dataclass(frozen=True)
+class SentMail:
+    """What a personal-data export shows of a mail: never its body (a waiting one holds its link)."""
+
+    recipient: str
+    subject: str
+    created_at: datetime
+    sent_at: datetime | None
+
+
+async def mail_to(session: AsyncSession, recipients: Collection[str]) -> list[SentMail]:
+    """Every mail to one of `recipients`, waiting or sent, oldest first."""
+    statement = (
+        select(OutboxMail.recipient, OutboxMail.subject, OutboxMail.created_at, OutboxMail.sent_at)
+        .where(OutboxMail.recipient.in_(list(recipients)))
+        .order_by(OutboxMail.created_at, OutboxMail.id)
+    )
+    return [SentMail(*row) for row in (await session.execute(statement)).all()]
