@@ -23,6 +23,8 @@ from shop.auth.key_maintenance import SigningKeyMaintenance
 from shop.auth.mfa import MfaKeys
 from shop.auth.pages import router as auth_pages_router
 from shop.auth.passwords import PasswordHasher
+from shop.auth.providers.oidc import OidcProviders
+from shop.auth.providers.router import router as auth_providers_router
 from shop.auth.router import admin_router as auth_admin_router
 from shop.auth.router import keys_router
 from shop.auth.router import router as auth_router
@@ -112,10 +114,19 @@ class Shop:
     limiter: RateLimiter
     auth: AuthTools
     guard: BearerGuard
+    # OpenID Connect providers: built from the settings, their metadata read at the first sign-in.
+    providers: OidcProviders
 
 
 async def _create_profile(session: AsyncSession, event: auth_public.UserRegistered) -> None:
-    await users_public.create_profile(session, event.user_id, event.accept_language)
+    await users_public.create_profile(
+        session,
+        event.user_id,
+        event.accept_language,
+        locale=event.locale,
+        first_name=event.first_name,
+        last_name=event.last_name,
+    )
 
 
 async def _erase_user_data(session: AsyncSession, event: auth_public.AccountDeleted) -> None:
@@ -150,7 +161,14 @@ def bootstrap(
     guard = BearerGuard(
         tokens=tokens, sessions=auth_public.SessionCheck(settings.session_max_lifetime_seconds)
     )
-    return Shop(settings=settings, events=events, limiter=limiter, auth=auth, guard=guard)
+    return Shop(
+        settings=settings,
+        events=events,
+        limiter=limiter,
+        auth=auth,
+        guard=guard,
+        providers=OidcProviders(settings),
+    )
 
 
 @asynccontextmanager
@@ -244,6 +262,7 @@ def create_app(
     app.state.settings = settings
     app.state.rate_limiter = shop.limiter
     app.state.auth = shop.auth
+    app.state.oidc_providers = shop.providers
     install_guard(app, shop.guard)
 
     install_error_handlers(app)
@@ -279,6 +298,7 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(health_router)
     app.include_router(users_router, prefix=API_PREFIX)
     app.include_router(auth_router, prefix=f"{API_PREFIX}/auth")
+    app.include_router(auth_providers_router, prefix=f"{API_PREFIX}/auth")
     app.include_router(localization_router, prefix=API_PREFIX)
     app.include_router(keys_router)
     app.include_router(auth_admin_router, prefix=f"{API_PREFIX}/admin")

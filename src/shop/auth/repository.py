@@ -51,6 +51,8 @@ _SIGNED_IN_ACCOUNT = (
         User.is_active,
         User.role,
         User.mfa_enabled.label("mfa_enabled"),  # type: ignore[attr-defined]  # a column_property
+        User.has_password.label("has_password"),  # type: ignore[attr-defined]
+        User.identities.label("identities"),  # type: ignore[attr-defined]
         User.created_at,
         User.last_login_at,
     )
@@ -111,7 +113,7 @@ class UserRepository:
         return await self.session.scalar(select(User).where(func.lower(User.email) == email.lower()))
 
     async def add(
-        self, email: str, password_hash: str, *, role: str = "customer", verified: bool = False
+        self, email: str, password_hash: str | None, *, role: str = "customer", verified: bool = False
     ) -> uuid.UUID | None:
         """The new user's id, or None when the email is taken (also under concurrent inserts)."""
         statement = (
@@ -158,6 +160,16 @@ class UserRepository:
     async def get_locked_until(self, user_id: uuid.UUID) -> datetime | None:
         """Read from the database, not the session's copy: a concurrent request may have locked."""
         return await self.session.scalar(select(User.locked_until).where(User.id == user_id))
+
+    async def record_sign_in(self, user_id: uuid.UUID) -> None:
+        """A sign-in that no password took part in (another provider): its time, and nothing of the
+        password's failure count, which only a right password (or a reset) clears."""
+        await self.session.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(last_login_at=func.now())
+            .execution_options(synchronize_session=False)
+        )
 
     async def record_successful_login(self, user_id: uuid.UUID, new_hash: str | None) -> bool:
         """Reset the failure count and the lockout doubling, unless a lock arrived meanwhile."""
@@ -267,6 +279,10 @@ class SessionRepository:
             row = (await self.session.execute(_HELD_SESSION_ACCOUNT, params)).mappings().first()
             return dict(row) if row is not None else None
         return await _LIVE_SESSION_ACCOUNT.first(self.session, params)
+
+    async def signed_in_at(self, session_id: uuid.UUID) -> datetime | None:
+        """When the session was made by a sign-in (refreshes keep it)."""
+        return await self.session.scalar(select(Session.created_at).where(Session.id == session_id))
 
     async def add(
         self,
@@ -619,19 +635,32 @@ class MfaChallengeRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, user_id: uuid.UUID, token_hash: bytes, ip: str | None, ttl_seconds: int) -> None:
+    async def add(
+        self,
+        user_id: uuid.UUID,
+        token_hash: bytes,
+        ip: str | None,
+        ttl_seconds: int,
+        *,
+        first_factor: str = "pwd",
+    ) -> None:
         # The user's expired challenges go as new ones come: the table holds only live attempts.
         await self.session.execute(
             delete(MfaChallenge).where(MfaChallenge.user_id == user_id, MfaChallenge.expires_at <= func.now())
         )
         await self.session.execute(
             insert(MfaChallenge).values(
-                token_hash=token_hash, user_id=user_id, ip=ip, expires_at=func.now() + _seconds(ttl_seconds)
+                token_hash=token_hash,
+                user_id=user_id,
+                ip=ip,
+                expires_at=func.now() + _seconds(ttl_seconds),
+                first_factor=first_factor,
             )
         )
 
-    async def claim(self, token_hash: bytes, ip: str | None) -> uuid.UUID | None:
-        """Spend a live challenge from the address it was made for; its user, or None.
+    async def claim(self, token_hash: bytes, ip: str | None) -> tuple[uuid.UUID, str] | None:
+        """Spend a live challenge from the address it was made for; its user and how the first step
+        signed in (`pwd`, `fed`), or None.
 
         The row stays locked until the request ends: a concurrent claim of the same token waits, and
         finds it spent if this request succeeds, or live again if this one fails and rolls back."""
@@ -644,10 +673,11 @@ class MfaChallengeRepository:
                 MfaChallenge.ip.is_not_distinct_from(ip),
             )
             .values(spent_at=func.now())
-            .returning(MfaChallenge.user_id)
+            .returning(MfaChallenge.user_id, MfaChallenge.first_factor)
             .execution_options(synchronize_session=False)
         )
-        return await self.session.scalar(statement)
+        row = (await self.session.execute(statement)).first()
+        return (row[0], row[1]) if row is not None else None
 
     async def record_failure(self, token_hash: bytes, max_attempts: int) -> None:
         """Count a wrong code; the last allowed one spends the challenge."""

@@ -329,7 +329,12 @@ async def me(principal: CurrentUser) -> UserOut:
     "/me",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(
-        errors.InvalidCurrentPassword, errors.AccountLocked, errors.LastAdmin, RateLimited, bearer=True
+        errors.InvalidCurrentPassword,
+        errors.ReauthenticationRequired,
+        errors.AccountLocked,
+        errors.LastAdmin,
+        RateLimited,
+        bearer=True,
     ),
 )
 async def delete_me(
@@ -337,7 +342,8 @@ async def delete_me(
 ) -> Response:
     """Delete the account and everything shop holds for it (profile, addresses, sessions). The
     email address can register again. The last active admin cannot delete itself (409
-    `last_admin`)."""
+    `last_admin`). An account without a password leaves `password` out and must have signed in
+    within REAUTH_MAX_AGE_SECONDS (else 403 `reauthentication_required`)."""
     await service.delete(principal.user_id, principal.session_id, body.password, client)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -376,7 +382,12 @@ async def revoke_session(
     "/mfa/totp/setup",
     response_model=TotpSetupResponse,
     responses=problem_responses(
-        errors.InvalidCurrentPassword, errors.MfaEnabled, errors.AccountLocked, RateLimited, bearer=True
+        errors.InvalidCurrentPassword,
+        errors.ReauthenticationRequired,
+        errors.MfaEnabled,
+        errors.AccountLocked,
+        RateLimited,
+        bearer=True,
     ),
 )
 async def mfa_setup(
@@ -385,7 +396,7 @@ async def mfa_setup(
     """Start two-step sign-in: a new secret for an authenticator app, as text, as an `otpauth://`
     URI and as an SVG QR code. Nothing is active until `/mfa/totp/confirm` accepts a code from the
     app; a new setup replaces a pending one. A wrong password counts as a failed login."""
-    return await service.mfa_setup(principal.user_id, body.password, client)
+    return await service.mfa_setup(principal.user_id, principal.session_id, body.password, client)
 
 
 @router.post(
@@ -407,6 +418,7 @@ async def mfa_confirm(
 # Turning two-step sign-in off and replacing the recovery codes re-check the password and a code.
 _MFA_MANAGE_ERRORS = problem_responses(
     errors.InvalidCurrentPassword,
+    errors.ReauthenticationRequired,
     errors.InvalidCode,
     NotFound,
     errors.AccountLocked,
@@ -440,7 +452,9 @@ async def mfa_recovery_codes(
 ) -> RecoveryCodesResponse:
     """Ten new recovery codes, with the password and a code (an app code or a recovery code); the
     old ones stop working. Wrong passwords and codes count as failed logins."""
-    codes = await service.mfa_new_recovery_codes(principal.user_id, body.password, body.code, client)
+    codes = await service.mfa_new_recovery_codes(
+        principal.user_id, principal.session_id, body.password, body.code, client
+    )
     return RecoveryCodesResponse(recovery_codes=codes)
 
 

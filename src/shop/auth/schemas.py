@@ -160,10 +160,23 @@ class ChangePasswordRequest(_ConfirmedPassword):
         return self.new_password
 
 
+# Re-authentication (shop.auth.reauth): an account with a password gives it; an account without one
+# (made by another provider) leaves it out and must have signed in recently.
+ReauthPassword = Annotated[
+    str | None,
+    Field(
+        min_length=1,
+        max_length=MAX_PASSWORD_LENGTH,
+        description="The account's password. Left out by an account without one, which must have "
+        "signed in within REAUTH_MAX_AGE_SECONDS (else 403 `reauthentication_required`).",
+    ),
+]
+
+
 class DeleteAccountRequest(StrictBody):
     model_config = ConfigDict(json_schema_extra={"examples": [{"password": "correct horse battery"}]})
 
-    password: Password
+    password: ReauthPassword = None
 
 
 # A TOTP code (`123456`, spaces allowed) or a recovery code (`xxxxx-xxxxx`).
@@ -173,7 +186,7 @@ Code = Annotated[str, Field(min_length=1, max_length=32)]
 class MfaSetupRequest(StrictBody):
     model_config = ConfigDict(json_schema_extra={"examples": [{"password": "correct horse battery"}]})
 
-    password: Password
+    password: ReauthPassword = None
 
 
 class MfaConfirmRequest(StrictBody):
@@ -189,7 +202,7 @@ class MfaManageRequest(StrictBody):
         json_schema_extra={"examples": [{"password": "correct horse battery", "code": "123456"}]}
     )
 
-    password: Password
+    password: ReauthPassword = None
     code: Code
 
 
@@ -300,6 +313,8 @@ class UserOut(BaseModel):
                     "is_active": True,
                     "role": "customer",
                     "mfa_enabled": False,
+                    "has_password": True,
+                    "identities": ["google"],
                     "created_at": "2026-11-20T09:30:00Z",
                     "last_login_at": "2026-11-21T08:15:00Z",
                 }
@@ -313,6 +328,10 @@ class UserOut(BaseModel):
     is_active: bool
     role: Literal["customer", "admin"]
     mfa_enabled: bool
+    has_password: bool = Field(
+        description="False for an account made by another provider, until a password is set by reset."
+    )
+    identities: list[str] = Field(description="The names of the providers linked to the account.")
     created_at: datetime
     last_login_at: datetime | None
 

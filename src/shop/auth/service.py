@@ -43,6 +43,7 @@ from shop.auth.errors import (
 from shop.auth.metrics import LOCKOUTS, LOGINS, MFA_CHANGES, MFA_VERIFICATIONS
 from shop.auth.models import Session, SigningKey, User
 from shop.auth.passwords import PasswordHasher, password_problem
+from shop.auth.reauth import Reauthentication
 from shop.auth.repository import (
     AuditRepository,
     EmailLinkRequestRepository,
@@ -191,11 +192,34 @@ class _AuthService:
         login budget as well, so a stolen session cannot guess the password it would need."""
         await self._refuse_if_locked(user, client, event)
         await self.tools.limiter.hit(self.settings.rate_limit_login, "reauthenticate", str(user.id))
-        ok, _ = await self.tools.hasher.verify(password, user.password_hash)
+        ok = False
+        if user.password_hash is not None:
+            ok, _ = await self.tools.hasher.verify(password, user.password_hash)
         if not ok:
             await self._count_failure(
                 user.id, client, InvalidCurrentPassword(), event=event, reason="wrong_password"
             )
+
+    @property
+    def reauthentication(self) -> Reauthentication:
+        """The re-authentication every endpoint that asks for the password goes through."""
+        return Reauthentication(self.sessions, self.settings.reauth_max_age_seconds, self._confirm_password)
+
+    async def _reauthenticate(
+        self,
+        user: User,
+        password: str | None,
+        session_id: uuid.UUID,
+        client: Client,
+        event: str,
+        *,
+        field: str = "password",
+        needs_password: bool = False,
+    ) -> None:
+        """The password, or for an account without one a recent sign-in (`shop.auth.reauth`)."""
+        await self.reauthentication.confirm(
+            user, password, session_id, client, event, field=field, needs_password=needs_password
+        )
 
     async def _refuse_if_locked(self, user: User, client: Client, event: str) -> None:
         if user.locked_until is not None and user.locked_until > datetime.now(UTC):
@@ -278,7 +302,13 @@ class SessionService(_AuthService):
         user_id = user.id
         if user.locked_until is not None and user.locked_until > datetime.now(UTC):
             await self._locked(user_id, client, user.locked_until)
-        ok, new_hash = await self.tools.hasher.verify(password, user.password_hash)
+        if user.password_hash is None:
+            # An account made by another provider: no password is right, and saying so takes the
+            # time a wrong one does (and counts as one: the answer must not differ).
+            await self.tools.hasher.burn(password)
+            ok, new_hash = False, None
+        else:
+            ok, new_hash = await self.tools.hasher.verify(password, user.password_hash)
         if not ok:
             await self._failed_login(user_id, client)
         if not user.is_active:
@@ -297,20 +327,42 @@ class SessionService(_AuthService):
         return pair
 
     async def _second_step_required(
-        self, user_id: uuid.UUID, new_hash: str | None, client: Client
+        self, user_id: uuid.UUID, new_hash: str | None, client: Client, *, first_factor: str = "pwd"
     ) -> NoReturn:
         """The password was right and two-step sign-in is on: no session yet, an mfa_token instead.
         Not yet a successful login: the failure count stays as it is until /mfa/verify completes."""
         token = mfa.new_mfa_token()
         async with self._refusal() as session:
             await MfaChallengeRepository(session).add(
-                user_id, mfa.hash_mfa_token(token), client.ip, MFA_TOKEN_TTL_SECONDS
+                user_id,
+                mfa.hash_mfa_token(token),
+                client.ip,
+                MFA_TOKEN_TTL_SECONDS,
+                first_factor=first_factor,
             )
             if new_hash is not None:
                 await UserRepository(session).set_password(user_id, new_hash, unlock=False)
-            await audit(session, "login", "mfa_required", client, user_id)
+            await audit(session, "login", "mfa_required", client, user_id, first_factor=first_factor)
         LOGINS.labels("mfa_required").inc()
         raise SecondStepRequired(token, list(mfa.METHODS))
+
+    async def sign_in_without_password(self, user: User, client: Client, amr: Sequence[str]) -> TokenPair:
+        """The one way another sign-in method (a provider) opens a session for an account it has
+        proven: a disabled account is refused, one with two-step sign-in on answers `mfa_required`
+        (its `mfa_token` remembers the first factor, so /mfa/verify's session carries `amr` of both),
+        else a new session whose tokens carry `amr`. The password's failure count is left alone."""
+        event = f"login_{amr[0]}"
+        if not user.is_active:
+            LOGINS.labels("account_disabled").inc()
+            await self._refuse(AccountDisabled(), client, user.id, event=event, reason="account_disabled")
+        if user.mfa_enabled:
+            await self._second_step_required(user.id, None, client, first_factor=amr[0])
+        await self.users.record_sign_in(user.id)
+        pair, session_id = await self._start_session(user, client, amr)
+        LOGINS.labels("success").inc()
+        bind_user(user.id)
+        await self._audit(event, "success", client, user.id, session_id=str(session_id))
+        return pair
 
     async def _refuse_login(
         self, error: ShopError, client: Client, user_id: uuid.UUID | None, *, reason: str
@@ -537,7 +589,15 @@ class AccountService(_AuthService):
         self, user_id: uuid.UUID, session_id: uuid.UUID, current: str, new: str, client: Client
     ) -> None:
         user = await self._existing(user_id)
-        await self._confirm_password(user, current, client, "password_change")
+        await self._reauthenticate(
+            user,
+            current,
+            session_id,
+            client,
+            "password_change",
+            field="current_password",
+            needs_password=True,
+        )
         self._check_new_password(new, user.email, "new_password")
         await self.users.set_password(user_id, await self.tools.hasher.hash(new), unlock=True)
         # A reset link mailed (or asked for) before the change must not undo it.
@@ -549,12 +609,14 @@ class AccountService(_AuthService):
 
     # -- the account ------------------------------------------------------------------------
 
-    async def delete(self, user_id: uuid.UUID, session_id: uuid.UUID, password: str, client: Client) -> None:
+    async def delete(
+        self, user_id: uuid.UUID, session_id: uuid.UUID, password: str | None, client: Client
+    ) -> None:
         """Erase the account: nothing left names the user (email, names, phone, addresses, IPs).
         Locks in the one order of every change to an account — its row, then the admins' lock — so
         no such change waits the other way (the request holds nothing before: `UnheldUser`)."""
         user = await self._existing(user_id)
-        await self._confirm_password(user, password, client, "account_delete")
+        await self._reauthenticate(user, password, session_id, client, "account_delete")
         await self._lock_for_deletion(user_id, session_id)
         await self._keep_an_admin(user_id)
         await self.tools.events.publish(self.session, public.AccountDeleted(user_id))
@@ -691,11 +753,12 @@ class MfaService(_AuthService):
         token_hash = mfa.hash_mfa_token(mfa_token)
         method = "totp" if code is not None else "recovery_code"
         # Claimed first: a concurrent verify of this token waits for this one, and finds it spent.
-        user_id = await self.challenges.claim(token_hash, client.ip)
-        if user_id is None:
+        claimed = await self.challenges.claim(token_hash, client.ip)
+        if claimed is None:
             mfa.matching_step(_DECOY_SECRET, code or "", self.tools.clock())  # as much work as a wrong code
             MFA_VERIFICATIONS.labels("verify", method, "unknown_token").inc()
             await self._refuse(InvalidSecondStep(), client, None, event="mfa_verify", reason="unknown_token")
+        user_id, first_factor = claimed
         user = await self.users.get(user_id)
         if user is None:  # pragma: no cover - challenges cascade with their user
             raise InvalidSecondStep()
@@ -734,7 +797,7 @@ class MfaService(_AuthService):
                 event="mfa_verify",
                 outcome="locked",
             )
-        pair, session_id = await self._start_session(user, client, PASSWORD_AND_OTP)
+        pair, session_id = await self._start_session(user, client, (first_factor, "otp"))
         LOGINS.labels("success").inc()
         await self._audit("mfa_verify", "success", client, user_id, method=method, session_id=str(session_id))
         if method == "recovery_code":
@@ -742,9 +805,11 @@ class MfaService(_AuthService):
             await self._audit("recovery_code_use", "success", client, user_id, at="mfa_verify", left=left)
         return pair
 
-    async def mfa_setup(self, user_id: uuid.UUID, password: str, client: Client) -> TotpSetupResponse:
+    async def mfa_setup(
+        self, user_id: uuid.UUID, session_id: uuid.UUID, password: str | None, client: Client
+    ) -> TotpSetupResponse:
         user = await self._existing(user_id)
-        await self._confirm_password(user, password, client, "mfa_setup")
+        await self._reauthenticate(user, password, session_id, client, "mfa_setup")
         secret = mfa.new_secret()
         if user.mfa_enabled or not await self.factors.put_pending(user_id, self.tools.mfa_keys.seal(secret)):
             raise MfaEnabled()
@@ -779,10 +844,10 @@ class MfaService(_AuthService):
         return codes
 
     async def mfa_disable(
-        self, user_id: uuid.UUID, session_id: uuid.UUID, password: str, code: str, client: Client
+        self, user_id: uuid.UUID, session_id: uuid.UUID, password: str | None, code: str, client: Client
     ) -> None:
         user = await self._existing(user_id)
-        await self._confirm_password(user, password, client, "mfa_disable")
+        await self._reauthenticate(user, password, session_id, client, "mfa_disable")
         if not user.mfa_enabled:
             raise NotFound("Two-step sign-in is not on.")
         await self._accept_any_code(user, code, client, "mfa_disable")
@@ -793,10 +858,10 @@ class MfaService(_AuthService):
         await self._audit("mfa_disable", "success", client, user_id, sessions_revoked=count)
 
     async def mfa_new_recovery_codes(
-        self, user_id: uuid.UUID, password: str, code: str, client: Client
+        self, user_id: uuid.UUID, session_id: uuid.UUID, password: str | None, code: str, client: Client
     ) -> list[str]:
         user = await self._existing(user_id)
-        await self._confirm_password(user, password, client, "recovery_codes_replace")
+        await self._reauthenticate(user, password, session_id, client, "recovery_codes_replace")
         if not user.mfa_enabled:
             raise NotFound("Two-step sign-in is not on.")
         await self._accept_any_code(user, code, client, "recovery_codes_replace")
