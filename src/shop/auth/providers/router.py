@@ -24,7 +24,8 @@ from shop.auth.providers.schemas import (
 )
 from shop.auth.providers.service import ProviderService
 from shop.auth.schemas import TokenPair
-from shop.core.db import DatabaseDep, SessionDep
+from shop.auth.service import SessionService
+from shop.core.db import DatabaseDep, SessionDep, WritingSessionDep
 from shop.core.errors import NotAuthenticated, NotFound, RateLimited
 from shop.core.openapi import operation_ids
 from shop.core.problems import problem_responses
@@ -56,6 +57,17 @@ async def get_provider_service(
 
 
 ProviderServiceDep = Annotated[ProviderService, Depends(get_provider_service)]
+
+
+async def get_callback_service(
+    session: WritingSessionDep, database: DatabaseDep, tools: ToolsDep, providers: ProvidersDep
+) -> ProviderService:
+    """The callback is a GET (the browser's return) that writes: it spends the state and may make
+    an account, an identity and a one-time code."""
+    return ProviderService(session, database, tools, providers, SessionService(session, database, tools))
+
+
+CallbackServiceDep = Annotated[ProviderService, Depends(get_callback_service)]
 
 
 async def optional_principal(
@@ -127,7 +139,7 @@ async def oidc_callback(
     *,
     provider: str,
     request: Request,
-    service: ProviderServiceDep,
+    service: CallbackServiceDep,
     client: ClientDep,
     state: Annotated[str | None, Query(max_length=512)] = None,
     code: Annotated[str | None, Query(max_length=2048)] = None,
