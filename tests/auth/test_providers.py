@@ -315,6 +315,7 @@ async def test_the_code_works_once_within_60_seconds_and_only_with_the_verifier(
 
 
 async def test_cookie_mode_sets_the_cookies_at_the_exchange(
+    *,
     database_url: str,
     db: Database,
     tmp_path: Any,
