@@ -261,7 +261,7 @@ async def test_a_disabled_account_is_refused(
 
 
 async def test_a_replayed_expired_or_forged_state_is_a_400_page_and_makes_nothing(
-    client: httpx.AsyncClient, local_issuer: str, db: Database
+    client: httpx.AsyncClient, app: Any, local_issuer: str, db: Database
 ) -> None:
     email = new_email()
     await set_mock_user(local_issuer, email, email=email, email_verified=True)
@@ -287,6 +287,9 @@ async def test_a_replayed_expired_or_forged_state_is_a_400_page_and_makes_nothin
         await session.execute(text("UPDATE auth.oidc_states SET expires_at = now() - interval '1 second'"))
     assert_problem(await client.get(callback), 400, "oidc_state_invalid")
     assert await count(db, User) == 1
+    # The upkeep removes what expired.
+    assert (await app.state.auth_upkeep.purge()).counts["oidc_states"] == 1
+    assert await count(db, OidcState) == 0
 
 
 # -- the one-time code ---------------------------------------------------------------------------------
@@ -424,6 +427,17 @@ async def test_an_account_without_a_password_deletes_itself_only_soon_after_a_si
     client: httpx.AsyncClient, local_issuer: str, db: Database
 ) -> None:
     email, pair = await new_federated_account(client, local_issuer)
+    # Changing a password needs one: such an account sets one by reset.
+    response = await client.post(
+        f"{AUTH}/change-password",
+        headers=bearer(pair),
+        json={
+            "current_password": "anything at all",
+            "new_password": "a new one here",
+            "confirm_password": "a new one here",
+        },
+    )
+    assert_problem(response, 400, "invalid_current_password")
     # Signed in more than REAUTH_MAX_AGE_SECONDS (300) ago; a refresh since does not count.
     async with db.unit_of_work() as session:
         await session.execute(

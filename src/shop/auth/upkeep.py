@@ -29,6 +29,9 @@ _PURGES = {
     "refresh_tokens": "DELETE FROM auth.refresh_tokens WHERE expires_at < :cutoff",
     "mfa_challenges": "DELETE FROM auth.mfa_challenges WHERE expires_at < :cutoff OR spent_at < :cutoff",
     "email_tokens": "DELETE FROM auth.email_tokens WHERE expires_at < :cutoff OR used_at < :cutoff",
+    # Provider sign-ins under way and their one-time codes are of no use once expired (minutes).
+    "oidc_states": "DELETE FROM auth.oidc_states WHERE expires_at < now()",
+    "oidc_codes": "DELETE FROM auth.oidc_codes WHERE expires_at < now()",
 }
 
 

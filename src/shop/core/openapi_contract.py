@@ -26,7 +26,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
-from shop.core.db import get_database, get_session
+from shop.core.db import get_database, get_session, get_writing_session
 from shop.core.problems import PROBLEM_JSON, problem_body, problem_description
 from shop.core.validation import CONTROL_CHARACTER_ERROR, CONTROL_CHARACTER_MESSAGE
 
@@ -54,7 +54,7 @@ HEADERS: dict[str, dict[str, Any]] = {
 }
 
 # Dependencies that reach the database: an operation using one may answer 503 during an outage.
-DATABASE_DEPENDENCIES: tuple[Callable[..., Any], ...] = (get_session, get_database)
+DATABASE_DEPENDENCIES: tuple[Callable[..., Any], ...] = (get_session, get_writing_session, get_database)
 
 
 def _uses(dependant: Dependant, calls: Iterable[Callable[..., Any]]) -> bool:

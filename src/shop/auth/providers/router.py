@@ -26,7 +26,7 @@ from shop.auth.providers.service import ProviderService
 from shop.auth.schemas import TokenPair
 from shop.auth.service import SessionService
 from shop.core.db import DatabaseDep, SessionDep, WritingSessionDep
-from shop.core.errors import NotAuthenticated, NotFound, RateLimited
+from shop.core.errors import NotAuthenticated, NotFound, RateLimited, ServiceUnavailable
 from shop.core.openapi import operation_ids
 from shop.core.problems import problem_responses
 from shop.core.ratelimit import limit_by_address
@@ -79,7 +79,12 @@ async def optional_principal(
     return await get_principal(request, session, credentials, flow)
 
 
-@router.get("/oidc/providers", response_model=list[ProviderOut])
+@router.get(
+    "/oidc/providers",
+    response_model=list[ProviderOut],
+    # Read from the configuration, not the database; a shutting-down instance still answers 503.
+    responses=problem_responses(ServiceUnavailable),
+)
 async def oidc_providers(providers: ProvidersDep) -> list[ProviderOut]:
     """The configured providers, for "Continue with …" buttons (whether or not each answers now)."""
     return [ProviderOut(name=p.name, display_name=p.display_name) for p in providers.listing()]
