@@ -538,3 +538,46 @@ async def test_a_provider_down_at_start_answers_503_and_nothing_else_breaks(
     # Password sign-in and the other provider do not notice.
     await login(client, await register_verified(client, app))
     assert (await client.post(f"{AUTH}/oidc/local/start", json=body)).status_code == 200
+
+
+async def test_a_misconfigured_provider_never_stops_shop_and_its_start_answers_503(
+    database_url: str, db: Database, tmp_path: Any, clock: Clock
+) -> None:
+    # No issuer, and an issuer that is not https: shop starts; those starts answer 503.
+    settings = make_settings(
+        database_url,
+        tmp_path,
+        oidc_providers="broken,plain",
+        oidc_broken_client_id="x",
+        oidc_plain_issuer="http://login.example.com",
+        oidc_plain_client_id="x",
+    )
+    async with clocked_app(settings, db, clock) as application, http_client(application) as client:
+        body = {
+            "redirect_to": "http://shop.test/signed-in",
+            "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            "code_challenge_method": "S256",
+            "intent": "sign_in",
+        }
+        for name in ("broken", "plain"):
+            assert_problem(
+                await client.post(f"{AUTH}/oidc/{name}/start", json=body), 503, "service_unavailable"
+            )
+        assert (await client.get("/health/ready")).status_code == 200
+
+
+def test_provider_names_are_checked_and_their_variables_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValueError, match="not a provider name"):
+        Settings(_env_file=None, oidc_providers="Google")  # type: ignore[call-arg]
+    monkeypatch.setenv("OIDC_PROVIDERS", "acme_corp")
+    monkeypatch.setenv("OIDC_ACME_CORP_ISSUER", "https://login.acme.example")
+    monkeypatch.setenv("OIDC_ACME_CORP_CLIENT_ID", "shop")
+    monkeypatch.setenv("OIDC_ACME_CORP_SCOPES", "openid email")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    acme = settings.oidc_provider_settings["acme_corp"]
+    assert (acme.issuer, acme.client_id, acme.scopes, acme.label) == (
+        "https://login.acme.example",
+        "shop",
+        "openid email",
+        "Acme Corp",
+    )
