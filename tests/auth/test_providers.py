@@ -503,6 +503,18 @@ async def test_an_id_token_that_fails_a_check_is_a_provider_error(
     assert await count(db, User) == 0
 
 
+async def test_an_answer_naming_another_issuer_is_a_provider_error(
+    client: httpx.AsyncClient, double: ProviderDouble, db: Database
+) -> None:
+    double.claims = {"sub": "mixed-up", "email": "mixed-up@example.com"}
+    double.answer_iss = "https://another-provider.example"
+    query, _ = await sign_in_at_double(client)
+    assert query["error"] == "provider_error"
+    double.answer_iss = double.issuer
+    query, verifier = await sign_in_at_double(client)
+    assert (await exchange(client, query["code"], verifier)).status_code == 200
+
+
 async def test_an_id_token_signed_by_another_key_is_a_provider_error_and_a_new_key_is_fetched(
     client: httpx.AsyncClient, double: ProviderDouble, db: Database
 ) -> None:

@@ -115,6 +115,7 @@ class ProviderDouble:
         self.sign_with_other_key = False
         self.down = False
         self.deny = False
+        self.answer_iss: str | None = None  # an `iss` in the authorization answer (RFC 9207)
         self.claims: dict[str, Any] = {}
         self.jwks_reads = 0
         self._codes: dict[str, dict[str, str]] = {}
@@ -136,6 +137,7 @@ class ProviderDouble:
     def reset(self) -> None:
         self.tweaks, self.sign_with_other_key, self.down, self.deny = {}, False, False, False
         self.claims = {}
+        self.answer_iss = None
 
     def metadata(self) -> dict[str, Any]:
         return {
@@ -198,6 +200,8 @@ class ProviderDouble:
                     code = secrets.token_urlsafe(16)
                     double._codes[code] = query
                     answer = {"error": "access_denied"} if double.deny else {"code": code}
+                    if double.answer_iss is not None:
+                        answer["iss"] = double.answer_iss
                     target = f"{query['redirect_uri']}?{urlencode({**answer, 'state': query['state']})}"
                     self.send_response(302)
                     self.send_header("Location", target)

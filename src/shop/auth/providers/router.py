@@ -149,12 +149,15 @@ async def oidc_callback(
     state: Annotated[str | None, Query(max_length=512)] = None,
     code: Annotated[str | None, Query(max_length=2048)] = None,
     error: Annotated[str | None, Query(max_length=256)] = None,
+    iss: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Response:
     """Where the provider sends the browser back (the redirect URI registered with it). Not for
-    clients to call. An unknown, spent or expired `state` answers 400 `oidc_state_invalid` (a
+    clients to call. An `iss` (RFC 9207), when the provider sends one, must be its issuer. An unknown, spent or expired `state` answers 400 `oidc_state_invalid` (a
     small page to a browser): there is nowhere safe to send the browser."""
     try:
-        target = await service.callback(provider, state=state, code=code, error=error, client=client)
+        target = await service.callback(
+            provider, state=state, code=code, error=error, client=client, issuer=iss
+        )
     except errors.OidcStateInvalid as exc:
         if "text/html" not in request.headers.get("accept", ""):
             raise

@@ -147,7 +147,14 @@ class ProviderService:
     # -- callback ----------------------------------------------------------------------------------
 
     async def callback(
-        self, name: str, *, state: str | None, code: str | None, error: str | None, client: Client
+        self,
+        name: str,
+        *,
+        state: str | None,
+        code: str | None,
+        error: str | None,
+        client: Client,
+        issuer: str | None = None,
     ) -> str:
         """Where to send the browser: the start's `redirect_to` with `code`, `linked` or `error`.
         Raises OidcStateInvalid when the state is unknown, spent or expired (nowhere safe to go)."""
@@ -159,6 +166,10 @@ class ProviderService:
         if error is not None or code is None:
             answer = "access_denied" if error == "access_denied" else "provider_error"
             return await self._fail(found, answer, client, provider_said=(error or "no code")[:64])
+        if issuer is not None and issuer.rstrip("/") != provider.issuer:
+            # RFC 9207: the answer names another issuer than the provider this sign-in began with (a
+            # mix-up): its code is not sent anywhere.
+            return await self._fail(found, "provider_error", client, provider_said="another issuer")
         try:
             verifier = self.providers.box.open(found.code_verifier).decode()
             token = await provider.exchange(code, verifier)
