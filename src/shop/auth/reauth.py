@@ -13,7 +13,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from shop.auth.errors import InvalidCurrentPassword, ReauthenticationRequired
@@ -57,7 +56,5 @@ class Reauthentication:
             raise InvalidCurrentPassword(
                 "This account has no password: set one with a password reset (/password-reset-request)."
             )
-        signed_in_at = await self.sessions.signed_in_at(session_id)
-        window = timedelta(seconds=self.max_age_seconds)
-        if signed_in_at is None or datetime.now(UTC) - signed_in_at > window:
+        if not await self.sessions.signed_in_within(session_id, self.max_age_seconds):
             raise ReauthenticationRequired()

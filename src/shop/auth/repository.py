@@ -280,9 +280,11 @@ class SessionRepository:
             return dict(row) if row is not None else None
         return await _LIVE_SESSION_ACCOUNT.first(self.session, params)
 
-    async def signed_in_at(self, session_id: uuid.UUID) -> datetime | None:
-        """When the session was made by a sign-in (refreshes keep it)."""
-        return await self.session.scalar(select(Session.created_at).where(Session.id == session_id))
+    async def signed_in_within(self, session_id: uuid.UUID, seconds: int) -> bool:
+        """Was the session made by a sign-in (refreshes keep its creation) at most `seconds` ago? By
+        the database's clock, the one that stamped it."""
+        recent = Session.created_at >= func.now() - func.make_interval(0, 0, 0, 0, 0, 0, seconds)
+        return bool(await self.session.scalar(select(recent).where(Session.id == session_id)))
 
     async def add(
         self,
