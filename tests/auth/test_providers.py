@@ -351,6 +351,9 @@ async def test_an_account_with_two_step_sign_in_finishes_with_a_code(
     authenticator: Authenticator = (await enrol(client, pair, clock)).app
     query, verifier = await sign_in_at_local(client, local_issuer, f"sub-{email}")
     response = assert_problem(await exchange(client, query["code"], verifier), 403, "mfa_required")
+    assert_problem(
+        await exchange(client, query["code"], verifier), 400, "token_invalid"
+    )  # spent all the same
     finished = await verify(client, response["mfa_token"], code=authenticator.next_code())
     assert finished.status_code == 200, finished.text
     assert amr(finished.json()) == ["fed", "otp"]

@@ -266,19 +266,33 @@ class ProviderService:
     # -- exchange ----------------------------------------------------------------------------------
 
     async def exchange(self, code: str, code_verifier: str, client: Client) -> TokenPair:
-        """The one-time code and the verifier of the start's challenge → a new session. The code is
-        spent in a unit of work of its own first: whatever follows (a wrong verifier, a second step),
-        it never works twice."""
-        async with self.database.unit_of_work() as session:
-            claimed = await OidcCodeRepository(session).claim(hash_token(code))
-            user_id, challenge = (claimed.user_id, claimed.code_challenge) if claimed else (None, "")
-        expected = s256(code_verifier)
-        if user_id is None or not hmac.compare_digest(expected.encode(), challenge.encode()):
+        """The one-time code and the verifier of the start's challenge → a new session. The code
+        works once whatever the answer: claimed in the request's transaction when it signs in, and
+        spent in a unit of work of its own before any refusal that rolls the request back (a wrong
+        verifier, a disabled account, a second step to take)."""
+        code_hash = hash_token(code)
+        claimed = await self.codes.claim(code_hash)
+        if claimed is None:
+            raise OidcCodeInvalid()
+        user_id = claimed.user_id
+        if not hmac.compare_digest(s256(code_verifier).encode(), claimed.code_challenge.encode()):
+            await self._spend(code_hash)
             raise OidcCodeInvalid()
         user = await self.users.get(user_id)
         if user is None:  # pragma: no cover - codes cascade with their user
             raise OidcCodeInvalid()
+        if not user.is_active or user.mfa_enabled:
+            await self._spend(code_hash)
+            user = await self.users.get(user_id)  # read again: the rollback expired it
+            if user is None:  # pragma: no cover - deleted in between
+                raise OidcCodeInvalid()
         return await self.sign_in.sign_in_without_password(user, client, FED)
+
+    async def _spend(self, code_hash: bytes) -> None:
+        """Spend the code for good before a refusal rolls the request back (its claim with it)."""
+        await self.session.rollback()
+        async with self.database.unit_of_work() as session:
+            await OidcCodeRepository(session).claim(code_hash)
 
     # -- identities --------------------------------------------------------------------------------
 
