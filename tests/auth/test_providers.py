@@ -17,7 +17,7 @@ from shop.core.config import Settings
 from shop.core.db import Database
 from shop.core.mail.outbox import OutboxMail
 from tests.support.app import http_client, make_settings
-from tests.support.auth import PASSWORD, bearer, login, new_email, register_verified
+from tests.support.auth import PASSWORD, auth_upkeep, bearer, login, new_email, register_verified
 from tests.support.mfa import Authenticator, Clock, clocked_app, enrol, verify
 from tests.support.oidc import (
     CLIENT_ID,
@@ -288,7 +288,7 @@ async def test_a_replayed_expired_or_forged_state_is_a_400_page_and_makes_nothin
     assert_problem(await client.get(callback), 400, "oidc_state_invalid")
     assert await count(db, User) == 1
     # The upkeep removes what expired.
-    assert (await app.state.auth_upkeep.purge()).counts["oidc_states"] == 1
+    assert (await auth_upkeep(app).purge()).counts["oidc_states"] == 1
     assert await count(db, OidcState) == 0
 
 

@@ -46,7 +46,7 @@ async def live(
     database = Database.from_url(
         database_url, pool_size=10, pool_timeout=STARTUP_SECONDS, connect_timeout=STARTUP_SECONDS
     )
-    application = create_app(settings, database=database, run_mail_sender=False)
+    application = create_app(settings, database=database, run_background_loops=False)
     try:
         async with application.router.lifespan_context(application), http_client(application) as client:
             yield client

@@ -11,7 +11,8 @@ from sqlalchemy import text
 from shop.auth.errors import InvalidCurrentPassword, ReauthenticationRequired
 from shop.auth.models import User
 from shop.auth.reauth import Reauthentication
-from shop.auth.repository import SessionRepository, UserRepository
+from shop.auth.repository import UserRepository
+from shop.auth.sessions.repository import SessionRepository
 from shop.core.db import Database
 from shop.core.errors import InvalidInput
 from tests.support.auth import new_email

@@ -1,16 +1,61 @@
-"""Injected values of the auth context: its services, built per request, and the calling client."""
+"""Injected values of the auth context: its services, built per request with their collaborators
+(the `Lockout` and the `SessionMinter`), and the calling client. The `*_service` builders are the one
+place a service is wired; the upkeep, the commands and the tests use them too."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from shop.auth.service import AccountService, AuthTools, Client, MfaService, SessionService, SigningKeyService
-from shop.core.db import DatabaseDep, SessionDep
+from shop.auth.accounts.service import AccountService
+from shop.auth.keys.service import SigningKeyService
+from shop.auth.lockout import Lockout
+from shop.auth.mfa.service import MfaService
+from shop.auth.providers.oidc import OidcProviders
+from shop.auth.providers.service import ProviderService
+from shop.auth.reauth import Reauthentication
+from shop.auth.sessions.repository import SessionRepository
+from shop.auth.sessions.service import SessionMinter, SessionService
+from shop.auth.tools import AuthTools, Client
+from shop.core.db import Database, DatabaseDep, SessionDep
 from shop.core.ratelimit import RateLimiter
 
 USER_AGENT_MAX = 512
+
+
+def reauthentication(session: AsyncSession, tools: AuthTools, lockout: Lockout) -> Reauthentication:
+    """What every endpoint that asks for the password confirms a sensitive act with."""
+    return Reauthentication(
+        SessionRepository(session), tools.settings.reauth_max_age_seconds, lockout.confirm_password
+    )
+
+
+def session_service(session: AsyncSession, database: Database, tools: AuthTools) -> SessionService:
+    return SessionService(session, tools, Lockout(session, database, tools), SessionMinter(session, tools))
+
+
+def account_service(session: AsyncSession, database: Database, tools: AuthTools) -> AccountService:
+    lockout = Lockout(session, database, tools)
+    return AccountService(session, tools, lockout, reauthentication(session, tools, lockout))
+
+
+def provider_service(
+    session: AsyncSession, database: Database, tools: AuthTools, providers: OidcProviders
+) -> ProviderService:
+    lockout = Lockout(session, database, tools)
+    sign_in = SessionService(session, tools, lockout, SessionMinter(session, tools))
+    return ProviderService(
+        session, database, tools, providers, sign_in, reauthentication(session, tools, lockout)
+    )
+
+
+def mfa_service(session: AsyncSession, database: Database, tools: AuthTools) -> MfaService:
+    lockout = Lockout(session, database, tools)
+    return MfaService(
+        session, tools, lockout, SessionMinter(session, tools), reauthentication(session, tools, lockout)
+    )
 
 
 async def get_tools(request: Request) -> AuthTools:
@@ -33,15 +78,15 @@ async def get_client(request: Request) -> Client:
 
 
 async def get_session_service(session: SessionDep, database: DatabaseDep, tools: ToolsDep) -> SessionService:
-    return SessionService(session, database, tools)
+    return session_service(session, database, tools)
 
 
 async def get_account_service(session: SessionDep, database: DatabaseDep, tools: ToolsDep) -> AccountService:
-    return AccountService(session, database, tools)
+    return account_service(session, database, tools)
 
 
 async def get_mfa_service(session: SessionDep, database: DatabaseDep, tools: ToolsDep) -> MfaService:
-    return MfaService(session, database, tools)
+    return mfa_service(session, database, tools)
 
 
 SessionServiceDep = Annotated[SessionService, Depends(get_session_service)]

@@ -13,18 +13,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from shop.auth.errors import InvalidCurrentPassword, ReauthenticationRequired
 from shop.auth.models import User
-from shop.auth.repository import SessionRepository
+from shop.auth.sessions.repository import SessionRepository
+from shop.auth.tools import Client
 from shop.core.errors import InvalidInput
 
-if TYPE_CHECKING:
-    from shop.auth.service import Client
-
 # Checks a given password, counting a wrong one towards the lockout (raises when it is wrong).
-PasswordCheck = Callable[[User, str, "Client", str], Awaitable[None]]
+PasswordCheck = Callable[[User, str, Client, str], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)

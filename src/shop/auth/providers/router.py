@@ -10,8 +10,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from shop.auth import errors
-from shop.auth.cookies import SessionCookiesDep
-from shop.auth.dependencies import ClientDep, SessionServiceDep, ToolsDep
+from shop.auth.dependencies import ClientDep, ToolsDep, provider_service
 from shop.auth.models import LinkedIdentity
 from shop.auth.providers.oidc import OidcProviders
 from shop.auth.providers.schemas import (
@@ -23,8 +22,8 @@ from shop.auth.providers.schemas import (
     UnlinkRequest,
 )
 from shop.auth.providers.service import ProviderService
-from shop.auth.schemas import TokenPair
-from shop.auth.service import SessionService
+from shop.auth.sessions.cookies import SessionCookiesDep
+from shop.auth.sessions.schemas import TokenPair
 from shop.core.db import DatabaseDep, SessionDep, WritingSessionDep
 from shop.core.errors import NotAuthenticated, NotFound, RateLimited, ServiceUnavailable
 from shop.core.openapi import operation_ids
@@ -47,13 +46,9 @@ ProvidersDep = Annotated[OidcProviders, Depends(get_providers)]
 
 
 async def get_provider_service(
-    session: SessionDep,
-    database: DatabaseDep,
-    tools: ToolsDep,
-    providers: ProvidersDep,
-    sessions: SessionServiceDep,
+    session: SessionDep, database: DatabaseDep, tools: ToolsDep, providers: ProvidersDep
 ) -> ProviderService:
-    return ProviderService(session, database, tools, providers, sessions)
+    return provider_service(session, database, tools, providers)
 
 
 ProviderServiceDep = Annotated[ProviderService, Depends(get_provider_service)]
@@ -64,7 +59,7 @@ async def get_callback_service(
 ) -> ProviderService:
     """The callback is a GET (the browser's return) that writes: it spends the state and may make
     an account, an identity and a one-time code."""
-    return ProviderService(session, database, tools, providers, SessionService(session, database, tools))
+    return provider_service(session, database, tools, providers)
 
 
 CallbackServiceDep = Annotated[ProviderService, Depends(get_callback_service)]

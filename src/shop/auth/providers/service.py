@@ -36,8 +36,9 @@ from shop.auth.providers.oidc import OidcProvider, OidcProviders, ProviderAnswer
 from shop.auth.providers.repository import IdentityRepository, OidcCodeRepository, OidcStateRepository
 from shop.auth.reauth import Reauthentication
 from shop.auth.repository import UserRepository
-from shop.auth.schemas import TokenPair
-from shop.auth.service import MAILS, AuthTools, Client, SessionService, audit, hash_token, new_token
+from shop.auth.sessions.schemas import TokenPair
+from shop.auth.sessions.service import SessionService
+from shop.auth.tools import MAILS, AuthTools, Client, audit, hash_token, new_token
 from shop.core.db import Database
 from shop.core.errors import NotAuthenticated, NotFound
 from shop.core.mail.outbox import enqueue
@@ -79,13 +80,14 @@ def _text_claim(claims: dict[str, Any], name: str) -> str | None:
 class ProviderService:
     """Start, callback, exchange, and the account's linked identities."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0917 - the request's session and its collaborators, as the other services
         self,
         session: AsyncSession,
         database: Database,
         tools: AuthTools,
         providers: OidcProviders,
         sign_in: SessionService,
+        reauth: Reauthentication,
     ) -> None:
         self.session = session
         self.database = database
@@ -94,6 +96,7 @@ class ProviderService:
         self.providers = providers
         # The one touch point with sessions: opens a session for a proven account (or asks the second step).
         self.sign_in = sign_in
+        self.reauth = reauth
         self.users = UserRepository(session)
         self.identities = IdentityRepository(session)
         self.states = OidcStateRepository(session)
@@ -312,7 +315,7 @@ class ProviderService:
         user = await self.users.get(user_id)
         if user is None:
             raise NotFound("The account does not exist.")
-        await self.reauthentication.confirm(user, password, session_id, client, "identity_unlink")
+        await self.reauth.confirm(user, password, session_id, client, "identity_unlink")
         identity = await self.identities.get_owned(user_id, identity_id)
         if identity is None:
             raise NotFound("No such identity.")
@@ -322,10 +325,6 @@ class ProviderService:
         await self.identities.delete(identity.id)
         await self._mail(user, "identity_unlinked", provider=identity.provider)
         await audit(self.session, "identity_unlink", "success", client, user_id, provider=identity.provider)
-
-    @property
-    def reauthentication(self) -> Reauthentication:
-        return self.sign_in.reauthentication
 
     async def _mail(self, user: User, template: str, *, provider: str) -> None:
         configured = self.providers.get(provider)

@@ -1,8 +1,8 @@
 """sign-in with other providers: identities, OpenID Connect states and one-time codes, accounts
 without a password, the first factor of a second step
 
-Revision ID: 0008_oidc_providers
-Revises: 0007_signing_keys
+Revision ID: 0009_oidc_providers
+Revises: 0008_profiles_for_every_account
 Create Date: 2026-12-05
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008_oidc_providers"
-down_revision: str | None = "0007_signing_keys"
+revision: str = "0009_oidc_providers"
+down_revision: str | None = "0008_profiles_for_every_account"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -21,13 +21,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
+from shop.auth.accounts.service import RESET, VERIFY
 from shop.auth.dependencies import AccountServiceDep
-from shop.auth.service import RESET, VERIFY
 from shop.localization import public as localization
 
 router = APIRouter(include_in_schema=False)
 
-PAGES = Path(__file__).parent / "templates" / "pages"
+PAGES = Path(__file__).parents[1] / "templates" / "pages"
 API = "/api/v1/auth"
 # What new_token() makes (token_urlsafe): anything else is not worth a database look-up.
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{1,128}")
