@@ -6,6 +6,14 @@ An account with a password gives it: a wrong one counts as a failed login, towar
 as it always has. An account without one (made by another provider) leaves the member out: the
 calling session must have signed in — by any method — within REAUTH_MAX_AGE_SECONDS. A refresh is
 not a sign-in: the session's creation is what counts, so a stolen refresh token cannot renew it.
+
+Wiring: a service receives it built by `shop.auth.dependencies.reauthentication(session, tools,
+lockout)` and calls `confirm(user, password, session_id, client, event)` first thing. Today:
+/change-password and DELETE /me (accounts), /mfa/totp/setup, DELETE /mfa/totp and
+/mfa/recovery-codes (mfa), DELETE /identities/{id} (providers). The passkey routes
+(/passkeys/registration-options, DELETE /passkeys/{id}), /email-change and /me/export must use it
+too when they land; their `password` member is then optional (`shop.auth.schemas.ReauthPassword`)
+and their routes declare `ReauthenticationRequired`.
 """
 
 from __future__ import annotations
