@@ -18,6 +18,7 @@ from shop.core.db import Database
 from shop.core.mail.outbox import OutboxMail
 from tests.support.app import http_client, make_settings
 from tests.support.auth import PASSWORD, auth_upkeep, bearer, login, new_email, register_verified
+from tests.support.factories import signed_in_user
 from tests.support.mfa import Authenticator, Clock, clocked_app, enrol, verify
 from tests.support.oidc import (
     CLIENT_ID,
@@ -596,3 +597,14 @@ def test_provider_names_are_checked_and_their_variables_read(monkeypatch: pytest
         "openid email",
         "Acme Corp",
     )
+
+
+async def test_the_admin_listing_shows_the_account_as_me_does(
+    client: httpx.AsyncClient, app: Any, local_issuer: str
+) -> None:
+    email, pair = await new_federated_account(client, local_issuer)
+    admin = await signed_in_user(app, role="admin")
+    listed = (await client.get("/api/v1/admin/users", params={"email": email}, headers=admin.headers)).json()
+    me = (await client.get(f"{AUTH}/me", headers=bearer(pair))).json()
+    assert listed == [me]
+    assert (me["has_password"], me["identities"]) == (False, ["local"])
