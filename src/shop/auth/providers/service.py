@@ -162,9 +162,13 @@ class ProviderService:
         """Where to send the browser: the start's `redirect_to` with `code`, `linked` or `error`.
         Raises OidcStateInvalid when the state is unknown, spent or expired (nowhere safe to go)."""
         provider = self._provider(name)
-        found = await self.states.claim(hash_token(state), name) if state else None
+        found = None
+        if state:
+            # Spent for good at once, in a unit of work of its own: no transaction is held open while
+            # the provider is asked (up to OIDC_TIMEOUT_SECONDS), and a failure later changes nothing.
+            async with self.database.unit_of_work() as session:
+                found = await OidcStateRepository(session).claim(hash_token(state), name)
         if found is None:
-            await audit(self.session, "oidc_callback", "failure", client, None, provider=name, reason="state")
             raise OidcStateInvalid()
         if error is not None or code is None:
             answer = "access_denied" if error == "access_denied" else "provider_error"
