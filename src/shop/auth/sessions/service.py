@@ -159,11 +159,12 @@ class SessionService:
         except ShopError as error:
             LOGINS.labels(_login_outcome(error)).inc()
             raise
-        await self.users.record_sign_in(user.id)
         pair, session_id = await self.minter.start(user, client, amr)
         LOGINS.labels("success").inc()
         bind_user(user.id)
         await audit(self.session, event, "success", client, user.id, session_id=str(session_id))
+        # Last: the account's row stays locked from here to the commit only.
+        await self.users.record_sign_in(user.id)
         return pair
 
     async def _second_step_required(
