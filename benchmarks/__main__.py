@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import hashlib
 import json
 import os
 import platform
@@ -41,6 +43,8 @@ from benchmarks.harness import (
 )
 
 TOKEN_USERS = 64  # users whose tokens drive the reads (each has 5 addresses)
+# One-time codes made for each run of the exchange: more than a run spends (each works once).
+EXCHANGE_CODES = 60_000
 LOGIN_USERS = 1000  # the login storm walks over this many accounts
 # Not yet verified accounts, u{UNVERIFIED[0]}…: the "known email" of /resend-verification.
 UNVERIFIED = (900_001, 900_500)
@@ -294,6 +298,35 @@ class Bench:
             before=fresh_chains,
         )
 
+    def exchange_target(self, shop: Server, ids: list[str]) -> Target:
+        """Provider sign-in's last step: a one-time code and the SPA's PKCE verifier for a session
+        (no password hash: a session, its refresh token and a signed access token)."""
+        verifier = secrets.token_urlsafe(48)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        count = EXCHANGE_CODES
+
+        async def fresh_codes() -> list[str]:
+            prefix = f"bench-{secrets.token_hex(6)}-"
+            await data.add_oidc_codes(self.url, prefix, ids, count, challenge)
+            body = {"code_verifier": verifier}
+            path = request_file(
+                f"exchange-{shop.name}",
+                [
+                    ("POST", "/api/v1/auth/oidc/exchange", None, {**body, "code": f"{prefix}{n}"})
+                    for n in range(1, count + 1)
+                ],
+            )
+            return [path]
+
+        return Target(
+            "POST /api/v1/auth/oidc/exchange",
+            shop,
+            "requests.lua",
+            [],
+            "ceiling: session.get one row",
+            before=fresh_codes,
+        )
+
     def login_target(self, shop: Server, numbers: list[int], label: str = "") -> Target:
         body = request_file(
             f"login-{shop.name}",
@@ -340,6 +373,7 @@ class Bench:
                     ),
                 )
             targets.append(self.refresh_target(shop))
+            targets.append(self.exchange_target(shop, ids))
             targets.append(self.login_target(shop, list(range(1, LOGIN_USERS + 1))))
             if workers == 1:
                 password = data.PASSWORD.replace(" ", "-")

@@ -209,3 +209,23 @@ async def count_rows(url: str) -> dict[str, int]:
             return counts
     finally:
         await engine.dispose()
+
+
+async def add_oidc_codes(url: str, prefix: str, user_ids: list[str], count: int, challenge: str) -> None:
+    """One-time codes of provider sign-ins, as shop's callback leaves them (hashed, bound to a PKCE
+    challenge), `{prefix}{n}` for n in 1..count, spread over `user_ids`: what POST /oidc/exchange
+    spends. Made here rather than through a provider, whose round trips are not what is measured."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO auth.oidc_codes (code_hash, user_id, provider, code_challenge, expires_at) "
+                    "SELECT sha256(convert_to(:prefix || g::text, 'UTF8')), "
+                    "(CAST(:ids AS uuid[]))[1 + g % cardinality(CAST(:ids AS uuid[]))], 'bench', :challenge, "
+                    "now() + interval '10 minutes' FROM generate_series(1, :count) AS g"
+                ),
+                {"prefix": prefix, "ids": user_ids, "challenge": challenge, "count": count},
+            )
+    finally:
+        await engine.dispose()

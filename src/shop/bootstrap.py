@@ -25,6 +25,7 @@ from shop.auth.keys.maintenance import SigningKeyMaintenance
 from shop.auth.keys.tokens import AccessTokens
 from shop.auth.mfa.codes import MfaKeys
 from shop.auth.passwords import PasswordHasher
+from shop.auth.providers.oidc import OidcProviders
 from shop.auth.router import admin_router as auth_admin_router
 from shop.auth.router import keys_router
 from shop.auth.router import router as auth_router
@@ -131,10 +132,19 @@ class Shop:
     guard: BearerGuard
     # Requests under way in this process: background work yields to them.
     load: RequestLoad
+    # OpenID Connect providers: built from the settings, their metadata read at the first sign-in.
+    providers: OidcProviders
 
 
 async def _create_profile(session: AsyncSession, event: auth_public.UserRegistered) -> None:
-    await users_public.create_profile(session, event.user_id, event.accept_language)
+    await users_public.create_profile(
+        session,
+        event.user_id,
+        event.accept_language,
+        locale=event.locale,
+        first_name=event.first_name,
+        last_name=event.last_name,
+    )
 
 
 async def _erase_user_data(session: AsyncSession, event: auth_public.AccountDeleted) -> None:
@@ -194,7 +204,15 @@ def bootstrap(
         sessions=auth_public.SessionCheck(settings.session_max_lifetime_seconds),
         policy=auth_public.guard_policy(settings, AUTH_PREFIX),
     )
-    return Shop(settings=settings, events=events, limiter=limiter, auth=auth, guard=guard, load=RequestLoad())
+    return Shop(
+        settings=settings,
+        events=events,
+        limiter=limiter,
+        auth=auth,
+        guard=guard,
+        load=RequestLoad(),
+        providers=OidcProviders(settings),
+    )
 
 
 @asynccontextmanager
@@ -305,6 +323,7 @@ def create_app(
     app.state.rate_limiter = shop.limiter
     app.state.auth = shop.auth
     app.state.events = shop.events
+    app.state.oidc_providers = shop.providers
     install_guard(app, shop.guard)
 
     install_error_handlers(app, translate=localization_public.problem_text)

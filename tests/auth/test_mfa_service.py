@@ -50,7 +50,7 @@ async def enrolled_user(db: Database, shop: Shop, clock: Clock) -> tuple[str, uu
         assert user is not None
         user_id = user.id
         login = await service.sessions.add(user_id, 3600, None, None, amr=["pwd"])
-    setup = await mfa(db, shop, lambda s: s.mfa_setup(user_id, PASSWORD, CLIENT))
+    setup = await mfa(db, shop, lambda s: s.mfa_setup(user_id, login.id, PASSWORD, CLIENT))
     totp = pyotp.TOTP(setup.secret)
     await mfa(db, shop, lambda s: s.mfa_confirm(user_id, login.id, totp.at(clock.now), CLIENT))
     return email, user_id, totp

@@ -23,6 +23,8 @@ USER_FIELDS = {
     "is_active",
     "role",
     "mfa_enabled",
+    "has_password",
+    "identities",
     "created_at",
     "last_login_at",
 }

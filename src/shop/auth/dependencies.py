@@ -13,6 +13,10 @@ from shop.auth.accounts.service import AccountService, EmailChangeService, Expor
 from shop.auth.keys.service import SigningKeyService
 from shop.auth.lockout import Lockout
 from shop.auth.mfa.service import MfaService
+from shop.auth.providers.oidc import OidcProviders
+from shop.auth.providers.service import ProviderService
+from shop.auth.reauth import Reauthentication
+from shop.auth.sessions.repository import SessionRepository
 from shop.auth.sessions.service import SessionMinter, SessionService
 from shop.auth.tools import AuthTools, Client
 from shop.core.db import Database, DatabaseDep, SessionDep
@@ -21,12 +25,30 @@ from shop.core.ratelimit import RateLimiter
 USER_AGENT_MAX = 512
 
 
+def reauthentication(session: AsyncSession, tools: AuthTools, lockout: Lockout) -> Reauthentication:
+    """What every endpoint that asks for the password confirms a sensitive act with."""
+    return Reauthentication(
+        SessionRepository(session), tools.settings.reauth_max_age_seconds, lockout.confirm_password
+    )
+
+
 def session_service(session: AsyncSession, database: Database, tools: AuthTools) -> SessionService:
     return SessionService(session, tools, Lockout(session, database, tools), SessionMinter(session, tools))
 
 
 def account_service(session: AsyncSession, database: Database, tools: AuthTools) -> AccountService:
-    return AccountService(session, tools, Lockout(session, database, tools))
+    lockout = Lockout(session, database, tools)
+    return AccountService(session, tools, lockout, reauthentication(session, tools, lockout))
+
+
+def provider_service(
+    session: AsyncSession, database: Database, tools: AuthTools, providers: OidcProviders
+) -> ProviderService:
+    lockout = Lockout(session, database, tools)
+    sign_in = SessionService(session, tools, lockout, SessionMinter(session, tools))
+    return ProviderService(
+        session, database, tools, providers, sign_in, reauthentication(session, tools, lockout)
+    )
 
 
 def email_change_service(session: AsyncSession, database: Database, tools: AuthTools) -> EmailChangeService:
@@ -38,7 +60,10 @@ def export_service(session: AsyncSession, database: Database, tools: AuthTools) 
 
 
 def mfa_service(session: AsyncSession, database: Database, tools: AuthTools) -> MfaService:
-    return MfaService(session, tools, Lockout(session, database, tools), SessionMinter(session, tools))
+    lockout = Lockout(session, database, tools)
+    return MfaService(
+        session, tools, lockout, SessionMinter(session, tools), reauthentication(session, tools, lockout)
+    )
 
 
 async def get_tools(request: Request) -> AuthTools:

@@ -128,6 +128,48 @@ class LastAdmin(ShopError):
     detail = "This is the last active admin: make another admin first."
 
 
+class ReauthenticationRequired(ShopError):
+    """An account without a password confirms a sensitive act by a recent sign-in, and this
+    session's is not recent enough."""
+
+    status, code = 403, "reauthentication_required"
+    detail = "Sign in again (with a passkey or another provider), then repeat the request."
+
+
+class LastSignInMethod(ShopError):
+    status, code = 409, "last_sign_in_method"
+    detail = "This is the account's last way to sign in: add another (or set a password) first."
+
+
+class OidcStateInvalid(ShopError):
+    """The callback's `state` is unknown, spent or expired: there is nowhere safe to send the browser."""
+
+    status, code = 400, "oidc_state_invalid"
+    detail = "This sign-in link is invalid, used or expired: start signing in again."
+
+
+class RedirectNotAllowed(ShopError):
+    status, code = 422, "redirect_not_allowed"
+    detail = "redirect_to is not an allowed address (OIDC_REDIRECT_ALLOWLIST)."
+
+
+class OidcCodeInvalid(ShopError):
+    """An unknown, spent or expired one-time code, or a verifier that does not match its challenge."""
+
+    status, code, detail = 400, "token_invalid", "The code is invalid, used or expired."
+
+
+class ProviderUnavailable(ServiceUnavailable):
+    detail = "The provider cannot be reached or is not configured; try again later."
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"Retry-After": "30"})
+
+
+class CsrfTokenMismatch(Forbidden):
+    detail = "A request with the shop_refresh cookie needs the X-CSRF-Token header equal to shop_csrf."
+
+
 class NoSigningKey(ServiceUnavailable):
     """This instance has no active key it can sign with: `ensure_keys` did not run (it runs at
     startup), or the key was sealed under another JWT_SECRET_KEY while this instance ran (`shop keys

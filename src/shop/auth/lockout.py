@@ -168,7 +168,9 @@ class Lockout:
         await self.refuse_if_locked(user, client, event)
         settings = self.tools.settings
         await self.tools.limiter.hit(settings.rate_limit_login, "reauthenticate", str(user.id))
-        ok, _ = await self.tools.hasher.verify(password, user.password_hash)
+        ok = False
+        if user.password_hash is not None:
+            ok, _ = await self.tools.hasher.verify(password, user.password_hash)
         if not ok:
             await self.count_failure(
                 user.id, client, InvalidCurrentPassword(), event=event, reason="wrong_password"

@@ -19,9 +19,10 @@ from sqlalchemy import (
     String,
     exists,
     func,
+    select,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, INET, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, INET, JSONB, aggregate_order_by
 from sqlalchemy.orm import Mapped, column_property, mapped_column
 
 from shop.core.db import Base
@@ -40,7 +41,8 @@ class User(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=func.gen_random_uuid())
     email: Mapped[str] = mapped_column(String(320))
-    password_hash: Mapped[str] = mapped_column(String(255))
+    # None: an account made by another provider, until its owner sets a password by reset.
+    password_hash: Mapped[str | None] = mapped_column(String(255))
     email_verified: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     role: Mapped[str] = mapped_column(String(16), server_default="customer")
@@ -54,6 +56,8 @@ class User(Base):
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     if TYPE_CHECKING:
         mfa_enabled: bool  # below: whether a confirmed TOTP factor exists
+        has_password: bool  # below
+        identities: list[str]  # below: the names of the linked providers
 
 
 class Session(Base):
@@ -198,6 +202,9 @@ class MfaChallenge(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     failed_attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     spent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # How the first step signed in (`pwd`, or `fed` for another provider): the session made by the
+    # second step carries it with `otp`.
+    first_factor: Mapped[str] = mapped_column(String(16), server_default="pwd")
 
 
 # Loaded with every user: login decides on it, /me and the admin listing show it.
@@ -248,3 +255,84 @@ class EmailChange(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# -- sign-in with other providers (OpenID Connect) ---------------------------------------------------
+
+
+class LinkedIdentity(Base):
+    """An account at another provider linked to an account here: the pair (provider, `sub`). Its
+    email is what the provider said at linking, for the owner's eyes; it decides nothing."""
+
+    __tablename__ = "identities"
+    __table_args__ = (
+        Index("uq_identities_provider_subject", "provider", "subject", unique=True),
+        {"schema": SCHEMA},
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=func.gen_random_uuid())
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey(f"{SCHEMA}.users.id", ondelete="CASCADE"), index=True
+    )
+    provider: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class OidcState(Base):
+    """A sign-in or link under way at a provider: the `state` stored as SHA-256, single use, bound to
+    the provider and (to link) to the account; the nonce, the PKCE verifier towards the provider
+    (sealed), and what the browser's start asked (where to come back, the SPA's own challenge)."""
+
+    __tablename__ = "oidc_states"
+    __table_args__ = (
+        CheckConstraint("intent in ('sign_in', 'link')", name="intent"),
+        {"schema": SCHEMA},
+    )
+
+    state_hash: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    intent: Mapped[str] = mapped_column(String(8))
+    user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey(f"{SCHEMA}.users.id", ondelete="CASCADE"), index=True
+    )
+    nonce: Mapped[str] = mapped_column(String(128))
+    code_verifier: Mapped[bytes] = mapped_column(LargeBinary)
+    redirect_to: Mapped[str] = mapped_column(String(2048))
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    accept_language: Mapped[str | None] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class OidcCode(Base):
+    """The one-time code a provider sign-in hands the SPA (stored as SHA-256, 60 s), exchanged once
+    with the verifier of the SPA's own challenge."""
+
+    __tablename__ = "oidc_codes"
+    __table_args__ = {"schema": SCHEMA}
+
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey(f"{SCHEMA}.users.id", ondelete="CASCADE"), index=True
+    )
+    provider: Mapped[str] = mapped_column(String(32))
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+# Loaded with every user, as two-step sign-in is: /me and the admin listing show them.
+User.has_password = column_property(User.password_hash.is_not(None))  # type: ignore[assignment]
+User.identities = column_property(  # type: ignore[assignment]
+    select(
+        func.coalesce(
+            func.array_agg(aggregate_order_by(LinkedIdentity.provider, LinkedIdentity.provider)), text("'{}'")
+        )
+    )
+    .where(LinkedIdentity.user_id == User.id)
+    .correlate_except(LinkedIdentity)
+    .scalar_subquery()
+)

@@ -17,10 +17,14 @@ from shop.core.security import GuardPolicy, Principal
 
 @dataclass(frozen=True, slots=True)
 class UserRegistered:
-    """Published inside the registration transaction."""
+    """Published inside the registration transaction. An account made by another provider also
+    carries what the provider said of the person: a language tag and the names."""
 
     user_id: uuid.UUID
     accept_language: str | None
+    locale: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,7 +44,7 @@ class UserRepository:
         return await self.session.scalar(select(User).where(func.lower(User.email) == email.lower()))
 
     async def add(
-        self, email: str, password_hash: str, *, role: str = "customer", verified: bool = False
+        self, email: str, password_hash: str | None, *, role: str = "customer", verified: bool = False
     ) -> uuid.UUID | None:
         """The new user's id, or None when the email is taken (also under concurrent inserts)."""
         statement = (
@@ -91,6 +91,16 @@ class UserRepository:
     async def get_locked_until(self, user_id: uuid.UUID) -> datetime | None:
         """Read from the database, not the session's copy: a concurrent request may have locked."""
         return await self.session.scalar(select(User.locked_until).where(User.id == user_id))
+
+    async def record_sign_in(self, user_id: uuid.UUID) -> None:
+        """A sign-in that no password took part in (another provider): its time, and nothing of the
+        password's failure count, which only a right password (or a reset) clears."""
+        await self.session.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(last_login_at=func.now())
+            .execution_options(synchronize_session=False)
+        )
 
     async def record_successful_login(self, user_id: uuid.UUID, new_hash: str | None) -> bool:
         """Reset the failure count and the lockout doubling, unless a lock arrived meanwhile."""
@@ -245,6 +255,9 @@ _PURGES = {
     "refresh_tokens": "DELETE FROM auth.refresh_tokens WHERE expires_at < :cutoff",
     "mfa_challenges": "DELETE FROM auth.mfa_challenges WHERE expires_at < :cutoff OR spent_at < :cutoff",
     "email_tokens": "DELETE FROM auth.email_tokens WHERE expires_at < :cutoff OR used_at < :cutoff",
+    # Provider sign-ins under way and their one-time codes are of no use once expired (minutes).
+    "oidc_states": "DELETE FROM auth.oidc_states WHERE expires_at < now()",
+    "oidc_codes": "DELETE FROM auth.oidc_codes WHERE expires_at < now()",
 }
 
 

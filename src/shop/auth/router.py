@@ -8,10 +8,11 @@ from fastapi import APIRouter
 from shop.auth.accounts import router as accounts
 from shop.auth.keys import router as keys
 from shop.auth.mfa import router as mfa
+from shop.auth.providers import router as providers
 from shop.auth.sessions import router as sessions
 
 router = APIRouter()
-for capability in (accounts, sessions, mfa):
+for capability in (accounts, sessions, mfa, providers):
     router.include_router(capability.router)
 
 admin_router = APIRouter()

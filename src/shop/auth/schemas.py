@@ -40,6 +40,17 @@ NewPassword = Annotated[
         json_schema_extra={"minLength": Settings.model_fields["password_min_length"].default},
     ),
 ]
+# Re-authentication (shop.auth.reauth): an account with a password gives it; an account without one
+# (made by another provider) leaves it out and must have signed in recently.
+ReauthPassword = Annotated[
+    str | None,
+    Field(
+        min_length=1,
+        max_length=MAX_PASSWORD_LENGTH,
+        description="The account's password. Left out by an account without one, which must have "
+        "signed in within REAUTH_MAX_AGE_SECONDS (else 403 `reauthentication_required`).",
+    ),
+]
 
 
 class StrictBody(RequestModel):

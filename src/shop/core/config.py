@@ -9,9 +9,10 @@ import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from limits import parse_many
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
@@ -28,6 +29,29 @@ SAMPLE_SECRET_KEYS = frozenset(
         "change-me-to-a-long-random-secret-of-48-chars!!",
     }
 )
+
+
+# OIDC_PROVIDERS names: the variables of each are OIDC_<NAME>_… in upper case.
+PROVIDER_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
+DEFAULT_OIDC_SCOPES = "openid email profile"
+
+
+class OidcProviderSettings(BaseModel):
+    """One provider of OIDC_PROVIDERS, from its OIDC_<NAME>_* variables."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    # Missing ones leave the provider unusable (its start answers 503), never shop unable to start.
+    issuer: str | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    scopes: str = DEFAULT_OIDC_SCOPES
+    display_name: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.name.replace("_", " ").title()
 
 
 def _split_csv(value: object) -> object:
@@ -96,6 +120,21 @@ class Settings(BaseSettings):
     # Admin routes need a second step. Unset: true in production, false elsewhere (see `admin_needs_mfa`).
     admin_mfa_required: bool | None = None
 
+    # Other providers (OpenID Connect). Each name's OIDC_<NAME>_* variables become its entry of
+    # `oidc_provider_settings` (see `_oidc_providers`).
+    oidc_providers: Annotated[list[str], NoDecode] = []
+    oidc_provider_settings: dict[str, OidcProviderSettings] = {}
+    oidc_callback_base: str | None = None
+    oidc_redirect_allowlist: Annotated[list[str], NoDecode] = []
+    # Per client address: the starts and exchanges of provider sign-ins share one budget.
+    rate_limit_oidc: str = "30/5minutes"
+    # How long discovery metadata and keys are kept before they are read again, and how long a
+    # request to a provider may take.
+    oidc_metadata_ttl_seconds: int = Field(default=3600, ge=1)
+    oidc_timeout_seconds: float = Field(default=10.0, gt=0)
+    # An account without a password confirms a sensitive act by having signed in this recently.
+    reauth_max_age_seconds: int = Field(default=300, ge=1)
+
     password_min_length: int = Field(default=8, ge=1, le=128)
     argon2_memory_cost: int = Field(default=19456, ge=8)
     argon2_time_cost: int = Field(default=2, ge=1)
@@ -138,7 +177,38 @@ class Settings(BaseSettings):
     # Delivered and failed messages (they hold personal data) are purged after this.
     webhook_retention_days: int = Field(default=30, ge=1)
 
-    @field_validator("cors_origins", "trusted_proxies", "webhook_retry_schedule", mode="before")
+    @model_validator(mode="before")
+    @classmethod
+    def _oidc_providers(cls, data: object) -> object:
+        """OIDC_<NAME>_ISSUER, _CLIENT_ID, _CLIENT_SECRET, _SCOPES, _DISPLAY_NAME of every name of
+        OIDC_PROVIDERS, from the environment or (as other settings) the `.env` file and the
+        arguments. Their names depend on OIDC_PROVIDERS, so no field can declare them."""
+        if not isinstance(data, dict):
+            return data
+        names = _split_csv(data.get("oidc_providers") or os.environ.get("OIDC_PROVIDERS") or [])
+        if not isinstance(names, list) or "oidc_provider_settings" in data:
+            return data
+        given = {str(key).lower(): value for key, value in data.items()}
+        environment = {key.lower(): value for key, value in os.environ.items() if key[:5].upper() == "OIDC_"}
+        providers: dict[str, dict[str, object]] = {}
+        for listed in names:
+            name = str(listed).strip()
+            if not PROVIDER_NAME.fullmatch(name):
+                raise ValueError(
+                    f"OIDC_PROVIDERS: {name!r} is not a provider name (lower-case letters, digits, _)"
+                )
+            entry: dict[str, object] = {"name": name}
+            for part in ("issuer", "client_id", "client_secret", "scopes", "display_name"):
+                key = f"oidc_{name}_{part}"
+                value = environment.get(key, given.get(key))
+                if value not in (None, ""):
+                    entry[part] = value
+            providers[name] = entry
+        return {**data, "oidc_providers": names, "oidc_provider_settings": providers}
+
+    @field_validator(
+        "cors_origins", "trusted_proxies", "webhook_retry_schedule", "oidc_redirect_allowlist", mode="before"
+    )
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
@@ -172,7 +242,7 @@ class Settings(BaseSettings):
             raise ValueError("'*' is refused: list the origins the SPA is served from")
         return value
 
-    @field_validator("rate_limit_register", "rate_limit_login", "rate_limit_email")
+    @field_validator("rate_limit_register", "rate_limit_login", "rate_limit_email", "rate_limit_oidc")
     @classmethod
     def _limit_string(cls, value: str) -> str:
         try:
@@ -233,6 +303,20 @@ class Settings(BaseSettings):
         return self.environment != "production" or self.metrics_public
 
     @property
+    def oidc_callback_url_base(self) -> str:
+        """Where providers send the browser back: OIDC_CALLBACK_BASE, else PUBLIC_URL."""
+        return (self.oidc_callback_base or self.public_url).rstrip("/")
+
+    @property
+    def oidc_redirect_prefixes(self) -> list[str]:
+        """Where a provider sign-in may send the browser back: OIDC_REDIRECT_ALLOWLIST, else the
+        origins of PUBLIC_URL and CORS_ORIGINS, each followed by `/`."""
+        if self.oidc_redirect_allowlist:
+            return list(self.oidc_redirect_allowlist)
+        origins = [_origin(self.public_url), *(_origin(origin) for origin in self.cors_origins)]
+        return [f"{origin}/" for origin in dict.fromkeys(origins) if origin]
+
+    @property
     def admin_needs_mfa(self) -> bool:
         """ADMIN_MFA_REQUIRED, or its default: on in production."""
         if self.admin_mfa_required is None:
@@ -245,6 +329,13 @@ class Settings(BaseSettings):
         if self.jwt_secret_key is not None:
             return self.jwt_secret_key.get_secret_value()
         return _development_key(self.data_dir)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url.strip())
+    if not parts.scheme or not parts.netloc:
+        return ""
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 def _read_key(path: Path) -> str | None:

@@ -220,7 +220,20 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     A safe method's session only reads, without a transaction of its own."""
     database: Database = request.app.state.database
     factory = database.read_sessions if request.method in SAFE_METHODS else database.sessions
-    session = factory()
+    async with _request_session(factory()) as session:
+        yield session
+
+
+async def get_writing_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The session of a GET that must write, as any writing request's: a browser's return from
+    another site (an OpenID Connect callback) can only be a GET. Say so by depending on this."""
+    database: Database = request.app.state.database
+    async with _request_session(database.sessions()) as session:
+        yield session
+
+
+@asynccontextmanager
+async def _request_session(session: AsyncSession) -> AsyncIterator[AsyncSession]:
     try:
         yield session
         # An added object waits for the flush at commit without having begun a transaction.
@@ -241,6 +254,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 # scope="function": the commit happens before the response is sent, so a failed commit is an
 # error response, never a success answer for data that was not written.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+WritingSessionDep = Annotated[AsyncSession, Depends(get_writing_session, scope="function")]
 
 
 _DRIVER_DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]

@@ -34,10 +34,21 @@ class PersonalData:
     addresses: list[dict[str, Any]]
 
 
-async def create_profile(session: AsyncSession, user_id: uuid.UUID, accept_language: str | None) -> None:
-    """Create the profile of a new user with its defaults: `preferred_language` the best active match
-    of `accept_language` (else `en`), `preferred_currency` USD. Does nothing when it exists."""
-    await ProfileService(session).create(user_id, accept_language)
+async def create_profile(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    accept_language: str | None,
+    *,
+    locale: str | None = None,
+    first_name: str | None = None,
+    last_name: str | None = None,
+) -> None:
+    """Create the profile of a new user with its defaults: `preferred_language` the language of
+    `locale` when it is active, else the best active match of `accept_language` (else `en`),
+    `preferred_currency` USD; the names when given. Does nothing when it exists."""
+    await ProfileService(session).create(
+        user_id, accept_language, locale=locale, first_name=first_name, last_name=last_name
+    )
 
 
 async def erase_user_data(session: AsyncSession, user_id: uuid.UUID) -> None:

@@ -73,11 +73,23 @@ class ProfileRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, user_id: uuid.UUID, *, preferred_language: str) -> None:
+    async def add(
+        self,
+        user_id: uuid.UUID,
+        *,
+        preferred_language: str,
+        first_name: str | None = None,
+        last_name: str | None = None,
+    ) -> None:
         """Insert the profile with its defaults; nothing happens when it exists already."""
         statement = (
             pg_insert(Profile)
-            .values(user_id=user_id, preferred_language=preferred_language)
+            .values(
+                user_id=user_id,
+                preferred_language=preferred_language,
+                first_name=first_name,
+                last_name=last_name,
+            )
             .on_conflict_do_nothing(index_elements=[Profile.user_id])
         )
         await self.session.execute(statement)

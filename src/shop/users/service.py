@@ -52,10 +52,28 @@ class ProfileService:
         self.accept_language = accept_language
         self.database = database
 
-    async def create(self, user_id: uuid.UUID, accept_language: str | None) -> None:
-        """The profile of a new user: language from Accept-Language (else `en`), currency USD."""
-        language = await localization.best_language(self.session, accept_language)
-        await self.profiles.add(user_id, preferred_language=language or localization.DEFAULT_LANGUAGE)
+    async def create(
+        self,
+        user_id: uuid.UUID,
+        accept_language: str | None,
+        *,
+        locale: str | None = None,
+        first_name: str | None = None,
+        last_name: str | None = None,
+    ) -> None:
+        """The profile of a new user: language from `locale` (a language tag another provider gave)
+        when that language is active, else from Accept-Language (else `en`); currency USD; names as
+        given, when they are fit for a single-line field."""
+        language = None
+        if locale and await localization.is_active_language(self.session, _primary_subtag(locale)):
+            language = _primary_subtag(locale)
+        language = language or await localization.best_language(self.session, accept_language)
+        await self.profiles.add(
+            user_id,
+            preferred_language=language or localization.DEFAULT_LANGUAGE,
+            first_name=_name(first_name),
+            last_name=_name(last_name),
+        )
 
     async def get(self, user_id: uuid.UUID) -> ProfileRow:
         profile = await self.profiles.get(user_id)
@@ -257,3 +275,21 @@ class AddressService:
             raise NotFound("The address was not found.")
         await self._announce(AddressUpdated, updated)
         return updated
+
+
+def _primary_subtag(tag: str) -> str:
+    """`de-CH` and `de_CH` → `de`."""
+    return tag.replace("_", "-").split("-", 1)[0].strip().lower()
+
+
+NAME_MAX = 100
+
+
+def _name(value: str | None) -> str | None:
+    """A name another provider gave, kept only when it is one line of printable text; cut to fit."""
+    if not value:
+        return None
+    value = value.strip()
+    if not value or any(not character.isprintable() for character in value):
+        return None
+    return value[:NAME_MAX]

@@ -161,7 +161,12 @@ async def me(principal: CurrentUser) -> UserOut:
     "/me",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(
-        errors.InvalidCurrentPassword, errors.AccountLocked, errors.LastAdmin, RateLimited, bearer=True
+        errors.InvalidCurrentPassword,
+        errors.ReauthenticationRequired,
+        errors.AccountLocked,
+        errors.LastAdmin,
+        RateLimited,
+        bearer=True,
     ),
 )
 async def delete_me(
@@ -169,7 +174,8 @@ async def delete_me(
 ) -> Response:
     """Delete the account and everything shop holds for it (profile, addresses, sessions). The
     email address can register again. The last active admin cannot delete itself (409
-    `last_admin`)."""
+    `last_admin`). An account without a password leaves `password` out and must have signed in
+    within REAUTH_MAX_AGE_SECONDS (else 403 `reauthentication_required`)."""
     await service.delete(principal.user_id, principal.session_id, body.password, client)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shop.auth.schemas import Email, NewPassword, Password, StrictBody
+from shop.auth.schemas import Email, NewPassword, Password, ReauthPassword, StrictBody
 
 
 class _ConfirmedPassword(StrictBody):
@@ -115,7 +115,7 @@ class ChangePasswordRequest(_ConfirmedPassword):
 class DeleteAccountRequest(StrictBody):
     model_config = ConfigDict(json_schema_extra={"examples": [{"password": "correct horse battery"}]})
 
-    password: Password
+    password: ReauthPassword = None
 
 
 class UserOut(BaseModel):
@@ -129,6 +129,8 @@ class UserOut(BaseModel):
                     "is_active": True,
                     "role": "customer",
                     "mfa_enabled": False,
+                    "has_password": True,
+                    "identities": ["google"],
                     "created_at": "2026-11-20T09:30:00Z",
                     "last_login_at": "2026-11-21T08:15:00Z",
                 }
@@ -142,6 +144,10 @@ class UserOut(BaseModel):
     is_active: bool
     role: Literal["customer", "admin"]
     mfa_enabled: bool
+    has_password: bool = Field(
+        description="False for an account made by another provider, until a password is set by reset."
+    )
+    identities: list[str] = Field(description="The names of the providers linked to the account.")
     created_at: datetime
     last_login_at: datetime | None
 

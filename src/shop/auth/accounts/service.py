@@ -34,6 +34,7 @@ from shop.auth.lockout import Lockout
 from shop.auth.mfa.repository import MfaChallengeRepository, RecoveryCodeRepository
 from shop.auth.models import EmailChange, User
 from shop.auth.passwords import password_problem
+from shop.auth.reauth import Reauthentication
 from shop.auth.repository import AuditRepository, UserRepository
 from shop.auth.sessions.repository import SessionRepository
 from shop.auth.tools import MAILS, AuthTools, Client, audit, existing, hash_token, new_token, tell_owner
@@ -50,11 +51,14 @@ CONFIRM_EMAIL_CHANGE_PAGE = "confirm-email-change"
 class AccountService:
     """Registration, email verification, passwords, the account itself and its administration."""
 
-    def __init__(self, session: AsyncSession, tools: AuthTools, lockout: Lockout) -> None:
+    def __init__(
+        self, session: AsyncSession, tools: AuthTools, lockout: Lockout, reauth: Reauthentication
+    ) -> None:
         self.session = session
         self.tools = tools
         self.settings = tools.settings
         self.lockout = lockout
+        self.reauth = reauth
         self.users = UserRepository(session)
         self.sessions = SessionRepository(session)
         self.email_tokens = EmailTokenRepository(session)
@@ -188,7 +192,15 @@ class AccountService:
         self, user_id: uuid.UUID, session_id: uuid.UUID, current: str, new: str, client: Client
     ) -> None:
         user = await existing(self.users, user_id)
-        await self.lockout.confirm_password(user, current, client, "password_change")
+        await self.reauth.confirm(
+            user,
+            current,
+            session_id,
+            client,
+            "password_change",
+            field="current_password",
+            needs_password=True,
+        )
         self._check_new_password(new, user.email, "new_password")
         await self.users.set_password(user_id, await self.tools.hasher.hash(new))
         await self.lockout.unlock(user_id)
@@ -203,12 +215,14 @@ class AccountService:
 
     # -- the account ------------------------------------------------------------------------
 
-    async def delete(self, user_id: uuid.UUID, session_id: uuid.UUID, password: str, client: Client) -> None:
+    async def delete(
+        self, user_id: uuid.UUID, session_id: uuid.UUID, password: str | None, client: Client
+    ) -> None:
         """Erase the account: nothing left names the user (email, names, phone, addresses, IPs).
         Locks in the one order of every change to an account — its row, then the admins' lock — so
         no such change waits the other way (the request holds nothing before: `UnheldUser`)."""
         user = await existing(self.users, user_id)
-        await self.lockout.confirm_password(user, password, client, "account_delete")
+        await self.reauth.confirm(user, password, session_id, client, "account_delete")
         await self._lock_for_deletion(user_id, session_id)
         await self._keep_an_admin(user_id)
         await self.tools.events.publish(self.session, public.AccountDeleted(user_id))

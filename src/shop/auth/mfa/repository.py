@@ -132,7 +132,15 @@ class MfaChallengeRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, user_id: uuid.UUID, token_hash: bytes, ip: str | None, ttl_seconds: int) -> None:
+    async def add(
+        self,
+        user_id: uuid.UUID,
+        token_hash: bytes,
+        ip: str | None,
+        ttl_seconds: int,
+        *,
+        first_factor: str = "pwd",
+    ) -> None:
         # The user's expired challenges go as new ones come: the table holds only live attempts.
         await self.session.execute(
             delete(MfaChallenge).where(MfaChallenge.user_id == user_id, MfaChallenge.expires_at <= func.now())
@@ -143,11 +151,13 @@ class MfaChallengeRepository:
                 user_id=user_id,
                 ip=ip,
                 expires_at=func.now() + timedelta(seconds=ttl_seconds),
+                first_factor=first_factor,
             )
         )
 
-    async def claim(self, token_hash: bytes, ip: str | None) -> uuid.UUID | None:
-        """Spend a live challenge from the address it was made for; its user, or None.
+    async def claim(self, token_hash: bytes, ip: str | None) -> tuple[uuid.UUID, str] | None:
+        """Spend a live challenge from the address it was made for; its user and how the first step
+        signed in (`pwd`, `fed`), or None.
 
         The row stays locked until the request ends: a concurrent claim of the same token waits, and
         finds it spent if this request succeeds, or live again if this one fails and rolls back."""
@@ -160,10 +170,11 @@ class MfaChallengeRepository:
                 MfaChallenge.ip.is_not_distinct_from(ip),
             )
             .values(spent_at=func.now())
-            .returning(MfaChallenge.user_id)
+            .returning(MfaChallenge.user_id, MfaChallenge.first_factor)
             .execution_options(synchronize_session=False)
         )
-        return await self.session.scalar(statement)
+        row = (await self.session.execute(statement)).first()
+        return (row[0], row[1]) if row is not None else None
 
     async def record_failure(self, token_hash: bytes, max_attempts: int) -> None:
         """Count a wrong code; the last allowed one spends the challenge."""

@@ -43,7 +43,12 @@ verify_limit = Depends(limit_by_address("mfa-verify", lambda settings: settings.
     "/mfa/totp/setup",
     response_model=TotpSetupResponse,
     responses=problem_responses(
-        errors.InvalidCurrentPassword, errors.MfaEnabled, errors.AccountLocked, RateLimited, bearer=True
+        errors.InvalidCurrentPassword,
+        errors.ReauthenticationRequired,
+        errors.MfaEnabled,
+        errors.AccountLocked,
+        RateLimited,
+        bearer=True,
     ),
 )
 async def mfa_setup(
@@ -52,7 +57,7 @@ async def mfa_setup(
     """Start two-step sign-in: a new secret for an authenticator app, as text, as an `otpauth://`
     URI and as an SVG QR code. Nothing is active until `/mfa/totp/confirm` accepts a code from the
     app; a new setup replaces a pending one. A wrong password counts as a failed login."""
-    return await service.mfa_setup(principal.user_id, body.password, client)
+    return await service.mfa_setup(principal.user_id, principal.session_id, body.password, client)
 
 
 @router.post(
@@ -74,6 +79,7 @@ async def mfa_confirm(
 # Turning two-step sign-in off and replacing the recovery codes re-check the password and a code.
 _MFA_MANAGE_ERRORS = problem_responses(
     errors.InvalidCurrentPassword,
+    errors.ReauthenticationRequired,
     errors.InvalidCode,
     NotFound,
     errors.AccountLocked,
@@ -107,7 +113,9 @@ async def mfa_recovery_codes(
 ) -> RecoveryCodesResponse:
     """Ten new recovery codes, with the password and a code (an app code or a recovery code); the
     old ones stop working. Wrong passwords and codes count as failed logins."""
-    codes = await service.mfa_new_recovery_codes(principal.user_id, body.password, body.code, client)
+    codes = await service.mfa_new_recovery_codes(
+        principal.user_id, principal.session_id, body.password, body.code, client
+    )
     return RecoveryCodesResponse(recovery_codes=codes)
 
 

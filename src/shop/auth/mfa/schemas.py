@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shop.auth.schemas import Password, StrictBody
+from shop.auth.schemas import ReauthPassword, StrictBody
 
 # A TOTP code (`123456`, spaces allowed) or a recovery code (`xxxxx-xxxxx`).
 Code = Annotated[str, Field(min_length=1, max_length=32)]
@@ -15,7 +15,7 @@ Code = Annotated[str, Field(min_length=1, max_length=32)]
 class MfaSetupRequest(StrictBody):
     model_config = ConfigDict(json_schema_extra={"examples": [{"password": "correct horse battery"}]})
 
-    password: Password
+    password: ReauthPassword = None
 
 
 class MfaConfirmRequest(StrictBody):
@@ -31,7 +31,7 @@ class MfaManageRequest(StrictBody):
         json_schema_extra={"examples": [{"password": "correct horse battery", "code": "123456"}]}
     )
 
-    password: Password
+    password: ReauthPassword = None
     code: Code
 
 

@@ -18,10 +18,11 @@ from shop.auth.mfa import codes as mfa
 from shop.auth.mfa.repository import MfaChallengeRepository, RecoveryCodeRepository, TotpFactorRepository
 from shop.auth.mfa.schemas import TotpSetupResponse
 from shop.auth.models import User
+from shop.auth.reauth import Reauthentication
 from shop.auth.repository import UserRepository
 from shop.auth.sessions.repository import SessionRepository
 from shop.auth.sessions.schemas import TokenPair
-from shop.auth.sessions.service import PASSWORD_AND_OTP, SessionMinter
+from shop.auth.sessions.service import SessionMinter
 from shop.auth.tools import AuthTools, Client, audit, existing, hash_token, tell_owner
 from shop.core.errors import NotFound
 from shop.core.secretbox import SecretBoxError
@@ -36,13 +37,19 @@ class MfaService:
     """Two-step sign-in of one request."""
 
     def __init__(
-        self, session: AsyncSession, tools: AuthTools, lockout: Lockout, minter: SessionMinter
+        self,
+        session: AsyncSession,
+        tools: AuthTools,
+        lockout: Lockout,
+        minter: SessionMinter,
+        reauth: Reauthentication,
     ) -> None:
         self.session = session
         self.tools = tools
         self.settings = tools.settings
         self.lockout = lockout
         self.minter = minter
+        self.reauth = reauth
         self.users = UserRepository(session)
         self.sessions = SessionRepository(session)
         self.challenges = MfaChallengeRepository(session)
@@ -125,7 +132,7 @@ class MfaService:
         """The second step of a login: the mfa_token and a TOTP code or a recovery code."""
         token_hash = hash_token(mfa_token)
         method, given = ("totp", code) if code is not None else ("recovery_code", recovery_code or "")
-        user = await self._claim_challenge(token_hash, method, given, client)
+        user, first_factor = await self._claim_challenge(token_hash, method, given, client)
         failure = await self._accept(user.id, method, given)
         MFA_VERIFICATIONS.labels("verify", method, failure or "success").inc()
         if failure is not None:
@@ -142,7 +149,7 @@ class MfaService:
                 AccountDisabled(), client, user.id, event="mfa_verify", reason="account_disabled"
             )
         await self.lockout.record_success(user.id, client, "mfa_verify")
-        pair, session_id = await self.minter.start(user, client, PASSWORD_AND_OTP)
+        pair, session_id = await self.minter.start(user, client, (first_factor, "otp"))
         LOGINS.labels("success").inc()
         await audit(
             self.session, "mfa_verify", "success", client, user.id, method=method, session_id=str(session_id)
@@ -154,30 +161,36 @@ class MfaService:
             )
         return pair
 
-    async def _claim_challenge(self, token_hash: bytes, method: str, given: str, client: Client) -> User:
-        """The user of a live mfa_token, claimed first: a concurrent verify of this token waits for
-        this one, and finds it spent. Unknown tokens and locked accounts are refused here."""
-        user_id = await self.challenges.claim(token_hash, client.ip)
-        if user_id is None:
+    async def _claim_challenge(
+        self, token_hash: bytes, method: str, given: str, client: Client
+    ) -> tuple[User, str]:
+        """The user of a live mfa_token and how its first step signed in (`pwd`, `fed`), claimed
+        first: a concurrent verify of this token waits for this one, and finds it spent. Unknown
+        tokens and locked accounts are refused here."""
+        claimed = await self.challenges.claim(token_hash, client.ip)
+        if claimed is None:
             if method == "totp":
                 mfa.matching_step(_DECOY_SECRET, given, self.tools.clock())  # as much work as a wrong code
             MFA_VERIFICATIONS.labels("verify", method, "unknown_token").inc()
             await self.lockout.refuse(
                 InvalidSecondStep(), client, None, event="mfa_verify", reason="unknown_token"
             )
+        user_id, first_factor = claimed
         user = await self.users.get(user_id)
         if user is None:  # pragma: no cover - challenges cascade with their user
             raise InvalidSecondStep()
         if self.lockout.locked_until(user) is not None:
             MFA_VERIFICATIONS.labels("verify", method, "locked").inc()
             await self.lockout.refuse_if_locked(user, client, "mfa_verify")
-        return user
+        return user, first_factor
 
     # -- enrolment and management -----------------------------------------------------------
 
-    async def mfa_setup(self, user_id: uuid.UUID, password: str, client: Client) -> TotpSetupResponse:
+    async def mfa_setup(
+        self, user_id: uuid.UUID, session_id: uuid.UUID, password: str | None, client: Client
+    ) -> TotpSetupResponse:
         user = await existing(self.users, user_id)
-        await self.lockout.confirm_password(user, password, client, "mfa_setup")
+        await self.reauth.confirm(user, password, session_id, client, "mfa_setup")
         secret = mfa.new_secret()
         if user.mfa_enabled or not await self.factors.put_pending(user_id, self.tools.mfa_keys.seal(secret)):
             raise MfaEnabled()
@@ -212,20 +225,30 @@ class MfaService:
         return codes
 
     async def _confirm_both(
-        self, user_id: uuid.UUID, password: str, code: str, client: Client, event: str
+        self,
+        user_id: uuid.UUID,
+        session_id: uuid.UUID,
+        *,
+        password: str | None,
+        code: str,
+        client: Client,
+        event: str,
     ) -> User:
-        """The password and a code, before turning off or replacing codes; wrong ones count."""
+        """The password (or a recent sign-in) and a code, before turning off or replacing codes;
+        wrong ones count."""
         user = await existing(self.users, user_id)
-        await self.lockout.confirm_password(user, password, client, event)
+        await self.reauth.confirm(user, password, session_id, client, event)
         if not user.mfa_enabled:
             raise NotFound("Two-step sign-in is not on.")
         await self._accept_any_code(user, code, client, event)
         return user
 
     async def mfa_disable(
-        self, user_id: uuid.UUID, session_id: uuid.UUID, password: str, code: str, client: Client
+        self, user_id: uuid.UUID, session_id: uuid.UUID, password: str | None, code: str, client: Client
     ) -> None:
-        user = await self._confirm_both(user_id, password, code, client, "mfa_disable")
+        user = await self._confirm_both(
+            user_id, session_id, password=password, code=code, client=client, event="mfa_disable"
+        )
         await self._turn_off(user_id)
         count = await self.sessions.revoke_all(user_id, "mfa_disabled", keep=session_id)
         await self._mail(user, "mfa_disabled")
@@ -233,9 +256,11 @@ class MfaService:
         await audit(self.session, "mfa_disable", "success", client, user_id, sessions_revoked=count)
 
     async def mfa_new_recovery_codes(
-        self, user_id: uuid.UUID, password: str, code: str, client: Client
+        self, user_id: uuid.UUID, session_id: uuid.UUID, password: str | None, code: str, client: Client
     ) -> list[str]:
-        await self._confirm_both(user_id, password, code, client, "recovery_codes_replace")
+        await self._confirm_both(
+            user_id, session_id, password=password, code=code, client=client, event="recovery_codes_replace"
+        )
         codes = await self._replace_recovery_codes(user_id)
         MFA_CHANGES.labels("recovery_codes_replaced").inc()
         await audit(self.session, "recovery_codes_replace", "success", client, user_id)

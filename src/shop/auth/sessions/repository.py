@@ -36,6 +36,8 @@ _SIGNED_IN_ACCOUNT = (
         User.is_active,
         User.role,
         User.mfa_enabled.label("mfa_enabled"),  # type: ignore[attr-defined]  # a column_property
+        User.has_password.label("has_password"),  # type: ignore[attr-defined]
+        User.identities.label("identities"),  # type: ignore[attr-defined]
         User.created_at,
         User.last_login_at,
     )
@@ -86,6 +88,8 @@ class SignedInAccount:
     is_active: bool
     role: str
     mfa_enabled: bool
+    has_password: bool
+    identities: list[str]  # the linked providers' names
     created_at: datetime
     last_login_at: datetime | None
 
@@ -111,6 +115,12 @@ class SessionRepository:
         else:
             row = await _LIVE_SESSION_ACCOUNT.first(self.session, params)
         return SignedInAccount(**row) if row is not None else None
+
+    async def signed_in_within(self, session_id: uuid.UUID, seconds: int) -> bool:
+        """Was the session made by a sign-in (refreshes keep its creation) at most `seconds` ago? By
+        the database's clock, the one that stamped it."""
+        recent = Session.created_at >= func.now() - func.make_interval(0, 0, 0, 0, 0, 0, seconds)
+        return bool(await self.session.scalar(select(recent).where(Session.id == session_id)))
 
     async def add(
         self,

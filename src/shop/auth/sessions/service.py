@@ -118,7 +118,13 @@ class SessionService:
                 InvalidCredentials(), client, None, event="login", reason="unknown_email"
             )
         await self.lockout.refuse_if_locked(user, client, "login")
-        ok, new_hash = await self.tools.hasher.verify(password, user.password_hash)
+        if user.password_hash is None:
+            # An account made by another provider: no password is right, and saying so takes the
+            # time a wrong one does (and counts as one: the answer must not differ).
+            await self.tools.hasher.burn(password)
+            ok, new_hash = False, None
+        else:
+            ok, new_hash = await self.tools.hasher.verify(password, user.password_hash)
         if not ok:
             await self.lockout.count_failure(
                 user.id, client, InvalidCredentials(), event="login", reason="wrong_password"
@@ -137,19 +143,43 @@ class SessionService:
         if user.mfa_enabled:
             await self._second_step_required(user.id, new_hash, client)
 
+    async def sign_in_without_password(self, user: User, client: Client, amr: Sequence[str]) -> TokenPair:
+        """The one way another sign-in method (a provider) opens a session for an account it has
+        proven: a disabled account is refused, one with two-step sign-in on answers `mfa_required`
+        (its `mfa_token` remembers the first factor, so /mfa/verify's session carries `amr` of both),
+        else a new session whose tokens carry `amr`. The password's failure count is left alone."""
+        event = f"login_{amr[0]}"
+        try:
+            if not user.is_active:
+                await self.lockout.refuse(
+                    AccountDisabled(), client, user.id, event=event, reason="account_disabled"
+                )
+            if user.mfa_enabled:
+                await self._second_step_required(user.id, None, client, first_factor=amr[0])
+        except ShopError as error:
+            LOGINS.labels(_login_outcome(error)).inc()
+            raise
+        pair, session_id = await self.minter.start(user, client, amr)
+        LOGINS.labels("success").inc()
+        bind_user(user.id)
+        await audit(self.session, event, "success", client, user.id, session_id=str(session_id))
+        # Last: the account's row stays locked from here to the commit only.
+        await self.users.record_sign_in(user.id)
+        return pair
+
     async def _second_step_required(
-        self, user_id: uuid.UUID, new_hash: str | None, client: Client
+        self, user_id: uuid.UUID, new_hash: str | None, client: Client, *, first_factor: str = "pwd"
     ) -> NoReturn:
         """The password was right and two-step sign-in is on: no session yet, an mfa_token instead.
         Not yet a successful login: the failure count stays as it is until /mfa/verify completes."""
         token = new_token()
         async with self.lockout.refusal() as session:
             await MfaChallengeRepository(session).add(
-                user_id, hash_token(token), client.ip, MFA_TOKEN_TTL_SECONDS
+                user_id, hash_token(token), client.ip, MFA_TOKEN_TTL_SECONDS, first_factor=first_factor
             )
             if new_hash is not None:
                 await UserRepository(session).set_password(user_id, new_hash)
-            await audit(session, "login", "mfa_required", client, user_id)
+            await audit(session, "login", "mfa_required", client, user_id, first_factor=first_factor)
         raise SecondStepRequired(token, list(mfa.METHODS))
 
     async def refresh(

@@ -1,0 +1,128 @@
+"""The queries of provider sign-in: identities, the states of sign-ins under way, one-time codes."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shop.auth.models import LinkedIdentity, OidcCode, OidcState
+
+
+class IdentityRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def find(self, provider: str, subject: str) -> LinkedIdentity | None:
+        return await self.session.scalar(
+            select(LinkedIdentity).where(
+                LinkedIdentity.provider == provider, LinkedIdentity.subject == subject
+            )
+        )
+
+    async def add(
+        self, user_id: uuid.UUID, provider: str, subject: str, email: str | None
+    ) -> LinkedIdentity | None:
+        """The new identity, or None when (provider, subject) is linked already (also under a
+        concurrent link: the unique index decides)."""
+        statement = (
+            insert(LinkedIdentity)
+            .values(user_id=user_id, provider=provider, subject=subject, email=email, last_used_at=func.now())
+            .on_conflict_do_nothing(index_elements=[LinkedIdentity.provider, LinkedIdentity.subject])
+            .returning(LinkedIdentity)
+        )
+        return await self.session.scalar(statement)
+
+    async def touch(self, identity_id: uuid.UUID) -> None:
+        await self.session.execute(
+            update(LinkedIdentity)
+            .where(LinkedIdentity.id == identity_id)
+            .values(last_used_at=func.now())
+            .execution_options(synchronize_session=False)
+        )
+
+    async def list_for(self, user_id: uuid.UUID) -> list[LinkedIdentity]:
+        statement = (
+            select(LinkedIdentity)
+            .where(LinkedIdentity.user_id == user_id)
+            .order_by(LinkedIdentity.created_at, LinkedIdentity.id)
+        )
+        return list((await self.session.scalars(statement)).all())
+
+    async def get_owned(self, user_id: uuid.UUID, identity_id: uuid.UUID) -> LinkedIdentity | None:
+        return await self.session.scalar(
+            select(LinkedIdentity).where(LinkedIdentity.id == identity_id, LinkedIdentity.user_id == user_id)
+        )
+
+    async def count_for(self, user_id: uuid.UUID) -> int:
+        return int(
+            await self.session.scalar(
+                select(func.count()).select_from(LinkedIdentity).where(LinkedIdentity.user_id == user_id)
+            )
+            or 0
+        )
+
+    async def delete(self, identity_id: uuid.UUID) -> None:
+        await self.session.execute(delete(LinkedIdentity).where(LinkedIdentity.id == identity_id))
+
+
+class OidcStateRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, state: OidcState) -> None:
+        self.session.add(state)
+        await self.session.flush()
+
+    async def claim(self, state_hash: bytes, provider: str) -> OidcState | None:
+        """Spend a live state of this provider: it is deleted as it is read, so of two callbacks
+        with one state exactly one gets it."""
+        statement = (
+            delete(OidcState)
+            .where(
+                OidcState.state_hash == state_hash,
+                OidcState.provider == provider,
+                OidcState.expires_at > func.now(),
+            )
+            .returning(OidcState)
+            .execution_options(synchronize_session=False)
+        )
+        return await self.session.scalar(statement)
+
+    async def purge_expired(self) -> int:
+        result = await self.session.execute(delete(OidcState).where(OidcState.expires_at <= func.now()))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+class OidcCodeRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(
+        self, code_hash: bytes, user_id: uuid.UUID, provider: str, code_challenge: str, ttl_seconds: int
+    ) -> None:
+        await self.session.execute(
+            insert(OidcCode).values(
+                code_hash=code_hash,
+                user_id=user_id,
+                provider=provider,
+                code_challenge=code_challenge,
+                expires_at=func.now() + func.make_interval(0, 0, 0, 0, 0, 0, ttl_seconds),
+            )
+        )
+
+    async def claim(self, code_hash: bytes) -> OidcCode | None:
+        """Spend a live code (deleted as it is read: one exchange gets it)."""
+        statement = (
+            delete(OidcCode)
+            .where(OidcCode.code_hash == code_hash, OidcCode.expires_at > func.now())
+            .returning(OidcCode)
+            .execution_options(synchronize_session=False)
+        )
+        return await self.session.scalar(statement)
+
+    async def purge_expired(self) -> int:
+        result = await self.session.execute(delete(OidcCode).where(OidcCode.expires_at <= func.now()))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
