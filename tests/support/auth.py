@@ -22,6 +22,7 @@ USER_FIELDS = {
     "is_active",
     "role",
     "mfa_enabled",
+    "passkeys",
     "created_at",
     "last_login_at",
 }

@@ -51,6 +51,7 @@ _SIGNED_IN_ACCOUNT = (
         User.is_active,
         User.role,
         User.mfa_enabled.label("mfa_enabled"),  # type: ignore[attr-defined]  # a column_property
+        User.passkeys.label("passkeys"),  # type: ignore[attr-defined]  # a column_property too
         User.created_at,
         User.last_login_at,
     )

@@ -20,6 +20,7 @@ from shop.auth.dependencies import (
 )
 from shop.auth.models import SigningKey, User
 from shop.auth.oauth2 import OAuth2TokenRoute
+from shop.auth.passkeys.router import router as passkeys_router
 from shop.auth.passwords import MAX_PASSWORD_LENGTH
 from shop.auth.schemas import (
     AdminUserPatch,
@@ -596,3 +597,7 @@ async def rotate_keys(principal: AdminUser, service: SigningKeyServiceDep) -> li
     its last token has expired) and a new `next` is made. Every instance signs with the new key
     within 10 s; tokens signed before stay valid. 409 `key_rotation_unavailable` with HS256."""
     return await service.rotate(actor=principal.user_id)
+
+
+# Each capability's routes, under auth's prefix.
+router.include_router(passkeys_router)

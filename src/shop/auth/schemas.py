@@ -300,6 +300,7 @@ class UserOut(BaseModel):
                     "is_active": True,
                     "role": "customer",
                     "mfa_enabled": False,
+                    "passkeys": 1,
                     "created_at": "2026-11-20T09:30:00Z",
                     "last_login_at": "2026-11-21T08:15:00Z",
                 }
@@ -313,6 +314,7 @@ class UserOut(BaseModel):
     is_active: bool
     role: Literal["customer", "admin"]
     mfa_enabled: bool
+    passkeys: int = Field(description="How many passkeys the account holds.")
     created_at: datetime
     last_login_at: datetime | None
 

@@ -8,6 +8,7 @@ import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from limits import parse_many
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -71,6 +72,14 @@ class Settings(BaseSettings):
     rate_limit_register: str = "3/5minutes"
     rate_limit_login: str = "5/5minutes"
     rate_limit_email: str = "3/hour"
+    # Passkey sign-in: its options and the sign-in itself share this per-address budget.
+    rate_limit_passkey: str = "30/5minutes"
+
+    # Passkeys' relying party. Unset: the host of PUBLIC_URL, and the origins of PUBLIC_URL and
+    # CORS_ORIGINS (see `webauthn_relying_party_id`, `webauthn_accepted_origins`).
+    webauthn_rp_id: str | None = None
+    webauthn_rp_name: str = Field(default="shop", min_length=1, max_length=64)
+    webauthn_origins: Annotated[list[str], NoDecode] = []
 
     lockout_threshold: int = Field(default=5, ge=1)
     lockout_base_seconds: int = Field(default=900, ge=1)
@@ -107,12 +116,12 @@ class Settings(BaseSettings):
     # On SIGTERM: how long requests under way may take to finish before they are cut off.
     shutdown_grace_seconds: int = Field(default=20, ge=0)
 
-    @field_validator("cors_origins", "trusted_proxies", mode="before")
+    @field_validator("cors_origins", "trusted_proxies", "webauthn_origins", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
 
-    @field_validator("jwt_issuer", "jwt_key_rotation_days", mode="before")
+    @field_validator("jwt_issuer", "jwt_key_rotation_days", "webauthn_rp_id", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -124,7 +133,7 @@ class Settings(BaseSettings):
             raise ValueError("'*' is refused: list the origins the SPA is served from")
         return value
 
-    @field_validator("rate_limit_register", "rate_limit_login", "rate_limit_email")
+    @field_validator("rate_limit_register", "rate_limit_login", "rate_limit_email", "rate_limit_passkey")
     @classmethod
     def _limit_string(cls, value: str) -> str:
         try:
@@ -180,6 +189,20 @@ class Settings(BaseSettings):
         return (self.jwt_issuer or self.public_url).rstrip("/")
 
     @property
+    def webauthn_relying_party_id(self) -> str:
+        """WEBAUTHN_RP_ID, else the host of PUBLIC_URL (a domain, never with its port)."""
+        return self.webauthn_rp_id or (urlsplit(self.public_url).hostname or "localhost")
+
+    @property
+    def webauthn_accepted_origins(self) -> list[str]:
+        """Where a passkey response may come from: WEBAUTHN_ORIGINS, else the origin of PUBLIC_URL
+        and each of CORS_ORIGINS (an origin is scheme, host and port, with no path)."""
+        if self.webauthn_origins:
+            return [origin.rstrip("/") for origin in self.webauthn_origins]
+        origins = [_origin(self.public_url), *(_origin(origin) for origin in self.cors_origins)]
+        return list(dict.fromkeys(origins))
+
+    @property
     def admin_needs_mfa(self) -> bool:
         """ADMIN_MFA_REQUIRED, or its default: on in production."""
         if self.admin_mfa_required is None:
@@ -192,6 +215,11 @@ class Settings(BaseSettings):
         if self.jwt_secret_key is not None:
             return self.jwt_secret_key.get_secret_value()
         return _development_key(self.data_dir)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _read_key(path: Path) -> str | None:

@@ -76,12 +76,16 @@ class Principal:
 
     @property
     def amr(self) -> tuple[str, ...]:
-        """How the user signed in (RFC 8176): `pwd`, plus `otp` after a second step."""
+        """How the user signed in (RFC 8176): `pwd`, plus `otp` after a second step; `pop` and `mfa`
+        with a passkey."""
         methods = self.claims.get("amr")
         if not isinstance(methods, list):
             return ()
         return tuple(method for method in methods if isinstance(method, str))
 
+
+# The `amr` values (RFC 8176) that prove more than one factor: a code after the password, or a passkey.
+SECOND_FACTOR_AMR = frozenset({"otp", "mfa"})
 
 # auto_error=False: a missing header is our own 401 problem, not the framework's 403.
 _bearer = HTTPBearer(auto_error=False, description="An access token from /api/v1/auth/login.")
@@ -128,8 +132,9 @@ async def get_admin(request: Request, principal: Annotated[Principal, Depends(ge
     if not principal.is_admin:
         raise Forbidden("This needs the admin role.")
     settings: Settings = request.app.state.settings
-    if settings.admin_needs_mfa and "otp" not in principal.amr:
-        # ADMIN_MFA_REQUIRED: an admin signed in with a password alone is refused, and told why.
+    if settings.admin_needs_mfa and not SECOND_FACTOR_AMR.intersection(principal.amr):
+        # ADMIN_MFA_REQUIRED: an admin signed in with a password alone is refused, and told why. A
+        # second step (`otp`) or a passkey with user verification (`mfa`, RFC 8176) satisfies it.
         raise MfaRequired("Admin routes need two-step sign-in: turn it on, then sign in with a code.")
     return principal
 
