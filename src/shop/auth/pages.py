@@ -22,6 +22,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from shop.auth.dependencies import AccountServiceDep
+from shop.auth.passkeys.pages import router as passkeys_pages_router
 from shop.auth.service import RESET, VERIFY
 from shop.localization import public as localization
 
@@ -138,3 +139,7 @@ async def reset_password_page(
 ) -> HTMLResponse:
     """The reset link of the mail: a form for the new password."""
     return await _page(request, service, RESET, token)
+
+
+# The passkey page of shop's own (Swagger UI cannot call WebAuthn).
+router.include_router(passkeys_pages_router)
