@@ -6,6 +6,7 @@ disabled and deleted accounts, rate limits and cookie mode."""
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -486,3 +487,14 @@ def test_origins_default_to_public_url_and_cors_origins(tmp_path: Any) -> None:
     assert explicit.webauthn_relying_party_id == "example.com"
     assert explicit.webauthn_accepted_origins == ["https://a.example.com"]
     assert base64  # used by the support module's encoding
+
+
+async def test_the_purge_removes_expired_challenges(client: httpx.AsyncClient, app: Any) -> None:
+    await sign_in_options(client)
+    await sign_in_options(client)
+    await execute(app, update(PasskeyChallenge).values(expires_at=func.now() - text("interval '1 second'")))
+    live = await sign_in_options(client)
+    purged = await app.state.auth_upkeep.purge()
+    assert purged.counts["passkey_challenges"] == 2
+    remaining = await scalar(app, select(PasskeyChallenge.challenge_hash))
+    assert remaining == hashlib.sha256(unb64url(live["challenge"])).digest()

@@ -76,15 +76,6 @@ class PasskeyRepository:
             .execution_options(synchronize_session=False)
         )
 
-    async def purge_challenges(self) -> int:
-        """Challenges past their 5 minutes are worth nothing: delete them."""
-        result = await self.session.execute(
-            delete(PasskeyChallenge)
-            .where(PasskeyChallenge.expires_at < func.now())
-            .execution_options(synchronize_session=False)
-        )
-        return int(getattr(result, "rowcount", 0) or 0)
-
     # -- credentials ----------------------------------------------------------------------------
 
     async def count(self, user_id: uuid.UUID) -> int:

@@ -274,7 +274,7 @@ class PasskeyService:
             await self._refuse_sign_in(client, challenge_hash, user.id, "verification", exc)
         presented, stored = verified.new_sign_count, passkey.sign_count
         if presented != 0 and stored != 0 and presented <= stored:
-            # WebAuthn §7.2 step 22: two copies of one key may be in use (a cloned authenticator).
+            # WebAuthn §7.2, the signature counter: two copies of one key may be in use (a clone).
             await self._refuse_sign_in(
                 client,
                 challenge_hash,
