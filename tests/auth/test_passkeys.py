@@ -486,7 +486,6 @@ def test_origins_default_to_public_url_and_cors_origins(tmp_path: Any) -> None:
     )
     assert explicit.webauthn_relying_party_id == "example.com"
     assert explicit.webauthn_accepted_origins == ["https://a.example.com"]
-    assert base64  # used by the support module's encoding
 
 
 async def test_the_purge_removes_expired_challenges(client: httpx.AsyncClient, app: Any) -> None:
@@ -498,3 +497,15 @@ async def test_the_purge_removes_expired_challenges(client: httpx.AsyncClient, a
     assert purged.counts["passkey_challenges"] == 2
     remaining = await scalar(app, select(PasskeyChallenge.challenge_hash))
     assert remaining == hashlib.sha256(unb64url(live["challenge"])).digest()
+
+
+async def test_the_passkey_page_allows_only_its_own_script_and_style(client: httpx.AsyncClient) -> None:
+    page = await client.get("/passkeys", headers={"Accept-Language": "es-ES,es;q=0.9"})
+    assert page.status_code == 200 and page.headers["content-language"] == "es"
+    assert '<html lang="es">' in page.text and "Iniciar sesión con una llave de acceso" in page.text
+    policy = page.headers["content-security-policy"]
+    assert policy.startswith("default-src 'none'; ") and "frame-ancestors 'none'" in policy
+    assert "unsafe-inline" not in policy and "connect-src 'self'" in policy
+    script = page.text.split("<script>", 1)[1].split("</script>", 1)[0]
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}'" in policy
