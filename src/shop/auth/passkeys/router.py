@@ -23,7 +23,7 @@ from shop.auth.passkeys.schemas import (
 from shop.auth.passkeys.service import AuthSeams, PasskeyService
 from shop.auth.schemas import TokenPair
 from shop.core.db import DatabaseDep, SessionDep
-from shop.core.errors import NotFound, RateLimited
+from shop.core.errors import InvalidInput, NotFound, RateLimited
 from shop.core.openapi import operation_ids
 from shop.core.problems import problem_responses
 from shop.core.ratelimit import limit_by_address
@@ -56,6 +56,7 @@ def _options_example(example: dict[str, Any]) -> dict[int | str, dict[str, Any]]
         errors.EmailNotVerified,
         errors.PasskeyLimit,
         RateLimited,
+        InvalidInput,
         bearer=True,
     ),
 )
@@ -68,7 +69,7 @@ async def registration_options(
     It asks for a discoverable credential with user verification, no attestation, the algorithms
     EdDSA, ES256 and RS256, and excludes the account's passkeys. Its challenge is single use and
     valid 5 minutes. Only an account with a verified email may add a passkey; 10 at most."""
-    return await service.registration_options(principal.user_id, body.password, client)
+    return await service.registration_options(principal.user_id, principal.session_id, body.password, client)
 
 
 @router.post(
@@ -107,7 +108,7 @@ async def rename_passkey(
     "/{passkey_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(
-        NotFound, errors.InvalidCurrentPassword, errors.AccountLocked, RateLimited, bearer=True
+        NotFound, errors.InvalidCurrentPassword, errors.AccountLocked, RateLimited, InvalidInput, bearer=True
     ),
 )
 async def remove_passkey(
@@ -118,7 +119,7 @@ async def remove_passkey(
     client: ClientDep,
 ) -> Response:
     """Remove a passkey of the account (it can no longer sign in). The owner is told by mail."""
-    await service.remove(principal.user_id, passkey_id, body.password, client)
+    await service.remove(principal.user_id, principal.session_id, passkey_id, body.password, client)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

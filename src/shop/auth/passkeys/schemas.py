@@ -16,11 +16,11 @@ DEFAULT_NAME = "Passkey"
 
 
 class PasswordConfirmation(StrictBody):
-    """The account's password, to confirm a sensitive act."""
+    """The account's password, to confirm a sensitive act (required of an account that has one)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"password": "correct horse battery"}]})
 
-    password: Password
+    password: Password | None = None
 
 
 class NewPasskey(StrictBody):

@@ -55,7 +55,7 @@ from shop.auth.schemas import TokenPair
 from shop.auth.service import MAILS, AuthTools, Client, SessionService, audit
 from shop.core.config import Settings
 from shop.core.db import Database
-from shop.core.errors import NotFound, ShopError
+from shop.core.errors import InvalidInput, NotFound, ShopError
 from shop.core.logging import bind_user
 from shop.core.mail.outbox import enqueue
 from shop.users import public as users
@@ -108,9 +108,11 @@ class PasskeyService:
 
     # -- registration (WebAuthn §7.1) -------------------------------------------------------------
 
-    async def registration_options(self, user_id: uuid.UUID, password: str, client: Client) -> dict[str, Any]:
+    async def registration_options(
+        self, user_id: uuid.UUID, session_id: uuid.UUID, password: str | None, client: Client
+    ) -> dict[str, Any]:
         user = await self.seams.account(user_id)
-        await self.seams.confirm_password(user, password, client, "passkey_register")
+        await self.seams.confirm(user, password, session_id, client, "passkey_register")
         if not user.email_verified:
             raise EmailNotVerified("Confirm your email address before adding a passkey.")
         if await self.passkeys.count(user_id) >= MAX_PASSKEYS:
@@ -213,9 +215,18 @@ class PasskeyService:
             raise NotFound("No such passkey.")
         return passkey
 
-    async def remove(self, user_id: uuid.UUID, passkey_id: uuid.UUID, password: str, client: Client) -> None:
+    async def remove(
+        self,
+        user_id: uuid.UUID,
+        session_id: uuid.UUID,
+        passkey_id: uuid.UUID,
+        password: str | None,
+        client: Client,
+    ) -> None:
+        # The account's row first: of two removals at once the second sees what the first left.
+        await self.seams.lock_account(user_id)
         user = await self.seams.account(user_id)
-        await self.seams.confirm_password(user, password, client, "passkey_remove")
+        await self.seams.confirm(user, password, session_id, client, "passkey_remove")
         passkey = await self.passkeys.delete(user_id, passkey_id)
         if passkey is None:
             raise NotFound("No such passkey.")
@@ -348,8 +359,14 @@ class AuthSeams:
     async def lock_account(self, user_id: uuid.UUID) -> None:
         await self._core.users.lock_for_update(user_id)
 
-    async def confirm_password(self, user: User, password: str, client: Client, event: str) -> None:
-        """The password of an account that has one (counted towards lockout like a wrong login)."""
+    async def confirm(
+        self, user: User, password: str | None, session_id: uuid.UUID, client: Client, event: str
+    ) -> None:
+        """Re-authentication before a sensitive act. Today every account has a password: it is
+        asked, and a wrong one counts towards the lockout. (The rule for accounts without one — a
+        recent sign-in of `session_id` — replaces this method.)"""
+        if password is None:
+            raise InvalidInput(["body", "password"], "Field required", "missing")
         await self._core._confirm_password(user, password, client, event)
 
     async def open_session(
