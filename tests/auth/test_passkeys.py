@@ -316,10 +316,12 @@ async def test_registration_refusals_change_nothing(client: httpx.AsyncClient, a
     assert await scalar(app, select(func.count()).select_from(Passkey)) == 1
     assert (await client.get(ME, headers=bearer(intruder))).json()["passkeys"] == 0
 
-    # Options need the password, and a verified email.
+    # Options need the password (an account that has one must give it), and a verified email.
     assert_problem(
         await registration_options(client, pair, "wrong password here"), 400, "invalid_current_password"
     )
+    missing = await client.post(f"{PASSKEYS}/registration-options", json={}, headers=bearer(pair))
+    assert_problem(missing, 422, "validation_error")
     unverified = await register(client)
     pending = await client.post("/api/v1/auth/login", json={"email": unverified, "password": PASSWORD})
     assert pending.status_code == 403  # an unverified account cannot sign in at all today
