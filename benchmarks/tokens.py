@@ -16,8 +16,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from shop.auth.keys.tokens import ASYMMETRIC, AccessTokenCodec, KeyRing, StoredKey, key_box, new_key
 from shop.auth.models import SigningKey
-from shop.auth.tokens import ASYMMETRIC, AccessTokenCodec, KeyRing, StoredKey, key_box, new_key
 
 ROOT_SECRET = "benchmark-root-secret-" + "x" * 32
 ALGORITHMS = ("HS256", *ASYMMETRIC)

@@ -89,7 +89,7 @@ async def db(engine: AsyncEngine) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def app(settings: Settings, db: Database) -> AsyncIterator[Any]:
-    application = create_app(settings, database=db, run_mail_sender=False)
+    application = create_app(settings, database=db, run_background_loops=False)
     async with application.router.lifespan_context(application):
         yield application
 

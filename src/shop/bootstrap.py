@@ -9,9 +9,10 @@ needs it (a context's tools, or `app.state` in `create_app()` for a dependency t
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -19,15 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop import __version__
 from shop.auth import public as auth_public
-from shop.auth.key_maintenance import SigningKeyMaintenance
-from shop.auth.mfa import MfaKeys
-from shop.auth.pages import router as auth_pages_router
+from shop.auth.keys.maintenance import SigningKeyMaintenance
+from shop.auth.keys.tokens import AccessTokens
+from shop.auth.mfa.codes import MfaKeys
 from shop.auth.passwords import PasswordHasher
 from shop.auth.router import admin_router as auth_admin_router
 from shop.auth.router import keys_router
+from shop.auth.router import pages_router as auth_pages_router
 from shop.auth.router import router as auth_router
-from shop.auth.service import AuthTools
-from shop.auth.tokens import AccessTokens
+from shop.auth.tools import AuthTools
 from shop.auth.upkeep import AuthUpkeep
 from shop.core.config import Settings, get_settings
 from shop.core.conflicts import RetryConflictsMiddleware
@@ -52,6 +53,7 @@ from shop.users import public as users_public
 from shop.users.router import router as users_router
 
 API_PREFIX = "/api/v1"
+AUTH_PREFIX = f"{API_PREFIX}/auth"
 # Tokens and personal data: answers under these must not rest in any cache.
 NO_STORE_PREFIXES = tuple(f"{API_PREFIX}/{part}" for part in ("auth", "admin", "profile", "addresses"))
 
@@ -122,6 +124,27 @@ async def _erase_user_data(session: AsyncSession, event: auth_public.AccountDele
     await users_public.erase_user_data(session, event.user_id)
 
 
+T = TypeVar("T")
+
+
+@asynccontextmanager
+async def small_database(url: str) -> AsyncIterator[Database]:
+    """A database of two connections for a command or a check, disposed of when done."""
+    database = Database.from_url(url, pool_size=2)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+async def run_command(settings: Settings, url: str, command: Callable[[Shop, Database], Awaitable[T]]) -> T:
+    """A command line command, wired as the app is (`bootstrap`: a new account gets its profile, the
+    same events and tools) over a small database at `url`."""
+    shop = bootstrap(settings)
+    async with small_database(url) as database:
+        return await command(shop, database)
+
+
 def bootstrap(
     settings: Settings,
     *,
@@ -148,13 +171,15 @@ def bootstrap(
     )
     # The kernel's bearer guard verifies through auth: its tokens, its sessions.
     guard = BearerGuard(
-        tokens=tokens, sessions=auth_public.SessionCheck(settings.session_max_lifetime_seconds)
+        tokens=tokens,
+        sessions=auth_public.SessionCheck(settings.session_max_lifetime_seconds),
+        policy=auth_public.guard_policy(settings, AUTH_PREFIX),
     )
     return Shop(settings=settings, events=events, limiter=limiter, auth=auth, guard=guard)
 
 
 @asynccontextmanager
-async def _background_work(shop: Shop, database: Database, *, run: bool) -> AsyncIterator[AuthUpkeep]:
+async def _background_work(shop: Shop, database: Database, *, run: bool) -> AsyncIterator[None]:
     """The mail sender, auth's upkeep (asks for mailed links, the purge of ended sessions) and the
     signing keys' upkeep, for as long as the app runs. `run=False` (tests bound to one connection)
     starts no background task; the signing keys are still made on first start."""
@@ -167,7 +192,7 @@ async def _background_work(shop: Shop, database: Database, *, run: bool) -> Asyn
         upkeep.start()
         keys.start()
     try:
-        yield upkeep
+        yield
     finally:
         await keys.stop()
         await upkeep.stop()
@@ -191,7 +216,7 @@ def create_app(
     settings: Settings | None = None,
     *,
     database: Database | None = None,
-    run_mail_sender: bool = True,
+    run_background_loops: bool = True,
     shop: Shop | None = None,
 ) -> FastAPI:
     """The ASGI app. Building it reads settings and connects to nothing: the database (embedded or
@@ -218,9 +243,7 @@ def create_app(
 
             app.state.redis = Redis.from_url(settings.redis_url)
         try:
-            async with _background_work(shop, db, run=run_mail_sender) as upkeep:
-                # Tests without background tasks drive the upkeep by hand.
-                app.state.auth_upkeep = upkeep
+            async with _background_work(shop, db, run=run_background_loops):
                 yield
         finally:
             if app.state.redis is not None:
@@ -278,7 +301,7 @@ def _include_routers(app: FastAPI) -> None:
     the OpenAPI document follows; its tags keep their own order (TAGS)."""
     app.include_router(health_router)
     app.include_router(users_router, prefix=API_PREFIX)
-    app.include_router(auth_router, prefix=f"{API_PREFIX}/auth")
+    app.include_router(auth_router, prefix=AUTH_PREFIX)
     app.include_router(localization_router, prefix=API_PREFIX)
     app.include_router(keys_router)
     app.include_router(auth_admin_router, prefix=f"{API_PREFIX}/admin")

@@ -82,8 +82,9 @@ def _check_signing_keys(settings: Settings, url: str) -> None:
     """A JWT_SECRET_KEY that cannot open the stored key pairs would fail the first login with a 500
     (and the app's start-up with a traceback): refuse here, before any worker starts, in one line."""
     from shop.auth.commands import check_keys_open
+    from shop.bootstrap import run_command
 
-    problem = asyncio.run(check_keys_open(settings, url))
+    problem = asyncio.run(run_command(settings, url, lambda shop, db: check_keys_open(shop.settings, db)))
     if problem is not None:
         _fail(problem, code=1)
 
@@ -139,16 +140,10 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 
 async def _account_command(settings: Settings, url: str, email: str, *, mfa_off: bool) -> str:
     from shop.auth.commands import create_admin, turn_off_mfa
-    from shop.bootstrap import bootstrap
-    from shop.core.db import Database
+    from shop.bootstrap import run_command
 
-    shop = bootstrap(settings)  # the same wiring as the app: a new account gets its profile
-    database = Database.from_url(url, pool_size=2)
-    try:
-        command = turn_off_mfa if mfa_off else create_admin
-        return await command(shop.auth, database, email)
-    finally:
-        await database.dispose()
+    command = turn_off_mfa if mfa_off else create_admin
+    return await run_command(settings, url, lambda shop, db: command(shop.auth, db, email))
 
 
 def cmd_account(args: argparse.Namespace) -> None:
@@ -159,16 +154,18 @@ def cmd_account(args: argparse.Namespace) -> None:
 
 
 def cmd_import_rates(args: argparse.Namespace) -> None:
+    from shop.bootstrap import run_command
     from shop.localization.commands import import_rates
 
     settings = _settings()
     with database_url(settings) as url:
         _migrate_to(url, "upgrade", "head")
-        print(asyncio.run(import_rates(url, args.file)))
+        print(asyncio.run(run_command(settings, url, lambda _, db: import_rates(db, args.file))))
 
 
 def cmd_keys(args: argparse.Namespace) -> None:
     from shop.auth.commands import check_keys_kept, list_keys, rotate_keys
+    from shop.bootstrap import run_command
 
     settings = _settings()
     check_keys_kept(settings, rotating=args.action == "rotate")  # HS256: nothing to reach the database for
@@ -177,9 +174,12 @@ def cmd_keys(args: argparse.Namespace) -> None:
     with database_url(settings) as url:
         _migrate_to(url, "upgrade", "head")
         if args.action == "rotate":
-            print(asyncio.run(rotate_keys(settings, url, new_secret=args.new_secret)))
+            rotate = lambda shop, db: rotate_keys(shop.settings, db, new_secret=args.new_secret)  # noqa: E731
+            print(asyncio.run(run_command(settings, url, rotate)))
             return
-        listing, problem = asyncio.run(list_keys(settings, url))
+        listing, problem = asyncio.run(
+            run_command(settings, url, lambda shop, db: list_keys(shop.settings, db))
+        )
         print(listing)
     if problem is not None:
         _fail(problem, code=1)

@@ -189,7 +189,7 @@ async def test_default_mode_sets_no_cookie_and_allows_no_credentials(
     database_url: str, tmp_path: Path, db: Database
 ) -> None:
     settings = make_settings(database_url, tmp_path, cors_origins=[SPA])
-    application = create_app(settings, database=db, run_mail_sender=False)
+    application = create_app(settings, database=db, run_background_loops=False)
     async with application.router.lifespan_context(application):
         transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="https://shop.test") as client:

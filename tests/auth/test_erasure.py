@@ -18,7 +18,7 @@ from shop.bootstrap import create_app
 from shop.core.db import Database
 from shop.core.mail.sender import MailSender
 from tests.support.app import make_settings, truncate_mutable
-from tests.support.auth import PASSWORD, bearer, login, outbox_tokens, register
+from tests.support.auth import PASSWORD, auth_upkeep, bearer, login, outbox_tokens, register
 from tests.support.net import DELIVERY_SECONDS
 from tests.support.problems import assert_problem
 
@@ -66,7 +66,7 @@ async def test_deletion_leaves_nothing_that_names_the_user(
 ) -> None:
     # No SMTP_HOST: mail is saved as .eml files under the data dir.
     settings = make_settings(database_url, tmp_path)
-    app = create_app(settings, database=db, run_mail_sender=False)
+    app = create_app(settings, database=db, run_background_loops=False)
     sender = MailSender(settings, db)
     tag = uuid.uuid4().hex[:8]
     personal = {
@@ -100,10 +100,10 @@ async def test_deletion_leaves_nothing_that_names_the_user(
         }
         await client.post("/api/v1/auth/change-password", headers=bearer(pair), json=wrong)
         await client.post("/api/v1/auth/password-reset-request", json={"email": email})
-        await app.state.auth_upkeep.fulfil_link_requests()
+        await auth_upkeep(app).fulfil_link_requests()
         await client.post("/api/v1/auth/password-reset-request", json={"email": email})  # still waiting
         await sender.drain_once()
-        await app.state.auth_upkeep.fulfil_link_requests()  # a mail waiting in the outbox, unsent
+        await auth_upkeep(app).fulfil_link_requests()  # a mail waiting in the outbox, unsent
         values = [
             email,
             *personal.values(),
@@ -159,7 +159,7 @@ async def test_a_write_authenticated_before_the_deletion_commits_cannot_recreate
     """Real concurrency: PATCH /profile passes the bearer check, then stalls (the test holds a lock on
     the languages it must read) while DELETE /me runs. Without a lock between them the deletion
     commits first and the stalled write creates the profile again for a user who no longer exists."""
-    app = create_app(make_settings(database_url, tmp_path), run_mail_sender=False)
+    app = create_app(make_settings(database_url, tmp_path), run_background_loops=False)
     try:
         async with app.router.lifespan_context(app), client_from(app, "198.51.100.202") as client:
             email = await register(client)

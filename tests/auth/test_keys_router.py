@@ -31,7 +31,7 @@ async def keyed_app(
     request: pytest.FixtureRequest, database_url: str, tmp_path: Path, db: Database
 ) -> AsyncIterator[Any]:
     settings = make_settings(database_url, tmp_path, jwt_algorithm=request.param)
-    application = create_app(settings, database=db, run_mail_sender=False)
+    application = create_app(settings, database=db, run_background_loops=False)
     async with application.router.lifespan_context(application):
         yield application
 
@@ -74,7 +74,7 @@ async def test_issuer_and_audience_follow_their_settings(
     settings = make_settings(
         database_url, tmp_path, jwt_issuer="https://id.example.com/", jwt_audience="platform"
     )
-    application = create_app(settings, database=db, run_mail_sender=False)
+    application = create_app(settings, database=db, run_background_loops=False)
     async with application.router.lifespan_context(application), http_client(application) as client:
         assert (await client.get(METADATA)).json()["issuer"] == "https://id.example.com"
         user = await signed_in_user(application)

@@ -86,7 +86,7 @@ async def test_the_last_two_admins_demoting_themselves_at_once(
     """Real concurrency (the app on its own pool): the last two admins each demote (or deactivate)
     themselves at the same moment. Both guards pass; the admins' lock lets exactly one change
     through, and an active admin is always left. Without the lock both succeed."""
-    app = create_app(make_settings(database_url, tmp_path), run_mail_sender=False)
+    app = create_app(make_settings(database_url, tmp_path), run_background_loops=False)
     changes = [{"role": "customer"}, {"is_active": False}]
     try:
         async with app.router.lifespan_context(app), http_client(app) as client:

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.support.auth import LINK, new_email, register, register_verified
+from tests.support.auth import LINK, auth_upkeep, new_email, register, register_verified
 from tests.support.smtp import SmtpSink
 
 ASKS = {
@@ -55,7 +55,7 @@ async def test_the_request_does_the_same_work_for_a_known_and_an_unknown_email(
     client: httpx.AsyncClient, app: Any, engine: AsyncEngine, path: str
 ) -> None:
     email = await known_email(client, app, path)
-    await app.state.auth_upkeep.fulfil_link_requests()
+    await auth_upkeep(app).fulfil_link_requests()
     mails_before = await rows(app, "SELECT count(*) FROM mail.outbox")
     tokens_before = await rows(app, "SELECT count(*) FROM auth.email_tokens")
     with statements_of(engine) as known_statements:
@@ -69,7 +69,7 @@ async def test_the_request_does_the_same_work_for_a_known_and_an_unknown_email(
     assert await rows(app, "SELECT count(*) FROM mail.outbox") == mails_before
     assert await rows(app, "SELECT count(*) FROM auth.email_tokens") == tokens_before
     # The upkeep fulfils both asks: a token and a mail for the account, nothing for nobody.
-    assert await app.state.auth_upkeep.fulfil_link_requests() == 2
+    assert await auth_upkeep(app).fulfil_link_requests() == 2
     assert await rows(app, "SELECT count(*) FROM auth.email_link_requests") == 0
     assert await rows(app, "SELECT count(*) FROM mail.outbox") == mails_before + 1
     assert await rows(app, "SELECT count(*) FROM auth.email_tokens") == tokens_before + 1
@@ -89,7 +89,7 @@ async def test_mail_arrives_for_a_known_email_and_nothing_for_an_unknown_one(
     pages = sorted(match.group(1) for message in messages if (match := LINK.search(message.get_content())))
     assert pages == ["reset-password", "verify-email", "verify-email"]
     # The unknown email's asks were taken (and the sender is idle), and nothing went to it.
-    assert await live_app.state.auth_upkeep.fulfil_link_requests() == 0
+    assert await auth_upkeep(live_app).fulfil_link_requests() == 0
     assert await rows(live_app, "SELECT count(*) FROM auth.email_link_requests") == 0
     assert await rows(live_app, "SELECT count(*) FROM mail.outbox WHERE recipient = :r", r=nobody) == 0
     assert all(nobody not in str(message["To"]) for message in smtp.messages)
@@ -103,7 +103,7 @@ async def test_a_disabled_or_verified_account_gets_no_link(client: httpx.AsyncCl
         await session.commit()
     await client.post("/api/v1/auth/password-reset-request", json={"email": email})
     before = await rows(app, "SELECT count(*) FROM mail.outbox WHERE recipient = :r", r=email)
-    assert await app.state.auth_upkeep.fulfil_link_requests() == 2
+    assert await auth_upkeep(app).fulfil_link_requests() == 2
     assert await rows(app, "SELECT count(*) FROM mail.outbox WHERE recipient = :r", r=email) == before
 
 
@@ -113,12 +113,12 @@ async def test_asks_for_one_link_that_wait_together_send_one_mail(
 ) -> None:
     """More asks than one pass takes (20): still one token and one mail."""
     email = await known_email(client, app, path)
-    await app.state.auth_upkeep.fulfil_link_requests()
+    await auth_upkeep(app).fulfil_link_requests()
     mails_before = await rows(app, "SELECT count(*) FROM mail.outbox WHERE recipient = :r", r=email)
     for _ in range(25):
         assert (await client.post(f"/api/v1/auth/{path}", json={"email": email})).status_code == 202
     assert await rows(app, "SELECT count(*) FROM auth.email_link_requests") == 25
-    await app.state.auth_upkeep.fulfil_link_requests()
+    await auth_upkeep(app).fulfil_link_requests()
     assert await rows(app, "SELECT count(*) FROM auth.email_link_requests") == 0
     assert (
         await rows(app, "SELECT count(*) FROM mail.outbox WHERE recipient = :r", r=email) == mails_before + 1

@@ -68,7 +68,9 @@ async def test_unknown_email_still_costs_a_password_verify(
 ) -> None:
     settings = make_settings(database_url, tmp_path)
     hasher = CountingHasher(settings)
-    app = create_app(settings, database=db, run_mail_sender=False, shop=bootstrap(settings, hasher=hasher))
+    app = create_app(
+        settings, database=db, run_background_loops=False, shop=bootstrap(settings, hasher=hasher)
+    )
     async with app.router.lifespan_context(app), http_client(app) as client:
         response = await attempt(client, new_email(), "whatever password")
     assert response.status_code == 401
@@ -165,7 +167,7 @@ async def test_hash_is_upgraded_when_parameters_change(
     stronger = create_app(
         make_settings(database_url, tmp_path, argon2_memory_cost=2048, argon2_time_cost=2),
         database=db,
-        run_mail_sender=False,
+        run_background_loops=False,
     )
     async with stronger.router.lifespan_context(stronger), http_client(stronger) as other:
         await login(other, email)

@@ -13,7 +13,7 @@ import jwt
 import pytest
 from sqlalchemy import select, text, update
 
-from shop.auth.mfa import MfaKeys
+from shop.auth.mfa.codes import MfaKeys
 from shop.auth.models import AuditEvent, MfaChallenge, RecoveryCode, TotpFactor, User
 from shop.bootstrap import bootstrap, create_app
 from shop.core.config import Settings
@@ -58,7 +58,7 @@ async def app_with(
 ) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
     """An app with other settings, on the test's clock, and its client."""
     shop = bootstrap(make_settings(database_url, tmp_path, **settings), clock=clock)
-    application = create_app(database=db, run_mail_sender=False, shop=shop)
+    application = create_app(database=db, run_background_loops=False, shop=shop)
     async with application.router.lifespan_context(application), http_client(application) as client:
         yield application, client
 

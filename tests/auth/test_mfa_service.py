@@ -11,10 +11,11 @@ import pyotp
 import pytest
 from sqlalchemy import select
 
+from shop.auth.dependencies import account_service, mfa_service, session_service
 from shop.auth.errors import AccountLocked, InvalidSecondStep, SecondStepRequired
+from shop.auth.mfa.service import MfaService
 from shop.auth.models import MfaChallenge, User
 from shop.auth.repository import UserRepository
-from shop.auth.service import AccountService, MfaService, SessionService
 from shop.bootstrap import Shop, bootstrap
 from shop.core.config import Settings
 from shop.core.db import Database
@@ -37,13 +38,13 @@ def shop(settings: Settings, clock: Clock) -> Shop:
 
 async def mfa(db: Database, shop: Shop, work: Callable[[MfaService], Awaitable[T]]) -> T:
     async with request_session(db) as session:
-        return await work(MfaService(session, db, shop.auth))
+        return await work(mfa_service(session, db, shop.auth))
 
 
 async def enrolled_user(db: Database, shop: Shop, clock: Clock) -> tuple[str, uuid.UUID, pyotp.TOTP]:
     email = new_email()
     async with request_session(db) as session:
-        service = AccountService(session, db, shop.auth)
+        service = account_service(session, db, shop.auth)
         await service.users.add(email, await shop.auth.hasher.hash(PASSWORD), verified=True)
         user = await service.users.get_by_email(email)
         assert user is not None
@@ -58,7 +59,7 @@ async def enrolled_user(db: Database, shop: Shop, clock: Clock) -> tuple[str, uu
 async def mfa_token(db: Database, shop: Shop, email: str) -> str:
     with pytest.raises(SecondStepRequired) as raised:
         async with request_session(db) as session:
-            await SessionService(session, db, shop.auth).login(email, PASSWORD, CLIENT)
+            await session_service(session, db, shop.auth).login(email, PASSWORD, CLIENT)
     return str(raised.value.extensions["mfa_token"])
 
 

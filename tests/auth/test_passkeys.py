@@ -15,13 +15,13 @@ import jwt
 import pytest
 from sqlalchemy import func, select, text, update
 
-from shop.auth.cookies import REFRESH_COOKIE
 from shop.auth.models import AuditEvent, Passkey, PasskeyChallenge, PasskeyUser, Session, User
+from shop.auth.sessions.cookies import REFRESH_COOKIE
 from shop.core.config import Settings
 from shop.core.db import Database
 from shop.core.mail.outbox import OutboxMail
 from tests.support.app import http_client, make_settings
-from tests.support.auth import PASSWORD, bearer, login, register, register_verified
+from tests.support.auth import PASSWORD, auth_upkeep, bearer, login, register, register_verified
 from tests.support.mfa import Clock, clocked_app, enrol
 from tests.support.problems import assert_problem
 from tests.support.webauthn import (
@@ -495,7 +495,7 @@ async def test_the_purge_removes_expired_challenges(client: httpx.AsyncClient, a
     await sign_in_options(client)
     await execute(app, update(PasskeyChallenge).values(expires_at=func.now() - text("interval '1 second'")))
     live = await sign_in_options(client)
-    purged = await app.state.auth_upkeep.purge()
+    purged = await auth_upkeep(app).purge()
     assert purged.counts["passkey_challenges"] == 2
     remaining = await scalar(app, select(PasskeyChallenge.challenge_hash))
     assert remaining == hashlib.sha256(unb64url(live["challenge"])).digest()

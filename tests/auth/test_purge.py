@@ -76,7 +76,7 @@ async def test_ended_sessions_and_tokens_are_purged_after_the_retention(
 ) -> None:
     settings = make_settings(database_url, tmp_path)
     assert settings.session_retention_days == 30
-    app = create_app(settings, run_mail_sender=False)
+    app = create_app(settings, run_background_loops=False)
     try:
         async with app.router.lifespan_context(app):
             user = await signed_in_user(app)
@@ -127,7 +127,7 @@ async def test_the_upkeep_purges_when_the_app_starts(
     database_url: str, engine: AsyncEngine, tmp_path: Path
 ) -> None:
     """Started with the app's lifespan, like the mail sender: the first pass purges at once."""
-    setup = create_app(make_settings(database_url, tmp_path), run_mail_sender=False)
+    setup = create_app(make_settings(database_url, tmp_path), run_background_loops=False)
     try:
         async with setup.router.lifespan_context(setup):
             user = await signed_in_user(setup)

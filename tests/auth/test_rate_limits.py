@@ -21,7 +21,7 @@ from tests.support.problems import assert_problem
 def limited(database_url: str, tmp_path: Path, db: Database) -> Any:
     async def build(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
         settings = make_settings(database_url, tmp_path, rate_limit_enabled=True, **overrides)
-        app = create_app(settings, database=db, run_mail_sender=False)
+        app = create_app(settings, database=db, run_background_loops=False)
         async with app.router.lifespan_context(app), http_client(app) as client:
             yield client
 
@@ -120,8 +120,8 @@ def redis_url() -> str:
 async def test_redis_limits_hold_across_instances(database_url: str, tmp_path: Path, db: Database) -> None:
     url = redis_url()
     settings = make_settings(database_url, tmp_path, rate_limit_enabled=True, redis_url=url)
-    first = create_app(settings, database=db, run_mail_sender=False)
-    second = create_app(settings, database=db, run_mail_sender=False)
+    first = create_app(settings, database=db, run_background_loops=False)
+    second = create_app(settings, database=db, run_background_loops=False)
     first.state.rate_limiter.reset()
     try:
         async with (
@@ -184,7 +184,7 @@ async def test_forwarded_addresses_are_parsed_not_trusted_blindly(
     from sqlalchemy import text
 
     settings = make_settings(database_url, tmp_path, trusted_proxies=["203.0.113.0/24"])
-    app = create_app(settings, database=db, run_mail_sender=False)
+    app = create_app(settings, database=db, run_background_loops=False)
     async with app.router.lifespan_context(app), http_client(app) as client:
         body = register_body()
         response = await client.post(
@@ -203,7 +203,7 @@ async def test_ipv4_mapped_proxy_peer_is_trusted(database_url: str, tmp_path: Pa
     settings = make_settings(
         database_url, tmp_path, trusted_proxies=["203.0.113.0/24"], rate_limit_enabled=True
     )
-    app = create_app(settings, database=db, run_mail_sender=False)
+    app = create_app(settings, database=db, run_background_loops=False)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("::ffff:203.0.113.9", 1234))
     async with (
         app.router.lifespan_context(app),
@@ -235,7 +235,7 @@ async def test_forwarded_for_lines_are_walked_from_the_right(
     from sqlalchemy import text
 
     settings = make_settings(database_url, tmp_path, trusted_proxies=["203.0.113.0/24", "10.0.0.0/8"])
-    app = create_app(settings, database=db, run_mail_sender=False)
+    app = create_app(settings, database=db, run_background_loops=False)
     async with app.router.lifespan_context(app), http_client(app) as client:
         headers = [("X-Forwarded-For", "192.0.2.1, 198.51.100.30"), ("X-Forwarded-For", "10.1.2.3")]
         response = await client.post("/api/v1/auth/register", json=register_body(), headers=headers)
@@ -258,7 +258,7 @@ async def test_ipv6_clients_share_the_limit_of_their_64(
 ) -> None:
     """Issue #8: one /64 is one client; before, each of its 2^64 addresses had a bucket of its own."""
     settings = make_settings(database_url, tmp_path, rate_limit_enabled=True)
-    app = create_app(settings, database=db, run_mail_sender=False)
+    app = create_app(settings, database=db, run_background_loops=False)
     async with app.router.lifespan_context(app):
         for index in range(3):
             async with ipv6_client(app, f"2001:db8:1:2::{index + 1:x}") as client:

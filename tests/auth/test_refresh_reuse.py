@@ -29,7 +29,7 @@ async def test_a_rotated_token_is_reused_for_ever_after_a_reuse_revoked_its_sess
     app = create_app(
         make_settings(database_url, tmp_path, refresh_reuse_grace_seconds=0),
         database=db,
-        run_mail_sender=False,
+        run_background_loops=False,
     )
     async with app.router.lifespan_context(app), http_client(app) as client:
         pair = await login(client, await register_verified(client, app))
@@ -56,7 +56,7 @@ async def test_concurrent_losers_under_grace_zero_stay_reused(
     """Ten refreshes of one token at once with a grace of 0: one wins, the losers revoke the session,
     and the spent token answers token_reused from then on, the winner's new token token_revoked."""
     settings = make_settings(database_url, tmp_path, refresh_reuse_grace_seconds=0)
-    app = create_app(settings, run_mail_sender=False)
+    app = create_app(settings, run_background_loops=False)
     try:
         async with app.router.lifespan_context(app), http_client(app) as client:
             pair = await login(client, await register_verified(client, app))

@@ -11,7 +11,7 @@ from sqlalchemy import select, text, update
 
 from shop.auth.models import EmailToken, User
 from tests.support.app import make_settings
-from tests.support.auth import PASSWORD, login, new_email, outbox_tokens, register
+from tests.support.auth import PASSWORD, auth_upkeep, login, new_email, outbox_tokens, register
 from tests.support.problems import assert_problem
 
 REGISTER = "/api/v1/auth/register"
@@ -85,7 +85,7 @@ async def test_password_min_length_is_configurable(database_url: str, tmp_path: 
     from tests.support.app import http_client
 
     app = create_app(
-        make_settings(database_url, tmp_path, password_min_length=12), database=db, run_mail_sender=False
+        make_settings(database_url, tmp_path, password_min_length=12), database=db, run_background_loops=False
     )
     async with app.router.lifespan_context(app), http_client(app) as client:
         short = await client.post(REGISTER, json=body(new_email(), "elevenchars"))
@@ -213,7 +213,7 @@ async def test_later_mail_uses_the_profile_language(client: httpx.AsyncClient, a
     email = new_email()
     await client.post(REGISTER, json=body(email), headers={"Accept-Language": "zh"})
     await client.post("/api/v1/auth/password-reset-request", json={"email": email})
-    await app.state.auth_upkeep.fulfil_link_requests()
+    await auth_upkeep(app).fulfil_link_requests()
     async with app.state.database.sessions() as session:
         subjects = (
             await session.scalars(text("SELECT subject FROM mail.outbox WHERE recipient = :r"), {"r": email})

@@ -10,11 +10,12 @@ from typing import TypeVar
 import pytest
 from sqlalchemy import select, text, update
 
+from shop.auth.dependencies import account_service, session_service
 from shop.auth.errors import AccountLocked, InvalidCredentials, TokenReused
 from shop.auth.models import AuditEvent, RefreshToken, User
 from shop.auth.repository import UserRepository
-from shop.auth.schemas import TokenPair
-from shop.auth.service import AccountService, SessionService
+from shop.auth.sessions.schemas import TokenPair
+from shop.auth.sessions.service import SessionService
 from shop.bootstrap import Shop, bootstrap
 from shop.core.config import Settings
 from shop.core.db import Database
@@ -33,13 +34,13 @@ def shop(settings: Settings) -> Shop:
 
 async def in_request(db: Database, shop: Shop, work: Callable[[SessionService], Awaitable[T]]) -> T:
     async with request_session(db) as session:
-        return await work(SessionService(session, db, shop.auth))
+        return await work(session_service(session, db, shop.auth))
 
 
 async def verified_user(db: Database, shop: Shop) -> str:
     email = new_email()
     async with request_session(db) as session:
-        service = AccountService(session, db, shop.auth)
+        service = account_service(session, db, shop.auth)
         await service.users.add(email, await shop.auth.hasher.hash(PASSWORD), role="customer", verified=True)
     return email
 
@@ -146,7 +147,7 @@ async def signed_in(db: Database, shop: Shop) -> TokenPair:
 
 
 async def age_rotation(db: Database, refresh_token: str, seconds: int) -> None:
-    from shop.auth.service import hash_token
+    from shop.auth.tools import hash_token
 
     async with db.unit_of_work() as session:
         await session.execute(

@@ -38,7 +38,7 @@ async def test_refreshes_never_extend_a_session_past_its_maximum_lifetime(
     database_url: str, tmp_path: Path, db: Database
 ) -> None:
     settings = make_settings(database_url, tmp_path, session_max_lifetime_seconds=HOUR)
-    app = create_app(settings, database=db, run_mail_sender=False)
+    app = create_app(settings, database=db, run_background_loops=False)
     async with app.router.lifespan_context(app), http_client(app) as client:
         email = await register_verified(client, app)
         pair = await login(client, email)

@@ -9,7 +9,16 @@ import httpx
 from sqlalchemy import func, select, text, update
 
 from shop.auth.models import AuditEvent, EmailToken, User
-from tests.support.auth import PASSWORD, bearer, login, new_email, outbox_tokens, register, register_verified
+from tests.support.auth import (
+    PASSWORD,
+    auth_upkeep,
+    bearer,
+    login,
+    new_email,
+    outbox_tokens,
+    register,
+    register_verified,
+)
 from tests.support.problems import assert_problem
 
 ME = "/api/v1/auth/me"
@@ -239,7 +248,7 @@ async def test_a_new_reset_token_does_not_cancel_an_older_one(client: httpx.Asyn
     email = await register_verified(client, app)
     for _ in range(2):  # two links, mailed one after the other (asks waiting together send one)
         await client.post("/api/v1/auth/password-reset-request", json={"email": email})
-        await app.state.auth_upkeep.fulfil_link_requests()
+        await auth_upkeep(app).fulfil_link_requests()
     older, newer = await outbox_tokens(app, email, "reset-password")
     assert older != newer
     payload = {"token": older, "password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD}
@@ -252,7 +261,7 @@ async def test_a_reset_spends_every_other_reset_link(client: httpx.AsyncClient, 
     email = await register_verified(client, app)
     for _ in range(2):  # two links, mailed one after the other (asks waiting together send one)
         await client.post("/api/v1/auth/password-reset-request", json={"email": email})
-        await app.state.auth_upkeep.fulfil_link_requests()
+        await auth_upkeep(app).fulfil_link_requests()
     older, newer = await outbox_tokens(app, email, "reset-password")
     payload = {"token": older, "password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD}
     assert (await client.post("/api/v1/auth/password-reset", json=payload)).status_code == 200

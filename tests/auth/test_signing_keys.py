@@ -22,10 +22,9 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shop.auth.errors import KeyRotationUnavailable, SigningKeysSealedElsewhere
-from shop.auth.models import AuditEvent, SigningKey
-from shop.auth.repository import SigningKeyRepository
-from shop.auth.service import SigningKeyService
-from shop.auth.tokens import (
+from shop.auth.keys.repository import SigningKeyRepository
+from shop.auth.keys.service import SigningKeyService
+from shop.auth.keys.tokens import (
     RELOAD_SECONDS,
     AccessTokenCodec,
     KeyRing,
@@ -36,6 +35,7 @@ from shop.auth.tokens import (
     public_jwk,
     retired_key_lifetime,
 )
+from shop.auth.models import AuditEvent, SigningKey
 from shop.core.config import Settings
 from shop.core.db import Database
 from shop.core.errors import TokenExpired, TokenInvalid

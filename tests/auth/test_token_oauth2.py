@@ -59,7 +59,7 @@ async def test_a_malformed_form_is_invalid_request(client: httpx.AsyncClient) ->
 
 async def test_the_rate_limit_is_slow_down(database_url: str, tmp_path: Path, db: Database) -> None:
     settings = make_settings(database_url, tmp_path, rate_limit_enabled=True, rate_limit_login="2/5minutes")
-    app = create_app(settings, database=db, run_mail_sender=False)
+    app = create_app(settings, database=db, run_background_loops=False)
     async with app.router.lifespan_context(app), http_client(app) as client:
         for _ in range(2):
             await token(client, new_email(), "not the password at all")

@@ -160,7 +160,7 @@ async def test_grace_zero_revokes_at_once(database_url: str, tmp_path: Any, db: 
     app = create_app(
         make_settings(database_url, tmp_path, refresh_reuse_grace_seconds=0),
         database=db,
-        run_mail_sender=False,
+        run_background_loops=False,
     )
     async with app.router.lifespan_context(app), http_client(app) as client:
         pair = await signed_in(client, app)

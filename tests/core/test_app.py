@@ -80,7 +80,7 @@ async def test_cors_for_configured_origins(database_url: str, tmp_path: Path, db
     settings = make_settings(
         database_url, tmp_path, cors_origins="https://spa.example, https://admin.example"
     )
-    app = create_app(settings, database=db, run_mail_sender=False)
+    app = create_app(settings, database=db, run_background_loops=False)
     async with app.router.lifespan_context(app), http_client(app) as client:
         preflight = await client.options(
             "/api/v1/auth/login",

@@ -122,7 +122,7 @@ async def small_limit_client(
     database_url: str, tmp_path: Path, db: Database
 ) -> AsyncIterator[httpx.AsyncClient]:
     settings = make_settings(database_url, tmp_path, max_body_bytes=1024)
-    application = create_app(settings, database=db, run_mail_sender=False)
+    application = create_app(settings, database=db, run_background_loops=False)
     async with application.router.lifespan_context(application), http_client(application) as client:
         yield client
 

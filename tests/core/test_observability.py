@@ -94,7 +94,7 @@ async def test_outbox_backlog_and_oldest_pending_age(
 ) -> None:
     # SMTP is down (nothing listens): the mail waits, and the metrics say how many and how long.
     settings = make_settings(database_url, tmp_path, smtp_host="127.0.0.1", smtp_port=free_port())
-    app = create_app(settings, run_mail_sender=False)
+    app = create_app(settings, run_background_loops=False)
     try:
         async with app.router.lifespan_context(app), http_client(app) as client:
             await register(client)

@@ -21,7 +21,7 @@ async def test_database_outage_is_503_and_recovers(tmp_path: Path) -> None:
     url = server.start()
     try:
         await run_alembic(url, "upgrade", "head")
-        app = create_app(make_settings(url, tmp_path), run_mail_sender=False)
+        app = create_app(make_settings(url, tmp_path), run_background_loops=False)
         async with app.router.lifespan_context(app), http_client(app) as client:
             assert (await client.get("/api/v1/languages")).status_code == 200
             server.stop()  # nobody else uses it: the server really stops
@@ -39,7 +39,9 @@ async def test_database_outage_is_503_and_recovers(tmp_path: Path) -> None:
 
 async def test_an_exhausted_pool_answers_503_with_retry_after(database_url: str, tmp_path: Path) -> None:
     engine = create_async_engine(database_url, pool_size=1, max_overflow=0, pool_timeout=0.1)
-    app = create_app(make_settings(database_url, tmp_path), database=Database(engine), run_mail_sender=False)
+    app = create_app(
+        make_settings(database_url, tmp_path), database=Database(engine), run_background_loops=False
+    )
     try:
         async with app.router.lifespan_context(app), http_client(app) as client:
             async with engine.connect() as held:

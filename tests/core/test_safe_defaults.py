@@ -132,7 +132,7 @@ async def cors_client(
     settings = make_settings(
         database_url, tmp_path, cors_origins=["https://spa.example"], refresh_cookie=request.param
     )
-    app = create_app(settings, database=db, run_mail_sender=False)
+    app = create_app(settings, database=db, run_background_loops=False)
     async with app.router.lifespan_context(app), http_client(app) as client:
         yield client
 

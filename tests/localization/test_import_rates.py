@@ -132,7 +132,7 @@ async def test_imported_rates_are_served(
     assert no_leg.status_code == 404
     # ...while with BASE_CURRENCY=EUR every pair of ECB currencies has a cross rate.
     settings = make_settings(database_url, tmp_path, base_currency="EUR")
-    euro_app = create_app(settings, database=db, run_mail_sender=False)
+    euro_app = create_app(settings, database=db, run_background_loops=False)
     async with euro_app.router.lifespan_context(euro_app), http_client(euro_app) as euro_client:
         cross = await rate(euro_client, "/api/v1/exchange-rates/GBP/JPY?at=2026-01-03T00:00:00Z")
         # (1 / 0.87210) * 183.83 = 210.790047012957...

@@ -360,7 +360,7 @@ async def test_cross_rate_through_the_base_currency(app: Any, client: httpx.Asyn
 
 async def test_base_currency_setting_is_the_pivot(database_url: str, tmp_path: Path, db: Database) -> None:
     app = create_app(
-        make_settings(database_url, tmp_path, base_currency="EUR"), database=db, run_mail_sender=False
+        make_settings(database_url, tmp_path, base_currency="EUR"), database=db, run_background_loops=False
     )
     async with app.router.lifespan_context(app), http_client(app) as client:
         await add_rates(app, ("EUR", "USD", "1.25", utc(2026, 1, 1)), ("EUR", "GBP", "0.8", utc(2026, 1, 2)))

@@ -37,7 +37,7 @@ CHANGES: list[dict[str, Any]] = [
 async def live(
     database_url: str, engine: AsyncEngine, tmp_path: Path
 ) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
-    app = create_app(make_settings(database_url, tmp_path), run_mail_sender=False)
+    app = create_app(make_settings(database_url, tmp_path), run_background_loops=False)
     try:
         async with app.router.lifespan_context(app), http_client(app) as client:
             yield app, client

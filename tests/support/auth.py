@@ -10,6 +10,7 @@ import httpx
 from sqlalchemy import select, text
 
 from shop.auth.passwords import PasswordHasher
+from shop.auth.upkeep import AuthUpkeep
 from shop.core.config import Settings
 from shop.core.mail.outbox import OutboxMail
 
@@ -29,6 +30,12 @@ USER_FIELDS = {
 LINK = re.compile(r"/(verify-email|reset-password)\?token=([A-Za-z0-9_\-]+)")
 
 
+def auth_upkeep(app: Any) -> AuthUpkeep:
+    """auth's upkeep over the app's database, built as bootstrap builds it: tests without background
+    loops drive it by hand."""
+    return AuthUpkeep(app.state.database, app.state.auth)
+
+
 def new_email() -> str:
     return f"user-{uuid.uuid4().hex[:12]}@example.com"
 
@@ -36,7 +43,7 @@ def new_email() -> str:
 async def outbox_tokens(app: Any, email: str, page: str = "verify-email") -> list[str]:
     """Tokens of the `page` links mailed to `email`, oldest first, read from the outbox. Asks for
     links waiting to be fulfilled are fulfilled first (the upkeep's work, by hand)."""
-    await app.state.auth_upkeep.fulfil_link_requests()
+    await auth_upkeep(app).fulfil_link_requests()
     async with app.state.database.sessions() as session:
         bodies = (
             await session.scalars(

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shop.auth.models import Session, User
-from shop.auth.service import AuthTools
+from shop.auth.tools import AuthTools
 from shop.core.db import Database
 from shop.users import public as users_public
 

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pyotp
 
-from shop.auth import mfa
+from shop.auth.mfa import codes as mfa
 from shop.bootstrap import bootstrap, create_app
 from shop.core.config import Settings
 from shop.core.db import Database
@@ -99,6 +99,6 @@ async def login_two_step(client: httpx.AsyncClient, email: str, app: Authenticat
 @asynccontextmanager
 async def clocked_app(settings: Settings, db: Database, clock: Clock) -> AsyncIterator[Any]:
     """The test app (on the test's database, no mail sender) checking TOTP codes at `clock`, running."""
-    application = create_app(database=db, run_mail_sender=False, shop=bootstrap(settings, clock=clock))
+    application = create_app(database=db, run_background_loops=False, shop=bootstrap(settings, clock=clock))
     async with application.router.lifespan_context(application):
         yield application

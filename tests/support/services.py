@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shop.auth.service import Client
+from shop.auth.tools import Client
 from shop.core.db import Database
 
 CLIENT = Client(ip="203.0.113.7", user_agent="service tests", accept_language="en")

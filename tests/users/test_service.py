@@ -26,11 +26,11 @@ async def primaries(db: Database, user_id: uuid.UUID) -> dict[str, set[uuid.UUID
         addresses = await AddressService(session).list_for(user_id)
     uses: dict[str, set[uuid.UUID]] = {"shipping": set(), "billing": set()}
     for item in addresses:
-        if item["is_primary"]:
-            if item["type"] in ("shipping", "both"):
-                uses["shipping"].add(item["id"])
-            if item["type"] in ("billing", "both"):
-                uses["billing"].add(item["id"])
+        if item.is_primary:
+            if item.type in ("shipping", "both"):
+                uses["shipping"].add(item.id)
+            if item.type in ("billing", "both"):
+                uses["billing"].add(item.id)
     return uses
 
 
@@ -103,4 +103,4 @@ async def test_profile_refuses_inactive_language_and_currency_with_localizations
             await ProfileService(session).update(user, ProfileUpdate(preferred_currency="XXX"))
     async with request_session(db) as session:
         profile = await ProfileService(session).get(user)
-    assert (profile["preferred_language"], profile["preferred_currency"]) == ("es", "USD")
+    assert (profile.preferred_language, profile.preferred_currency) == ("es", "USD")

@@ -8,10 +8,12 @@ from datetime import datetime
 
 from email_validator import EmailNotValidError, validate_email
 
+from shop.auth.dependencies import account_service, mfa_service
 from shop.auth.errors import KeyRotationUnavailable, SigningKeysSealedElsewhere
+from shop.auth.keys.service import SigningKeyService
+from shop.auth.keys.tokens import is_asymmetric
 from shop.auth.models import SigningKey
-from shop.auth.service import AccountService, AuthTools, Client, MfaService, SigningKeyService
-from shop.auth.tokens import is_asymmetric
+from shop.auth.tools import AuthTools, Client
 from shop.core.config import Settings
 from shop.core.db import Database
 from shop.core.errors import ShopError
@@ -31,7 +33,7 @@ async def create_admin(tools: AuthTools, database: Database, email: str) -> str:
     except EmailNotValidError as exc:
         raise SystemExit(f"shop: not a valid email address: {exc}") from None
     async with database.unit_of_work() as session:
-        service = AccountService(session, database, tools)
+        service = account_service(session, database, tools)
         existing = await service.users.get_by_email(email)
         password = None if existing is not None else _read_password()
         try:
@@ -55,7 +57,7 @@ async def turn_off_mfa(tools: AuthTools, database: Database, email: str) -> str:
     the user is mailed): the way back when no admin can pass a second step any more — the last
     admin lost the device, or a new JWT_SECRET_KEY voided every authenticator."""
     async with database.unit_of_work() as session:
-        service = MfaService(session, database, tools)
+        service = mfa_service(session, database, tools)
         user = await service.users.get_by_email(email.strip().lower())
         if user is None:
             raise SystemExit(f"shop: no account with the email {email}")
@@ -88,49 +90,39 @@ def check_keys_kept(settings: Settings, *, rotating: bool) -> None:
     raise SystemExit(0)
 
 
-async def check_keys_open(settings: Settings, url: str) -> str | None:
+async def check_keys_open(settings: Settings, database: Database) -> str | None:
     """Before `shop serve` starts its workers: why JWT_SECRET_KEY cannot open the stored signing
     keys, in one line, or None (also with HS256, or before the first start)."""
     if not is_asymmetric(settings.jwt_algorithm):
         return None
-    database = Database.from_url(url, pool_size=2)
     try:
         async with database.unit_of_work() as session:
             await SigningKeyService(session, settings).check_sealed()
     except SigningKeysSealedElsewhere as error:
         return str(error)
-    finally:
-        await database.dispose()
     return None
 
 
-async def list_keys(settings: Settings, url: str) -> tuple[str, str | None]:
+async def list_keys(settings: Settings, database: Database) -> tuple[str, str | None]:
     """`shop keys list`: one line per key — kid, state, alg, and when it was made, activated, retired;
     and, when JWT_SECRET_KEY cannot open the keys that sign, why (else None)."""
-    database = Database.from_url(url, pool_size=2)
     problem = None
-    try:
-        async with database.unit_of_work() as session:
-            service = SigningKeyService(session, settings)
-            keys = await service.listing()
-            try:
-                await service.check_sealed()
-            except SigningKeysSealedElsewhere as error:
-                problem = str(error)
-    finally:
-        await database.dispose()
+    async with database.unit_of_work() as session:
+        service = SigningKeyService(session, settings)
+        keys = await service.listing()
+        try:
+            await service.check_sealed()
+        except SigningKeysSealedElsewhere as error:
+            problem = str(error)
     return _key_lines(keys) or "no signing keys yet: `shop serve` makes them on its first start", problem
 
 
-async def rotate_keys(settings: Settings, url: str, *, new_secret: bool = False) -> str:
+async def rotate_keys(settings: Settings, database: Database, *, new_secret: bool = False) -> str:
     """`shop keys rotate [--new-secret]`: as POST /api/v1/admin/keys/rotate. Running instances
     notice within 10 s. Keys sealed under another JWT_SECRET_KEY: one line, exit 1, nothing changed."""
-    database = Database.from_url(url, pool_size=2)
     try:
         async with database.unit_of_work() as session:
             keys = await SigningKeyService(session, settings).rotate(new_secret=new_secret)
     except SigningKeysSealedElsewhere as error:
         raise SystemExit(f"shop: {error}") from None
-    finally:
-        await database.dispose()
     return _key_lines(keys)

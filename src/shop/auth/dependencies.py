@@ -1,16 +1,41 @@
-"""Injected values of the auth context: its services, built per request, and the calling client."""
+"""Injected values of the auth context: its services, built per request with their collaborators
+(the `Lockout` and the `SessionMinter`), and the calling client. The `*_service` builders are the one
+place a service is wired; the upkeep, the commands and the tests use them too."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from shop.auth.service import AccountService, AuthTools, Client, MfaService, SessionService, SigningKeyService
-from shop.core.db import DatabaseDep, SessionDep
+from shop.auth.accounts.service import AccountService
+from shop.auth.keys.service import SigningKeyService
+from shop.auth.lockout import Lockout
+from shop.auth.mfa.service import MfaService
+from shop.auth.passkeys.service import PasskeyService
+from shop.auth.sessions.service import SessionMinter, SessionService
+from shop.auth.tools import AuthTools, Client
+from shop.core.db import Database, DatabaseDep, SessionDep
 from shop.core.ratelimit import RateLimiter
 
 USER_AGENT_MAX = 512
+
+
+def session_service(session: AsyncSession, database: Database, tools: AuthTools) -> SessionService:
+    return SessionService(session, tools, Lockout(session, database, tools), SessionMinter(session, tools))
+
+
+def account_service(session: AsyncSession, database: Database, tools: AuthTools) -> AccountService:
+    return AccountService(session, tools, Lockout(session, database, tools))
+
+
+def mfa_service(session: AsyncSession, database: Database, tools: AuthTools) -> MfaService:
+    return MfaService(session, tools, Lockout(session, database, tools), SessionMinter(session, tools))
+
+
+def passkey_service(session: AsyncSession, database: Database, tools: AuthTools) -> PasskeyService:
+    return PasskeyService(session, tools, Lockout(session, database, tools), SessionMinter(session, tools))
 
 
 async def get_tools(request: Request) -> AuthTools:
@@ -33,20 +58,25 @@ async def get_client(request: Request) -> Client:
 
 
 async def get_session_service(session: SessionDep, database: DatabaseDep, tools: ToolsDep) -> SessionService:
-    return SessionService(session, database, tools)
+    return session_service(session, database, tools)
 
 
 async def get_account_service(session: SessionDep, database: DatabaseDep, tools: ToolsDep) -> AccountService:
-    return AccountService(session, database, tools)
+    return account_service(session, database, tools)
 
 
 async def get_mfa_service(session: SessionDep, database: DatabaseDep, tools: ToolsDep) -> MfaService:
-    return MfaService(session, database, tools)
+    return mfa_service(session, database, tools)
+
+
+async def get_passkey_service(session: SessionDep, database: DatabaseDep, tools: ToolsDep) -> PasskeyService:
+    return passkey_service(session, database, tools)
 
 
 SessionServiceDep = Annotated[SessionService, Depends(get_session_service)]
 AccountServiceDep = Annotated[AccountService, Depends(get_account_service)]
 MfaServiceDep = Annotated[MfaService, Depends(get_mfa_service)]
+PasskeyServiceDep = Annotated[PasskeyService, Depends(get_passkey_service)]
 ClientDep = Annotated[Client, Depends(get_client)]
 
 

@@ -4,7 +4,13 @@ unknown, expired or whose session is revoked is answered with the kernel's token
 
 from __future__ import annotations
 
-from shop.core.errors import MfaRequired, ServiceUnavailable, ShopError, Unauthorized
+from shop.core.errors import Forbidden, ServiceUnavailable, ShopError, Unauthorized
+
+
+class MfaRequired(ShopError):
+    """A second step is needed: at login (with a token for /mfa/verify) or for an admin route."""
+
+    status, code, detail = 403, "mfa_required", "This needs two-step sign-in."
 
 
 class EmailTaken(ShopError):
@@ -101,6 +107,22 @@ class SigningKeysSealedElsewhere(ServiceUnavailable):
 class LastAdmin(ShopError):
     status, code = 409, "last_admin"
     detail = "This is the last active admin: make another admin first."
+
+
+class CsrfTokenMismatch(Forbidden):
+    detail = "A request with the shop_refresh cookie needs the X-CSRF-Token header equal to shop_csrf."
+
+
+class NoSigningKey(ServiceUnavailable):
+    """This instance has no active key it can sign with: `ensure_keys` did not run (it runs at
+    startup), or the key was sealed under another JWT_SECRET_KEY while this instance ran (`shop keys
+    rotate --new-secret` with this one still up). A 503: the client may try another instance."""
+
+    detail = "This instance cannot sign tokens now; try again later."
+
+
+# What every admin route may answer besides its own errors.
+ADMIN_ERRORS = (Forbidden, MfaRequired)
 
 
 class PasskeyInvalid(ShopError):

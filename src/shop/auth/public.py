@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shop.auth.repository import SessionRepository
+from shop.auth.errors import MfaRequired
+from shop.auth.sessions.repository import SessionRepository, SignedInAccount
+from shop.core.config import Settings
+from shop.core.security import GuardPolicy, Principal
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +38,28 @@ class SessionCheck:
 
     async def __call__(
         self, session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID, *, hold: bool = False
-    ) -> dict[str, Any] | None:
+    ) -> SignedInAccount | None:
         return await SessionRepository(session).get_live_account(
             user_id, session_id, self.max_lifetime_seconds, hold=hold
         )
+
+
+# The `amr` values (RFC 8176) that prove more than one factor: a code after the password, or a passkey.
+SECOND_FACTOR_AMR = frozenset({"otp", "mfa"})
+
+
+def guard_policy(settings: Settings, prefix: str) -> GuardPolicy:
+    """auth's rules for the kernel's bearer guard, with auth's routes under `prefix`: where a token
+    is got, and (ADMIN_MFA_REQUIRED) that an admin signed in with a password alone is refused, and
+    told why."""
+
+    def admin_rule(principal: Principal) -> None:
+        # A second step (`otp`) or a passkey with user verification (`mfa`, RFC 8176) satisfies it.
+        if settings.admin_needs_mfa and not SECOND_FACTOR_AMR.intersection(principal.amr):
+            raise MfaRequired("Admin routes need two-step sign-in: turn it on, then sign in with a code.")
+
+    return GuardPolicy(
+        token_url=f"{prefix}/token",
+        bearer_description=f"An access token from {prefix}/login.",
+        admin_rule=admin_rule,
+    )

@@ -10,28 +10,15 @@ import logging
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import text
-
-from shop.auth.service import AccountService, AuthTools
+from shop.auth.dependencies import account_service
+from shop.auth.repository import PurgeRepository
+from shop.auth.tools import AuthTools
 from shop.core.background import BackgroundLoop
 from shop.core.db import Database
 
 logger = logging.getLogger("shop.auth")
 
 PURGE_INTERVAL_SECONDS = 3600.0
-
-_TRY_PURGE_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtextextended('auth.purge', 0))")
-# "Ended" per table: a session when it expired or was revoked; a refresh token when it expired (a
-# rotated one stays until then, so its reuse is still recognised); a login challenge when it expired
-# or was spent; an email token when it expired or was used; a passkey challenge when it expired.
-_PURGES = {
-    "sessions": "DELETE FROM auth.sessions WHERE expires_at < :cutoff OR revoked_at < :cutoff",
-    "refresh_tokens": "DELETE FROM auth.refresh_tokens WHERE expires_at < :cutoff",
-    "mfa_challenges": "DELETE FROM auth.mfa_challenges WHERE expires_at < :cutoff OR spent_at < :cutoff",
-    "email_tokens": "DELETE FROM auth.email_tokens WHERE expires_at < :cutoff OR used_at < :cutoff",
-    # Worth nothing after their 5 minutes, and anyone may ask for one: gone at the next purge.
-    "passkey_challenges": "DELETE FROM auth.passkey_challenges WHERE expires_at < now()",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +56,7 @@ class AuthUpkeep(BackgroundLoop):
         taken = 0
         while True:
             async with self.database.unit_of_work() as session:
-                batch = await AccountService(session, self.database, self.tools).fulfil_link_requests()
+                batch = await account_service(session, self.database, self.tools).fulfil_link_requests()
             taken += batch
             if batch == 0:
                 return taken
@@ -79,13 +66,10 @@ class AuthUpkeep(BackgroundLoop):
         agents, and is of no use any more)."""
         days = self.tools.settings.session_retention_days
         async with self.database.unit_of_work() as session:
-            if not await session.scalar(_TRY_PURGE_LOCK):
+            purges = PurgeRepository(session)
+            if not await purges.try_lock():
                 return Purged({}, skipped=True)
-            cutoff = await session.scalar(text("SELECT now() - make_interval(days => :d)"), {"d": days})
-            counts = {}
-            for table, statement in _PURGES.items():
-                result = await session.execute(text(statement), {"cutoff": cutoff})
-                counts[table] = int(getattr(result, "rowcount", 0) or 0)
+            counts = await purges.purge_ended_before(days)
         if any(counts.values()):
             logger.info("ended sessions and tokens purged", extra={"purged": counts})
         return Purged(counts)

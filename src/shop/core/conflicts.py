@@ -18,7 +18,8 @@ import random
 from sqlalchemy.exc import DBAPIError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shop.core.problems import is_conflict, problem_response
+from shop.core.errors import ServiceBusy
+from shop.core.problems import error_response, is_conflict
 
 logger = logging.getLogger("shop.request")
 
@@ -78,7 +79,5 @@ class RetryConflictsMiddleware:
                 )
             # A little apart, so that two victims of one another do not meet again at once.
             await asyncio.sleep(random.uniform(0.01, 0.05) * (attempt + 1))  # noqa: S311
-        response = problem_response(
-            503, "service_unavailable", "The service is busy.", headers={"Retry-After": "1"}
-        )
+        response = error_response(ServiceBusy())
         await response(scope, receive, send)

@@ -123,7 +123,7 @@ class Database:
             # No overflow: an overflow connection is closed as it comes back whenever the pool
             # already holds `pool_size` idle ones, so a load that hovers around the pool's size
             # opens and closes a connection every few requests (a backend process each: `make
-            # bench` saw 40 a second, a third of GET /auth/me's throughput).
+            # bench` saw 40 a second, a third of the hottest authenticated read's throughput).
             max_overflow=0,
             # No pre-ping per checkout (with asyncpg it costs BEGIN, a ping and ROLLBACK: three round
             # trips per request): a connection that was idle is pinged (_ping_if_idle), and one that

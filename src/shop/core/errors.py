@@ -29,8 +29,8 @@ class ShopError(Exception):
             self.detail = detail
         self.headers: dict[str, str] = dict(headers or {})
         self.errors = list(errors) if errors is not None else None
-        # RFC 9457 extension members, answered beside the standard ones (`mfa_token` and `methods`,
-        # OAuth2's `error` at /token).
+        # RFC 9457 extension members, answered beside the standard ones (a context's own members,
+        # OAuth2's `error`).
         self.extensions: dict[str, Any] = dict(extensions or {})
         super().__init__(self.detail)
 
@@ -44,13 +44,28 @@ class Forbidden(ShopError):
 
 
 class ServiceUnavailable(ShopError):
+    """Every 503 shop answers: this type, or one of its kinds below."""
+
     status, code, detail = 503, "service_unavailable", "A backing service is unavailable."
 
 
-class MfaRequired(ShopError):
-    """A second step is needed: at login (with a token for /mfa/verify) or for an admin route."""
+class ServiceBusy(ServiceUnavailable):
+    """Overloaded for a moment (the pool stayed busy, or a deadlock outlasted its retries): the
+    request may succeed a second later."""
 
-    status, code, detail = 403, "mfa_required", "This needs two-step sign-in."
+    detail = "The service is busy."
+
+    def __init__(self) -> None:
+        super().__init__(headers={"Retry-After": "1"})
+
+
+class ShuttingDown(ServiceUnavailable):
+    """A request the server's shutdown cut off: another instance, or this one restarted, answers."""
+
+    detail = "The service is shutting down; send the request again."
+
+    def __init__(self) -> None:
+        super().__init__(headers={"Retry-After": "1", "Connection": "close"})
 
 
 class Unauthorized(ShopError):

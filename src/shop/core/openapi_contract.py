@@ -27,13 +27,16 @@ from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
 from shop.core.db import get_database, get_session
+from shop.core.errors import ServiceUnavailable
 from shop.core.problems import PROBLEM_JSON, problem_body, problem_description
 from shop.core.validation import CONTROL_CHARACTER_ERROR, CONTROL_CHARACTER_MESSAGE
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 PAYLOAD_TOO_LARGE = problem_body(413, "payload_too_large", "The request body is too large.")
-SERVICE_UNAVAILABLE = problem_body(503, "service_unavailable", "A backing service is unavailable.")
+SERVICE_UNAVAILABLE = problem_body(
+    ServiceUnavailable.status, ServiceUnavailable.code, ServiceUnavailable.detail
+)
 
 # What 401, 423 and 429 answers carry besides their problem (API.md, Conventions).
 RETRY_AFTER = {

@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shop.core.errors import BEARER_ERRORS, ShopError
+from shop.core.errors import BEARER_ERRORS, ServiceBusy, ServiceUnavailable, ShopError
 
 logger = logging.getLogger("shop.errors")
 
@@ -80,6 +80,19 @@ def problem_body(
     if errors is not None:
         body["errors"] = list(errors)
     return body
+
+
+def error_response(error: ShopError) -> JSONResponse:
+    """The problem an error is answered as (also outside the exception handlers: middleware)."""
+    return problem_response(
+        error.status,
+        error.code,
+        error.detail,
+        title=error.title,
+        headers=error.headers,
+        errors=error.errors,
+        extensions=error.extensions,
+    )
 
 
 def problem_response(
@@ -208,15 +221,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ShopError)
     async def _shop_error(_: Request, exc: ShopError) -> JSONResponse:
-        return problem_response(
-            exc.status,
-            exc.code,
-            exc.detail,
-            title=exc.title,
-            headers=exc.headers,
-            errors=exc.errors,
-            extensions=exc.extensions,
-        )
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -264,11 +269,9 @@ def unexpected_error_response(request: Request, exc: BaseException) -> JSONRespo
         # overloaded, PostgreSQL itself may be fine (so no outage is logged). Not a bug either:
         # the request may succeed a moment later, which Retry-After tells the client.
         logger.warning("database connection pool exhausted on %s", request.url.path)
-        return problem_response(
-            503, "service_unavailable", "The service is busy.", headers={"Retry-After": "1"}
-        )
+        return error_response(ServiceBusy())
     if is_outage(exc):
         logger.warning("backing service unavailable on %s: %s", request.url.path, type(exc).__name__)
-        return problem_response(503, "service_unavailable", "A backing service is unavailable.")
+        return error_response(ServiceUnavailable())
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(500, "internal_error", "An unexpected error occurred.")

@@ -6,17 +6,17 @@ the kernel knows no context."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.openapi.models import OAuth2 as OAuth2Model
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shop.core.config import Settings
 from shop.core.db import SAFE_METHODS, SessionDep
-from shop.core.errors import Forbidden, MfaRequired, NotAuthenticated, TokenRevoked
+from shop.core.errors import Forbidden, NotAuthenticated, TokenRevoked
 from shop.core.logging import bind_user
 
 
@@ -37,6 +37,14 @@ class AccessTokenVerifier(Protocol):
     async def verify(self, session: AsyncSession, token: str) -> AccessClaims: ...
 
 
+class SignedInAccount(Protocol):
+    """The account of a live session, as the context that owns accounts reads it (a typed row):
+    the guard needs its role; the owning context may answer with the rest."""
+
+    @property
+    def role(self) -> str: ...
+
+
 class SessionValidator(Protocol):
     """Answers: is this session live and its user existing and active? Returns the user's account
     as the context that owns accounts shows it — with at least its `role` — or None.
@@ -46,17 +54,34 @@ class SessionValidator(Protocol):
 
     async def __call__(
         self, session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID, *, hold: bool = False
-    ) -> Mapping[str, Any] | None: ...
+    ) -> SignedInAccount | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class GuardPolicy:
+    """What the context that signs users in tells the guard at startup: where a client gets a token
+    (shown in the OpenAPI document's security schemes, so Swagger UI's Authorize button can sign
+    in) and any further rule an admin must meet (it raises to refuse). The kernel holds none of it."""
+
+    token_url: str = ""
+    bearer_description: str | None = None
+    admin_rule: Callable[[Principal], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class BearerGuard:
     tokens: AccessTokenVerifier
     sessions: SessionValidator
+    policy: GuardPolicy = field(default_factory=GuardPolicy)
 
 
 def install_guard(app: FastAPI, guard: BearerGuard) -> None:
     app.state.bearer_guard = guard
+    # The app's one pair of security schemes (the dependencies below) describes where tokens come
+    # from as the policy says: the OpenAPI document reads them when it is built.
+    _bearer.model.description = guard.policy.bearer_description
+    if isinstance(_oauth2.model, OAuth2Model) and _oauth2.model.flows.password is not None:
+        _oauth2.model.flows.password.tokenUrl = guard.policy.token_url
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +92,8 @@ class Principal:
     user_id: uuid.UUID
     session_id: uuid.UUID
     role: str
+    account: SignedInAccount
     claims: Mapping[str, Any] = field(default_factory=dict)
-    account: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def is_admin(self) -> bool:
@@ -76,21 +101,18 @@ class Principal:
 
     @property
     def amr(self) -> tuple[str, ...]:
-        """How the user signed in (RFC 8176): `pwd`, plus `otp` after a second step; `pop` and `mfa`
-        with a passkey."""
+        """How the user signed in: the token's `amr` claim (RFC 8176 method names)."""
         methods = self.claims.get("amr")
         if not isinstance(methods, list):
             return ()
         return tuple(method for method in methods if isinstance(method, str))
 
 
-# The `amr` values (RFC 8176) that prove more than one factor: a code after the password, or a passkey.
-SECOND_FACTOR_AMR = frozenset({"otp", "mfa"})
-
-# auto_error=False: a missing header is our own 401 problem, not the framework's 403.
-_bearer = HTTPBearer(auto_error=False, description="An access token from /api/v1/auth/login.")
+# auto_error=False: a missing header is our own 401 problem, not the framework's 403. Where the
+# token comes from is the guard's policy (`install_guard`).
+_bearer = HTTPBearer(auto_error=False)
 # Declares the password flow in OpenAPI so Swagger UI's Authorize button can sign in.
-_oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+_oauth2 = OAuth2PasswordBearer(tokenUrl="", auto_error=False)
 
 
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
@@ -108,7 +130,7 @@ async def _principal(
     if account is None:
         raise TokenRevoked()
     bind_user(verified.user_id)  # every later log line of this request names the user
-    return Principal(verified.user_id, verified.session_id, account["role"], verified.claims, account)
+    return Principal(verified.user_id, verified.session_id, account.role, account, verified.claims)
 
 
 async def get_principal(
@@ -131,11 +153,9 @@ async def get_unheld_principal(
 async def get_admin(request: Request, principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
     if not principal.is_admin:
         raise Forbidden("This needs the admin role.")
-    settings: Settings = request.app.state.settings
-    if settings.admin_needs_mfa and not SECOND_FACTOR_AMR.intersection(principal.amr):
-        # ADMIN_MFA_REQUIRED: an admin signed in with a password alone is refused, and told why. A
-        # second step (`otp`) or a passkey with user verification (`mfa`, RFC 8176) satisfies it.
-        raise MfaRequired("Admin routes need two-step sign-in: turn it on, then sign in with a code.")
+    guard: BearerGuard = request.app.state.bearer_guard
+    if guard.policy.admin_rule is not None:
+        guard.policy.admin_rule(principal)
     return principal
 
 

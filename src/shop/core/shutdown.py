@@ -12,7 +12,8 @@ import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shop.core.problems import problem_response
+from shop.core.errors import ShuttingDown
+from shop.core.problems import error_response
 
 logger = logging.getLogger("shop.request")
 
@@ -44,10 +45,5 @@ class CutOffMiddleware:
             # answer is the request's last act, so the cancellation is taken as handled.
             task.uncancel()
             logger.warning("request cut off by the shutdown on %s", scope.get("path"))
-            response = problem_response(
-                503,
-                "service_unavailable",
-                "The service is shutting down; send the request again.",
-                headers={"Retry-After": "1", "Connection": "close"},
-            )
+            response = error_response(ShuttingDown())
             await response(scope, receive, send)

@@ -128,8 +128,8 @@ def _batches(rates: list[StoredRate]) -> Iterator[list[StoredRate]]:
         yield rates[start : start + BATCH]
 
 
-async def import_rates(url: str, file: str) -> str:
-    """Import an ECB file into the database at `url`; returns the report. A bad file raises
+async def import_rates(database: Database, file: str) -> str:
+    """Import an ECB file into `database`; returns the report. A bad file raises
     SystemExit with a one-line message (no traceback)."""
     try:
         parsed = parse_ecb(_read(file))
@@ -139,34 +139,30 @@ async def import_rates(url: str, file: str) -> str:
         raise SystemExit(f"shop import-rates: {file}: not a usable ECB file ({type(exc).__name__})") from None
 
     report = ImportReport(file=file, days=len({rate.day for rate in parsed}), found=len(parsed))
-    database = Database.from_url(url, pool_size=2)
-    try:
-        # The command is its own unit of work: all or nothing.
-        async with database.unit_of_work() as session:
-            rates = RateRepository(session)
-            known = await CurrencyRepository(session).list_codes()
-            unique: dict[tuple[str, datetime], StoredRate] = {}
-            for item in parsed:
-                if item.currency not in known or item.currency == EURO:
-                    report.skipped += 1
-                    report.skipped_codes.add(item.currency)
-                    continue
-                effective = datetime.combine(item.day, PUBLISHED_AT)
-                # A file listing one currency twice on one day: the first entry wins, as on re-import.
-                unique.setdefault(
-                    (item.currency, effective), StoredRate(EURO, item.currency, item.rate, effective, ECB)
-                )
-            rows = list(unique.values())
-            with tqdm(
-                total=len(rows),
-                unit="rate",
-                desc="importing",
-                file=sys.stderr,
-                disable=len(rows) < PROGRESS_FROM or not sys.stderr.isatty(),
-            ) as progress:
-                for batch in _batches(rows):
-                    report.stored += await rates.add_many_ignoring_existing(batch)
-                    progress.update(len(batch))
-    finally:
-        await database.dispose()
+    # The command is its own unit of work: all or nothing.
+    async with database.unit_of_work() as session:
+        rates = RateRepository(session)
+        known = await CurrencyRepository(session).list_codes()
+        unique: dict[tuple[str, datetime], StoredRate] = {}
+        for item in parsed:
+            if item.currency not in known or item.currency == EURO:
+                report.skipped += 1
+                report.skipped_codes.add(item.currency)
+                continue
+            effective = datetime.combine(item.day, PUBLISHED_AT)
+            # A file listing one currency twice on one day: the first entry wins, as on re-import.
+            unique.setdefault(
+                (item.currency, effective), StoredRate(EURO, item.currency, item.rate, effective, ECB)
+            )
+        rows = list(unique.values())
+        with tqdm(
+            total=len(rows),
+            unit="rate",
+            desc="importing",
+            file=sys.stderr,
+            disable=len(rows) < PROGRESS_FROM or not sys.stderr.isatty(),
+        ) as progress:
+            for batch in _batches(rows):
+                report.stored += await rates.add_many_ignoring_existing(batch)
+                progress.update(len(batch))
     return str(report)

@@ -99,9 +99,6 @@ class CurrencyRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def get(self, code: str) -> Currency | None:
-        return await self.session.get(Currency, code)
-
     async def list_active(self) -> Sequence[Currency]:
         result = await self.session.scalars(
             select(Currency).where(Currency.is_active).order_by(Currency.code)

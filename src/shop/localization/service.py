@@ -105,17 +105,16 @@ def converted(amount: Decimal, rate: Decimal, decimal_places: int) -> Decimal:
 class _Leg:
     value: Decimal  # unrounded
     effective_date: datetime
-    derived: bool
 
 
 def _leg(rates: Mapping[Pair, StoredRate], from_code: str, to_code: str) -> _Leg | None:
     """from→to, directly or as the inverse of to→from, at full precision."""
     direct = rates.get((from_code, to_code))
     if direct is not None:
-        return _Leg(direct.rate, direct.effective_date, derived=False)
+        return _Leg(direct.rate, direct.effective_date)
     reverse = rates.get((to_code, from_code))
     if reverse is not None:
-        return _Leg(CONTEXT.divide(ONE, reverse.rate), reverse.effective_date, derived=True)
+        return _Leg(CONTEXT.divide(ONE, reverse.rate), reverse.effective_date)
     return None
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, text, update
@@ -31,6 +33,42 @@ _ADDRESSES = HotRead(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class ProfileRow:
+    """A profile as read (GET /profile's fast read, or a write's RETURNING): typed, not an entity."""
+
+    user_id: uuid.UUID
+    first_name: str | None
+    last_name: str | None
+    phone: str | None
+    preferred_language: str
+    preferred_currency: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AddressRow:
+    """An address as GET /addresses reads it (the fast read): typed, not an entity."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    type: str
+    is_primary: bool
+    first_name: str
+    last_name: str
+    company: str | None
+    address_line_1: str
+    address_line_2: str | None
+    city: str
+    region: str | None
+    postal_code: str
+    country_code: str
+    phone: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
 class ProfileRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -44,14 +82,15 @@ class ProfileRepository:
         )
         await self.session.execute(statement)
 
-    async def get(self, user_id: uuid.UUID) -> dict[str, Any] | None:
-        return await _PROFILE.first(self.session, {"uid": user_id})
+    async def get(self, user_id: uuid.UUID) -> ProfileRow | None:
+        row = await _PROFILE.first(self.session, {"uid": user_id})
+        return ProfileRow(**row) if row is not None else None
 
     async def get_preferred_language(self, user_id: uuid.UUID) -> str | None:
         statement = select(Profile.preferred_language).where(Profile.user_id == user_id)
         return (await self.session.scalars(statement)).one_or_none()
 
-    async def update(self, user_id: uuid.UUID, values: Mapping[str, Any]) -> dict[str, Any] | None:
+    async def update(self, user_id: uuid.UUID, values: Mapping[str, Any]) -> ProfileRow | None:
         statement = (
             update(Profile)
             .where(Profile.user_id == user_id)
@@ -60,7 +99,7 @@ class ProfileRepository:
             .execution_options(synchronize_session=False)
         )
         row = (await self.session.execute(statement)).mappings().one_or_none()
-        return dict(row) if row is not None else None
+        return ProfileRow(**row) if row is not None else None
 
     async def delete(self, user_id: uuid.UUID) -> None:
         await self.session.execute(
@@ -76,9 +115,9 @@ class AddressRepository:
         """Wait for, then hold until the transaction ends, the user's address lock."""
         await self.session.execute(_LOCK_USER, {"uid": str(user_id)})
 
-    async def list_for(self, user_id: uuid.UUID) -> list[dict[str, Any]]:
+    async def list_for(self, user_id: uuid.UUID) -> list[AddressRow]:
         """The user's addresses, primary ones first, then newest first."""
-        return await _ADDRESSES.all(self.session, {"uid": user_id})
+        return [AddressRow(**row) for row in await _ADDRESSES.all(self.session, {"uid": user_id})]
 
     async def get(self, user_id: uuid.UUID, address_id: uuid.UUID) -> Address | None:
         """The address, only when it belongs to the user."""

@@ -17,7 +17,7 @@ from shop.core.errors import NotFound
 from shop.localization import public as localization
 from shop.users.errors import AddressLimit
 from shop.users.models import BILLING_TYPES, SHIPPING_TYPES, Address
-from shop.users.repository import AddressRepository, ProfileRepository
+from shop.users.repository import AddressRepository, AddressRow, ProfileRepository, ProfileRow
 from shop.users.schemas import AddressIn, AddressUpdate, ProfileReplace, ProfileUpdate
 
 MAX_ADDRESSES_PER_USER = 20
@@ -49,12 +49,13 @@ class ProfileService:
         language = await localization.best_language(self.session, accept_language)
         await self.profiles.add(user_id, preferred_language=language or localization.DEFAULT_LANGUAGE)
 
-    async def get(self, user_id: uuid.UUID) -> dict[str, Any]:
+    async def get(self, user_id: uuid.UUID) -> ProfileRow:
         profile = await self.profiles.get(user_id)
         if profile is None:
-            # Every user has a profile. An account that never passed through the registration event
-            # (made before this context existed, or by a path that skipped it) gets its defaults now,
-            # in a transaction of its own: GET's session only reads. Creating is idempotent.
+            # Every user has a profile: the registration event makes it, and the migration
+            # `0008_profiles_for_every_account` made the older accounts' ones. An account that still
+            # has none (made by a path that skipped the event) gets its defaults now, in a
+            # transaction of its own: GET's session only reads. Creating is idempotent.
             if self.database is None:
                 await self.create(user_id, self.accept_language)
             else:
@@ -65,10 +66,10 @@ class ProfileService:
             raise NotFound("The profile was not found.")
         return profile
 
-    async def replace(self, user_id: uuid.UUID, data: ProfileReplace) -> dict[str, Any]:
+    async def replace(self, user_id: uuid.UUID, data: ProfileReplace) -> ProfileRow:
         return await self._write(user_id, data.model_dump())
 
-    async def update(self, user_id: uuid.UUID, data: ProfileUpdate) -> dict[str, Any]:
+    async def update(self, user_id: uuid.UUID, data: ProfileUpdate) -> ProfileRow:
         return await self._write(user_id, data.model_dump(include=data.model_fields_set))
 
     async def preferred_language(self, user_id: uuid.UUID) -> str:
@@ -77,7 +78,7 @@ class ProfileService:
     async def erase(self, user_id: uuid.UUID) -> None:
         await self.profiles.delete(user_id)
 
-    async def _write(self, user_id: uuid.UUID, values: dict[str, Any]) -> dict[str, Any]:
+    async def _write(self, user_id: uuid.UUID, values: dict[str, Any]) -> ProfileRow:
         language = values.get("preferred_language")
         if language is not None and not await localization.is_active_language(self.session, language):
             raise localization.UnknownLanguage(
@@ -102,7 +103,7 @@ class AddressService:
         self.session = session
         self.addresses = AddressRepository(session)
 
-    async def list_for(self, user_id: uuid.UUID) -> list[dict[str, Any]]:
+    async def list_for(self, user_id: uuid.UUID) -> list[AddressRow]:
         return await self.addresses.list_for(user_id)
 
     async def get(self, user_id: uuid.UUID, address_id: uuid.UUID) -> Address:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends, Response, status
 
 from shop.auth import errors
-from shop.auth.cookies import SessionCookiesDep
-from shop.auth.dependencies import ClientDep, ToolsDep
+from shop.auth.dependencies import ClientDep, PasskeyServiceDep
 from shop.auth.passkeys.schemas import (
     CREATION_OPTIONS_EXAMPLE,
     REQUEST_OPTIONS_EXAMPLE,
@@ -20,9 +19,8 @@ from shop.auth.passkeys.schemas import (
     PasskeySignIn,
     PasswordConfirmation,
 )
-from shop.auth.passkeys.service import AuthSeams, PasskeyService
-from shop.auth.schemas import TokenPair
-from shop.core.db import DatabaseDep, SessionDep
+from shop.auth.sessions.cookies import SessionCookiesDep
+from shop.auth.sessions.schemas import TokenPair
 from shop.core.errors import InvalidInput, NotFound, RateLimited
 from shop.core.openapi import operation_ids
 from shop.core.problems import problem_responses
@@ -33,13 +31,6 @@ router = APIRouter(prefix="/passkeys", tags=["auth"], generate_unique_id_functio
 
 # The options and the sign-in share one budget per address, apart from the password login's.
 passkey_limit = Depends(limit_by_address("passkey", lambda settings: settings.rate_limit_passkey))
-
-
-async def get_passkey_service(session: SessionDep, database: DatabaseDep, tools: ToolsDep) -> PasskeyService:
-    return PasskeyService(session, AuthSeams(session, database, tools))
-
-
-PasskeyServiceDep = Annotated[PasskeyService, Depends(get_passkey_service)]
 
 
 def _options_example(example: dict[str, Any]) -> dict[int | str, dict[str, Any]]:

@@ -1,8 +1,9 @@
 """The rules of passkeys: registration (WebAuthn §7.1) and sign-in (§7.2), through py_webauthn.
 
-Every touch point with the rest of auth — opening a session, confirming the password, auditing, a
-refusal's own unit of work, mail, the sign-in counter — goes through `AuthSeams` at the bottom of
-this module, so the capability split of auth changes that one class and nothing above it.
+The service meets the rest of auth through the collaborators every capability receives: the
+`Lockout` (the password check, a refusal's own unit of work) and the `SessionMinter` (a new session
+with its `amr`); re-authentication is one method, `_confirm`, that the rule for accounts without a
+password replaces.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ import json
 import logging
 import secrets
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -48,13 +47,15 @@ from shop.auth.errors import (
     PasskeyLimit,
     PasskeyNotAccepted,
 )
+from shop.auth.lockout import Lockout
 from shop.auth.metrics import LOGINS
 from shop.auth.models import Passkey, User
 from shop.auth.passkeys.repository import AUTHENTICATE, REGISTER, PasskeyRepository
-from shop.auth.schemas import TokenPair
-from shop.auth.service import MAILS, AuthTools, Client, SessionService, audit
+from shop.auth.repository import UserRepository
+from shop.auth.sessions.schemas import TokenPair
+from shop.auth.sessions.service import SessionMinter
+from shop.auth.tools import MAILS, AuthTools, Client, audit, existing
 from shop.core.config import Settings
-from shop.core.db import Database
 from shop.core.errors import InvalidInput, NotFound, ShopError
 from shop.core.logging import bind_user
 from shop.core.mail.outbox import enqueue
@@ -100,19 +101,40 @@ class RelyingParty:
 
 
 class PasskeyService:
-    def __init__(self, session: AsyncSession, seams: AuthSeams) -> None:
+    def __init__(
+        self, session: AsyncSession, tools: AuthTools, lockout: Lockout, minter: SessionMinter
+    ) -> None:
         self.session = session
-        self.seams = seams
+        self.tools = tools
+        self.lockout = lockout
+        self.minter = minter
+        self.users = UserRepository(session)
         self.passkeys = PasskeyRepository(session)
-        self.rp = RelyingParty.from_settings(seams.settings)
+        self.rp = RelyingParty.from_settings(tools.settings)
+
+    # -- the few touch points with the rest of auth -----------------------------------------------
+
+    async def _confirm(
+        self, user: User, password: str | None, session_id: uuid.UUID, client: Client, event: str
+    ) -> None:
+        """Re-authentication before a sensitive act. Today every account has a password: it is
+        asked, and a wrong one counts towards the lockout. (The rule for accounts without one — a
+        recent sign-in of `session_id` — replaces this method.)"""
+        if password is None:
+            raise InvalidInput(["body", "password"], "Field required", "missing")
+        await self.lockout.confirm_password(user, password, client, event)
+
+    async def _mail(self, user: User, template: str, **values: str) -> None:
+        language = await users.preferred_language(self.session, user.id)
+        await enqueue(self.session, user.email, MAILS.render(template, language, **values))
 
     # -- registration (WebAuthn §7.1) -------------------------------------------------------------
 
     async def registration_options(
         self, user_id: uuid.UUID, session_id: uuid.UUID, password: str | None, client: Client
     ) -> dict[str, Any]:
-        user = await self.seams.account(user_id)
-        await self.seams.confirm(user, password, session_id, client, "passkey_register")
+        user = await existing(self.users, user_id)
+        await self._confirm(user, password, session_id, client, "passkey_register")
         if not user.email_verified:
             raise EmailNotVerified("Confirm your email address before adding a passkey.")
         if await self.passkeys.count(user_id) >= MAX_PASSKEYS:
@@ -144,7 +166,7 @@ class PasskeyService:
         return result
 
     async def add(self, user_id: uuid.UUID, credential: dict[str, Any], name: str, client: Client) -> Passkey:
-        user = await self.seams.account(user_id)
+        user = await existing(self.users, user_id)
         try:
             parsed = parse_registration_credential_json(credential)
             challenge = parse_client_data_json(parsed.response.client_data_json).challenge
@@ -167,7 +189,7 @@ class PasskeyService:
         except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
             await self._refuse_registration(user_id, client, challenge_hash, "verification", exc)
         # The account's row, locked: ten passkeys at most, also when two are added at once.
-        await self.seams.lock_account(user_id)
+        await self.users.lock_for_update(user_id)
         if await self.passkeys.count(user_id) >= MAX_PASSKEYS:
             raise PasskeyLimit()
         passkey = await self.passkeys.add(
@@ -183,8 +205,8 @@ class PasskeyService:
         )
         if passkey is None:
             await self._refuse_registration(user_id, client, challenge_hash, "exists", error=PasskeyExists())
-        await self.seams.mail(user, "passkey_added", passkey=name)
-        await self.seams.audit("passkey_add", "success", client, user_id, passkey_id=str(passkey.id))
+        await self._mail(user, "passkey_added", passkey=name)
+        await audit(self.session, "passkey_add", "success", client, user_id, passkey_id=str(passkey.id))
         return passkey
 
     async def _refuse_registration(
@@ -197,11 +219,11 @@ class PasskeyService:
         *,
         error: ShopError | None = None,
     ) -> NoReturn:
-        async with self.seams.refusal() as session:
+        async with self.lockout.refusal() as session:
             if challenge_hash is not None:
                 await PasskeyRepository(session).spend_challenge(challenge_hash, REGISTER)
             details = {"reason": reason} | ({"detail": str(exc)[:200]} if exc is not None else {})
-            await self.seams.audit_in(session, "passkey_add", "failure", client, user_id, **details)
+            await audit(session, "passkey_add", "failure", client, user_id, **details)
         raise error or PasskeyInvalid()
 
     # -- management -------------------------------------------------------------------------------
@@ -224,14 +246,14 @@ class PasskeyService:
         client: Client,
     ) -> None:
         # The account's row first: of two removals at once the second sees what the first left.
-        await self.seams.lock_account(user_id)
-        user = await self.seams.account(user_id)
-        await self.seams.confirm(user, password, session_id, client, "passkey_remove")
+        await self.users.lock_for_update(user_id)
+        user = await existing(self.users, user_id)
+        await self._confirm(user, password, session_id, client, "passkey_remove")
         passkey = await self.passkeys.delete(user_id, passkey_id)
         if passkey is None:
             raise NotFound("No such passkey.")
-        await self.seams.mail(user, "passkey_removed", passkey=passkey.name)
-        await self.seams.audit("passkey_remove", "success", client, user_id, passkey_id=str(passkey_id))
+        await self._mail(user, "passkey_removed", passkey=passkey.name)
+        await audit(self.session, "passkey_remove", "success", client, user_id, passkey_id=str(passkey_id))
 
     # -- sign-in (WebAuthn §7.2) ------------------------------------------------------------------
 
@@ -302,8 +324,11 @@ class PasskeyService:
             )
         await self.passkeys.record_use(passkey.id, presented, verified.credential_backed_up)
         await self.passkeys.record_sign_in(user.id)
-        pair, session_id = await self.seams.open_session(user, client, PASSKEY_AMR)
-        await self.seams.audit(
+        pair, session_id = await self.minter.start(user, client, PASSKEY_AMR)
+        LOGINS.labels("success").inc()
+        bind_user(user.id)
+        await audit(
+            self.session,
             "passkey_sign_in",
             "success",
             client,
@@ -327,83 +352,14 @@ class PasskeyService:
     ) -> NoReturn:
         """Refuse a sign-in: audited, and its challenge spent (it had its one try), in the refusal's
         own unit of work. Every failure answers alike (401 `invalid_credentials`)."""
-        async with self.seams.refusal() as session:
+        async with self.lockout.refusal() as session:
             if challenge_hash is not None:
                 await PasskeyRepository(session).spend_challenge(challenge_hash, AUTHENTICATE)
             extra = {"reason": reason, **details} | ({"detail": str(exc)[:200]} if exc is not None else {})
-            await self.seams.audit_in(session, event, "failure", client, user_id, **extra)
-        self.seams.count_sign_in(error.code if error is not None else "invalid_credentials")
+            await audit(session, event, "failure", client, user_id, **extra)
+        LOGINS.labels(error.code if error is not None else "invalid_credentials").inc()
         raise error or PasskeyNotAccepted()
 
 
 def _transports(credential: RegistrationCredential) -> list[str]:
     return [str(t.value) for t in credential.response.transports or [] if t.value in _TRANSPORTS][:8]
-
-
-# -- the touch points with the rest of auth -----------------------------------------------------
-
-
-class AuthSeams:
-    """What passkeys need of the rest of auth, in one place: the account, the password check (which
-    the re-authentication rule replaces for accounts without a password), a new session with its
-    `amr`, audit records, a refusal's own unit of work, mail to the owner, the sign-in counter."""
-
-    def __init__(self, session: AsyncSession, database: Database, tools: AuthTools) -> None:
-        self._core = SessionService(session, database, tools)
-        self.session = session
-        self.settings: Settings = tools.settings
-
-    async def account(self, user_id: uuid.UUID) -> User:
-        return await self._core._existing(user_id)
-
-    async def lock_account(self, user_id: uuid.UUID) -> None:
-        await self._core.users.lock_for_update(user_id)
-
-    async def confirm(
-        self, user: User, password: str | None, session_id: uuid.UUID, client: Client, event: str
-    ) -> None:
-        """Re-authentication before a sensitive act. Today every account has a password: it is
-        asked, and a wrong one counts towards the lockout. (The rule for accounts without one — a
-        recent sign-in of `session_id` — replaces this method.)"""
-        if password is None:
-            raise InvalidInput(["body", "password"], "Field required", "missing")
-        await self._core._confirm_password(user, password, client, event)
-
-    async def open_session(
-        self, user: User, client: Client, amr: tuple[str, ...]
-    ) -> tuple[TokenPair, uuid.UUID]:
-        """A new session for this account, its tokens carrying `amr`: the token pair and its id."""
-        pair, session_id = await self._core._start_session(user, client, amr)
-        LOGINS.labels("success").inc()
-        bind_user(user.id)
-        return pair, session_id
-
-    async def audit(
-        self, event: str, outcome: str, client: Client, user_id: uuid.UUID | None, **details: object
-    ) -> None:
-        await audit(self.session, event, outcome, client, user_id, **details)
-
-    @staticmethod
-    async def audit_in(
-        session: AsyncSession,
-        event: str,
-        outcome: str,
-        client: Client,
-        user_id: uuid.UUID | None,
-        **details: object,
-    ) -> None:
-        await audit(session, event, outcome, client, user_id, **details)
-
-    @asynccontextmanager
-    async def refusal(self) -> AsyncIterator[AsyncSession]:
-        """The unit of work of a refusal that must persist (the request's own changes are void)."""
-        async with self._core._refusal() as session:
-            yield session
-
-    async def mail(self, user: User, template: str, **values: str) -> None:
-        language = await users.preferred_language(self.session, user.id)
-        await enqueue(self.session, user.email, MAILS.render(template, language, **values))
-
-    @staticmethod
-    def count_sign_in(outcome: str) -> None:
-        LOGINS.labels(outcome).inc()

@@ -21,14 +21,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
+from shop.auth.accounts.service import RESET, VERIFY
 from shop.auth.dependencies import AccountServiceDep
-from shop.auth.passkeys.pages import router as passkeys_pages_router
-from shop.auth.service import RESET, VERIFY
 from shop.localization import public as localization
 
 router = APIRouter(include_in_schema=False)
 
-PAGES = Path(__file__).parent / "templates" / "pages"
+PAGES = Path(__file__).parents[1] / "templates" / "pages"
 API = "/api/v1/auth"
 # What new_token() makes (token_urlsafe): anything else is not worth a database look-up.
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{1,128}")
@@ -139,7 +138,3 @@ async def reset_password_page(
 ) -> HTMLResponse:
     """The reset link of the mail: a form for the new password."""
     return await _page(request, service, RESET, token)
-
-
-# The passkey page of shop's own (Swagger UI cannot call WebAuthn).
-router.include_router(passkeys_pages_router)

@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -29,15 +29,14 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shop.auth.repository import SigningKeyRepository
+from shop.auth.errors import NoSigningKey
+from shop.auth.keys.repository import SigningKeyRepository
 from shop.core.config import Settings
-from shop.core.errors import ServiceUnavailable, TokenExpired, TokenInvalid
+from shop.core.errors import TokenExpired, TokenInvalid
 from shop.core.secretbox import SecretBox, SecretBoxError
 from shop.core.security import AccessClaims
 
-Algorithm = Literal["HS256", "EdDSA", "ES256", "RS256"]
 ASYMMETRIC: tuple[str, ...] = ("EdDSA", "ES256", "RS256")
-KeyState = Literal["next", "active", "retired"]
 
 LEEWAY_SECONDS = 1
 # How old this instance's view of the keys may grow before it reads them again. API.md promises
@@ -310,14 +309,6 @@ class AccessToken:
 REQUIRED_CLAIMS = ["sub", "sid", "exp", "iat", "jti", "type", "iss", "aud"]
 
 
-class NoSigningKey(ServiceUnavailable):
-    """This instance has no active key it can sign with: `ensure_keys` did not run (it runs at
-    startup), or the key was sealed under another JWT_SECRET_KEY while this instance ran (`shop keys
-    rotate --new-secret` with this one still up). A 503: the client may try another instance."""
-
-    detail = "This instance cannot sign tokens now; try again later."
-
-
 # Tokens this instance has already verified, by their full text (signature included, so a forgery
 # can never match one): a client sends one access token with many requests, and the signature is
 # the costly part of an asymmetric check. Only valid tokens enter, so junk cannot fill it.
@@ -348,13 +339,12 @@ class AccessTokenCodec:
         session_id: uuid.UUID,
         *,
         amr: Sequence[str] = ("pwd",),
-        **extra: Any,
     ) -> AccessToken:
         """`amr` (RFC 8176): how the session began — `pwd`, plus `otp` after a second step."""
         keys = await self.ring.current(load)
         if keys.signer is None:
             raise NoSigningKey(headers={"Retry-After": "5"})
-        return AccessToken(self.sign(keys.signer, user_id, session_id, amr=amr, **extra), self.ttl)
+        return AccessToken(self.sign(keys.signer, user_id, session_id, amr=amr), self.ttl)
 
     def sign(
         self,
@@ -363,7 +353,6 @@ class AccessTokenCodec:
         session_id: uuid.UUID,
         *,
         amr: Sequence[str] = ("pwd",),
-        **extra: Any,
     ) -> str:
         now = datetime.now(UTC)
         claims = {
@@ -376,7 +365,6 @@ class AccessTokenCodec:
             "iss": self.issuer,
             "aud": self.audience,
             "amr": list(amr),
-            **extra,
         }
         return jwt.encode(claims, signer.key, algorithm=signer.alg, headers={"kid": signer.kid})
 
@@ -444,7 +432,6 @@ class AccessTokens:
     def __init__(self, ring: KeyRing, codec: AccessTokenCodec) -> None:
         self.ring = ring
         self.codec = codec
-        self.ttl_seconds = codec.ttl
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AccessTokens:

@@ -15,20 +15,14 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Response
 
-from shop.auth.schemas import TokenPair
+from shop.auth.errors import CsrfTokenMismatch
+from shop.auth.sessions.schemas import TokenPair
 from shop.core.config import Settings
-from shop.core.errors import Forbidden
 
 REFRESH_COOKIE = "shop_refresh"
 CSRF_COOKIE = "shop_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 REFRESH_COOKIE_PATH = "/api/v1/auth"
-
-
-class CsrfTokenMismatch(Forbidden):
-    detail = (
-        f"A request with the {REFRESH_COOKIE} cookie needs the {CSRF_HEADER} header equal to {CSRF_COOKIE}."
-    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -140,12 +140,3 @@ class MfaKeys:
     def open(self, sealed: bytes) -> str:
         """Raises SecretBoxError when the root secret changed since the secret was sealed."""
         return self.secrets.open(sealed).decode()
-
-
-def new_mfa_token() -> str:
-    """The bearer of the second step: 256 random bits, stored only as a hash."""
-    return secrets.token_urlsafe(32)
-
-
-def hash_mfa_token(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()

@@ -1,0 +1,1 @@
+"""Accounts: registration, verification, passwords, email change, deletion and their administration."""

@@ -1,0 +1,211 @@
+"""HTTP endpoints of the accounts capability: thin — guard, input, one service call, response model."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response, status
+from pydantic import EmailStr
+
+from shop.auth import errors
+from shop.auth.accounts.schemas import (
+    AdminUserPatch,
+    ChangePasswordRequest,
+    DeleteAccountRequest,
+    MessageResponse,
+    PasswordResetRequest,
+    ProtectedResponse,
+    RegisterRequest,
+    RegisterResponse,
+    TokenRequest,
+    UserOut,
+)
+from shop.auth.dependencies import (
+    AccountServiceDep,
+    ClientDep,
+)
+from shop.auth.errors import ADMIN_ERRORS
+from shop.auth.models import User
+from shop.auth.schemas import EmailRequest
+from shop.core.errors import (
+    InvalidInput,
+    NotFound,
+    RateLimited,
+)
+from shop.core.openapi import operation_ids
+from shop.core.problems import problem_responses
+from shop.core.ratelimit import limit_by_address
+from shop.core.security import AdminUser, CurrentUser, UnheldUser
+
+router = APIRouter(tags=["auth"], generate_unique_id_function=operation_ids("auth"))
+# The admin user routes belong to auth (API.md): their operation ids are `auth_…` too.
+admin_router = APIRouter(tags=["admin"], generate_unique_id_function=operation_ids("auth"))
+
+
+ACCEPTED = "If the address belongs to an account, we have sent it an email."
+
+
+register_limit = Depends(limit_by_address("register", lambda settings: settings.rate_limit_register))
+resend_limit = Depends(limit_by_address("resend-verification", lambda settings: settings.rate_limit_email))
+reset_limit = Depends(limit_by_address("password-reset-request", lambda settings: settings.rate_limit_email))
+
+
+def _user_out(user: User) -> UserOut:
+    return UserOut.model_validate(user, from_attributes=True)
+
+
+@router.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RegisterResponse,
+    dependencies=[register_limit],
+    responses=problem_responses(errors.EmailTaken, RateLimited, InvalidInput),
+)
+async def register(body: RegisterRequest, service: AccountServiceDep, client: ClientDep) -> RegisterResponse:
+    """Create an account and email a verification link. Sign-in needs a verified email.
+
+    Passwords: 8 to 128 characters, not the email, not a commonly breached password."""
+    user_id = await service.register(body.email, body.password, client)
+    return RegisterResponse(
+        message="Account created. Check your email to verify your address.", user_id=user_id
+    )
+
+
+@router.post(
+    "/verify-email",
+    response_model=MessageResponse,
+    responses=problem_responses(errors.EmailTokenInvalid),
+)
+async def verify_email(body: TokenRequest, service: AccountServiceDep, client: ClientDep) -> MessageResponse:
+    """Confirm an email address with the token from the verification link."""
+    await service.verify_email(body.token, client)
+    return MessageResponse(message="Email verified. You can sign in now.")
+
+
+@router.post(
+    "/resend-verification",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=MessageResponse,
+    dependencies=[resend_limit],
+    responses=problem_responses(RateLimited),
+)
+async def resend_verification(
+    body: EmailRequest, service: AccountServiceDep, client: ClientDep
+) -> MessageResponse:
+    """Send a new verification link. The answer is the same whether or not the account exists."""
+    await service.resend_verification(body.email, client)
+    return MessageResponse(message=ACCEPTED)
+
+
+@router.post(
+    "/password-reset-request",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=MessageResponse,
+    dependencies=[reset_limit],
+    responses=problem_responses(RateLimited),
+)
+async def password_reset_request(
+    body: EmailRequest, service: AccountServiceDep, client: ClientDep
+) -> MessageResponse:
+    """Email a password-reset link (valid 1 hour). The answer is the same whether or not the
+    account exists."""
+    await service.request_password_reset(body.email, client)
+    return MessageResponse(message=ACCEPTED)
+
+
+@router.post(
+    "/password-reset",
+    response_model=MessageResponse,
+    responses=problem_responses(errors.EmailTokenInvalid, InvalidInput),
+)
+async def password_reset(
+    body: PasswordResetRequest, service: AccountServiceDep, client: ClientDep
+) -> MessageResponse:
+    """Set a new password with the token from the reset link. Every session is signed out and
+    any lockout is lifted."""
+    await service.reset_password(body.token, body.password, client)
+    return MessageResponse(message="Password changed. Sign in with your new password.")
+
+
+@router.post(
+    "/change-password",
+    response_model=MessageResponse,
+    responses=problem_responses(
+        errors.InvalidCurrentPassword, errors.AccountLocked, InvalidInput, RateLimited, bearer=True
+    ),
+)
+async def change_password(
+    body: ChangePasswordRequest, principal: CurrentUser, service: AccountServiceDep, client: ClientDep
+) -> MessageResponse:
+    """Change the password. Every other session is signed out; this one lives on."""
+    await service.change_password(
+        principal.user_id, principal.session_id, body.current_password, body.new_password, client
+    )
+    return MessageResponse(message="Password changed.")
+
+
+@router.get("/me", response_model=UserOut, responses=problem_responses(bearer=True))
+async def me(principal: CurrentUser) -> UserOut:
+    """The signed-in account."""
+    # As the bearer guard read it, a moment ago, to let this request in.
+    return UserOut.model_validate(principal.account, from_attributes=True)
+
+
+@router.delete(
+    "/me",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(
+        errors.InvalidCurrentPassword, errors.AccountLocked, errors.LastAdmin, RateLimited, bearer=True
+    ),
+)
+async def delete_me(
+    body: DeleteAccountRequest, principal: UnheldUser, service: AccountServiceDep, client: ClientDep
+) -> Response:
+    """Delete the account and everything shop holds for it (profile, addresses, sessions). The
+    email address can register again. The last active admin cannot delete itself (409
+    `last_admin`)."""
+    await service.delete(principal.user_id, principal.session_id, body.password, client)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/protected",
+    response_model=ProtectedResponse,
+    responses=problem_responses(bearer=True),
+    summary="Demo: a protected resource",
+    openapi_extra={"x-demo": True},
+)
+async def protected(principal: CurrentUser) -> ProtectedResponse:
+    """A demonstration endpoint, kept for trying a token out (Swagger UI's Authorize button): it
+    holds nothing but answers only a signed-in user."""
+    return ProtectedResponse(message="You are signed in.", user_id=principal.user_id)
+
+
+@admin_router.get(
+    "/users", response_model=list[UserOut], responses=problem_responses(*ADMIN_ERRORS, bearer=True)
+)
+async def admin_users(
+    _: AdminUser, service: AccountServiceDep, email: Annotated[EmailStr | None, Query()] = None
+) -> list[UserOut]:
+    """Admin: find a user by exact email (case-insensitive), or list the newest 50."""
+    return [_user_out(user) for user in await service.list_newest(email)]
+
+
+@admin_router.patch(
+    "/users/{user_id}",
+    response_model=UserOut,
+    responses=problem_responses(NotFound, errors.LastAdmin, *ADMIN_ERRORS, bearer=True),
+)
+async def admin_update_user(
+    user_id: uuid.UUID,
+    body: AdminUserPatch,
+    principal: AdminUser,
+    service: AccountServiceDep,
+    client: ClientDep,
+) -> UserOut:
+    """Admin: activate or deactivate an account, or change its role. Deactivating signs the user
+    out everywhere at once. The last active admin can be neither demoted nor deactivated (409
+    `last_admin`)."""
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    return _user_out(await service.admin_update(principal.user_id, user_id, changes, client))

@@ -1,0 +1,1 @@
+"""Signing keys: JWKS, rotation, and the access tokens they sign and verify."""

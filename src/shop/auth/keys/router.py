@@ -1,0 +1,85 @@
+"""HTTP endpoints of the signing keys: for other services (JWKS, metadata) and for admins."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from shop.auth import errors
+from shop.auth.dependencies import (
+    SigningKeyServiceDep,
+)
+from shop.auth.keys.schemas import AuthorizationServerMetadata, JsonWebKeySet, SigningKeyOut
+from shop.core.errors import (
+    Forbidden,
+)
+from shop.core.openapi import operation_ids
+from shop.core.problems import problem_responses
+from shop.core.security import AdminUser
+
+admin_router = APIRouter(tags=["admin"], generate_unique_id_function=operation_ids("auth"))
+
+
+keys_router = APIRouter(tags=["keys"])
+
+# At most 300 s (API.md). Shorter is safer: a `next` key is published from one rotation to the
+# next, so a verifier that follows max-age knows it before it signs unless two rotations come
+# within this many seconds — and then its refetch on an unknown `kid` still finds it.
+JWKS_MAX_AGE = 60
+METADATA_MAX_AGE = 300
+
+
+@keys_router.get(
+    "/.well-known/jwks.json",
+    response_model=JsonWebKeySet,
+    operation_id="keys_jwks",
+    summary="Public keys that verify access tokens (JWKS)",
+)
+async def jwks(service: SigningKeyServiceDep, response: Response) -> JsonWebKeySet:
+    """The public keys (RFC 7517) another service needs to verify shop's access tokens: the
+    `active` key, the `next` key (published before it signs) and `retired` keys until every token
+    they signed has expired. Pick the key by the token's `kid` and verify with the key's `alg`.
+    Cache the set for `max-age` and fetch it again on an unknown `kid`. Empty with HS256."""
+    response.headers["Cache-Control"] = f"public, max-age={JWKS_MAX_AGE}"
+    return JsonWebKeySet.model_validate({"keys": await service.published()})
+
+
+@keys_router.get(
+    "/.well-known/oauth-authorization-server",
+    response_model=AuthorizationServerMetadata,
+    operation_id="keys_authorization_server_metadata",
+    summary="Authorization server metadata (RFC 8414)",
+)
+async def authorization_server_metadata(
+    service: SigningKeyServiceDep, response: Response
+) -> AuthorizationServerMetadata:
+    """Where the keys are (`jwks_uri`), which `issuer` access tokens carry, and the token endpoint
+    (the OAuth2 password grant of `/api/v1/auth/token`). shop has no authorization endpoint."""
+    response.headers["Cache-Control"] = f"public, max-age={METADATA_MAX_AGE}"
+    return AuthorizationServerMetadata.model_validate(service.metadata())
+
+
+@admin_router.get(
+    "/keys",
+    response_model=list[SigningKeyOut],
+    operation_id="keys_list",
+    tags=["keys"],
+    responses=problem_responses(Forbidden, bearer=True),
+)
+async def list_keys(_: AdminUser, service: SigningKeyServiceDep) -> list[SigningKeyOut]:
+    """Admin: the signing keys and their states (`next`, `active`, `retired`); never a private
+    key. Empty with HS256."""
+    return [SigningKeyOut.model_validate(key) for key in await service.listing()]
+
+
+@admin_router.post(
+    "/keys/rotate",
+    response_model=list[SigningKeyOut],
+    operation_id="keys_rotate",
+    tags=["keys"],
+    responses=problem_responses(Forbidden, errors.KeyRotationUnavailable, bearer=True),
+)
+async def rotate_keys(principal: AdminUser, service: SigningKeyServiceDep) -> list[SigningKeyOut]:
+    """Admin: rotate now. `next` becomes active, the active key retires (it stays published until
+    its last token has expired) and a new `next` is made. Every instance signs with the new key
+    within 10 s; tokens signed before stay valid. 409 `key_rotation_unavailable` with HS256."""
+    return [SigningKeyOut.model_validate(key) for key in await service.rotate(actor=principal.user_id)]

@@ -1,0 +1,1 @@
+"""Sessions: sign-in, refresh, sign-out, the list of sessions, token minting and SPA cookies."""

@@ -1,0 +1,230 @@
+"""Sign-in, token refresh, sign-out and the list of sessions; and `SessionMinter`, the one way a
+session and its token pair are made.
+
+A capability that signs a user in by other means (the second step of mfa, passkeys, other providers)
+checks its own secret, calls `Lockout.record_success`, then `SessionMinter.start(user, client, amr)`:
+it gets the `TokenPair` the client receives (`sessions/cookies.py` delivers it in SPA cookie mode)
+and the new session's id for its audit record. Services work in the request's session and never
+commit; refusals go through the `Lockout` collaborator.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import NoReturn
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shop.auth.errors import (
+    AccountDisabled,
+    AccountLocked,
+    EmailNotVerified,
+    InvalidCredentials,
+    SecondStepRequired,
+    TokenReused,
+)
+from shop.auth.lockout import Lockout
+from shop.auth.metrics import LOGINS
+from shop.auth.mfa import codes as mfa
+from shop.auth.mfa.repository import MfaChallengeRepository
+from shop.auth.models import Session, User
+from shop.auth.repository import UserRepository
+from shop.auth.sessions.repository import SessionRepository
+from shop.auth.sessions.schemas import TokenPair, TokenUser
+from shop.auth.tools import AuthTools, Client, audit, hash_token, new_token, seconds_until
+from shop.core.errors import NotFound, ShopError, TokenExpired, TokenInvalid, TokenRevoked
+from shop.core.logging import bind_user
+
+logger = logging.getLogger("shop.auth")
+
+# The authentication methods a session's tokens carry (`amr`, RFC 8176).
+PASSWORD, PASSWORD_AND_OTP = ("pwd",), ("pwd", "otp")
+MFA_TOKEN_TTL_SECONDS = 300
+
+
+def _login_outcome(error: ShopError) -> str:
+    return "locked" if isinstance(error, AccountLocked) else error.code
+
+
+class SessionMinter:
+    """Makes sessions and their token pairs (the public minting API of the sessions capability)."""
+
+    def __init__(self, session: AsyncSession, tools: AuthTools) -> None:
+        self.session = session
+        self.tools = tools
+        self.sessions = SessionRepository(session)
+
+    async def start(
+        self, user: User, client: Client, amr: Sequence[str] = PASSWORD
+    ) -> tuple[TokenPair, uuid.UUID]:
+        """A new session of `user` signed in by `amr`: its token pair and its id."""
+        settings = self.tools.settings
+        ttl = min(settings.refresh_token_ttl_seconds, settings.session_max_lifetime_seconds)
+        login = await self.sessions.add(user.id, ttl, client.user_agent, client.ip, amr=list(amr))
+        refresh = new_token()
+        await self.sessions.add_refresh_token(login.id, hash_token(refresh), login.expires_at)
+        return await self.pair(user, login.id, refresh, amr=amr, refresh_expires_in=ttl), login.id
+
+    async def pair(
+        self, user: User, session_id: uuid.UUID, refresh: str, *, amr: Sequence[str], refresh_expires_in: int
+    ) -> TokenPair:
+        """The token pair of an existing session: a new access token with `refresh`."""
+        access = await self.tools.tokens.issue(self.session, user.id, session_id, amr=amr)
+        return TokenPair(
+            access_token=access.token,
+            refresh_token=refresh,
+            expires_in=access.expires_in,
+            refresh_expires_in=refresh_expires_in,
+            user=TokenUser(id=user.id, email=user.email, email_verified=user.email_verified),
+        )
+
+
+class SessionService:
+    """Sign-in, token refresh, sign-out and the list of sessions."""
+
+    def __init__(
+        self, session: AsyncSession, tools: AuthTools, lockout: Lockout, minter: SessionMinter
+    ) -> None:
+        self.tools = tools
+        self.settings = tools.settings
+        self.lockout = lockout
+        self.minter = minter
+        self.users = UserRepository(session)
+        self.sessions = SessionRepository(session)
+        self.session = session
+
+    async def login(self, email: str, password: str, client: Client) -> TokenPair:
+        try:
+            user, new_hash = await self._check_password(email, password, client)
+            await self._check_account(user, new_hash, client)
+            await self.lockout.record_success(user.id, client, "login", new_hash)
+        except ShopError as error:
+            LOGINS.labels(_login_outcome(error)).inc()
+            raise
+        pair, session_id = await self.minter.start(user, client)
+        LOGINS.labels("success").inc()
+        bind_user(user.id)
+        await audit(self.session, "login", "success", client, user.id, session_id=str(session_id))
+        return pair
+
+    async def _check_password(self, email: str, password: str, client: Client) -> tuple[User, str | None]:
+        user = await self.users.get_by_email(email)
+        if user is None:
+            await self.tools.hasher.burn(password)
+            await self.lockout.refuse(
+                InvalidCredentials(), client, None, event="login", reason="unknown_email"
+            )
+        await self.lockout.refuse_if_locked(user, client, "login")
+        ok, new_hash = await self.tools.hasher.verify(password, user.password_hash)
+        if not ok:
+            await self.lockout.count_failure(
+                user.id, client, InvalidCredentials(), event="login", reason="wrong_password"
+            )
+        return user, new_hash
+
+    async def _check_account(self, user: User, new_hash: str | None, client: Client) -> None:
+        if not user.is_active:
+            await self.lockout.refuse(
+                AccountDisabled(), client, user.id, event="login", reason="account_disabled"
+            )
+        if not user.email_verified:
+            await self.lockout.refuse(
+                EmailNotVerified(), client, user.id, event="login", reason="email_not_verified"
+            )
+        if user.mfa_enabled:
+            await self._second_step_required(user.id, new_hash, client)
+
+    async def _second_step_required(
+        self, user_id: uuid.UUID, new_hash: str | None, client: Client
+    ) -> NoReturn:
+        """The password was right and two-step sign-in is on: no session yet, an mfa_token instead.
+        Not yet a successful login: the failure count stays as it is until /mfa/verify completes."""
+        token = new_token()
+        async with self.lockout.refusal() as session:
+            await MfaChallengeRepository(session).add(
+                user_id, hash_token(token), client.ip, MFA_TOKEN_TTL_SECONDS
+            )
+            if new_hash is not None:
+                await UserRepository(session).set_password(user_id, new_hash)
+            await audit(session, "login", "mfa_required", client, user_id)
+        raise SecondStepRequired(token, list(mfa.METHODS))
+
+    async def refresh(self, refresh_token: str, client: Client) -> TokenPair:
+        token_hash = hash_token(refresh_token)
+        found = await self.sessions.get_by_refresh_token(token_hash)
+        if found is None:
+            raise TokenInvalid("The refresh token is unknown.")
+        token, login, user = found
+        if token.rotated_at is not None:
+            # A spent token is a reuse every time it comes back, whatever became of its session.
+            await self._reused(token.rotated_at, login, client)
+        self._check_live(login, token.expires_at)
+        if not await self.sessions.claim_refresh_token(token_hash):
+            # A concurrent request rotated it first: this use is a reuse like any other.
+            rotated_at = await self.sessions.get_rotated_at(token_hash)
+            await self._reused(rotated_at or datetime.now(UTC), login, client)
+        if not user.is_active:
+            raise TokenRevoked("The refresh token's session has been revoked; sign in again.")
+        new_refresh = new_token()
+        # Each refresh moves the session's end ahead, but never past its login plus the maximum.
+        expires_at = await self.sessions.extend(
+            login.id,
+            self.settings.refresh_token_ttl_seconds,
+            self.settings.session_max_lifetime_seconds,
+            hash_token(new_refresh),
+        )
+        left = seconds_until(expires_at)
+        return await self.minter.pair(user, login.id, new_refresh, amr=login.amr, refresh_expires_in=left)
+
+    def _check_live(self, login: Session, token_expires_at: datetime) -> None:
+        if login.revoked_at is not None:
+            raise TokenRevoked("The refresh token's session has been revoked; sign in again.")
+        now = datetime.now(UTC)
+        if token_expires_at <= now:
+            raise TokenExpired("The refresh token has expired; sign in again.")
+        max_lifetime = self.settings.session_max_lifetime_seconds
+        if login.created_at + timedelta(seconds=max_lifetime) <= now:
+            raise TokenExpired("The session has reached its maximum lifetime; sign in again.")
+
+    async def _reused(self, rotated_at: datetime, login: Session, client: Client) -> NoReturn:
+        """A spent refresh token came back. Within the grace period it is two tabs refreshing at once:
+        refuse the loser, keep the session. Later it may be a stolen token: revoke the session."""
+        session_id, user_id = login.id, login.user_id
+        if login.revoked_at is not None:
+            await self.lockout.refuse(
+                TokenReused(), client, user_id, event="refresh_reuse", outcome="revoked_before"
+            )
+        age = (datetime.now(UTC) - rotated_at).total_seconds()
+        if age <= self.settings.refresh_reuse_grace_seconds:
+            await self.lockout.refuse(
+                TokenReused(),
+                client,
+                user_id,
+                event="refresh_reuse",
+                outcome="grace",
+                session_id=str(session_id),
+            )
+        async with self.lockout.refusal() as session:
+            await SessionRepository(session).revoke(session_id, "refresh_reuse")
+            await audit(session, "refresh_reuse", "revoked", client, user_id, session_id=str(session_id))
+        logger.warning("refresh token reuse: session revoked", extra={"session_id": str(session_id)})
+        raise TokenReused()
+
+    async def logout(self, user_id: uuid.UUID, session_id: uuid.UUID, client: Client) -> None:
+        await self.sessions.revoke(session_id, "logout", user_id=user_id)
+        await audit(self.session, "logout", "success", client, user_id, session_id=str(session_id))
+
+    async def logout_all(self, user_id: uuid.UUID, client: Client) -> None:
+        count = await self.sessions.revoke_all(user_id, "logout_all")
+        await audit(self.session, "logout_all", "success", client, user_id, sessions=count)
+
+    async def list_live(self, user_id: uuid.UUID) -> list[Session]:
+        return await self.sessions.list_live(user_id)
+
+    async def revoke(self, user_id: uuid.UUID, session_id: uuid.UUID, client: Client) -> None:
+        if not await self.sessions.revoke(session_id, "revoked_by_user", user_id=user_id):
+            raise NotFound("No such session.")
+        await audit(self.session, "session_revoke", "success", client, user_id, session_id=str(session_id))

@@ -1,0 +1,91 @@
+"""What every capability of auth shares: the per-app collaborators (`AuthTools`), the calling
+`Client`, the audit record, the secrets of mailed links, sessions and challenges, and the mails."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shop.auth.keys.tokens import AccessTokens
+from shop.auth.mfa.codes import MfaKeys
+from shop.auth.models import User
+from shop.auth.passwords import PasswordHasher
+from shop.auth.repository import AuditRepository, UserRepository
+from shop.core.config import Settings
+from shop.core.errors import NotFound
+from shop.core.events import EventBus
+from shop.core.mail.templates import MailTemplates
+from shop.core.ratelimit import RateLimiter
+from shop.localization import public as localization
+
+MAILS = MailTemplates(Path(__file__).parent / "templates", fallback_language=localization.DEFAULT_LANGUAGE)
+
+
+def new_token() -> str:
+    """A bearer secret (a refresh token, a mailed link's token, an mfa_token): 256 random bits."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> bytes:
+    """How a bearer secret is stored and looked up: only its SHA-256."""
+    return hashlib.sha256(token.encode()).digest()
+
+
+def seconds_until(moment: datetime) -> int:
+    return max(1, math.ceil((moment - datetime.now(UTC)).total_seconds()))
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """Who is on the other end, for sessions and the audit log."""
+
+    ip: str | None
+    user_agent: str | None
+    accept_language: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuthTools:
+    """The per-app collaborators of the auth services, built once by `shop.bootstrap`."""
+
+    settings: Settings
+    hasher: PasswordHasher
+    tokens: AccessTokens
+    limiter: RateLimiter
+    events: EventBus
+    mfa_keys: MfaKeys
+    # What TOTP codes are checked against: the time (a test moves its own clock).
+    clock: Callable[[], float]
+
+
+async def audit(
+    session: AsyncSession,
+    event: str,
+    outcome: str,
+    client: Client,
+    user_id: uuid.UUID | None,
+    **details: object,
+) -> None:
+    await AuditRepository(session).add(
+        event,
+        outcome,
+        user_id=user_id,
+        ip=client.ip,
+        user_agent=client.user_agent,
+        details=dict(details) or None,
+    )
+
+
+async def existing(users: UserRepository, user_id: uuid.UUID) -> User:
+    user = await users.get(user_id)
+    if user is None:
+        raise NotFound("The account does not exist.")
+    return user
