@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks import data, jwt_costs, profile, report, roundtrips
+from benchmarks import data, jwt_costs, passkeys, profile, report, roundtrips
 from benchmarks.harness import (
     WORK,
     Probe,
@@ -327,6 +327,26 @@ class Bench:
             before=fresh_codes,
         )
 
+    async def passkey_target(self, shop: Server) -> Target:
+        """Passkey sign-ins, each with a challenge of its own (benchmarks/passkeys.py); one wrk thread
+        walks the file once, so no assertion is sent twice."""
+        authenticators = await asyncio.to_thread(
+            passkeys.enrol, shop, list(range(1, passkeys.PASSKEY_USERS + 1))
+        )
+
+        async def fresh_assertions() -> list[str]:
+            return [await passkeys.assertions(self.url, shop.name, authenticators)]
+
+        return Target(
+            "POST /api/v1/auth/passkeys/authenticate",
+            shop,
+            "requests.lua",
+            [],
+            "ceiling: session.get one row",
+            threads=1,
+            before=fresh_assertions,
+        )
+
     def login_target(self, shop: Server, numbers: list[int], label: str = "") -> Target:
         body = request_file(
             f"login-{shop.name}",
@@ -374,6 +394,7 @@ class Bench:
                 )
             targets.append(self.refresh_target(shop))
             targets.append(self.exchange_target(shop, ids))
+            targets.append(await self.passkey_target(shop))
             targets.append(self.login_target(shop, list(range(1, LOGIN_USERS + 1))))
             if workers == 1:
                 password = data.PASSWORD.replace(" ", "-")

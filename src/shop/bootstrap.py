@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop import __version__
 from shop.auth import public as auth_public
-from shop.auth.accounts.pages import router as auth_pages_router
 from shop.auth.keys.maintenance import SigningKeyMaintenance
 from shop.auth.keys.tokens import AccessTokens
 from shop.auth.mfa.codes import MfaKeys
@@ -28,6 +27,7 @@ from shop.auth.passwords import PasswordHasher
 from shop.auth.providers.oidc import OidcProviders
 from shop.auth.router import admin_router as auth_admin_router
 from shop.auth.router import keys_router
+from shop.auth.router import pages_router as auth_pages_router
 from shop.auth.router import router as auth_router
 from shop.auth.tools import AuthTools
 from shop.auth.upkeep import AuthUpkeep

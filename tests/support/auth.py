@@ -25,6 +25,7 @@ USER_FIELDS = {
     "mfa_enabled",
     "has_password",
     "identities",
+    "passkeys",
     "created_at",
     "last_login_at",
 }

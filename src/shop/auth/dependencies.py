@@ -13,6 +13,7 @@ from shop.auth.accounts.service import AccountService, EmailChangeService, Expor
 from shop.auth.keys.service import SigningKeyService
 from shop.auth.lockout import Lockout
 from shop.auth.mfa.service import MfaService
+from shop.auth.passkeys.service import PasskeyService
 from shop.auth.providers.oidc import OidcProviders
 from shop.auth.providers.service import ProviderService
 from shop.auth.reauth import Reauthentication
@@ -66,6 +67,10 @@ def mfa_service(session: AsyncSession, database: Database, tools: AuthTools) -> 
     )
 
 
+def passkey_service(session: AsyncSession, database: Database, tools: AuthTools) -> PasskeyService:
+    return PasskeyService(session, tools, Lockout(session, database, tools), SessionMinter(session, tools))
+
+
 async def get_tools(request: Request) -> AuthTools:
     tools: AuthTools = request.app.state.auth
     return tools
@@ -107,11 +112,16 @@ async def get_export_service(session: SessionDep, database: DatabaseDep, tools: 
     return export_service(session, database, tools)
 
 
+async def get_passkey_service(session: SessionDep, database: DatabaseDep, tools: ToolsDep) -> PasskeyService:
+    return passkey_service(session, database, tools)
+
+
 SessionServiceDep = Annotated[SessionService, Depends(get_session_service)]
 AccountServiceDep = Annotated[AccountService, Depends(get_account_service)]
 MfaServiceDep = Annotated[MfaService, Depends(get_mfa_service)]
 EmailChangeServiceDep = Annotated[EmailChangeService, Depends(get_email_change_service)]
 ExportServiceDep = Annotated[ExportService, Depends(get_export_service)]
+PasskeyServiceDep = Annotated[PasskeyService, Depends(get_passkey_service)]
 ClientDep = Annotated[Client, Depends(get_client)]
 
 

@@ -180,3 +180,24 @@ class NoSigningKey(ServiceUnavailable):
 
 # What every admin route may answer besides its own errors.
 ADMIN_ERRORS = (Forbidden, MfaRequired)
+
+
+class PasskeyInvalid(ShopError):
+    """A registration response that fails any check of WebAuthn §7.1 (or whose challenge is unknown,
+    spent, expired or another account's)."""
+
+    status, code, detail = 400, "passkey_invalid", "The passkey could not be verified."
+
+
+class PasskeyExists(ShopError):
+    status, code, detail = 409, "passkey_exists", "This passkey is registered already."
+
+
+class PasskeyLimit(ShopError):
+    status, code, detail = 409, "passkey_limit", "An account holds at most 10 passkeys: remove one first."
+
+
+class PasskeyNotAccepted(InvalidCredentials):
+    """Any failure of a passkey sign-in (WebAuthn §7.2, the challenge, the counter): one answer."""
+
+    detail = "The passkey was not accepted."

@@ -58,6 +58,7 @@ class User(Base):
         mfa_enabled: bool  # below: whether a confirmed TOTP factor exists
         has_password: bool  # below
         identities: list[str]  # below: the names of the linked providers
+        passkeys: int  # below: how many passkeys the account holds
 
 
 class Session(Base):
@@ -335,4 +336,68 @@ User.identities = column_property(  # type: ignore[assignment]
     .where(LinkedIdentity.user_id == User.id)
     .correlate_except(LinkedIdentity)
     .scalar_subquery()
+)
+
+
+class PasskeyUser(Base):
+    """The WebAuthn user handle (`user.id`) of an account: 32 random bytes, neither its id nor its email,
+    made the first time the account asks to add a passkey."""
+
+    __tablename__ = "passkey_users"
+    __table_args__ = {"schema": SCHEMA}
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey(f"{SCHEMA}.users.id", ondelete="CASCADE"), primary_key=True
+    )
+    handle: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class PasskeyChallenge(Base):
+    """A WebAuthn challenge, stored as SHA-256: single use, valid 5 minutes. A registration challenge
+    belongs to the account that asked for it; a sign-in challenge to nobody (discoverable sign-in)."""
+
+    __tablename__ = "passkey_challenges"
+    __table_args__ = (
+        CheckConstraint("purpose in ('register', 'authenticate')", name="purpose"),
+        CheckConstraint("purpose = 'authenticate' or user_id is not null", name="register_has_user"),
+        {"schema": SCHEMA},
+    )
+
+    challenge_hash: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey(f"{SCHEMA}.users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    spent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Passkey(Base):
+    """A WebAuthn credential of an account. The credential id is unique across all accounts."""
+
+    __tablename__ = "passkeys"
+    __table_args__ = {"schema": SCHEMA}
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=func.gen_random_uuid())
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey(f"{SCHEMA}.users.id", ondelete="CASCADE"), index=True
+    )
+    credential_id: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    # The COSE_Key as the authenticator gave it (the library decodes it at each sign-in).
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    sign_count: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    transports: Mapped[list[str]] = mapped_column(ARRAY(String(16)), server_default="{}")
+    backup_eligible: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    backed_up: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    aaguid: Mapped[uuid.UUID] = mapped_column()
+    name: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# Loaded with every user, as `mfa_enabled`: /me and the admin listing show it.
+User.passkeys = column_property(  # type: ignore[assignment]
+    select(func.count()).where(Passkey.user_id == User.id).correlate_except(Passkey).scalar_subquery()
 )

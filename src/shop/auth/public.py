@@ -99,13 +99,18 @@ class EmailChanged:
     email: str
 
 
+# The `amr` values (RFC 8176) that prove more than one factor: a code after the password, or a passkey.
+SECOND_FACTOR_AMR = frozenset({"otp", "mfa"})
+
+
 def guard_policy(settings: Settings, prefix: str) -> GuardPolicy:
     """auth's rules for the kernel's bearer guard, with auth's routes under `prefix`: where a token
     is got, and (ADMIN_MFA_REQUIRED) that an admin signed in with a password alone is refused, and
     told why."""
 
     def admin_rule(principal: Principal) -> None:
-        if settings.admin_needs_mfa and "otp" not in principal.amr:
+        # A second step (`otp`) or a passkey with user verification (`mfa`, RFC 8176) satisfies it.
+        if settings.admin_needs_mfa and not SECOND_FACTOR_AMR.intersection(principal.amr):
             raise MfaRequired("Admin routes need two-step sign-in: turn it on, then sign in with a code.")
 
     return GuardPolicy(

@@ -249,7 +249,7 @@ class AuditRepository:
 _TRY_PURGE_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtextextended('auth.purge', 0))")
 # "Ended" per table: a session when it expired or was revoked; a refresh token when it expired (a
 # rotated one stays until then, so its reuse is still recognised); a login challenge when it expired
-# or was spent; an email token when it expired or was used.
+# or was spent; an email token when it expired or was used; a passkey challenge when it expired.
 _PURGES = {
     "sessions": "DELETE FROM auth.sessions WHERE expires_at < :cutoff OR revoked_at < :cutoff",
     "refresh_tokens": "DELETE FROM auth.refresh_tokens WHERE expires_at < :cutoff",
@@ -258,6 +258,8 @@ _PURGES = {
     # Provider sign-ins under way and their one-time codes are of no use once expired (minutes).
     "oidc_states": "DELETE FROM auth.oidc_states WHERE expires_at < now()",
     "oidc_codes": "DELETE FROM auth.oidc_codes WHERE expires_at < now()",
+    # Worth nothing after their 5 minutes, and anyone may ask for one: gone at the next purge.
+    "passkey_challenges": "DELETE FROM auth.passkey_challenges WHERE expires_at < now()",
 }
 
 

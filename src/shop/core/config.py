@@ -100,6 +100,14 @@ class Settings(BaseSettings):
     rate_limit_register: str = "3/5minutes"
     rate_limit_login: str = "5/5minutes"
     rate_limit_email: str = "3/hour"
+    # Passkey sign-in: its options and the sign-in itself share this per-address budget.
+    rate_limit_passkey: str = "30/5minutes"
+
+    # Passkeys' relying party. Unset: the host of PUBLIC_URL, and the origins of PUBLIC_URL and
+    # CORS_ORIGINS (see `webauthn_relying_party_id`, `webauthn_accepted_origins`).
+    webauthn_rp_id: str | None = None
+    webauthn_rp_name: str = Field(default="shop", min_length=1, max_length=64)
+    webauthn_origins: Annotated[list[str], NoDecode] = []
 
     lockout_threshold: int = Field(default=5, ge=1)
     lockout_base_seconds: int = Field(default=900, ge=1)
@@ -207,7 +215,12 @@ class Settings(BaseSettings):
         return {**data, "oidc_providers": names, "oidc_provider_settings": providers}
 
     @field_validator(
-        "cors_origins", "trusted_proxies", "webhook_retry_schedule", "oidc_redirect_allowlist", mode="before"
+        "cors_origins",
+        "trusted_proxies",
+        "webhook_retry_schedule",
+        "oidc_redirect_allowlist",
+        "webauthn_origins",
+        mode="before",
     )
     @classmethod
     def _csv(cls, value: object) -> object:

@@ -131,6 +131,7 @@ class UserOut(BaseModel):
                     "mfa_enabled": False,
                     "has_password": True,
                     "identities": ["google"],
+                    "passkeys": 1,
                     "created_at": "2026-11-20T09:30:00Z",
                     "last_login_at": "2026-11-21T08:15:00Z",
                 }
@@ -148,6 +149,7 @@ class UserOut(BaseModel):
         description="False for an account made by another provider, until a password is set by reset."
     )
     identities: list[str] = Field(description="The names of the providers linked to the account.")
+    passkeys: int = Field(description="How many passkeys the account holds.")
     created_at: datetime
     last_login_at: datetime | None
 

@@ -38,6 +38,7 @@ _SIGNED_IN_ACCOUNT = (
         User.mfa_enabled.label("mfa_enabled"),  # type: ignore[attr-defined]  # a column_property
         User.has_password.label("has_password"),  # type: ignore[attr-defined]
         User.identities.label("identities"),  # type: ignore[attr-defined]
+        User.passkeys.label("passkeys"),  # type: ignore[attr-defined]  # a column_property too
         User.created_at,
         User.last_login_at,
     )
@@ -90,6 +91,7 @@ class SignedInAccount:
     mfa_enabled: bool
     has_password: bool
     identities: list[str]  # the linked providers' names
+    passkeys: int
     created_at: datetime
     last_login_at: datetime | None
 

@@ -1,0 +1,183 @@
+"""Every query of the passkeys capability: user handles, challenges (stored as SHA-256), credentials."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shop.auth.models import Passkey, PasskeyChallenge, PasskeyUser, User
+
+REGISTER, AUTHENTICATE = "register", "authenticate"
+
+
+class PasskeyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # -- user handles ---------------------------------------------------------------------------
+
+    async def handle_of(self, user_id: uuid.UUID, new_handle: bytes) -> bytes:
+        """The account's handle: `new_handle` becomes it unless it has one (also under a race)."""
+        await self.session.execute(
+            insert(PasskeyUser).values(user_id=user_id, handle=new_handle).on_conflict_do_nothing()
+        )
+        handle = await self.session.scalar(select(PasskeyUser.handle).where(PasskeyUser.user_id == user_id))
+        if handle is None:  # pragma: no cover - inserted or found just above
+            raise RuntimeError("no passkey handle after its insert")
+        return handle
+
+    # -- challenges -----------------------------------------------------------------------------
+
+    async def add_challenge(
+        self, challenge_hash: bytes, purpose: str, user_id: uuid.UUID | None, ttl_seconds: int
+    ) -> None:
+        await self.session.execute(
+            insert(PasskeyChallenge).values(
+                challenge_hash=challenge_hash,
+                purpose=purpose,
+                user_id=user_id,
+                expires_at=func.now() + timedelta(seconds=ttl_seconds),
+            )
+        )
+
+    async def claim_challenge(self, challenge_hash: bytes, purpose: str, user_id: uuid.UUID | None) -> bool:
+        """Spend a live challenge of this purpose (and, for a registration, of this account): True
+        once. A concurrent claim waits on the row and then finds it spent."""
+        statement = (
+            update(PasskeyChallenge)
+            .where(
+                PasskeyChallenge.challenge_hash == challenge_hash,
+                PasskeyChallenge.purpose == purpose,
+                PasskeyChallenge.spent_at.is_(None),
+                PasskeyChallenge.expires_at > func.now(),
+            )
+            .values(spent_at=func.now())
+            .returning(PasskeyChallenge.challenge_hash)
+            .execution_options(synchronize_session=False)
+        )
+        if user_id is not None:
+            statement = statement.where(PasskeyChallenge.user_id == user_id)
+        return (await self.session.scalar(statement)) is not None
+
+    async def spend_challenge(self, challenge_hash: bytes, purpose: str) -> None:
+        """After a refused sign-in: the challenge had one try (the refusal's rollback undid its claim)."""
+        await self.session.execute(
+            update(PasskeyChallenge)
+            .where(
+                PasskeyChallenge.challenge_hash == challenge_hash,
+                PasskeyChallenge.purpose == purpose,
+                PasskeyChallenge.spent_at.is_(None),
+            )
+            .values(spent_at=func.now())
+            .execution_options(synchronize_session=False)
+        )
+
+    # -- credentials ----------------------------------------------------------------------------
+
+    async def count(self, user_id: uuid.UUID) -> int:
+        return int(await self.session.scalar(select(func.count()).where(Passkey.user_id == user_id)) or 0)
+
+    async def credential_ids(self, user_id: uuid.UUID) -> list[bytes]:
+        return list(
+            (
+                await self.session.scalars(select(Passkey.credential_id).where(Passkey.user_id == user_id))
+            ).all()
+        )
+
+    async def add(
+        self,
+        *,
+        user_id: uuid.UUID,
+        credential_id: bytes,
+        public_key: bytes,
+        sign_count: int,
+        transports: list[str],
+        backup_eligible: bool,
+        backed_up: bool,
+        aaguid: uuid.UUID,
+        name: str,
+    ) -> Passkey | None:
+        """The new passkey, or None when its credential id is registered already (to any account)."""
+        statement = (
+            insert(Passkey)
+            .values(
+                user_id=user_id,
+                credential_id=credential_id,
+                public_key=public_key,
+                sign_count=sign_count,
+                transports=transports,
+                backup_eligible=backup_eligible,
+                backed_up=backed_up,
+                aaguid=aaguid,
+                name=name,
+            )
+            .on_conflict_do_nothing(index_elements=[Passkey.credential_id])
+            .returning(Passkey)
+        )
+        return await self.session.scalar(statement)
+
+    async def list_newest(self, user_id: uuid.UUID) -> list[Passkey]:
+        statement = (
+            select(Passkey).where(Passkey.user_id == user_id).order_by(Passkey.created_at.desc(), Passkey.id)
+        )
+        return list((await self.session.scalars(statement)).all())
+
+    async def rename(self, user_id: uuid.UUID, passkey_id: uuid.UUID, name: str) -> Passkey | None:
+        statement = (
+            update(Passkey)
+            .where(Passkey.id == passkey_id, Passkey.user_id == user_id)
+            .values(name=name)
+            .returning(Passkey)
+            .execution_options(synchronize_session=False)
+        )
+        return await self.session.scalar(statement)
+
+    async def delete(self, user_id: uuid.UUID, passkey_id: uuid.UUID) -> Passkey | None:
+        statement = (
+            delete(Passkey)
+            .where(Passkey.id == passkey_id, Passkey.user_id == user_id)
+            .returning(Passkey)
+            .execution_options(synchronize_session=False)
+        )
+        return await self.session.scalar(statement)
+
+    async def for_sign_in(self, credential_id: bytes) -> tuple[Passkey, bytes, User] | None:
+        """The passkey with this credential id, its account's handle and its account; locked until
+        the end of the transaction, so two sign-ins with one credential compare counters in turn."""
+        statement = (
+            select(Passkey, PasskeyUser.handle, User)
+            .join(PasskeyUser, PasskeyUser.user_id == Passkey.user_id)
+            .join(User, User.id == Passkey.user_id)
+            .where(Passkey.credential_id == credential_id)
+            .with_for_update(of=Passkey)
+        )
+        row = (await self.session.execute(statement)).first()
+        if row is None:
+            return None
+        return row[0], row[1], row[2]
+
+    async def record_use(self, passkey_id: uuid.UUID, sign_count: int, backed_up: bool) -> None:
+        await self.session.execute(
+            update(Passkey)
+            .where(Passkey.id == passkey_id)
+            .values(
+                sign_count=func.greatest(Passkey.sign_count, sign_count),
+                backed_up=backed_up,
+                last_used_at=func.now(),
+            )
+            .execution_options(synchronize_session=False)
+        )
+
+    async def record_sign_in(self, user_id: uuid.UUID) -> None:
+        """The account's last sign-in. The password lockout's count is left as it is: a passkey
+        neither unlocks nor resets what wrong passwords did."""
+        await self.session.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(last_login_at=func.now())
+            .execution_options(synchronize_session=False)
+        )

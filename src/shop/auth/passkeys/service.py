@@ -1,0 +1,365 @@
+"""The rules of passkeys: registration (WebAuthn §7.1) and sign-in (§7.2), through py_webauthn.
+
+The service meets the rest of auth through the collaborators every capability receives: the
+`Lockout` (the password check, a refusal's own unit of work) and the `SessionMinter` (a new session
+with its `amr`); re-authentication is one method, `_confirm`, that the rule for accounts without a
+password replaces.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from webauthn import (
+    generate_authentication_options,
+    generate_registration_options,
+    options_to_json,
+    verify_authentication_response,
+    verify_registration_response,
+)
+from webauthn.helpers import parse_authentication_credential_json, parse_client_data_json
+from webauthn.helpers.cose import COSEAlgorithmIdentifier
+from webauthn.helpers.exceptions import WebAuthnException
+from webauthn.helpers.parse_registration_credential_json import parse_registration_credential_json
+from webauthn.helpers.structs import (
+    AttestationConveyancePreference,
+    AuthenticatorSelectionCriteria,
+    AuthenticatorTransport,
+    CredentialDeviceType,
+    PublicKeyCredentialDescriptor,
+    RegistrationCredential,
+    ResidentKeyRequirement,
+    UserVerificationRequirement,
+)
+
+from shop.auth.errors import (
+    AccountDisabled,
+    EmailNotVerified,
+    PasskeyExists,
+    PasskeyInvalid,
+    PasskeyLimit,
+    PasskeyNotAccepted,
+)
+from shop.auth.lockout import Lockout
+from shop.auth.metrics import LOGINS
+from shop.auth.models import Passkey, User
+from shop.auth.passkeys.repository import AUTHENTICATE, REGISTER, PasskeyRepository
+from shop.auth.repository import UserRepository
+from shop.auth.sessions.schemas import TokenPair
+from shop.auth.sessions.service import SessionMinter
+from shop.auth.tools import MAILS, AuthTools, Client, audit, existing
+from shop.core.config import Settings
+from shop.core.errors import InvalidInput, NotFound, ShopError
+from shop.core.logging import bind_user
+from shop.core.mail.outbox import enqueue
+from shop.users import public as users
+
+logger = logging.getLogger("shop.auth.passkeys")
+
+MAX_PASSKEYS = 10
+CHALLENGE_BYTES = 32
+HANDLE_BYTES = 32
+CHALLENGE_TTL_SECONDS = 300
+TIMEOUT_MS = CHALLENGE_TTL_SECONDS * 1000
+# RFC 8176: proof of possession of a key, and more than one factor (the key and the authenticator's
+# user verification: a PIN or a biometric).
+PASSKEY_AMR = ("pop", "mfa")
+# EdDSA first (the authenticator picks the first it supports), then ES256 and RS256.
+ALGORITHMS = [
+    COSEAlgorithmIdentifier.EDDSA,
+    COSEAlgorithmIdentifier.ECDSA_SHA_256,
+    COSEAlgorithmIdentifier.RSASSA_PKCS1_v1_5_SHA_256,
+]
+_TRANSPORTS = {transport.value for transport in AuthenticatorTransport}
+
+
+def hash_challenge(challenge: bytes) -> bytes:
+    return hashlib.sha256(challenge).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class RelyingParty:
+    """Who the passkeys are for (WEBAUTHN_RP_ID, WEBAUTHN_RP_NAME) and where a response may come from
+    (WEBAUTHN_ORIGINS)."""
+
+    id: str
+    name: str
+    origins: list[str]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RelyingParty:
+        return cls(
+            settings.webauthn_relying_party_id, settings.webauthn_rp_name, settings.webauthn_accepted_origins
+        )
+
+
+class PasskeyService:
+    def __init__(
+        self, session: AsyncSession, tools: AuthTools, lockout: Lockout, minter: SessionMinter
+    ) -> None:
+        self.session = session
+        self.tools = tools
+        self.lockout = lockout
+        self.minter = minter
+        self.users = UserRepository(session)
+        self.passkeys = PasskeyRepository(session)
+        self.rp = RelyingParty.from_settings(tools.settings)
+
+    # -- the few touch points with the rest of auth -----------------------------------------------
+
+    async def _confirm(
+        self, user: User, password: str | None, session_id: uuid.UUID, client: Client, event: str
+    ) -> None:
+        """Re-authentication before a sensitive act. Today every account has a password: it is
+        asked, and a wrong one counts towards the lockout. (The rule for accounts without one — a
+        recent sign-in of `session_id` — replaces this method.)"""
+        if password is None:
+            raise InvalidInput(["body", "password"], "Field required", "missing")
+        await self.lockout.confirm_password(user, password, client, event)
+
+    async def _mail(self, user: User, template: str, **values: str) -> None:
+        language = await users.preferred_language(self.session, user.id)
+        await enqueue(self.session, user.email, MAILS.render(template, language, **values))
+
+    # -- registration (WebAuthn §7.1) -------------------------------------------------------------
+
+    async def registration_options(
+        self, user_id: uuid.UUID, session_id: uuid.UUID, password: str | None, client: Client
+    ) -> dict[str, Any]:
+        user = await existing(self.users, user_id)
+        await self._confirm(user, password, session_id, client, "passkey_register")
+        if not user.email_verified:
+            raise EmailNotVerified("Confirm your email address before adding a passkey.")
+        if await self.passkeys.count(user_id) >= MAX_PASSKEYS:
+            raise PasskeyLimit()
+        handle = await self.passkeys.handle_of(user_id, secrets.token_bytes(HANDLE_BYTES))
+        challenge = secrets.token_bytes(CHALLENGE_BYTES)
+        await self.passkeys.add_challenge(hash_challenge(challenge), REGISTER, user_id, CHALLENGE_TTL_SECONDS)
+        excluded = [
+            PublicKeyCredentialDescriptor(id=cid) for cid in await self.passkeys.credential_ids(user_id)
+        ]
+        options = generate_registration_options(
+            rp_id=self.rp.id,
+            rp_name=self.rp.name,
+            user_id=handle,
+            user_name=user.email,
+            user_display_name=user.email,
+            challenge=challenge,
+            timeout=TIMEOUT_MS,
+            attestation=AttestationConveyancePreference.NONE,
+            authenticator_selection=AuthenticatorSelectionCriteria(
+                resident_key=ResidentKeyRequirement.REQUIRED,
+                require_resident_key=True,
+                user_verification=UserVerificationRequirement.REQUIRED,
+            ),
+            exclude_credentials=excluded,
+            supported_pub_key_algs=ALGORITHMS,
+        )
+        result: dict[str, Any] = json.loads(options_to_json(options))
+        return result
+
+    async def add(self, user_id: uuid.UUID, credential: dict[str, Any], name: str, client: Client) -> Passkey:
+        user = await existing(self.users, user_id)
+        try:
+            parsed = parse_registration_credential_json(credential)
+            challenge = parse_client_data_json(parsed.response.client_data_json).challenge
+        except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
+            await self._refuse_registration(user_id, client, None, "malformed", exc)
+        challenge_hash = hash_challenge(challenge)
+        if not await self.passkeys.claim_challenge(challenge_hash, REGISTER, user_id):
+            # Unknown, spent, expired, or another account's: that account's challenge stays as it was.
+            await self._refuse_registration(user_id, client, None, "challenge")
+        try:
+            verified = verify_registration_response(
+                credential=parsed,
+                expected_challenge=challenge,
+                expected_rp_id=self.rp.id,
+                expected_origin=self.rp.origins,
+                require_user_presence=True,
+                require_user_verification=True,
+                supported_pub_key_algs=ALGORITHMS,
+            )
+        except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
+            await self._refuse_registration(user_id, client, challenge_hash, "verification", exc)
+        # The account's row, locked: ten passkeys at most, also when two are added at once.
+        await self.users.lock_for_update(user_id)
+        if await self.passkeys.count(user_id) >= MAX_PASSKEYS:
+            raise PasskeyLimit()
+        passkey = await self.passkeys.add(
+            user_id=user_id,
+            credential_id=verified.credential_id,
+            public_key=verified.credential_public_key,
+            sign_count=verified.sign_count,
+            transports=_transports(parsed),
+            backup_eligible=verified.credential_device_type == CredentialDeviceType.MULTI_DEVICE,
+            backed_up=verified.credential_backed_up,
+            aaguid=uuid.UUID(verified.aaguid),
+            name=name,
+        )
+        if passkey is None:
+            await self._refuse_registration(user_id, client, challenge_hash, "exists", error=PasskeyExists())
+        await self._mail(user, "passkey_added", passkey=name)
+        await audit(self.session, "passkey_add", "success", client, user_id, passkey_id=str(passkey.id))
+        return passkey
+
+    async def _refuse_registration(
+        self,
+        user_id: uuid.UUID,
+        client: Client,
+        challenge_hash: bytes | None,
+        reason: str,
+        exc: Exception | None = None,
+        *,
+        error: ShopError | None = None,
+    ) -> NoReturn:
+        async with self.lockout.refusal() as session:
+            if challenge_hash is not None:
+                await PasskeyRepository(session).spend_challenge(challenge_hash, REGISTER)
+            details = {"reason": reason} | ({"detail": str(exc)[:200]} if exc is not None else {})
+            await audit(session, "passkey_add", "failure", client, user_id, **details)
+        raise error or PasskeyInvalid()
+
+    # -- management -------------------------------------------------------------------------------
+
+    async def list(self, user_id: uuid.UUID) -> list[Passkey]:
+        return await self.passkeys.list_newest(user_id)
+
+    async def rename(self, user_id: uuid.UUID, passkey_id: uuid.UUID, name: str) -> Passkey:
+        passkey = await self.passkeys.rename(user_id, passkey_id, name)
+        if passkey is None:
+            raise NotFound("No such passkey.")
+        return passkey
+
+    async def remove(
+        self,
+        user_id: uuid.UUID,
+        session_id: uuid.UUID,
+        passkey_id: uuid.UUID,
+        password: str | None,
+        client: Client,
+    ) -> None:
+        # The account's row first: of two removals at once the second sees what the first left.
+        await self.users.lock_for_update(user_id)
+        user = await existing(self.users, user_id)
+        await self._confirm(user, password, session_id, client, "passkey_remove")
+        passkey = await self.passkeys.delete(user_id, passkey_id)
+        if passkey is None:
+            raise NotFound("No such passkey.")
+        await self._mail(user, "passkey_removed", passkey=passkey.name)
+        await audit(self.session, "passkey_remove", "success", client, user_id, passkey_id=str(passkey_id))
+
+    # -- sign-in (WebAuthn §7.2) ------------------------------------------------------------------
+
+    async def authentication_options(self) -> dict[str, Any]:
+        """Discoverable sign-in: no `allowCredentials`, the authenticator offers the passkeys it holds
+        for this relying party, and the response's `userHandle` names the account."""
+        challenge = secrets.token_bytes(CHALLENGE_BYTES)
+        await self.passkeys.add_challenge(
+            hash_challenge(challenge), AUTHENTICATE, None, CHALLENGE_TTL_SECONDS
+        )
+        options = generate_authentication_options(
+            rp_id=self.rp.id,
+            challenge=challenge,
+            timeout=TIMEOUT_MS,
+            allow_credentials=[],
+            user_verification=UserVerificationRequirement.REQUIRED,
+        )
+        result: dict[str, Any] = json.loads(options_to_json(options))
+        return result
+
+    async def authenticate(self, credential: dict[str, Any], client: Client) -> TokenPair:
+        try:
+            parsed = parse_authentication_credential_json(credential)
+            challenge = parse_client_data_json(parsed.response.client_data_json).challenge
+        except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
+            await self._refuse_sign_in(client, None, None, "malformed", exc)
+        challenge_hash = hash_challenge(challenge)
+        if not await self.passkeys.claim_challenge(challenge_hash, AUTHENTICATE, None):
+            await self._refuse_sign_in(client, None, None, "challenge")
+        found = await self.passkeys.for_sign_in(parsed.raw_id)
+        if found is None:
+            await self._refuse_sign_in(client, challenge_hash, None, "unknown_credential")
+        passkey, handle, user = found
+        if parsed.response.user_handle is None or not secrets.compare_digest(
+            parsed.response.user_handle, handle
+        ):
+            await self._refuse_sign_in(client, challenge_hash, user.id, "user_handle")
+        try:
+            # The counter is judged below, after the signature: the library is given 0 so that it
+            # verifies the signature whatever the counter says, and a clone is told apart.
+            verified = verify_authentication_response(
+                credential=parsed,
+                expected_challenge=challenge,
+                expected_rp_id=self.rp.id,
+                expected_origin=self.rp.origins,
+                credential_public_key=passkey.public_key,
+                credential_current_sign_count=0,
+                require_user_verification=True,
+            )
+        except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
+            await self._refuse_sign_in(client, challenge_hash, user.id, "verification", exc)
+        presented, stored = verified.new_sign_count, passkey.sign_count
+        if presented != 0 and stored != 0 and presented <= stored:
+            # WebAuthn §7.2, the signature counter: two copies of one key may be in use (a clone).
+            await self._refuse_sign_in(
+                client,
+                challenge_hash,
+                user.id,
+                "counter",
+                event="passkey_clone_suspected",
+                passkey_id=str(passkey.id),
+                stored=stored,
+                presented=presented,
+            )
+        if not user.is_active:
+            await self._refuse_sign_in(
+                client, challenge_hash, user.id, "account_disabled", error=AccountDisabled()
+            )
+        await self.passkeys.record_use(passkey.id, presented, verified.credential_backed_up)
+        await self.passkeys.record_sign_in(user.id)
+        pair, session_id = await self.minter.start(user, client, PASSKEY_AMR)
+        LOGINS.labels("success").inc()
+        bind_user(user.id)
+        await audit(
+            self.session,
+            "passkey_sign_in",
+            "success",
+            client,
+            user.id,
+            passkey_id=str(passkey.id),
+            session_id=str(session_id),
+        )
+        return pair
+
+    async def _refuse_sign_in(
+        self,
+        client: Client,
+        challenge_hash: bytes | None,
+        user_id: uuid.UUID | None,
+        reason: str,
+        exc: Exception | None = None,
+        *,
+        error: ShopError | None = None,
+        event: str = "passkey_sign_in",
+        **details: object,
+    ) -> NoReturn:
+        """Refuse a sign-in: audited, and its challenge spent (it had its one try), in the refusal's
+        own unit of work. Every failure answers alike (401 `invalid_credentials`)."""
+        async with self.lockout.refusal() as session:
+            if challenge_hash is not None:
+                await PasskeyRepository(session).spend_challenge(challenge_hash, AUTHENTICATE)
+            extra = {"reason": reason, **details} | ({"detail": str(exc)[:200]} if exc is not None else {})
+            await audit(session, event, "failure", client, user_id, **extra)
+        LOGINS.labels(error.code if error is not None else "invalid_credentials").inc()
+        raise error or PasskeyNotAccepted()
+
+
+def _transports(credential: RegistrationCredential) -> list[str]:
+    return [str(t.value) for t in credential.response.transports or [] if t.value in _TRANSPORTS][:8]

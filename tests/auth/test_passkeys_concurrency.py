@@ -1,0 +1,35 @@
+"""Passkey sign-in under real parallel requests (the live app on its own pool): one assertion sent
+eight times at once opens one session; its challenge is spent once."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+
+from shop.auth.models import Session
+from tests.auth.test_concurrency import verified
+from tests.support.auth import PASSWORD, login
+from tests.support.smtp import SmtpSink
+from tests.support.webauthn import PASSKEYS, SoftAuthenticator, add_passkey, sign_in_options
+
+
+async def test_one_assertion_sent_eight_times_at_once_opens_one_session(
+    live_client: httpx.AsyncClient, live_app: Any, smtp: SmtpSink
+) -> None:
+    email = await verified(live_client, smtp)
+    authenticator = SoftAuthenticator("http://shop.test")
+    added = await add_passkey(live_client, await login(live_client, email), authenticator, PASSWORD)
+    assert added.status_code == 201, added.text
+    assertion = authenticator.get(await sign_in_options(live_client))
+    async with live_app.state.database.sessions() as session:
+        before = int(await session.scalar(select(func.count()).select_from(Session)) or 0)
+    responses = await asyncio.gather(
+        *(live_client.post(f"{PASSKEYS}/authenticate", json={"credential": assertion}) for _ in range(8))
+    )
+    assert sorted(r.status_code for r in responses) == [200] + [401] * 7, [r.text for r in responses]
+    async with live_app.state.database.sessions() as session:
+        after = int(await session.scalar(select(func.count()).select_from(Session)) or 0)
+    assert after == before + 1
