@@ -243,7 +243,14 @@ class Settings(BaseSettings):
             raise ValueError("COOKIE_DOMAIN is a host name such as example.com (no scheme, port or path)")
         return domain
 
-    @field_validator("jwt_issuer", "jwt_key_rotation_days", "metrics_token", "cookie_domain", mode="before")
+    @field_validator(
+        "jwt_issuer",
+        "jwt_key_rotation_days",
+        "metrics_token",
+        "cookie_domain",
+        "webauthn_rp_id",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -255,7 +262,9 @@ class Settings(BaseSettings):
             raise ValueError("'*' is refused: list the origins the SPA is served from")
         return value
 
-    @field_validator("rate_limit_register", "rate_limit_login", "rate_limit_email", "rate_limit_oidc")
+    @field_validator(
+        "rate_limit_register", "rate_limit_login", "rate_limit_email", "rate_limit_oidc", "rate_limit_passkey"
+    )
     @classmethod
     def _limit_string(cls, value: str) -> str:
         try:
@@ -328,6 +337,20 @@ class Settings(BaseSettings):
             return list(self.oidc_redirect_allowlist)
         origins = [_origin(self.public_url), *(_origin(origin) for origin in self.cors_origins)]
         return [f"{origin}/" for origin in dict.fromkeys(origins) if origin]
+
+    @property
+    def webauthn_relying_party_id(self) -> str:
+        """WEBAUTHN_RP_ID, else the host of PUBLIC_URL (a domain, never with its port)."""
+        return self.webauthn_rp_id or (urlsplit(self.public_url).hostname or "localhost")
+
+    @property
+    def webauthn_accepted_origins(self) -> list[str]:
+        """Where a passkey response may come from: WEBAUTHN_ORIGINS, else the origin of PUBLIC_URL
+        and each of CORS_ORIGINS (an origin is scheme, host and port, with no path)."""
+        if self.webauthn_origins:
+            return [origin.rstrip("/") for origin in self.webauthn_origins]
+        origins = [_origin(self.public_url), *(_origin(origin) for origin in self.cors_origins)]
+        return list(dict.fromkeys(origins))
 
     @property
     def admin_needs_mfa(self) -> bool:

@@ -1,7 +1,7 @@
 """email changes: the asks to move an account to another address, their link tokens hashed
 
-Revision ID: 0009_email_changes
-Revises: 0008_profiles_for_every_account
+Revision ID: 0012_email_changes
+Revises: 0011_webhooks
 Create Date: 2026-12-05 23:50:00.000000+00:00
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009_email_changes"
-down_revision: str | None = "0008_profiles_for_every_account"
+revision: str = "0012_email_changes"
+down_revision: str | None = "0011_webhooks"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

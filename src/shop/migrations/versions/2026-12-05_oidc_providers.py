@@ -1,8 +1,8 @@
 """sign-in with other providers: identities, OpenID Connect states and one-time codes, accounts
 without a password, the first factor of a second step
 
-Revision ID: 0009_oidc_providers
-Revises: 0008_profiles_for_every_account
+Revision ID: 0013_oidc_providers
+Revises: 0012_email_changes
 Create Date: 2026-12-05
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009_oidc_providers"
-down_revision: str | None = "0008_profiles_for_every_account"
+revision: str = "0013_oidc_providers"
+down_revision: str | None = "0012_email_changes"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

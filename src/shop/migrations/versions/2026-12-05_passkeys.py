@@ -1,7 +1,7 @@
 """passkeys: WebAuthn user handles, challenges (hashed) and credentials
 
-Revision ID: 0009_passkeys
-Revises: 0008_profiles_for_every_account
+Revision ID: 0014_passkeys
+Revises: 0013_oidc_providers
 Create Date: 2026-12-05
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0009_passkeys"
-down_revision: str | None = "0008_profiles_for_every_account"
+revision: str = "0014_passkeys"
+down_revision: str | None = "0013_oidc_providers"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

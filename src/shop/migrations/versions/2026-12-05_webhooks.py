@@ -1,7 +1,7 @@
 """webhooks: endpoints and their deliveries (schema `webhooks`)
 
-Revision ID: 0009_webhooks
-Revises: 0008_profiles_for_every_account
+Revision ID: 0011_webhooks
+Revises: 0010_rate_imports
 Create Date: 2026-12-05 00:00:00.000000+00:00
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0009_webhooks"
-down_revision: str | None = "0008_profiles_for_every_account"
+revision: str = "0011_webhooks"
+down_revision: str | None = "0010_rate_imports"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
