@@ -19,7 +19,7 @@ from shop.auth.passkeys.schemas import (
     PasskeySignIn,
     PasswordConfirmation,
 )
-from shop.auth.sessions.cookies import SessionCookiesDep
+from shop.auth.sessions.cookies import SessionCookiesDep, same_site_sign_in
 from shop.auth.sessions.schemas import TokenPair
 from shop.core.errors import InvalidInput, NotFound, RateLimited
 from shop.core.openapi import operation_ids
@@ -134,8 +134,11 @@ async def authentication_options(
     "/authenticate",
     response_model=TokenPair,
     response_model_exclude_none=True,
-    dependencies=[passkey_limit],
-    responses=problem_responses(errors.PasskeyNotAccepted, errors.AccountDisabled, RateLimited),
+    # In cookie mode a sign-in from another site is refused before it spends the address's budget.
+    dependencies=[Depends(same_site_sign_in), passkey_limit],
+    responses=problem_responses(
+        errors.PasskeyNotAccepted, errors.AccountDisabled, errors.CsrfFailed, RateLimited
+    ),
 )
 async def authenticate(
     body: PasskeySignIn,
