@@ -33,7 +33,11 @@ from shop.auth.errors import EmailTaken, EmailTokenInvalid, LastAdmin
 from shop.auth.lockout import Lockout
 from shop.auth.mfa.repository import MfaChallengeRepository, RecoveryCodeRepository
 from shop.auth.models import EmailChange, User
+from shop.auth.passkeys.repository import PasskeyRepository
+from shop.auth.passkeys.schemas import PasskeyOut
 from shop.auth.passwords import password_problem
+from shop.auth.providers.repository import IdentityRepository
+from shop.auth.providers.schemas import IdentityOut
 from shop.auth.reauth import Reauthentication
 from shop.auth.repository import AuditRepository, UserRepository
 from shop.auth.sessions.repository import SessionRepository
@@ -445,9 +449,15 @@ class ExportService:
                 )
                 for item in await SessionRepository(self.session).list_all(user_id)
             ],
-            # Passkeys and other providers' identities: none can be held yet.
-            passkeys=[],
-            identities=[],
+            # As GET /passkeys and GET /identities show them: names, dates and public facts only.
+            passkeys=[
+                PasskeyOut.model_validate(item).model_dump(mode="json")
+                for item in await PasskeyRepository(self.session).list_newest(user_id)
+            ],
+            identities=[
+                IdentityOut.model_validate(item).model_dump(mode="json")
+                for item in await IdentityRepository(self.session).list_for(user_id)
+            ],
             mfa=ExportedMfa(
                 enabled=user.mfa_enabled,
                 recovery_codes_left=await RecoveryCodeRepository(self.session).count_unused(user_id)
