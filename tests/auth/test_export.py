@@ -6,15 +6,17 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
 from jsonschema import Draft202012Validator
-from sqlalchemy import LargeBinary, select, text
+from sqlalchemy import LargeBinary, select, text, update
 
 from shop.auth.accounts.schemas import PersonalDataExport
+from shop.auth.models import Session, User
 from shop.auth.passkeys.repository import PasskeyRepository
 from shop.auth.providers.repository import IdentityRepository
 from shop.bootstrap import create_app
@@ -223,3 +225,25 @@ async def test_the_export_names_both_addresses_of_a_change_but_not_the_mail_of_o
     assert statuses == [(old, new, "confirmed"), (new, later, "pending")]
     recipients = {mail["to"] for mail in document["mail"]}
     assert recipients == {new, later}
+
+
+async def test_an_account_without_a_password_exports_only_soon_after_signing_in(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    """As a provider-made account: no password member, accepted within REAUTH_MAX_AGE_SECONDS of the
+    session's sign-in, then 403 reauthentication_required."""
+    email = await register_verified(client, app)
+    pair = await login(client, email)
+    session_id = jwt.decode(pair["access_token"], options={"verify_signature": False})["sid"]
+    async with app.state.database.sessions() as session:
+        await session.execute(update(User).where(User.email == email).values(password_hash=None))
+        await session.commit()
+    fresh = await client.post(EXPORT, json={}, headers=bearer(pair))
+    assert fresh.status_code == 200, fresh.text
+    async with app.state.database.sessions() as session:
+        hour_ago = datetime.now(UTC) - timedelta(hours=1)
+        await session.execute(
+            update(Session).where(Session.id == uuid.UUID(session_id)).values(created_at=hour_ago)
+        )
+        await session.commit()
+    assert_problem(await client.post(EXPORT, json={}, headers=bearer(pair)), 403, "reauthentication_required")

@@ -57,7 +57,8 @@ def email_change_service(session: AsyncSession, database: Database, tools: AuthT
 
 
 def export_service(session: AsyncSession, database: Database, tools: AuthTools) -> ExportService:
-    return ExportService(session, tools, Lockout(session, database, tools))
+    lockout = Lockout(session, database, tools)
+    return ExportService(session, tools, reauthentication(session, tools, lockout))
 
 
 def mfa_service(session: AsyncSession, database: Database, tools: AuthTools) -> MfaService:

@@ -273,7 +273,12 @@ async def email_change_confirm(
     "/me/export",
     response_model=PersonalDataExport,
     responses=problem_responses(
-        errors.InvalidCurrentPassword, errors.AccountLocked, RateLimited, bearer=True
+        errors.InvalidCurrentPassword,
+        errors.ReauthenticationRequired,
+        errors.AccountLocked,
+        RateLimited,
+        InvalidInput,
+        bearer=True,
     ),
 )
 async def export_personal_data(

@@ -189,7 +189,7 @@ class EmailChangeRequest(StrictBody):
 class ExportRequest(StrictBody):
     model_config = ConfigDict(json_schema_extra={"examples": [{"password": "correct horse battery"}]})
 
-    password: Password
+    password: ReauthPassword = None
 
 
 class ExportedSession(BaseModel):

@@ -404,10 +404,10 @@ class ExportService:
     the account, each part read where it is kept — the users context's through its public interface,
     the other capabilities' through their repositories — and no secret of any kind."""
 
-    def __init__(self, session: AsyncSession, tools: AuthTools, lockout: Lockout) -> None:
+    def __init__(self, session: AsyncSession, tools: AuthTools, reauth: Reauthentication) -> None:
         self.session = session
         self.tools = tools
-        self.lockout = lockout
+        self.reauth = reauth
         self.users = UserRepository(session)
 
     async def export(
@@ -415,12 +415,12 @@ class ExportService:
         user_id: uuid.UUID,
         session_id: uuid.UUID,
         account: UserOut,
-        password: str,
+        password: str | None,
         client: Client,
     ) -> PersonalDataExport:
         """`account`: the caller's account as GET /me answers it."""
         user = await existing(self.users, user_id)
-        await self.lockout.confirm_password(user, password, client, "personal_data_export")
+        await self.reauth.confirm(user, password, session_id, client, "personal_data_export")
         await self.tools.limiter.hit(EXPORT_LIMIT, "me-export", str(user_id))
         # Audited first, so the export lists itself too.
         await audit(self.session, "personal_data_export", "success", client, user_id)
