@@ -247,3 +247,24 @@ async def test_an_account_without_a_password_exports_only_soon_after_signing_in(
         )
         await session.commit()
     assert_problem(await client.post(EXPORT, json={}, headers=bearer(pair)), 403, "reauthentication_required")
+
+
+async def test_an_account_without_a_password_asks_an_email_change_only_soon_after_signing_in(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    email = await register_verified(client, app)
+    pair = await login(client, email)
+    session_id = jwt.decode(pair["access_token"], options={"verify_signature": False})["sid"]
+    async with app.state.database.sessions() as session:
+        await session.execute(update(User).where(User.email == email).values(password_hash=None))
+        await session.commit()
+    asked = await client.post(f"{AUTH}/email-change", json={"new_email": new_email()}, headers=bearer(pair))
+    assert asked.status_code == 202, asked.text
+    async with app.state.database.sessions() as session:
+        hour_ago = datetime.now(UTC) - timedelta(hours=1)
+        await session.execute(
+            update(Session).where(Session.id == uuid.UUID(session_id)).values(created_at=hour_ago)
+        )
+        await session.commit()
+    late = await client.post(f"{AUTH}/email-change", json={"new_email": new_email()}, headers=bearer(pair))
+    assert_problem(late, 403, "reauthentication_required")

@@ -53,7 +53,8 @@ def provider_service(
 
 
 def email_change_service(session: AsyncSession, database: Database, tools: AuthTools) -> EmailChangeService:
-    return EmailChangeService(session, tools, Lockout(session, database, tools))
+    lockout = Lockout(session, database, tools)
+    return EmailChangeService(session, tools, lockout, reauthentication(session, tools, lockout))
 
 
 def export_service(session: AsyncSession, database: Database, tools: AuthTools) -> ExportService:

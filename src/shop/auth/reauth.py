@@ -10,8 +10,8 @@ not a sign-in: the session's creation is what counts, so a stolen refresh token 
 Wiring: a service receives it built by `shop.auth.dependencies.reauthentication(session, tools,
 lockout)` and calls `confirm(user, password, session_id, client, event)` first thing. Today:
 /change-password and DELETE /me (accounts), /mfa/totp/setup, DELETE /mfa/totp and
-/mfa/recovery-codes (mfa), DELETE /identities/{id} (providers), /me/export (accounts). The passkey
-routes (/passkeys/registration-options, DELETE /passkeys/{id}) and /email-change must use it too; their `password` member is then optional (`shop.auth.schemas.ReauthPassword`)
+/mfa/recovery-codes (mfa), DELETE /identities/{id} (providers), /email-change and /me/export
+(accounts). The passkey routes (/passkeys/registration-options, DELETE /passkeys/{id}) must use it too; their `password` member is then optional (`shop.auth.schemas.ReauthPassword`)
 and their routes declare `ReauthenticationRequired`.
 """
 

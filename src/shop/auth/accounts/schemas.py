@@ -183,7 +183,7 @@ class EmailChangeRequest(StrictBody):
     )
 
     new_email: Email
-    password: Password
+    password: ReauthPassword = None
 
 
 class ExportRequest(StrictBody):

@@ -320,11 +320,14 @@ class EmailChangeService:
     could not learn by registering. Uniqueness is decided at the moment of the change, by the
     database (the unique index on the lower-cased email)."""
 
-    def __init__(self, session: AsyncSession, tools: AuthTools, lockout: Lockout) -> None:
+    def __init__(
+        self, session: AsyncSession, tools: AuthTools, lockout: Lockout, reauth: Reauthentication
+    ) -> None:
         self.session = session
         self.tools = tools
         self.settings = tools.settings
         self.lockout = lockout
+        self.reauth = reauth
         self.users = UserRepository(session)
         self.changes = EmailChangeRepository(session)
         self.email_tokens = EmailTokenRepository(session)
@@ -334,11 +337,13 @@ class EmailChangeService:
         language = await users.preferred_language(self.session, user_id)
         await enqueue(self.session, recipient, MAILS.render(template, language, **values))
 
-    async def ask(self, user_id: uuid.UUID, new_email: str, password: str, client: Client) -> None:
+    async def ask(
+        self, user_id: uuid.UUID, session_id: uuid.UUID, new_email: str, password: str | None, client: Client
+    ) -> None:
         """Mail a confirmation link to `new_email` (or, when it belongs to an account, a mail saying
         so) and a notice to the current address. A newer ask spends the older ones."""
         user = await existing(self.users, user_id)
-        await self.lockout.confirm_password(user, password, client, "email_change_request")
+        await self.reauth.confirm(user, password, session_id, client, "email_change_request")
         new_email = new_email.lower()
         if new_email == user.email.lower():
             raise InvalidInput(["body", "new_email"], "This is already the account's email address.")
