@@ -511,3 +511,19 @@ async def test_the_passkey_page_allows_only_its_own_script_and_style(client: htt
     script = page.text.split("<script>", 1)[1].split("</script>", 1)[0]
     digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
     assert f"script-src 'sha256-{digest}'" in policy
+
+
+async def test_an_account_without_a_password_gets_options_only_soon_after_signing_in(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    email = await register_verified(client, app)
+    pair = await login(client, email)
+    await execute(app, update(User).where(User.email == email).values(password_hash=None))
+    fresh = await client.post(f"{PASSKEYS}/registration-options", json={}, headers=bearer(pair))
+    assert fresh.status_code == 200, fresh.text
+    sid = jwt.decode(pair["access_token"], options={"verify_signature": False})["sid"]
+    await execute(
+        app, update(Session).where(Session.id == sid).values(created_at=text("now() - interval '1 hour'"))
+    )
+    late = await client.post(f"{PASSKEYS}/registration-options", json={}, headers=bearer(pair))
+    assert_problem(late, 403, "reauthentication_required")

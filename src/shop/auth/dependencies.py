@@ -70,7 +70,10 @@ def mfa_service(session: AsyncSession, database: Database, tools: AuthTools) -> 
 
 
 def passkey_service(session: AsyncSession, database: Database, tools: AuthTools) -> PasskeyService:
-    return PasskeyService(session, tools, Lockout(session, database, tools), SessionMinter(session, tools))
+    lockout = Lockout(session, database, tools)
+    return PasskeyService(
+        session, tools, lockout, SessionMinter(session, tools), reauthentication(session, tools, lockout)
+    )
 
 
 async def get_tools(request: Request) -> AuthTools:

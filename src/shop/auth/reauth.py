@@ -11,8 +11,8 @@ Wiring: a service receives it built by `shop.auth.dependencies.reauthentication(
 lockout)` and calls `confirm(user, password, session_id, client, event)` first thing. Today:
 /change-password and DELETE /me (accounts), /mfa/totp/setup, DELETE /mfa/totp and
 /mfa/recovery-codes (mfa), DELETE /identities/{id} (providers), /email-change and /me/export
-(accounts). The passkey routes (/passkeys/registration-options, DELETE /passkeys/{id}) must use it too; their `password` member is then optional (`shop.auth.schemas.ReauthPassword`)
-and their routes declare `ReauthenticationRequired`.
+(accounts), /passkeys/registration-options and DELETE /passkeys/{id} (passkeys, through `_confirm`).
+Their `password` member is optional and their routes declare `ReauthenticationRequired`.
 """
 
 from __future__ import annotations

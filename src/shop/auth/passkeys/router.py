@@ -43,6 +43,7 @@ def _options_example(example: dict[str, Any]) -> dict[int | str, dict[str, Any]]
     responses=_options_example(CREATION_OPTIONS_EXAMPLE)
     | problem_responses(
         errors.InvalidCurrentPassword,
+        errors.ReauthenticationRequired,
         errors.AccountLocked,
         errors.EmailNotVerified,
         errors.PasskeyLimit,
@@ -99,7 +100,13 @@ async def rename_passkey(
     "/{passkey_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(
-        NotFound, errors.InvalidCurrentPassword, errors.AccountLocked, RateLimited, InvalidInput, bearer=True
+        NotFound,
+        errors.InvalidCurrentPassword,
+        errors.ReauthenticationRequired,
+        errors.AccountLocked,
+        RateLimited,
+        InvalidInput,
+        bearer=True,
     ),
 )
 async def remove_passkey(
