@@ -103,6 +103,7 @@ async def rename_passkey(
         NotFound,
         errors.InvalidCurrentPassword,
         errors.ReauthenticationRequired,
+        errors.LastSignInMethod,
         errors.AccountLocked,
         RateLimited,
         InvalidInput,

@@ -42,6 +42,7 @@ from webauthn.helpers.structs import (
 from shop.auth.errors import (
     AccountDisabled,
     EmailNotVerified,
+    LastSignInMethod,
     PasskeyExists,
     PasskeyInvalid,
     PasskeyLimit,
@@ -51,6 +52,7 @@ from shop.auth.lockout import Lockout
 from shop.auth.metrics import LOGINS
 from shop.auth.models import Passkey, User
 from shop.auth.passkeys.repository import AUTHENTICATE, REGISTER, PasskeyRepository
+from shop.auth.providers.repository import IdentityRepository
 from shop.auth.reauth import Reauthentication
 from shop.auth.repository import UserRepository
 from shop.auth.sessions.schemas import TokenPair
@@ -253,6 +255,14 @@ class PasskeyService:
         await self.users.lock_for_update(user_id)
         user = await existing(self.users, user_id)
         await self._confirm(user, password, session_id, client, "passkey_remove")
+        # The last way back in stays: an account without a password and without linked identities
+        # keeps its last passkey.
+        if (
+            user.password_hash is None
+            and await self.passkeys.count(user_id) <= 1
+            and await IdentityRepository(self.session).count_for(user_id) == 0
+        ):
+            raise LastSignInMethod()
         passkey = await self.passkeys.delete(user_id, passkey_id)
         if passkey is None:
             raise NotFound("No such passkey.")
