@@ -301,3 +301,26 @@ async def test_default_mode_refuses_no_origin(database_url: str, tmp_path: Path,
                 headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
             )
             assert response.status_code == 200 and "csrf_token" not in response.json()
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (
+            "/api/v1/auth/passkeys/authenticate",
+            {"credential": {"id": "x", "rawId": "x", "type": "public-key"}},
+        ),
+        ("/api/v1/auth/oidc/exchange", {"code": "x" * 43, "code_verifier": "v" * 43}),
+    ],
+)
+async def test_passkey_and_provider_sign_ins_refuse_another_site(
+    spa: httpx.AsyncClient, path: str, body: dict[str, Any]
+) -> None:
+    """The passkey sign-in and the provider exchange set the cookies as /login does, so they refuse
+    a cross-site origin as it does (before spending the address's budget)."""
+    response = await spa.post(path, headers={"Origin": "https://evil.example"}, json=body)
+    assert response.status_code == 403, response.text
+    assert response.json()["code"] == "csrf_failed"
+    assert "set-cookie" not in response.headers
+    allowed = await spa.post(path, headers={"Origin": SPA}, json=body)
+    assert allowed.json().get("code") != "csrf_failed", allowed.text

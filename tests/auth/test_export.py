@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
 from jsonschema import Draft202012Validator
-from sqlalchemy import LargeBinary, select, text
+from sqlalchemy import LargeBinary, select, text, update
 
 from shop.auth.accounts.schemas import PersonalDataExport
+from shop.auth.models import Session, User
+from shop.auth.passkeys.repository import PasskeyRepository
+from shop.auth.providers.repository import IdentityRepository
 from shop.bootstrap import create_app
 from shop.core.config import Settings
 from shop.core.db import Base, Database
@@ -60,6 +65,27 @@ async def stored_secrets(database: Database) -> set[str]:
     return found
 
 
+AAGUID = uuid.UUID("08987058-cadc-4b81-b6e1-30de50dcbe96")
+
+
+async def hold_a_passkey_and_an_identity(database: Database, user_id: uuid.UUID, email: str) -> None:
+    """A passkey and a linked identity, stored as their capabilities store them."""
+    async with database.sessions() as session:
+        await PasskeyRepository(session).add(
+            user_id=user_id,
+            credential_id=b"credential-id-of-the-export-test",
+            public_key=b"public-key-of-the-export-test",
+            sign_count=0,
+            transports=["internal"],
+            backup_eligible=True,
+            backed_up=True,
+            aaguid=AAGUID,
+            name="Laptop",
+        )
+        await IdentityRepository(session).add(user_id, "google", "sub-1", email)
+        await session.commit()
+
+
 async def export(client: httpx.AsyncClient, pair: dict[str, Any], password: str = PASSWORD) -> httpx.Response:
     return await client.post(EXPORT, json={"password": password}, headers=bearer(pair))
 
@@ -80,9 +106,11 @@ async def test_the_export_holds_every_part_and_no_secret(settings: Settings, db:
         wanted = new_email()
         assert (await ask_email_change(client, pair, wanted)).status_code == 202
 
+        user_id = pair["user"]["id"]
+        await hold_a_passkey_and_an_identity(app.state.database, uuid.UUID(user_id), email)
+
         response = await export(client, pair)
         assert response.status_code == 200, response.text
-        user_id = pair["user"]["id"]
         assert response.headers["content-disposition"] == f'attachment; filename="shop-export-{user_id}.json"'
         assert response.headers["content-type"] == "application/json"
         assert response.headers["cache-control"] == "no-store"
@@ -116,7 +144,17 @@ async def test_the_export_holds_every_part_and_no_secret(settings: Settings, db:
         assert (email, "Confirm your email address") in subjects
         assert (email, "Two-step sign-in is on") in subjects
         assert (wanted, "Confirm your new email address") in subjects
-        assert document["passkeys"] == [] and document["identities"] == []
+        # As GET /passkeys and GET /identities show them (their hashes and keys are in `secrets`).
+        (passkey,) = document["passkeys"]
+        assert (passkey["name"], passkey["transports"], passkey["aaguid"]) == (
+            "Laptop",
+            ["internal"],
+            str(AAGUID),
+        )
+        assert passkey == (await client.get(f"{AUTH}/passkeys", headers=bearer(pair))).json()[0]
+        (identity,) = document["identities"]
+        assert (identity["provider"], identity["subject"], identity["email"]) == ("google", "sub-1", email)
+        assert identity == (await client.get(f"{AUTH}/identities", headers=bearer(pair))).json()[0]
 
         # No secret of any kind: neither what the database holds nor what the user was shown.
         body = response.text
@@ -187,3 +225,46 @@ async def test_the_export_names_both_addresses_of_a_change_but_not_the_mail_of_o
     assert statuses == [(old, new, "confirmed"), (new, later, "pending")]
     recipients = {mail["to"] for mail in document["mail"]}
     assert recipients == {new, later}
+
+
+async def test_an_account_without_a_password_exports_only_soon_after_signing_in(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    """As a provider-made account: no password member, accepted within REAUTH_MAX_AGE_SECONDS of the
+    session's sign-in, then 403 reauthentication_required."""
+    email = await register_verified(client, app)
+    pair = await login(client, email)
+    session_id = jwt.decode(pair["access_token"], options={"verify_signature": False})["sid"]
+    async with app.state.database.sessions() as session:
+        await session.execute(update(User).where(User.email == email).values(password_hash=None))
+        await session.commit()
+    fresh = await client.post(EXPORT, json={}, headers=bearer(pair))
+    assert fresh.status_code == 200, fresh.text
+    async with app.state.database.sessions() as session:
+        hour_ago = datetime.now(UTC) - timedelta(hours=1)
+        await session.execute(
+            update(Session).where(Session.id == uuid.UUID(session_id)).values(created_at=hour_ago)
+        )
+        await session.commit()
+    assert_problem(await client.post(EXPORT, json={}, headers=bearer(pair)), 403, "reauthentication_required")
+
+
+async def test_an_account_without_a_password_asks_an_email_change_only_soon_after_signing_in(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    email = await register_verified(client, app)
+    pair = await login(client, email)
+    session_id = jwt.decode(pair["access_token"], options={"verify_signature": False})["sid"]
+    async with app.state.database.sessions() as session:
+        await session.execute(update(User).where(User.email == email).values(password_hash=None))
+        await session.commit()
+    asked = await client.post(f"{AUTH}/email-change", json={"new_email": new_email()}, headers=bearer(pair))
+    assert asked.status_code == 202, asked.text
+    async with app.state.database.sessions() as session:
+        hour_ago = datetime.now(UTC) - timedelta(hours=1)
+        await session.execute(
+            update(Session).where(Session.id == uuid.UUID(session_id)).values(created_at=hour_ago)
+        )
+        await session.commit()
+    late = await client.post(f"{AUTH}/email-change", json={"new_email": new_email()}, headers=bearer(pair))
+    assert_problem(late, 403, "reauthentication_required")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 from sqlalchemy import func, select, text, update
 
 from shop.auth.models import AuditEvent, Passkey, PasskeyChallenge, PasskeyUser, Session, User
+from shop.auth.passkeys.repository import PasskeyRepository
 from shop.auth.sessions.cookies import REFRESH_COOKIE
 from shop.core.config import Settings
 from shop.core.db import Database
@@ -511,3 +513,48 @@ async def test_the_passkey_page_allows_only_its_own_script_and_style(client: htt
     script = page.text.split("<script>", 1)[1].split("</script>", 1)[0]
     digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
     assert f"script-src 'sha256-{digest}'" in policy
+
+
+async def test_an_account_without_a_password_gets_options_only_soon_after_signing_in(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    email = await register_verified(client, app)
+    pair = await login(client, email)
+    await execute(app, update(User).where(User.email == email).values(password_hash=None))
+    fresh = await client.post(f"{PASSKEYS}/registration-options", json={}, headers=bearer(pair))
+    assert fresh.status_code == 200, fresh.text
+    sid = jwt.decode(pair["access_token"], options={"verify_signature": False})["sid"]
+    await execute(
+        app, update(Session).where(Session.id == sid).values(created_at=text("now() - interval '1 hour'"))
+    )
+    late = await client.post(f"{PASSKEYS}/registration-options", json={}, headers=bearer(pair))
+    assert_problem(late, 403, "reauthentication_required")
+
+
+async def test_the_last_passkey_of_an_account_without_a_password_or_identity_stays(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    email = await register_verified(client, app)
+    pair = await login(client, email)
+    user_id = pair["user"]["id"]
+    await execute(app, update(User).where(User.email == email).values(password_hash=None))
+    async with app.state.database.sessions() as session:
+        for n in (1, 2):
+            await PasskeyRepository(session).add(
+                user_id=uuid.UUID(user_id),
+                credential_id=f"cred-{n}".encode(),
+                public_key=b"key",
+                sign_count=0,
+                transports=[],
+                backup_eligible=True,
+                backed_up=True,
+                aaguid=uuid.UUID(int=0),
+                name=f"Key {n}",
+            )
+        await session.commit()
+    first, second = (await client.get(PASSKEYS, headers=bearer(pair))).json()
+    assert (
+        await client.request("DELETE", f"{PASSKEYS}/{first['id']}", headers=bearer(pair), json={})
+    ).status_code == 204
+    last = await client.request("DELETE", f"{PASSKEYS}/{second['id']}", headers=bearer(pair), json={})
+    assert_problem(last, 409, "last_sign_in_method")

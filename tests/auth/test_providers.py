@@ -4,6 +4,7 @@ exchange. `local` is oidc-provider-mock; `double` a provider whose answers the t
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from shop.auth.models import LinkedIdentity, OidcCode, OidcState, User
+from shop.auth.passkeys.repository import PasskeyRepository
 from shop.core.config import Settings
 from shop.core.db import Database
 from shop.core.mail.outbox import OutboxMail
@@ -404,6 +406,24 @@ async def test_the_last_way_in_of_an_account_without_a_password_stays(
     identity = (await client.get(f"{AUTH}/identities", headers=bearer(pair))).json()[0]
     response = await client.request("DELETE", f"{AUTH}/identities/{identity['id']}", headers=bearer(pair))
     assert_problem(response, 409, "last_sign_in_method")
+
+    # With a passkey held, the identity is not the last way in: it goes.
+    user_id = uuid.UUID(pair["user"]["id"])
+    async with app.state.database.sessions() as session:
+        await PasskeyRepository(session).add(
+            user_id=user_id,
+            credential_id=b"credential-of-the-last-way-in-test",
+            public_key=b"public-key-of-the-last-way-in-test",
+            sign_count=0,
+            transports=["internal"],
+            backup_eligible=True,
+            backed_up=True,
+            aaguid=uuid.UUID(int=0),
+            name="Laptop",
+        )
+        await session.commit()
+    response = await client.request("DELETE", f"{AUTH}/identities/{identity['id']}", headers=bearer(pair))
+    assert response.status_code == 204, response.text
 
     # An account with a password removes its linked provider (with the password), and is mailed.
     email = await register_verified(client, app)

@@ -95,6 +95,13 @@ def test_one_scrape_sums_both_workers_and_is_guarded(tmp_path: Path, empty_datab
             assert scraped.status_code == 200
             assert counted(scraped.text) == sent
             assert "process_resident_memory_bytes" in scraped.text
+            # Ages computed at scrape time are there too (a set_function gauge would not be).
+            ages = [
+                row
+                for row in scraped.text.splitlines()
+                if row.startswith("shop_exchange_rate_newest_age_seconds")
+            ]
+            assert [row.split()[0] for row in ages] == ["shop_exchange_rate_newest_age_seconds"], ages
 
         # PUBLIC_URL is unset: links and the issuer follow the port.
         metadata = httpx.get(f"{base}/.well-known/oauth-authorization-server", timeout=10).json()

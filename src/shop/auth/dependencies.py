@@ -53,11 +53,13 @@ def provider_service(
 
 
 def email_change_service(session: AsyncSession, database: Database, tools: AuthTools) -> EmailChangeService:
-    return EmailChangeService(session, tools, Lockout(session, database, tools))
+    lockout = Lockout(session, database, tools)
+    return EmailChangeService(session, tools, lockout, reauthentication(session, tools, lockout))
 
 
 def export_service(session: AsyncSession, database: Database, tools: AuthTools) -> ExportService:
-    return ExportService(session, tools, Lockout(session, database, tools))
+    lockout = Lockout(session, database, tools)
+    return ExportService(session, tools, reauthentication(session, tools, lockout))
 
 
 def mfa_service(session: AsyncSession, database: Database, tools: AuthTools) -> MfaService:
@@ -68,7 +70,10 @@ def mfa_service(session: AsyncSession, database: Database, tools: AuthTools) -> 
 
 
 def passkey_service(session: AsyncSession, database: Database, tools: AuthTools) -> PasskeyService:
-    return PasskeyService(session, tools, Lockout(session, database, tools), SessionMinter(session, tools))
+    lockout = Lockout(session, database, tools)
+    return PasskeyService(
+        session, tools, lockout, SessionMinter(session, tools), reauthentication(session, tools, lockout)
+    )
 
 
 async def get_tools(request: Request) -> AuthTools:

@@ -10,10 +10,9 @@ not a sign-in: the session's creation is what counts, so a stolen refresh token 
 Wiring: a service receives it built by `shop.auth.dependencies.reauthentication(session, tools,
 lockout)` and calls `confirm(user, password, session_id, client, event)` first thing. Today:
 /change-password and DELETE /me (accounts), /mfa/totp/setup, DELETE /mfa/totp and
-/mfa/recovery-codes (mfa), DELETE /identities/{id} (providers). The passkey routes
-(/passkeys/registration-options, DELETE /passkeys/{id}), /email-change and /me/export must use it
-too when they land; their `password` member is then optional (`shop.auth.schemas.ReauthPassword`)
-and their routes declare `ReauthenticationRequired`.
+/mfa/recovery-codes (mfa), DELETE /identities/{id} (providers), /email-change and /me/export
+(accounts), /passkeys/registration-options and DELETE /passkeys/{id} (passkeys, through `_confirm`).
+Their `password` member is optional and their routes declare `ReauthenticationRequired`.
 """
 
 from __future__ import annotations

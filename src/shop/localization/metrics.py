@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client import Gauge
-
-from shop.core.metrics import REGISTRY
+from shop.core.metrics import scrape_time_gauge
 
 
 class NewestRate:
@@ -21,9 +19,10 @@ class NewestRate:
 
 
 NEWEST_RATE = NewestRate()
-NEWEST_RATE_AGE = Gauge(
+# Computed by the worker that answers the scrape: a set_function gauge has no place in the files
+# of multiprocess mode, and would be missing from /metrics under `shop serve`.
+scrape_time_gauge(
     "shop_exchange_rate_newest_age_seconds",
     "Age of the newest exchange rate in force (0 until the first is seen).",
-    registry=REGISTRY,
+    NEWEST_RATE.age_seconds,
 )
-NEWEST_RATE_AGE.set_function(NEWEST_RATE.age_seconds)

@@ -235,7 +235,12 @@ EMAIL_CHANGE_ASKED = (
     status_code=status.HTTP_202_ACCEPTED,
     response_model=MessageResponse,
     responses=problem_responses(
-        errors.InvalidCurrentPassword, errors.AccountLocked, InvalidInput, RateLimited, bearer=True
+        errors.InvalidCurrentPassword,
+        errors.ReauthenticationRequired,
+        errors.AccountLocked,
+        InvalidInput,
+        RateLimited,
+        bearer=True,
     ),
 )
 async def email_change(
@@ -248,7 +253,7 @@ async def email_change(
     The answer is the same when the new address belongs to another account: that address is then
     mailed that it already has an account, instead of a link. A wrong password counts as a failed
     login. Asks are limited per account and per new address, as password-reset asks are."""
-    await service.ask(principal.user_id, body.new_email, body.password, client)
+    await service.ask(principal.user_id, principal.session_id, body.new_email, body.password, client)
     return MessageResponse(message=EMAIL_CHANGE_ASKED)
 
 
@@ -273,7 +278,12 @@ async def email_change_confirm(
     "/me/export",
     response_model=PersonalDataExport,
     responses=problem_responses(
-        errors.InvalidCurrentPassword, errors.AccountLocked, RateLimited, bearer=True
+        errors.InvalidCurrentPassword,
+        errors.ReauthenticationRequired,
+        errors.AccountLocked,
+        RateLimited,
+        InvalidInput,
+        bearer=True,
     ),
 )
 async def export_personal_data(

@@ -183,13 +183,13 @@ class EmailChangeRequest(StrictBody):
     )
 
     new_email: Email
-    password: Password
+    password: ReauthPassword = None
 
 
 class ExportRequest(StrictBody):
     model_config = ConfigDict(json_schema_extra={"examples": [{"password": "correct horse battery"}]})
 
-    password: Password
+    password: ReauthPassword = None
 
 
 class ExportedSession(BaseModel):
@@ -257,6 +257,9 @@ class PersonalDataExport(BaseModel):
                         "mfa_enabled": True,
                         "created_at": "2026-11-20T09:30:00Z",
                         "last_login_at": "2026-12-05T09:58:00Z",
+                        "has_password": True,
+                        "identities": ["google"],
+                        "passkeys": 1,
                     },
                     "profile": {
                         "user_id": "3f2b8c1e-7a4d-4e9b-9c0f-1d2e3f4a5b6c",
@@ -283,8 +286,27 @@ class PersonalDataExport(BaseModel):
                             "current": True,
                         }
                     ],
-                    "passkeys": [],
-                    "identities": [],
+                    "passkeys": [
+                        {
+                            "id": "5e4d3c2b-1a0f-4e9d-8c7b-6a5f4e3d2c1b",
+                            "name": "Laptop",
+                            "created_at": "2026-12-05T09:30:00Z",
+                            "last_used_at": "2026-12-05T09:58:00Z",
+                            "backed_up": True,
+                            "transports": ["internal", "hybrid"],
+                            "aaguid": "08987058-cadc-4b81-b6e1-30de50dcbe96",
+                        }
+                    ],
+                    "identities": [
+                        {
+                            "id": "5c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
+                            "provider": "google",
+                            "subject": "110169484474386276334",
+                            "email": "ada@example.com",
+                            "created_at": "2026-12-01T09:30:00Z",
+                            "last_used_at": "2026-12-01T09:30:00Z",
+                        }
+                    ],
                     "mfa": {"enabled": True, "recovery_codes_left": 9},
                     "audit_events": [
                         {
@@ -322,8 +344,8 @@ class PersonalDataExport(BaseModel):
     profile: dict[str, Any] | None = Field(description="As GET /api/v1/profile shows it.")
     addresses: list[dict[str, Any]] = Field(description="As GET /api/v1/addresses shows them.")
     sessions: list[ExportedSession]
-    passkeys: list[dict[str, Any]]
-    identities: list[dict[str, Any]]
+    passkeys: list[dict[str, Any]] = Field(description="As GET /api/v1/auth/passkeys shows them.")
+    identities: list[dict[str, Any]] = Field(description="As GET /api/v1/auth/identities shows them.")
     mfa: ExportedMfa
     audit_events: list[ExportedAuditEvent]
     email_changes: list[ExportedEmailChange] = Field(

@@ -33,7 +33,11 @@ from shop.auth.errors import EmailTaken, EmailTokenInvalid, LastAdmin
 from shop.auth.lockout import Lockout
 from shop.auth.mfa.repository import MfaChallengeRepository, RecoveryCodeRepository
 from shop.auth.models import EmailChange, User
+from shop.auth.passkeys.repository import PasskeyRepository
+from shop.auth.passkeys.schemas import PasskeyOut
 from shop.auth.passwords import password_problem
+from shop.auth.providers.repository import IdentityRepository
+from shop.auth.providers.schemas import IdentityOut
 from shop.auth.reauth import Reauthentication
 from shop.auth.repository import AuditRepository, UserRepository
 from shop.auth.sessions.repository import SessionRepository
@@ -316,11 +320,14 @@ class EmailChangeService:
     could not learn by registering. Uniqueness is decided at the moment of the change, by the
     database (the unique index on the lower-cased email)."""
 
-    def __init__(self, session: AsyncSession, tools: AuthTools, lockout: Lockout) -> None:
+    def __init__(
+        self, session: AsyncSession, tools: AuthTools, lockout: Lockout, reauth: Reauthentication
+    ) -> None:
         self.session = session
         self.tools = tools
         self.settings = tools.settings
         self.lockout = lockout
+        self.reauth = reauth
         self.users = UserRepository(session)
         self.changes = EmailChangeRepository(session)
         self.email_tokens = EmailTokenRepository(session)
@@ -330,11 +337,13 @@ class EmailChangeService:
         language = await users.preferred_language(self.session, user_id)
         await enqueue(self.session, recipient, MAILS.render(template, language, **values))
 
-    async def ask(self, user_id: uuid.UUID, new_email: str, password: str, client: Client) -> None:
+    async def ask(
+        self, user_id: uuid.UUID, session_id: uuid.UUID, new_email: str, password: str | None, client: Client
+    ) -> None:
         """Mail a confirmation link to `new_email` (or, when it belongs to an account, a mail saying
         so) and a notice to the current address. A newer ask spends the older ones."""
         user = await existing(self.users, user_id)
-        await self.lockout.confirm_password(user, password, client, "email_change_request")
+        await self.reauth.confirm(user, password, session_id, client, "email_change_request")
         new_email = new_email.lower()
         if new_email == user.email.lower():
             raise InvalidInput(["body", "new_email"], "This is already the account's email address.")
@@ -400,10 +409,10 @@ class ExportService:
     the account, each part read where it is kept — the users context's through its public interface,
     the other capabilities' through their repositories — and no secret of any kind."""
 
-    def __init__(self, session: AsyncSession, tools: AuthTools, lockout: Lockout) -> None:
+    def __init__(self, session: AsyncSession, tools: AuthTools, reauth: Reauthentication) -> None:
         self.session = session
         self.tools = tools
-        self.lockout = lockout
+        self.reauth = reauth
         self.users = UserRepository(session)
 
     async def export(
@@ -411,12 +420,12 @@ class ExportService:
         user_id: uuid.UUID,
         session_id: uuid.UUID,
         account: UserOut,
-        password: str,
+        password: str | None,
         client: Client,
     ) -> PersonalDataExport:
         """`account`: the caller's account as GET /me answers it."""
         user = await existing(self.users, user_id)
-        await self.lockout.confirm_password(user, password, client, "personal_data_export")
+        await self.reauth.confirm(user, password, session_id, client, "personal_data_export")
         await self.tools.limiter.hit(EXPORT_LIMIT, "me-export", str(user_id))
         # Audited first, so the export lists itself too.
         await audit(self.session, "personal_data_export", "success", client, user_id)
@@ -445,9 +454,15 @@ class ExportService:
                 )
                 for item in await SessionRepository(self.session).list_all(user_id)
             ],
-            # Passkeys and other providers' identities: none can be held yet.
-            passkeys=[],
-            identities=[],
+            # As GET /passkeys and GET /identities show them: names, dates and public facts only.
+            passkeys=[
+                PasskeyOut.model_validate(item).model_dump(mode="json")
+                for item in await PasskeyRepository(self.session).list_newest(user_id)
+            ],
+            identities=[
+                IdentityOut.model_validate(item).model_dump(mode="json")
+                for item in await IdentityRepository(self.session).list_for(user_id)
+            ],
             mfa=ExportedMfa(
                 enabled=user.mfa_enabled,
                 recovery_codes_left=await RecoveryCodeRepository(self.session).count_unused(user_id)

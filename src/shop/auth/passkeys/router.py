@@ -19,7 +19,7 @@ from shop.auth.passkeys.schemas import (
     PasskeySignIn,
     PasswordConfirmation,
 )
-from shop.auth.sessions.cookies import SessionCookiesDep
+from shop.auth.sessions.cookies import SessionCookiesDep, same_site_sign_in
 from shop.auth.sessions.schemas import TokenPair
 from shop.core.errors import InvalidInput, NotFound, RateLimited
 from shop.core.openapi import operation_ids
@@ -43,6 +43,7 @@ def _options_example(example: dict[str, Any]) -> dict[int | str, dict[str, Any]]
     responses=_options_example(CREATION_OPTIONS_EXAMPLE)
     | problem_responses(
         errors.InvalidCurrentPassword,
+        errors.ReauthenticationRequired,
         errors.AccountLocked,
         errors.EmailNotVerified,
         errors.PasskeyLimit,
@@ -99,7 +100,14 @@ async def rename_passkey(
     "/{passkey_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(
-        NotFound, errors.InvalidCurrentPassword, errors.AccountLocked, RateLimited, InvalidInput, bearer=True
+        NotFound,
+        errors.InvalidCurrentPassword,
+        errors.ReauthenticationRequired,
+        errors.LastSignInMethod,
+        errors.AccountLocked,
+        RateLimited,
+        InvalidInput,
+        bearer=True,
     ),
 )
 async def remove_passkey(
@@ -134,8 +142,11 @@ async def authentication_options(
     "/authenticate",
     response_model=TokenPair,
     response_model_exclude_none=True,
-    dependencies=[passkey_limit],
-    responses=problem_responses(errors.PasskeyNotAccepted, errors.AccountDisabled, RateLimited),
+    # In cookie mode a sign-in from another site is refused before it spends the address's budget.
+    dependencies=[Depends(same_site_sign_in), passkey_limit],
+    responses=problem_responses(
+        errors.PasskeyNotAccepted, errors.AccountDisabled, errors.CsrfFailed, RateLimited
+    ),
 )
 async def authenticate(
     body: PasskeySignIn,

@@ -42,6 +42,7 @@ from webauthn.helpers.structs import (
 from shop.auth.errors import (
     AccountDisabled,
     EmailNotVerified,
+    LastSignInMethod,
     PasskeyExists,
     PasskeyInvalid,
     PasskeyLimit,
@@ -51,12 +52,14 @@ from shop.auth.lockout import Lockout
 from shop.auth.metrics import LOGINS
 from shop.auth.models import Passkey, User
 from shop.auth.passkeys.repository import AUTHENTICATE, REGISTER, PasskeyRepository
+from shop.auth.providers.repository import IdentityRepository
+from shop.auth.reauth import Reauthentication
 from shop.auth.repository import UserRepository
 from shop.auth.sessions.schemas import TokenPair
 from shop.auth.sessions.service import SessionMinter
 from shop.auth.tools import MAILS, AuthTools, Client, audit, existing
 from shop.core.config import Settings
-from shop.core.errors import InvalidInput, NotFound, ShopError
+from shop.core.errors import NotFound, ShopError
 from shop.core.logging import bind_user
 from shop.core.mail.outbox import enqueue
 from shop.users import public as users
@@ -102,8 +105,14 @@ class RelyingParty:
 
 class PasskeyService:
     def __init__(
-        self, session: AsyncSession, tools: AuthTools, lockout: Lockout, minter: SessionMinter
+        self,
+        session: AsyncSession,
+        tools: AuthTools,
+        lockout: Lockout,
+        minter: SessionMinter,
+        reauth: Reauthentication,
     ) -> None:
+        self.reauth = reauth
         self.session = session
         self.tools = tools
         self.lockout = lockout
@@ -117,12 +126,9 @@ class PasskeyService:
     async def _confirm(
         self, user: User, password: str | None, session_id: uuid.UUID, client: Client, event: str
     ) -> None:
-        """Re-authentication before a sensitive act. Today every account has a password: it is
-        asked, and a wrong one counts towards the lockout. (The rule for accounts without one — a
-        recent sign-in of `session_id` — replaces this method.)"""
-        if password is None:
-            raise InvalidInput(["body", "password"], "Field required", "missing")
-        await self.lockout.confirm_password(user, password, client, event)
+        """Re-authentication before a sensitive act: the password of an account that has one (a
+        wrong one counts towards the lockout), else a recent sign-in of `session_id`."""
+        await self.reauth.confirm(user, password, session_id, client, event)
 
     async def _mail(self, user: User, template: str, **values: str) -> None:
         language = await users.preferred_language(self.session, user.id)
@@ -249,6 +255,14 @@ class PasskeyService:
         await self.users.lock_for_update(user_id)
         user = await existing(self.users, user_id)
         await self._confirm(user, password, session_id, client, "passkey_remove")
+        # The last way back in stays: an account without a password and without linked identities
+        # keeps its last passkey.
+        if (
+            user.password_hash is None
+            and await self.passkeys.count(user_id) <= 1
+            and await IdentityRepository(self.session).count_for(user_id) == 0
+        ):
+            raise LastSignInMethod()
         passkey = await self.passkeys.delete(user_id, passkey_id)
         if passkey is None:
             raise NotFound("No such passkey.")

@@ -22,7 +22,7 @@ from shop.auth.providers.schemas import (
     UnlinkRequest,
 )
 from shop.auth.providers.service import ProviderService
-from shop.auth.sessions.cookies import SessionCookiesDep
+from shop.auth.sessions.cookies import SessionCookiesDep, same_site_sign_in
 from shop.auth.sessions.schemas import TokenPair
 from shop.core.db import DatabaseDep, SessionDep, WritingSessionDep
 from shop.core.errors import NotAuthenticated, NotFound, RateLimited, ServiceUnavailable
@@ -168,9 +168,14 @@ async def oidc_callback(
     "/oidc/exchange",
     response_model=TokenPair,
     response_model_exclude_none=True,
-    dependencies=[oidc_limit],
+    # In cookie mode a sign-in from another site is refused before it spends the address's budget.
+    dependencies=[Depends(same_site_sign_in), oidc_limit],
     responses=problem_responses(
-        errors.OidcCodeInvalid, errors.SecondStepRequired, errors.AccountDisabled, RateLimited
+        errors.OidcCodeInvalid,
+        errors.SecondStepRequired,
+        errors.AccountDisabled,
+        errors.CsrfFailed,
+        RateLimited,
     ),
 )
 async def oidc_exchange(

@@ -32,6 +32,7 @@ from shop.auth.errors import (
     RedirectNotAllowed,
 )
 from shop.auth.models import LinkedIdentity, OidcState, User
+from shop.auth.passkeys.repository import PasskeyRepository
 from shop.auth.providers.oidc import OidcProvider, OidcProviders, ProviderAnswerInvalid, s256
 from shop.auth.providers.repository import IdentityRepository, OidcCodeRepository, OidcStateRepository
 from shop.auth.reauth import Reauthentication
@@ -323,8 +324,12 @@ class ProviderService:
         identity = await self.identities.get_owned(user_id, identity_id)
         if identity is None:
             raise NotFound("No such identity.")
-        # TODO(passkeys): count the account's passkeys too once they exist on main.
-        if user.password_hash is None and await self.identities.count_for(user_id) <= 1:
+        # A passkey is a way back in too: only the last of password, identities and passkeys is kept.
+        if (
+            user.password_hash is None
+            and await self.identities.count_for(user_id) <= 1
+            and await PasskeyRepository(self.session).count(user_id) == 0
+        ):
             raise LastSignInMethod()
         await self.identities.delete(identity.id)
         await self._mail(user, "identity_unlinked", provider=identity.provider)
