@@ -143,6 +143,9 @@ async def test_two_instances_behave_as_one(
         "LOCKOUT_THRESHOLD": "3",
         # Each check below plays another client address, so their login budgets do not mix.
         "TRUSTED_PROXIES": "127.0.0.1/32",
+        # Instances behind one address share one PUBLIC_URL (unset, each would take its own port
+        # as its token issuer, and refuse the other's tokens).
+        "PUBLIC_URL": "http://shop.example",
     }
     one = ShopServer(tmp_path / "one" / "data", **env)
     two = ShopServer(tmp_path / "two" / "data", **env)

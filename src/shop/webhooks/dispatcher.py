@@ -123,6 +123,7 @@ class WebhookDispatcher(BackgroundLoop):
         self.lease_seconds = settings.webhook_timeout_seconds + LEASE_MARGIN_SECONDS
         self._targets: dict[uuid.UUID, _Target] = {}
         self._retired: list[_Target] = []
+        self._shown_endpoints: set[str] = set()  # the endpoints the backlog gauges show
         self._in_flight: dict[uuid.UUID, int] = defaultdict(int)
         self._tasks: set[asyncio.Task[None]] = set()
         self._outcomes: list[Outcome] = []
@@ -307,9 +308,14 @@ class WebhookDispatcher(BackgroundLoop):
     async def _refresh_stats(self) -> None:
         async with self.database.read_sessions() as session:
             backlog = await DeliveryRepository(session).backlog()
-        BACKLOG.clear()
-        OLDEST_PENDING_AGE.clear()
         now = datetime.now(UTC)
+        shown = {str(endpoint_id) for endpoint_id, _, _ in backlog}
+        # An endpoint whose backlog drained reads 0 (prometheus_client's multiprocess mode, which
+        # `shop serve` runs, cannot clear a gauge's labels).
+        for gone in self._shown_endpoints - shown:
+            BACKLOG.labels(gone).set(0)
+            OLDEST_PENDING_AGE.labels(gone).set(0)
+        self._shown_endpoints = shown
         for endpoint_id, count, oldest in backlog:
             BACKLOG.labels(str(endpoint_id)).set(count)
             OLDEST_PENDING_AGE.labels(str(endpoint_id)).set(max(0.0, (now - oldest).total_seconds()))
