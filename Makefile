@@ -51,6 +51,8 @@ install-serve: $(SERVE_INSTALLED)  ## only what serving needs
 run: $(SERVE_INSTALLED)  ## migrate and serve http://127.0.0.1:8000 (docs at /docs)
 	$(BIN)/shop serve --host 127.0.0.1 --port 8000
 
+test: lint typecheck imports pytest  ## everything CI checks
+
 # Rewrites the lock files from pyproject.toml: the newest versions its bounds allow, for every
 # platform and Python 3.11 and later. Commit them; the next `make run`/`make test` installs them.
 UV_COMPILE = $(UV_PIP) compile --generate-hashes --universal --python-version 3.11
