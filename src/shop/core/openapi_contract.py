@@ -32,7 +32,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
-from shop.core.db import get_database, get_session, get_writing_session
+from shop.core.db import get_database, get_session
 from shop.core.errors import ServiceUnavailable
 from shop.core.problems import (
     PROBLEM_JSON,
@@ -71,7 +71,7 @@ HEADERS: dict[str, dict[str, Any]] = {
 }
 
 # Dependencies that reach the database: an operation using one may answer 503 during an outage.
-DATABASE_DEPENDENCIES: tuple[Callable[..., Any], ...] = (get_session, get_writing_session, get_database)
+DATABASE_DEPENDENCIES: tuple[Callable[..., Any], ...] = (get_session, get_database)
 
 
 def _uses(dependant: Dependant, calls: Iterable[Callable[..., Any]]) -> bool:

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 from pydantic import BaseModel, TypeAdapter
 
+from shop.core.db import READS_ONLY
 from shop.core.errors import Forbidden, InvalidInput
 from shop.core.openapi import operation_ids
 from shop.core.problems import problem_responses
@@ -214,6 +215,7 @@ def _rate_out(rate: service.Rate) -> RateOut:
 
 @reference_router.get(
     "/languages",
+    dependencies=[READS_ONLY],
     response_model=list[LanguageOut],
     responses=NOT_MODIFIED,
     summary="List active languages",
@@ -234,6 +236,7 @@ async def list_languages(request: Request, languages: LanguageServiceDep, lang: 
 
 @reference_router.get(
     "/currencies",
+    dependencies=[READS_ONLY],
     response_model=list[CurrencyOut],
     responses=NOT_MODIFIED,
     summary="List active currencies",
@@ -305,6 +308,7 @@ async def get_address_format(
 
 @router.get(
     "/money/format",
+    dependencies=[READS_ONLY],
     response_model=MoneyOut,
     responses=problem_responses(UnknownCurrency, InvalidInput),
     summary="Write an amount as a locale does",
@@ -347,6 +351,7 @@ def _money_locale(locale: str | None, accept_language: str | None) -> cldr.Local
 
 @router.get(
     "/exchange-rates",
+    dependencies=[READS_ONLY],
     response_model=RateTableOut,
     responses=problem_responses(UnknownCurrency, InvalidInput),
     summary="Current rates from one currency",
@@ -373,6 +378,7 @@ async def list_exchange_rates(
 
 @router.get(
     "/exchange-rates/{from}/{to}",
+    dependencies=[READS_ONLY],
     response_model=RateOut,
     responses=problem_responses(RateNotFound, UnknownCurrency, InvalidInput),
     summary="The rate of a pair at an instant",
@@ -390,6 +396,7 @@ async def get_exchange_rate(
 
 @router.get(
     "/convert",
+    dependencies=[READS_ONLY],
     response_model=ConversionOut,
     response_model_exclude_none=True,
     responses=problem_responses(RateNotFound, UnknownCurrency, InvalidInput),

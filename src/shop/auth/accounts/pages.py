@@ -24,6 +24,7 @@ from fastapi.responses import HTMLResponse
 
 from shop.auth.accounts.service import RESET, VERIFY
 from shop.auth.dependencies import AccountServiceDep, EmailChangeServiceDep
+from shop.core.db import READS_ONLY
 from shop.localization import public as localization
 
 router = APIRouter(include_in_schema=False)
@@ -133,7 +134,7 @@ async def _page(request: Request, service: AccountServiceDep, kind: str, token: 
     return _render(request, kind, token or "", state, request.app.state.settings.password_min_length)
 
 
-@router.get("/verify-email", response_class=HTMLResponse)
+@router.get("/verify-email", response_class=HTMLResponse, dependencies=[READS_ONLY])
 async def verify_email_page(
     request: Request, service: AccountServiceDep, token: Annotated[str | None, Query()] = None
 ) -> HTMLResponse:
@@ -141,7 +142,7 @@ async def verify_email_page(
     return await _page(request, service, VERIFY, token)
 
 
-@router.get("/reset-password", response_class=HTMLResponse)
+@router.get("/reset-password", response_class=HTMLResponse, dependencies=[READS_ONLY])
 async def reset_password_page(
     request: Request, service: AccountServiceDep, token: Annotated[str | None, Query()] = None
 ) -> HTMLResponse:
@@ -149,7 +150,7 @@ async def reset_password_page(
     return await _page(request, service, RESET, token)
 
 
-@router.get("/confirm-email-change", response_class=HTMLResponse)
+@router.get("/confirm-email-change", response_class=HTMLResponse, dependencies=[READS_ONLY])
 async def confirm_email_change_page(
     request: Request, service: EmailChangeServiceDep, token: Annotated[str | None, Query()] = None
 ) -> HTMLResponse:

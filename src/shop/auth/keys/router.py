@@ -9,6 +9,7 @@ from shop.auth.dependencies import (
     SigningKeyServiceDep,
 )
 from shop.auth.keys.schemas import AuthorizationServerMetadata, JsonWebKeySet, SigningKeyOut
+from shop.core.db import READS_ONLY
 from shop.core.errors import (
     Forbidden,
 )
@@ -30,6 +31,7 @@ METADATA_MAX_AGE = 300
 
 @keys_router.get(
     "/.well-known/jwks.json",
+    dependencies=[READS_ONLY],
     response_model=JsonWebKeySet,
     operation_id="keys_jwks",
     summary="Public keys that verify access tokens (JWKS)",
@@ -45,6 +47,7 @@ async def jwks(service: SigningKeyServiceDep, response: Response) -> JsonWebKeyS
 
 @keys_router.get(
     "/.well-known/oauth-authorization-server",
+    dependencies=[READS_ONLY],
     response_model=AuthorizationServerMetadata,
     operation_id="keys_authorization_server_metadata",
     summary="Authorization server metadata (RFC 8414)",
@@ -60,6 +63,7 @@ async def authorization_server_metadata(
 
 @admin_router.get(
     "/keys",
+    dependencies=[READS_ONLY],
     response_model=list[SigningKeyOut],
     operation_id="keys_list",
     tags=["keys"],
