@@ -17,7 +17,8 @@ have to write by hand — from what the operation is, not from a list:
 - `security: []` where the bearer guard is absent: the operation is public, and says so;
 - the document's `tags`: those some operation uses.
 
-Installed last (`install_contract` in `create_app`), so it sees every route and every other hook.
+`finish` is the last step of the one OpenAPI hook (`shop.core.openapi.install_openapi`), so it sees
+every route and every other step.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import fastapi.routing
-from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
@@ -240,17 +240,3 @@ def finish(schema: dict[str, Any], routes: Sequence[BaseRoute]) -> None:
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
     _defaults_as_words(schema)
-
-
-def install_contract(app: FastAPI) -> None:
-    """Finish the app's OpenAPI schema once, after every other hook (install it last)."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = build()
-            finish(schema, app.routes)
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

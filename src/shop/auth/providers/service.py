@@ -34,13 +34,17 @@ from shop.auth.errors import (
 from shop.auth.models import LinkedIdentity, OidcState, User
 from shop.auth.passkeys.repository import PasskeyRepository
 from shop.auth.providers.oidc import OidcProvider, OidcProviders, ProviderAnswerInvalid, s256
-from shop.auth.providers.repository import IdentityRepository, OidcCodeRepository, OidcStateRepository
+from shop.auth.providers.repository import (
+    IdentityRepository,
+    OidcCodeRepository,
+    OidcStateRepository,
+    SpentAtOnce,
+)
 from shop.auth.reauth import Reauthentication
 from shop.auth.repository import UserRepository
 from shop.auth.sessions.schemas import TokenPair
 from shop.auth.sessions.service import SessionService
 from shop.auth.tools import MAILS, AuthTools, Client, audit, hash_token, new_token
-from shop.core.db import Database
 from shop.core.errors import NotAuthenticated, NotFound
 from shop.core.mail.outbox import enqueue
 from shop.core.secretbox import SecretBoxError
@@ -84,14 +88,14 @@ class ProviderService:
     def __init__(  # noqa: PLR0917 - the request's session and its collaborators, as the other services
         self,
         session: AsyncSession,
-        database: Database,
+        spent: SpentAtOnce,
         tools: AuthTools,
         providers: OidcProviders,
         sign_in: SessionService,
         reauth: Reauthentication,
     ) -> None:
         self.session = session
-        self.database = database
+        self.spent = spent
         self.tools = tools
         self.settings = tools.settings
         self.providers = providers
@@ -167,8 +171,7 @@ class ProviderService:
         if state:
             # Spent for good at once, in a unit of work of its own: no transaction is held open while
             # the provider is asked (up to OIDC_TIMEOUT_SECONDS), and a failure later changes nothing.
-            async with self.database.unit_of_work() as session:
-                found = await OidcStateRepository(session).claim(hash_token(state), name)
+            found = await self.spent.state(hash_token(state), name)
         if found is None:
             raise OidcStateInvalid()
         if error is not None or code is None:
@@ -299,8 +302,7 @@ class ProviderService:
     async def _spend(self, code_hash: bytes) -> None:
         """Spend the code for good before a refusal rolls the request back (its claim with it)."""
         await self.session.rollback()
-        async with self.database.unit_of_work() as session:
-            await OidcCodeRepository(session).claim(code_hash)
+        await self.spent.code(code_hash)
 
     # -- identities --------------------------------------------------------------------------------
 
