@@ -54,6 +54,12 @@ def _template() -> Template:
     return Template((PAGES / "page.html").read_text(encoding="utf-8"))
 
 
+@cache
+def _style() -> str:
+    """The stylesheet every page of shop shares (the passkeys page too)."""
+    return (PAGES / "page.css").read_text(encoding="utf-8")
+
+
 def content_security_policy(nonce: str) -> str:
     return (
         "default-src 'none'; "
@@ -99,6 +105,7 @@ def _render(request: Request, kind: str, token: str, state: str, min_length: int
     page = _template().substitute(
         lang=language,
         nonce=nonce,
+        style=_style(),
         kind=kind,
         title=esc(title),
         token=esc(token if state == "valid" else ""),

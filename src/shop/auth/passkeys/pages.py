@@ -34,7 +34,7 @@ def _sha256(text: str) -> str:
 def _assets() -> tuple[Template, str, str, dict[str, dict[str, Any]]]:
     template = Template((PAGES / "passkeys.html").read_text(encoding="utf-8"))
     script = (PAGES / "passkeys.js").read_text(encoding="utf-8")
-    style = (PAGES / "passkeys.css").read_text(encoding="utf-8")
+    style = (PAGES / "page.css").read_text(encoding="utf-8")  # the style of every page of shop
     texts: dict[str, dict[str, Any]] = json.loads((PAGES / "passkeys.json").read_text(encoding="utf-8"))
     return template, script, style, texts
 
