@@ -102,16 +102,7 @@ async def rename_passkey(
 @router.delete(
     "/{passkey_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(
-        NotFound,
-        errors.InvalidCurrentPassword,
-        errors.ReauthenticationRequired,
-        errors.LastSignInMethod,
-        errors.AccountLocked,
-        RateLimited,
-        InvalidInput,
-        bearer=True,
-    ),
+    responses=problem_responses(*errors.SIGN_IN_METHOD_REMOVAL_ERRORS, InvalidInput, bearer=True),
 )
 async def remove_passkey(
     passkey_id: uuid.UUID,

@@ -197,15 +197,7 @@ async def identities(principal: CurrentUser, service: ProviderServiceDep) -> lis
 @router.delete(
     "/identities/{identity_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(
-        NotFound,
-        errors.InvalidCurrentPassword,
-        errors.ReauthenticationRequired,
-        errors.LastSignInMethod,
-        errors.AccountLocked,
-        RateLimited,
-        bearer=True,
-    ),
+    responses=problem_responses(*errors.SIGN_IN_METHOD_REMOVAL_ERRORS, bearer=True),
 )
 async def unlink_identity(
     identity_id: uuid.UUID,
