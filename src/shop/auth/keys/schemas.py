@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 # The public JWK of the example key (SigningKeyOut's): the JWK's example and the set's second key.
-RETIRED_KEY_JWK = {
+RETIRED_KEY_JWK: dict[str, JsonValue] = {
     "kid": "Uo1Sy3hB0C2b5mX9uZqv1T6yq1Gf4kq9nS0W2q3rJxE",
     "kty": "OKP",
     "crv": "Ed25519",
