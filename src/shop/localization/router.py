@@ -11,7 +11,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 from pydantic import BaseModel, TypeAdapter
 
-from shop.core.db import READS_ONLY
 from shop.core.errors import Forbidden, InvalidInput
 from shop.core.openapi import operation_ids
 from shop.core.problems import problem_responses
@@ -20,8 +19,11 @@ from shop.localization import addresses, cldr, service
 from shop.localization.catalogs import SHIPPED_LANGUAGES
 from shop.localization.dependencies import (
     BaseCurrency,
+    CurrencyReaderDep,
     CurrencyServiceDep,
+    LanguageReaderDep,
     LanguageServiceDep,
+    RateReaderDep,
     RateServiceDep,
 )
 from shop.localization.errors import (
@@ -215,13 +217,12 @@ def _rate_out(rate: service.Rate) -> RateOut:
 
 @reference_router.get(
     "/languages",
-    dependencies=[READS_ONLY],
     response_model=list[LanguageOut],
     responses=NOT_MODIFIED,
     summary="List active languages",
     description="The languages the shop speaks, by code." + CACHEABLE,
 )
-async def list_languages(request: Request, languages: LanguageServiceDep, lang: LangQuery = None) -> Response:
+async def list_languages(request: Request, languages: LanguageReaderDep, lang: LangQuery = None) -> Response:
     locale = _names_locale(lang, request.headers.get("accept-language"))
     items = [
         LanguageOut(
@@ -236,14 +237,13 @@ async def list_languages(request: Request, languages: LanguageServiceDep, lang: 
 
 @reference_router.get(
     "/currencies",
-    dependencies=[READS_ONLY],
     response_model=list[CurrencyOut],
     responses=NOT_MODIFIED,
     summary="List active currencies",
     description="The currencies customers may use, by code, with their ISO 4217 minor units." + CACHEABLE,
 )
 async def list_currencies(
-    request: Request, currencies: CurrencyServiceDep, lang: LangQuery = None
+    request: Request, currencies: CurrencyReaderDep, lang: LangQuery = None
 ) -> Response:
     locale = _names_locale(lang, request.headers.get("accept-language"))
     items = [
@@ -308,13 +308,12 @@ async def get_address_format(
 
 @router.get(
     "/money/format",
-    dependencies=[READS_ONLY],
     response_model=MoneyOut,
     responses=problem_responses(UnknownCurrency, InvalidInput),
     summary="Write an amount as a locale does",
 )
 async def format_money(
-    currencies: CurrencyServiceDep,
+    currencies: CurrencyReaderDep,
     amount: Annotated[
         Amount,
         Query(
@@ -351,13 +350,12 @@ def _money_locale(locale: str | None, accept_language: str | None) -> cldr.Local
 
 @router.get(
     "/exchange-rates",
-    dependencies=[READS_ONLY],
     response_model=RateTableOut,
     responses=problem_responses(UnknownCurrency, InvalidInput),
     summary="Current rates from one currency",
 )
 async def list_exchange_rates(
-    rates: RateServiceDep,
+    rates: RateReaderDep,
     pivot: BaseCurrency,
     base: Annotated[
         CurrencyCode | None,
@@ -378,14 +376,11 @@ async def list_exchange_rates(
 
 @router.get(
     "/exchange-rates/{from}/{to}",
-    dependencies=[READS_ONLY],
     response_model=RateOut,
     responses=problem_responses(RateNotFound, UnknownCurrency, InvalidInput),
     summary="The rate of a pair at an instant",
 )
-async def get_exchange_rate(
-    rates: RateServiceDep, from_: FromPath, to: ToPath, at: AtQuery = None
-) -> RateOut:
+async def get_exchange_rate(rates: RateReaderDep, from_: FromPath, to: ToPath, at: AtQuery = None) -> RateOut:
     """The rate in force at `at`: the one with the latest `effective_date <= at` (rates dated in the
     future are not in force yet). Without a direct rate, the inverse of the reverse rate, else a cross
     rate through BASE_CURRENCY; such a derived rate is computed at full precision, rounded half-up to
@@ -396,7 +391,6 @@ async def get_exchange_rate(
 
 @router.get(
     "/convert",
-    dependencies=[READS_ONLY],
     response_model=ConversionOut,
     response_model_exclude_none=True,
     responses=problem_responses(RateNotFound, UnknownCurrency, InvalidInput),
@@ -404,7 +398,7 @@ async def get_exchange_rate(
 )
 async def convert(
     *,
-    rates: RateServiceDep,
+    rates: RateReaderDep,
     from_: FromQuery,
     to: ToQuery,
     amount: Annotated[
