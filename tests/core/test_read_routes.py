@@ -10,12 +10,20 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 from sqlalchemy import text, update
 
 from shop.bootstrap import create_app
-from shop.core.db import Database, ReadSessionDep, SessionDep, get_read_session, get_session, is_read_session
+from shop.core.db import (
+    READS_ONLY,
+    Database,
+    ReadSessionDep,
+    SessionDep,
+    get_read_session,
+    get_session,
+    is_read_session,
+)
 from shop.localization.models import Language
 from tests.support.app import make_settings
 
@@ -67,6 +75,15 @@ async def probe(db: Database) -> Any:
     async def writes(session: SessionDep) -> dict[str, bool]:
         return {"read": is_read_session(session), "shared": True}
 
+    # As the contexts' routes are: in a router the app includes, naming it among `dependencies`.
+    included = APIRouter()
+
+    @included.get("/reads", dependencies=[READS_ONLY])
+    async def included_reads(session: SessionDep) -> dict[str, bool]:
+        return {"read": is_read_session(session), "shared": True}
+
+    app.include_router(included, prefix="/included")
+
     @app.get("/reads-then-writes")
     async def reads_then_writes(session: ReadSessionDep) -> None:
         await session.execute(text("SELECT 1"))
@@ -80,6 +97,7 @@ async def test_the_route_not_the_method_chooses_the_session(probe: Any) -> None:
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         assert (await client.get("/reads")).json() == {"read": True, "shared": True}
         assert (await client.get("/writes")).json() == {"read": False, "shared": True}
+        assert (await client.get("/included/reads")).json() == {"read": True, "shared": True}
 
 
 async def test_a_read_route_cannot_write(probe: Any) -> None:
