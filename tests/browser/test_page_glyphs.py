@@ -3,22 +3,17 @@ glyph (no empty "tofu" boxes), which needs CJK fonts on the machine (.ci/run ins
 
 from __future__ import annotations
 
-import json
 import secrets
-from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.async_api import expect
 
-import shop
+from shop.auth.catalogs import PAGES
 from tests.support.browser import OutsideRequests, guarded_context, screenshot_path
 from tests.support.serve import ShopServer
 
-TEXTS = json.loads(
-    (Path(shop.__file__).parent / "auth/templates/pages/texts.json").read_text(encoding="utf-8")
-)
-CJK = [language for language in ("zh", "ja") if language in TEXTS]
+CJK = [language for language in ("zh", "ja") if language in PAGES.languages]
 
 # Draws each character of an element in the element's own font, and compares it with a character
 # no font has (a private-use code point of plane 16), which Chromium draws as the empty box.
@@ -52,7 +47,7 @@ async def test_cjk_pages_draw_every_character(
     try:
         page = await context.new_page()
         await page.goto(f"{shop_server.base_url}/verify-email?token={secrets.token_urlsafe(16)}")
-        await expect(page.locator("h1")).to_have_text(TEXTS[language]["verify_title"])
+        await expect(page.locator("h1")).to_have_text(PAGES.gettext(language, "Confirm your email address"))
         await page.screenshot(path=screenshot_path(f"glyphs-{language}"))
         # The probe proves the check can fail: a code point no font has is reported.
         missing = await page.evaluate(MISSING_GLYPHS, ["main", ["\U0010fffc"]])
