@@ -1,5 +1,5 @@
-"""The mail-link pages in Chinese and Japanese, drawn by Chromium: every character of the page has a
-glyph (no empty "tofu" boxes), which needs CJK fonts on the machine (.ci/run installs Noto CJK)."""
+"""The mail-link pages and the passkeys page in Chinese and Japanese, drawn by Chromium: every
+character of the page has a glyph (no empty "tofu" boxes), which needs CJK fonts on the machine (.ci/run installs Noto CJK)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from tests.support.browser import OutsideRequests, guarded_context, screenshot_p
 from tests.support.serve import ShopServer
 
 CJK = [language for language in ("zh", "ja") if language in PAGES.languages]
+# Each page drawn, and its heading (a message of the `pages` catalog).
+DRAWN = {"/verify-email?token=": "Confirm your email address", "/passkeys": "Passkeys"}
 
 # Draws each character of an element in the element's own font, and compares it with a character
 # no font has (a private-use code point of plane 16), which Chromium draws as the empty box.
@@ -38,17 +40,19 @@ MISSING_GLYPHS = """
 
 
 @pytest.mark.parametrize("language", CJK)
+@pytest.mark.parametrize("path", DRAWN)
 async def test_cjk_pages_draw_every_character(
-    shop_server: ShopServer, chromium: Any, outside_requests: OutsideRequests, language: str
+    shop_server: ShopServer, chromium: Any, outside_requests: OutsideRequests, language: str, path: str
 ) -> None:
     context = await guarded_context(
         chromium, outside_requests, locale=language, extra_http_headers={"Accept-Language": language}
     )
     try:
         page = await context.new_page()
-        await page.goto(f"{shop_server.base_url}/verify-email?token={secrets.token_urlsafe(16)}")
-        await expect(page.locator("h1")).to_have_text(PAGES.gettext(language, "Confirm your email address"))
-        await page.screenshot(path=screenshot_path(f"glyphs-{language}"))
+        token = secrets.token_urlsafe(16) if path.endswith("=") else ""
+        await page.goto(f"{shop_server.base_url}{path}{token}")
+        await expect(page.locator("h1")).to_have_text(PAGES.gettext(language, DRAWN[path]))
+        await page.screenshot(path=screenshot_path(f"glyphs-{language}-{path.strip('/').split('?')[0]}"))
         # The probe proves the check can fail: a code point no font has is reported.
         missing = await page.evaluate(MISSING_GLYPHS, ["main", ["\U0010fffc"]])
         assert missing == ["\U0010fffc"], f"characters drawn as empty boxes: {missing}"
