@@ -42,6 +42,7 @@ from shop.auth.mfa.repository import MfaChallengeRepository
 from shop.auth.models import User
 from shop.auth.repository import UserRepository
 from shop.auth.tools import AuthTools, Client, audit, seconds_until
+from shop.core.conflicts import tally
 from shop.core.db import Database
 from shop.core.errors import ShopError
 
@@ -143,7 +144,7 @@ class Lockout:
             else:
                 await audit(session, event, "failure", client, user_id, reason=reason)
         if counted and locked_until is not None:
-            LOCKOUTS.inc()
+            tally(LOCKOUTS.inc)
         if locked_until is not None:
             raise AccountLocked(seconds_until(locked_until))
         raise error

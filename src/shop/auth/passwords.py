@@ -15,6 +15,7 @@ from typing import TypeVar
 from passlib.context import CryptContext
 
 from shop.core.config import Settings
+from shop.core.conflicts import once
 
 T = TypeVar("T")
 
@@ -93,11 +94,20 @@ class PasswordHasher:
     async def _run(self, function: Callable[..., T], *args: str) -> T:
         return await asyncio.get_running_loop().run_in_executor(_executor(self._threads), function, *args)
 
+    # Each argon2 run is the request's once, however often its transaction is tried
+    # (`shop.core.conflicts`): a retry gets the first try's hash or verdict.
+
     async def hash(self, password: str) -> str:
+        return await once(("argon2-hash", password), lambda: self._hash(password))
+
+    async def _hash(self, password: str) -> str:
         return str(await self._run(self._context.hash, password))
 
     async def verify(self, password: str, hashed: str) -> tuple[bool, str | None]:
         """(matches, new hash when the stored one uses outdated parameters)."""
+        return await once(("argon2-verify", password, hashed), lambda: self._verify(password, hashed))
+
+    async def _verify(self, password: str, hashed: str) -> tuple[bool, str | None]:
         ok, new_hash = await self._run(self._context.verify_and_update, password, hashed)
         return bool(ok), new_hash
 
@@ -108,5 +118,6 @@ class PasswordHasher:
     async def burn(self, password: str) -> None:
         """Spend one verify on a dummy hash, so an unknown email costs what a wrong password does."""
         if self._dummy is None:
-            self._dummy = await self.hash("dummy password for timing equality")
-        await self._run(self.check, password, self._dummy)
+            self._dummy = await self._hash("dummy password for timing equality")
+        dummy = self._dummy
+        await once(("argon2-burn", password), lambda: self._run(self.check, password, dummy))

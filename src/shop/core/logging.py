@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
+import time
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from json.encoder import encode_basestring
 from typing import Any
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
@@ -116,3 +119,85 @@ def configure_logging(level: str = "INFO") -> None:
         logging.getLogger(name).propagate = True
     # Our own request log replaces uvicorn's access log.
     logging.getLogger("uvicorn.access").disabled = True
+
+
+# --- the request line ----------------------------------------------------------------------------
+
+REQUEST_LOGGER = logging.getLogger("shop.request")
+
+
+class _Clock:
+    """`JsonFormatter`'s `time`, with the date and time of day formatted once per second."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def stamp(self, now: float) -> str:
+        second = math.floor(now)
+        # As datetime does: the fraction rounded to microseconds, then cut to milliseconds.
+        micros = round((now - second) * 1_000_000)
+        if micros >= 1_000_000:
+            second, micros = second + 1, micros - 1_000_000
+        if second != self._second:
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._prefix}.{micros // 1000:03d}+00:00"
+
+
+_CLOCK = _Clock()
+
+
+def _json_handler() -> logging.StreamHandler[Any] | None:
+    """The handler `configure_logging` installed, when it is the only place the request line goes
+    (no handler of another kind, on the root or on the way: pytest's capture, an operator's own)."""
+    if REQUEST_LOGGER.handlers or not REQUEST_LOGGER.propagate or REQUEST_LOGGER.disabled:
+        return None
+    parent = REQUEST_LOGGER.parent
+    while parent is not None and parent is not logging.root:
+        if parent.handlers or not parent.propagate or parent.disabled:
+            return None
+        parent = parent.parent
+    handlers = logging.root.handlers
+    if len(handlers) != 1:
+        return None
+    handler = handlers[0]
+    if (
+        type(handler) is not logging.StreamHandler
+        or type(handler.formatter) is not JsonFormatter
+        or handler.level > logging.INFO
+        or any(type(f) not in (RequestContextFilter, QuietStart) for f in handler.filters)
+    ):
+        return None
+    return handler
+
+
+def log_request(
+    request_id: str, user_id: str | None, *, method: str, route: str, status: int, duration_ms: float
+) -> None:
+    """The one INFO line per request: `{"message": "request", "request_id", "user_id" (once known),
+    "method", "route", "status", "duration_ms"}`. Nothing is done when INFO is off. When the line
+    goes only to `configure_logging`'s handler, it is written as `JsonFormatter` would write it, without
+    a LogRecord, the filters (which add nothing to it) and the generic formatting: the line is on every
+    request's path, and that costs as much as the framework's own work on the lightest routes."""
+    if not REQUEST_LOGGER.isEnabledFor(logging.INFO):
+        return
+    handler = _json_handler()
+    if handler is None:
+        extra: dict[str, Any] = {"request_id": request_id}
+        if user_id:
+            extra["user_id"] = user_id
+        extra.update(method=method, route=route, status=status, duration_ms=duration_ms)
+        REQUEST_LOGGER.info("request", extra=extra)
+        return
+    user = f', "user_id": {encode_basestring(user_id)}' if user_id else ""
+    line = (
+        f'{{"time": "{_CLOCK.stamp(time.time())}", "level": "info", "logger": "shop.request", '
+        f'"message": "request", "request_id": {encode_basestring(request_id)}{user}, '
+        f'"method": {encode_basestring(method)}, "route": {encode_basestring(route)}, '
+        f'"status": {status}, "duration_ms": {duration_ms!r}}}\n'
+    )
+    with handler.lock:  # type: ignore[union-attr]
+        stream = handler.stream
+        stream.write(line)
+        stream.flush()

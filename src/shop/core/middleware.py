@@ -1,13 +1,14 @@
-"""Per-request plumbing: X-Request-ID, the log context, the security headers, one JSON log line,
-metrics, a last-resort error answer, and the body limit."""
+"""Per-request plumbing, in two layers: X-Request-ID, the log context, the security headers, one
+JSON log line, metrics and a last-resort error answer (`RequestContextMiddleware`); the shutdown's
+cut-off, the body limit and the control characters (`RequestGuardMiddleware`)."""
 
 from __future__ import annotations
 
-import logging
+import asyncio
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from fastapi.routing import APIRoute
@@ -17,11 +18,13 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shop.core.logging import close_request, current_context, open_request
+from shop.core.conflicts import run_tries
+from shop.core.load import RequestLoad
+from shop.core.logging import close_request, current_context, log_request, open_request
 from shop.core.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from shop.core.problems import problem_response, unexpected_error_response
-
-logger = logging.getLogger("shop.request")
+from shop.core.shutdown import cut_off_response, taken_as_cut_off
+from shop.core.validation import ControlCharacters
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
@@ -75,7 +78,7 @@ class RouteTemplates:
         return UNMATCHED
 
 
-_SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
+_SECURITY_HEADERS = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"))
 # An API answer is data, never a document to run or to frame: a response that brings no policy of its
 # own (the docs and the HTML pages do) gets this one, so that JSON opened as a page loads nothing.
 _CSP = b"content-security-policy"
@@ -92,33 +95,61 @@ def _given_request_id(headers: list[tuple[bytes, bytes]]) -> str:
     for name, value in headers:
         if name == b"x-request-id":  # ASGI servers hand header names lower-cased
             given = value
+    if not given:
+        return ""
     text = given.decode("latin-1")
     return text if _REQUEST_ID.fullmatch(text) else ""
 
 
+def _with_security_headers(
+    headers: Iterable[tuple[bytes, bytes]], replaced: frozenset[bytes], added: list[tuple[bytes, bytes]]
+) -> list[tuple[bytes, bytes]]:
+    """The app's headers without those replaced, then `added`, then the default policy unless the
+    app brought one: one pass over the app's headers."""
+    kept = []
+    has_csp = False
+    for header in headers:
+        name = header[0].lower()
+        if name in replaced:
+            continue
+        if name == _CSP:
+            has_csp = True
+        kept.append(header)
+    kept += added
+    if not has_csp:
+        kept.append(_DEFAULT_CSP)
+    return kept
+
+
 class RequestContextMiddleware:
-    """Around everything (a 413 or a 500 carries it all too), in one pass per request: the request id
-    (`X-Request-ID`, echoed or new) and the log context; the security headers (`nosniff`,
-    `no-referrer` and, unless the response brings its own, a Content-Security-Policy that allows
-    nothing on every response; `no-store` under the given path prefixes, as tokens and personal
-    data must not rest in a browser's or a proxy's cache); the metrics and one log line per request;
-    and a last-resort 500 problem for an error nothing else answered."""
+    """Around everything (a 413 or a 500 carries it all too), in one pass per request: the count of
+    requests under way (`RequestLoad`); the request id (`X-Request-ID`, echoed or new) and the log
+    context; the security headers (`nosniff`, `no-referrer` and, unless the response brings its own,
+    a Content-Security-Policy that allows nothing on every response; `no-store` under the given path
+    prefixes, as tokens and personal data must not rest in a browser's or a proxy's cache); the
+    metrics and one log line per request; and a last-resort 500 problem for an error nothing else
+    answered. One layer rather than several: each layer costs a call and a wrapped `send` per
+    request, as much as the framework's own work on the lightest routes."""
 
     def __init__(
         self,
         app: ASGIApp,
         no_store_prefixes: tuple[str, ...] = (),
         name_request: Callable[[str], None] | None = None,
+        load: RequestLoad | None = None,
     ) -> None:
         self.app = app
         # Tracing, when on: puts the request id on the request's span.
         self.name_request = name_request
+        self.load = load or RequestLoad()
         self.route_template = RouteTemplates()
-        self.no_store_prefixes = tuple(prefix.rstrip("/") for prefix in no_store_prefixes)
+        prefixes = tuple(prefix.rstrip("/") for prefix in no_store_prefixes)
+        self._no_store_exact = frozenset(prefixes)
+        self._no_store_under = tuple(prefix + "/" for prefix in prefixes)
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def _no_store(self, path: str) -> bool:
-        return any(path == prefix or path.startswith(prefix + "/") for prefix in self.no_store_prefixes)
+        return path in self._no_store_exact or path.startswith(self._no_store_under)
 
     def _count(self, method: str, route: str, status: int, elapsed: float) -> None:
         # The labelled children, found once: `labels()` checks and locks on every call. Route
@@ -134,6 +165,8 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        load = self.load
+        load.active += 1
         request_id = _given_request_id(scope["headers"]) or os.urandom(16).hex()
         scope.setdefault("state", {})["request_id"] = request_id
         log_context = open_request(request_id)
@@ -153,11 +186,7 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() not in replaced]
-                headers += added
-                if not any(name.lower() == _CSP for name, _ in headers):
-                    headers.append(_DEFAULT_CSP)
-                message["headers"] = headers
+                message["headers"] = _with_security_headers(message.get("headers", ()), replaced, added)
             await send(message)
 
         try:
@@ -173,18 +202,17 @@ class RequestContextMiddleware:
             method = scope["method"]
             self._count(method, route, status, elapsed)
             context = current_context()
-            logger.info(
-                "request",
-                extra={
-                    "request_id": request_id,
-                    **({"user_id": context.user_id} if context and context.user_id else {}),
-                    "method": method,
-                    "route": route,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 2),
-                },
+            log_request(
+                request_id,
+                context.user_id if context is not None else None,
+                method=method,
+                route=route,
+                status=status,
+                duration_ms=round(elapsed * 1000, 2),
             )
             close_request(log_context)
+            load.active -= 1
+            load.last_ended = time.monotonic()
 
 
 class PayloadTooLarge(StarletteHTTPException):
@@ -194,27 +222,81 @@ class PayloadTooLarge(StarletteHTTPException):
         super().__init__(413, f"The request body is larger than {limit} bytes.")
 
 
-class BodyLimitMiddleware:
-    """Refuses request bodies over `limit` bytes without reading them whole.
+# Methods whose requests carry no body unless their headers announce one.
+_BODILESS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-    A declared Content-Length over the limit is answered before any of the body is read; otherwise the
-    bytes are counted as the app reads them (chunked bodies, and a Content-Length that understates
-    what follows), and the read that passes the limit raises. Whatever the app makes of that error,
-    the client gets the 413.
+
+class RequestGuardMiddleware:
+    """Inside CORS (a browser can read its 413, 422 and 503), in one layer: the shutdown's cut-off,
+    the body limit, the control characters of path, query and form (`ControlCharacters`), and the
+    tries of a transaction ended by a conflict (`shop.core.conflicts.run_tries`, right outside the
+    exception handlers that let conflicts through).
+
+    Cut-off (`shop.core.shutdown`): a request the server cancels at the end of the shutdown grace,
+    before its answer began, is answered 503 `service_unavailable` with `Retry-After`.
+
+    Body limit: a declared Content-Length over `limit` is answered before any of the body is read;
+    otherwise the bytes are counted as the app reads them (chunked bodies, and a Content-Length that
+    understates what follows), and the read that passes the limit raises. Whatever the app makes of
+    that error, the client gets the 413. A GET, HEAD or OPTIONS whose headers announce no body has
+    none to count.
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, path_templates: Callable[[], Iterable[str]]) -> None:
         self.app = app
         self.limit = limit
+        self.controls = ControlCharacters(path_templates)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _content_length(scope)
+        declared: int | None = None
+        announced = False
+        content_type = b""
+        for raw_name, value in scope["headers"]:
+            name = raw_name.lower()
+            if name == b"content-length":
+                announced = True
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = None
+            elif name == b"transfer-encoding":
+                announced = True
+            elif name == b"content-type":
+                content_type = value
         if declared is not None and declared > self.limit:
             await self._too_large(scope, receive, send)
             return
+        errors = self.controls.url_errors(scope)
+        if not announced and scope["method"] in _BODILESS:
+            if errors:
+                await self.controls.refuse(scope, receive, send, errors)
+                return
+            await self._run(scope, receive, send)
+            return
+        await self._run_limited(scope, receive, send, content_type, errors)
+
+    async def _run(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def watching(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await run_tries(self.app, scope, receive, watching)
+        except asyncio.CancelledError:
+            if started or not taken_as_cut_off(scope["path"]):
+                raise
+            await cut_off_response()(scope, receive, send)
+
+    async def _run_limited(
+        self, scope: Scope, receive: Receive, send: Send, content_type: bytes, errors: list[dict[str, Any]]
+    ) -> None:
         received = 0
         exceeded = False
         response_started = False
@@ -247,26 +329,25 @@ class BodyLimitMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, guarded_send)
+            app_receive, form_errors = await self.controls.form_errors(scope, limited_receive, content_type)
+            errors += form_errors
+            if errors:
+                await self.controls.refuse(scope, app_receive, send, errors)
+                return
+            await run_tries(self.app, scope, app_receive, guarded_send)
         except PayloadTooLarge:
             if response_started:
                 if replaced:
                     return
                 raise
             await self._too_large(scope, receive, send)
+        except asyncio.CancelledError:
+            if response_started or not taken_as_cut_off(scope["path"]):
+                raise
+            await cut_off_response()(scope, receive, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = problem_response(
             413, "payload_too_large", f"The request body is larger than {self.limit} bytes."
         )
         await response(scope, receive, send)
-
-
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope["headers"]:
-        if name.lower() == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None

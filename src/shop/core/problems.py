@@ -365,7 +365,7 @@ def install_error_handlers(app: FastAPI, translate: Translate = _english) -> Non
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
         if is_conflict(exc):
-            raise exc  # to RetryConflictsMiddleware, which runs the request again
+            raise exc  # to `shop.core.conflicts.run_tries`, which tries the transaction again
         return unexpected_error_response(request, exc)
 
     @app.exception_handler(OSError)

@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 from slowapi import Limiter
 
 from shop.core.config import Settings
+from shop.core.conflicts import once
 from shop.core.errors import RateLimited
 
 logger = logging.getLogger("shop.ratelimit")
@@ -116,9 +117,13 @@ class RateLimiter:
         return limit_key(self.client_ip(request))
 
     async def hit(self, limit: str, scope: str, key: str) -> None:
-        """Count one request against `limit` for (scope, key); raise RateLimited when over."""
+        """Count one request against `limit` for (scope, key); raise RateLimited when over. Once per
+        request, however often its transaction is tried (`shop.core.conflicts`)."""
         if not self.enabled:
             return
+        await once(("rate-limit", limit, scope, key), lambda: self._hit(limit, scope, key))
+
+    async def _hit(self, limit: str, scope: str, key: str) -> None:
         item = parse(limit)
         # Keys are hashed: an email address never lands in Redis in clear text.
         digest = hashlib.sha256(key.lower().encode()).hexdigest()[:32]

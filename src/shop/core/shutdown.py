@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.responses import JSONResponse
 
 from shop.core.errors import ShuttingDown
 from shop.core.problems import error_response
@@ -18,32 +18,19 @@ from shop.core.problems import error_response
 logger = logging.getLogger("shop.request")
 
 
-class CutOffMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+def taken_as_cut_off(path: str) -> bool:
+    """Called on a CancelledError before the answer began (`RequestGuardMiddleware`): whether it is
+    the server's cut-off, to be answered with `cut_off_response()`. Only the server's one
+    cancellation of this task (`task.cancel()` at the end of the grace) is; a CancelledError raised
+    by code, or a second cancellation, is not. The server awaits nothing from the task but its end:
+    the answer is the request's last act, so the cancellation is taken as handled."""
+    task = asyncio.current_task()
+    if task is None or task.cancelling() != 1:
+        return False
+    task.uncancel()
+    logger.warning("request cut off by the shutdown on %s", path)
+    return True
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
 
-        async def watching(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, watching)
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            # Only the server's one cancellation of this task (`task.cancel()` at the end of the
-            # grace) is a cut-off; a CancelledError raised by code, or a second cancellation, is not.
-            if started or task is None or task.cancelling() != 1:
-                raise
-            # The server cancelled this task to stop; it awaits nothing from it but its end. The
-            # answer is the request's last act, so the cancellation is taken as handled.
-            task.uncancel()
-            logger.warning("request cut off by the shutdown on %s", scope.get("path"))
-            response = error_response(ShuttingDown())
-            await response(scope, receive, send)
+def cut_off_response() -> JSONResponse:
+    return error_response(ShuttingDown())

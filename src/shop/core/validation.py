@@ -4,7 +4,7 @@ C0 control characters other than tab, CR and LF (NUL first of all: PostgreSQL te
 fail validation in every client-supplied string. Two pieces cover every source of strings:
 - `RequestModel`, the base of every request body: a check on each of its fields, so a new field or a
   new body model inherits it (tests/core/test_input.py walks the routes to make sure every body does);
-- `ControlCharacterMiddleware`, around the whole app, for path, query and form values.
+- `ControlCharacters`, around the whole app, for path, query and form values.
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
-from starlette.datastructures import Headers
 from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from shop.core.problems import PROBLEM_JSON, STANDARD_MEMBERS, problem_response
 
@@ -93,43 +92,47 @@ _ENCODED_CONTROL = re.compile(rb"%(?:0[0-8bcefBCEF]|1[0-9a-fA-F])|[\x00-\x08\x0b
 _TEMPLATE_PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
 
 
-class ControlCharacterMiddleware:
-    """Pure ASGI: path, query and form values holding a control character are a 422 naming them.
+class ControlCharacters:
+    """Path, query and form values holding a control character are a 422 naming them; run by
+    `RequestGuardMiddleware` (`shop.core.middleware`) around the whole app.
 
-    A middleware rather than a dependency: a request without any such character (all but a few)
-    costs one regular-expression search of its path and query string, nothing more.
+    Outside the routes rather than a dependency: a request without any such character (all but a
+    few) costs one regular-expression search of its path, and of its query string if it has one.
     """
 
-    def __init__(self, app: ASGIApp, path_templates: Callable[[], Iterable[str]]) -> None:
-        self.app = app
+    def __init__(self, path_templates: Callable[[], Iterable[str]]) -> None:
         self._path_templates = path_templates
         self._path_patterns: list[re.Pattern[str]] | None = None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    def url_errors(self, scope: Scope) -> list[dict[str, Any]]:
+        """The path and query parameters that hold a control character."""
         errors: list[dict[str, Any]] = []
-        if has_control_character(scope["path"]):
-            errors += [_error(loc) for loc in self._dirty_path_params(scope["path"])]
-        query = scope.get("query_string", b"")
+        path = scope["path"]
+        if has_control_character(path):
+            errors += [_error(loc) for loc in self._dirty_path_params(path)]
+        query = scope.get("query_string")
         if query and _ENCODED_CONTROL.search(query):
             errors += [
                 _error(("query", name))
                 for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True)
                 if has_control_character(name) or has_control_character(value)
             ]
-        content_type = Headers(scope=scope).get("content-type", "").split(";", 1)[0].strip().lower()
-        if content_type in _FORM_TYPES:
-            receive, form_errors = await _check_form(scope, receive)
-            errors += form_errors
-        if errors:
-            extensions = self._documented_members(scope["path"], scope.get("method", "GET"))
-            await problem_response(
-                422, "validation_error", "The request is not valid.", errors=errors, extensions=extensions
-            )(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+        return errors
+
+    async def form_errors(
+        self, scope: Scope, receive: Receive, content_type: bytes
+    ) -> tuple[Receive, list[dict[str, Any]]]:
+        """A form body's fields that hold one, and a `receive` that replays the body to the app;
+        any other body is left unread."""
+        if content_type.split(b";", 1)[0].strip().lower().decode("latin-1") not in _FORM_TYPES:
+            return receive, []
+        return await _check_form(scope, receive)
+
+    async def refuse(self, scope: Scope, receive: Receive, send: Send, errors: list[dict[str, Any]]) -> None:
+        extensions = self._documented_members(scope["path"], scope.get("method", "GET"))
+        await problem_response(
+            422, "validation_error", "The request is not valid.", errors=errors, extensions=extensions
+        )(scope, receive, send)
 
     def _documented_members(self, path: str, method: str) -> dict[str, Any]:
         """The extension members the operation's documented `validation_error` carries (OAuth2's

@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from shop.core.config import Settings
-from shop.core.db import ReadSessionDep, SessionDep
+from shop.core.db import DatabaseDep, ReadSessionDep, SessionDep
 from shop.core.events import EventsDep
-from shop.localization.service import CurrencyService, LanguageService, RateService
+from shop.localization.service import ActiveCurrencies, CurrencyService, LanguageService, RateService
 
 
 async def get_base_currency(request: Request) -> str:
@@ -53,3 +53,15 @@ RateServiceDep = Annotated[RateService, Depends(get_rate_service)]
 LanguageReaderDep = Annotated[LanguageService, Depends(get_language_reader)]
 CurrencyReaderDep = Annotated[CurrencyService, Depends(get_currency_reader)]
 RateReaderDep = Annotated[RateService, Depends(get_rate_reader)]
+
+
+async def get_active_currencies(request: Request, database: DatabaseDep) -> ActiveCurrencies:
+    """The app's one `ActiveCurrencies`, made on first use."""
+    state = request.app.state
+    active: ActiveCurrencies | None = getattr(state, "active_currencies", None)
+    if active is None:
+        active = state.active_currencies = ActiveCurrencies(database)
+    return active
+
+
+ActiveCurrenciesDep = Annotated[ActiveCurrencies, Depends(get_active_currencies)]

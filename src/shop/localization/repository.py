@@ -105,6 +105,10 @@ class CurrencyRepository:
         )
         return result.all()
 
+    async def list_active_codes(self) -> set[str]:
+        result = await self.session.scalars(select(Currency.code).where(Currency.is_active))
+        return set(result.all())
+
     async def list_by_codes(self, codes: Iterable[str]) -> dict[str, Currency]:
         result = await self.session.scalars(select(Currency).where(Currency.code.in_(set(codes))))
         return {currency.code: currency for currency in result}

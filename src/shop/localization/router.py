@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from decimal import Decimal
 from functools import lru_cache
@@ -11,6 +10,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 from pydantic import BaseModel, TypeAdapter
 
+from shop.core.caching import Rendered, Renders
+from shop.core.db import SessionDep
 from shop.core.errors import Forbidden, InvalidInput
 from shop.core.openapi import operation_ids
 from shop.core.problems import problem_responses
@@ -18,6 +19,7 @@ from shop.core.security import AdminUser
 from shop.localization import addresses, cldr, service
 from shop.localization.catalogs import SHIPPED_LANGUAGES
 from shop.localization.dependencies import (
+    ActiveCurrenciesDep,
     BaseCurrency,
     CurrencyReaderDep,
     CurrencyServiceDep,
@@ -55,6 +57,7 @@ from shop.localization.schemas import (
     RegionOut,
     StoredRateOut,
 )
+from shop.localization.service import ActiveCurrencies
 
 router = APIRouter(tags=["localization"], generate_unique_id_function=operation_ids("localization"))
 # The reference data a storefront reads on every page (languages, currencies, countries, address
@@ -130,30 +133,10 @@ _LISTS: dict[type[BaseModel], TypeAdapter[Any]] = {
 VARY = "Accept-Language"
 
 
-def _etag(body: bytes) -> str:
-    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-
-
-def _matches(if_none_match: str | None, etag: str) -> bool:
-    """Weak comparison, as RFC 9110 asks of If-None-Match."""
-    if not if_none_match:
-        return False
-    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-    return "*" in tags or etag in tags
-
-
-def _answer(body: bytes, etag: str, if_none_match: str | None) -> Response:
-    """`body` as JSON with its strong ETag, or 304 when the client's tag still matches."""
-    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, "Vary": VARY}
-    if _matches(if_none_match, etag):
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    return Response(content=body, media_type="application/json", headers=headers)
-
-
 def _cacheable(model: type[BaseModel], items: Sequence[object], if_none_match: str | None) -> Response:
     """The list as JSON with a strong ETag, or 304 when the client's tag still matches."""
     body = _LISTS[model].dump_json([model.model_validate(item) for item in items])
-    return _answer(body, _etag(body), if_none_match)
+    return Rendered(body, cache_control=CACHE_CONTROL, vary=VARY).answer(if_none_match)
 
 
 def _names_locale(lang: str | None, accept_language: str | None) -> cldr.Locale | None:
@@ -176,18 +159,18 @@ def _shipped_language(lang: str | None, accept_language: str | None) -> str:
 
 
 @lru_cache(maxsize=128)
-def _countries_answer(locale: cldr.Locale | None) -> tuple[bytes, str]:
+def _countries_answer(locale: cldr.Locale | None) -> Rendered:
     body = _LISTS[CountryOut].dump_json(
         [
             CountryOut(code=c.code, name=c.name, currency=c.currency, calling_code=c.calling_code)
             for c in cldr.countries(locale)
         ]
     )
-    return body, _etag(body)
+    return Rendered(body, cache_control=CACHE_CONTROL, vary=VARY)
 
 
 @lru_cache(maxsize=2048)
-def _address_format_answer(country_code: str, language: str) -> tuple[bytes, str]:
+def _address_format_answer(country_code: str, language: str) -> Rendered:
     found = addresses.address_format(country_code, language)
     body = (
         AddressFormatOut(
@@ -202,7 +185,15 @@ def _address_format_answer(country_code: str, language: str) -> tuple[bytes, str
         .model_dump_json()
         .encode()
     )
-    return body, _etag(body)
+    return Rendered(body, cache_control=CACHE_CONTROL, vary=VARY)
+
+
+# The answers of the reference routes by what the request sent (its query string and
+# Accept-Language, and the country): found before anything of it is parsed. The data behind them
+# (CLDR, the address data) ships with shop and never changes while it runs.
+_COUNTRIES: Renders[tuple[bytes, str | None], Rendered] = Renders()
+_ADDRESS_FORMATS: Renders[tuple[str, bytes, str | None], Rendered] = Renders()
+_MONEY: Renders[tuple[bytes, str | None], tuple[str, Rendered]] = Renders()
 
 
 def _rate_out(rate: service.Rate) -> RateOut:
@@ -272,9 +263,12 @@ async def list_countries(request: Request) -> Response:
     # Query and headers are read from the request, not declared as parameters: each declared
     # parameter costs FastAPI's resolution on every call, and this answer costs next to nothing.
     headers = request.headers
-    lang = request.query_params.get("lang")
-    body, etag = _countries_answer(_names_locale(lang, headers.get("accept-language")))
-    return _answer(body, etag, headers.get("if-none-match"))
+    key = (request.scope["query_string"], headers.get("accept-language"))
+    rendered = _COUNTRIES.get(key)
+    if rendered is None:
+        locale = _names_locale(request.query_params.get("lang"), key[1])
+        rendered = _COUNTRIES.put(key, _countries_answer(locale))
+    return rendered.answer(headers.get("if-none-match"))
 
 
 @reference_router.get(
@@ -293,27 +287,31 @@ async def get_address_format(
     code: Annotated[str, Path(description="ISO 3166-1 alpha-2, any case.", examples=["DE"], max_length=8)],
     request: Request,
 ) -> Response:
-    lang = request.query_params.get("lang")
-    country = code.upper()
-    if not (len(country) == 2 and country.isascii() and country.isalpha() and cldr.is_country(country)):
-        raise UnknownCountry()
-    try:
-        body, etag = _address_format_answer(
-            country, _shipped_language(lang, request.headers.get("accept-language"))
-        )
-    except addresses.UnknownCountryData:
-        raise UnknownCountry() from None
-    return _answer(body, etag, request.headers.get("if-none-match"))
+    headers = request.headers
+    key = (code, request.scope["query_string"], headers.get("accept-language"))
+    rendered = _ADDRESS_FORMATS.get(key)
+    if rendered is None:
+        country = code.upper()
+        if not (len(country) == 2 and country.isascii() and country.isalpha() and cldr.is_country(country)):
+            raise UnknownCountry()
+        language = _shipped_language(request.query_params.get("lang"), key[2])
+        try:
+            rendered = _ADDRESS_FORMATS.put(key, _address_format_answer(country, language))
+        except addresses.UnknownCountryData:
+            raise UnknownCountry() from None
+    return rendered.answer(headers.get("if-none-match"))
 
 
-@router.get(
+@reference_router.get(
     "/money/format",
     response_model=MoneyOut,
-    responses=problem_responses(UnknownCurrency, InvalidInput),
+    responses={**NOT_MODIFIED, **problem_responses(UnknownCurrency, InvalidInput)},
     summary="Write an amount as a locale does",
 )
 async def format_money(
-    currencies: CurrencyReaderDep,
+    request: Request,
+    active: ActiveCurrenciesDep,
+    *,
     amount: Annotated[
         Amount,
         Query(
@@ -324,19 +322,33 @@ async def format_money(
     currency: Annotated[CurrencyCode, Query(description=CODE_DESCRIPTION, examples=["CHF"])],
     locale: LocaleQuery = None,
     accept_language: AcceptLanguage = None,
-) -> MoneyOut:
+) -> Response:
     """`amount` of `currency` written as CLDR says for `locale`: exactly what Babel's `format_currency`
     writes (the locale's symbol, digits, separators and decimals — CLDR's, which for some currencies
-    differ from ISO 4217's minor units)."""
-    used = _money_locale(locale, accept_language) or cldr.Locale("en")
-    if not await currencies.is_active(currency):
+    differ from ISO 4217's minor units).
+
+    Cacheable: the answer carries `Cache-Control` and a strong `ETag`; send the tag back in
+    `If-None-Match` to get `304 Not Modified` while the answer is unchanged."""
+    key = (request.scope["query_string"], accept_language)
+    cached = _MONEY.get(key)
+    if cached is None:
+        used = _money_locale(locale, accept_language) or cldr.Locale("en")
+        await _refuse_inactive(active, currency)
+        body = MoneyOut(
+            amount=amount,
+            currency=currency,
+            locale=cldr.tag_of(used),
+            formatted=cldr.format_money(Decimal(amount), currency, used),
+        ).model_dump_json()
+        cached = _MONEY.put(key, (currency, Rendered(body.encode(), cache_control=CACHE_CONTROL, vary=VARY)))
+    else:
+        await _refuse_inactive(active, cached[0])
+    return cached[1].answer(request.headers.get("if-none-match"))
+
+
+async def _refuse_inactive(active: ActiveCurrencies, currency: str) -> None:
+    if currency not in await active.codes():
         raise UnknownCurrency("{code} is not an active currency.", values={"code": currency})
-    return MoneyOut(
-        amount=amount,
-        currency=currency,
-        locale=cldr.tag_of(used),
-        formatted=cldr.format_money(Decimal(amount), currency, used),
-    )
 
 
 def _money_locale(locale: str | None, accept_language: str | None) -> cldr.Locale | None:
@@ -467,12 +479,15 @@ async def patch_currency(
     code: Annotated[str, Path(description=CODE_DESCRIPTION, examples=["KWD"], max_length=16)],
     body: ActivationPatch,
     currencies: CurrencyServiceDep,
+    active: ActiveCurrenciesDep,
+    session: SessionDep,
     _: AdminUser,
 ) -> CurrencyAdminOut:
     """Offer a currency to customers, or stop offering it (admins only). An inactive currency
     leaves `/currencies`, cannot be converted to or from, and is refused as a preferred currency;
     its stored rates stay."""
     currency = await currencies.set_active(code.upper(), body.is_active)
+    active.changed(session)
     return CurrencyAdminOut.model_validate(currency, from_attributes=True)
 
 

@@ -39,6 +39,7 @@ from shop.auth.reauth import Reauthentication
 from shop.auth.repository import AuditRepository, UserRepository
 from shop.auth.sessions.repository import SessionRepository
 from shop.auth.tools import AuthTools, Client, audit, existing, hash_token, new_token, tell_owner
+from shop.core.conflicts import after_commit
 from shop.core.errors import InvalidInput, NotFound, TokenRevoked
 from shop.core.mail.delivery import forget_saved_mail
 from shop.core.mail.outbox import enqueue, erase_recipient, mail_to
@@ -231,7 +232,9 @@ class AccountService:
         await self.users.delete(user_id)  # sessions, tokens, challenges and factors go with it
         # The trail keeps who and what happened when, nothing more.
         await audit_log.add("account_delete", "success", user_id=user_id, ip=None, user_agent=None)
-        forget_saved_mail(self.settings, mail_ids)
+        # The saved files go once the erasure is written: a try rolled back keeps them.
+        settings = self.settings
+        after_commit(self.session, lambda: forget_saved_mail(settings, mail_ids))
 
     async def _lock_for_deletion(self, user_id: uuid.UUID, session_id: uuid.UUID) -> None:
         """Wait for the user's writing requests to end (and keep new ones out). Of two deletions

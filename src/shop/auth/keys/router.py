@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
 
 from shop.auth import errors
 from shop.auth.dependencies import SigningKeyServiceDep
 from shop.auth.keys.schemas import AuthorizationServerMetadata, JsonWebKeySet, SigningKeyOut
-from shop.core.db import READS_ONLY
+from shop.auth.tools import AuthTools
+from shop.core.caching import Rendered
+from shop.core.db import READS_ONLY, DatabaseDep
 from shop.core.errors import Forbidden
 from shop.core.openapi import operation_ids
 from shop.core.problems import problem_responses
@@ -26,19 +30,47 @@ JWKS_MAX_AGE = 60
 METADATA_MAX_AGE = 300
 
 
+class _RenderedKeys:
+    """The JWK set as last rendered, for the key ring's snapshot it was rendered from: a new
+    snapshot (the ring reloads every few seconds, and at once after a rotation here) is rendered
+    again, and its ETag changes only when the keys did."""
+
+    def __init__(self) -> None:
+        self._published: tuple[dict[str, Any], ...] | None = None
+        self._rendered: Rendered | None = None
+
+    def of(self, published: tuple[dict[str, Any], ...]) -> Rendered:
+        rendered = self._rendered
+        if rendered is None or published is not self._published:
+            body = JsonWebKeySet.model_validate({"keys": list(published)}).model_dump_json().encode()
+            if rendered is None or body != rendered.body:
+                rendered = Rendered(body, cache_control=f"public, max-age={JWKS_MAX_AGE}")
+            self._published, self._rendered = published, rendered
+        return rendered
+
+
+_JWKS = _RenderedKeys()
+
+
 @keys_router.get(
     "/.well-known/jwks.json",
-    dependencies=[READS_ONLY],
     response_model=JsonWebKeySet,
     summary="Public keys that verify access tokens (JWKS)",
+    responses={304: {"description": "Not Modified: the `If-None-Match` tag still matches; no body."}},
 )
-async def jwks(service: SigningKeyServiceDep, response: Response) -> JsonWebKeySet:
+async def jwks(request: Request, database: DatabaseDep) -> Response:
     """The public keys (RFC 7517) another service needs to verify shop's access tokens: the
     `active` key, the `next` key (published before it signs) and `retired` keys until every token
     they signed has expired. Pick the key by the token's `kid` and verify with the key's `alg`.
-    Cache the set for `max-age` and fetch it again on an unknown `kid`. Empty with HS256."""
-    response.headers["Cache-Control"] = f"public, max-age={JWKS_MAX_AGE}"
-    return JsonWebKeySet.model_validate({"keys": await service.published()})
+    Cache the set for `max-age` and fetch it again on an unknown `kid`. Empty with HS256.
+
+    The answer carries a strong `ETag`, which changes when the keys do; send it back in
+    `If-None-Match` to get `304 Not Modified` while they are unchanged."""
+    # The tools from the app rather than a dependency: each dependency costs FastAPI's resolution
+    # on every call, as much as the rest of this answer.
+    tools: AuthTools = request.app.state.auth
+    published = await tools.tokens.public_keys(database)
+    return _JWKS.of(published).answer(request.headers.get("if-none-match"))
 
 
 @keys_router.get(

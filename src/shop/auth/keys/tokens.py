@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shop.auth.errors import NoSigningKey
 from shop.auth.keys.repository import SigningKeyRepository
 from shop.core.config import Settings
+from shop.core.db import Database
 from shop.core.errors import TokenExpired, TokenInvalid
 from shop.core.secretbox import SecretBox, SecretBoxError
 from shop.core.security import AccessClaims
@@ -468,6 +469,16 @@ class AccessTokens:
     async def published(self, session: AsyncSession) -> list[dict[str, Any]]:
         """The public JWKs: next, active, and retired ones whose tokens may still be valid."""
         return list((await self.ring.current(self._loader(session))).published)
+
+    async def public_keys(self, database: Database) -> tuple[dict[str, Any], ...]:
+        """`published`, read through a session of its own, opened only when the ring reloads: the
+        same tuple (by identity) until the keys are read again."""
+
+        async def load() -> Sequence[StoredKey]:
+            async with database.read_sessions() as session:
+                return await SigningKeyRepository(session).list_all()
+
+        return (await self.ring.current(load)).published
 
     def keys_changed(self) -> None:
         self.ring.invalidate()

@@ -24,6 +24,7 @@ from shop.auth.sessions.repository import SessionRepository
 from shop.auth.sessions.schemas import TokenPair
 from shop.auth.sessions.service import SessionMinter
 from shop.auth.tools import AuthTools, Client, audit, existing, hash_token, tell_owner
+from shop.core.conflicts import tally
 from shop.core.errors import NotFound
 from shop.core.secretbox import SecretBoxError
 
@@ -110,7 +111,7 @@ class MfaService:
         failed login. Returns the method used."""
         method = "totp" if mfa.looks_like_totp(code) else "recovery_code"
         failure = await self._accept(user.id, method, code)
-        MFA_VERIFICATIONS.labels("manage", method, failure or "success").inc()
+        tally(MFA_VERIFICATIONS.labels("manage", method, failure or "success").inc)
         if failure is not None:
             await self.lockout.count_failure(user.id, client, InvalidCode(), event=event, reason=failure)
         if method == "recovery_code":
@@ -134,7 +135,7 @@ class MfaService:
         method, given = ("totp", code) if code is not None else ("recovery_code", recovery_code or "")
         user, first_factor = await self._claim_challenge(token_hash, method, given, client)
         failure = await self._accept(user.id, method, given)
-        MFA_VERIFICATIONS.labels("verify", method, failure or "success").inc()
+        tally(MFA_VERIFICATIONS.labels("verify", method, failure or "success").inc)
         if failure is not None:
             await self.lockout.count_failure(
                 user.id,
@@ -150,7 +151,7 @@ class MfaService:
             )
         await self.lockout.record_success(user.id, client, "mfa_verify")
         pair, session_id = await self.minter.start(user, client, (first_factor, "otp"))
-        LOGINS.labels("success").inc()
+        tally(LOGINS.labels("success").inc)
         await audit(
             self.session, "mfa_verify", "success", client, user.id, method=method, session_id=str(session_id)
         )
@@ -171,7 +172,7 @@ class MfaService:
         if claimed is None:
             if method == "totp":
                 mfa.matching_step(_DECOY_SECRET, given, self.tools.clock())  # as much work as a wrong code
-            MFA_VERIFICATIONS.labels("verify", method, "unknown_token").inc()
+            tally(MFA_VERIFICATIONS.labels("verify", method, "unknown_token").inc)
             await self.lockout.refuse(
                 InvalidSecondStep(), client, None, event="mfa_verify", reason="unknown_token"
             )
@@ -180,7 +181,7 @@ class MfaService:
         if user is None:  # pragma: no cover - challenges cascade with their user
             raise InvalidSecondStep()
         if self.lockout.locked_until(user) is not None:
-            MFA_VERIFICATIONS.labels("verify", method, "locked").inc()
+            tally(MFA_VERIFICATIONS.labels("verify", method, "locked").inc)
             await self.lockout.refuse_if_locked(user, client, "mfa_verify")
         return user, first_factor
 
@@ -211,7 +212,9 @@ class MfaService:
             raise MfaEnabled()
         secret = self._open_secret(factor.secret, user_id)
         step = mfa.matching_step(secret, code, self.tools.clock()) if secret is not None else None
-        MFA_VERIFICATIONS.labels("confirm", "totp", "success" if step is not None else "wrong_code").inc()
+        tally(
+            MFA_VERIFICATIONS.labels("confirm", "totp", "success" if step is not None else "wrong_code").inc
+        )
         if step is None:
             # Not counted as a failed login: no secret is guessed here that the caller does not hold.
             await self.lockout.refuse(InvalidCode(), client, user_id, event="mfa_enable", reason="wrong_code")
@@ -220,7 +223,7 @@ class MfaService:
         codes = await self._replace_recovery_codes(user_id)
         count = await self.sessions.revoke_all(user_id, "mfa_enabled", keep=session_id)
         await self._mail(user, "mfa_enabled")
-        MFA_CHANGES.labels("enabled").inc()
+        tally(MFA_CHANGES.labels("enabled").inc)
         await audit(self.session, "mfa_enable", "success", client, user_id, sessions_revoked=count)
         return codes
 
@@ -252,7 +255,7 @@ class MfaService:
         await self._turn_off(user_id)
         count = await self.sessions.revoke_all(user_id, "mfa_disabled", keep=session_id)
         await self._mail(user, "mfa_disabled")
-        MFA_CHANGES.labels("disabled").inc()
+        tally(MFA_CHANGES.labels("disabled").inc)
         await audit(self.session, "mfa_disable", "success", client, user_id, sessions_revoked=count)
 
     async def mfa_new_recovery_codes(
@@ -262,7 +265,7 @@ class MfaService:
             user_id, session_id, password=password, code=code, client=client, event="recovery_codes_replace"
         )
         codes = await self._replace_recovery_codes(user_id)
-        MFA_CHANGES.labels("recovery_codes_replaced").inc()
+        tally(MFA_CHANGES.labels("recovery_codes_replaced").inc)
         await audit(self.session, "recovery_codes_replace", "success", client, user_id)
         return codes
 
@@ -284,6 +287,6 @@ class MfaService:
         if not await self._turn_off(user_id):
             raise NotFound("Two-step sign-in is not on for this user.")
         await self._mail(user, "mfa_reset_by_admin")
-        MFA_CHANGES.labels("admin_reset").inc()
+        tally(MFA_CHANGES.labels("admin_reset").inc)
         by = str(admin_id) if admin_id else "command line"
         await audit(self.session, "mfa_admin_reset", "success", client, user_id, by=by)

@@ -62,6 +62,7 @@ from shop.auth.sessions.schemas import TokenPair
 from shop.auth.sessions.service import SessionMinter
 from shop.auth.tools import AuthTools, Client, audit, existing
 from shop.core.config import Settings
+from shop.core.conflicts import tally
 from shop.core.errors import NotFound, ShopError
 from shop.core.logging import bind_user
 from shop.core.mail.outbox import enqueue
@@ -316,7 +317,7 @@ class PasskeyService:
         await self.passkeys.record_use(passkey.id, verified.new_sign_count, verified.credential_backed_up)
         await self.passkeys.record_sign_in(user.id)
         pair, session_id = await self.minter.start(user, client, PASSKEY_AMR)
-        LOGINS.labels("success").inc()
+        tally(LOGINS.labels("success").inc)
         bind_user(user.id)
         await audit(
             self.session,
@@ -387,7 +388,7 @@ class PasskeyService:
                 await PasskeyRepository(session).spend_challenge(challenge_hash, AUTHENTICATE)
             extra = {"reason": reason, **details} | ({"detail": str(exc)[:200]} if exc is not None else {})
             await audit(session, event, "failure", client, user_id, **extra)
-        LOGINS.labels(error.code if error is not None else "invalid_credentials").inc()
+        tally(LOGINS.labels(error.code if error is not None else "invalid_credentials").inc)
         raise error or PasskeyNotAccepted()
 
 

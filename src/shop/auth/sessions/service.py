@@ -35,6 +35,7 @@ from shop.auth.repository import UserRepository
 from shop.auth.sessions.repository import SessionRepository
 from shop.auth.sessions.schemas import TokenPair, TokenUser
 from shop.auth.tools import AuthTools, Client, audit, hash_token, new_token, seconds_until
+from shop.core.conflicts import tally
 from shop.core.errors import NotFound, ShopError, TokenExpired, TokenInvalid, TokenRevoked
 from shop.core.logging import bind_user
 
@@ -102,10 +103,10 @@ class SessionService:
             await self._check_account(user, new_hash, client)
             await self.lockout.record_success(user.id, client, "login", new_hash)
         except ShopError as error:
-            LOGINS.labels(_login_outcome(error)).inc()
+            tally(LOGINS.labels(_login_outcome(error)).inc)
             raise
         pair, session_id = await self.minter.start(user, client)
-        LOGINS.labels("success").inc()
+        tally(LOGINS.labels("success").inc)
         bind_user(user.id)
         await audit(self.session, "login", "success", client, user.id, session_id=str(session_id))
         return pair
@@ -157,10 +158,10 @@ class SessionService:
             if user.mfa_enabled:
                 await self._second_step_required(user.id, None, client, first_factor=amr[0])
         except ShopError as error:
-            LOGINS.labels(_login_outcome(error)).inc()
+            tally(LOGINS.labels(_login_outcome(error)).inc)
             raise
         pair, session_id = await self.minter.start(user, client, amr)
-        LOGINS.labels("success").inc()
+        tally(LOGINS.labels("success").inc)
         bind_user(user.id)
         await audit(self.session, event, "success", client, user.id, session_id=str(session_id))
         # Last: the account's row stays locked from here to the commit only.

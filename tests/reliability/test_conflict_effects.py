@@ -1,0 +1,149 @@
+"""A request whose transaction PostgreSQL ends in a real deadlock is tried again, and only its
+transaction repeats: the rate-limit hit, the argon2 run and the metric counter of the request happen
+once, the write commits once, and the saved mail an erasure removes goes only after the commit.
+
+The deadlock: the test's own connection blocks a table the request writes late (the request then
+waits, holding its user row), and then asks for that user row itself. The request's backend checks
+for the deadlock first and is the one ended."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shop.auth.passwords import PasswordHasher
+from shop.bootstrap import bootstrap, create_app
+from shop.core.mail.sender import MailSender
+from shop.core.metrics import REGISTRY
+from tests.reliability.test_deadlocks import CONFLICT_LOG, _until_waiting_on_a_lock
+from tests.support.app import http_client, make_settings, truncate_mutable
+from tests.support.auth import PASSWORD, bearer, login, register_verified
+
+
+class _CountingHasher(PasswordHasher):
+    """The real hasher, counting the argon2 verifies it actually runs."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.verified = 0
+
+    async def _verify(self, password: str, hashed: str) -> tuple[bool, str | None]:
+        self.verified += 1
+        return await super()._verify(password, hashed)
+
+
+@pytest.fixture
+async def live(
+    database_url: str, engine: AsyncEngine, tmp_path: Path
+) -> AsyncIterator[tuple[Any, httpx.AsyncClient, _CountingHasher]]:
+    # One sign-in or re-authentication a minute per account and address: a hit counted twice is
+    # a 429. No SMTP_HOST: mail is saved as .eml files under the data dir.
+    settings = make_settings(
+        database_url, tmp_path, rate_limit_enabled=True, rate_limit_login="1/minute", redis_url=None
+    )
+    hasher = _CountingHasher(settings)
+    app = create_app(settings, shop=bootstrap(settings, hasher=hasher), run_background_loops=False)
+    try:
+        async with app.router.lifespan_context(app), http_client(app) as client:
+            yield app, client, hasher
+    finally:
+        await truncate_mutable(engine)
+
+
+def _conflicts(caplog: pytest.LogCaptureFixture) -> int:
+    return sum(CONFLICT_LOG in record.getMessage() for record in caplog.records)
+
+
+def _logins(outcome: str) -> float:
+    return REGISTRY.get_sample_value("shop_logins_total", {"outcome": outcome}) or 0.0
+
+
+async def _deadlocked(
+    engine: AsyncEngine, user_id: str, table: str, request: asyncio.Task[httpx.Response]
+) -> httpx.Response:
+    """Blocks writes to `table` until `request` waits on it, then locks the request's user row."""
+    async with engine.connect() as other:
+        await other.execute(text("SET LOCAL deadlock_timeout = '30s'"))
+        await other.execute(text(f"LOCK TABLE {table} IN SHARE MODE"))
+        request_started = asyncio.ensure_future(request)
+        await _until_waiting_on_a_lock(engine)
+        await other.execute(text("SELECT 1 FROM auth.users WHERE id = :u FOR UPDATE"), {"u": user_id})
+        await other.rollback()
+        return await request_started
+
+
+async def test_a_deadlocked_login_hits_hashes_and_counts_once(
+    live: tuple[Any, httpx.AsyncClient, _CountingHasher],
+    engine: AsyncEngine,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app, client, hasher = live
+    caplog.set_level(logging.WARNING, logger="shop.request")
+    email = await register_verified(client, app)
+    async with engine.connect() as probe:
+        user_id = str(await probe.scalar(text("SELECT id FROM auth.users WHERE email = :e"), {"e": email}))
+    successes, verified = _logins("success"), hasher.verified
+
+    request = asyncio.create_task(
+        client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+    )
+    answer = await _deadlocked(engine, user_id, "auth.sessions", request)
+
+    assert answer.status_code == 200, answer.text  # a second hit of the 1/minute budget: 429
+    assert _conflicts(caplog) == 1, caplog.text
+    assert hasher.verified == verified + 1
+    assert _logins("success") == successes + 1
+    async with engine.connect() as probe:
+        sessions = await probe.scalar(
+            text("SELECT count(*) FROM auth.sessions WHERE user_id = :u"), {"u": user_id}
+        )
+    assert sessions == 1  # the write committed once
+    me = await client.get("/api/v1/auth/me", headers=bearer(answer.json()))
+    assert me.status_code == 200
+
+
+async def test_a_deadlocked_erasure_removes_saved_mail_after_its_commit(
+    live: tuple[Any, httpx.AsyncClient, _CountingHasher],
+    engine: AsyncEngine,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app, client, hasher = live
+    caplog.set_level(logging.WARNING, logger="shop.request")
+    email = await register_verified(client, app)
+    pair = await login(client, email)
+    user_id = pair["user"]["id"]
+    await MailSender(app.state.settings, app.state.database).drain_once()
+    saved = sorted((tmp_path / "mail").glob("*.eml"))
+    assert saved  # the verification mail, saved as a file
+    verified = hasher.verified
+
+    request = asyncio.create_task(
+        client.request("DELETE", "/api/v1/auth/me", headers=bearer(pair), json={"password": PASSWORD})
+    )
+    async with engine.connect() as other:
+        await other.execute(text("SET LOCAL deadlock_timeout = '30s'"))
+        await other.execute(text("LOCK TABLE auth.audit_events IN SHARE MODE"))
+        pending = asyncio.ensure_future(request)
+        await _until_waiting_on_a_lock(engine)
+        # The erasure waits, its user row held; its mail is still there.
+        assert all(path.exists() for path in saved)
+        await other.execute(text("SELECT 1 FROM auth.users WHERE id = :u FOR UPDATE"), {"u": user_id})
+        await other.rollback()
+        answer = await pending
+
+    assert answer.status_code == 204, answer.text  # a second re-authentication hit: 429
+    assert _conflicts(caplog) == 1, caplog.text
+    assert hasher.verified == verified + 1
+    assert not any(path.exists() for path in saved)
+    async with engine.connect() as probe:
+        users = await probe.scalar(text("SELECT count(*) FROM auth.users WHERE id = :u"), {"u": user_id})
+    assert users == 0
