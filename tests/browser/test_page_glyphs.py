@@ -51,7 +51,7 @@ async def test_cjk_pages_draw_every_character(
     )
     try:
         page = await context.new_page()
-        await page.goto(f"{shop_server.base_url}/verify-email?token={secrets.token_urlsafe(16)}")
+        await page.goto(f"{shop_server.url}/verify-email?token={secrets.token_urlsafe(16)}")
         await expect(page.locator("h1")).to_have_text(TEXTS[language]["verify_title"])
         await page.screenshot(path=screenshot_path(f"glyphs-{language}"))
         # The probe proves the check can fail: a code point no font has is reported.
