@@ -27,7 +27,7 @@ from shop.core.migrate import run_alembic
 from tests.support.app import AppWith, http_client, make_settings, running_app
 from tests.support.databases import temporary_database
 from tests.support.mfa import Clock
-from tests.support.smtp import SmtpSink
+from tests.support.smtp import SmtpSink, running_sink
 
 ROOT = Path(__file__).resolve().parents[1]
 # What the tests keep between runs (the embedded PostgreSQL when TEST_DATABASE_URL is unset).
@@ -108,7 +108,7 @@ def app_with(database_url: str, engine: AsyncEngine, db: Database, tmp_path: Pat
         if database is None and not live:
             database = db
         async with running_app(
-            settings or make_settings(database_url, tmp_path, **overrides),
+            settings or make_settings(overrides.pop("database_url", database_url), tmp_path, **overrides),
             database,
             live=live,
             loops=loops,
@@ -137,12 +137,8 @@ async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 def smtp() -> Iterator[SmtpSink]:
-    sink = SmtpSink()
-    sink.start()
-    try:
+    with running_sink() as sink:
         yield sink
-    finally:
-        sink.stop()
 
 
 @pytest.fixture

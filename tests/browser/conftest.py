@@ -18,7 +18,7 @@ from tests.support.browser import (
 )
 from tests.support.databases import temporary_database
 from tests.support.serve import ShopServer, start_server
-from tests.support.smtp import SmtpSink
+from tests.support.smtp import SmtpSink, running_sink
 
 
 @pytest.fixture(scope="session")
@@ -30,12 +30,8 @@ async def browser_database_url(server_url: str, worker_id: str) -> AsyncIterator
 
 @pytest.fixture(scope="session")
 def browser_smtp() -> Iterator[SmtpSink]:
-    sink = SmtpSink()
-    sink.start()
-    try:
+    with running_sink() as sink:
         yield sink
-    finally:
-        sink.stop()
 
 
 @pytest.fixture(scope="session")

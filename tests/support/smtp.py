@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
@@ -66,3 +68,14 @@ class SmtpSink:
 
     async def _to(self, recipient: str, count: int) -> list[EmailMessage] | None:
         return self.to(recipient, count)
+
+
+@contextmanager
+def running_sink(**options: Any) -> Iterator[SmtpSink]:
+    """An `SmtpSink` started, stopped afterwards."""
+    sink = SmtpSink(**options)
+    sink.start()
+    try:
+        yield sink
+    finally:
+        sink.stop()
