@@ -10,25 +10,24 @@ Two ways to drive the app:
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from shop.bootstrap import create_app
+from shop.auth.passwords import PasswordHasher
 from shop.core.config import Settings
 from shop.core.db import Database
 from shop.core.embedded import EmbeddedPostgres
 from shop.core.migrate import run_alembic
-from tests.support.app import http_client, make_settings, truncate_mutable
-from tests.support.net import STARTUP_SECONDS
-from tests.support.smtp import SmtpSink
+from tests.support.app import AppWith, http_client, make_settings, running_app
+from tests.support.databases import temporary_database
+from tests.support.mfa import Clock
+from tests.support.smtp import SmtpSink, running_sink
 
 ROOT = Path(__file__).resolve().parents[1]
 # What the tests keep between runs (the embedded PostgreSQL when TEST_DATABASE_URL is unset).
@@ -53,18 +52,9 @@ def server_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 async def database_url(server_url: str, worker_id: str) -> AsyncIterator[str]:
-    name = f"shop_test_{worker_id}_{secrets.token_hex(4)}"
-    admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    try:
+    async with temporary_database(server_url, f"shop_test_{worker_id}") as url:
         await run_alembic(url, "upgrade", "head")
         yield url
-    finally:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -91,9 +81,51 @@ async def db(engine: AsyncEngine) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-async def app(settings: Settings, db: Database) -> AsyncIterator[Any]:
-    application = create_app(settings, database=db, run_background_loops=False)
-    async with application.router.lifespan_context(application):
+def clock() -> Clock:
+    """The time the server checks TOTP codes at, moved by the test (starts at the real time)."""
+    return Clock()
+
+
+@pytest.fixture
+def app_with(database_url: str, engine: AsyncEngine, db: Database, tmp_path: Path, clock: Clock) -> AppWith:
+    """`async with app_with(**overrides) as app`: the app with the test settings (`make_settings`)
+    and `overrides`, or with `settings=`, on the test's clock, running. On the rolled-back `db`
+    unless `live=True` (a pool of its own; the rows it leaves are truncated afterwards) or
+    `database=` is given; `loops=True` runs the background loops; `hasher=` replaces the hasher; `lifespan=False` builds the app only."""
+
+    @asynccontextmanager
+    async def make(
+        *,
+        settings: Settings | None = None,
+        live: bool = False,
+        loops: bool = False,
+        database: Database | None = None,
+        hasher: PasswordHasher | None = None,
+        lifespan: bool = True,
+        **overrides: Any,
+    ) -> AsyncIterator[Any]:
+        assert settings is None or not overrides, "settings= or overrides, not both"
+        if database is None and not live:
+            database = db
+        async with running_app(
+            settings or make_settings(overrides.pop("database_url", database_url), tmp_path, **overrides),
+            database,
+            live=live,
+            loops=loops,
+            clock=clock,
+            hasher=hasher,
+            clean=engine if live else None,
+            lifespan=lifespan,
+        ) as application:
+            yield application
+
+    return make
+
+
+@pytest.fixture
+async def app(app_with: AppWith, settings: Settings) -> AsyncIterator[Any]:
+    """The app on the test's rolled-back transaction, without background loops."""
+    async with app_with(settings=settings) as application:
         yield application
 
 
@@ -105,38 +137,15 @@ async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 def smtp() -> Iterator[SmtpSink]:
-    sink = SmtpSink()
-    sink.start()
-    try:
+    with running_sink() as sink:
         yield sink
-    finally:
-        sink.stop()
 
 
 @pytest.fixture
-async def live_app(
-    database_url: str, engine: AsyncEngine, tmp_path: Path, smtp: SmtpSink
-) -> AsyncIterator[Any]:
+async def live_app(app_with: AppWith, smtp: SmtpSink) -> AsyncIterator[Any]:
     """The app with its own pool and a running mail sender pointed at the test SMTP server."""
-    settings = make_settings(database_url, tmp_path, smtp_host="127.0.0.1", smtp_port=smtp.port)
-    # The concurrency tests send a burst of requests: up to 20 open a connection at once, which on
-    # a loaded machine may take longer than production's connect timeout (a 503: PostgreSQL looks
-    # unreachable), and 5 more queue for a checkout while those wait for a row lock, as long as
-    # that takes (a 503: the pool is busy, tests/core/test_outage.py). Both depend on the
-    # machine's load, not on shop: here both waits are safety nets against a hang only.
-    database = Database.from_url(
-        database_url,
-        pool_size=settings.db_pool_size,
-        pool_timeout=STARTUP_SECONDS,
-        connect_timeout=STARTUP_SECONDS,
-    )
-    application = create_app(settings, database=database)
-    try:
-        async with application.router.lifespan_context(application):
-            yield application
-    finally:
-        await database.dispose()
-        await truncate_mutable(engine)
+    async with app_with(live=True, loops=True, smtp_host="127.0.0.1", smtp_port=smtp.port) as application:
+        yield application
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
 
 import pytest
@@ -19,19 +18,15 @@ import shop.users.models  # noqa: F401
 from shop.core.db import Base
 from shop.core.db import schemas as schemas_of_metadata
 from shop.core.migrate import current_revision, run_alembic
-from tests.support.databases import create_database, drop_database
+from tests.support.databases import temporary_database
 
 SCHEMAS = {"auth", "users", "localization", "mail", "webhooks"}
 
 
 @pytest.fixture
 async def empty_database(server_url: str) -> AsyncIterator[str]:
-    name = f"shop_migrations_{secrets.token_hex(4)}"
-    url = await create_database(server_url, name)
-    try:
+    async with temporary_database(server_url, "shop_migrations") as url:
         yield url
-    finally:
-        await drop_database(server_url, name)
 
 
 async def schemas_and_tables(url: str) -> tuple[set[str], set[str]]:

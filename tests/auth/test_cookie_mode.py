@@ -10,12 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
-from shop.bootstrap import create_app
 from shop.core.config import Settings
-from shop.core.db import Database
-from tests.support.app import make_settings
+from tests.support.app import AppWith, make_settings
 from tests.support.auth import PASSWORD, bearer, register_verified
-from tests.support.mfa import Clock, clocked_app, enrol, first_step, verify
+from tests.support.mfa import Clock, enrol, first_step, verify
 
 SPA = "http://localhost:5173"
 REFRESH, CSRF = "__Secure-shop_refresh", "__Secure-shop_csrf"
@@ -24,18 +22,6 @@ REFRESH, CSRF = "__Secure-shop_refresh", "__Secure-shop_csrf"
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     return make_settings(database_url, tmp_path, refresh_cookie=True, cors_origins=[SPA])
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def app(settings: Settings, db: Database, clock: Clock) -> AsyncIterator[Any]:
-    """The conftest's app, on a clock the two-step test moves."""
-    async with clocked_app(settings, db, clock) as application:
-        yield application
 
 
 @pytest.fixture
@@ -185,12 +171,8 @@ async def test_cors_allows_credentials_and_the_csrf_header_for_the_spa(spa: http
     assert "access-control-allow-origin" not in other.headers
 
 
-async def test_default_mode_sets_no_cookie_and_allows_no_credentials(
-    database_url: str, tmp_path: Path, db: Database
-) -> None:
-    settings = make_settings(database_url, tmp_path, cors_origins=[SPA])
-    application = create_app(settings, database=db, run_background_loops=False)
-    async with application.router.lifespan_context(application):
+async def test_default_mode_sets_no_cookie_and_allows_no_credentials(app_with: AppWith) -> None:
+    async with app_with(cors_origins=[SPA]) as application:
         transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="https://shop.test") as client:
             preflight = await client.options(
@@ -265,15 +247,9 @@ async def test_a_sign_in_from_another_site_sets_no_cookie(
             assert response.json().get("code") != "csrf_failed", (path, response.text)
 
 
-async def test_cookie_domain_names_the_cookies_domain(
-    database_url: str, tmp_path: Path, db: Database
-) -> None:
-    settings = make_settings(
-        database_url, tmp_path, refresh_cookie=True, cors_origins=[SPA], cookie_domain=".Example.COM"
-    )
-    assert settings.cookie_domain == "example.com"
-    application = create_app(settings, database=db, run_background_loops=False)
-    async with application.router.lifespan_context(application):
+async def test_cookie_domain_names_the_cookies_domain(app_with: AppWith) -> None:
+    async with app_with(refresh_cookie=True, cors_origins=[SPA], cookie_domain=".Example.COM") as application:
+        assert application.state.settings.cookie_domain == "example.com"
         transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="https://api.example.com") as client:
             email = await register_verified(client, application)
@@ -288,10 +264,9 @@ async def test_cookie_domain_names_the_cookies_domain(
             assert all("domain=example.com" in line.lower() for line in out.headers.get_list("set-cookie"))
 
 
-async def test_default_mode_refuses_no_origin(database_url: str, tmp_path: Path, db: Database) -> None:
+async def test_default_mode_refuses_no_origin(app_with: AppWith) -> None:
     """Without cookie mode there is no cookie to plant: a bearer-token API serves any origin."""
-    application = create_app(make_settings(database_url, tmp_path), database=db, run_background_loops=False)
-    async with application.router.lifespan_context(application):
+    async with app_with() as application:
         transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="https://shop.test") as client:
             email = await register_verified(client, application)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,10 +15,8 @@ from shop.auth import public
 from shop.auth.catalogs import MAIL
 from shop.auth.mails import LINK, MAILS
 from shop.auth.models import User
-from shop.bootstrap import create_app
-from shop.core.db import Database
 from shop.localization.public import SHIPPED_LANGUAGES
-from tests.support.app import http_client, make_settings
+from tests.support.app import AppWith, http_client
 from tests.support.auth import PASSWORD, bearer, login, new_email, register, register_verified
 from tests.support.problems import assert_problem
 from tests.support.self_service import (
@@ -287,15 +284,8 @@ def test_every_mail_of_the_change_exists_in_every_shipped_language() -> None:
                 )
 
 
-async def test_asks_are_limited_per_account_and_per_new_address(
-    database_url: str, tmp_path: Path, db: Database
-) -> None:
-    app = create_app(
-        make_settings(database_url, tmp_path, rate_limit_enabled=True),
-        database=db,
-        run_background_loops=False,
-    )
-    async with app.router.lifespan_context(app), http_client(app) as client:
+async def test_asks_are_limited_per_account_and_per_new_address(app_with: AppWith) -> None:
+    async with app_with(rate_limit_enabled=True) as app, http_client(app) as client:
         first = await login(client, await register_verified(client, app))
         for _ in range(3):
             assert (await ask_email_change(client, first, new_email())).status_code == 202

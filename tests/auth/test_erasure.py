@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shop.bootstrap import create_app
 from shop.core.db import Database
 from shop.core.mail.sender import MailSender
-from tests.support.app import make_settings, truncate_mutable
+from tests.support.app import AppWith, make_settings, truncate_mutable
 from tests.support.auth import PASSWORD, auth_upkeep, bearer, login, outbox_tokens, register
 from tests.support.net import DELIVERY_SECONDS
 from tests.support.problems import assert_problem
@@ -63,12 +63,9 @@ def files_naming(folder: Path, values: list[str]) -> list[Path]:
 
 
 async def test_deletion_leaves_nothing_that_names_the_user(
-    database_url: str, tmp_path: Path, db: Database
+    app_with: AppWith, tmp_path: Path, db: Database
 ) -> None:
     # No SMTP_HOST: mail is saved as .eml files under the data dir.
-    settings = make_settings(database_url, tmp_path)
-    app = create_app(settings, database=db, run_background_loops=False)
-    sender = MailSender(settings, db)
     tag = uuid.uuid4().hex[:8]
     personal = {
         "first_name": f"Zebulon{tag}",
@@ -87,7 +84,8 @@ async def test_deletion_leaves_nothing_that_names_the_user(
         "country_code": "HK",
         "phone": "+442079460959",
     }
-    async with app.router.lifespan_context(app), client_from(app, USER_IP) as client:
+    async with app_with() as app, client_from(app, USER_IP) as client:
+        sender = MailSender(app.state.settings, db)
         email = await register(client)
         token = (await outbox_tokens(app, email))[0]
         await sender.drain_once()  # the verification mail is saved as a file
@@ -222,16 +220,15 @@ async def _at_least(count: Any, minimum: int) -> bool:
 
 
 async def test_deletion_after_an_email_change_leaves_nothing_naming_either_address(
-    database_url: str, tmp_path: Path, db: Database
+    app_with: AppWith, tmp_path: Path, db: Database
 ) -> None:
     """Mail went to both addresses (the link to the new one, the notices to the old one), and the
     change's record names both: after DELETE /me none of it is left, in a table or a saved mail."""
-    settings = make_settings(database_url, tmp_path)  # no SMTP_HOST: mail is saved as .eml files
-    app = create_app(settings, database=db, run_background_loops=False)
-    sender = MailSender(settings, db)
     tag = uuid.uuid4().hex[:8]
     old, new = f"before-{tag}@example.com", f"after-{tag}@example.net"
-    async with app.router.lifespan_context(app), client_from(app, "198.51.100.203") as client:
+    # No SMTP_HOST: mail is saved as .eml files.
+    async with app_with() as app, client_from(app, "198.51.100.203") as client:
+        sender = MailSender(app.state.settings, db)
         await register(client, old)
         token = (await outbox_tokens(app, old))[0]
         assert (await client.post("/api/v1/auth/verify-email", json={"token": token})).status_code == 200

@@ -19,12 +19,10 @@ from shop.auth.accounts.schemas import PersonalDataExport
 from shop.auth.models import Session, User
 from shop.auth.passkeys.repository import PasskeyRepository
 from shop.auth.providers.repository import IdentityRepository
-from shop.bootstrap import create_app
-from shop.core.config import Settings
 from shop.core.db import Base, Database
-from tests.support.app import http_client, make_settings
+from tests.support.app import AppWith, http_client
 from tests.support.auth import PASSWORD, bearer, login, new_email, register_verified
-from tests.support.mfa import Clock, clocked_app, enrol
+from tests.support.mfa import Clock, enrol
 from tests.support.problems import assert_problem
 from tests.support.self_service import AUTH, ask_email_change, outbox_change_tokens
 from tests.support.users import ADDRESSES, PROFILE, address_body
@@ -90,9 +88,8 @@ async def export(client: httpx.AsyncClient, pair: dict[str, Any], password: str 
     return await client.post(EXPORT, json={"password": password}, headers=bearer(pair))
 
 
-async def test_the_export_holds_every_part_and_no_secret(settings: Settings, db: Database) -> None:
-    clock = Clock()
-    async with clocked_app(settings, db, clock) as app, http_client(app) as client:
+async def test_the_export_holds_every_part_and_no_secret(app_with: AppWith, clock: Clock) -> None:
+    async with app_with() as app, http_client(app) as client:
         email = await register_verified(client, app)
         older = await login(client, email)
         wrong = await client.post(f"{AUTH}/login", json={"email": email, "password": "not the password"})
@@ -185,13 +182,8 @@ async def test_the_export_needs_the_password_and_a_wrong_one_counts(
     assert_problem(await client.post(EXPORT, json={}, headers=bearer(pair)), 422, "validation_error")
 
 
-async def test_three_exports_per_hour_per_account(database_url: str, tmp_path: Path, db: Database) -> None:
-    app = create_app(
-        make_settings(database_url, tmp_path, rate_limit_enabled=True),
-        database=db,
-        run_background_loops=False,
-    )
-    async with app.router.lifespan_context(app), http_client(app) as client:
+async def test_three_exports_per_hour_per_account(app_with: AppWith) -> None:
+    async with app_with(rate_limit_enabled=True) as app, http_client(app) as client:
         pair = await login(client, await register_verified(client, app))
         for _ in range(3):
             assert (await export(client, pair)).status_code == 200

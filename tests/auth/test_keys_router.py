@@ -13,9 +13,7 @@ import httpx
 import jwt
 import pytest
 
-from shop.bootstrap import create_app
-from shop.core.db import Database
-from tests.support.app import http_client, make_settings
+from tests.support.app import AppWith, http_client
 from tests.support.factories import signed_in_user
 from tests.support.problems import assert_problem
 
@@ -27,12 +25,8 @@ KEY_FIELDS = {"kid", "alg", "state", "created_at", "activated_at", "retired_at"}
 
 
 @pytest.fixture(params=["EdDSA", "ES256", "RS256"])
-async def keyed_app(
-    request: pytest.FixtureRequest, database_url: str, tmp_path: Path, db: Database
-) -> AsyncIterator[Any]:
-    settings = make_settings(database_url, tmp_path, jwt_algorithm=request.param)
-    application = create_app(settings, database=db, run_background_loops=False)
-    async with application.router.lifespan_context(application):
+async def keyed_app(request: pytest.FixtureRequest, app_with: AppWith) -> AsyncIterator[Any]:
+    async with app_with(jwt_algorithm=request.param) as application:
         yield application
 
 
@@ -68,14 +62,11 @@ async def test_metadata_says_only_what_shop_supports(client: httpx.AsyncClient) 
     assert response.headers["cache-control"].startswith("public, max-age=")
 
 
-async def test_issuer_and_audience_follow_their_settings(
-    database_url: str, tmp_path: Path, db: Database
-) -> None:
-    settings = make_settings(
-        database_url, tmp_path, jwt_issuer="https://id.example.com/", jwt_audience="platform"
-    )
-    application = create_app(settings, database=db, run_background_loops=False)
-    async with application.router.lifespan_context(application), http_client(application) as client:
+async def test_issuer_and_audience_follow_their_settings(app_with: AppWith) -> None:
+    async with (
+        app_with(jwt_issuer="https://id.example.com/", jwt_audience="platform") as application,
+        http_client(application) as client,
+    ):
         assert (await client.get(METADATA)).json()["issuer"] == "https://id.example.com"
         user = await signed_in_user(application)
         token = user.headers["Authorization"].removeprefix("Bearer ")

@@ -4,7 +4,6 @@ also when two admins are demoted at the same time."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,8 +12,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shop.auth.models import User
-from shop.bootstrap import create_app
-from tests.support.app import http_client, make_settings, truncate_mutable
+from tests.support.app import AppWith, http_client
 from tests.support.auth import PASSWORD, bearer, login, register_verified
 from tests.support.factories import signed_in_user
 from tests.support.problems import assert_problem
@@ -81,36 +79,30 @@ async def test_the_last_admin_cannot_delete_itself(client: httpx.AsyncClient, ap
 
 
 async def test_the_last_two_admins_demoting_themselves_at_once(
-    database_url: str, engine: AsyncEngine, tmp_path: Path
+    app_with: AppWith, engine: AsyncEngine
 ) -> None:
     """Real concurrency (the app on its own pool): the last two admins each demote (or deactivate)
     themselves at the same moment. Both guards pass; the admins' lock lets exactly one change
     through, and an active admin is always left. Without the lock both succeed."""
-    app = create_app(make_settings(database_url, tmp_path), run_background_loops=False)
     changes = [{"role": "customer"}, {"is_active": False}]
-    try:
-        async with app.router.lifespan_context(app), http_client(app) as client:
-            for round_ in range(6):
-                admins = [await signed_in_user(app, role="admin") for _ in range(2)]
-                answers = await asyncio.gather(
-                    *(
-                        client.patch(
-                            f"{ADMIN_USERS}/{admin.user_id}",
-                            headers=admin.headers,
-                            json=changes[(round_ + index) % 2],
-                        )
-                        for index, admin in enumerate(admins)
+    async with app_with(live=True) as app, http_client(app) as client:
+        for round_ in range(6):
+            admins = [await signed_in_user(app, role="admin") for _ in range(2)]
+            answers = await asyncio.gather(
+                *(
+                    client.patch(
+                        f"{ADMIN_USERS}/{admin.user_id}",
+                        headers=admin.headers,
+                        json=changes[(round_ + index) % 2],
                     )
+                    for index, admin in enumerate(admins)
                 )
-                statuses = sorted(answer.status_code for answer in answers)
-                assert statuses == [200, 409], [answer.text for answer in answers]
-                async with app.state.database.sessions() as session:
-                    left = await session.scalar(
-                        select(func.count()).where(User.role == "admin", User.is_active)
-                    )
-                    assert left == 1
-                    # The next round starts from two fresh admins only.
-                    await session.execute(update(User).values(role="customer"))
-                    await session.commit()
-    finally:
-        await truncate_mutable(engine)
+            )
+            statuses = sorted(answer.status_code for answer in answers)
+            assert statuses == [200, 409], [answer.text for answer in answers]
+            async with app.state.database.sessions() as session:
+                left = await session.scalar(select(func.count()).where(User.role == "admin", User.is_active))
+                assert left == 1
+                # The next round starts from two fresh admins only.
+                await session.execute(update(User).values(role="customer"))
+                await session.commit()

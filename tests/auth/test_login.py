@@ -9,9 +9,8 @@ import httpx
 from sqlalchemy import select, text, update
 
 from shop.auth.models import User
-from shop.bootstrap import bootstrap, create_app
-from shop.core.db import Database
-from tests.support.app import http_client, make_settings
+from shop.core.config import Settings
+from tests.support.app import AppWith, http_client
 from tests.support.auth import (
     PASSWORD,
     USER_FIELDS,
@@ -63,15 +62,9 @@ async def test_unknown_email_and_wrong_password_look_the_same(client: httpx.Asyn
     assert wrong.json() == unknown.json()
 
 
-async def test_unknown_email_still_costs_a_password_verify(
-    database_url: str, tmp_path: Any, db: Database
-) -> None:
-    settings = make_settings(database_url, tmp_path)
+async def test_unknown_email_still_costs_a_password_verify(app_with: AppWith, settings: Settings) -> None:
     hasher = CountingHasher(settings)
-    app = create_app(
-        settings, database=db, run_background_loops=False, shop=bootstrap(settings, hasher=hasher)
-    )
-    async with app.router.lifespan_context(app), http_client(app) as client:
+    async with app_with(settings=settings, hasher=hasher) as app, http_client(app) as client:
         response = await attempt(client, new_email(), "whatever password")
     assert response.status_code == 401
     verified = hasher.checked
@@ -161,15 +154,13 @@ async def test_oauth2_password_form(client: httpx.AsyncClient, app: Any) -> None
 
 
 async def test_hash_is_upgraded_when_parameters_change(
-    client: httpx.AsyncClient, app: Any, database_url: str, tmp_path: Any, db: Any
+    app_with: AppWith, client: httpx.AsyncClient, app: Any
 ) -> None:
     email = await register_verified(client, app)
-    stronger = create_app(
-        make_settings(database_url, tmp_path, argon2_memory_cost=2048, argon2_time_cost=2),
-        database=db,
-        run_background_loops=False,
-    )
-    async with stronger.router.lifespan_context(stronger), http_client(stronger) as other:
+    async with (
+        app_with(argon2_memory_cost=2048, argon2_time_cost=2) as stronger,
+        http_client(stronger) as other,
+    ):
         await login(other, email)
     async with app.state.database.sessions() as session:
         stored = await session.scalar(select(User.password_hash).where(User.email == email))

@@ -3,30 +3,32 @@ lockout, recovery codes, management, admin enforcement and reset, and what survi
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
 import httpx
-import jwt
 import pytest
 from sqlalchemy import select, text, update
 
 from shop.auth.mfa.codes import MfaKeys
-from shop.auth.models import AuditEvent, MfaChallenge, RecoveryCode, TotpFactor, User
-from shop.bootstrap import bootstrap, create_app
-from shop.core.config import Settings
-from shop.core.db import Database
-from shop.core.mail.outbox import OutboxMail
-from tests.support.app import http_client, make_settings
-from tests.support.auth import PASSWORD, bearer, login, outbox_tokens, register, register_verified
+from shop.auth.models import MfaChallenge, RecoveryCode, TotpFactor, User
+from tests.support.app import AppWith, http_client, make_settings
+from tests.support.auth import (
+    PASSWORD,
+    audit_events,
+    bearer,
+    claims,
+    login,
+    mail_subjects,
+    outbox_tokens,
+    register,
+    register_verified,
+)
 from tests.support.lockout import assert_retry_after, lock_length, locked_until, timed
 from tests.support.mfa import (
     MFA,
     Authenticator,
     Clock,
-    clocked_app,
     enrol,
     first_step,
     login_two_step,
@@ -39,58 +41,10 @@ ME = "/api/v1/auth/me"
 WRONG = "wrong password here"
 
 
-@pytest.fixture
-def clock() -> Clock:
-    """The time the server checks TOTP codes at, moved by the test (starts at the real time)."""
-    return Clock()
-
-
-@pytest.fixture
-async def app(settings: Settings, db: Database, clock: Clock) -> AsyncIterator[Any]:
-    """The app of these tests: the conftest's, with the test's clock."""
-    async with clocked_app(settings, db, clock) as application:
-        yield application
-
-
-@asynccontextmanager
-async def app_with(
-    database_url: str, db: Database, tmp_path: Any, clock: Clock, **settings: Any
-) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
-    """An app with other settings, on the test's clock, and its client."""
-    shop = bootstrap(make_settings(database_url, tmp_path, **settings), clock=clock)
-    application = create_app(database=db, run_background_loops=False, shop=shop)
-    async with application.router.lifespan_context(application), http_client(application) as client:
-        yield application, client
-
-
-def claims(pair: dict[str, Any]) -> dict[str, Any]:
-    return dict(jwt.decode(pair["access_token"], options={"verify_signature": False}))
-
-
 def wrong_code(app: Authenticator) -> str:
     """Six digits that are none of the codes the server would accept now."""
     valid = {app.totp.at(app.clock.now, counter_offset=offset) for offset in (-1, 0, 1)}
     return next(code for code in ("000000", "111111", "222222", "333333") if code not in valid)
-
-
-async def audit_events(app: Any, user_id: str, event: str) -> list[AuditEvent]:
-    async with app.state.database.sessions() as session:
-        rows = await session.scalars(
-            select(AuditEvent)
-            .where(AuditEvent.user_id == user_id, AuditEvent.event == event)
-            .order_by(AuditEvent.id)
-        )
-        return list(rows.all())
-
-
-async def mail_subjects(app: Any, email: str) -> list[str]:
-    async with app.state.database.sessions() as session:
-        rows = await session.scalars(
-            select(OutboxMail.subject)
-            .where(OutboxMail.recipient == email)
-            .order_by(text("xmin::text::bigint"))
-        )
-        return list(rows.all())
 
 
 async def signed_in(client: httpx.AsyncClient, app: Any) -> tuple[str, dict[str, Any]]:
@@ -301,10 +255,8 @@ async def test_wrong_codes_lock_the_account(client: httpx.AsyncClient, app: Any,
     assert [e.outcome for e in await audit_events(app, uid, "lockout")] == ["locked"]
 
 
-async def test_five_wrong_codes_spend_the_mfa_token(
-    database_url: str, db: Database, tmp_path: Any, clock: Clock
-) -> None:
-    async with app_with(database_url, db, tmp_path, clock, lockout_threshold=50) as (application, client):
+async def test_five_wrong_codes_spend_the_mfa_token(app_with: AppWith, clock: Clock) -> None:
+    async with app_with(lockout_threshold=50) as application, http_client(application) as client:
         email, pair = await signed_in(client, application)
         enrolled = await enrol(client, pair, clock)
         mfa_token = await first_step(client, email)
@@ -533,10 +485,8 @@ async def make_admin(app: Any, email: str) -> None:
         await session.commit()
 
 
-async def test_admin_routes_need_a_second_step_when_required(
-    database_url: str, db: Database, tmp_path: Any, clock: Clock
-) -> None:
-    async with app_with(database_url, db, tmp_path, clock, admin_mfa_required=True) as (application, client):
+async def test_admin_routes_need_a_second_step_when_required(app_with: AppWith, clock: Clock) -> None:
+    async with app_with(admin_mfa_required=True) as application, http_client(application) as client:
         admin_email, _ = await signed_in(client, application)
         await make_admin(application, admin_email)
         customer_email, customer = await signed_in(client, application)

@@ -3,41 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shop.auth.models import Session
-from shop.bootstrap import bootstrap, create_app
 from tests.auth.test_concurrency import verified
-from tests.support.app import make_settings, truncate_mutable
 from tests.support.auth import login
 from tests.support.mfa import Clock, enrol, first_step, verify
 from tests.support.smtp import SmtpSink
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def live_app(
-    database_url: str, engine: AsyncEngine, tmp_path: Path, smtp: SmtpSink, clock: Clock
-) -> AsyncIterator[Any]:
-    """The conftest's live app (own pool, mail sender, test SMTP), on the test's clock."""
-    settings = make_settings(database_url, tmp_path, smtp_host="127.0.0.1", smtp_port=smtp.port)
-    application = create_app(shop=bootstrap(settings, clock=clock))
-    try:
-        async with application.router.lifespan_context(application):
-            yield application
-    finally:
-        await truncate_mutable(engine)
 
 
 async def session_count(app: Any) -> int:

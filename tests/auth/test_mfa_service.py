@@ -27,11 +27,6 @@ T = TypeVar("T")
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
 def shop(settings: Settings, clock: Clock) -> Shop:
     return bootstrap(settings, clock=clock)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -19,12 +18,19 @@ from sqlalchemy import func, select, text, update
 from shop.auth.models import AuditEvent, Passkey, PasskeyChallenge, PasskeyUser, Session, User
 from shop.auth.passkeys.repository import PasskeyRepository
 from shop.auth.sessions.cookies import REFRESH_COOKIE
-from shop.core.config import Settings
-from shop.core.db import Database
-from shop.core.mail.outbox import OutboxMail
-from tests.support.app import http_client, make_settings
-from tests.support.auth import PASSWORD, auth_upkeep, bearer, login, register, register_verified
-from tests.support.mfa import Clock, clocked_app, enrol
+from tests.support.app import AppWith, http_client, make_settings
+from tests.support.auth import (
+    PASSWORD,
+    audit_events,
+    auth_upkeep,
+    bearer,
+    claims,
+    login,
+    mail_subjects,
+    register,
+    register_verified,
+)
+from tests.support.mfa import Clock, enrol
 from tests.support.problems import assert_problem
 from tests.support.webauthn import (
     AT,
@@ -42,21 +48,6 @@ from tests.support.webauthn import (
 
 ORIGIN = "http://shop.test"  # PUBLIC_URL of the tests: the default relying party is its host
 ME = "/api/v1/auth/me"
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def app(settings: Settings, db: Database, clock: Clock) -> AsyncIterator[Any]:
-    async with clocked_app(settings, db, clock) as application:
-        yield application
-
-
-def claims(pair: dict[str, Any]) -> dict[str, Any]:
-    return dict(jwt.decode(pair["access_token"], options={"verify_signature": False}))
 
 
 async def scalar(app: Any, statement: Any) -> Any:
@@ -97,20 +88,7 @@ async def state(app: Any, email: str) -> tuple[int, int, Any]:
 
 
 async def events(app: Any, event: str, email: str) -> list[AuditEvent]:
-    user_id = await user_id_of(app, email)
-    async with app.state.database.sessions() as session:
-        rows = await session.scalars(
-            select(AuditEvent)
-            .where(AuditEvent.event == event, AuditEvent.user_id == user_id)
-            .order_by(AuditEvent.id)
-        )
-        return list(rows.all())
-
-
-async def subjects(app: Any, email: str) -> list[str]:
-    async with app.state.database.sessions() as session:
-        rows = await session.scalars(select(OutboxMail.subject).where(OutboxMail.recipient == email))
-        return list(rows.all())
+    return await audit_events(app, await user_id_of(app, email), event)
 
 
 # -- registration and sign-in ---------------------------------------------------------------------
@@ -152,7 +130,7 @@ async def test_add_a_passkey_and_sign_in_with_no_email(
     assert passkey["transports"] == ["internal", "hybrid"]
     assert passkey["aaguid"] == "00010203-0405-0607-0809-0a0b0c0d0e0f"
     assert (await client.get(ME, headers=bearer(pair))).json()["passkeys"] == 1
-    assert "A passkey was added to your account" in await subjects(app, email)
+    assert "A passkey was added to your account" in await mail_subjects(app, email)
     # The next options exclude it.
     again = (await registration_options(client, pair, PASSWORD)).json()
     assert [c["id"] for c in again["excludeCredentials"]] == [credential["id"]]
@@ -369,7 +347,7 @@ async def test_rename_and_remove(client: httpx.AsyncClient, app: Any) -> None:
     )
     removed = await client.request("DELETE", f"{PASSKEYS}/{passkey['id']}", json=gone, headers=bearer(pair))
     assert removed.status_code == 204
-    assert "A passkey was removed from your account" in await subjects(app, email)
+    assert "A passkey was removed from your account" in await mail_subjects(app, email)
     assert (await client.get(ME, headers=bearer(pair))).json()["passkeys"] == 0
     # The removed credential can no longer sign in.
     assert_problem(await passkey_sign_in(client, authenticator), 401, "invalid_credentials")
@@ -390,10 +368,9 @@ async def test_an_account_with_totp_signs_in_by_passkey_without_a_second_step(
 
 
 async def test_an_admin_reaches_admin_routes_after_a_passkey_when_mfa_is_required(
-    database_url: str, db: Database, tmp_path: Any, clock: Clock
+    app_with: AppWith, clock: Clock
 ) -> None:
-    settings = make_settings(database_url, tmp_path, admin_mfa_required=True)
-    async with clocked_app(settings, db, clock) as application, http_client(application) as client:
+    async with app_with(admin_mfa_required=True) as application, http_client(application) as client:
         email, pair, authenticator = await with_passkey(client, application)
         await execute(application, update(User).where(User.email == email).values(role="admin"))
         assert_problem(await client.get("/api/v1/admin/users", headers=bearer(pair)), 403, "mfa_required")
@@ -439,11 +416,11 @@ async def test_deletion_leaves_no_passkey_row(client: httpx.AsyncClient, app: An
         assert count == 0, model.__name__
 
 
-async def test_options_and_sign_in_share_the_passkey_budget(
-    database_url: str, db: Database, tmp_path: Any, clock: Clock
-) -> None:
-    settings = make_settings(database_url, tmp_path, rate_limit_enabled=True, rate_limit_passkey="3/5minutes")
-    async with clocked_app(settings, db, clock) as application, http_client(application) as client:
+async def test_options_and_sign_in_share_the_passkey_budget(app_with: AppWith, clock: Clock) -> None:
+    async with (
+        app_with(rate_limit_enabled=True, rate_limit_passkey="3/5minutes") as application,
+        http_client(application) as client,
+    ):
         application.state.rate_limiter.reset()
         authenticator = SoftAuthenticator(ORIGIN)
         authenticator.create({"rp": {"id": "shop.test"}, "user": {"id": b64url(b"u" * 32)}, "challenge": "x"})
@@ -461,11 +438,8 @@ async def test_options_and_sign_in_share_the_passkey_budget(
         assert_problem(login_answer, 401, "invalid_credentials")
 
 
-async def test_cookie_mode_sets_the_cookies_like_login(
-    database_url: str, db: Database, tmp_path: Any, clock: Clock
-) -> None:
-    settings = make_settings(database_url, tmp_path, refresh_cookie=True)
-    async with clocked_app(settings, db, clock) as application, http_client(application) as client:
+async def test_cookie_mode_sets_the_cookies_like_login(app_with: AppWith, clock: Clock) -> None:
+    async with app_with(refresh_cookie=True) as application, http_client(application) as client:
         _, _, authenticator = await with_passkey(client, application)
         signed_in = await passkey_sign_in(client, authenticator)
         assert signed_in.status_code == 200, signed_in.text

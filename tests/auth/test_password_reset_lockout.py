@@ -9,11 +9,11 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from shop.auth.models import User
 from shop.core.mail.outbox import OutboxMail
-from tests.support.auth import PASSWORD, bearer, login, outbox_tokens, register_verified
+from tests.support.auth import PASSWORD, bearer, login, mail_subjects, outbox_tokens, register_verified
 from tests.support.lockout import lock_length
 
 WRONG = "not the password at all"
@@ -41,16 +41,6 @@ async def row(app: Any, email: str) -> User:
         user = await session.scalar(select(User).where(User.email == email))
     assert user is not None
     return user
-
-
-async def subjects(app: Any, email: str) -> list[str]:
-    async with app.state.database.sessions() as session:
-        rows = await session.scalars(
-            select(OutboxMail.subject)
-            .where(OutboxMail.recipient == email)
-            .order_by(text("xmin::text::bigint"))
-        )
-        return list(rows.all())
 
 
 async def test_a_reset_unlocks_but_keeps_the_doubling(client: httpx.AsyncClient, app: Any) -> None:
@@ -86,9 +76,9 @@ async def test_the_owner_is_told_of_a_password_change_and_reset(client: httpx.As
         headers=bearer(pair),
     )
     assert changed.status_code == 200, changed.text
-    assert (await subjects(app, email)).count("Your password was changed") == 1
+    assert (await mail_subjects(app, email)).count("Your password was changed") == 1
     await reset(client, app, email, "another brand new secret")
-    assert (await subjects(app, email)).count("Your password was changed") == 2
+    assert (await mail_subjects(app, email)).count("Your password was changed") == 2
 
 
 async def test_the_password_changed_mail_is_in_the_users_language(
@@ -99,7 +89,7 @@ async def test_the_password_changed_mail_is_in_the_users_language(
     profile = await client.patch("/api/v1/profile", json={"preferred_language": "es"}, headers=bearer(pair))
     assert profile.status_code == 200, profile.text
     await reset(client, app, email, "una contraseña nueva")
-    assert "Se ha cambiado tu contraseña" in await subjects(app, email)
+    assert "Se ha cambiado tu contraseña" in await mail_subjects(app, email)
     async with app.state.database.sessions() as session:
         body = await session.scalar(
             select(OutboxMail.body).where(

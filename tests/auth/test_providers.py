@@ -5,7 +5,7 @@ exchange. `local` is oidc-provider-mock; `double` a provider whose answers the t
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -18,10 +18,10 @@ from shop.auth.passkeys.repository import PasskeyRepository
 from shop.core.config import Settings
 from shop.core.db import Database
 from shop.core.mail.outbox import OutboxMail
-from tests.support.app import http_client, make_settings
+from tests.support.app import AppWith, http_client, make_settings
 from tests.support.auth import PASSWORD, auth_upkeep, bearer, login, new_email, register_verified
 from tests.support.factories import signed_in_user
-from tests.support.mfa import Authenticator, Clock, clocked_app, enrol, verify
+from tests.support.mfa import Authenticator, Clock, enrol, verify
 from tests.support.oidc import (
     CLIENT_ID,
     ProviderDouble,
@@ -59,21 +59,10 @@ def double(double_provider: ProviderDouble) -> Iterator[ProviderDouble]:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
 def settings(
     database_url: str, tmp_path: Any, local_issuer: str, double_provider: ProviderDouble
 ) -> Settings:
     return make_settings(database_url, tmp_path, **provider_settings(local_issuer, double_provider.issuer))
-
-
-@pytest.fixture
-async def app(settings: Settings, db: Database, clock: Clock) -> AsyncIterator[Any]:
-    async with clocked_app(settings, db, clock) as application:
-        yield application
 
 
 async def sign_in_at_local(
@@ -321,18 +310,14 @@ async def test_the_code_works_once_within_60_seconds_and_only_with_the_verifier(
 
 
 async def test_cookie_mode_sets_the_cookies_at_the_exchange(
-    *,
-    database_url: str,
-    db: Database,
-    tmp_path: Any,
-    clock: Clock,
-    local_issuer: str,
-    double_provider: ProviderDouble,
+    *, app_with: AppWith, clock: Clock, local_issuer: str, double_provider: ProviderDouble
 ) -> None:
-    settings = make_settings(
-        database_url, tmp_path, refresh_cookie=True, **provider_settings(local_issuer, double_provider.issuer)
-    )
-    async with clocked_app(settings, db, clock) as application, http_client(application) as client:
+    async with (
+        app_with(
+            refresh_cookie=True, **provider_settings(local_issuer, double_provider.issuer)
+        ) as application,
+        http_client(application) as client,
+    ):
         email = new_email()
         query, verifier = await sign_in_at_local(
             client, local_issuer, email, email=email, email_verified=True
@@ -577,18 +562,18 @@ async def test_a_provider_down_at_start_answers_503_and_nothing_else_breaks(
 
 
 async def test_a_misconfigured_provider_never_stops_shop_and_its_start_answers_503(
-    database_url: str, db: Database, tmp_path: Any, clock: Clock
+    app_with: AppWith, clock: Clock
 ) -> None:
     # No issuer, and an issuer that is not https: shop starts; those starts answer 503.
-    settings = make_settings(
-        database_url,
-        tmp_path,
-        oidc_providers="broken,plain",
-        oidc_broken_client_id="x",
-        oidc_plain_issuer="http://login.example.com",
-        oidc_plain_client_id="x",
-    )
-    async with clocked_app(settings, db, clock) as application, http_client(application) as client:
+    async with (
+        app_with(
+            oidc_providers="broken,plain",
+            oidc_broken_client_id="x",
+            oidc_plain_issuer="http://login.example.com",
+            oidc_plain_client_id="x",
+        ) as application,
+        http_client(application) as client,
+    ):
         body = {
             "redirect_to": "http://shop.test/signed-in",
             "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",

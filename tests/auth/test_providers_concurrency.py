@@ -6,18 +6,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shop.bootstrap import create_app
-from shop.core.db import Database
-from tests.support.app import http_client, make_settings, truncate_mutable
+from tests.support.app import AppWith, http_client
 from tests.support.auth import bearer
-from tests.support.net import STARTUP_SECONDS
 from tests.support.oidc import (
     ProviderDouble,
     answer_at_mock,
@@ -39,20 +34,10 @@ def issuers() -> Iterator[tuple[str, ProviderDouble]]:
 
 
 @pytest.fixture
-async def live(
-    database_url: str, engine: AsyncEngine, tmp_path: Path, issuers: tuple[str, ProviderDouble]
-) -> AsyncIterator[httpx.AsyncClient]:
-    settings = make_settings(database_url, tmp_path, **provider_settings(issuers[0], issuers[1].issuer))
-    database = Database.from_url(
-        database_url, pool_size=10, pool_timeout=STARTUP_SECONDS, connect_timeout=STARTUP_SECONDS
-    )
-    application = create_app(settings, database=database, run_background_loops=False)
-    try:
-        async with application.router.lifespan_context(application), http_client(application) as client:
-            yield client
-    finally:
-        await database.dispose()
-        await truncate_mutable(engine)
+async def live(app_with: AppWith, issuers: tuple[str, ProviderDouble]) -> AsyncIterator[httpx.AsyncClient]:
+    settings = provider_settings(issuers[0], issuers[1].issuer)
+    async with app_with(live=True, **settings) as application, http_client(application) as client:
+        yield client
 
 
 async def signed_in_code(client: httpx.AsyncClient, local: str, sub: str, **claims: Any) -> tuple[str, str]:

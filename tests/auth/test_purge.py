@@ -4,19 +4,16 @@ SESSION_RETENTION_DAYS ago are purged by auth's upkeep — also by several insta
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shop.auth.upkeep import AuthUpkeep
-from shop.bootstrap import create_app
-from tests.support.app import make_settings, truncate_mutable
+from tests.support.app import AppWith
 from tests.support.factories import signed_in_user
-from tests.support.net import DELIVERY_SECONDS
+from tests.support.waiting import wait_until_async
 
 # Ended 31 days ago goes, ended 29 days ago stays (SESSION_RETENTION_DAYS=30).
 SEED = """
@@ -72,78 +69,65 @@ async def seed(engine: AsyncEngine, user_id: uuid.UUID) -> None:
 
 
 async def test_ended_sessions_and_tokens_are_purged_after_the_retention(
-    database_url: str, engine: AsyncEngine, tmp_path: Path
+    app_with: AppWith, engine: AsyncEngine
 ) -> None:
-    settings = make_settings(database_url, tmp_path)
-    assert settings.session_retention_days == 30
-    app = create_app(settings, run_background_loops=False)
-    try:
-        async with app.router.lifespan_context(app):
-            user = await signed_in_user(app)
-            await seed(engine, user.user_id)
-            sessions_before = await count(
-                engine, "SELECT count(*) FROM auth.sessions WHERE user_id = :u", u=user.user_id
-            )
-            # Three instances purge at the same moment: no error, and the result is one purge's.
-            instances = [AuthUpkeep(app.state.database, app.state.auth) for _ in range(3)]
-            results = await asyncio.gather(*(instance.purge() for instance in instances))
-            purged = [result for result in results if not result.skipped]
-            assert purged
-            assert sum(result.counts.get("sessions", 0) for result in results) == 2
-            assert sum(result.counts.get("refresh_tokens", 0) for result in results) == 1
-            assert sum(result.counts.get("mfa_challenges", 0) for result in results) == 1
-            assert sum(result.counts.get("email_tokens", 0) for result in results) == 1
+    async with app_with(live=True) as app:
+        assert app.state.settings.session_retention_days == 30
+        user = await signed_in_user(app)
+        await seed(engine, user.user_id)
+        sessions_before = await count(
+            engine, "SELECT count(*) FROM auth.sessions WHERE user_id = :u", u=user.user_id
+        )
+        # Three instances purge at the same moment: no error, and the result is one purge's.
+        instances = [AuthUpkeep(app.state.database, app.state.auth) for _ in range(3)]
+        results = await asyncio.gather(*(instance.purge() for instance in instances))
+        purged = [result for result in results if not result.skipped]
+        assert purged
+        assert sum(result.counts.get("sessions", 0) for result in results) == 2
+        assert sum(result.counts.get("refresh_tokens", 0) for result in results) == 1
+        assert sum(result.counts.get("mfa_challenges", 0) for result in results) == 1
+        assert sum(result.counts.get("email_tokens", 0) for result in results) == 1
+        assert (
+            await count(engine, "SELECT count(*) FROM auth.sessions WHERE user_id = :u", u=user.user_id)
+            == sessions_before - 2
+        )
+        for table in ("refresh_tokens", "mfa_challenges", "email_tokens"):
             assert (
-                await count(engine, "SELECT count(*) FROM auth.sessions WHERE user_id = :u", u=user.user_id)
-                == sessions_before - 2
-            )
-            for table in ("refresh_tokens", "mfa_challenges", "email_tokens"):
-                assert (
-                    await count(
-                        engine,
-                        f"SELECT count(*) FROM auth.{table} WHERE token_hash = :h",  # noqa: S608 - fixed names
-                        h=b"new" + user.user_id.bytes,
-                    )
-                    == 1
-                )
-                assert (
-                    await count(
-                        engine,
-                        f"SELECT count(*) FROM auth.{table} WHERE token_hash = :h",  # noqa: S608 - fixed names
-                        h=b"old" + user.user_id.bytes,
-                    )
-                    == 0
-                )
-            # Again: nothing left to purge, and the user's own session is untouched.
-            assert not any((await instances[0].purge()).counts.values())
-            assert (
-                await count(engine, "SELECT count(*) FROM auth.sessions WHERE id = :s", s=user.session_id)
-            ) == 1
-    finally:
-        await truncate_mutable(engine)
-
-
-async def test_the_upkeep_purges_when_the_app_starts(
-    database_url: str, engine: AsyncEngine, tmp_path: Path
-) -> None:
-    """Started with the app's lifespan, like the mail sender: the first pass purges at once."""
-    setup = create_app(make_settings(database_url, tmp_path), run_background_loops=False)
-    try:
-        async with setup.router.lifespan_context(setup):
-            user = await signed_in_user(setup)
-            await seed(engine, user.user_id)
-        app = create_app(make_settings(database_url, tmp_path))
-        async with app.router.lifespan_context(app):
-            deadline = time.monotonic() + DELIVERY_SECONDS
-            while (
                 await count(
                     engine,
-                    "SELECT count(*) FROM auth.mfa_challenges WHERE token_hash = :h",
+                    f"SELECT count(*) FROM auth.{table} WHERE token_hash = :h",  # noqa: S608 - fixed names
+                    h=b"new" + user.user_id.bytes,
+                )
+                == 1
+            )
+            assert (
+                await count(
+                    engine,
+                    f"SELECT count(*) FROM auth.{table} WHERE token_hash = :h",  # noqa: S608 - fixed names
                     h=b"old" + user.user_id.bytes,
                 )
-                != 0
-            ):
-                assert time.monotonic() < deadline, "the upkeep did not purge"
-                await asyncio.sleep(0.02)
-    finally:
-        await truncate_mutable(engine)
+                == 0
+            )
+        # Again: nothing left to purge, and the user's own session is untouched.
+        assert not any((await instances[0].purge()).counts.values())
+        assert (
+            await count(engine, "SELECT count(*) FROM auth.sessions WHERE id = :s", s=user.session_id)
+        ) == 1
+
+
+async def test_the_upkeep_purges_when_the_app_starts(app_with: AppWith, engine: AsyncEngine) -> None:
+    """Started with the app's lifespan, like the mail sender: the first pass purges at once."""
+    # The rows are seeded through an app without loops, which stays up (its exit would truncate them).
+    async with app_with(live=True) as setup:
+        user = await signed_in_user(setup)
+        await seed(engine, user.user_id)
+
+        async def purged() -> bool:
+            old = b"old" + user.user_id.bytes
+            return (
+                await count(engine, "SELECT count(*) FROM auth.mfa_challenges WHERE token_hash = :h", h=old)
+                == 0
+            )
+
+        async with app_with(live=True, loops=True):
+            await wait_until_async(purged, "the upkeep purged the old challenge")

@@ -4,25 +4,22 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from shop.bootstrap import create_app
 from shop.core.db import Database
-from tests.support.app import http_client, make_settings
+from tests.support.app import AppWith, http_client
 from tests.support.auth import PASSWORD, new_email
+from tests.support.ci import unavailable
 from tests.support.problems import assert_problem
 
 
 @pytest.fixture
-def limited(database_url: str, tmp_path: Path, db: Database) -> Any:
+def limited(app_with: AppWith) -> Any:
     async def build(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
-        settings = make_settings(database_url, tmp_path, rate_limit_enabled=True, **overrides)
-        app = create_app(settings, database=db, run_background_loops=False)
-        async with app.router.lifespan_context(app), http_client(app) as client:
+        async with app_with(rate_limit_enabled=True, **overrides) as app, http_client(app) as client:
             yield client
 
     return build
@@ -111,33 +108,28 @@ async def test_limits_can_be_turned_off(client: httpx.AsyncClient) -> None:
 def redis_url() -> str:
     url = os.environ.get("TEST_REDIS_URL")
     if not url:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI must provide TEST_REDIS_URL")
-        pytest.skip("no TEST_REDIS_URL: a Redis server is needed for the shared-limit test (it runs in CI)")
+        unavailable("TEST_REDIS_URL: a Redis server is needed for the shared-limit test")
     return url
 
 
-async def test_redis_limits_hold_across_instances(database_url: str, tmp_path: Path, db: Database) -> None:
+async def test_redis_limits_hold_across_instances(app_with: AppWith) -> None:
     url = redis_url()
-    settings = make_settings(database_url, tmp_path, rate_limit_enabled=True, redis_url=url)
-    first = create_app(settings, database=db, run_background_loops=False)
-    second = create_app(settings, database=db, run_background_loops=False)
-    first.state.rate_limiter.reset()
-    try:
-        async with (
-            first.router.lifespan_context(first),
-            second.router.lifespan_context(second),
-            http_client(first) as one,
-            http_client(second) as two,
-        ):
+    async with (
+        app_with(rate_limit_enabled=True, redis_url=url) as first,
+        app_with(rate_limit_enabled=True, redis_url=url) as second,
+        http_client(first) as one,
+        http_client(second) as two,
+    ):
+        first.state.rate_limiter.reset()
+        try:
             assert (await one.post("/api/v1/auth/register", json=register_body())).status_code == 201
             assert (await two.post("/api/v1/auth/register", json=register_body())).status_code == 201
             assert (await one.post("/api/v1/auth/register", json=register_body())).status_code == 201
             assert (await two.post("/api/v1/auth/register", json=register_body())).status_code == 429
             ready = await one.get("/health/ready")
             assert ready.json()["redis"] == "ok"
-    finally:
-        first.state.rate_limiter.reset()
+        finally:
+            first.state.rate_limiter.reset()
 
 
 async def test_reauthentication_is_limited_per_account(limited: Any) -> None:
@@ -179,13 +171,11 @@ async def test_reauthentication_is_limited_per_account(limited: Any) -> None:
     ],
 )
 async def test_forwarded_addresses_are_parsed_not_trusted_blindly(
-    database_url: str, tmp_path: Path, db: Database, forwarded: str, seen: str
+    app_with: AppWith, db: Database, forwarded: str, seen: str
 ) -> None:
     from sqlalchemy import text
 
-    settings = make_settings(database_url, tmp_path, trusted_proxies=["203.0.113.0/24"])
-    app = create_app(settings, database=db, run_background_loops=False)
-    async with app.router.lifespan_context(app), http_client(app) as client:
+    async with app_with(trusted_proxies=["203.0.113.0/24"]) as app, http_client(app) as client:
         body = register_body()
         response = await client.post(
             "/api/v1/auth/register", json=body, headers={"X-Forwarded-For": forwarded}
@@ -199,21 +189,17 @@ async def test_forwarded_addresses_are_parsed_not_trusted_blindly(
     assert ip == seen
 
 
-async def test_ipv4_mapped_proxy_peer_is_trusted(database_url: str, tmp_path: Path, db: Database) -> None:
-    settings = make_settings(
-        database_url, tmp_path, trusted_proxies=["203.0.113.0/24"], rate_limit_enabled=True
-    )
-    app = create_app(settings, database=db, run_background_loops=False)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("::ffff:203.0.113.9", 1234))
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://t") as client,
-    ):
-        for index in range(5):
-            headers = {"X-Forwarded-For": f"198.51.100.{index}"}
-            assert (
-                await client.post("/api/v1/auth/register", json=register_body(), headers=headers)
-            ).status_code == 201
+async def test_ipv4_mapped_proxy_peer_is_trusted(app_with: AppWith) -> None:
+    async with app_with(trusted_proxies=["203.0.113.0/24"], rate_limit_enabled=True) as app:
+        transport = httpx.ASGITransport(
+            app=app, raise_app_exceptions=False, client=("::ffff:203.0.113.9", 1234)
+        )
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            for index in range(5):
+                headers = {"X-Forwarded-For": f"198.51.100.{index}"}
+                assert (
+                    await client.post("/api/v1/auth/register", json=register_body(), headers=headers)
+                ).status_code == 201
 
 
 async def test_every_forwarded_for_line_counts(limited: Any) -> None:
@@ -229,14 +215,10 @@ async def test_every_forwarded_for_line_counts(limited: Any) -> None:
         assert answers == [401] * 5 + [429] * 3
 
 
-async def test_forwarded_for_lines_are_walked_from_the_right(
-    database_url: str, tmp_path: Path, db: Database
-) -> None:
+async def test_forwarded_for_lines_are_walked_from_the_right(app_with: AppWith, db: Database) -> None:
     from sqlalchemy import text
 
-    settings = make_settings(database_url, tmp_path, trusted_proxies=["203.0.113.0/24", "10.0.0.0/8"])
-    app = create_app(settings, database=db, run_background_loops=False)
-    async with app.router.lifespan_context(app), http_client(app) as client:
+    async with app_with(trusted_proxies=["203.0.113.0/24", "10.0.0.0/8"]) as app, http_client(app) as client:
         headers = [("X-Forwarded-For", "192.0.2.1, 198.51.100.30"), ("X-Forwarded-For", "10.1.2.3")]
         response = await client.post("/api/v1/auth/register", json=register_body(), headers=headers)
         assert response.status_code == 201
@@ -253,13 +235,9 @@ def ipv6_client(app: Any, address: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, base_url="http://shop.test")
 
 
-async def test_ipv6_clients_share_the_limit_of_their_64(
-    database_url: str, tmp_path: Path, db: Database
-) -> None:
+async def test_ipv6_clients_share_the_limit_of_their_64(app_with: AppWith) -> None:
     """Issue #8: one /64 is one client; before, each of its 2^64 addresses had a bucket of its own."""
-    settings = make_settings(database_url, tmp_path, rate_limit_enabled=True)
-    app = create_app(settings, database=db, run_background_loops=False)
-    async with app.router.lifespan_context(app):
+    async with app_with(rate_limit_enabled=True) as app:
         for index in range(3):
             async with ipv6_client(app, f"2001:db8:1:2::{index + 1:x}") as client:
                 assert (await client.post("/api/v1/auth/register", json=register_body())).status_code == 201

@@ -4,32 +4,17 @@ the former form, keep working until each is used or the set is replaced."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 from argon2 import PasswordHasher as Argon2
 from sqlalchemy import delete, insert, select
 
 from shop.auth.mfa import codes as mfa
 from shop.auth.models import RecoveryCode, User
-from shop.core.config import Settings
-from shop.core.db import Database
 from tests.support.auth import PASSWORD, bearer, login, register_verified
-from tests.support.mfa import MFA, Clock, clocked_app, enrol, first_step, verify
+from tests.support.mfa import MFA, Clock, enrol, first_step, verify
 from tests.support.problems import assert_problem
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def app(settings: Settings, db: Database, clock: Clock) -> AsyncIterator[Any]:
-    async with clocked_app(settings, db, clock) as application:
-        yield application
 
 
 async def stored_hashes(app: Any, email: str) -> tuple[Any, list[bytes]]:

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, text, update
 
 from shop.auth.models import EmailToken, User
-from tests.support.app import make_settings
+from tests.support.app import AppWith
 from tests.support.auth import PASSWORD, auth_upkeep, login, new_email, outbox_tokens, register
 from tests.support.problems import assert_problem
 
@@ -80,14 +80,10 @@ async def test_no_composition_rules(client: httpx.AsyncClient) -> None:
     await register(client, password="plain lowercase words here")
 
 
-async def test_password_min_length_is_configurable(database_url: str, tmp_path: Any, db: Any) -> None:
-    from shop.bootstrap import create_app
+async def test_password_min_length_is_configurable(app_with: AppWith) -> None:
     from tests.support.app import http_client
 
-    app = create_app(
-        make_settings(database_url, tmp_path, password_min_length=12), database=db, run_background_loops=False
-    )
-    async with app.router.lifespan_context(app), http_client(app) as client:
+    async with app_with(password_min_length=12) as app, http_client(app) as client:
         short = await client.post(REGISTER, json=body(new_email(), "elevenchars"))
         assert short.status_code == 422
         ok = await client.post(REGISTER, json=body(new_email(), "twelve chars"))

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy import text
 
-from shop.bootstrap import create_app
-from shop.core.db import Database
-from tests.support.app import http_client, make_settings
+from tests.support.app import AppWith, http_client
 from tests.support.auth import bearer, login, register_verified
 from tests.support.problems import assert_problem
 
@@ -34,12 +31,8 @@ async def age_sessions(app: Any, email: str, seconds: int) -> None:
         await session.commit()
 
 
-async def test_refreshes_never_extend_a_session_past_its_maximum_lifetime(
-    database_url: str, tmp_path: Path, db: Database
-) -> None:
-    settings = make_settings(database_url, tmp_path, session_max_lifetime_seconds=HOUR)
-    app = create_app(settings, database=db, run_background_loops=False)
-    async with app.router.lifespan_context(app), http_client(app) as client:
+async def test_refreshes_never_extend_a_session_past_its_maximum_lifetime(app_with: AppWith) -> None:
+    async with app_with(session_max_lifetime_seconds=HOUR) as app, http_client(app) as client:
         email = await register_verified(client, app)
         pair = await login(client, email)
         assert pair["refresh_expires_in"] == HOUR  # not the refresh token's 30 days

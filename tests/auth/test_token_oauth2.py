@@ -3,14 +3,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from shop.bootstrap import create_app
-from shop.core.db import Database
-from tests.support.app import http_client, make_settings
+from tests.support.app import AppWith, http_client
 from tests.support.auth import PASSWORD, new_email, register, register_verified
 from tests.support.problems import assert_problem
 
@@ -57,10 +54,11 @@ async def test_a_malformed_form_is_invalid_request(client: httpx.AsyncClient) ->
     assert body["errors"][0]["loc"] == ["body", "password"]
 
 
-async def test_the_rate_limit_is_slow_down(database_url: str, tmp_path: Path, db: Database) -> None:
-    settings = make_settings(database_url, tmp_path, rate_limit_enabled=True, rate_limit_login="2/5minutes")
-    app = create_app(settings, database=db, run_background_loops=False)
-    async with app.router.lifespan_context(app), http_client(app) as client:
+async def test_the_rate_limit_is_slow_down(app_with: AppWith) -> None:
+    async with (
+        app_with(rate_limit_enabled=True, rate_limit_login="2/5minutes") as app,
+        http_client(app) as client,
+    ):
         for _ in range(2):
             await token(client, new_email(), "not the password at all")
         limited = await token(client, new_email(), "not the password at all")

@@ -13,8 +13,7 @@ import pytest
 from sqlalchemy import delete, select, text, update
 
 from shop.auth.models import RefreshToken, User
-from shop.bootstrap import create_app
-from tests.support.app import http_client, make_settings
+from tests.support.app import AppWith, http_client
 from tests.support.auth import bearer, login, register_verified
 from tests.support.problems import assert_problem
 
@@ -156,13 +155,8 @@ async def test_reuse_after_grace_revokes_the_session(client: httpx.AsyncClient, 
     assert_problem(later, 401, "token_revoked")
 
 
-async def test_grace_zero_revokes_at_once(database_url: str, tmp_path: Any, db: Any) -> None:
-    app = create_app(
-        make_settings(database_url, tmp_path, refresh_reuse_grace_seconds=0),
-        database=db,
-        run_background_loops=False,
-    )
-    async with app.router.lifespan_context(app), http_client(app) as client:
+async def test_grace_zero_revokes_at_once(app_with: AppWith) -> None:
+    async with app_with(refresh_reuse_grace_seconds=0) as app, http_client(app) as client:
         pair = await signed_in(client, app)
         new = (await client.post(REFRESH, json={"refresh_token": pair["refresh_token"]})).json()
         reuse = await client.post(REFRESH, json={"refresh_token": pair["refresh_token"]})

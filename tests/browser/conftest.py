@@ -3,7 +3,6 @@ a browser context per test that refuses and records every request beyond the loo
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -17,30 +16,22 @@ from tests.support.browser import (
     keep_log,
     require_browser,
 )
-from tests.support.databases import create_database, drop_database
-from tests.support.serve import ShopServer, start_server, stop_server
-from tests.support.smtp import SmtpSink
+from tests.support.databases import temporary_database
+from tests.support.serve import ShopServer, start_server
+from tests.support.smtp import SmtpSink, running_sink
 
 
 @pytest.fixture(scope="session")
 async def browser_database_url(server_url: str, worker_id: str) -> AsyncIterator[str]:
     """An empty database of its own: `shop serve` migrates it at start, as on a first `make run`."""
-    name = f"shop_browser_{worker_id}_{secrets.token_hex(4)}"
-    url = await create_database(server_url, name)
-    try:
+    async with temporary_database(server_url, f"shop_browser_{worker_id}") as url:
         yield url
-    finally:
-        await drop_database(server_url, name)
 
 
 @pytest.fixture(scope="session")
 def browser_smtp() -> Iterator[SmtpSink]:
-    sink = SmtpSink()
-    sink.start()
-    try:
+    with running_sink() as sink:
         yield sink
-    finally:
-        sink.stop()
 
 
 @pytest.fixture(scope="session")
@@ -49,11 +40,11 @@ def shop_server(
 ) -> Iterator[ShopServer]:
     """`shop serve` as a newcomer runs it (default settings but for the database and SMTP sink)."""
     require_browser()
-    server = start_server(tmp_path_factory.mktemp("serve"), browser_database_url, browser_smtp)
+    server = start_server(tmp_path_factory.mktemp("serve") / "data", browser_database_url, browser_smtp)
     try:
         yield server
     finally:
-        stop_server(server)
+        server.stop()
         keep_log(server, "shop-serve")
 
 
@@ -133,7 +124,7 @@ def cookie_server(
     """`shop serve` in SPA cookie mode, with the SPA's origin in CORS_ORIGINS."""
     require_browser()
     server = start_server(
-        tmp_path_factory.mktemp("serve-spa"),
+        tmp_path_factory.mktemp("serve-spa") / "data",
         browser_database_url,
         browser_smtp,
         host="localhost",
@@ -143,5 +134,5 @@ def cookie_server(
     try:
         yield server
     finally:
-        stop_server(server)
+        server.stop()
         keep_log(server, "shop-serve-cookie-mode")

@@ -17,7 +17,7 @@ CSRF_COOKIE = "__Secure-shop_csrf"
 
 
 async def shop_cookies(page: Any, server: ShopServer) -> dict[str, Any]:
-    return {c["name"]: c for c in await page.context.cookies(server.base_url + "/api/v1/auth/")}
+    return {c["name"]: c for c in await page.context.cookies(server.url + "/api/v1/auth/")}
 
 
 async def test_a_cross_site_form_post_to_token_sets_no_cookie(
@@ -25,7 +25,7 @@ async def test_a_cross_site_form_post_to_token_sets_no_cookie(
 ) -> None:
     attacker = f"attacker-{uuid.uuid4().hex[:8]}@example.com"
     await register_verified(cookie_server, attacker)
-    target = f"{cookie_server.base_url}/api/v1/auth/token"
+    target = f"{cookie_server.url}/api/v1/auth/token"
     query = urlencode({"target": target, "username": attacker, "password": PASSWORD})
     async with page.expect_response(target) as answered:
         await page.goto(f"{cross_site_origin}/sign-in.html?{query}")
@@ -42,7 +42,7 @@ async def test_a_cross_site_form_post_to_token_sets_no_cookie(
 
 
 async def sign_in_on_the_spa(page: Any, server: ShopServer, spa_origin: str, email: str) -> dict[str, Any]:
-    await page.goto(f"{spa_origin}/index.html?api={server.base_url}")
+    await page.goto(f"{spa_origin}/index.html?api={server.url}")
     await page.locator("#email").fill(email)
     await page.locator("#password").fill(PASSWORD)
     await page.get_by_role("button", name="Sign in").click()
@@ -76,7 +76,7 @@ async def test_the_csrf_value_is_bound_to_its_session(
         await other_context.close()
     assert other["csrf_token"] != pair["csrf_token"]
 
-    api = cookie_server.base_url
+    api = cookie_server.url
     for token in (None, "made-up-" + "x" * 40, other["csrf_token"]):
         refused = await page.evaluate(REFRESH_WITH, [api, token])
         assert refused["status"] == 403 and refused["body"]["code"] == "csrf_failed", (token, refused)

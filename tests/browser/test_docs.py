@@ -18,7 +18,7 @@ async def test_swagger_ui_authorize_and_try_me(
     email = f"docs-{uuid.uuid4().hex[:8]}@example.com"
     await register_verified(shop_server, email)
 
-    await page.goto(f"{shop_server.base_url}/docs")
+    await page.goto(f"{shop_server.url}/docs")
     await expect(page.locator(".swagger-ui .info .title")).to_contain_text("shop")
     await page.screenshot(path=screenshot_path("docs-swagger-ui"), full_page=False)
 
@@ -38,7 +38,7 @@ async def test_swagger_ui_authorize_and_try_me(
 
 
 async def test_swagger_ui_shows_why_sign_in_failed(shop_server: ShopServer, page: Any) -> None:
-    await page.goto(f"{shop_server.base_url}/docs")
+    await page.goto(f"{shop_server.url}/docs")
     await page.locator(".scheme-container button.authorize").click()
     oauth2 = page.locator(".modal-ux .auth-container:has-text('OAuth2PasswordBearer')")
     await oauth2.locator("#oauth_username").fill(f"nobody-{uuid.uuid4().hex[:8]}@example.com")
@@ -52,7 +52,7 @@ async def test_swagger_ui_shows_why_sign_in_failed(shop_server: ShopServer, page
 async def test_redoc_renders_with_no_outside_request(
     shop_server: ShopServer, page: Any, outside_requests: OutsideRequests
 ) -> None:
-    await page.goto(f"{shop_server.base_url}/redoc")
+    await page.goto(f"{shop_server.url}/redoc")
     await expect(page.locator(".api-info h1")).to_contain_text("shop")
     await expect(page.locator(".menu-content")).to_contain_text("auth")
     await page.wait_for_load_state("networkidle")

@@ -20,7 +20,7 @@ async def test_the_link_to_the_new_address_confirms_the_change_in_the_browser(
     tag = uuid.uuid4().hex[:8]
     old, new = f"moving-{tag}@example.com", f"moved-{tag}@example.net"
     await register_verified(shop_server, old)
-    async with httpx.AsyncClient(base_url=shop_server.base_url) as api:
+    async with httpx.AsyncClient(base_url=shop_server.url) as api:
         signed_in = await api.post("/api/v1/auth/login", json={"email": old, "password": PASSWORD})
         assert signed_in.status_code == 200, signed_in.text
         headers = {"Authorization": f"Bearer {signed_in.json()['access_token']}"}
@@ -31,7 +31,7 @@ async def test_the_link_to_the_new_address_confirms_the_change_in_the_browser(
 
     violations = csp_violations(page)
     link = await mailed_link(shop_server, new, "confirm-email-change")
-    assert link.startswith(f"{shop_server.base_url}/confirm-email-change?token=")
+    assert link.startswith(f"{shop_server.url}/confirm-email-change?token=")
     await page.goto(link)
     await expect(page.locator("h1")).to_have_text("Confirm your new email address")
     await page.get_by_role("button", name="Use this email address").click()
@@ -40,7 +40,7 @@ async def test_the_link_to_the_new_address_confirms_the_change_in_the_browser(
     await page.reload()
     await expect(page.get_by_role("status")).to_contain_text("already been used")
 
-    async with httpx.AsyncClient(base_url=shop_server.base_url) as api:
+    async with httpx.AsyncClient(base_url=shop_server.url) as api:
         me = await api.get("/api/v1/auth/me", headers=headers)  # the session lived on
         assert me.json()["email"] == new and me.json()["email_verified"] is True
     assert violations == []

@@ -30,7 +30,7 @@ async def test_newcomer_walk_through(
     violations = csp_violations(page)
     email = f"newcomer-{uuid.uuid4().hex[:8]}@example.com"
 
-    await page.goto(f"{shop_server.base_url}/docs")
+    await page.goto(f"{shop_server.url}/docs")
     registered = await try_it_out(
         page, REGISTER, {"email": email, "password": PASSWORD, "confirm_password": PASSWORD}
     )
@@ -38,7 +38,7 @@ async def test_newcomer_walk_through(
     await page.locator(REGISTER).screenshot(path=screenshot_path("walkthrough-1-register"))
 
     link = await mailed_link(shop_server, email, "verify-email")
-    assert link.startswith(f"{shop_server.base_url}/verify-email?token=")
+    assert link.startswith(f"{shop_server.url}/verify-email?token=")
     await page.goto(link)
     await expect(page.locator("h1")).to_have_text("Confirm your email address")
     await page.screenshot(path=screenshot_path("walkthrough-2-verify-email"))
@@ -48,7 +48,7 @@ async def test_newcomer_walk_through(
     )
     await page.screenshot(path=screenshot_path("walkthrough-3-verified"))
 
-    await page.goto(f"{shop_server.base_url}/docs")
+    await page.goto(f"{shop_server.url}/docs")
     await sign_in_with_authorize(page, email, PASSWORD)
     await page.locator(".modal-ux .btn-done").first.click()
     me = await try_it_out(page, ME)
@@ -68,7 +68,7 @@ async def test_password_reset_from_the_mail(
 ) -> None:
     email = f"reset-{uuid.uuid4().hex[:8]}@example.com"
     await register_verified(shop_server, email)
-    async with httpx.AsyncClient(base_url=shop_server.base_url) as api:
+    async with httpx.AsyncClient(base_url=shop_server.url) as api:
         asked = await api.post("/api/v1/auth/password-reset-request", json={"email": email})
         assert asked.status_code == 202
     link = await mailed_link(shop_server, email, "reset-password", count=2)
@@ -93,7 +93,7 @@ async def test_password_reset_from_the_mail(
     finally:
         await context.close()
 
-    async with httpx.AsyncClient(base_url=shop_server.base_url) as api:
+    async with httpx.AsyncClient(base_url=shop_server.url) as api:
         old = await api.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
         assert old.status_code == 401
         new = await api.post("/api/v1/auth/login", json={"email": email, "password": new_password})
@@ -104,7 +104,7 @@ async def test_password_reset_from_the_mail(
 async def test_a_refused_reset_shows_the_servers_reason(shop_server: ShopServer, page: Any) -> None:
     email = f"reset-weak-{uuid.uuid4().hex[:8]}@example.com"
     await register_verified(shop_server, email)
-    async with httpx.AsyncClient(base_url=shop_server.base_url) as api:
+    async with httpx.AsyncClient(base_url=shop_server.url) as api:
         assert (
             await api.post("/api/v1/auth/password-reset-request", json={"email": email})
         ).status_code == 202

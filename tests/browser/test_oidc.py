@@ -13,7 +13,7 @@ from playwright.async_api import expect
 
 from tests.support.browser import OutsideRequests, keep_log, require_browser, screenshot_path
 from tests.support.oidc import CLIENT_ID, CLIENT_SECRET, mock_provider, set_mock_user
-from tests.support.serve import ShopServer, start_server, stop_server
+from tests.support.serve import ShopServer, start_server
 from tests.support.smtp import SmtpSink
 
 # The provider's own page (the mock's form) asks a stylesheet of a CDN: refused, and not shop's.
@@ -37,7 +37,7 @@ def oidc_server(
     """`shop serve` with the provider configured as an operator would, the SPA's origin allowed."""
     require_browser()
     server = start_server(
-        tmp_path_factory.mktemp("serve-oidc"),
+        tmp_path_factory.mktemp("serve-oidc") / "data",
         browser_database_url,
         browser_smtp,
         host="localhost",
@@ -51,7 +51,7 @@ def oidc_server(
     try:
         yield server
     finally:
-        stop_server(server)
+        server.stop()
         keep_log(server, "shop-serve-oidc")
 
 
@@ -65,7 +65,7 @@ async def test_a_page_continues_with_a_provider_and_ends_signed_in(
     email = f"oidc-{uuid.uuid4().hex[:8]}@example.com"
     await set_mock_user(provider_issuer, email, email=email, email_verified=True, given_name="Grace")
 
-    await page.goto(f"{spa_origin}/oidc.html?api={oidc_server.base_url}")
+    await page.goto(f"{spa_origin}/oidc.html?api={oidc_server.url}")
     await expect(page.locator("#state")).to_have_text("signed out")
     await page.get_by_role("button", name="Continue with Company login").click()
 

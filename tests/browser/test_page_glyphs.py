@@ -50,7 +50,7 @@ async def test_cjk_pages_draw_every_character(
     try:
         page = await context.new_page()
         token = secrets.token_urlsafe(16) if path.endswith("=") else ""
-        await page.goto(f"{shop_server.base_url}{path}{token}")
+        await page.goto(f"{shop_server.url}{path}{token}")
         await expect(page.locator("h1")).to_have_text(PAGES.gettext(language, DRAWN[path]))
         await page.screenshot(path=screenshot_path(f"glyphs-{language}-{path.strip('/').split('?')[0]}"))
         # The probe proves the check can fail: a code point no font has is reported.

@@ -16,7 +16,7 @@ from playwright.async_api import expect
 from tests.support.auth import PASSWORD
 from tests.support.browser import OutsideRequests, csp_violations, guarded_context, keep_log, screenshot_path
 from tests.support.net import free_port
-from tests.support.serve import ShopServer, register_verified, start_server, stop_server
+from tests.support.serve import ShopServer, register_verified, start_server
 from tests.support.smtp import SmtpSink
 
 API = "/api/v1/auth"
@@ -29,12 +29,15 @@ def passkey_server(
     """`shop serve` on http://localhost:PORT: the relying party is `localhost` (a WebAuthn RP ID
     is a domain, never an address) and the accepted origin is PUBLIC_URL's, by default."""
     server = start_server(
-        tmp_path_factory.mktemp("serve-passkeys"), browser_database_url, browser_smtp, host="localhost"
+        tmp_path_factory.mktemp("serve-passkeys") / "data",
+        browser_database_url,
+        browser_smtp,
+        host="localhost",
     )
     try:
         yield server
     finally:
-        stop_server(server)
+        server.stop()
         keep_log(server, "shop-serve-passkeys")
 
 
@@ -71,7 +74,7 @@ ASSERT = """async ([options, uv]) => {
 async def test_add_a_passkey_sign_out_and_sign_in_with_no_email(
     passkey_server: ShopServer, chromium: Any, outside_requests: OutsideRequests
 ) -> None:
-    base = passkey_server.base_url
+    base = passkey_server.url
     email = f"passkey-{uuid.uuid4().hex[:8]}@example.com"
     await register_verified(passkey_server, email)
     context = await guarded_context(chromium, outside_requests, locale="en-US")
@@ -134,8 +137,8 @@ async def test_a_second_authenticator_without_user_verification_is_refused(
     try:
         page = await context.new_page()
         await virtual_authenticator(page, user_verified=False, can_verify=False)
-        await page.goto(f"{passkey_server.base_url}/passkeys")
-        async with httpx.AsyncClient(base_url=passkey_server.base_url) as api:
+        await page.goto(f"{passkey_server.url}/passkeys")
+        async with httpx.AsyncClient(base_url=passkey_server.url) as api:
             pair = (await api.post(f"{API}/login", json={"email": email, "password": PASSWORD})).json()
             headers = {"Authorization": f"Bearer {pair['access_token']}"}
             options = (
@@ -176,7 +179,7 @@ async def test_a_second_authenticator_without_user_verification_is_refused(
 async def test_a_page_on_another_origin_and_a_removed_passkey_are_refused(
     passkey_server: ShopServer, chromium: Any, outside_requests: OutsideRequests
 ) -> None:
-    base = passkey_server.base_url
+    base = passkey_server.url
     email = f"passkey-origin-{uuid.uuid4().hex[:8]}@example.com"
     await register_verified(passkey_server, email)
     context = await guarded_context(chromium, outside_requests, locale="en-US")

@@ -18,10 +18,10 @@ async def test_spa_stays_signed_in_through_the_cookie(
 ) -> None:
     email = f"spa-{uuid.uuid4().hex[:8]}@example.com"
     await register_verified(cookie_server, email)
-    assert cookie_server.base_url.split(":")[:2] == spa_origin.split(":")[:2]  # same site
-    assert cookie_server.base_url != spa_origin  # another origin: CORS with credentials
+    assert cookie_server.url.split(":")[:2] == spa_origin.split(":")[:2]  # same site
+    assert cookie_server.url != spa_origin  # another origin: CORS with credentials
 
-    await page.goto(f"{spa_origin}/index.html?api={cookie_server.base_url}")
+    await page.goto(f"{spa_origin}/index.html?api={cookie_server.url}")
     state = page.locator("#state")
     await expect(state).to_have_text("signed out")
     await page.locator("#email").fill(email)
@@ -33,7 +33,7 @@ async def test_spa_stays_signed_in_through_the_cookie(
 
     bodies = await page.evaluate("window.bodies")
     assert "refresh_token" not in bodies[0] and bodies[0]["access_token"]
-    cookies = {c["name"]: c for c in await page.context.cookies(cookie_server.base_url + "/api/v1/auth/")}
+    cookies = {c["name"]: c for c in await page.context.cookies(cookie_server.url + "/api/v1/auth/")}
     refresh = cookies["__Secure-shop_refresh"]
     assert refresh["httpOnly"] and refresh["secure"] and refresh["sameSite"] == "Strict"
     assert refresh["path"] == "/api/v1/auth"
@@ -50,7 +50,7 @@ async def test_spa_stays_signed_in_through_the_cookie(
 
     await page.get_by_role("button", name="Sign out").click()
     await expect(state).to_have_text("signed out")
-    remaining = {c["name"] for c in await page.context.cookies(cookie_server.base_url + "/api/v1/auth/")}
+    remaining = {c["name"] for c in await page.context.cookies(cookie_server.url + "/api/v1/auth/")}
     assert not remaining & {"__Secure-shop_refresh", "__Secure-shop_csrf"}
     await page.reload()
     await expect(state).to_have_text("signed out")

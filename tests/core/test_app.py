@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-from pathlib import Path
 
 import httpx
 import pytest
@@ -12,9 +11,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.security import OAuth2PasswordRequestForm
 
-from shop.bootstrap import create_app
-from shop.core.db import Database
-from tests.support.app import http_client, make_settings
+from tests.support.app import AppWith, http_client
 from tests.support.problems import assert_problem
 
 
@@ -76,12 +73,11 @@ async def test_docs_are_served_without_a_cdn(client: httpx.AsyncClient) -> None:
     assert schema["info"]["title"] == "shop"
 
 
-async def test_cors_for_configured_origins(database_url: str, tmp_path: Path, db: Database) -> None:
-    settings = make_settings(
-        database_url, tmp_path, cors_origins="https://spa.example, https://admin.example"
-    )
-    app = create_app(settings, database=db, run_background_loops=False)
-    async with app.router.lifespan_context(app), http_client(app) as client:
+async def test_cors_for_configured_origins(app_with: AppWith) -> None:
+    async with (
+        app_with(cors_origins="https://spa.example, https://admin.example") as app,
+        http_client(app) as client,
+    ):
         preflight = await client.options(
             "/api/v1/auth/login",
             headers={

@@ -8,25 +8,22 @@ through a real uvicorn server over a raw socket, where a lying Content-Length be
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from shop.bootstrap import create_app
 from shop.core.config import Settings
-from shop.core.db import Database
-from tests.support.app import http_client, make_settings
+from tests.support.app import AppWith, http_client
 from tests.support.net import EXIT_SECONDS, STARTUP_SECONDS, free_port
 from tests.support.problems import PROBLEM
+from tests.support.serve import shop_env
+from tests.support.waiting import answering, wait_until
 
 LOGIN = "/api/v1/auth/login"
 MIB = 1024 * 1024
@@ -118,12 +115,8 @@ async def test_an_8_mib_login_is_413_problem_json(client: httpx.AsyncClient) -> 
 
 
 @pytest.fixture
-async def small_limit_client(
-    database_url: str, tmp_path: Path, db: Database
-) -> AsyncIterator[httpx.AsyncClient]:
-    settings = make_settings(database_url, tmp_path, max_body_bytes=1024)
-    application = create_app(settings, database=db, run_background_loops=False)
-    async with application.router.lifespan_context(application), http_client(application) as client:
+async def small_limit_client(app_with: AppWith) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_with(max_body_bytes=1024) as application, http_client(application) as client:
         yield client
 
 
@@ -159,12 +152,10 @@ SERVER_LIMIT = 4096
 @pytest.fixture(scope="module")
 def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "SMTP_", "REDIS_URL"))}
-    env.update(
+    env = shop_env(
+        tmp_path_factory.mktemp("server"),
         DATABASE_URL=database_url,
         ENVIRONMENT="test",
-        JWT_SECRET_KEY="k" * 40,
-        DATA_DIR=str(tmp_path_factory.mktemp("server")),
         MAX_BODY_BYTES=str(SERVER_LIMIT),
         RATE_LIMIT_ENABLED="false",
     )
@@ -175,18 +166,12 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            if process.poll() is not None:
-                output = process.stdout.read().decode() if process.stdout else ""
-                raise AssertionError(f"uvicorn exited with {process.returncode}:\n{output}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.1)
+
+        def output() -> str:
+            return process.stdout.read().decode() if process.stdout else ""
+
+        url = f"http://127.0.0.1:{port}/health/live"
+        wait_until(answering(url, process, output), "uvicorn started", STARTUP_SECONDS)
         yield port
     finally:
         process.terminate()

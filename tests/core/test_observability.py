@@ -16,10 +16,9 @@ import yaml
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shop.bootstrap import create_app
 from shop.core.logging import RequestContextFilter
 from shop.core.mail.sender import MailSender
-from tests.support.app import http_client, make_settings, truncate_mutable
+from tests.support.app import AppWith, http_client
 from tests.support.auth import bearer, login, register, register_verified
 from tests.support.net import free_port
 
@@ -89,29 +88,26 @@ async def test_login_outcomes_and_lockouts_are_counted(client: httpx.AsyncClient
     assert samples(await metrics_text(client), "shop_lockouts_total")[""] >= 1
 
 
-async def test_outbox_backlog_and_oldest_pending_age(
-    database_url: str, engine: AsyncEngine, tmp_path: Path
-) -> None:
+async def test_outbox_backlog_and_oldest_pending_age(app_with: AppWith, engine: AsyncEngine) -> None:
     # SMTP is down (nothing listens): the mail waits, and the metrics say how many and how long.
-    settings = make_settings(database_url, tmp_path, smtp_host="127.0.0.1", smtp_port=free_port())
-    app = create_app(settings, run_background_loops=False)
-    try:
-        async with app.router.lifespan_context(app), http_client(app) as client:
-            await register(client)
-            sender = MailSender(settings, app.state.database)
-            assert await sender.drain_once() == 0
-            metrics = await metrics_text(client)
-            assert samples(metrics, "shop_mail_outbox_backlog")[""] == 1
-            assert samples(metrics, "shop_mail_outbox_oldest_pending_age_seconds")[""] > 0
+    async with (
+        app_with(live=True, smtp_host="127.0.0.1", smtp_port=free_port()) as app,
+        http_client(app) as client,
+    ):
+        settings = app.state.settings
+        await register(client)
+        sender = MailSender(settings, app.state.database)
+        assert await sender.drain_once() == 0
+        metrics = await metrics_text(client)
+        assert samples(metrics, "shop_mail_outbox_backlog")[""] == 1
+        assert samples(metrics, "shop_mail_outbox_oldest_pending_age_seconds")[""] > 0
 
-            async with engine.begin() as connection:
-                await connection.execute(text("UPDATE mail.outbox SET sent_at = now()"))
-            await sender.drain_once()
-            metrics = await metrics_text(client)
-            assert samples(metrics, "shop_mail_outbox_backlog")[""] == 0
-            assert samples(metrics, "shop_mail_outbox_oldest_pending_age_seconds")[""] == 0
-    finally:
-        await truncate_mutable(engine)
+        async with engine.begin() as connection:
+            await connection.execute(text("UPDATE mail.outbox SET sent_at = now()"))
+        await sender.drain_once()
+        metrics = await metrics_text(client)
+        assert samples(metrics, "shop_mail_outbox_backlog")[""] == 0
+        assert samples(metrics, "shop_mail_outbox_oldest_pending_age_seconds")[""] == 0
 
 
 class Collect(logging.Handler):

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-from shop.bootstrap import create_app
-from tests.support.app import make_settings
+from tests.support.app import offline_app
 
 OPERATION_ID = re.compile(r"^(auth|users|localization|keys|webhooks|ops)_[a-z0-9_]+$")
 
 
 def _operations() -> list[tuple[str, str, dict[str, object]]]:
-    app = create_app(make_settings("postgresql+asyncpg://nobody@127.0.0.1:1/none", Path("/nonexistent")))
+    app = offline_app()
     schema = app.openapi()
     return [
         (method.upper(), path, operation)
@@ -46,7 +44,7 @@ def test_operation_ids_follow_the_section_of_api_md() -> None:
 
 
 def test_links_chain_register_login_profile_addresses_and_refresh() -> None:
-    app = create_app(make_settings("postgresql+asyncpg://nobody@127.0.0.1:1/none", Path("/nonexistent")))
+    app = offline_app()
     paths = app.openapi()["paths"]
 
     def links(path: str, method: str, status: str) -> dict[str, str]:
@@ -65,7 +63,7 @@ def test_links_chain_register_login_profile_addresses_and_refresh() -> None:
 
 
 def test_validation_errors_are_documented_as_problems() -> None:
-    app = create_app(make_settings("postgresql+asyncpg://nobody@127.0.0.1:1/none", Path("/nonexistent")))
+    app = offline_app()
     schema = app.openapi()
     for item in schema["paths"].values():
         for operation in item.values():

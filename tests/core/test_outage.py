@@ -8,21 +8,19 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from shop.bootstrap import create_app
 from shop.core.db import Database
 from shop.core.embedded import EmbeddedPostgres
 from shop.core.migrate import run_alembic
-from tests.support.app import http_client, make_settings
+from tests.support.app import AppWith, http_client
 from tests.support.problems import assert_problem
 
 
-async def test_database_outage_is_503_and_recovers(tmp_path: Path) -> None:
+async def test_database_outage_is_503_and_recovers(app_with: AppWith, tmp_path: Path) -> None:
     server = EmbeddedPostgres(tmp_path / "data")
     url = server.start()
     try:
         await run_alembic(url, "upgrade", "head")
-        app = create_app(make_settings(url, tmp_path), run_background_loops=False)
-        async with app.router.lifespan_context(app), http_client(app) as client:
+        async with app_with(live=True, database_url=url) as app, http_client(app) as client:
             assert (await client.get("/api/v1/languages")).status_code == 200
             server.stop()  # nobody else uses it: the server really stops
             down = await client.get("/api/v1/languages")
@@ -37,13 +35,10 @@ async def test_database_outage_is_503_and_recovers(tmp_path: Path) -> None:
         server.stop()
 
 
-async def test_an_exhausted_pool_answers_503_with_retry_after(database_url: str, tmp_path: Path) -> None:
+async def test_an_exhausted_pool_answers_503_with_retry_after(app_with: AppWith, database_url: str) -> None:
     engine = create_async_engine(database_url, pool_size=1, max_overflow=0, pool_timeout=0.1)
-    app = create_app(
-        make_settings(database_url, tmp_path), database=Database(engine), run_background_loops=False
-    )
     try:
-        async with app.router.lifespan_context(app), http_client(app) as client:
+        async with app_with(database=Database(engine)) as app, http_client(app) as client:
             async with engine.connect() as held:
                 await held.execute(text("SELECT 1"))  # the pool's one connection stays taken
                 busy = await client.get("/api/v1/languages")

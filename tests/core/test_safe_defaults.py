@@ -17,9 +17,7 @@ from packaging.version import Version
 from pydantic import ValidationError
 
 from shop.core.config import SAMPLE_SECRET_KEYS, Settings
-from shop.core.db import Database
-from shop.main import create_app
-from tests.support.app import http_client, make_settings
+from tests.support.app import AppWith, http_client
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD_KEY = "Vq3kZ8rT1mX5nB7wP2yL9cF4hJ6sD0aG"  # 32 characters, shown nowhere else
@@ -126,14 +124,11 @@ def test_cors_wildcard_is_refused(origins: str) -> None:
 
 
 @pytest.fixture
-async def cors_client(
-    database_url: str, db: Database, tmp_path: Path, request: pytest.FixtureRequest
-) -> AsyncIterator[httpx.AsyncClient]:
-    settings = make_settings(
-        database_url, tmp_path, cors_origins=["https://spa.example"], refresh_cookie=request.param
-    )
-    app = create_app(settings, database=db, run_background_loops=False)
-    async with app.router.lifespan_context(app), http_client(app) as client:
+async def cors_client(app_with: AppWith, request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncClient]:
+    async with (
+        app_with(cors_origins=["https://spa.example"], refresh_cookie=request.param) as app,
+        http_client(app) as client,
+    ):
         yield client
 
 

@@ -4,11 +4,9 @@ would take them in clear text."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import ipaddress
 import ssl
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -28,8 +26,8 @@ from shop.core.mail.outbox import RenderedMail, enqueue
 from shop.core.mail.sender import MailSender
 from tests.support.app import make_settings, truncate_mutable
 from tests.support.auth import new_email
-from tests.support.net import DELIVERY_SECONDS
 from tests.support.smtp import SmtpSink
+from tests.support.waiting import wait_until_async
 
 PASSWORD = "smtp-password-never-in-clear"
 
@@ -161,9 +159,8 @@ async def test_starttls_mode_refuses_a_plaintext_server(
     # A server that offers no STARTTLS and would take the login and the mail in clear text.
     sink = sink_factory(authenticator=logins, auth_require_tls=False)
     async with one_mail_sent(database_url, engine, tmp_path, sink.port, "starttls", login=True) as recipient:
-        deadline = time.monotonic() + DELIVERY_SECONDS
-        row = None
-        while time.monotonic() < deadline:
+
+        async def tried_twice() -> Any:
             async with engine.connect() as connection:
                 row = (
                     await connection.execute(
@@ -171,10 +168,9 @@ async def test_starttls_mode_refuses_a_plaintext_server(
                         {"r": recipient},
                     )
                 ).one()
-            if row.attempts >= 2:
-                break
-            await asyncio.sleep(0.05)
-        assert row is not None and row.attempts >= 2, "the sender never tried"
+            return row if row.attempts >= 2 else None
+
+        row = await wait_until_async(tried_twice, "the sender tried twice", interval=0.05)
         assert row.sent_at is None
         assert "STARTTLS" in (row.last_error or "").upper()
         assert sink.messages == []

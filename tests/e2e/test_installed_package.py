@@ -12,12 +12,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import shutil
 import signal
 import subprocess
 import sys
-import time
 import zipfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -31,11 +29,10 @@ import pytest
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.support.net import DELIVERY_SECONDS, EXIT_SECONDS, STARTUP_SECONDS, free_port
+from tests.support.databases import temporary_database
+from tests.support.net import EXIT_SECONDS, STARTUP_SECONDS, free_port
+from tests.support.waiting import answering, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -186,29 +183,17 @@ def installed_venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture
 async def installed(installed_venv: Path, server_url: str, tmp_path: Path) -> AsyncIterator[Installed]:
     """The installed shop, an empty working directory and a database of its own."""
-    name = f"shop_installed_{secrets.token_hex(4)}"
-    admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.execute(text(f'CREATE DATABASE "{name}"'))
     workdir = tmp_path / "empty"
     workdir.mkdir()
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    try:
+    async with temporary_database(server_url, "shop_installed") as url:
         yield Installed(installed_venv, workdir, url)
-    finally:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
 
 
-def wait_for_file(folder: Path, pattern: str, timeout: float = DELIVERY_SECONDS) -> Path:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = sorted(folder.glob(pattern)) if folder.exists() else []
-        if found:
-            return found[0]
-        time.sleep(0.1)
-    raise AssertionError(f"nothing matching {pattern} under {folder}")
+def wait_for_file(folder: Path, pattern: str) -> Path:
+    found = wait_until(
+        lambda: sorted(folder.glob(pattern)) if folder.exists() else [], f"a {pattern} under {folder}"
+    )
+    return found[0]
 
 
 def test_the_installed_package_runs_without_the_checkout(installed: Installed) -> None:
@@ -230,15 +215,11 @@ def test_the_installed_package_runs_without_the_checkout(installed: Installed) -
         env=installed.env(), cwd=installed.workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
-            assert time.monotonic() < deadline, "shop serve did not become ready"
-            try:
-                if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+
+        def output() -> str:
+            return process.stdout.read().decode() if process.stdout else ""
+
+        wait_until(answering(f"{base}/health/ready", process, output), "shop serve is ready", STARTUP_SECONDS)
 
         email = "installed@example.com"
         registered = httpx.post(

@@ -8,9 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import random
-import secrets
 import subprocess
 import sys
 import time
@@ -27,8 +25,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from shop.auth.keys.tokens import key_box, load_private_pem
-from tests.support.databases import create_database, drop_database
+from tests.support.databases import temporary_database
 from tests.support.net import EXIT_SECONDS, STARTUP_SECONDS, free_port
+from tests.support.serve import ShopServer, shop_env
+from tests.support.waiting import answering, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -63,40 +63,18 @@ LOAD_DEADLINE_SECONDS = 240
 @pytest.fixture
 async def fresh_database(server_url: str) -> AsyncIterator[str]:
     """A database of its own: shop serve migrates it, and nothing else in the suite writes to it."""
-    name = f"shop_jwks_{secrets.token_hex(4)}"
-    url = await create_database(server_url, name)
-    try:
+    async with temporary_database(server_url, "shop_jwks") as url:
         yield url
-    finally:
-        await drop_database(server_url, name)
 
 
-def shop_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DATABASE_URL", "SMTP_", "REDIS_URL", "JWT_", "ACCESS_TOKEN", "PUBLIC_URL"))
+def settings(database_url: str) -> dict[str, str]:
+    """The settings of this file's shop processes, on `database_url`."""
+    return {
+        "DATABASE_URL": database_url,
+        "JWT_SECRET_KEY": SECRET,
+        "ACCESS_TOKEN_TTL_SECONDS": str(TTL),
+        "RATE_LIMIT_ENABLED": "false",
     }
-    env.update(
-        DATABASE_URL=database_url,
-        DATA_DIR=str(data_dir),
-        ENVIRONMENT="development",
-        JWT_SECRET_KEY=SECRET,
-        ACCESS_TOKEN_TTL_SECONDS=str(TTL),
-        RATE_LIMIT_ENABLED="false",
-        ARGON2_MEMORY_COST="1024",
-        ARGON2_TIME_COST="1",
-        LOG_LEVEL="WARNING",
-    )
-    env.update(extra)
-    return env
-
-
-@dataclass
-class Shop:
-    base: str
-    process: subprocess.Popen[bytes]
-    log: Path
 
 
 class Processes:
@@ -106,23 +84,13 @@ class Processes:
         self.workdir = workdir
         self.started: list[subprocess.Popen[bytes]] = []
 
-    def shop(self, database_url: str, name: str, **extra: str) -> Shop:
-        port = free_port()
-        log = self.workdir / f"{name}.log"
-        env = shop_env(database_url, self.workdir / name, **extra)
-        env.setdefault("PUBLIC_URL", f"http://127.0.0.1:{port}")
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "shop", "serve", "--port", str(port)],
-                env=env,
-                cwd=self.workdir,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        self.started.append(process)
-        base = f"http://127.0.0.1:{port}"
-        wait_ready(process, f"{base}/health/ready", log)
-        return Shop(base, process, log)
+    def shop(self, database_url: str, name: str, **extra: str) -> ShopServer:
+        server = ShopServer(self.workdir / name, **{**settings(database_url), **extra})
+        server.env.setdefault("PUBLIC_URL", server.url)
+        server.start_ready()
+        assert server.process is not None
+        self.started.append(server.process)
+        return server
 
     def verifier(self, jwks_uri: str, issuer: str) -> str:
         port = free_port()
@@ -144,12 +112,11 @@ class Processes:
         )
         self.started.append(process)
         base = f"http://127.0.0.1:{port}"
-        wait_ready(process, f"{base}/stats", None)
+        wait_until(answering(f"{base}/stats", process), f"the verifier answers at {base}", STARTUP_SECONDS)
         return base
 
-    def stop(self, shop: Shop) -> None:
-        shop.process.terminate()
-        shop.process.wait(timeout=EXIT_SECONDS)
+    def stop(self, shop: ShopServer) -> None:
+        shop.stop()
 
     def stop_all(self) -> None:
         for process in self.started:
@@ -161,23 +128,6 @@ class Processes:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-
-
-def wait_ready(
-    process: subprocess.Popen[bytes], url: str, log: Path | None, timeout: float = STARTUP_SECONDS
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            output = log.read_text() if log else ""
-            raise AssertionError(f"{url}: the process exited with {process.returncode}:\n{output}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"{url} never answered")
 
 
 @pytest.fixture
@@ -194,7 +144,7 @@ def cli(
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "shop", *args],
-        env=shop_env(database_url, workdir / "cli", **extra),
+        env=shop_env(workdir / "cli", **{**settings(database_url), **extra}),
         cwd=workdir,
         input=stdin,
         capture_output=True,
@@ -262,11 +212,11 @@ async def test_a_separate_service_verifies_shop_tokens_and_refuses_forgeries(
     shop = processes.shop(fresh_database, "shop", JWT_ALGORITHM=algorithm)
     create_admin(fresh_database, tmp_path)
     async with httpx.AsyncClient(timeout=30) as client:
-        metadata = (await client.get(f"{shop.base}/.well-known/oauth-authorization-server")).json()
-        assert metadata["issuer"] == shop.base
+        metadata = (await client.get(f"{shop.url}/.well-known/oauth-authorization-server")).json()
+        assert metadata["issuer"] == shop.url
         verifier = processes.verifier(metadata["jwks_uri"], metadata["issuer"])
 
-        pair = await login(client, shop.base)
+        pair = await login(client, shop.url)
         token = pair["access_token"]
         good = await client.get(f"{verifier}/verify", headers={"Authorization": f"Bearer {token}"})
         assert good.status_code == 200, good.text
@@ -315,12 +265,12 @@ async def test_a_separate_service_verifies_shop_tokens_and_refuses_forgeries(
             assert refused.json()["error"] == error, (name, refused.json())
             # shop itself refuses the same tokens.
             at_shop = await client.get(
-                f"{shop.base}/api/v1/auth/me", headers={"Authorization": f"Bearer {forged}"}
+                f"{shop.url}/api/v1/auth/me", headers={"Authorization": f"Bearer {forged}"}
             )
             expected = "token_expired" if name == "expired" else "token_invalid"
             assert at_shop.status_code == 401 and at_shop.json()["code"] == expected, (name, at_shop.text)
         # The real token still passes both.
-        me = await client.get(f"{shop.base}/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
+        me = await client.get(f"{shop.url}/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
         assert me.status_code == 200
 
 
@@ -345,7 +295,7 @@ async def test_a_changed_jwt_secret_key_is_refused_in_one_line_until_a_rotation_
     shop = processes.shop(fresh_database, "shop", JWT_ALGORITHM="EdDSA", JWT_ISSUER=issuer)
     create_admin(fresh_database, tmp_path)
     async with httpx.AsyncClient(timeout=30) as client:
-        old_token = (await login(client, shop.base))["access_token"]
+        old_token = (await login(client, shop.url))["access_token"]
     processes.stop(shop)
 
     changed = {
@@ -372,9 +322,9 @@ async def test_a_changed_jwt_secret_key_is_refused_in_one_line_until_a_rotation_
     assert states[kid_of(old_token)] == "retired"
     shop = processes.shop(fresh_database, "shop-new-secret", **changed)
     async with httpx.AsyncClient(timeout=30) as client:
-        me = await client.get(f"{shop.base}/api/v1/auth/me", headers={"Authorization": f"Bearer {old_token}"})
+        me = await client.get(f"{shop.url}/api/v1/auth/me", headers={"Authorization": f"Bearer {old_token}"})
         assert me.status_code == 200, me.text
-        new_token = (await login(client, shop.base))["access_token"]
+        new_token = (await login(client, shop.url))["access_token"]
         assert states[kid_of(new_token)] == "active"
     # The old secret, in turn, no longer opens the keys that sign.
     one_line_refusal(cli(fresh_database, tmp_path, "keys", "rotate", JWT_ALGORITHM="EdDSA"))
@@ -578,17 +528,17 @@ async def test_rotation_under_load_refuses_no_valid_token(
     shop = processes.shop(fresh_database, "shop", JWT_ALGORITHM="EdDSA")
     create_admin(fresh_database, tmp_path)
     async with httpx.AsyncClient(timeout=30) as client:
-        metadata = (await client.get(f"{shop.base}/.well-known/oauth-authorization-server")).json()
+        metadata = (await client.get(f"{shop.url}/.well-known/oauth-authorization-server")).json()
         verifier = processes.verifier(metadata["jwks_uri"], metadata["issuer"])
-        admin = {"Authorization": f"Bearer {(await login(client, shop.base))['access_token']}"}
-        refresh_tokens = await sessions(client, shop.base, MINTERS)
+        admin = {"Authorization": f"Bearer {(await login(client, shop.url))['access_token']}"}
+        refresh_tokens = await sessions(client, shop.url, MINTERS)
 
         async def rotate() -> tuple[str, float]:
-            response = await client.post(f"{shop.base}/api/v1/admin/keys/rotate", headers=admin)
+            response = await client.post(f"{shop.url}/api/v1/admin/keys/rotate", headers=admin)
             assert response.status_code == 200, response.text
             return next(k["kid"] for k in response.json() if k["state"] == "active"), time.monotonic()
 
-        load = await run_load([shop.base], verifier, refresh_tokens, rotate)
+        load = await run_load([shop.url], verifier, refresh_tokens, rotate)
     write_report(load.report("one instance, EdDSA, rotations by the admin API"))
     if load.refused:
         print(
@@ -606,19 +556,19 @@ async def test_two_instances_sharing_one_database_rotate_under_load(
     fresh_database: str, processes: Processes, tmp_path: Path
 ) -> None:
     first = processes.shop(fresh_database, "shop-a", JWT_ALGORITHM="EdDSA")
-    issuer = first.base
+    issuer = first.url
     second = processes.shop(fresh_database, "shop-b", JWT_ALGORITHM="EdDSA", JWT_ISSUER=issuer)
     # The first instance's issuer is the platform's; both answer the same.
     create_admin(fresh_database, tmp_path)
     async with httpx.AsyncClient(timeout=30) as client:
         for shop in (first, second):
-            metadata = (await client.get(f"{shop.base}/.well-known/oauth-authorization-server")).json()
+            metadata = (await client.get(f"{shop.url}/.well-known/oauth-authorization-server")).json()
             assert metadata["issuer"] == issuer
-        sets = [(await client.get(f"{s.base}/.well-known/jwks.json")).json() for s in (first, second)]
+        sets = [(await client.get(f"{s.url}/.well-known/jwks.json")).json() for s in (first, second)]
         assert sets[0] == sets[1] and len(sets[0]["keys"]) == 2  # active and next, the same everywhere
         # The verifier reads the second instance's key set; tokens come from both.
-        verifier = processes.verifier(f"{second.base}/.well-known/jwks.json", issuer)
-        refresh_tokens = await sessions(client, first.base, MINTERS)
+        verifier = processes.verifier(f"{second.url}/.well-known/jwks.json", issuer)
+        refresh_tokens = await sessions(client, first.url, MINTERS)
 
     async def rotate() -> tuple[str, float]:
         # A third process: the command line, as an operator would; the instances notice by themselves.
@@ -630,10 +580,10 @@ async def test_two_instances_sharing_one_database_rotate_under_load(
         activated = datetime.fromisoformat(active[active.index("activated") + 1]).timestamp()
         return active[0], time.monotonic() - (time.time() - activated)
 
-    load = await run_load([first.base, second.base], verifier, refresh_tokens, rotate)
+    load = await run_load([first.url, second.url], verifier, refresh_tokens, rotate)
     write_report(load.report("two instances, one database, EdDSA, rotations by `shop keys rotate`"))
     assert load.refused == [] and load.shop_refused == []
     assert load.verified >= CHECKS
     assert len(load.kids_verified) == 3
     assert load.jwks_fetches >= 2
-    assert {base for _, _, base in load.minted} == {first.base, second.base}
+    assert {base for _, _, base in load.minted} == {first.url, second.url}

@@ -5,7 +5,6 @@ development copy of a mail as one record whose link works."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,20 +14,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.support.app import truncate_mutable
 from tests.support.auth import PASSWORD, new_email
-from tests.support.serve import start_server, stop_server
+from tests.support.serve import ShopServer, start_server
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
 
-def wait_for_record(log: Path, predicate: Any) -> dict[str, Any]:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        for line in log.read_text(encoding="utf-8").splitlines():
-            record = json.loads(line)
-            if predicate(record):
-                return dict(record)
-        time.sleep(0.05)
-    raise AssertionError(f"no such log record in:\n{log.read_text()}")
+def wait_for_record(server: ShopServer, predicate: Any) -> dict[str, Any]:
+    def found() -> dict[str, Any] | None:
+        return next((dict(record) for record in server.log_records() if predicate(record)), None)
+
+    return wait_until(found, lambda: f"a log record like that in:\n{server.output()}", 30, 0.05)
 
 
 async def test_every_log_line_is_json_with_request_and_user(
@@ -37,15 +33,15 @@ async def test_every_log_line_is_json_with_request_and_user(
     server = start_server(tmp_path / "data", database_url, smtp=None)
     email = new_email()
     try:
-        with httpx.Client(base_url=server.base_url) as api:
+        with httpx.Client(base_url=server.url) as api:
             registered = api.post(
                 "/api/v1/auth/register",
                 json={"email": email, "password": PASSWORD, "confirm_password": PASSWORD},
             )
             assert registered.status_code == 201
-            mail = wait_for_record(server.log_path, lambda r: r.get("to") == email and "body" in r)
+            mail = wait_for_record(server, lambda r: r.get("to") == email and "body" in r)
             (link,) = mail["links"]
-            assert link.startswith(f"{server.base_url}/verify-email?token=") and link in mail["body"]
+            assert link.startswith(f"{server.url}/verify-email?token=") and link in mail["body"]
             # The saved .eml holds the same link, whole, on a line of its own.
             assert link in Path(mail["file"]).read_text(encoding="utf-8").splitlines()
             assert api.get(link).status_code == 200  # the page; the token is not spent
@@ -57,9 +53,9 @@ async def test_every_log_line_is_json_with_request_and_user(
                 headers={"Authorization": f"Bearer {pair['access_token']}", "X-Request-ID": "walk-me-1"},
             )
             assert me.status_code == 200
-            wait_for_record(server.log_path, lambda r: r.get("request_id") == "walk-me-1")
+            wait_for_record(server, lambda r: r.get("request_id") == "walk-me-1")
     finally:
-        stop_server(server)
+        server.stop()
         await truncate_mutable(engine)
 
     lines = server.log_lines()

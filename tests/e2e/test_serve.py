@@ -2,68 +2,29 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.net import DELIVERY_SECONDS, EXIT_SECONDS, STARTUP_SECONDS, free_port
+from tests.support.auth import PASSWORD
+from tests.support.net import EXIT_SECONDS, free_port
 from tests.support.problems import assert_problem
+from tests.support.serve import ShopServer, shop_env
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
-PASSWORD = "correct horse battery staple"
+
+def start(data_dir: Path, port: int, *args: str, **extra: str) -> ShopServer:
+    """`shop serve` as a newcomer starts it, ready."""
+    return ShopServer(data_dir, *args, port=port, newcomer=True, **extra).start_ready()
 
 
-def shop_env(data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DATABASE_URL", "SMTP_", "REDIS_URL"))
-    }
-    env.update(
-        DATA_DIR=str(data_dir), ENVIRONMENT="development", ARGON2_MEMORY_COST="1024", ARGON2_TIME_COST="1"
-    )
-    env.pop("JWT_SECRET_KEY", None)
-    env.pop("XDG_RUNTIME_DIR", None)  # as under a service manager or in a container
-    env.update(extra)
-    return env
-
-
-def start(data_dir: Path, port: int, *args: str, **extra: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "shop", "serve", "--port", str(port), *args],
-        env=shop_env(data_dir, **extra),
-        cwd=data_dir.parent,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-
-
-def wait_ready(process: subprocess.Popen[bytes], port: int, timeout: float = STARTUP_SECONDS) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            output = process.stdout.read().decode() if process.stdout else ""
-            raise AssertionError(f"shop serve exited with {process.returncode}:\n{output}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("shop serve did not become ready")
-
-
-def stop(process: subprocess.Popen[bytes]) -> tuple[int, str]:
-    process.send_signal(signal.SIGTERM)
-    code = process.wait(timeout=EXIT_SECONDS)
-    return code, process.stdout.read().decode() if process.stdout else ""
+def stop(server: ShopServer) -> tuple[int, str]:
+    return server.stop(), server.output()
 
 
 def postmaster_running(data_dir: Path) -> bool:
@@ -74,9 +35,8 @@ def test_serve_with_embedded_database(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    process = start(data_dir, port)
+    server = start(data_dir, port)
     try:
-        wait_ready(process, port)
         assert postmaster_running(data_dir)
         docs = httpx.get(f"{base}/docs")
         assert docs.status_code == 200 and "swagger-ui" in docs.text
@@ -86,13 +46,10 @@ def test_serve_with_embedded_database(tmp_path: Path) -> None:
             json={"email": email, "password": PASSWORD, "confirm_password": PASSWORD},
         )
         assert registered.status_code == 201, registered.text
-        deadline = time.monotonic() + DELIVERY_SECONDS
-        while time.monotonic() < deadline and not list((data_dir / "mail").glob("*.eml")):
-            time.sleep(0.1)
-        assert list((data_dir / "mail").glob("*.eml")), "the verification mail was not saved"
+        wait_until(lambda: list((data_dir / "mail").glob("*.eml")), "the verification mail is saved")
         assert (data_dir / "jwt-secret.key").exists()
     finally:
-        code, output = stop(process)
+        code, output = stop(server)
     assert code == 0, output
     assert not postmaster_running(data_dir), "the embedded PostgreSQL outlived shop serve"
     assert "Traceback" not in output
@@ -100,30 +57,28 @@ def test_serve_with_embedded_database(tmp_path: Path) -> None:
     assert "Warning" not in output, output
 
     # A second start reuses the data: the account is still there.
-    process = start(data_dir, port)
+    server = start(data_dir, port)
     try:
-        wait_ready(process, port)
         again = httpx.post(
             f"{base}/api/v1/auth/login", json={"email": "e2e@example.com", "password": PASSWORD}
         )
         assert_problem(again, 403, "email_not_verified")
     finally:
-        code, output = stop(process)
+        code, output = stop(server)
     assert code == 0, output
     assert not postmaster_running(data_dir)
 
 
 def test_serve_with_workers_against_external_database(tmp_path: Path, database_url: str) -> None:
     port = free_port()
-    process = start(
+    server = start(
         tmp_path / "data", port, "--workers", "2", DATABASE_URL=database_url, JWT_SECRET_KEY="k" * 40
     )
     try:
-        wait_ready(process, port)
         for _ in range(10):
             assert httpx.get(f"http://127.0.0.1:{port}/api/v1/currencies").status_code == 200
     finally:
-        code, output = stop(process)
+        code, output = stop(server)
     assert code == 0, output
 
 
@@ -159,7 +114,7 @@ def test_bad_configuration_stops_serve_with_one_line(
 ) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "shop", "serve", "--port", str(free_port())],
-        env=shop_env(tmp_path / "data", **extra),
+        env=shop_env(tmp_path / "data", newcomer=True, **extra),
         cwd=tmp_path,
         capture_output=True,
         text=True,

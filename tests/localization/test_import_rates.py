@@ -17,11 +17,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shop import cli
-from shop.bootstrap import create_app
 from shop.core.config import get_settings
-from shop.core.db import Database
 from shop.localization.commands import BadFile, parse_ecb
-from tests.support.app import http_client, make_settings
+from tests.support.app import AppWith, http_client
 from tests.support.localization import utc
 
 DATA = Path(__file__).parent / "data"
@@ -100,11 +98,7 @@ async def test_historical_file(engine: AsyncEngine, capsys: pytest.CaptureFixtur
 
 @pytest.mark.usefixtures("shop_command")
 async def test_imported_rates_are_served(
-    client: httpx.AsyncClient,
-    database_url: str,
-    db: Database,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    app_with: AppWith, client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
 ) -> None:
     await run_shop("import-rates", str(HIST))
     capsys.readouterr()
@@ -131,9 +125,7 @@ async def test_imported_rates_are_served(
     no_leg = await client.get("/api/v1/exchange-rates/GBP/JPY?at=2026-01-03T00:00:00Z")
     assert no_leg.status_code == 404
     # ...while with BASE_CURRENCY=EUR every pair of ECB currencies has a cross rate.
-    settings = make_settings(database_url, tmp_path, base_currency="EUR")
-    euro_app = create_app(settings, database=db, run_background_loops=False)
-    async with euro_app.router.lifespan_context(euro_app), http_client(euro_app) as euro_client:
+    async with app_with(base_currency="EUR") as euro_app, http_client(euro_app) as euro_client:
         cross = await rate(euro_client, "/api/v1/exchange-rates/GBP/JPY?at=2026-01-03T00:00:00Z")
         # (1 / 0.87210) * 183.83 = 210.790047012957...
         assert (cross["rate"], cross["source"]) == ("210.79004701", "derived")

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from shop.bootstrap import create_app
-from shop.core.db import Database
-from tests.support.app import http_client, make_settings
+from tests.support.app import AppWith, http_client
 from tests.support.factories import signed_in_user
 from tests.support.localization import add_rates, utc
 from tests.support.problems import assert_problem
@@ -358,11 +355,8 @@ async def test_cross_rate_through_the_base_currency(app: Any, client: httpx.Asyn
     assert_problem(await client.get("/api/v1/exchange-rates/EUR/CHF"), 404, "rate_not_found")
 
 
-async def test_base_currency_setting_is_the_pivot(database_url: str, tmp_path: Path, db: Database) -> None:
-    app = create_app(
-        make_settings(database_url, tmp_path, base_currency="EUR"), database=db, run_background_loops=False
-    )
-    async with app.router.lifespan_context(app), http_client(app) as client:
+async def test_base_currency_setting_is_the_pivot(app_with: AppWith) -> None:
+    async with app_with(base_currency="EUR") as app, http_client(app) as client:
         await add_rates(app, ("EUR", "USD", "1.25", utc(2026, 1, 1)), ("EUR", "GBP", "0.8", utc(2026, 1, 2)))
         body = (await client.get("/api/v1/exchange-rates/USD/GBP")).json()
         assert (body["rate"], body["source"], body["effective_date"]) == (

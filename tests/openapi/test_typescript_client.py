@@ -9,18 +9,14 @@ from __future__ import annotations
 import fcntl
 import os
 import re
-import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.openapi.test_redocly import ROOT, node_tool
-from tests.support.net import EXIT_SECONDS, STARTUP_SECONDS, free_port
+from tests.support.serve import ShopServer
 
 pytestmark = pytest.mark.e2e
 
@@ -97,61 +93,22 @@ def test_problem_codes_are_typed_per_operation_and_status(compiled: Path) -> Non
     assert '"email_not_verified" | "account_disabled" | "mfa_required" | "csrf_failed"' in schema
 
 
-def shop_env(data_dir: Path, database_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "SMTP_", "REDIS_URL"))}
-    env.update(
-        DATA_DIR=str(data_dir),
+@pytest.fixture
+def shop_serve(tmp_path: Path, database_url: str) -> Iterator[tuple[str, dict[str, str]]]:
+    # No SMTP_HOST: mail is saved as .eml under DATA_DIR/mail.
+    server = ShopServer(
+        tmp_path / "data",
         DATABASE_URL=database_url,
-        ENVIRONMENT="development",  # no SMTP_HOST: mail is saved as .eml under DATA_DIR/mail
-        JWT_SECRET_KEY="typescript-client-test-" + "k" * 32,
-        ARGON2_MEMORY_COST="1024",
-        ARGON2_TIME_COST="1",
         MAIL_POLL_SECONDS="0.05",
         RATE_LIMIT_ENABLED="false",
         ADMIN_MFA_REQUIRED="false",
     )
-    return env
-
-
-@pytest.fixture
-def shop_serve(tmp_path: Path, database_url: str) -> Iterator[tuple[str, dict[str, str]]]:
-    env = shop_env(tmp_path / "data", database_url)
-    admin = subprocess.run(
-        [sys.executable, "-m", "shop", "create-admin", ADMIN_EMAIL],
-        input=ADMIN_PASSWORD + "\n",
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=EXIT_SECONDS,
-        check=False,
-    )
-    assert admin.returncode == 0, admin.stdout + admin.stderr
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "shop", "serve", "--port", str(port)],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
+    server.create_admin(ADMIN_EMAIL, ADMIN_PASSWORD)
+    server.start_ready()
     try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            if process.poll() is not None:
-                output = process.stdout.read().decode() if process.stdout else ""
-                pytest.fail(f"shop serve exited with {process.returncode}:\n{output}")
-            try:
-                if httpx.get(f"{url}/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "shop serve did not become ready"
-            time.sleep(0.1)
-        yield url, env
+        yield server.url, server.env
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=EXIT_SECONDS)
+        server.stop()
 
 
 def test_the_generated_client_runs_the_whole_flow(

@@ -4,18 +4,16 @@ database, restore, and sign in again with the same password."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.e2e.test_serve import shop_env, start, stop, wait_ready
 from tests.support.databases import create_database, drop_database
-from tests.support.net import free_port
+from tests.support.serve import ShopServer
 
 pytestmark = pytest.mark.e2e
 
@@ -25,33 +23,23 @@ PASSWORD = "a password kept through a restore"
 SECRET = "backup-test-secret-" + "s" * 40
 
 
+def server(data_dir: Path, **env: str) -> ShopServer:
+    """shop as a newcomer runs it, with the JWT secret the backup must be restored with."""
+    return ShopServer(data_dir, newcomer=True, JWT_SECRET_KEY=SECRET, **env)
+
+
 def shop(data_dir: Path, *args: str, stdin: str | None = None, **env: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "shop", *args],
-        env=shop_env(data_dir, JWT_SECRET_KEY=SECRET, **env),
-        cwd=data_dir.parent,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
+    return server(data_dir, **env).command(*args, stdin=stdin, timeout=180)
 
 
 def signs_in(data_dir: Path, **env: str) -> int:
-    port = free_port()
-    process = start(data_dir, port, JWT_SECRET_KEY=SECRET, **env)
+    serving = server(data_dir, **env).start_ready()
     try:
-        wait_ready(process, port)
         response = httpx.post(
-            f"http://127.0.0.1:{port}/api/v1/auth/login",
-            json={"email": EMAIL, "password": PASSWORD},
-            timeout=30,
+            f"{serving.url}/api/v1/auth/login", json={"email": EMAIL, "password": PASSWORD}, timeout=30
         )
     finally:
-        stop(process)
+        serving.stop()
     return response.status_code
 
 
@@ -75,7 +63,7 @@ def test_embedded_back_up_lose_the_data_dir_restore_sign_in(tmp_path: Path) -> N
 
 
 def test_external_back_up_drop_restore_sign_in(tmp_path: Path, server_url: str, worker_id: str) -> None:
-    name = f"shop_backup_{worker_id}_{free_port()}"
+    name = f"shop_backup_{worker_id}_{secrets.token_hex(4)}"
     url = asyncio.run(create_database(server_url, name))
     data_dir = tmp_path / "data"
     try:

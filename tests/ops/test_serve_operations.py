@@ -13,10 +13,9 @@ import httpx
 import pytest
 from prometheus_client.mmap_dict import MmapedDict
 
-from tests.e2e.test_serve import shop_env, start, stop, wait_ready
 from tests.ops.test_metrics_guard import TOKEN
-from tests.support.net import free_port
 from tests.support.problems import assert_problem
+from tests.support.serve import ShopServer, shop_env
 
 pytestmark = pytest.mark.e2e
 
@@ -56,19 +55,17 @@ def test_one_scrape_sums_both_workers_and_is_guarded(tmp_path: Path, empty_datab
     # A file an earlier run left behind must not be counted again.
     stale = metrics_dir / "counter_99999999.db"
     stale.write_bytes(b"\0" * 4096)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    process = start(
+    server = ShopServer(
         tmp_path / "data",
-        port,
         "--workers",
         "2",
+        newcomer=True,
         DATABASE_URL=empty_database,
         METRICS_TOKEN=TOKEN,
         PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
-    )
+    ).start_ready()
+    base = server.url
     try:
-        wait_ready(process, port)
         assert not stale.exists()
         headers = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -105,9 +102,9 @@ def test_one_scrape_sums_both_workers_and_is_guarded(tmp_path: Path, empty_datab
 
         # PUBLIC_URL is unset: links and the issuer follow the port.
         metadata = httpx.get(f"{base}/.well-known/oauth-authorization-server", timeout=10).json()
-        assert metadata["issuer"] == f"http://localhost:{port}"
+        assert metadata["issuer"] == f"http://localhost:{server.port}"
     finally:
-        code, output = stop(process)
+        code, output = server.stop(), server.output()
     assert code == 0, output
     assert "color_message" not in output and "\x1b[" not in output
     # Alembic says what it migrates, and nothing else (no plugins, dialect, DDL mode at every start).
@@ -122,7 +119,7 @@ def test_a_database_that_does_not_exist_is_one_line(
     missing = server_url.rsplit("/", 1)[0] + f"/shop_missing_{secrets.token_hex(4)}"
     result = subprocess.run(
         [sys.executable, "-m", "shop", *command],
-        env=shop_env(tmp_path / "data", DATABASE_URL=missing, JWT_SECRET_KEY="k" * 40),
+        env=shop_env(tmp_path / "data", newcomer=True, DATABASE_URL=missing, JWT_SECRET_KEY="k" * 40),
         cwd=tmp_path,
         capture_output=True,
         text=True,

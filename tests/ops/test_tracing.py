@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,10 +19,11 @@ import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from tests.e2e.test_serve import start, stop, wait_ready
 from tests.support.auth import PASSWORD
 from tests.support.net import free_port
+from tests.support.serve import ShopServer
 from tests.support.smtp import SmtpSink
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -72,14 +72,12 @@ class Receiver:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def wait_for(self, found: Any, timeout: float = 30) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def spans() -> list[dict[str, Any]] | None:
             with self.lock:
-                spans = list(self.spans)
-            if found(spans):
-                return spans
-            time.sleep(0.1)
-        raise AssertionError(json.dumps(self.spans, indent=1)[:5000])
+                received = list(self.spans)
+            return received if found(received) else None
+
+        return wait_until(spans, lambda: json.dumps(self.spans, indent=1)[:5000], timeout)
 
 
 def _value(value: Any) -> Any:
@@ -96,10 +94,9 @@ def receiver() -> Iterator[Receiver]:
 def test_a_request_span_has_its_database_spans_under_it(
     tmp_path: Path, empty_database: str, receiver: Receiver, smtp: SmtpSink
 ) -> None:
-    port = free_port()
-    process = start(
+    server = ShopServer(
         tmp_path / "data",
-        port,
+        newcomer=True,
         DATABASE_URL=empty_database,
         OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url,
         OTEL_BSP_SCHEDULE_DELAY="100",
@@ -107,11 +104,10 @@ def test_a_request_span_has_its_database_spans_under_it(
         SMTP_PORT=str(smtp.port),
         SMTP_TLS="none",
         MAIL_POLL_SECONDS="0.1",
-    )
+    ).start_ready()
     try:
-        wait_ready(process, port)
         response = httpx.post(
-            f"http://127.0.0.1:{port}/api/v1/auth/register",
+            f"{server.url}/api/v1/auth/register",
             json={"email": "traced@example.com", "password": PASSWORD, "confirm_password": PASSWORD},
             headers={"X-Request-ID": REQUEST_ID},
             timeout=30,
@@ -127,7 +123,7 @@ def test_a_request_span_has_its_database_spans_under_it(
 
         spans = receiver.wait_for(requested)
     finally:
-        code, output = stop(process)
+        code, output = server.stop(), server.output()
     assert code == 0, output
     root = next(
         s for s in spans if s["attributes"].get("shop.request_id") == REQUEST_ID and s["parent"] == ""

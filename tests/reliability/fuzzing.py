@@ -19,11 +19,12 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from shop.bootstrap import create_app
-from tests.reliability.support import PASSWORD, ShopServer, bearer, create_admin, sign_in, sign_up
-from tests.support.app import make_settings
-from tests.support.databases import create_database, drop_database
+from tests.support.app import offline_app
+from tests.support.auth import PASSWORD, bearer
+from tests.support.databases import temporary_database
+from tests.support.serve import ShopServer, register_verified, sign_in
 from tests.support.smtp import SmtpSink
+from tests.support.users import address_body
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "20"))
 PROBLEM_JSON = "application/problem+json"
@@ -36,7 +37,7 @@ SIGNED_OUT = {"not_authenticated", "token_invalid", "token_expired", "token_revo
 
 
 def _schema() -> Any:
-    app = create_app(make_settings("postgresql+asyncpg://nobody@127.0.0.1:1/none", Path("/nonexistent")))
+    app = offline_app()
     return schemathesis.openapi.from_dict(app.openapi())
 
 
@@ -162,31 +163,25 @@ class Target:
         return "\n".join(lines)
 
 
-ADDRESS = {
-    "type": "both",
-    "first_name": "Ada",
-    "last_name": "Lovelace",
-    "address_line_1": "12 St James's Square",
-    "city": "London",
-    "postal_code": "SW1Y 4JH",
-    "country_code": "GB",
-}
+ADDRESS = address_body(type="both")
 
 
 async def serve_for_fuzzing(
     server_url: str, worker_id: str, tmp_path_factory: pytest.TempPathFactory, kind: str
 ) -> AsyncIterator[Target]:
     """A `shop serve` on a database of its own, with a verified user and an admin to act as."""
-    name = f"shop_fuzz_{kind}_{worker_id}_{os.getpid()}"
-    url = await create_database(server_url, name)
+    async with temporary_database(server_url, f"shop_fuzz_{kind}_{worker_id}") as url:
+        async for target in _serving(url, tmp_path_factory.mktemp(f"fuzz-{kind}") / "data"):
+            yield target
+
+
+async def _serving(url: str, data_dir: Path) -> AsyncIterator[Target]:
     smtp = SmtpSink()
     smtp.start()
-    data_dir = tmp_path_factory.mktemp(f"fuzz-{kind}") / "data"
     server = ShopServer(
         data_dir,
+        smtp=smtp,
         DATABASE_URL=url,
-        SMTP_HOST="127.0.0.1",
-        SMTP_PORT=str(smtp.port),
         # Fuzzing is about answers, not abuse limits: it sends far more than any limit allows.
         RATE_LIMIT_ENABLED="false",
         LOCKOUT_THRESHOLD="1000000",
@@ -194,9 +189,9 @@ async def serve_for_fuzzing(
     try:
         server.start().wait_ready()
         user, admin, other = "fuzz-user@example.com", "fuzz-admin@example.com", "fuzz-other@example.com"
-        sign_up(server.url, smtp, user)
-        sign_up(server.url, smtp, other)
-        create_admin(server.env, data_dir.parent, admin)
+        await register_verified(server, user)
+        await register_verified(server, other)
+        server.create_admin(admin)
         found = Target(server, smtp, user, admin, other)
         for role in ("customer", "admin", "other"):
             me = httpx.get(f"{server.url}/api/v1/auth/me", headers=found.headers("", "", role))
@@ -208,7 +203,6 @@ async def serve_for_fuzzing(
     finally:
         code = server.stop()
         smtp.stop()
-        await drop_database(server_url, name)
     assert code == 0, server.output()
     assert "Traceback" not in server.output(), server.output()
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,8 +17,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shop.bootstrap import create_app
-from tests.support.app import http_client, make_settings, truncate_mutable
+from tests.support.app import AppWith, http_client
 from tests.support.auth import PASSWORD, bearer, login, register_verified
 from tests.support.factories import signed_in_user
 from tests.support.problems import assert_problem
@@ -34,15 +32,9 @@ CHANGES: list[dict[str, Any]] = [
 
 
 @pytest.fixture
-async def live(
-    database_url: str, engine: AsyncEngine, tmp_path: Path
-) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
-    app = create_app(make_settings(database_url, tmp_path), run_background_loops=False)
-    try:
-        async with app.router.lifespan_context(app), http_client(app) as client:
-            yield app, client
-    finally:
-        await truncate_mutable(engine)
+async def live(app_with: AppWith) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
+    async with app_with(live=True) as app, http_client(app) as client:
+        yield app, client
 
 
 def _conflicts(caplog: pytest.LogCaptureFixture) -> list[str]:

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis.errors import Flaky
 
 from tests.reliability.fuzzing import CHECKS, Target, operation_id, schema, serve_for_fuzzing
-from tests.reliability.support import mail_to, mailed_token
+from tests.support.auth import mailed_token
 
 SCENARIOS = int(os.environ.get("FUZZ_SCENARIOS", "40"))
 
@@ -78,7 +78,7 @@ def _machine(target: Target, run: Run) -> Any:
             if op == "auth_register" and response.status_code == 201:
                 # The verification token only travels by mail: read it from the SMTP server.
                 email = validate_email(case.body["email"], check_deliverability=False).normalized.lower()
-                token = mailed_token(mail_to(target.smtp, email)[-1])
+                token = mailed_token(target.smtp.wait_for_blocking(email)[-1])
                 verified = httpx.post(f"{target.server.url}/api/v1/auth/verify-email", json={"token": token})
                 assert verified.status_code == 200, verified.text
             if op == "users_create_address" and response.status_code == 201:

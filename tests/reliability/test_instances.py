@@ -19,22 +19,14 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.reliability.support import (
-    PASSWORD,
-    RedisServer,
-    ShopServer,
-    bearer,
-    create_admin,
-    mail_to,
-    mailed_token,
-    query,
-    register,
-    require,
-    wait_until,
-)
-from tests.support.databases import NewDatabase
+from tests.support.auth import PASSWORD, bearer, mailed_token
+from tests.support.ci import require
+from tests.support.databases import NewDatabase, query
 from tests.support.net import free_port
+from tests.support.redis_server import RedisServer
+from tests.support.serve import ShopServer, register
 from tests.support.smtp import SmtpSink
+from tests.support.waiting import wait_until
 
 
 class PgBouncer:
@@ -168,7 +160,7 @@ async def test_two_instances_behave_as_one(
         wait_until(all_sent, "every queued mail is sent")
         assert sorted(str(m["To"]) for m in smtp.messages) == sorted(emails)
         for i, email in enumerate(emails[:4]):
-            token = mailed_token(mail_to(smtp, email)[-1])
+            token = mailed_token(smtp.wait_for_blocking(email)[-1])
             verified = httpx.post(f"{a if i % 2 else b}/api/v1/auth/verify-email", json={"token": token})
             assert verified.status_code == 200, verified.text
 
@@ -197,7 +189,7 @@ async def test_two_instances_behave_as_one(
         assert next(r for r in results if r.status_code == 401).json()["code"] == "token_reused"
 
         # Deactivation on one instance: the user's token fails on the other at once.
-        create_admin(one.env, tmp_path / "one", "admin@example.com")
+        one.create_admin("admin@example.com")
         admin = _signed_in(b, "admin@example.com", "198.51.100.3")
         user = _signed_in(a, emails[2], "198.51.100.4")
         user_id = httpx.get(f"{a}/api/v1/auth/me", headers=bearer(user)).json()["id"]

@@ -9,6 +9,7 @@ it has seen new connections refused."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -21,10 +22,12 @@ from pathlib import Path
 import httpx
 
 from shop.core.embedded import EmbeddedPostgres
-from tests.reliability.support import PASSWORD, ShopServer, mail_to, query, sign_up, wait_until
-from tests.support.databases import NewDatabase
+from tests.support.auth import PASSWORD
+from tests.support.databases import NewDatabase, query
 from tests.support.net import EXIT_SECONDS, STARTUP_SECONDS
+from tests.support.serve import ShopServer, register_verified
 from tests.support.smtp import SmtpSink
+from tests.support.waiting import wait_until
 
 GRACE_SECONDS = 60  # the liveness bound of the held requests, far above what they need
 
@@ -92,14 +95,12 @@ def test_sigterm_under_load_finishes_what_is_under_way(tmp_path: Path) -> None:
     smtp.start()
     data_dir = tmp_path / "data"
     env = {
-        "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": str(smtp.port),
         "RATE_LIMIT_ENABLED": "false",  # a few clients as fast as they can
         "ARGON2_MEMORY_COST": "19456",  # the default cost: logins and registrations take a while
         "ARGON2_TIME_COST": "2",
         "SHUTDOWN_GRACE_SECONDS": str(GRACE_SECONDS),
     }
-    server = ShopServer(data_dir, **env)  # no DATABASE_URL: the embedded PostgreSQL
+    server = ShopServer(data_dir, smtp=smtp, **env)  # no DATABASE_URL: the embedded PostgreSQL
     cluster = EmbeddedPostgres(data_dir)
     answers: list[tuple[str, str, int | str]] = []  # (kind, email, status or exception)
     signalled = threading.Event()
@@ -130,7 +131,7 @@ def test_sigterm_under_load_finishes_what_is_under_way(tmp_path: Path) -> None:
     try:
         server.start().wait_ready(STARTUP_SECONDS)
         for member in range(2):
-            sign_up(server.url, smtp, f"member-{member}@example.com")
+            asyncio.run(register_verified(server, f"member-{member}@example.com"))
         for thread in threads:
             thread.start()
         wait_until(lambda: sum(1 for a in answers if a[2] in (200, 201)) >= 12, "requests flow")
@@ -184,7 +185,7 @@ def test_sigterm_under_load_finishes_what_is_under_way(tmp_path: Path) -> None:
     log_size = cluster.log_file.stat().st_size
 
     # A restart needs no recovery, and every address registered got exactly one mail.
-    again = ShopServer(data_dir, server.port, **env).start()
+    again = ShopServer(data_dir, port=server.port, smtp=smtp, **env).start()
     try:
         again.wait_ready(STARTUP_SECONDS)
         with cluster.log_file.open("rb") as log:
@@ -206,7 +207,7 @@ def test_sigterm_under_load_finishes_what_is_under_way(tmp_path: Path) -> None:
         held_emails = {f"held-{n}@example.com" for n in range(3)}
         assert registered == answered | held_emails | {"member-0@example.com", "member-1@example.com"}
         for email in registered:
-            mail_to(smtp, email)
+            smtp.wait_for_blocking(email)
         wait_until(
             lambda: query(url, "SELECT count(*) FROM mail.outbox WHERE sent_at IS NULL")[0][0] == 0,
             "the outbox is empty",

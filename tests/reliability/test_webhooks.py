@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
-from tests.reliability.support import ShopServer, query, wait_until
-from tests.support.databases import NewDatabase
+from tests.support.databases import NewDatabase, query
+from tests.support.serve import ShopServer
+from tests.support.waiting import wait_until
 from tests.support.webhooks import Message, Receiver
 
 WEBHOOKS = {
@@ -24,23 +23,9 @@ WEBHOOKS = {
 }
 
 
-def webhooks_command(server: ShopServer, *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "shop", "webhooks", *args],
-        env=dict(server.env),
-        cwd=server.data_dir.parent,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
-
-
 def add_receiver(server: ShopServer, receiver: Receiver) -> str:
     """`shop webhooks add`: the endpoint's id; the receiver learns the secret it printed."""
-    printed = webhooks_command(server, "add", receiver.url, "--events", "*")
+    printed = server.command("webhooks", "add", receiver.url, "--events", "*")
     endpoint_id = re.search(r"^endpoint (\S+)$", printed, re.MULTILINE)
     secret = re.search(r"^secret (whsec_\S+)$", printed, re.MULTILINE)
     assert endpoint_id and secret, printed

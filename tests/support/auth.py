@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
+from email.message import EmailMessage
 from typing import Any
 
 import httpx
+import jwt
 from sqlalchemy import select, text
 
+from shop.auth.models import AuditEvent
 from shop.auth.passwords import PasswordHasher
 from shop.auth.upkeep import AuthUpkeep
 from shop.core.config import Settings
@@ -81,8 +85,44 @@ async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD)
     return dict(response.json())
 
 
-def bearer(pair: dict[str, Any]) -> dict[str, str]:
+def bearer(pair: Mapping[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {pair['access_token']}"}
+
+
+def claims(pair: Mapping[str, Any]) -> dict[str, Any]:
+    """The claims of a sign-in's access token, unchecked (what a client could read in it)."""
+    return dict(jwt.decode(pair["access_token"], options={"verify_signature": False}))
+
+
+def mailed_token(message: EmailMessage, page: str = "verify-email") -> str:
+    """The token of the `page` link in a mail received over SMTP."""
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None
+    match = LINK.search(str(body.get_content()))  # type: ignore[attr-defined]
+    assert match is not None and match.group(1) == page, body
+    return match.group(2)
+
+
+async def audit_events(app: Any, user_id: Any, event: str) -> list[AuditEvent]:
+    """The user's audit rows of `event`, oldest first."""
+    async with app.state.database.sessions() as session:
+        rows = await session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.user_id == user_id, AuditEvent.event == event)
+            .order_by(AuditEvent.id)
+        )
+        return list(rows.all())
+
+
+async def mail_subjects(app: Any, email: str) -> list[str]:
+    """The subjects of the mails to `email` in the outbox, in the order they were queued."""
+    async with app.state.database.sessions() as session:
+        rows = await session.scalars(
+            select(OutboxMail.subject)
+            .where(OutboxMail.recipient == email)
+            .order_by(text("xmin::text::bigint"))
+        )
+        return list(rows.all())
 
 
 class CountingHasher(PasswordHasher):

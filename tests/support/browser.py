@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import pytest
 from playwright.async_api import expect
 
+from tests.support.ci import unavailable
 from tests.support.serve import ShopServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,9 +41,7 @@ def require_browser() -> None:
         reason = f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium)"
     if reason is None:
         return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"browser tests cannot run: {reason}")
-    pytest.skip(f"browser tests need a browser: {reason}")
+    unavailable(f"browser tests need a browser: {reason}")
 
 
 def is_local(url: str) -> bool:

@@ -6,8 +6,6 @@ test hands it a `Clock` it moves by whole time steps, so it never waits for the 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,9 +13,6 @@ import httpx
 import pyotp
 
 from shop.auth.mfa import codes as mfa
-from shop.bootstrap import bootstrap, create_app
-from shop.core.config import Settings
-from shop.core.db import Database
 from tests.support.auth import PASSWORD, bearer
 
 MFA = "/api/v1/auth/mfa"
@@ -94,11 +89,3 @@ async def login_two_step(client: httpx.AsyncClient, email: str, app: Authenticat
     response = await verify(client, await first_step(client, email), code=app.next_code())
     assert response.status_code == 200, response.text
     return dict(response.json())
-
-
-@asynccontextmanager
-async def clocked_app(settings: Settings, db: Database, clock: Clock) -> AsyncIterator[Any]:
-    """The test app (on the test's database, no mail sender) checking TOTP codes at `clock`, running."""
-    application = create_app(database=db, run_background_loops=False, shop=bootstrap(settings, clock=clock))
-    async with application.router.lifespan_context(application):
-        yield application

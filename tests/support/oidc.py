@@ -53,8 +53,13 @@ async def answer_at_mock(authorization_url: str, sub: str | None, *, deny: bool 
     """The person at the mock's authorization form: signs in as `sub` (or cancels); the URL the
     provider sends the browser to (shop's callback)."""
     form = {"action": "deny"} if deny else {"sub": sub or ""}
+    return await _redirect("POST", authorization_url, data=form)
+
+
+async def _redirect(method: str, url: str, **request: Any) -> str:
+    """Where the provider's answer to this request sends the browser."""
     async with httpx.AsyncClient() as http:
-        response = await http.post(authorization_url, data=form)
+        response = await http.request(method, url, **request)
     assert response.status_code == 302, response.text
     return response.headers["location"]
 
@@ -235,10 +240,7 @@ class ProviderDouble:
 
 async def follow_double(authorization_url: str) -> str:
     """The browser at the double: it answers at once; the URL of shop's callback."""
-    async with httpx.AsyncClient() as http:
-        response = await http.get(authorization_url)
-    assert response.status_code == 302, response.text
-    return response.headers["location"]
+    return await _redirect("GET", authorization_url)
 
 
 @dataclass

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
@@ -11,6 +11,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 
 from tests.support.net import DELIVERY_SECONDS, free_port
+from tests.support.waiting import wait_until, wait_until_async
 
 
 class _Collector:
@@ -47,13 +48,34 @@ class SmtpSink:
             self._controller.stop()
             self._controller = None
 
+    def to(self, recipient: str, count: int = 1) -> list[EmailMessage] | None:
+        """The mails `recipient` received, if there are `count` of them yet."""
+        found = [m for m in self.messages if str(m["To"]).lower() == recipient.lower()]
+        return found if len(found) >= count else None
+
     async def wait_for(
         self, recipient: str, count: int = 1, timeout: float = DELIVERY_SECONDS
     ) -> list[EmailMessage]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = [m for m in self.messages if m["To"] == recipient]
-            if len(found) >= count:
-                return found
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"no mail to {recipient} within {timeout}s")
+        return await wait_until_async(
+            lambda: self._to(recipient, count), f"{count} mail(s) to {recipient}", timeout
+        )
+
+    def wait_for_blocking(
+        self, recipient: str, count: int = 1, timeout: float = DELIVERY_SECONDS
+    ) -> list[EmailMessage]:
+        """`wait_for` from a synchronous test (the sink runs in a thread of its own)."""
+        return wait_until(lambda: self.to(recipient, count), f"{count} mail(s) to {recipient}", timeout, 0.05)
+
+    async def _to(self, recipient: str, count: int) -> list[EmailMessage] | None:
+        return self.to(recipient, count)
+
+
+@contextmanager
+def running_sink(**options: Any) -> Iterator[SmtpSink]:
+    """An `SmtpSink` started, stopped afterwards."""
+    sink = SmtpSink(**options)
+    sink.start()
+    try:
+        yield sink
+    finally:
+        sink.stop()

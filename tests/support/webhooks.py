@@ -3,10 +3,8 @@ that verify every message with the `standardwebhooks` library, as a receiver of 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
-import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -16,6 +14,7 @@ import uvicorn
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from tests.support.net import free_port
+from tests.support.waiting import wait_until, wait_until_async
 
 # Settings of an app whose dispatcher tries quickly (tests/webhooks/conftest.py's `hooks_app_with`).
 QUICK = {
@@ -112,10 +111,9 @@ class Receiver:
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
-        deadline = time.monotonic() + 30
-        while not self._server.started:
-            assert time.monotonic() < deadline, "the receiver did not start"
-            time.sleep(0.01)
+        wait_until(
+            lambda: self._server is not None and self._server.started, "the receiver started", 30, 0.01
+        )
         return self
 
     def stop(self) -> None:
@@ -130,14 +128,16 @@ class Receiver:
     async def wait_for(
         self, count: int, event_type: str | None = None, timeout: float = 30.0
     ) -> list[Message]:
-        deadline = time.monotonic() + timeout
-        while len(self.received(event_type)) < count:
-            assert time.monotonic() < deadline, (
-                f"{len(self.received(event_type))} of {count} messages within {timeout}s: "
-                f"{[m.type for m in self.received()]}"
+        def enough() -> list[Message] | None:
+            received = self.received(event_type)
+            return received if len(received) >= count else None
+
+        def said() -> str:
+            return (
+                f"{count} messages, not {len(self.received(event_type))}: {[m.type for m in self.received()]}"
             )
-            await asyncio.sleep(0.02)
-        return self.received(event_type)
+
+        return await wait_until_async(enough, said, timeout)
 
 
 async def _respond(send: Any, status: int, extra: dict[str, str] | None = None) -> None:

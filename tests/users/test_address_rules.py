@@ -4,16 +4,14 @@ values, messages in the request's language, and `formatted` in local order — t
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import text
 
-from shop.bootstrap import create_app
 from shop.core.db import Database
-from tests.support.app import http_client, make_settings
+from tests.support.app import AppWith, http_client
 from tests.support.factories import SignedIn, user_with_profile
 from tests.support.problems import assert_problem
 from tests.support.users import ADDRESSES, DROP, address_body
@@ -273,15 +271,8 @@ async def test_profile_names_refuse_cr_and_lf(client: httpx.AsyncClient, alice: 
     assert assert_problem(response, 422, "validation_error")["errors"][0]["loc"] == ["body", field]
 
 
-async def test_with_validation_off_only_lengths_and_the_country_code_apply(
-    database_url: str, db: Database, tmp_path: Path
-) -> None:
-    application = create_app(
-        make_settings(database_url, tmp_path, address_validation="off"),
-        database=db,
-        run_background_loops=False,
-    )
-    async with application.router.lifespan_context(application), http_client(application) as client:
+async def test_with_validation_off_only_lengths_and_the_country_code_apply(app_with: AppWith) -> None:
+    async with app_with(address_validation="off") as application, http_client(application) as client:
         user = await user_with_profile(application)
         loose = await post(client, user, country_code="US", postal_code="ABCDE", region="california")
         assert loose.status_code == 201, loose.text

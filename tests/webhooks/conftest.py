@@ -4,38 +4,22 @@ with settings for quick tries, and receivers on loopback that stop after the tes
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
-from pathlib import Path
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shop.bootstrap import create_app
-from shop.core.db import Database
-from tests.support.app import http_client, make_settings, truncate_mutable
-from tests.support.net import STARTUP_SECONDS
+from tests.support.app import AppWith, http_client
 from tests.support.webhooks import QUICK, HooksApp, Receiver
 
 
 @pytest.fixture
-def hooks_app_with(database_url: str, engine: AsyncEngine, tmp_path: Path) -> HooksApp:
+def hooks_app_with(app_with: AppWith) -> HooksApp:
     """`async with hooks_app_with(**settings) as app`: the app with its dispatcher, quick tries."""
 
-    @asynccontextmanager
-    async def make(**overrides: Any) -> AsyncIterator[Any]:
-        settings = make_settings(database_url, tmp_path, **{**QUICK, **overrides})
-        database = Database.from_url(
-            database_url, pool_size=10, pool_timeout=STARTUP_SECONDS, connect_timeout=STARTUP_SECONDS
-        )
-        application = create_app(settings, database=database)
-        try:
-            async with application.router.lifespan_context(application):
-                yield application
-        finally:
-            await database.dispose()
-            await truncate_mutable(engine)
+    def make(**overrides: Any) -> AbstractAsyncContextManager[Any]:
+        return app_with(live=True, loops=True, **{**QUICK, **overrides})
 
     return make
 

@@ -25,6 +25,7 @@ from tests.support.app import http_client
 from tests.support.auth import PASSWORD, bearer, login, register_verified
 from tests.support.factories import signed_in_user, user_with_profile
 from tests.support.users import ADDRESSES, PROFILE, add_address, address_body
+from tests.support.waiting import wait_until_async
 from tests.support.webhooks import ENDPOINTS, HooksApp, Message, Receiver, add_endpoint
 
 RATES = "/api/v1/admin/exchange-rates"
@@ -49,13 +50,11 @@ async def deliveries(client: httpx.AsyncClient, admin: dict[str, str], endpoint:
 async def wait_for_status(
     client: httpx.AsyncClient, admin: dict[str, str], endpoint: dict[str, Any], status: str, count: int = 1
 ) -> list[Any]:
-    deadline = time.monotonic() + 30
-    while True:
-        found = [d for d in await deliveries(client, admin, endpoint) if d["status"] == status]
-        if len(found) >= count:
-            return found
-        assert time.monotonic() < deadline, await deliveries(client, admin, endpoint)
-        await asyncio.sleep(0.05)
+    async def found() -> list[Any] | None:
+        listed = [d for d in await deliveries(client, admin, endpoint) if d["status"] == status]
+        return listed if len(listed) >= count else None
+
+    return await wait_until_async(found, f"{count} {status} deliveries", 30, 0.05)
 
 
 async def test_each_event_fires_once_for_its_change_and_never_for_a_rolled_back_one(
@@ -200,11 +199,13 @@ async def test_a_receiver_that_was_down_gets_everything_when_it_comes_back(
         for _ in range(3):
             await add_rate(client, admin)
         tried = await wait_for_status(client, admin, endpoint, "pending", 3)
-        deadline = time.monotonic() + 10
-        while not all(d["attempts"] >= 2 for d in tried):
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.05)
-            tried = await deliveries(client, admin, endpoint)
+
+        async def tried_twice() -> list[Any] | None:
+            listed = await deliveries(client, admin, endpoint)
+            return listed if all(d["attempts"] >= 2 for d in listed) else None
+
+        if not all(d["attempts"] >= 2 for d in tried):
+            tried = await wait_until_async(tried_twice, "every delivery tried twice", 10, 0.05)
         assert "ConnectError" in tried[0]["last_error"]
         receivers(port=down.port, secrets=down.secrets)  # back, on the same port
         await wait_for_status(client, admin, endpoint, "delivered", 3)
