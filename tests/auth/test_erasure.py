@@ -5,7 +5,6 @@ commits cannot bring a profile back."""
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -14,14 +13,13 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shop.bootstrap import create_app
 from shop.core.db import Database
 from shop.core.mail.sender import MailSender
-from tests.support.app import AppWith, make_settings, truncate_mutable
+from tests.support.app import AppWith
 from tests.support.auth import PASSWORD, auth_upkeep, bearer, login, outbox_tokens, register
-from tests.support.net import DELIVERY_SECONDS
 from tests.support.problems import assert_problem
 from tests.support.self_service import ask_email_change, confirm_email_change, outbox_change_tokens
+from tests.support.waiting import wait_until_async
 
 # The user's own address: no other test's rows carry it.
 USER_IP = "198.51.100.201"
@@ -145,74 +143,59 @@ async def test_deletion_leaves_nothing_that_names_the_user(
         assert files_naming(tmp_path, values) == []
 
 
-async def wait_until(condition: Any, timeout: float = DELIVERY_SECONDS) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await condition():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not met in time")
-
-
 async def test_a_write_authenticated_before_the_deletion_commits_cannot_recreate_the_profile(
-    database_url: str, engine: AsyncEngine, tmp_path: Path
+    app_with: AppWith, engine: AsyncEngine
 ) -> None:
     """Real concurrency: PATCH /profile passes the bearer check, then stalls (the test holds a lock on
     the languages it must read) while DELETE /me runs. Without a lock between them the deletion
     commits first and the stalled write creates the profile again for a user who no longer exists."""
-    app = create_app(make_settings(database_url, tmp_path), run_background_loops=False)
-    try:
-        async with app.router.lifespan_context(app), client_from(app, "198.51.100.202") as client:
-            email = await register(client)
-            token = (await outbox_tokens(app, email))[0]
-            await client.post("/api/v1/auth/verify-email", json={"token": token})
-            pair = await login(client, email)
-            user_id = pair["user"]["id"]
-            async with engine.connect() as blocker:
-                await blocker.execute(text("LOCK TABLE localization.languages IN ACCESS EXCLUSIVE MODE"))
+    async with app_with(live=True) as app, client_from(app, "198.51.100.202") as client:
+        email = await register(client)
+        token = (await outbox_tokens(app, email))[0]
+        await client.post("/api/v1/auth/verify-email", json={"token": token})
+        pair = await login(client, email)
+        user_id = pair["user"]["id"]
+        async with engine.connect() as blocker:
+            await blocker.execute(text("LOCK TABLE localization.languages IN ACCESS EXCLUSIVE MODE"))
 
-                async def waiting_on_locks() -> int:
-                    async with engine.connect() as probe:
-                        return int(
-                            await probe.scalar(
-                                text(
-                                    "SELECT count(*) FROM pg_stat_activity "
-                                    "WHERE wait_event_type = 'Lock' AND datname = current_database()"
-                                )
+            async def waiting_on_locks() -> int:
+                async with engine.connect() as probe:
+                    return int(
+                        await probe.scalar(
+                            text(
+                                "SELECT count(*) FROM pg_stat_activity "
+                                "WHERE wait_event_type = 'Lock' AND datname = current_database()"
                             )
-                            or 0
                         )
-
-                write = asyncio.create_task(
-                    client.patch("/api/v1/profile", headers=bearer(pair), json={"preferred_language": "es"})
-                )
-                await wait_until(lambda: _at_least(waiting_on_locks, 1))
-                deletion = asyncio.create_task(
-                    client.request(
-                        "DELETE", "/api/v1/auth/me", headers=bearer(pair), json={"password": PASSWORD}
+                        or 0
                     )
-                )
 
-                async def deletion_done_or_waiting() -> bool:
-                    return deletion.done() or await waiting_on_locks() >= 2
+            write = asyncio.create_task(
+                client.patch("/api/v1/profile", headers=bearer(pair), json={"preferred_language": "es"})
+            )
+            await wait_until_async(lambda: _at_least(waiting_on_locks, 1), "the write waits on a lock")
+            deletion = asyncio.create_task(
+                client.request("DELETE", "/api/v1/auth/me", headers=bearer(pair), json={"password": PASSWORD})
+            )
 
-                await wait_until(deletion_done_or_waiting)
-                await blocker.rollback()  # the write goes on
-            written, deleted = await asyncio.gather(write, deletion)
-            assert deleted.status_code == 204
-            assert written.status_code in (200, 401)
-            async with engine.connect() as connection:
-                profiles = await connection.scalar(
-                    text("SELECT count(*) FROM users.profiles WHERE user_id = :u"), {"u": user_id}
-                )
-                users = await connection.scalar(
-                    text("SELECT count(*) FROM auth.users WHERE id = :u"), {"u": user_id}
-                )
-            assert users == 0
-            assert profiles == 0
-            assert_problem(await client.get("/api/v1/profile", headers=bearer(pair)), 401, "token_revoked")
-    finally:
-        await truncate_mutable(engine)
+            async def deletion_done_or_waiting() -> bool:
+                return deletion.done() or await waiting_on_locks() >= 2
+
+            await wait_until_async(deletion_done_or_waiting, "the deletion ends or waits too")
+            await blocker.rollback()  # the write goes on
+        written, deleted = await asyncio.gather(write, deletion)
+        assert deleted.status_code == 204
+        assert written.status_code in (200, 401)
+        async with engine.connect() as connection:
+            profiles = await connection.scalar(
+                text("SELECT count(*) FROM users.profiles WHERE user_id = :u"), {"u": user_id}
+            )
+            users = await connection.scalar(
+                text("SELECT count(*) FROM auth.users WHERE id = :u"), {"u": user_id}
+            )
+        assert users == 0
+        assert profiles == 0
+        assert_problem(await client.get("/api/v1/profile", headers=bearer(pair)), 401, "token_revoked")
 
 
 async def _at_least(count: Any, minimum: int) -> bool:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,9 +14,8 @@ import pytest
 
 from shop.auth.keys.service import SigningKeyService
 from shop.auth.keys.tokens import RELOAD_SECONDS
-from shop.bootstrap import create_app
 from shop.core.db import Database
-from tests.support.app import http_client, make_settings
+from tests.support.app import AppWith, http_client
 from tests.support.factories import signed_in_user
 from tests.support.problems import assert_problem
 
@@ -116,12 +114,9 @@ async def test_a_deactivated_currency_is_refused_at_once(app: Any, client: httpx
 
 
 @pytest.fixture
-async def keyed_apps(database_url: str, tmp_path: Path, db: Database) -> AsyncIterator[tuple[Any, Any]]:
+async def keyed_apps(app_with: AppWith) -> AsyncIterator[tuple[Any, Any]]:
     """Two instances of shop (each its own key ring) on one database, signing with EdDSA."""
-    settings = make_settings(database_url, tmp_path, jwt_algorithm="EdDSA")
-    first = create_app(settings, database=db, run_background_loops=False)
-    second = create_app(settings, database=db, run_background_loops=False)
-    async with first.router.lifespan_context(first), second.router.lifespan_context(second):
+    async with app_with(jwt_algorithm="EdDSA") as first, app_with(jwt_algorithm="EdDSA") as second:
         yield first, second
 
 

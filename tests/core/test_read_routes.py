@@ -5,7 +5,6 @@ dependencies (the guard's too) share that one session."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,7 +13,6 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 from sqlalchemy import text, update
 
-from shop.bootstrap import create_app
 from shop.core.db import (
     READS_ONLY,
     Database,
@@ -25,7 +23,7 @@ from shop.core.db import (
     is_read_session,
 )
 from shop.localization.models import Language
-from tests.support.app import make_settings
+from tests.support.app import offline_app
 
 # A GET that writes, as a browser's return from another site can only be (ADR 0010).
 WRITING_GETS = {"/api/v1/auth/oidc/{provider}/callback"}
@@ -51,7 +49,7 @@ def _uses(route: APIRoute, call: Any) -> bool:
 
 
 def test_every_get_that_reads_the_database_names_the_read_session() -> None:
-    app = create_app(make_settings("postgresql+asyncpg://nobody@127.0.0.1:1/none", Path("/nonexistent")))
+    app = offline_app()
     reading = [
         (path, route)
         for path, route in _routes(app.routes)

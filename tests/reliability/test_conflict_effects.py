@@ -20,11 +20,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shop.auth.passwords import PasswordHasher
-from shop.bootstrap import bootstrap, create_app
 from shop.core.mail.sender import MailSender
 from shop.core.metrics import REGISTRY
 from tests.reliability.test_deadlocks import CONFLICT_LOG, _until_waiting_on_a_lock
-from tests.support.app import http_client, make_settings, truncate_mutable
+from tests.support.app import AppWith, http_client, make_settings
 from tests.support.auth import PASSWORD, bearer, login, register_verified
 
 
@@ -42,7 +41,7 @@ class _CountingHasher(PasswordHasher):
 
 @pytest.fixture
 async def live(
-    database_url: str, engine: AsyncEngine, tmp_path: Path
+    app_with: AppWith, database_url: str, tmp_path: Path
 ) -> AsyncIterator[tuple[Any, httpx.AsyncClient, _CountingHasher]]:
     # One sign-in or re-authentication a minute per account and address: a hit counted twice is
     # a 429. No SMTP_HOST: mail is saved as .eml files under the data dir.
@@ -50,12 +49,8 @@ async def live(
         database_url, tmp_path, rate_limit_enabled=True, rate_limit_login="1/minute", redis_url=None
     )
     hasher = _CountingHasher(settings)
-    app = create_app(settings, shop=bootstrap(settings, hasher=hasher), run_background_loops=False)
-    try:
-        async with app.router.lifespan_context(app), http_client(app) as client:
-            yield app, client, hasher
-    finally:
-        await truncate_mutable(engine)
+    async with app_with(settings=settings, live=True, hasher=hasher) as app, http_client(app) as client:
+        yield app, client, hasher
 
 
 def _conflicts(caplog: pytest.LogCaptureFixture) -> int:
