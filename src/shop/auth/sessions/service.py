@@ -204,6 +204,9 @@ class SessionService:
             if session_id is None:
                 raise TokenInvalid("The refresh token is unknown.")
             check(session_id)
+        # The statement below commits by itself when the request's session is a one-statement one:
+        # nothing after it may fail for want of a key.
+        await self.tools.tokens.ready(self.session)
         new_refresh = new_token()
         rotation = await self.sessions.rotate_refresh_token(
             token_hash,
