@@ -337,19 +337,18 @@ class PasskeyService:
                 client, challenge_hash, user.id, "account_disabled", error=AccountDisabled()
             )
         await self.passkeys.record_use(passkey.id, presented, verified.credential_backed_up)
-        await self.passkeys.record_sign_in(user.id)
-        pair, session_id = await self.minter.start(user, client, PASSKEY_AMR)
+        # The account's last sign-in is stamped with the session (a passkey neither unlocks nor resets
+        # what wrong passwords did).
+        pair, _ = await self.minter.start(
+            user,
+            client,
+            PASSKEY_AMR,
+            event="passkey_sign_in",
+            sign_in_time=True,
+            passkey_id=str(passkey.id),
+        )
         LOGINS.labels("success").inc()
         bind_user(user.id)
-        await audit(
-            self.session,
-            "passkey_sign_in",
-            "success",
-            client,
-            user.id,
-            passkey_id=str(passkey.id),
-            session_id=str(session_id),
-        )
         return pair
 
     async def _refuse_sign_in(

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import (
+    ARRAY,
+    Boolean,
     ColumnElement,
     Integer,
     LargeBinary,
+    String,
+    Uuid,
     bindparam,
     func,
     select,
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import INET, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop.auth.models import (
@@ -110,6 +115,43 @@ FROM found AS f
     bindparam("new_hash", type_=LargeBinary),
     bindparam("ttl", type_=Integer),
     bindparam("max_age", type_=Integer),
+)
+# A sign-in's writes in one statement (one round trip): the session, its first refresh token (expiring
+# with it), the audit record of the sign-in naming the session, and — for a sign-in the password's
+# lockout does not record (`:sign_in_time`) — the account's last sign-in.
+_OPEN_SESSION = text(
+    """
+WITH new_session AS (
+    INSERT INTO auth.sessions (user_id, expires_at, user_agent, ip, amr)
+    VALUES (:user_id, now() + :ttl * interval '1 second', :user_agent, :ip, :amr)
+    RETURNING id, expires_at
+),
+new_token AS (
+    INSERT INTO auth.refresh_tokens (token_hash, session_id, expires_at)
+    SELECT :token_hash, id, expires_at FROM new_session
+),
+audited AS (
+    INSERT INTO auth.audit_events (event, outcome, user_id, ip, user_agent, details)
+    SELECT :event, 'success', :user_id, :ip, :user_agent,
+           :details || jsonb_build_object('session_id', CAST(id AS text))
+    FROM new_session
+),
+signed_in AS (
+    UPDATE auth.users SET last_login_at = now(), updated_at = now()
+    WHERE id = :user_id AND :sign_in_time
+)
+SELECT id, expires_at FROM new_session
+"""
+).bindparams(
+    bindparam("user_id", type_=Uuid),
+    bindparam("ttl", type_=Integer),
+    bindparam("user_agent", type_=String),
+    bindparam("ip", type_=INET),
+    bindparam("amr", type_=ARRAY(String)),
+    bindparam("token_hash", type_=LargeBinary),
+    bindparam("event", type_=String),
+    bindparam("details", type_=JSONB),
+    bindparam("sign_in_time", type_=Boolean),
 )
 _SESSION_OF_REFRESH_TOKEN = select(RefreshToken.session_id).where(
     RefreshToken.token_hash == bindparam("hash")
@@ -205,11 +247,35 @@ class SessionRepository:
             raise RuntimeError("session insert returned nothing")
         return created
 
-    async def add_refresh_token(self, session_id: uuid.UUID, token_hash: bytes, expires_at: datetime) -> None:
-        """A new refresh token of the session, expiring with it."""
-        await self.session.execute(
-            insert(RefreshToken).values(token_hash=token_hash, session_id=session_id, expires_at=expires_at)
-        )
+    async def open(
+        self,
+        user_id: uuid.UUID,
+        ttl_seconds: int,
+        user_agent: str | None,
+        ip: str | None,
+        *,
+        amr: list[str],
+        token_hash: bytes,
+        event: str,
+        details: Mapping[str, object],
+        sign_in_time: bool,
+    ) -> tuple[uuid.UUID, datetime]:
+        """A signed-in session with its refresh token `token_hash`, and the sign-in's audit record
+        (`event`, success, `details` and the session's id): its id and end. `sign_in_time`: also
+        stamp the account's last sign-in. One statement (`_OPEN_SESSION`)."""
+        params = {
+            "user_id": user_id,
+            "ttl": ttl_seconds,
+            "user_agent": user_agent,
+            "ip": ip,
+            "amr": amr,
+            "token_hash": token_hash,
+            "event": event,
+            "details": dict(details),
+            "sign_in_time": sign_in_time,
+        }
+        row = (await self.session.execute(_OPEN_SESSION, params)).one()
+        return row[0], row[1]
 
     async def rotate_refresh_token(
         self, token_hash: bytes, new_hash: bytes, ttl_seconds: int, max_lifetime_seconds: int

@@ -58,15 +58,34 @@ class SessionMinter:
         self.sessions = SessionRepository(session)
 
     async def start(
-        self, user: User, client: Client, amr: Sequence[str] = PASSWORD
+        self,
+        user: User,
+        client: Client,
+        amr: Sequence[str] = PASSWORD,
+        *,
+        event: str,
+        sign_in_time: bool = False,
+        **details: object,
     ) -> tuple[TokenPair, uuid.UUID]:
-        """A new session of `user` signed in by `amr`: its token pair and its id."""
+        """A new session of `user` signed in by `amr`: its token pair and its id. The sign-in is
+        audited as `event` (success, with `details` and the session's id) in the same statement;
+        `sign_in_time`: the account's last sign-in is stamped there too (a sign-in whose lockout
+        bookkeeping did not already)."""
         settings = self.tools.settings
         ttl = min(settings.refresh_token_ttl_seconds, settings.session_max_lifetime_seconds)
-        login = await self.sessions.add(user.id, ttl, client.user_agent, client.ip, amr=list(amr))
         refresh = new_token()
-        await self.sessions.add_refresh_token(login.id, hash_token(refresh), login.expires_at)
-        return await self.pair(user, login.id, refresh, amr=amr, refresh_expires_in=ttl), login.id
+        session_id, _ = await self.sessions.open(
+            user.id,
+            ttl,
+            client.user_agent,
+            client.ip,
+            amr=list(amr),
+            token_hash=hash_token(refresh),
+            event=event,
+            details=details,
+            sign_in_time=sign_in_time,
+        )
+        return await self.pair(user, session_id, refresh, amr=amr, refresh_expires_in=ttl), session_id
 
     async def pair(
         self,
@@ -112,10 +131,9 @@ class SessionService:
         except ShopError as error:
             LOGINS.labels(_login_outcome(error)).inc()
             raise
-        pair, session_id = await self.minter.start(user, client)
+        pair, _ = await self.minter.start(user, client, event="login")
         LOGINS.labels("success").inc()
         bind_user(user.id)
-        await audit(self.session, "login", "success", client, user.id, session_id=str(session_id))
         return pair
 
     async def _check_password(self, email: str, password: str, client: Client) -> tuple[User, str | None]:
@@ -167,12 +185,11 @@ class SessionService:
         except ShopError as error:
             LOGINS.labels(_login_outcome(error)).inc()
             raise
-        pair, session_id = await self.minter.start(user, client, amr)
+        # The account's last sign-in is stamped by the session's own statement, the last one: the
+        # account's row stays locked from there to the commit only.
+        pair, _ = await self.minter.start(user, client, amr, event=event, sign_in_time=True)
         LOGINS.labels("success").inc()
         bind_user(user.id)
-        await audit(self.session, event, "success", client, user.id, session_id=str(session_id))
-        # Last: the account's row stays locked from here to the commit only.
-        await self.users.record_sign_in(user.id)
         return pair
 
     async def _second_step_required(
