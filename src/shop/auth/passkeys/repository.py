@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, exists, func, literal, select, true, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,12 +30,25 @@ _CLAIM_CHALLENGE = (
     .execution_options(synchronize_session=False)
 )
 _CLAIM_CHALLENGE_OF_USER = _CLAIM_CHALLENGE.where(PasskeyChallenge.user_id == bindparam("claimed_by"))
-_FOR_SIGN_IN = (
-    select(Passkey, PasskeyUser.handle, User)
-    .join(PasskeyUser, PasskeyUser.user_id == Passkey.user_id)
-    .join(User, User.id == Passkey.user_id)
+# A sign-in's first statement: its challenge claimed (as `_CLAIM_CHALLENGE`), and the passkey of the
+# credential with its account's handle and its account, the passkey's row locked to the end of the
+# transaction (two sign-ins with one credential compare counters in turn). The claim is answered
+# also when no passkey has the credential.
+_CLAIMED = _CLAIM_CHALLENGE.cte("claimed")
+_LOCKED = (
+    select(Passkey.id)
     .where(Passkey.credential_id == bindparam("credential_id"))
-    .with_for_update(of=Passkey)
+    .with_for_update()
+    .cte("locked")
+)
+_ONE = select(literal(1).label("one")).subquery("one")
+_CLAIM_FOR_SIGN_IN = (
+    select(exists(select(_CLAIMED.c.challenge_hash)).label("claimed"), Passkey, PasskeyUser.handle, User)
+    .select_from(_ONE)
+    .outerjoin(_LOCKED, true())
+    .outerjoin(Passkey, Passkey.id == _LOCKED.c.id)
+    .outerjoin(PasskeyUser, PasskeyUser.user_id == Passkey.user_id)
+    .outerjoin(User, User.id == Passkey.user_id)
 )
 _RECORD_USE = (
     update(Passkey)
@@ -170,13 +183,20 @@ class PasskeyRepository:
         )
         return await self.session.scalar(statement)
 
-    async def for_sign_in(self, credential_id: bytes) -> tuple[Passkey, bytes, User] | None:
-        """The passkey with this credential id, its account's handle and its account; locked until
-        the end of the transaction, so two sign-ins with one credential compare counters in turn."""
-        row = (await self.session.execute(_FOR_SIGN_IN, {"credential_id": credential_id})).first()
-        if row is None:
-            return None
-        return row[0], row[1], row[2]
+    async def claim_for_sign_in(
+        self, challenge_hash: bytes, credential_id: bytes
+    ) -> tuple[bool, tuple[Passkey, bytes, User] | None]:
+        """`claim_challenge` of a sign-in's challenge and `for_sign_in` of its credential, in one
+        statement: whether the challenge was claimed, and the passkey, handle and account (or None)."""
+        params = {
+            "claimed_hash": challenge_hash,
+            "claimed_purpose": AUTHENTICATE,
+            "credential_id": credential_id,
+        }
+        row = (await self.session.execute(_CLAIM_FOR_SIGN_IN, params)).one()
+        claimed, passkey, handle, user = row
+        found = (passkey, handle, user) if passkey is not None and user is not None else None
+        return bool(claimed), found
 
     async def record_use(self, passkey_id: uuid.UUID, sign_count: int, backed_up: bool) -> None:
         params = {"passkey_id": passkey_id, "presented_count": sign_count, "now_backed_up": backed_up}

@@ -295,9 +295,9 @@ class PasskeyService:
         except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
             await self._refuse_sign_in(client, None, None, "malformed", exc)
         challenge_hash = hash_challenge(challenge)
-        if not await self.passkeys.claim_challenge(challenge_hash, AUTHENTICATE, None):
+        claimed, found = await self.passkeys.claim_for_sign_in(challenge_hash, parsed.raw_id)
+        if not claimed:
             await self._refuse_sign_in(client, None, None, "challenge")
-        found = await self.passkeys.for_sign_in(parsed.raw_id)
         if found is None:
             await self._refuse_sign_in(client, challenge_hash, None, "unknown_credential")
         passkey, handle, user = found
