@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks import data, jwt_costs, passkeys, profile, report, roundtrips
+from benchmarks import data, jwt_costs, passkeys, profile, report, roundtrips, webhooks
 from benchmarks.harness import (
     WORK,
     Probe,
@@ -42,6 +42,7 @@ from benchmarks.harness import (
     wrk,
 )
 
+BURST = 10_000  # webhook messages recorded at once before each run of the drain phase
 TOKEN_USERS = 64  # users whose tokens drive the reads (each has 5 addresses)
 # One-time codes made for each run of the exchange: more than a run spends (each works once).
 EXCHANGE_CODES = 60_000
@@ -72,6 +73,7 @@ class Figure:
     ratios: list[float] = field(default_factory=list)
     probe_p99: list[float] = field(default_factory=list)
     probe_p50: list[float] = field(default_factory=list)
+    probe_path: str = "/health/live"
 
     @property
     def rps(self) -> float:
@@ -100,9 +102,11 @@ class Target:
     connections: int | None = None
     threads: int = 2
     probe: bool = False
+    probe_path: str = "/health/live"  # what the open-loop probe asks during the run
     env: dict[str, str] = field(default_factory=dict)
     before: Callable[[], Awaitable[list[str]]] | None = None  # fresh arguments for each run
     settle: float = 0.0  # seconds to wait afterwards, while the server finishes what wrk left
+    after: Callable[[], Awaitable[None]] | None = None  # run after each run (e.g. clear a backlog)
 
 
 # -- request files ------------------------------------------------------------------------------
@@ -143,8 +147,12 @@ class Bench:
     def say(self, text: str) -> None:
         print(text, flush=True)
 
-    async def argon2_ms(self) -> tuple[float, float]:
-        """Median (hash ms, verify ms) with shop's parameters, in this process, nothing else running."""
+    async def argon2_ms(self, parallel: int) -> tuple[float, float]:
+        """Median (hash ms, verify ms) with shop's parameters, `parallel` at once in this process
+        (argon2 releases the GIL): with every core hashing, each hash is slower than alone (memory
+        bandwidth, shared caches, frequency), and the login ceiling is what all cores together do."""
+        from concurrent.futures import ThreadPoolExecutor
+
         from passlib.context import CryptContext
 
         from shop.core.config import Settings
@@ -158,20 +166,34 @@ class Bench:
             argon2__parallelism=settings.argon2_parallelism,
         )
         stored = context.hash(data.PASSWORD)
-        hashes, verifies = [], []
-        for _ in range(7):
+
+        def timed(work: Callable[[], object]) -> float:
             started = time.perf_counter()
-            context.hash(data.PASSWORD)
-            hashes.append(time.perf_counter() - started)
-            started = time.perf_counter()
-            context.verify(data.PASSWORD, stored)
-            verifies.append(time.perf_counter() - started)
+            work()
+            return time.perf_counter() - started
+
+        def one_slot() -> tuple[list[float], list[float]]:
+            hashes, verifies = [], []
+            for _ in range(7):
+                hashes.append(timed(lambda: context.hash(data.PASSWORD)))
+                verifies.append(timed(lambda: context.verify(data.PASSWORD, stored)))
+            return hashes, verifies
+
+        with ThreadPoolExecutor(parallel) as pool:
+            slots = await asyncio.gather(
+                *(asyncio.wrap_future(pool.submit(one_slot)) for _ in range(parallel))
+            )
+        hashes = [value for slot in slots for value in slot[0]]
+        verifies = [value for slot in slots for value in slot[1]]
         return statistics.median(hashes) * 1000, statistics.median(verifies) * 1000
 
     async def run_phase(
         self, phase: str, targets: list[Target], *, workers: int, idle_probe_of: Server | None = None
     ) -> dict[str, Figure]:
-        figures = {target.name: Figure(phase, target.name, target.ceiling) for target in targets}
+        figures = {
+            target.name: Figure(phase, target.name, target.ceiling, probe_path=target.probe_path)
+            for target in targets
+        }
         computed = {
             "ceiling: argon2 verify": Figure(phase, "ceiling: argon2 verify", None),
             "ceiling: argon2 hash": Figure(phase, "ceiling: argon2 hash", None),
@@ -179,8 +201,8 @@ class Bench:
         idle = Figure(phase, "GET /health/live p99, idle", None)
         for round_number in range(1, self.options.rounds + 1):
             self.say(f"  round {round_number}/{self.options.rounds}")
-            hash_ms, verify_ms = await self.argon2_ms()
             parallel = min(workers, cores())
+            hash_ms, verify_ms = await self.argon2_ms(parallel)
             # Login ceiling: min(workers, cores) verifies at a time, each taking verify_ms.
             computed["ceiling: argon2 verify"].runs.append(
                 WrkResult(round(parallel * 1000 / verify_ms * 100), 100, 0, verify_ms, verify_ms, verify_ms)
@@ -198,7 +220,7 @@ class Bench:
             this_round: dict[str, WrkResult] = {}
             for target in targets:
                 args = target.args if target.before is None else await target.before()
-                probe = Probe(target.server.port) if target.probe else None
+                probe = Probe(target.server.port, target.probe_path) if target.probe else None
                 if probe:
                     probe.start()
                 result = await wrk(
@@ -219,7 +241,9 @@ class Bench:
                 this_round[target.name] = result
                 if target.settle:
                     await asyncio.sleep(target.settle)
-                extra = f", /health/live p99 {figure.probe_p99[-1]:.1f} ms" if probe else ""
+                if target.after is not None:
+                    await target.after()
+                extra = f", {target.probe_path} p99 {figure.probe_p99[-1]:.1f} ms" if probe else ""
                 self.say(
                     f"    {target.name:<44} {result.rps:9.1f} req/s  p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms{extra}"
                 )
@@ -251,6 +275,23 @@ class Bench:
         address_format = request_file(
             "address-format", [("GET", "/api/v1/countries/DE/address-format?lang=de", None, None)]
         )
+        money = request_file(
+            "money-format",
+            [
+                (
+                    "GET",
+                    f"/api/v1/money/format?amount={amount}&currency={currency}&locale={locale}",
+                    None,
+                    None,
+                )
+                for amount, currency, locale in (
+                    ("1234.50", "CHF", "de-CH"),
+                    ("1234.50", "EUR", "fr-FR"),
+                    ("1234567.50", "INR", "en-IN"),
+                    ("1234", "JPY", "ja"),
+                )
+            ],
+        )
         return [
             Target("ceiling: bare GET /hello", bare, "requests.lua", [hello]),
             Target("ceiling: session.get one row", bare, "requests.lua", [rows]),
@@ -270,6 +311,7 @@ class Bench:
                 [address_format],
                 "ceiling: bare GET /hello",
             ),
+            Target("GET /api/v1/money/format", shop, "requests.lua", [money], "ceiling: bare GET /hello"),
             Target(
                 "GET /api/v1/convert (cross rate)",
                 shop,
@@ -378,6 +420,10 @@ class Bench:
         self.say(f"\n== {workers} worker{'s' if workers > 1 else ''}: shop and the ceilings side by side")
         shop = shop_server(f"shop-{workers}w", self.url, workers).start()
         bare = bare_server(f"bare-{workers}w", self.url, workers).start()
+        # The JWKS of an asymmetric algorithm (HS256, the default, publishes no key).
+        signer = shop_server(f"shop-{workers}w-rs256", self.url, workers, {"JWT_ALGORITHM": "RS256"})
+        if workers == 1:
+            signer.start()
         try:
             tokens, ids = await self.prepare_shop(shop)
             targets = self.read_targets(shop, bare, tokens, ids)
@@ -392,6 +438,21 @@ class Bench:
                         "ceiling: bare GET /hello",
                     ),
                 )
+                jwks = request_file("jwks", [("GET", "/.well-known/jwks.json", None, None)])
+                targets.insert(
+                    8,
+                    Target(
+                        "GET /.well-known/jwks.json (RS256)",
+                        signer,
+                        "requests.lua",
+                        [jwks],
+                        "ceiling: bare GET /hello",
+                    ),
+                )
+            else:
+                # One scrape sums every worker's metrics: how long it takes while the reads run.
+                me = next(target for target in targets if target.name == "GET /api/v1/auth/me")
+                me.probe, me.probe_path = True, "/metrics"
             targets.append(self.refresh_target(shop))
             targets.append(self.exchange_target(shop, ids))
             targets.append(await self.passkey_target(shop))
@@ -421,6 +482,49 @@ class Bench:
         finally:
             shop.stop()
             bare.stop()
+            signer.stop()
+
+    async def phase_webhooks(self, server_url: str) -> None:
+        self.say("\n== webhooks: deliveries per second, and the request path while a burst drains")
+        rate, cpu = await webhooks.measure(server_url, BURST)
+        self.say(f"  {rate:,.0f} messages/s to a local receiver, {cpu * 1000:.2f} ms of CPU per message")
+        figures: dict[str, object] = {"messages_per_second": rate, "cpu_ms_per_message": cpu * 1000}
+        self.notes["webhooks"] = figures
+        backlog = webhooks.Backlog(self.url)
+        await backlog.start()
+        shop = shop_server("shop-webhooks", self.url, 1, {"WEBHOOK_ALLOW_PRIVATE_TARGETS": "true"}).start()
+        bare = bare_server("bare-webhooks", self.url, 1).start()
+        try:
+            tokens, ids = await self.prepare_shop(shop)
+            reads = self.read_targets(shop, bare, tokens, ids)
+            idle = [reads[1]] + [t for t in reads if t.name in ("GET /api/v1/auth/me", "GET /api/v1/profile")]
+            idle.append(self.login_target(shop, list(range(1, LOGIN_USERS + 1))))
+            targets = list(idle)
+            for target in idle[1:]:
+
+                async def burst(args: list[str] = target.args) -> list[str]:
+                    await backlog.burst(BURST)
+                    return args
+
+                targets.append(
+                    Target(
+                        f"{target.name}, {BURST:,} webhooks draining",
+                        shop,
+                        target.script,
+                        [],
+                        target.name,
+                        connections=target.connections,
+                        probe=target.probe,
+                        before=burst,
+                        after=backlog.clear,
+                    )
+                )
+            await self.run_phase("1 worker, webhooks", targets, workers=1)
+            figures["delivered_during_runs"] = backlog.delivered
+        finally:
+            shop.stop()
+            bare.stop()
+            await backlog.stop()
 
     def timing_targets(self, shop: Server) -> list[Target]:
         """Issue #8: the same ask for a known and an unknown email, one at a time (latency, not load)."""
@@ -512,18 +616,27 @@ class Bench:
     async def phase_memory(self) -> None:
         first, last = self.options.memory_requests
         self.say(
-            f"\n== memory: RSS of a fresh worker after {first:,} and {last:,} requests (me, profile, addresses)"
+            f"\n== memory: RSS of a fresh worker after {first:,} and {last:,} requests (the reads of the bench)"
         )
         shop = shop_server("shop-memory", self.url, 1).start()
         try:
             tokens, _ = await self.prepare_shop(shop)
+            public = (
+                "/health/live",
+                "/api/v1/countries?lang=de",
+                "/api/v1/countries/JP/address-format?lang=ja",
+                "/api/v1/money/format?amount=1234.50&currency=CHF&locale=de-CH",
+                "/api/v1/convert?from=EUR&to=GBP&amount=125.50",
+                "/.well-known/jwks.json",
+            )
             mixed = request_file(
                 "memory",
                 [
                     ("GET", path, t, None)
                     for t in tokens
                     for path in ("/api/v1/auth/me", "/api/v1/profile", "/api/v1/addresses")
-                ],
+                ]
+                + [("GET", path, None, None) for path in public],
             )
             rss: dict[object, float] = {"start": max(shop.rss_mb())}
             served, rate = 0, 1000.0
@@ -677,6 +790,7 @@ async def run(options: Options) -> None:
                 "1w": lambda: bench.phase_workers(1),
                 "2w": lambda: bench.phase_workers(2),
                 "algorithms": bench.phase_algorithms,
+                "webhooks": lambda: bench.phase_webhooks(database.url),
                 "roundtrips": bench.phase_round_trips,
                 "profile": bench.phase_profile,
                 "memory": bench.phase_memory,
@@ -728,7 +842,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/ alone")
     parser.add_argument(
         "--only",
-        default="jwt,1w,2w,algorithms,roundtrips,profile,memory,startup,1m",
+        default="jwt,1w,2w,algorithms,webhooks,roundtrips,profile,memory,startup,1m",
         help="comma-separated phases to run (default: all)",
     )
     args = parser.parse_args()

@@ -91,6 +91,53 @@ _QUEUE = text(
 )
 
 
+class Backlog:
+    """A receiver on loopback for an endpoint of the bench's database, and bursts of messages for it:
+    what `make bench` drains while it measures the request path."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.database = Database.from_url(url, pool_size=2)
+        self.receiver: subprocess.Popen[bytes] | None = None
+        self.endpoint = ""
+        self.delivered: list[int] = []
+
+    async def start(self) -> None:
+        port = free_port()
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            environment="test",
+            database_url=self.url,
+            jwt_secret_key=BENCH_SECRET,
+            webhook_allow_private_targets=True,
+        )
+        async with self.database.unit_of_work() as session:
+            created = await EndpointService(session, settings).create(
+                f"http://127.0.0.1:{port}/hook", ["*"], "bench"
+            )
+        self.endpoint = str(created.endpoint.id)
+        self.receiver = _receiver(port, created.secret)
+
+    async def burst(self, messages: int) -> None:
+        async with self.database.unit_of_work() as session:
+            await session.execute(_QUEUE, {"endpoint": self.endpoint, "count": messages})
+
+    async def clear(self) -> None:
+        """Counts what was delivered since the burst and drops the rest, so the next run starts idle."""
+        async with self.database.unit_of_work() as session:
+            delivered = await session.scalar(
+                text("SELECT count(*) FROM webhooks.deliveries WHERE status = 'delivered'")
+            )
+            await session.execute(text("DELETE FROM webhooks.deliveries"))
+        self.delivered.append(int(delivered or 0))
+
+    async def stop(self) -> None:
+        if self.receiver is not None:
+            self.receiver.terminate()
+            self.receiver.wait()
+        await self.database.dispose()
+
+
 async def _reads_per_second(base: str, seconds: float, clients: int = 8) -> float:
     """GET /api/v1/languages (a read from the database) by `clients` clients at once."""
     done = 0

@@ -203,7 +203,7 @@ async def test_mail_language_follows_accept_language(client: httpx.AsyncClient, 
         "de-AT": "Bestätigen Sie Ihre E-Mail-Adresse",
         "ja": "メールアドレスの確認",
         "pt-BR": "Confirme seu endereço de e-mail",
-        "ko-KR, xx;q=0.5": "Confirm your email address",  # no Korean templates: English
+        "ko-KR, xx;q=0.5": "Confirm your email address",  # no Korean catalog: English
     }
     for header, subject in cases.items():
         email = new_email()

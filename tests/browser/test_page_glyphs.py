@@ -1,24 +1,21 @@
-"""The mail-link pages in Chinese and Japanese, drawn by Chromium: every character of the page has a
-glyph (no empty "tofu" boxes), which needs CJK fonts on the machine (.ci/run installs Noto CJK)."""
+"""The mail-link pages and the passkeys page in Chinese and Japanese, drawn by Chromium: every
+character of the page has a glyph (no empty "tofu" boxes), which needs CJK fonts on the machine (.ci/run installs Noto CJK)."""
 
 from __future__ import annotations
 
-import json
 import secrets
-from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.async_api import expect
 
-import shop
+from shop.auth.catalogs import PAGES
 from tests.support.browser import OutsideRequests, guarded_context, screenshot_path
 from tests.support.serve import ShopServer
 
-TEXTS = json.loads(
-    (Path(shop.__file__).parent / "auth/templates/pages/texts.json").read_text(encoding="utf-8")
-)
-CJK = [language for language in ("zh", "ja") if language in TEXTS]
+CJK = [language for language in ("zh", "ja") if language in PAGES.languages]
+# Each page drawn, and its heading (a message of the `pages` catalog).
+DRAWN = {"/verify-email?token=": "Confirm your email address", "/passkeys": "Passkeys"}
 
 # Draws each character of an element in the element's own font, and compares it with a character
 # no font has (a private-use code point of plane 16), which Chromium draws as the empty box.
@@ -43,17 +40,19 @@ MISSING_GLYPHS = """
 
 
 @pytest.mark.parametrize("language", CJK)
+@pytest.mark.parametrize("path", DRAWN)
 async def test_cjk_pages_draw_every_character(
-    shop_server: ShopServer, chromium: Any, outside_requests: OutsideRequests, language: str
+    shop_server: ShopServer, chromium: Any, outside_requests: OutsideRequests, language: str, path: str
 ) -> None:
     context = await guarded_context(
         chromium, outside_requests, locale=language, extra_http_headers={"Accept-Language": language}
     )
     try:
         page = await context.new_page()
-        await page.goto(f"{shop_server.base_url}/verify-email?token={secrets.token_urlsafe(16)}")
-        await expect(page.locator("h1")).to_have_text(TEXTS[language]["verify_title"])
-        await page.screenshot(path=screenshot_path(f"glyphs-{language}"))
+        token = secrets.token_urlsafe(16) if path.endswith("=") else ""
+        await page.goto(f"{shop_server.base_url}{path}{token}")
+        await expect(page.locator("h1")).to_have_text(PAGES.gettext(language, DRAWN[path]))
+        await page.screenshot(path=screenshot_path(f"glyphs-{language}-{path.strip('/').split('?')[0]}"))
         # The probe proves the check can fail: a code point no font has is reported.
         missing = await page.evaluate(MISSING_GLYPHS, ["main", ["\U0010fffc"]])
         assert missing == ["\U0010fffc"], f"characters drawn as empty boxes: {missing}"

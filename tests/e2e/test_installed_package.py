@@ -48,7 +48,10 @@ LINK = re.compile(r"/verify-email\?token=([A-Za-z0-9_\-]+)")
 def build_wheel(into: Path) -> Path:
     """`pip wheel` from a copy of the project files, so the build leaves nothing in the checkout."""
     source = into / "source"
-    shutil.copytree(ROOT / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    # Without the checkout's compiled catalogs: the wheel's own build step must make every .mo.
+    shutil.copytree(
+        ROOT / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "*.mo")
+    )
     for name in ("pyproject.toml", "setup.py", "README.md"):
         shutil.copy2(ROOT / name, source / name)
     subprocess.run(
@@ -143,6 +146,18 @@ def installed_venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     sources = [n for n in names if re.fullmatch(r"shop/.+/locale/[a-z]{2}/LC_MESSAGES/[a-z_]+\.po", n)]
     assert len(sources) >= 7
     assert all(source.removesuffix(".po") + ".mo" in names for source in sources)
+    languages = ("en", "es", "zh", "fr", "de", "ja", "pt")
+    catalogs = [
+        ("localization", "localization"),
+        ("localization", "problems"),
+        ("auth", "mail"),
+        ("auth", "pages"),
+    ]
+    assert {
+        f"shop/{context}/locale/{language}/LC_MESSAGES/{domain}.mo"
+        for context, domain in catalogs
+        for language in languages
+    } <= set(names)
     venv = work / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     deps = work / "deps"
@@ -229,11 +244,14 @@ def test_the_installed_package_runs_without_the_checkout(installed: Installed) -
         registered = httpx.post(
             f"{base}/api/v1/auth/register",
             json={"email": email, "password": PASSWORD, "confirm_password": PASSWORD},
+            headers={"Accept-Language": "de-DE"},
         )
         assert registered.status_code == 201, registered.text
         saved = wait_for_file(installed.workdir / ".data" / "mail", "*.eml")
         mail = message_from_bytes(saved.read_bytes(), policy=policy.default)
         assert mail["To"] == email
+        # Written from the wheel's compiled `mail` catalog, in the language asked.
+        assert mail["Subject"] == "Bestätigen Sie Ihre E-Mail-Adresse"
         assert isinstance(mail, EmailMessage)
         match = LINK.search(mail.get_content())
         assert match, mail.get_content()
@@ -245,6 +263,10 @@ def test_the_installed_package_runs_without_the_checkout(installed: Installed) -
             f"{base}/api/v1/auth/me", headers={"Authorization": f"Bearer {login.json()['access_token']}"}
         )
         assert me.status_code == 200 and me.json()["email"] == email
+        page = httpx.get(f"{base}/passkeys", headers={"Accept-Language": "ja"})
+        assert (
+            page.status_code == 200 and '<html lang="ja">' in page.text and "<h1>パスキー</h1>" in page.text
+        )
 
         # The other commands, from the same venv and directory, beside the running server.
         output = installed.shop("create-admin", "admin@example.com", stdin=PASSWORD + "\n")

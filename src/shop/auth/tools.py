@@ -10,11 +10,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop.auth.keys.tokens import AccessTokens
+from shop.auth.mails import render_mail
 from shop.auth.mfa.codes import MfaKeys
 from shop.auth.models import User
 from shop.auth.passwords import PasswordHasher
@@ -23,12 +23,8 @@ from shop.core.config import Settings
 from shop.core.errors import NotFound
 from shop.core.events import EventBus
 from shop.core.mail.outbox import enqueue
-from shop.core.mail.templates import MailTemplates
 from shop.core.ratelimit import RateLimiter
-from shop.localization import public as localization
 from shop.users import public as users
-
-MAILS = MailTemplates(Path(__file__).parent / "templates", fallback_language=localization.DEFAULT_LANGUAGE)
 
 
 def new_token() -> str:
@@ -97,4 +93,4 @@ async def tell_owner(session: AsyncSession, user: User, template: str) -> None:
     """A mail that tells the owner about their account (a password changed, two-step sign-in on or
     off...), in their language, queued in this transaction; it holds no link that acts."""
     language = await users.preferred_language(session, user.id)
-    await enqueue(session, user.email, MAILS.render(template, language))
+    await enqueue(session, user.email, render_mail(template, language))

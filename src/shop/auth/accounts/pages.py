@@ -11,9 +11,9 @@ script run by a nonce drawn for each answer, and scripts may talk to this origin
 from __future__ import annotations
 
 import html
-import json
 import re
 import secrets
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from string import Template
@@ -23,6 +23,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from shop.auth.accounts.service import RESET, VERIFY
+from shop.auth.catalogs import N_
+from shop.auth.catalogs import PAGES as CATALOG
 from shop.auth.dependencies import AccountServiceDep, EmailChangeServiceDep
 from shop.localization import public as localization
 
@@ -42,10 +44,60 @@ _ENDPOINTS = {
 }
 
 
-@cache
-def _texts() -> dict[str, dict[str, str]]:
-    texts: dict[str, dict[str, str]] = json.loads((PAGES / "texts.json").read_text(encoding="utf-8"))
-    return texts
+@dataclass(frozen=True, slots=True)
+class LinkPage:
+    """The messages of one kind of page (catalog `pages`)."""
+
+    title: str
+    intro: str
+    button: str
+    done: str
+    used: str
+
+
+_TEXTS = {
+    VERIFY: LinkPage(
+        title=N_("Confirm your email address"),
+        intro=N_("Press the button to confirm that this address is yours."),
+        button=N_("Confirm my email address"),
+        done=N_("Your email address is confirmed. You can sign in now."),
+        used=N_(
+            "This link has already been used. If you used it, your address is confirmed and you can sign in."
+        ),
+    ),
+    RESET: LinkPage(
+        title=N_("Choose a new password"),
+        intro=N_("Enter the new password twice."),
+        button=N_("Set the new password"),
+        done=N_("Your password is changed, and every session is signed out. Sign in with your new password."),
+        used=N_("This link has already been used. Ask for a new password reset if you still need one."),
+    ),
+    EMAIL_CHANGE: LinkPage(
+        title=N_("Confirm your new email address"),
+        intro=N_("Press the button to make this address your account's email address."),
+        button=N_("Use this email address"),
+        done=N_("Your account's email address is changed. Sign in with the new address from now on."),
+        used=N_("This link has already been used. If you used it, the change is made."),
+    ),
+}
+# What a link that cannot be used says, by its state (a used one says its page's `used`).
+_REFUSED = {
+    "unknown": N_("This link is not valid. Copy the whole link from the email, or ask for a new one."),
+    "expired": N_("This link has expired. Ask for a new one."),
+}
+# The reset form's own messages.
+_NEW_PASSWORD = N_("New password")
+_AGAIN = N_("New password, again")
+_HINT = N_("At least {min} characters; not your email address, not a common password.")
+# What the page's script may say after its POST.
+_INVALID = N_("This link can no longer be used: it has been used or it has expired. Ask for a new one.")
+_FAILED = N_("Something went wrong. Try again in a moment.")
+_MISMATCH = N_("The two passwords are not the same.")
+_WORKING = N_("One moment…")
+_TAKEN = N_(
+    "This address now belongs to another account, so the change cannot be made. Ask for a change to another address."
+)
+_NOSCRIPT = N_("This page needs JavaScript to send your confirmation.")
 
 
 @cache
@@ -61,57 +113,51 @@ def content_security_policy(nonce: str) -> str:
     )
 
 
-def _language(request: Request) -> str:
-    return localization.negotiate_language(request.headers.get("accept-language"), set(_texts()))
-
-
 def _render(request: Request, kind: str, token: str, state: str, min_length: int) -> HTMLResponse:
-    language = _language(request)
-    text = _texts()[language]
+    language = localization.message_language(request.headers.get("accept-language"))
+    say = CATALOG.translations(language).gettext
+    texts = _TEXTS[kind]
     nonce = secrets.token_urlsafe(18)
     esc = html.escape
     if kind != RESET:
-        title, endpoint = text[f"{kind}_title"], _ENDPOINTS[kind]
         form = (
-            f'<p>{esc(text[f"{kind}_intro"])}</p>\n<form id="confirm" method="post">'
-            f'<button type="submit">{esc(text[f"{kind}_button"])}</button></form>'
+            f'<p>{esc(say(texts.intro))}</p>\n<form id="confirm" method="post">'
+            f'<button type="submit">{esc(say(texts.button))}</button></form>'
         )
     else:
-        title, endpoint = text["reset_title"], _ENDPOINTS[RESET]
-        hint = Template(text["reset_hint"]).substitute(min=min_length)
         form = (
-            f'<p>{esc(text["reset_intro"])}</p>\n<form id="confirm" method="post">'
-            f'<label for="password">{esc(text["reset_password"])}</label>'
+            f'<p>{esc(say(texts.intro))}</p>\n<form id="confirm" method="post">'
+            f'<label for="password">{esc(say(_NEW_PASSWORD))}</label>'
             f'<input id="password" name="password" type="password" autocomplete="new-password" required '
             f'minlength="{min_length}" maxlength="128" aria-describedby="hint">'
-            f'<p class="hint" id="hint">{esc(hint)}</p>'
-            f'<label for="confirm_password">{esc(text["reset_confirm"])}</label>'
+            f'<p class="hint" id="hint">{esc(say(_HINT).format(min=min_length))}</p>'
+            f'<label for="confirm_password">{esc(say(_AGAIN))}</label>'
             f'<input id="confirm_password" name="confirm_password" type="password" autocomplete="new-password" '
             f'required minlength="{min_length}" maxlength="128">'
-            f'<button type="submit">{esc(text["reset_button"])}</button></form>'
+            f'<button type="submit">{esc(say(texts.button))}</button></form>'
         )
     if state == "valid":
         content, status, status_class = form, "", ""
     else:
-        key = f"{kind}_used" if state == "used" else state
-        content, status, status_class = "", text[key], "error"
+        content, status_class = "", "error"
+        status = say(texts.used if state == "used" else _REFUSED[state])
     page = _template().substitute(
         lang=language,
         nonce=nonce,
         kind=kind,
-        title=esc(title),
+        title=esc(say(texts.title)),
         token=esc(token if state == "valid" else ""),
-        endpoint=endpoint,
-        done=esc(text[f"{kind}_done"]),
-        invalid=esc(text["invalid"]),
-        failed=esc(text["failed"]),
-        mismatch=esc(text["mismatch"]),
-        working=esc(text["working"]),
-        taken=esc(text["email_change_taken"]),
+        endpoint=_ENDPOINTS[kind],
+        done=esc(say(texts.done)),
+        invalid=esc(say(_INVALID)),
+        failed=esc(say(_FAILED)),
+        mismatch=esc(say(_MISMATCH)),
+        working=esc(say(_WORKING)),
+        taken=esc(say(_TAKEN)),
         content=content,
         status=esc(status),
         status_class=status_class,
-        noscript=esc(text["noscript"]),
+        noscript=esc(say(_NOSCRIPT)),
     )
     return HTMLResponse(
         page,

@@ -31,6 +31,7 @@ from shop.auth.accounts.schemas import (
 )
 from shop.auth.errors import EmailTaken, EmailTokenInvalid, LastAdmin
 from shop.auth.lockout import Lockout
+from shop.auth.mails import render_mail
 from shop.auth.mfa.repository import MfaChallengeRepository, RecoveryCodeRepository
 from shop.auth.models import EmailChange, User
 from shop.auth.passkeys.repository import PasskeyRepository
@@ -41,7 +42,7 @@ from shop.auth.providers.schemas import IdentityOut
 from shop.auth.reauth import Reauthentication
 from shop.auth.repository import AuditRepository, UserRepository
 from shop.auth.sessions.repository import SessionRepository
-from shop.auth.tools import MAILS, AuthTools, Client, audit, existing, hash_token, new_token, tell_owner
+from shop.auth.tools import AuthTools, Client, audit, existing, hash_token, new_token, tell_owner
 from shop.core.errors import InvalidInput, NotFound, TokenRevoked
 from shop.core.mail.delivery import forget_saved_mail
 from shop.core.mail.outbox import enqueue, erase_recipient, mail_to
@@ -86,7 +87,7 @@ class AccountService:
             link, duration = f"{base}/verify-email?token={token}", {"hours": str(ttl // 3600)}
         else:
             link, duration = f"{base}/reset-password?token={token}", {"minutes": str(ttl // 60)}
-        mail = MAILS.render("verify_email" if verify else "reset_password", language, link=link, **duration)
+        mail = render_mail("verify_email" if verify else "reset_password", language, link=link, **duration)
         await enqueue(self.session, user.email, mail)
 
     async def _limit_email(self, scope: str, email: str) -> None:
@@ -335,7 +336,7 @@ class EmailChangeService:
 
     async def _mail(self, user_id: uuid.UUID, recipient: str, template: str, **values: str) -> None:
         language = await users.preferred_language(self.session, user_id)
-        await enqueue(self.session, recipient, MAILS.render(template, language, **values))
+        await enqueue(self.session, recipient, render_mail(template, language, **values))
 
     async def ask(
         self, user_id: uuid.UUID, session_id: uuid.UUID, new_email: str, password: str | None, client: Client

@@ -49,6 +49,7 @@ from shop.auth.errors import (
     PasskeyNotAccepted,
 )
 from shop.auth.lockout import Lockout
+from shop.auth.mails import render_mail
 from shop.auth.metrics import LOGINS
 from shop.auth.models import Passkey, User
 from shop.auth.passkeys.repository import AUTHENTICATE, REGISTER, PasskeyRepository
@@ -57,7 +58,7 @@ from shop.auth.reauth import Reauthentication
 from shop.auth.repository import UserRepository
 from shop.auth.sessions.schemas import TokenPair
 from shop.auth.sessions.service import SessionMinter
-from shop.auth.tools import MAILS, AuthTools, Client, audit, existing
+from shop.auth.tools import AuthTools, Client, audit, existing
 from shop.core.config import Settings
 from shop.core.errors import NotFound, ShopError
 from shop.core.logging import bind_user
@@ -132,7 +133,7 @@ class PasskeyService:
 
     async def _mail(self, user: User, template: str, **values: str) -> None:
         language = await users.preferred_language(self.session, user.id)
-        await enqueue(self.session, user.email, MAILS.render(template, language, **values))
+        await enqueue(self.session, user.email, render_mail(template, language, **values))
 
     # -- registration (WebAuthn §7.1) -------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from shop.auth.errors import (
     ProviderUnavailable,
     RedirectNotAllowed,
 )
+from shop.auth.mails import render_mail
 from shop.auth.models import LinkedIdentity, OidcState, User
 from shop.auth.passkeys.repository import PasskeyRepository
 from shop.auth.providers.oidc import OidcProvider, OidcProviders, ProviderAnswerInvalid, s256
@@ -39,7 +40,7 @@ from shop.auth.reauth import Reauthentication
 from shop.auth.repository import UserRepository
 from shop.auth.sessions.schemas import TokenPair
 from shop.auth.sessions.service import SessionService
-from shop.auth.tools import MAILS, AuthTools, Client, audit, hash_token, new_token
+from shop.auth.tools import AuthTools, Client, audit, hash_token, new_token
 from shop.core.db import Database
 from shop.core.errors import NotAuthenticated, NotFound
 from shop.core.mail.outbox import enqueue
@@ -338,4 +339,4 @@ class ProviderService:
         configured = self.providers.get(provider)
         label = configured.display_name if configured else provider
         language = await users.preferred_language(self.session, user.id)
-        await enqueue(self.session, user.email, MAILS.render(template, language, provider=label))
+        await enqueue(self.session, user.email, render_mail(template, language, provider=label))
