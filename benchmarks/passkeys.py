@@ -27,6 +27,7 @@ PATH = "/api/v1/auth/passkeys"
 PASSKEY_USERS = 32  # accounts whose passkeys sign in (a sign-in locks its passkey's row)
 ASSERTIONS = 25_000  # per run: more than a run of a few seconds spends
 
+
 def origin(server: Server) -> str:
     """The origin a `shop serve --port P` with no PUBLIC_URL accepts (its public URL follows the port)."""
     return f"http://localhost:{server.port}"
