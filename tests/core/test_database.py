@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, text, update
+from sqlalchemy import event, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -45,6 +45,23 @@ async def test_a_read_session_refuses_to_write(database_url: str) -> None:
         async with database.read_sessions() as session:
             with pytest.raises(RuntimeError, match="must not write"):
                 await session.execute(update(Language).where(Language.code == "xx").values(is_active=False))
+    finally:
+        await database.dispose()
+
+
+async def test_a_one_statement_session_runs_in_autocommit_and_refuses_a_second_write(
+    database_url: str,
+) -> None:
+    database = Database.from_url(database_url, pool_size=1)
+    unchanged = update(Language).where(Language.code == "xx").values(is_active=False)
+    try:
+        async with database.statement_sessions() as session:
+            first = await session.scalar(select(func.txid_current()))
+            second = await session.scalar(select(func.txid_current()))
+            assert first != second  # no BEGIN … COMMIT: its one write is its transaction
+            await session.execute(unchanged)
+            with pytest.raises(RuntimeError, match="second writing statement"):
+                await session.execute(unchanged)
     finally:
         await database.dispose()
 
