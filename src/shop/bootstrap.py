@@ -45,7 +45,6 @@ from shop.core.mail.sender import MailSender
 from shop.core.metrics import MULTIPROCESS, ProcessMetricsLoop, worker_exited
 from shop.core.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from shop.core.openapi import install_openapi
-from shop.core.openapi_contract import install_contract
 from shop.core.problems import install_error_handlers
 from shop.core.ratelimit import RateLimiter
 from shop.core.security import BearerGuard, install_guard
@@ -341,7 +340,6 @@ def create_app(
     _install_middleware(app, settings, shop.load, traced=traced)
 
     _include_routers(app)
-    install_contract(app)  # last: it finishes the schema every route and hook above made
     return app
 
 

@@ -245,22 +245,26 @@ def cmd_backup(args: argparse.Namespace) -> None:
 
 
 def cmd_webhooks(args: argparse.Namespace) -> None:
-    from shop.bootstrap import bootstrap
+    from shop.bootstrap import run_command
     from shop.webhooks.commands import CommandFailed, run
 
-    settings = bootstrap(_settings()).settings  # the same wiring as the app
+    settings = _settings()
     with database_url(settings) as url:
         _migrate_to(url, "upgrade", "head")
         try:
             print(
                 asyncio.run(
-                    run(
+                    run_command(
                         settings,
                         url,
-                        args.action,
-                        args.target,
-                        events=args.events,
-                        description=args.description,
+                        lambda shop, db: run(
+                            shop.settings,
+                            db,
+                            args.action,
+                            args.target,
+                            events=args.events,
+                            description=args.description,
+                        ),
                     )
                 )
             )

@@ -16,7 +16,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from shop.core.db import SessionDep
-from shop.core.openapi_contract import install_contract
+from shop.core.openapi import install_openapi
 from shop.core.problems import PROBLEM_JSON, install_error_handlers, problem_codes
 from shop.core.security import CurrentUser
 from shop.openapi import DEFAULT_PATH, REGENERATE, document, render
@@ -333,7 +333,7 @@ def test_a_new_route_gets_its_errors_and_security_from_what_it_is() -> None:
     async def mine(thing_id: int, user: CurrentUser, flag: Annotated[bool, Depends(lambda: True)]) -> None:
         return None
 
-    install_contract(app)
+    install_openapi(app)
     paths = app.openapi()["paths"]
     plain_op, add_op, mine_op = (
         paths["/plain"]["get"],

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from tests.support.factories import SignedIn, signed_in_user, user_with_profile
 from tests.support.problems import assert_problem
@@ -95,14 +96,23 @@ async def test_created_profile_speaks_the_best_active_match_of_accept_language(
     assert (await get_profile(client, user))["preferred_language"] == expected
 
 
-async def test_a_user_without_a_profile_gets_one_on_first_read(client: httpx.AsyncClient, app: Any) -> None:
-    # An account made without the registration event still has a profile, as API.md promises.
-    user = await signed_in_user(app)
-    body = await get_profile(client, user, **{"Accept-Language": "de-DE"})
-    assert body["user_id"] == str(user.user_id)
-    assert body["preferred_language"] == "de"
-    assert body["preferred_currency"] == "USD"
-    assert (await get_profile(client, user))["created_at"] == body["created_at"]
+async def test_an_account_without_its_profile_is_a_404_that_writes_nothing(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    # Every account has a profile from registration on (and older ones from the migration
+    # `0008_profiles_for_every_account`): a read never makes one (ADR 0007). Without its row —
+    # only a hand-made deletion leaves an account so — GET answers a problem, not a 500.
+    user = await signed_in_user(app)  # publishes nothing: no profile row
+    response = await client.get(PROFILE, headers={**user.headers, "Accept-Language": "de-DE"})
+    assert_problem(response, 404, "not_found")
+    async with app.state.database.sessions() as session:
+        count = await session.scalar(
+            text("SELECT count(*) FROM users.profiles WHERE user_id = :uid"), {"uid": user.user_id}
+        )
+    assert count == 0
+    for method in ("PUT", "PATCH"):
+        response = await client.request(method, PROFILE, json={"first_name": "Ada"}, headers=user.headers)
+        assert_problem(response, 404, "not_found")
 
 
 async def test_each_user_sees_only_their_own_profile(

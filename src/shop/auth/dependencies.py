@@ -15,6 +15,7 @@ from shop.auth.lockout import Lockout
 from shop.auth.mfa.service import MfaService
 from shop.auth.passkeys.service import PasskeyService
 from shop.auth.providers.oidc import OidcProviders
+from shop.auth.providers.repository import SpentAtOnce
 from shop.auth.providers.service import ProviderService
 from shop.auth.reauth import Reauthentication
 from shop.auth.sessions.repository import SessionRepository
@@ -48,7 +49,7 @@ def provider_service(
     lockout = Lockout(session, database, tools)
     sign_in = SessionService(session, tools, lockout, SessionMinter(session, tools))
     return ProviderService(
-        session, database, tools, providers, sign_in, reauthentication(session, tools, lockout)
+        session, SpentAtOnce(database), tools, providers, sign_in, reauthentication(session, tools, lockout)
     )
 
 

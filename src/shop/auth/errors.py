@@ -4,7 +4,7 @@ unknown, expired or whose session is revoked is answered with the kernel's token
 
 from __future__ import annotations
 
-from shop.core.errors import Forbidden, ServiceUnavailable, ShopError, Unauthorized
+from shop.core.errors import Forbidden, NotFound, RateLimited, ServiceUnavailable, ShopError, Unauthorized
 
 
 class MfaRequired(ShopError):
@@ -201,3 +201,15 @@ class PasskeyNotAccepted(InvalidCredentials):
     """Any failure of a passkey sign-in (WebAuthn §7.2, the challenge, the counter): one answer."""
 
     detail = "The passkey was not accepted."
+
+
+# What removing a way to sign in (a passkey, a linked provider) may answer besides its own errors:
+# the sign-in method is looked up, the password confirmed (or a recent sign-in), and the last one kept.
+SIGN_IN_METHOD_REMOVAL_ERRORS = (
+    NotFound,
+    InvalidCurrentPassword,
+    ReauthenticationRequired,
+    LastSignInMethod,
+    AccountLocked,
+    RateLimited,
+)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import asyncpg
 from asyncpg.exceptions import InternalClientError
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
 from sqlalchemy import MetaData, event
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.engine import make_url
@@ -48,8 +49,6 @@ def schemas() -> set[str]:
 # The key of a session's `info` that holds its `Database`.
 _DATABASE = "shop.database"
 
-# Safe methods (RFC 9110) only read: their session runs without BEGIN/COMMIT (below).
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # A pooled connection idle this long is pinged before use; a busy one is not (see _ping_if_idle).
 PING_AFTER_IDLE_SECONDS = 5.0
 
@@ -220,14 +219,14 @@ def _ping_if_idle(dbapi_connection: Any, record: Any, proxy: Any) -> None:
 
 
 class _ReadSession(Session):
-    """The session of a safe method: it refuses INSERT, UPDATE and DELETE, which in autocommit
-    would each commit by themselves."""
+    """The session of a route that only reads: it refuses INSERT, UPDATE and DELETE, which in
+    autocommit would each commit by themselves."""
 
 
 @event.listens_for(_ReadSession, "do_orm_execute")
 def _refuse_writes(state: ORMExecuteState) -> None:
     if state.is_insert or state.is_update or state.is_delete:
-        raise RuntimeError("a request with a safe method (GET, HEAD, OPTIONS) must not write")
+        raise RuntimeError("a route that only reads (ReadSessionDep) must not write")
 
 
 class _StatementSession(Session):
@@ -249,20 +248,50 @@ _WRITES = "shop.writes"
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session and one transaction per request: commit on success, roll back on any error.
-    A safe method's session only reads, without a transaction of its own."""
+    """The request's one session, committed on success and rolled back on any error. Its kind is
+    what the route says, not its HTTP method: a route that names the read session
+    (`ReadSessionDep`, or `READS_ONLY` among its dependencies) gets one that only reads, without a
+    transaction of its own; any other route gets a writing one. Every dependency of the request
+    (the bearer guard's too) shares it."""
     database: Database = request.app.state.database
-    factory = database.read_sessions if request.method in SAFE_METHODS else database.sessions
+    route = request.scope.get("route")
+    factory = (
+        database.read_sessions if route is not None and _names_read_session(route) else database.sessions
+    )
     async with _request_session(factory()) as session:
         yield session
 
 
-async def get_writing_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The session of a GET that must write, as any writing request's: a browser's return from
-    another site (an OpenID Connect callback) can only be a GET. Say so by depending on this."""
-    database: Database = request.app.state.database
-    async with _request_session(database.sessions()) as session:
-        yield session
+async def get_read_session(
+    session: Annotated[AsyncSession, Depends(get_session, scope="function")],
+) -> AsyncSession:
+    """The session of a route that only reads: naming it makes the request's session (`get_session`)
+    a reading one, which refuses INSERT, UPDATE and DELETE."""
+    if not is_read_session(session):  # pragma: no cover  (only when a test overrides get_session)
+        raise RuntimeError("the request's session is not a read session")
+    return session
+
+
+def is_read_session(session: AsyncSession) -> bool:
+    """Does `session` only read (the session of a route that named `ReadSessionDep`)?"""
+    return isinstance(session.sync_session, _ReadSession)
+
+
+# The attribute of a route that caches whether it names the read session (one walk per route).
+_NAMES_READ_SESSION = "_shop_names_read_session"
+
+
+def _names_read_session(route: Any) -> bool:
+    known: bool | None = getattr(route, _NAMES_READ_SESSION, None)
+    if known is None:
+        dependant = getattr(route, "dependant", None)
+        known = dependant is not None and _depends_on(dependant, get_read_session)
+        setattr(route, _NAMES_READ_SESSION, known)
+    return known
+
+
+def _depends_on(dependant: Dependant, call: Callable[..., Any]) -> bool:
+    return any(sub.call is call or _depends_on(sub, call) for sub in dependant.dependencies)
 
 
 @asynccontextmanager
@@ -294,8 +323,10 @@ async def get_statement_session(database: DatabaseDep) -> AsyncIterator[AsyncSes
 # scope="function": the commit happens before the response is sent, so a failed commit is an
 # error response, never a success answer for data that was not written.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
-WritingSessionDep = Annotated[AsyncSession, Depends(get_writing_session, scope="function")]
 StatementSessionDep = Annotated[AsyncSession, Depends(get_statement_session, scope="function")]
+# A route that only reads names one of these: its session refuses writes and begins no transaction.
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
+READS_ONLY = Depends(get_read_session)
 
 
 _DRIVER_DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]

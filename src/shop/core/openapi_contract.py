@@ -17,7 +17,8 @@ have to write by hand — from what the operation is, not from a list:
 - `security: []` where the bearer guard is absent: the operation is public, and says so;
 - the document's `tags`: those some operation uses.
 
-Installed last (`install_contract` in `create_app`), so it sees every route and every other hook.
+`finish` is the last step of the one OpenAPI hook (`shop.core.openapi.install_openapi`), so it sees
+every route and every other step.
 """
 
 from __future__ import annotations
@@ -27,12 +28,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import fastapi.routing
-from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
-from shop.core.db import get_database, get_session, get_writing_session
+from shop.core.db import get_database, get_session
 from shop.core.errors import ServiceUnavailable
 from shop.core.problems import (
     PROBLEM_JSON,
@@ -71,7 +71,7 @@ HEADERS: dict[str, dict[str, Any]] = {
 }
 
 # Dependencies that reach the database: an operation using one may answer 503 during an outage.
-DATABASE_DEPENDENCIES: tuple[Callable[..., Any], ...] = (get_session, get_writing_session, get_database)
+DATABASE_DEPENDENCIES: tuple[Callable[..., Any], ...] = (get_session, get_database)
 
 
 def _uses(dependant: Dependant, calls: Iterable[Callable[..., Any]]) -> bool:
@@ -240,17 +240,3 @@ def finish(schema: dict[str, Any], routes: Sequence[BaseRoute]) -> None:
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
     _defaults_as_words(schema)
-
-
-def install_contract(app: FastAPI) -> None:
-    """Finish the app's OpenAPI schema once, after every other hook (install it last)."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = build()
-            finish(schema, app.routes)
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

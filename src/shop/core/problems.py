@@ -273,27 +273,20 @@ def is_conflict(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in _CONFLICT_SQLSTATES
 
 
-def _install_problem_schema(app: FastAPI) -> None:
-    """Routes refer to `Problem` under application/problem+json: register its schema once."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = build()
-            components = schema.setdefault("components", {}).setdefault("schemas", {})
-            problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-            components.update(problem.pop("$defs", {}))
-            # `errors` is left out, never null, when a problem has none (and so has no default).
-            problem["properties"]["errors"] = {
-                "type": "array",
-                "items": {"$ref": "#/components/schemas/ValidationIssue"},
-                "description": "What failed, for `validation_error` only.",
-            }
-            components["Problem"] = problem
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+def add_problem_schema(schema: dict[str, Any]) -> None:
+    """Register `Problem` (and what it refers to) among the document's schemas: every error
+    response refers to it under application/problem+json. A step of the OpenAPI hook
+    (`shop.core.openapi.install_openapi`)."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    components.update(problem.pop("$defs", {}))
+    # `errors` is left out, never null, when a problem has none (and so has no default).
+    problem["properties"]["errors"] = {
+        "type": "array",
+        "items": {"$ref": "#/components/schemas/ValidationIssue"},
+        "description": "What failed, for `validation_error` only.",
+    }
+    components["Problem"] = problem
 
 
 def _allowed_methods(app: FastAPI, path: str) -> list[str]:
@@ -322,8 +315,6 @@ def _english(_: str | None, text: str) -> str:
 
 
 def install_error_handlers(app: FastAPI, translate: Translate = _english) -> None:
-    _install_problem_schema(app)
-
     def said(request: Request, text: str) -> str:
         return translate(request.headers.get("accept-language"), text)
 

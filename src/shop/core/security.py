@@ -15,7 +15,7 @@ from fastapi.openapi.models import OAuth2 as OAuth2Model
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shop.core.db import SAFE_METHODS, SessionDep
+from shop.core.db import SessionDep, is_read_session
 from shop.core.errors import Forbidden, NotAuthenticated, TokenRevoked
 from shop.core.logging import bind_user
 
@@ -137,8 +137,9 @@ async def get_principal(
     request: Request, session: SessionDep, credentials: Credentials, _: OAuth2Flow
 ) -> Principal:
     # A writing request holds its account (one statement still): a deletion waits for it to end,
-    # and a request that starts during a deletion finds the account gone once it commits.
-    return await _principal(request, session, credentials, hold=request.method not in SAFE_METHODS)
+    # and a request that starts during a deletion finds the account gone once it commits. A route
+    # that only reads (its session is the read session) holds nothing.
+    return await _principal(request, session, credentials, hold=not is_read_session(session))
 
 
 async def get_unheld_principal(

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from shop.core.config import Settings
-from shop.core.db import SessionDep
+from shop.core.db import ReadSessionDep, SessionDep
 from shop.core.events import EventsDep
 from shop.localization.service import CurrencyService, LanguageService, RateService
 
@@ -34,6 +34,22 @@ async def get_rate_service(session: SessionDep, pivot: BaseCurrency, events: Eve
     return RateService(session, pivot=pivot, events=events)
 
 
+# The services of the routes that only read: their session refuses writes (ADR 0007).
+async def get_language_reader(session: ReadSessionDep) -> LanguageService:
+    return LanguageService(session)
+
+
+async def get_currency_reader(session: ReadSessionDep) -> CurrencyService:
+    return CurrencyService(session)
+
+
+async def get_rate_reader(session: ReadSessionDep, pivot: BaseCurrency) -> RateService:
+    return RateService(session, pivot=pivot)
+
+
 LanguageServiceDep = Annotated[LanguageService, Depends(get_language_service)]
 CurrencyServiceDep = Annotated[CurrencyService, Depends(get_currency_service)]
 RateServiceDep = Annotated[RateService, Depends(get_rate_service)]
+LanguageReaderDep = Annotated[LanguageService, Depends(get_language_reader)]
+CurrencyReaderDep = Annotated[CurrencyService, Depends(get_currency_reader)]
+RateReaderDep = Annotated[RateService, Depends(get_rate_reader)]

@@ -19,8 +19,11 @@ from shop.localization import addresses, cldr, service
 from shop.localization.catalogs import SHIPPED_LANGUAGES
 from shop.localization.dependencies import (
     BaseCurrency,
+    CurrencyReaderDep,
     CurrencyServiceDep,
+    LanguageReaderDep,
     LanguageServiceDep,
+    RateReaderDep,
     RateServiceDep,
 )
 from shop.localization.errors import (
@@ -219,7 +222,7 @@ def _rate_out(rate: service.Rate) -> RateOut:
     summary="List active languages",
     description="The languages the shop speaks, by code." + CACHEABLE,
 )
-async def list_languages(request: Request, languages: LanguageServiceDep, lang: LangQuery = None) -> Response:
+async def list_languages(request: Request, languages: LanguageReaderDep, lang: LangQuery = None) -> Response:
     locale = _names_locale(lang, request.headers.get("accept-language"))
     items = [
         LanguageOut(
@@ -240,7 +243,7 @@ async def list_languages(request: Request, languages: LanguageServiceDep, lang: 
     description="The currencies customers may use, by code, with their ISO 4217 minor units." + CACHEABLE,
 )
 async def list_currencies(
-    request: Request, currencies: CurrencyServiceDep, lang: LangQuery = None
+    request: Request, currencies: CurrencyReaderDep, lang: LangQuery = None
 ) -> Response:
     locale = _names_locale(lang, request.headers.get("accept-language"))
     items = [
@@ -310,7 +313,7 @@ async def get_address_format(
     summary="Write an amount as a locale does",
 )
 async def format_money(
-    currencies: CurrencyServiceDep,
+    currencies: CurrencyReaderDep,
     amount: Annotated[
         Amount,
         Query(
@@ -352,7 +355,7 @@ def _money_locale(locale: str | None, accept_language: str | None) -> cldr.Local
     summary="Current rates from one currency",
 )
 async def list_exchange_rates(
-    rates: RateServiceDep,
+    rates: RateReaderDep,
     pivot: BaseCurrency,
     base: Annotated[
         CurrencyCode | None,
@@ -377,9 +380,7 @@ async def list_exchange_rates(
     responses=problem_responses(RateNotFound, UnknownCurrency, InvalidInput),
     summary="The rate of a pair at an instant",
 )
-async def get_exchange_rate(
-    rates: RateServiceDep, from_: FromPath, to: ToPath, at: AtQuery = None
-) -> RateOut:
+async def get_exchange_rate(rates: RateReaderDep, from_: FromPath, to: ToPath, at: AtQuery = None) -> RateOut:
     """The rate in force at `at`: the one with the latest `effective_date <= at` (rates dated in the
     future are not in force yet). Without a direct rate, the inverse of the reverse rate, else a cross
     rate through BASE_CURRENCY; such a derived rate is computed at full precision, rounded half-up to
@@ -397,7 +398,7 @@ async def get_exchange_rate(
 )
 async def convert(
     *,
-    rates: RateServiceDep,
+    rates: RateReaderDep,
     from_: FromQuery,
     to: ToQuery,
     amount: Annotated[

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 
 from shop.core.config import Settings
-from shop.core.db import SAFE_METHODS, DatabaseDep, SessionDep
+from shop.core.db import ReadSessionDep, SessionDep
 from shop.core.events import EventsDep
 from shop.core.security import CurrentUser
 from shop.localization.public import message_language
@@ -19,17 +19,13 @@ from shop.users.service import AddressService, ProfileService
 AddressId = Annotated[uuid.UUID, Path(description="The address's id (a UUID).")]
 
 
-async def get_profile_service(
-    session: SessionDep, database: DatabaseDep, request: Request, events: EventsDep
-) -> ProfileService:
-    # Accept-Language picks the language of a profile that has to be created on first use; a reading
-    # request's session cannot write it, so that creation gets a transaction of its own.
-    return ProfileService(
-        session,
-        accept_language=request.headers.get("accept-language"),
-        database=database if request.method in SAFE_METHODS else None,
-        events=events,
-    )
+async def get_profile_service(session: SessionDep, events: EventsDep) -> ProfileService:
+    return ProfileService(session, events=events)
+
+
+async def get_profile_reader(session: ReadSessionDep) -> ProfileService:
+    """The profile service of a route that only reads: its session refuses writes."""
+    return ProfileService(session)
 
 
 async def get_address_service(session: SessionDep, request: Request, events: EventsDep) -> AddressService:
@@ -43,11 +39,18 @@ async def get_address_service(session: SessionDep, request: Request, events: Eve
     )
 
 
+async def get_address_reader(session: ReadSessionDep) -> AddressService:
+    """The address service of a route that only reads: its session refuses writes."""
+    return AddressService(session)
+
+
 ProfileServiceDep = Annotated[ProfileService, Depends(get_profile_service)]
+ProfileReaderDep = Annotated[ProfileService, Depends(get_profile_reader)]
 AddressServiceDep = Annotated[AddressService, Depends(get_address_service)]
+AddressReaderDep = Annotated[AddressService, Depends(get_address_reader)]
 
 
-async def owned_address(user: CurrentUser, address_id: AddressId, addresses: AddressServiceDep) -> Address:
+async def owned_address(user: CurrentUser, address_id: AddressId, addresses: AddressReaderDep) -> Address:
     """The caller's address; someone else's is a 404 exactly like a missing one."""
     return await addresses.get(user.user_id, address_id)
 

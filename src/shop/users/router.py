@@ -9,7 +9,14 @@ from shop.core.openapi import operation_ids
 from shop.core.problems import problem_responses
 from shop.core.security import CurrentUser
 from shop.localization.public import UnknownCurrency, UnknownLanguage
-from shop.users.dependencies import AddressId, AddressServiceDep, OwnedAddress, ProfileServiceDep
+from shop.users.dependencies import (
+    AddressId,
+    AddressReaderDep,
+    AddressServiceDep,
+    OwnedAddress,
+    ProfileReaderDep,
+    ProfileServiceDep,
+)
 from shop.users.errors import AddressLimit
 from shop.users.schemas import AddressIn, AddressOut, AddressUpdate, ProfileOut, ProfileReplace, ProfileUpdate
 
@@ -25,7 +32,7 @@ _ADDRESS_ERRORS = problem_responses(NotFound, InvalidInput)
 
 
 @router.get("/profile", response_model=ProfileOut)
-async def get_profile(user: CurrentUser, profiles: ProfileServiceDep) -> ProfileOut:
+async def get_profile(user: CurrentUser, profiles: ProfileReaderDep) -> ProfileOut:
     """The caller's profile. Every user has one from registration on, with `preferred_language` the
     best active match of the registration's `Accept-Language` (else `en`) and `preferred_currency`
     `USD`."""
@@ -54,7 +61,7 @@ async def update_profile(user: CurrentUser, body: ProfileUpdate, profiles: Profi
 
 
 @router.get("/addresses", response_model=list[AddressOut])
-async def list_addresses(user: CurrentUser, addresses: AddressServiceDep) -> list[AddressOut]:
+async def list_addresses(user: CurrentUser, addresses: AddressReaderDep) -> list[AddressOut]:
     """The caller's addresses (at most 20): primary ones first, then the newest first."""
     return [AddressOut.model_validate(address) for address in await addresses.list_for(user.user_id)]
 

@@ -12,7 +12,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shop.core.db import Database
 from shop.core.errors import NotFound
 from shop.core.events import EventBus
 from shop.localization import public as localization
@@ -35,22 +34,12 @@ def types_sharing_a_use(address_type: str) -> tuple[str, ...]:
 
 
 class ProfileService:
-    def __init__(
-        self,
-        session: AsyncSession,
-        *,
-        accept_language: str | None = None,
-        database: Database | None = None,
-        events: EventBus | None = None,
-    ) -> None:
-        """`accept_language`: the caller's header, for a profile that has to be created now;
-        `database`, for a reading request: that creation then commits on its own, as the request's
-        session cannot write; `events`: where changes are announced (None: nowhere)."""
+    def __init__(self, session: AsyncSession, *, events: EventBus | None = None) -> None:
+        """`session`: the request's (a reading route's only reads); `events`: where changes are
+        announced (None: nowhere)."""
         self.session = session
         self.events = events
         self.profiles = ProfileRepository(session)
-        self.accept_language = accept_language
-        self.database = database
 
     async def create(
         self,
@@ -76,19 +65,11 @@ class ProfileService:
         )
 
     async def get(self, user_id: uuid.UUID) -> ProfileRow:
+        """The user's profile; it only reads. Every account has one: the registration event makes it,
+        and the migration `0008_profiles_for_every_account` made the older accounts'. One that is
+        missing all the same (deleted by hand) is a 404, never made here: ADR 0007."""
         profile = await self.profiles.get(user_id)
         if profile is None:
-            # Every user has a profile: the registration event makes it, and the migration
-            # `0008_profiles_for_every_account` made the older accounts' ones. An account that still
-            # has none (made by a path that skipped the event) gets its defaults now, in a
-            # transaction of its own: GET's session only reads. Creating is idempotent.
-            if self.database is None:
-                await self.create(user_id, self.accept_language)
-            else:
-                async with self.database.unit_of_work() as session:
-                    await ProfileService(session).create(user_id, self.accept_language)
-            profile = await self.profiles.get(user_id)
-        if profile is None:  # pragma: no cover  (only if the account is erased meanwhile)
             raise NotFound("The profile was not found.")
         return profile
 

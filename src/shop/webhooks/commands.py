@@ -25,9 +25,15 @@ def _id(value: str) -> uuid.UUID:
 
 
 async def run(
-    settings: Settings, url: str, action: str, argument: str | None, *, events: str, description: str | None
+    settings: Settings,
+    database: Database,
+    action: str,
+    argument: str | None,
+    *,
+    events: str,
+    description: str | None,
 ) -> str:
-    database = Database.from_url(url, pool_size=2)
+    """Run through `shop.bootstrap.run_command`, as every command: it opens the database."""
     try:
         async with database.unit_of_work() as session:
             service = EndpointService(session, settings)
@@ -58,5 +64,3 @@ async def run(
             return f"webhook.test {event_id} queued for endpoint {argument}"
     except (NotFound, WebhookTargetNotAllowed) as error:
         raise CommandFailed(error.detail) from None
-    finally:
-        await database.dispose()

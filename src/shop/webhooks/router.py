@@ -6,6 +6,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Query, Response, status
 
+from shop.core.db import READS_ONLY
 from shop.core.errors import Forbidden, InvalidInput, NotFound
 from shop.core.openapi import operation_ids
 from shop.core.problems import problem_responses
@@ -29,7 +30,12 @@ router = APIRouter(
 _FOUND = problem_responses(Forbidden, NotFound, bearer=True)
 
 
-@router.get("", response_model=list[EndpointOut], responses=problem_responses(Forbidden, bearer=True))
+@router.get(
+    "",
+    dependencies=[READS_ONLY],
+    response_model=list[EndpointOut],
+    responses=problem_responses(Forbidden, bearer=True),
+)
 async def list_endpoints(_: AdminUser, endpoints: EndpointServiceDep) -> list[EndpointOut]:
     """Every webhook endpoint (admins only), oldest first. Secrets are never shown here."""
     return [EndpointOut.model_validate(endpoint) for endpoint in await endpoints.list_all()]
@@ -92,7 +98,9 @@ async def send_test(endpoint_id: EndpointId, _: AdminUser, endpoints: EndpointSe
     await endpoints.send_test(endpoint_id)
 
 
-@router.get("/{endpoint_id}/deliveries", response_model=list[DeliveryOut], responses=_FOUND)
+@router.get(
+    "/{endpoint_id}/deliveries", dependencies=[READS_ONLY], response_model=list[DeliveryOut], responses=_FOUND
+)
 async def list_deliveries(
     endpoint_id: EndpointId,
     _: AdminUser,

@@ -10,8 +10,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue
 
 from shop.core.validation import RequestModel
 
-EventName = Literal[
-    "*",
+# The event types an endpoint may take (the one list: `shop.webhooks.service.EVENT_TYPES` reads it).
+EventType = Literal[
     "user.created",
     "user.email_verified",
     "user.email_changed",
@@ -24,6 +24,8 @@ EventName = Literal[
     "address.deleted",
     "exchange_rate.created",
 ]
+# What an endpoint subscribes to: an event type, or "*" for all of them.
+EventName = Literal["*", EventType]
 Url = Annotated[
     str,
     Field(

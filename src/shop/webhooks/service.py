@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,23 +17,12 @@ from shop.core.errors import NotFound
 from shop.webhooks.errors import WebhookTargetNotAllowed
 from shop.webhooks.models import Delivery, Endpoint
 from shop.webhooks.repository import DeliveryRepository, EndpointRepository
+from shop.webhooks.schemas import EventType
 from shop.webhooks.signing import ROTATION_OVERLAP_SECONDS, SecretSeal, new_secret
 from shop.webhooks.targets import check_url
 
 # The event types an endpoint may take ("*": all of them). `webhook.test` goes only where it is asked.
-EVENT_TYPES = (
-    "user.created",
-    "user.email_verified",
-    "user.email_changed",
-    "user.deactivated",
-    "user.reactivated",
-    "user.deleted",
-    "profile.updated",
-    "address.created",
-    "address.updated",
-    "address.deleted",
-    "exchange_rate.created",
-)
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 TEST_EVENT = "webhook.test"
 
 

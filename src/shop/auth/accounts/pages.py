@@ -26,6 +26,7 @@ from shop.auth.accounts.service import RESET, VERIFY
 from shop.auth.catalogs import N_
 from shop.auth.catalogs import PAGES as CATALOG
 from shop.auth.dependencies import AccountServiceDep, EmailChangeServiceDep
+from shop.core.db import READS_ONLY
 from shop.localization import public as localization
 
 router = APIRouter(include_in_schema=False)
@@ -105,6 +106,12 @@ def _template() -> Template:
     return Template((PAGES / "page.html").read_text(encoding="utf-8"))
 
 
+@cache
+def _style() -> str:
+    """The stylesheet every page of shop shares (the passkeys page too)."""
+    return (PAGES / "page.css").read_text(encoding="utf-8")
+
+
 def content_security_policy(nonce: str) -> str:
     return (
         "default-src 'none'; "
@@ -144,6 +151,7 @@ def _render(request: Request, kind: str, token: str, state: str, min_length: int
     page = _template().substitute(
         lang=language,
         nonce=nonce,
+        style=_style(),
         kind=kind,
         title=esc(say(texts.title)),
         token=esc(token if state == "valid" else ""),
@@ -179,7 +187,7 @@ async def _page(request: Request, service: AccountServiceDep, kind: str, token: 
     return _render(request, kind, token or "", state, request.app.state.settings.password_min_length)
 
 
-@router.get("/verify-email", response_class=HTMLResponse)
+@router.get("/verify-email", response_class=HTMLResponse, dependencies=[READS_ONLY])
 async def verify_email_page(
     request: Request, service: AccountServiceDep, token: Annotated[str | None, Query()] = None
 ) -> HTMLResponse:
@@ -187,7 +195,7 @@ async def verify_email_page(
     return await _page(request, service, VERIFY, token)
 
 
-@router.get("/reset-password", response_class=HTMLResponse)
+@router.get("/reset-password", response_class=HTMLResponse, dependencies=[READS_ONLY])
 async def reset_password_page(
     request: Request, service: AccountServiceDep, token: Annotated[str | None, Query()] = None
 ) -> HTMLResponse:
@@ -195,7 +203,7 @@ async def reset_password_page(
     return await _page(request, service, RESET, token)
 
 
-@router.get("/confirm-email-change", response_class=HTMLResponse)
+@router.get("/confirm-email-change", response_class=HTMLResponse, dependencies=[READS_ONLY])
 async def confirm_email_change_page(
     request: Request, service: EmailChangeServiceDep, token: Annotated[str | None, Query()] = None
 ) -> HTMLResponse:

@@ -4,8 +4,10 @@ account's email address."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import (
     delete,
@@ -17,6 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import ColumnElement, Update
 
 from shop.auth.models import (
     EmailChange,
@@ -24,6 +27,34 @@ from shop.auth.models import (
     EmailToken,
     User,
 )
+
+# The two kinds of mailed single-use token — a link's (`EmailToken`) and an email change's
+# (`EmailChange`) — share their columns and their life: live until used or expired.
+Mailed = type[EmailToken] | type[EmailChange]
+
+
+def _spend(model: Mailed, *where: ColumnElement[bool], **also: Any) -> Update:
+    """Spend the live tokens that match `where` (setting `also` too), atomically: of two concurrent
+    spends of one token exactly one gets it (the second waits for the row lock, then finds it
+    used)."""
+    return (
+        update(model)
+        .where(*where, model.used_at.is_(None), model.expires_at > func.now())
+        .values(used_at=func.now(), **also)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def _state(session: AsyncSession, model: Mailed, *where: ColumnElement[bool]) -> str:
+    """`valid`, `used`, `expired` or `unknown`: a look at a token that does not spend it."""
+    statement = select(model.used_at, model.expires_at > func.now()).where(*where)
+    row = (await session.execute(statement)).first()
+    if row is None:
+        return "unknown"
+    used_at, live = row
+    if used_at is not None:
+        return "used"
+    return "valid" if live else "expired"
 
 
 class EmailTokenRepository:
@@ -44,51 +75,19 @@ class EmailTokenRepository:
 
     async def spend_all(self, user_id: uuid.UUID, purpose: str) -> int:
         """Spend every live token of the user for `purpose` (a password was set: old links die)."""
-        statement = (
-            update(EmailToken)
-            .where(
-                EmailToken.user_id == user_id,
-                EmailToken.purpose == purpose,
-                EmailToken.used_at.is_(None),
-                EmailToken.expires_at > func.now(),
-            )
-            .values(used_at=func.now())
-            .returning(EmailToken.token_hash)
-            .execution_options(synchronize_session=False)
-        )
-        return len((await self.session.scalars(statement)).all())
+        statement = _spend(EmailToken, EmailToken.user_id == user_id, EmailToken.purpose == purpose)
+        return len((await self.session.scalars(statement.returning(EmailToken.token_hash))).all())
 
     async def use(self, token_hash: bytes, purpose: str) -> uuid.UUID | None:
         """Spend a live token atomically; the owner's id, or None if unknown, used or expired."""
-        statement = (
-            update(EmailToken)
-            .where(
-                EmailToken.token_hash == token_hash,
-                EmailToken.purpose == purpose,
-                EmailToken.used_at.is_(None),
-                EmailToken.expires_at > func.now(),
-            )
-            .values(used_at=func.now())
-            .returning(EmailToken.user_id)
-            .execution_options(synchronize_session=False)
-        )
-        return await self.session.scalar(statement)
+        statement = _spend(EmailToken, EmailToken.token_hash == token_hash, EmailToken.purpose == purpose)
+        return await self.session.scalar(statement.returning(EmailToken.user_id))
 
     async def get_state(self, token_hash: bytes, purpose: str) -> str:
         """`valid`, `used`, `expired` or `unknown`: a look at a token that does not spend it."""
-        row = (
-            await self.session.execute(
-                select(EmailToken.used_at, EmailToken.expires_at > func.now()).where(
-                    EmailToken.token_hash == token_hash, EmailToken.purpose == purpose
-                )
-            )
-        ).first()
-        if row is None:
-            return "unknown"
-        used_at, live = row
-        if used_at is not None:
-            return "used"
-        return "valid" if live else "expired"
+        return await _state(
+            self.session, EmailToken, EmailToken.token_hash == token_hash, EmailToken.purpose == purpose
+        )
 
 
 class EmailLinkRequestRepository:
@@ -123,10 +122,11 @@ class EmailLinkRequestRepository:
         rows = list((await self.session.scalars(statement)).all())
         return sorted(rows, key=lambda row: row.id)
 
-    async def delete_for(self, email: str, purpose: str | None = None) -> None:
+    async def delete_for(self, email: str, purposes: Collection[str] | None = None) -> None:
+        """Drop the waiting asks for `email` (of `purposes`; None: of any)."""
         conditions = [EmailLinkRequest.email == email.lower()]
-        if purpose is not None:
-            conditions.append(EmailLinkRequest.purpose == purpose)
+        if purposes is not None:
+            conditions.append(EmailLinkRequest.purpose.in_(purposes))
         await self.session.execute(
             delete(EmailLinkRequest).where(*conditions).execution_options(synchronize_session=False)
         )
@@ -158,51 +158,19 @@ class EmailChangeRepository:
 
     async def spend_all(self, user_id: uuid.UUID) -> int:
         """Spend every live ask of the user (a newer ask, a confirmation, a new password)."""
-        statement = (
-            update(EmailChange)
-            .where(
-                EmailChange.user_id == user_id,
-                EmailChange.used_at.is_(None),
-                EmailChange.expires_at > func.now(),
-            )
-            .values(used_at=func.now())
-            .returning(EmailChange.token_hash)
-            .execution_options(synchronize_session=False)
-        )
+        statement = _spend(EmailChange, EmailChange.user_id == user_id).returning(EmailChange.token_hash)
         return len((await self.session.scalars(statement)).all())
 
     async def claim(self, token_hash: bytes) -> ClaimedChange | None:
-        """Spend a live ask atomically: of two concurrent claims of one token exactly one gets it
-        (the second waits for the first's row lock, then finds it used)."""
-        statement = (
-            update(EmailChange)
-            .where(
-                EmailChange.token_hash == token_hash,
-                EmailChange.used_at.is_(None),
-                EmailChange.expires_at > func.now(),
-            )
-            .values(used_at=func.now(), confirmed_at=func.now())
-            .returning(EmailChange.user_id, EmailChange.old_email, EmailChange.new_email)
-            .execution_options(synchronize_session=False)
-        )
-        row = (await self.session.execute(statement)).first()
+        """Spend a live ask atomically (one of two concurrent claims gets it)."""
+        statement = _spend(EmailChange, EmailChange.token_hash == token_hash, confirmed_at=func.now())
+        returning = statement.returning(EmailChange.user_id, EmailChange.old_email, EmailChange.new_email)
+        row = (await self.session.execute(returning)).first()
         return ClaimedChange(row[0], row[1], row[2]) if row is not None else None
 
     async def get_state(self, token_hash: bytes) -> str:
         """`valid`, `used`, `expired` or `unknown`: a look at a token that does not spend it."""
-        row = (
-            await self.session.execute(
-                select(EmailChange.used_at, EmailChange.expires_at > func.now()).where(
-                    EmailChange.token_hash == token_hash
-                )
-            )
-        ).first()
-        if row is None:
-            return "unknown"
-        used_at, live = row
-        if used_at is not None:
-            return "used"
-        return "valid" if live else "expired"
+        return await _state(self.session, EmailChange, EmailChange.token_hash == token_hash)
 
     async def list_for(self, user_id: uuid.UUID) -> list[EmailChange]:
         """Every ask of the user, oldest first (a personal-data export shows them)."""
@@ -250,3 +218,23 @@ class EmailChangeRepository:
     async def is_taken(self, email: str) -> bool:
         statement = select(User.id).where(func.lower(User.email) == email.lower())
         return (await self.session.scalar(statement)) is not None
+
+
+class MailedLinks:
+    """What was mailed to the account's addresses as single-use links, on the request's session: the
+    verification and reset tokens, the asks for them waiting for the upkeep, and the email-change
+    asks. The account and the email-change services both keep them, and void them together."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.tokens = EmailTokenRepository(session)
+        self.requests = EmailLinkRequestRepository(session)
+        self.changes = EmailChangeRepository(session)
+
+    async def void(self, user_id: uuid.UUID, email: str, purposes: Collection[str]) -> None:
+        """Spend the user's live links of `purposes`, drop the asks for them waiting for `email`, and
+        spend every live email-change ask: a link mailed before a new password or a new address
+        must not undo it (the old mailbox may be someone else's now)."""
+        for purpose in purposes:
+            await self.tokens.spend_all(user_id, purpose)
+        await self.requests.delete_for(email, purposes)
+        await self.changes.spend_all(user_id)

@@ -33,6 +33,7 @@ from shop.auth.dependencies import (
 from shop.auth.errors import ADMIN_ERRORS
 from shop.auth.models import User
 from shop.auth.schemas import EmailRequest
+from shop.core.db import READS_ONLY
 from shop.core.errors import (
     InvalidInput,
     NotFound,
@@ -150,7 +151,9 @@ async def change_password(
     return MessageResponse(message="Password changed.")
 
 
-@router.get("/me", response_model=UserOut, responses=problem_responses(bearer=True))
+@router.get(
+    "/me", dependencies=[READS_ONLY], response_model=UserOut, responses=problem_responses(bearer=True)
+)
 async def me(principal: CurrentUser) -> UserOut:
     """The signed-in account."""
     # As the bearer guard read it, a moment ago, to let this request in.
@@ -182,6 +185,7 @@ async def delete_me(
 
 @router.get(
     "/protected",
+    dependencies=[READS_ONLY],
     response_model=ProtectedResponse,
     responses=problem_responses(bearer=True),
     summary="Demo: a protected resource",
@@ -194,7 +198,10 @@ async def protected(principal: CurrentUser) -> ProtectedResponse:
 
 
 @admin_router.get(
-    "/users", response_model=list[UserOut], responses=problem_responses(*ADMIN_ERRORS, bearer=True)
+    "/users",
+    dependencies=[READS_ONLY],
+    response_model=list[UserOut],
+    responses=problem_responses(*ADMIN_ERRORS, bearer=True),
 )
 async def admin_users(
     _: AdminUser, service: AccountServiceDep, email: Annotated[EmailStr | None, Query()] = None

@@ -15,11 +15,7 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop.auth import public
-from shop.auth.accounts.repository import (
-    EmailChangeRepository,
-    EmailLinkRequestRepository,
-    EmailTokenRepository,
-)
+from shop.auth.accounts.repository import EmailChangeRepository, MailedLinks
 from shop.auth.accounts.schemas import (
     ExportedAuditEvent,
     ExportedEmailChange,
@@ -66,9 +62,7 @@ class AccountService:
         self.reauth = reauth
         self.users = UserRepository(session)
         self.sessions = SessionRepository(session)
-        self.email_tokens = EmailTokenRepository(session)
-        self.link_requests = EmailLinkRequestRepository(session)
-        self.email_changes = EmailChangeRepository(session)
+        self.links = MailedLinks(session)
         self.challenges = MfaChallengeRepository(session)
 
     def _check_new_password(self, password: str, email: str | None, field: str) -> None:
@@ -80,7 +74,7 @@ class AccountService:
         token = new_token()
         verify = purpose == VERIFY
         ttl = self.settings.verify_token_ttl_seconds if verify else self.settings.reset_token_ttl_seconds
-        await self.email_tokens.add(user.id, purpose, hash_token(token), ttl)
+        await self.links.tokens.add(user.id, purpose, hash_token(token), ttl)
         language = await users.preferred_language(self.session, user.id)
         base = self.settings.public_url.rstrip("/")
         if verify:
@@ -112,7 +106,7 @@ class AccountService:
         return user_id
 
     async def verify_email(self, token: str, client: Client) -> None:
-        user_id = await self.email_tokens.use(hash_token(token), VERIFY)
+        user_id = await self.links.tokens.use(hash_token(token), VERIFY)
         if user_id is None:
             raise EmailTokenInvalid()
         await self._set_email_verified(user_id)
@@ -125,13 +119,13 @@ class AccountService:
 
     async def email_link_state(self, token: str, purpose: str) -> str:
         """What a mailed link's token is now (`valid`, `used`, `expired`, `unknown`), without spending it."""
-        return await self.email_tokens.get_state(hash_token(token), purpose)
+        return await self.links.tokens.get_state(hash_token(token), purpose)
 
     async def resend_verification(self, email: str, client: Client) -> None:
         """Only records the ask, for any email: the answer must not tell (not even by its time)
         whether the account exists. `fulfil_link_requests` mails the link moments later."""
         await self._limit_email("resend-verification", email)
-        await self.link_requests.add(email, VERIFY, client.ip, client.user_agent)
+        await self.links.requests.add(email, VERIFY, client.ip, client.user_agent)
 
     async def fulfil_link_requests(self, limit: int = 20) -> int:
         """Fulfil waiting asks for links (in the upkeep's unit of work): a token and a mail when the
@@ -141,13 +135,13 @@ class AccountService:
         clicks "resend" five times gets one link, and a flood of asks for one address costs the
         upkeep one mail, not one per ask (work whose time the asking requests would otherwise feel,
         for known addresses only)."""
-        requests = await self.link_requests.take(limit)
+        requests = await self.links.requests.take(limit)
         seen: set[tuple[str, str]] = set()
         for request in requests:
             if (request.email, request.purpose) in seen:
                 continue
             seen.add((request.email, request.purpose))
-            await self.link_requests.delete_for(request.email, request.purpose)  # those still waiting
+            await self.links.requests.delete_for(request.email, (request.purpose,))  # those still waiting
             user = await self.users.get_by_email(request.email)
             client = Client(
                 ip=str(request.ip) if request.ip is not None else None, user_agent=request.user_agent
@@ -166,10 +160,10 @@ class AccountService:
     async def request_password_reset(self, email: str, client: Client) -> None:
         """Only records the ask, as `resend_verification` does."""
         await self._limit_email("password-reset-request", email)
-        await self.link_requests.add(email, RESET, client.ip, client.user_agent)
+        await self.links.requests.add(email, RESET, client.ip, client.user_agent)
 
     async def reset_password(self, token: str, password: str, client: Client) -> None:
-        user_id = await self.email_tokens.use(hash_token(token), RESET)
+        user_id = await self.links.tokens.use(hash_token(token), RESET)
         if user_id is None:
             raise EmailTokenInvalid()
         user = await self.users.get(user_id)
@@ -180,11 +174,9 @@ class AccountService:
         # Unlocked, the count from zero, but the doubling kept: the next lockout lasts twice the
         # last, so that a mailbox alone does not renew a budget of second-step guesses reset by reset.
         await self.lockout.unlock(user_id, keep_doubling=True)
-        # Every other reset link of the user dies with this one (one may sit in a stolen mailbox).
-        await self.email_tokens.spend_all(user_id, RESET)
-        await self.link_requests.delete_for(user.email, RESET)
-        # An email change asked for before (perhaps by whoever the new password shuts out) dies too.
-        await self.email_changes.spend_all(user_id)
+        # Every other reset link of the user dies with this one (one may sit in a stolen mailbox), and
+        # so does an email change asked for before (perhaps by whoever the new password shuts out).
+        await self.links.void(user_id, user.email, (RESET,))
         # Two-step sign-in stays on: a mailbox alone must not be enough to take over the account.
         await self.challenges.spend_all(user_id)
         # The mail reached its owner: the address is proven.
@@ -210,9 +202,7 @@ class AccountService:
         await self.users.set_password(user_id, await self.tools.hasher.hash(new))
         await self.lockout.unlock(user_id)
         # A reset link mailed (or asked for) before the change must not undo it.
-        await self.email_tokens.spend_all(user_id, RESET)
-        await self.link_requests.delete_for(user.email, RESET)
-        await self.email_changes.spend_all(user_id)
+        await self.links.void(user_id, user.email, (RESET,))
         await self.challenges.spend_all(user_id)
         count = await self.sessions.revoke_all(user_id, "password_change", keep=session_id)
         await audit(self.session, "password_change", "success", client, user_id, sessions_revoked=count)
@@ -233,9 +223,9 @@ class AccountService:
         await self.tools.events.publish(self.session, public.AccountDeleted(user_id))
         # Mail went to every address the account had (an email change names two).
         mail_ids = []
-        for address in sorted(await self.email_changes.addresses_of(user_id)):
+        for address in sorted(await self.links.changes.addresses_of(user_id)):
             mail_ids += await erase_recipient(self.session, address)
-            await self.link_requests.delete_for(address)
+            await self.links.requests.delete_for(address)
         audit_log = AuditRepository(self.session)
         await audit_log.scrub(user_id)
         await self.users.delete(user_id)  # sessions, tokens, challenges and factors go with it
@@ -330,9 +320,7 @@ class EmailChangeService:
         self.lockout = lockout
         self.reauth = reauth
         self.users = UserRepository(session)
-        self.changes = EmailChangeRepository(session)
-        self.email_tokens = EmailTokenRepository(session)
-        self.link_requests = EmailLinkRequestRepository(session)
+        self.links = MailedLinks(session)
 
     async def _mail(self, user_id: uuid.UUID, recipient: str, template: str, **values: str) -> None:
         language = await users.preferred_language(self.session, user_id)
@@ -352,13 +340,13 @@ class EmailChangeService:
         limit = self.settings.rate_limit_email
         await self.tools.limiter.hit(limit, "email-change:account", str(user_id))
         await self.tools.limiter.hit(limit, "email-change:email", new_email)
-        await self.changes.spend_all(user_id)
-        if await self.changes.is_taken(new_email):
+        await self.links.changes.spend_all(user_id)
+        if await self.links.changes.is_taken(new_email):
             await self._mail(user_id, new_email, "email_change_taken")
         else:
             token = new_token()
             ttl = self.settings.verify_token_ttl_seconds
-            await self.changes.add(user_id, hash_token(token), user.email, new_email, ttl)
+            await self.links.changes.add(user_id, hash_token(token), user.email, new_email, ttl)
             link = f"{self.settings.public_url.rstrip('/')}/{CONFIRM_EMAIL_CHANGE_PAGE}?token={token}"
             await self._mail(user_id, new_email, "email_change_confirm", link=link, hours=str(ttl // 3600))
         await self._mail(user_id, user.email, "email_change_requested")
@@ -366,7 +354,7 @@ class EmailChangeService:
 
     async def confirm(self, token: str, client: Client) -> None:
         """The new address is the account's, verified; the old address is told. Sessions live on."""
-        claimed = await self.changes.claim(hash_token(token))
+        claimed = await self.links.changes.claim(hash_token(token))
         if claimed is None:
             raise EmailTokenInvalid()
         user_id = claimed.user_id
@@ -374,22 +362,19 @@ class EmailChangeService:
         if not user.is_active:
             raise EmailTokenInvalid()  # a disabled account changes nothing
         old_email = user.email
-        if not await self.changes.move(user_id, claimed.new_email):
+        if not await self.links.changes.move(user_id, claimed.new_email):
             await self.lockout.refuse(
                 EmailTaken(), client, user_id, event="email_change", reason="email_taken"
             )
-        await self.changes.spend_all(user_id)
         # The old mailbox no longer speaks for the account: its links die with the change.
-        await self.email_tokens.spend_all(user_id, RESET)
-        await self.email_tokens.spend_all(user_id, VERIFY)
-        await self.link_requests.delete_for(old_email)
+        await self.links.void(user_id, old_email, (RESET, VERIFY))
         await self.tools.events.publish(self.session, public.EmailChanged(user_id, claimed.new_email))
         await self._mail(user_id, old_email, "email_changed")
         await audit(self.session, "email_change", "success", client, user_id)
 
     async def link_state(self, token: str) -> str:
         """What the link's token is now (`valid`, `used`, `expired`, `unknown`), without spending it."""
-        return await self.changes.get_state(hash_token(token))
+        return await self.links.changes.get_state(hash_token(token))
 
 
 # Per account: an export reads everything the account has, and a stolen session should not be able

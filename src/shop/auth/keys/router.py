@@ -5,21 +5,19 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from shop.auth import errors
-from shop.auth.dependencies import (
-    SigningKeyServiceDep,
-)
+from shop.auth.dependencies import SigningKeyServiceDep
 from shop.auth.keys.schemas import AuthorizationServerMetadata, JsonWebKeySet, SigningKeyOut
-from shop.core.errors import (
-    Forbidden,
-)
+from shop.core.db import READS_ONLY
+from shop.core.errors import Forbidden
 from shop.core.openapi import operation_ids
 from shop.core.problems import problem_responses
 from shop.core.security import AdminUser
 
-admin_router = APIRouter(tags=["admin"], generate_unique_id_function=operation_ids("auth"))
+# The keys are a context of their own in operation ids (`keys_*`), for other services and admins alike.
+admin_router = APIRouter(tags=["admin"], generate_unique_id_function=operation_ids("keys"))
 
 
-keys_router = APIRouter(tags=["keys"])
+keys_router = APIRouter(tags=["keys"], generate_unique_id_function=operation_ids("keys"))
 
 # At most 300 s (API.md). Shorter is safer: a `next` key is published from one rotation to the
 # next, so a verifier that follows max-age knows it before it signs unless two rotations come
@@ -30,8 +28,8 @@ METADATA_MAX_AGE = 300
 
 @keys_router.get(
     "/.well-known/jwks.json",
+    dependencies=[READS_ONLY],
     response_model=JsonWebKeySet,
-    operation_id="keys_jwks",
     summary="Public keys that verify access tokens (JWKS)",
 )
 async def jwks(service: SigningKeyServiceDep, response: Response) -> JsonWebKeySet:
@@ -45,8 +43,8 @@ async def jwks(service: SigningKeyServiceDep, response: Response) -> JsonWebKeyS
 
 @keys_router.get(
     "/.well-known/oauth-authorization-server",
+    dependencies=[READS_ONLY],
     response_model=AuthorizationServerMetadata,
-    operation_id="keys_authorization_server_metadata",
     summary="Authorization server metadata (RFC 8414)",
 )
 async def authorization_server_metadata(
@@ -60,8 +58,8 @@ async def authorization_server_metadata(
 
 @admin_router.get(
     "/keys",
+    dependencies=[READS_ONLY],
     response_model=list[SigningKeyOut],
-    operation_id="keys_list",
     tags=["keys"],
     responses=problem_responses(Forbidden, bearer=True),
 )
@@ -74,7 +72,6 @@ async def list_keys(_: AdminUser, service: SigningKeyServiceDep) -> list[Signing
 @admin_router.post(
     "/keys/rotate",
     response_model=list[SigningKeyOut],
-    operation_id="keys_rotate",
     tags=["keys"],
     responses=problem_responses(Forbidden, errors.KeyRotationUnavailable, bearer=True),
 )

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+# The public JWK of the example key (SigningKeyOut's): the JWK's example and the set's second key.
+RETIRED_KEY_JWK: dict[str, JsonValue] = {
+    "kid": "Uo1Sy3hB0C2b5mX9uZqv1T6yq1Gf4kq9nS0W2q3rJxE",
+    "kty": "OKP",
+    "crv": "Ed25519",
+    "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+    "alg": "EdDSA",
+    "use": "sig",
+}
 
 
 class SigningKeyOut(BaseModel):
@@ -43,18 +53,7 @@ class JsonWebKey(BaseModel):
 
     model_config = ConfigDict(
         extra="allow",
-        json_schema_extra={
-            "examples": [
-                {
-                    "kid": "Uo1Sy3hB0C2b5mX9uZqv1T6yq1Gf4kq9nS0W2q3rJxE",
-                    "kty": "OKP",
-                    "crv": "Ed25519",
-                    "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
-                    "alg": "EdDSA",
-                    "use": "sig",
-                }
-            ]
-        },
+        json_schema_extra={"examples": [RETIRED_KEY_JWK]},
     )
 
     kid: str
@@ -77,14 +76,7 @@ class JsonWebKeySet(BaseModel):
                             "alg": "EdDSA",
                             "use": "sig",
                         },
-                        {
-                            "kid": "Uo1Sy3hB0C2b5mX9uZqv1T6yq1Gf4kq9nS0W2q3rJxE",
-                            "kty": "OKP",
-                            "crv": "Ed25519",
-                            "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
-                            "alg": "EdDSA",
-                            "use": "sig",
-                        },
+                        RETIRED_KEY_JWK,
                     ]
                 }
             ]

@@ -66,7 +66,7 @@ def _sha256(text: str) -> str:
 def _assets() -> tuple[Template, str, str]:
     template = Template((PAGES / "passkeys.html").read_text(encoding="utf-8"))
     script = (PAGES / "passkeys.js").read_text(encoding="utf-8")
-    style = (PAGES / "passkeys.css").read_text(encoding="utf-8")
+    style = (PAGES / "page.css").read_text(encoding="utf-8")  # the style of every page of shop
     return template, script, style
 
 

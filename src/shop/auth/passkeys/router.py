@@ -21,6 +21,7 @@ from shop.auth.passkeys.schemas import (
 )
 from shop.auth.sessions.cookies import SessionCookiesDep, same_site_sign_in
 from shop.auth.sessions.schemas import TokenPair
+from shop.core.db import READS_ONLY
 from shop.core.errors import InvalidInput, NotFound, RateLimited
 from shop.core.openapi import operation_ids
 from shop.core.problems import problem_responses
@@ -82,7 +83,9 @@ async def add_passkey(
     return PasskeyOut.model_validate(passkey)
 
 
-@router.get("", response_model=list[PasskeyOut], responses=problem_responses(bearer=True))
+@router.get(
+    "", dependencies=[READS_ONLY], response_model=list[PasskeyOut], responses=problem_responses(bearer=True)
+)
 async def list_passkeys(principal: CurrentUser, service: PasskeyServiceDep) -> list[PasskeyOut]:
     """The account's passkeys, newest first."""
     return [PasskeyOut.model_validate(item) for item in await service.list(principal.user_id)]
@@ -99,16 +102,7 @@ async def rename_passkey(
 @router.delete(
     "/{passkey_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(
-        NotFound,
-        errors.InvalidCurrentPassword,
-        errors.ReauthenticationRequired,
-        errors.LastSignInMethod,
-        errors.AccountLocked,
-        RateLimited,
-        InvalidInput,
-        bearer=True,
-    ),
+    responses=problem_responses(*errors.SIGN_IN_METHOD_REMOVAL_ERRORS, InvalidInput, bearer=True),
 )
 async def remove_passkey(
     passkey_id: uuid.UUID,

@@ -24,12 +24,14 @@ from webauthn import (
     verify_authentication_response,
     verify_registration_response,
 )
+from webauthn.authentication.verify_authentication_response import VerifiedAuthentication
 from webauthn.helpers import parse_authentication_credential_json, parse_client_data_json
 from webauthn.helpers.cose import COSEAlgorithmIdentifier
 from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.parse_registration_credential_json import parse_registration_credential_json
 from webauthn.helpers.structs import (
     AttestationConveyancePreference,
+    AuthenticationCredential,
     AuthenticatorSelectionCriteria,
     AuthenticatorTransport,
     CredentialDeviceType,
@@ -306,38 +308,12 @@ class PasskeyService:
             parsed.response.user_handle, handle
         ):
             await self._refuse_sign_in(client, challenge_hash, user.id, "user_handle")
-        try:
-            # The counter is judged below, after the signature: the library is given 0 so that it
-            # verifies the signature whatever the counter says, and a clone is told apart.
-            verified = verify_authentication_response(
-                credential=parsed,
-                expected_challenge=challenge,
-                expected_rp_id=self.rp.id,
-                expected_origin=self.rp.origins,
-                credential_public_key=passkey.public_key,
-                credential_current_sign_count=0,
-                require_user_verification=True,
-            )
-        except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
-            await self._refuse_sign_in(client, challenge_hash, user.id, "verification", exc)
-        presented, stored = verified.new_sign_count, passkey.sign_count
-        if presented != 0 and stored != 0 and presented <= stored:
-            # WebAuthn §7.2, the signature counter: two copies of one key may be in use (a clone).
-            await self._refuse_sign_in(
-                client,
-                challenge_hash,
-                user.id,
-                "counter",
-                event="passkey_clone_suspected",
-                passkey_id=str(passkey.id),
-                stored=stored,
-                presented=presented,
-            )
+        verified = await self._verified_assertion(parsed, challenge, challenge_hash, passkey, client)
         if not user.is_active:
             await self._refuse_sign_in(
                 client, challenge_hash, user.id, "account_disabled", error=AccountDisabled()
             )
-        await self.passkeys.record_use(passkey.id, presented, verified.credential_backed_up)
+        await self.passkeys.record_use(passkey.id, verified.new_sign_count, verified.credential_backed_up)
         # The account's last sign-in is stamped with the session (a passkey neither unlocks nor resets
         # what wrong passwords did).
         pair, _ = await self.minter.start(
@@ -351,6 +327,45 @@ class PasskeyService:
         LOGINS.labels("success").inc()
         bind_user(user.id)
         return pair
+
+    async def _verified_assertion(
+        self,
+        parsed: AuthenticationCredential,
+        challenge: bytes,
+        challenge_hash: bytes,
+        passkey: Passkey,
+        client: Client,
+    ) -> VerifiedAuthentication:
+        """The passkey's signature over the challenge, checked, and its signature counter judged;
+        any failure refuses the sign-in."""
+        try:
+            # The counter is judged below, after the signature: the library is given 0 so that it
+            # verifies the signature whatever the counter says, and a clone is told apart.
+            verified = verify_authentication_response(
+                credential=parsed,
+                expected_challenge=challenge,
+                expected_rp_id=self.rp.id,
+                expected_origin=self.rp.origins,
+                credential_public_key=passkey.public_key,
+                credential_current_sign_count=0,
+                require_user_verification=True,
+            )
+        except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
+            await self._refuse_sign_in(client, challenge_hash, passkey.user_id, "verification", exc)
+        presented, stored = verified.new_sign_count, passkey.sign_count
+        if presented != 0 and stored != 0 and presented <= stored:
+            # WebAuthn §7.2, the signature counter: two copies of one key may be in use (a clone).
+            await self._refuse_sign_in(
+                client,
+                challenge_hash,
+                passkey.user_id,
+                "counter",
+                event="passkey_clone_suspected",
+                passkey_id=str(passkey.id),
+                stored=stored,
+                presented=presented,
+            )
+        return verified
 
     async def _refuse_sign_in(
         self,

@@ -227,15 +227,20 @@ class OidcProvider:
             ) from exc
         except httpx.HTTPError as exc:
             raise ProviderAnswerInvalid("the provider's keys could not be read") from exc
-        issued_at = claims.get("iat")
-        if (
-            not isinstance(issued_at, int | float)
-            or time.time() - issued_at > ID_TOKEN_MAX_AGE_SECONDS + CLOCK_SKEW_SECONDS
-        ):
-            raise ProviderAnswerInvalid("the ID token was issued too long ago")
-        if not isinstance(claims.get("sub"), str) or not 0 < len(claims["sub"]) <= 255:
-            raise ProviderAnswerInvalid("the ID token's sub is missing or too long")
-        return dict(claims)
+        return _fresh_with_subject(dict(claims))
+
+
+def _fresh_with_subject(claims: dict[str, Any]) -> dict[str, Any]:
+    """`claims`, when the token was issued lately and names a subject shop can store."""
+    issued_at = claims.get("iat")
+    if (
+        not isinstance(issued_at, int | float)
+        or time.time() - issued_at > ID_TOKEN_MAX_AGE_SECONDS + CLOCK_SKEW_SECONDS
+    ):
+        raise ProviderAnswerInvalid("the ID token was issued too long ago")
+    if not isinstance(claims.get("sub"), str) or not 0 < len(claims["sub"]) <= 255:
+        raise ProviderAnswerInvalid("the ID token's sub is missing or too long")
+    return claims
 
 
 def s256(verifier: str) -> str:

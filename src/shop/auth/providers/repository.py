@@ -9,6 +9,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop.auth.models import LinkedIdentity, OidcCode, OidcState, User
+from shop.core.db import Database
 
 
 class IdentityRepository:
@@ -145,3 +146,21 @@ class OidcCodeRepository:
     async def purge_expired(self) -> int:
         result = await self.session.execute(delete(OidcCode).where(OidcCode.expires_at <= func.now()))
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+class SpentAtOnce:
+    """Spends a state or a code for good in a unit of work of its own, committed at once: the
+    callback holds no transaction open while it asks the provider, and a refusal that rolls the
+    request back cannot give a code a second use. The holder of the `Database` in provider sign-in,
+    as the `Lockout` is for failures (ADR 0007): the service itself has none."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    async def state(self, state_hash: bytes, provider: str) -> OidcState | None:
+        async with self.database.unit_of_work() as session:
+            return await OidcStateRepository(session).claim(state_hash, provider)
+
+    async def code(self, code_hash: bytes) -> None:
+        async with self.database.unit_of_work() as session:
+            await OidcCodeRepository(session).claim(code_hash)

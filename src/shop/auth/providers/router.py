@@ -24,7 +24,7 @@ from shop.auth.providers.schemas import (
 from shop.auth.providers.service import ProviderService
 from shop.auth.sessions.cookies import SessionCookiesDep, same_site_sign_in
 from shop.auth.sessions.schemas import TokenPair
-from shop.core.db import DatabaseDep, SessionDep, WritingSessionDep
+from shop.core.db import READS_ONLY, DatabaseDep, SessionDep
 from shop.core.errors import NotAuthenticated, NotFound, RateLimited, ServiceUnavailable
 from shop.core.openapi import operation_ids
 from shop.core.problems import problem_responses
@@ -52,17 +52,6 @@ async def get_provider_service(
 
 
 ProviderServiceDep = Annotated[ProviderService, Depends(get_provider_service)]
-
-
-async def get_callback_service(
-    session: WritingSessionDep, database: DatabaseDep, tools: ToolsDep, providers: ProvidersDep
-) -> ProviderService:
-    """The callback is a GET (the browser's return) that writes: it spends the state and may make
-    an account, an identity and a one-time code."""
-    return provider_service(session, database, tools, providers)
-
-
-CallbackServiceDep = Annotated[ProviderService, Depends(get_callback_service)]
 
 
 async def optional_principal(
@@ -139,7 +128,9 @@ async def oidc_callback(
     *,
     provider: str,
     request: Request,
-    service: CallbackServiceDep,
+    # A GET that writes (it spends the state and may make an account, an identity and a one-time
+    # code): it names no read session, so its session writes as any POST's.
+    service: ProviderServiceDep,
     client: ClientDep,
     state: Annotated[str | None, Query(max_length=512)] = None,
     code: Annotated[str | None, Query(max_length=2048)] = None,
@@ -192,7 +183,12 @@ async def oidc_exchange(
     return cookies.issue(response, await service.exchange(body.code, body.code_verifier, client))
 
 
-@router.get("/identities", response_model=list[IdentityOut], responses=problem_responses(bearer=True))
+@router.get(
+    "/identities",
+    dependencies=[READS_ONLY],
+    response_model=list[IdentityOut],
+    responses=problem_responses(bearer=True),
+)
 async def identities(principal: CurrentUser, service: ProviderServiceDep) -> list[LinkedIdentity]:
     """The providers linked to the account."""
     return await service.list_identities(principal.user_id)
@@ -201,15 +197,7 @@ async def identities(principal: CurrentUser, service: ProviderServiceDep) -> lis
 @router.delete(
     "/identities/{identity_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(
-        NotFound,
-        errors.InvalidCurrentPassword,
-        errors.ReauthenticationRequired,
-        errors.LastSignInMethod,
-        errors.AccountLocked,
-        RateLimited,
-        bearer=True,
-    ),
+    responses=problem_responses(*errors.SIGN_IN_METHOD_REMOVAL_ERRORS, bearer=True),
 )
 async def unlink_identity(
     identity_id: uuid.UUID,

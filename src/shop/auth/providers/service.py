@@ -35,13 +35,17 @@ from shop.auth.mails import render_mail
 from shop.auth.models import LinkedIdentity, OidcState, User
 from shop.auth.passkeys.repository import PasskeyRepository
 from shop.auth.providers.oidc import OidcProvider, OidcProviders, ProviderAnswerInvalid, s256
-from shop.auth.providers.repository import IdentityRepository, OidcCodeRepository, OidcStateRepository
+from shop.auth.providers.repository import (
+    IdentityRepository,
+    OidcCodeRepository,
+    OidcStateRepository,
+    SpentAtOnce,
+)
 from shop.auth.reauth import Reauthentication
 from shop.auth.repository import UserRepository
 from shop.auth.sessions.schemas import TokenPair
 from shop.auth.sessions.service import SessionService
 from shop.auth.tools import AuthTools, Client, audit, hash_token, new_token
-from shop.core.db import Database
 from shop.core.errors import NotAuthenticated, NotFound
 from shop.core.mail.outbox import enqueue
 from shop.core.secretbox import SecretBoxError
@@ -85,14 +89,14 @@ class ProviderService:
     def __init__(  # noqa: PLR0917 - the request's session and its collaborators, as the other services
         self,
         session: AsyncSession,
-        database: Database,
+        spent: SpentAtOnce,
         tools: AuthTools,
         providers: OidcProviders,
         sign_in: SessionService,
         reauth: Reauthentication,
     ) -> None:
         self.session = session
-        self.database = database
+        self.spent = spent
         self.tools = tools
         self.settings = tools.settings
         self.providers = providers
@@ -164,32 +168,41 @@ class ProviderService:
         """Where to send the browser: the start's `redirect_to` with `code`, `linked` or `error`.
         Raises OidcStateInvalid when the state is unknown, spent or expired (nowhere safe to go)."""
         provider = self._provider(name)
-        found = None
-        if state:
-            # Spent for good at once, in a unit of work of its own: no transaction is held open while
-            # the provider is asked (up to OIDC_TIMEOUT_SECONDS), and a failure later changes nothing.
-            async with self.database.unit_of_work() as session:
-                found = await OidcStateRepository(session).claim(hash_token(state), name)
-        if found is None:
-            raise OidcStateInvalid()
-        if error is not None or code is None:
-            answer = "access_denied" if error == "access_denied" else "provider_error"
-            return await self._fail(found, answer, client, provider_said=(error or "no code")[:64])
-        if issuer is not None and issuer.rstrip("/") != provider.issuer:
-            # RFC 9207: the answer names another issuer than the provider this sign-in began with (a
-            # mix-up): its code is not sent anywhere.
-            return await self._fail(found, "provider_error", client, provider_said="another issuer")
-        try:
-            verifier = self.providers.box.open(found.code_verifier).decode()
-            token = await provider.exchange(code, verifier)
-            claims = await provider.verify_id_token(token, found.nonce)
-        except (ProviderAnswerInvalid, ProviderUnavailable, SecretBoxError) as exc:
-            logger.warning("provider sign-in failed", extra={"provider": name, "error": str(exc)[:300]})
+        found = await self._claim(state, name)
+        refusal = _refusal(provider, code=code, error=error, issuer=issuer)
+        if refusal is not None or code is None:
+            reason, said = refusal or ("provider_error", "no code")
+            return await self._fail(found, reason, client, provider_said=said)
+        claims = await self._verified_claims(provider, found, code)
+        if claims is None:
             return await self._fail(found, "provider_error", client)
         subject = str(claims["sub"])
         if found.intent == "link" and found.user_id is not None:
             return await self._link(found, found.user_id, subject, claims, client)
         return await self._sign_in(found, subject, claims, client)
+
+    async def _claim(self, state: str | None, name: str) -> OidcState:
+        """The sign-in the state stands for, spent for good at once in a unit of work of its own: no
+        transaction is held open while the provider is asked (up to OIDC_TIMEOUT_SECONDS), and a
+        failure later changes nothing. Raises OidcStateInvalid."""
+        found = await self.spent.state(hash_token(state), name) if state else None
+        if found is None:
+            raise OidcStateInvalid()
+        return found
+
+    async def _verified_claims(
+        self, provider: OidcProvider, found: OidcState, code: str
+    ) -> dict[str, Any] | None:
+        """The ID token's claims for `code`, or None (logged) when the provider cannot give them."""
+        try:
+            verifier = self.providers.box.open(found.code_verifier).decode()
+            token = await provider.exchange(code, verifier)
+            return await provider.verify_id_token(token, found.nonce)
+        except (ProviderAnswerInvalid, ProviderUnavailable, SecretBoxError) as exc:
+            logger.warning(
+                "provider sign-in failed", extra={"provider": provider.name, "error": str(exc)[:300]}
+            )
+            return None
 
     async def _fail(self, found: OidcState, error: str, client: Client, **details: object) -> str:
         await audit(
@@ -299,8 +312,7 @@ class ProviderService:
     async def _spend(self, code_hash: bytes) -> None:
         """Spend the code for good before a refusal rolls the request back (its claim with it)."""
         await self.session.rollback()
-        async with self.database.unit_of_work() as session:
-            await OidcCodeRepository(session).claim(code_hash)
+        await self.spent.code(code_hash)
 
     # -- identities --------------------------------------------------------------------------------
 
@@ -340,3 +352,17 @@ class ProviderService:
         label = configured.display_name if configured else provider
         language = await users.preferred_language(self.session, user.id)
         await enqueue(self.session, user.email, render_mail(template, language, provider=label))
+
+
+def _refusal(
+    provider: OidcProvider, *, code: str | None, error: str | None, issuer: str | None
+) -> tuple[str, str] | None:
+    """Why the provider's answer is not followed — the error for `redirect_to` and what the
+    provider said, for the audit — or None."""
+    if error is not None or code is None:
+        return ("access_denied" if error == "access_denied" else "provider_error"), (error or "no code")[:64]
+    if issuer is not None and issuer.rstrip("/") != provider.issuer:
+        # RFC 9207: the answer names another issuer than the provider this sign-in began with (a
+        # mix-up): its code is not sent anywhere.
+        return "provider_error", "another issuer"
+    return None

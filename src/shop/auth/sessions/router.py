@@ -19,6 +19,7 @@ from shop.auth.schemas import EmailRequest
 from shop.auth.sessions.cookies import SessionCookiesDep, same_site_sign_in
 from shop.auth.sessions.oauth2 import OAUTH2_PROBLEM_MEMBERS, OAuth2TokenRoute
 from shop.auth.sessions.schemas import LoginRequest, LogoutRequest, RefreshRequest, SessionOut, TokenPair
+from shop.core.db import READS_ONLY
 from shop.core.errors import (
     InvalidInput,
     NotAuthenticated,
@@ -217,7 +218,12 @@ async def logout_all(principal: CurrentUser, service: SessionServiceDep, client:
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/sessions", response_model=list[SessionOut], responses=problem_responses(bearer=True))
+@router.get(
+    "/sessions",
+    dependencies=[READS_ONLY],
+    response_model=list[SessionOut],
+    responses=problem_responses(bearer=True),
+)
 async def sessions(principal: CurrentUser, service: SessionServiceDep) -> list[SessionOut]:
     """The live sessions of the user; `current` marks the one of this access token."""
     return [
