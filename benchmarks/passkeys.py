@@ -26,8 +26,11 @@ from benchmarks.harness import WORK, Server, http_json
 PATH = "/api/v1/auth/passkeys"
 PASSKEY_USERS = 32  # accounts whose passkeys sign in (a sign-in locks its passkey's row)
 ASSERTIONS = 25_000  # per run: more than a run of a few seconds spends
-# The default relying party and origin of a `shop serve` with no PUBLIC_URL.
-ORIGIN = "http://localhost:8000"
+
+
+def origin(server: Server) -> str:
+    """The origin a `shop serve --port P` with no PUBLIC_URL accepts (its public URL follows the port)."""
+    return f"http://localhost:{server.port}"
 
 
 def enrol(server: Server, numbers: list[int]) -> list[SoftAuthenticator]:
@@ -41,7 +44,7 @@ def enrol(server: Server, numbers: list[int]) -> list[SoftAuthenticator]:
         token = str(pair["access_token"])
         options = http_json(server.base + f"{PATH}/registration-options", {"password": data.PASSWORD}, token)
         assert isinstance(options, dict)
-        authenticator = SoftAuthenticator(ORIGIN, algorithm="EdDSA", counts=False)
+        authenticator = SoftAuthenticator(origin(server), algorithm="EdDSA", counts=False)
         credential = authenticator.create(options)
         http_json(server.base + PATH, {"credential": credential, "name": "bench"}, token)
         authenticators.append(authenticator)

@@ -532,3 +532,42 @@ async def test_the_last_passkey_of_an_account_without_a_password_or_identity_sta
     ).status_code == 204
     last = await client.request("DELETE", f"{PASSKEYS}/{second['id']}", headers=bearer(pair), json={})
     assert_problem(last, 409, "last_sign_in_method")
+
+
+async def test_a_refused_challenge_and_an_unknown_credential_are_told_apart(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    """The challenge's claim and the credential's lookup are one statement: a refusal still says which
+    failed, and spends a live challenge that met an unknown credential."""
+    _, _, authenticator = await with_passkey(client, app)
+
+    async def reasons() -> list[str]:
+        async with app.state.database.sessions() as session:
+            rows = await session.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.event == "passkey_sign_in", AuditEvent.outcome == "failure")
+                .order_by(AuditEvent.id)
+            )
+            return [str((event.details or {}).get("reason")) for event in rows]
+
+    made_up = {"challenge": b64url(b"q" * 32), "rpId": "shop.test"}
+    refused = await client.post(f"{PASSKEYS}/authenticate", json={"credential": authenticator.get(made_up)})
+    assert_problem(refused, 401, "invalid_credentials")
+    unknown = SoftAuthenticator(ORIGIN)
+    unknown.create({"rp": {"id": "shop.test"}, "user": {"id": b64url(b"w" * 32)}, "challenge": "x"})
+    request = await sign_in_options(client)
+    assert_problem(
+        await client.post(f"{PASSKEYS}/authenticate", json={"credential": unknown.get(request)}),
+        401,
+        "invalid_credentials",
+    )
+    assert (await reasons())[-2:] == ["challenge", "unknown_credential"]
+    spent = await scalar(
+        app,
+        select(PasskeyChallenge.spent_at).where(
+            PasskeyChallenge.challenge_hash == hashlib.sha256(unb64url(request["challenge"])).digest()
+        ),
+    )
+    assert spent is not None
+    # The account's own passkey still signs in.
+    assert (await passkey_sign_in(client, authenticator)).status_code == 200

@@ -21,7 +21,7 @@ from shop.auth.reauth import Reauthentication
 from shop.auth.sessions.repository import SessionRepository
 from shop.auth.sessions.service import SessionMinter, SessionService
 from shop.auth.tools import AuthTools, Client
-from shop.core.db import Database, DatabaseDep, SessionDep
+from shop.core.db import Database, DatabaseDep, SessionDep, StatementSessionDep
 from shop.core.ratelimit import RateLimiter
 
 USER_AGENT_MAX = 512
@@ -100,6 +100,13 @@ async def get_session_service(session: SessionDep, database: DatabaseDep, tools:
     return session_service(session, database, tools)
 
 
+async def get_refresh_service(
+    session: StatementSessionDep, database: DatabaseDep, tools: ToolsDep
+) -> SessionService:
+    """The sessions service of /refresh, whose unit of work is one statement (`rotate_refresh_token`)."""
+    return session_service(session, database, tools)
+
+
 async def get_account_service(session: SessionDep, database: DatabaseDep, tools: ToolsDep) -> AccountService:
     return account_service(session, database, tools)
 
@@ -123,6 +130,7 @@ async def get_passkey_service(session: SessionDep, database: DatabaseDep, tools:
 
 
 SessionServiceDep = Annotated[SessionService, Depends(get_session_service)]
+RefreshServiceDep = Annotated[SessionService, Depends(get_refresh_service)]
 AccountServiceDep = Annotated[AccountService, Depends(get_account_service)]
 MfaServiceDep = Annotated[MfaService, Depends(get_mfa_service)]
 EmailChangeServiceDep = Annotated[EmailChangeService, Depends(get_email_change_service)]

@@ -43,12 +43,23 @@ def password_problem(password: str, email: str | None, min_length: int) -> str |
 
 
 def hashing_threads(web_concurrency: int, cores: int | None = None) -> int:
-    """How many argon2 computations one worker runs at once: the cores shared out among the
-    workers, less one per worker for its event loop, and at least one. More threads would not hash
-    faster — argon2 is CPU-bound — but would take the core the event loop needs to answer everything
-    else (a /health/live probe during a login storm)."""
+    """How many argon2 computations one worker runs at once.
+
+    A lone worker hashes on every core but one, which its event loop keeps for everything else (a
+    /health/live probe during a login storm: a second hashing thread on 2 cores doubled the probe's
+    p99 in issue #25's measurement).
+
+    Several workers share one listening socket, and the kernel does not share the connections out
+    evenly: a worker awake first accepts every connection waiting (`ss` showed 8 of 8 keep-alive
+    connections of a login storm on one of 2 workers). A worker sized for its share of the cores
+    then leaves the others idle for as long as those connections last (the storm ran at 0.60-0.67 of
+    the all-core ceiling). So each worker may hash on every core; the cores are already all hashing
+    when the connections are even, and the threads' low priority (HASHING_NICE) still leaves each
+    event loop its turn. At most workers times cores hashes are in flight, each of argon2_memory_cost KiB."""
     cores = cores or len(os.sched_getaffinity(0))
-    return max(1, (cores - web_concurrency) // web_concurrency)
+    if web_concurrency == 1:
+        return max(1, cores - 1)
+    return cores
 
 
 # The nice value of the hashing threads. Leaving a core to the event loop is not enough: the

@@ -92,16 +92,6 @@ class UserRepository:
         """Read from the database, not the session's copy: a concurrent request may have locked."""
         return await self.session.scalar(select(User.locked_until).where(User.id == user_id))
 
-    async def record_sign_in(self, user_id: uuid.UUID) -> None:
-        """A sign-in that no password took part in (another provider): its time, and nothing of the
-        password's failure count, which only a right password (or a reset) clears."""
-        await self.session.execute(
-            update(User)
-            .where(User.id == user_id)
-            .values(last_login_at=func.now())
-            .execution_options(synchronize_session=False)
-        )
-
     async def record_successful_login(self, user_id: uuid.UUID, new_hash: str | None) -> bool:
         """Reset the failure count and the lockout doubling, unless a lock arrived meanwhile."""
         values: dict[str, Any] = {

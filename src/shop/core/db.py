@@ -107,6 +107,21 @@ class Database:
             info=info,
         )
 
+        # The session of a request whose whole unit of work is one writing statement (a token
+        # refresh): in autocommit that statement is the request's one transaction, atomic as any, and
+        # BEGIN and COMMIT — two of its three round trips — are saved. Its reads (before the write, or
+        # on a refusal's way) see committed data as a READ COMMITTED transaction's would. Behind a
+        # transaction pooler it keeps BEGIN … COMMIT, as reads do.
+        self.statement_sessions = async_sessionmaker(
+            bind=bind
+            or (engine.execution_options(isolation_level="AUTOCOMMIT") if autocommit_reads else engine),
+            expire_on_commit=False,
+            autoflush=False,
+            join_transaction_mode="create_savepoint",
+            sync_session_class=_StatementSession,
+            info=info,
+        )
+
     @classmethod
     def from_url(
         cls, url: str, *, pool_size: int = 20, pool_timeout: float = 10.0, connect_timeout: float = 5.0
@@ -214,6 +229,24 @@ def _refuse_writes(state: ORMExecuteState) -> None:
         raise RuntimeError("a route that only reads (ReadSessionDep) must not write")
 
 
+class _StatementSession(Session):
+    """The session of a one-statement request: it refuses a second statement that is not a plain
+    SELECT, which in autocommit would commit apart from the first."""
+
+
+@event.listens_for(_StatementSession, "do_orm_execute")
+def _refuse_second_write(state: ORMExecuteState) -> None:
+    if state.is_select:
+        return
+    writes = state.session.info.get(_WRITES, 0) + 1
+    if writes > 1:
+        raise RuntimeError("a one-statement request must not send a second writing statement")
+    state.session.info[_WRITES] = writes
+
+
+_WRITES = "shop.writes"
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request's one session, committed on success and rolled back on any error. Its kind is
     what the route says, not its HTTP method: a route that names the read session
@@ -280,9 +313,17 @@ async def _request_session(session: AsyncSession) -> AsyncIterator[AsyncSession]
             await session.close()
 
 
+async def get_statement_session(database: DatabaseDep) -> AsyncIterator[AsyncSession]:
+    """The session of a route whose unit of work is one writing statement, which says so by depending
+    on this: that statement runs in autocommit, without BEGIN and COMMIT (`Database`)."""
+    async with _request_session(database.statement_sessions()) as session:
+        yield session
+
+
 # scope="function": the commit happens before the response is sent, so a failed commit is an
 # error response, never a success answer for data that was not written.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+StatementSessionDep = Annotated[AsyncSession, Depends(get_statement_session, scope="function")]
 # A route that only reads names one of these: its session refuses writes and begins no transaction.
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
 READS_ONLY = Depends(get_read_session)

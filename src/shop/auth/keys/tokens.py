@@ -342,10 +342,14 @@ class AccessTokenCodec:
         amr: Sequence[str] = ("pwd",),
     ) -> AccessToken:
         """`amr` (RFC 8176): how the session began — `pwd`, plus `otp` after a second step."""
+        return AccessToken(self.sign(await self.signer(load), user_id, session_id, amr=amr), self.ttl)
+
+    async def signer(self, load: KeyLoader) -> Signer:
+        """The key that signs now; 503 `NoSigningKey` when there is none."""
         keys = await self.ring.current(load)
         if keys.signer is None:
             raise NoSigningKey(headers={"Retry-After": "5"})
-        return AccessToken(self.sign(keys.signer, user_id, session_id, amr=amr), self.ttl)
+        return keys.signer
 
     def sign(
         self,
@@ -462,6 +466,11 @@ class AccessTokens:
     ) -> AccessToken:
         """`amr` (RFC 8176): how the session began — `pwd`, plus `otp` after a second step."""
         return await self.codec.issue(self._loader(session), user_id, session_id, amr=amr)
+
+    async def ready(self, session: AsyncSession) -> None:
+        """Refuse (503 `NoSigningKey`) unless a token can be signed now: what a caller checks before a
+        write that no later error undoes (a one-statement request's)."""
+        await self.codec.signer(self._loader(session))
 
     async def verify(self, session: AsyncSession, token: str) -> AccessClaims:
         return await self.codec.decode(self._loader(session), token)

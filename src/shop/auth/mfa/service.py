@@ -150,11 +150,10 @@ class MfaService:
                 AccountDisabled(), client, user.id, event="mfa_verify", reason="account_disabled"
             )
         await self.lockout.record_success(user.id, client, "mfa_verify")
-        pair, session_id = await self.minter.start(user, client, (first_factor, "otp"))
-        tally(LOGINS.labels("success").inc)
-        await audit(
-            self.session, "mfa_verify", "success", client, user.id, method=method, session_id=str(session_id)
+        pair, _ = await self.minter.start(
+            user, client, (first_factor, "otp"), event="mfa_verify", method=method
         )
+        tally(LOGINS.labels("success").inc)
         if method == "recovery_code":
             left = await self.recovery_codes.count_unused(user.id)
             await audit(

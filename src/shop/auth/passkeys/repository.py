@@ -5,13 +5,61 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, exists, func, literal, select, true, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop.auth.models import Passkey, PasskeyChallenge, PasskeyUser, User
 
 REGISTER, AUTHENTICATE = "register", "authenticate"
+
+
+# The statements of every passkey sign-in, built once: building one costs more than running the
+# cached compilation of it. Their parameters are not named as columns they set (SQLAlchemy keeps
+# those names for the values of an executemany).
+_CLAIM_CHALLENGE = (
+    update(PasskeyChallenge)
+    .where(
+        PasskeyChallenge.challenge_hash == bindparam("claimed_hash"),
+        PasskeyChallenge.purpose == bindparam("claimed_purpose"),
+        PasskeyChallenge.spent_at.is_(None),
+        PasskeyChallenge.expires_at > func.now(),
+    )
+    .values(spent_at=func.now())
+    .returning(PasskeyChallenge.challenge_hash)
+    .execution_options(synchronize_session=False)
+)
+_CLAIM_CHALLENGE_OF_USER = _CLAIM_CHALLENGE.where(PasskeyChallenge.user_id == bindparam("claimed_by"))
+# A sign-in's first statement: its challenge claimed (as `_CLAIM_CHALLENGE`), and the passkey of the
+# credential with its account's handle and its account, the passkey's row locked to the end of the
+# transaction (two sign-ins with one credential compare counters in turn). The claim is answered
+# also when no passkey has the credential.
+_CLAIMED = _CLAIM_CHALLENGE.cte("claimed")
+_LOCKED = (
+    select(Passkey.id)
+    .where(Passkey.credential_id == bindparam("credential_id"))
+    .with_for_update()
+    .cte("locked")
+)
+_ONE = select(literal(1).label("one")).subquery("one")
+_CLAIM_FOR_SIGN_IN = (
+    select(exists(select(_CLAIMED.c.challenge_hash)).label("claimed"), Passkey, PasskeyUser.handle, User)
+    .select_from(_ONE)
+    .outerjoin(_LOCKED, true())
+    .outerjoin(Passkey, Passkey.id == _LOCKED.c.id)
+    .outerjoin(PasskeyUser, PasskeyUser.user_id == Passkey.user_id)
+    .outerjoin(User, User.id == Passkey.user_id)
+)
+_RECORD_USE = (
+    update(Passkey)
+    .where(Passkey.id == bindparam("passkey_id"))
+    .values(
+        sign_count=func.greatest(Passkey.sign_count, bindparam("presented_count")),
+        backed_up=bindparam("now_backed_up"),
+        last_used_at=func.now(),
+    )
+    .execution_options(synchronize_session=False)
+)
 
 
 class PasskeyRepository:
@@ -47,21 +95,11 @@ class PasskeyRepository:
     async def claim_challenge(self, challenge_hash: bytes, purpose: str, user_id: uuid.UUID | None) -> bool:
         """Spend a live challenge of this purpose (and, for a registration, of this account): True
         once. A concurrent claim waits on the row and then finds it spent."""
-        statement = (
-            update(PasskeyChallenge)
-            .where(
-                PasskeyChallenge.challenge_hash == challenge_hash,
-                PasskeyChallenge.purpose == purpose,
-                PasskeyChallenge.spent_at.is_(None),
-                PasskeyChallenge.expires_at > func.now(),
-            )
-            .values(spent_at=func.now())
-            .returning(PasskeyChallenge.challenge_hash)
-            .execution_options(synchronize_session=False)
-        )
+        params: dict[str, object] = {"claimed_hash": challenge_hash, "claimed_purpose": purpose}
+        statement = _CLAIM_CHALLENGE
         if user_id is not None:
-            statement = statement.where(PasskeyChallenge.user_id == user_id)
-        return (await self.session.scalar(statement)) is not None
+            statement, params["claimed_by"] = _CLAIM_CHALLENGE_OF_USER, user_id
+        return (await self.session.scalar(statement, params)) is not None
 
     async def spend_challenge(self, challenge_hash: bytes, purpose: str) -> None:
         """After a refused sign-in: the challenge had one try (the refusal's rollback undid its claim)."""
@@ -145,39 +183,21 @@ class PasskeyRepository:
         )
         return await self.session.scalar(statement)
 
-    async def for_sign_in(self, credential_id: bytes) -> tuple[Passkey, bytes, User] | None:
-        """The passkey with this credential id, its account's handle and its account; locked until
-        the end of the transaction, so two sign-ins with one credential compare counters in turn."""
-        statement = (
-            select(Passkey, PasskeyUser.handle, User)
-            .join(PasskeyUser, PasskeyUser.user_id == Passkey.user_id)
-            .join(User, User.id == Passkey.user_id)
-            .where(Passkey.credential_id == credential_id)
-            .with_for_update(of=Passkey)
-        )
-        row = (await self.session.execute(statement)).first()
-        if row is None:
-            return None
-        return row[0], row[1], row[2]
+    async def claim_for_sign_in(
+        self, challenge_hash: bytes, credential_id: bytes
+    ) -> tuple[bool, tuple[Passkey, bytes, User] | None]:
+        """`claim_challenge` of a sign-in's challenge and `for_sign_in` of its credential, in one
+        statement: whether the challenge was claimed, and the passkey, handle and account (or None)."""
+        params = {
+            "claimed_hash": challenge_hash,
+            "claimed_purpose": AUTHENTICATE,
+            "credential_id": credential_id,
+        }
+        row = (await self.session.execute(_CLAIM_FOR_SIGN_IN, params)).one()
+        claimed, passkey, handle, user = row
+        found = (passkey, handle, user) if passkey is not None and user is not None else None
+        return bool(claimed), found
 
     async def record_use(self, passkey_id: uuid.UUID, sign_count: int, backed_up: bool) -> None:
-        await self.session.execute(
-            update(Passkey)
-            .where(Passkey.id == passkey_id)
-            .values(
-                sign_count=func.greatest(Passkey.sign_count, sign_count),
-                backed_up=backed_up,
-                last_used_at=func.now(),
-            )
-            .execution_options(synchronize_session=False)
-        )
-
-    async def record_sign_in(self, user_id: uuid.UUID) -> None:
-        """The account's last sign-in. The password lockout's count is left as it is: a passkey
-        neither unlocks nor resets what wrong passwords did."""
-        await self.session.execute(
-            update(User)
-            .where(User.id == user_id)
-            .values(last_login_at=func.now())
-            .execution_options(synchronize_session=False)
-        )
+        params = {"passkey_id": passkey_id, "presented_count": sign_count, "now_backed_up": backed_up}
+        await self.session.execute(_RECORD_USE, params)

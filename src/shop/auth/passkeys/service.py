@@ -299,9 +299,9 @@ class PasskeyService:
         except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
             await self._refuse_sign_in(client, None, None, "malformed", exc)
         challenge_hash = hash_challenge(challenge)
-        if not await self.passkeys.claim_challenge(challenge_hash, AUTHENTICATE, None):
+        claimed, found = await self.passkeys.claim_for_sign_in(challenge_hash, parsed.raw_id)
+        if not claimed:
             await self._refuse_sign_in(client, None, None, "challenge")
-        found = await self.passkeys.for_sign_in(parsed.raw_id)
         if found is None:
             await self._refuse_sign_in(client, challenge_hash, None, "unknown_credential")
         passkey, handle, user = found
@@ -315,19 +315,18 @@ class PasskeyService:
                 client, challenge_hash, user.id, "account_disabled", error=AccountDisabled()
             )
         await self.passkeys.record_use(passkey.id, verified.new_sign_count, verified.credential_backed_up)
-        await self.passkeys.record_sign_in(user.id)
-        pair, session_id = await self.minter.start(user, client, PASSKEY_AMR)
+        # The account's last sign-in is stamped with the session (a passkey neither unlocks nor resets
+        # what wrong passwords did).
+        pair, _ = await self.minter.start(
+            user,
+            client,
+            PASSKEY_AMR,
+            event="passkey_sign_in",
+            sign_in_time=True,
+            passkey_id=str(passkey.id),
+        )
         tally(LOGINS.labels("success").inc)
         bind_user(user.id)
-        await audit(
-            self.session,
-            "passkey_sign_in",
-            "success",
-            client,
-            user.id,
-            passkey_id=str(passkey.id),
-            session_id=str(session_id),
-        )
         return pair
 
     async def _verified_assertion(

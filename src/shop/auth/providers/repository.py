@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shop.auth.models import LinkedIdentity, OidcCode, OidcState
+from shop.auth.models import LinkedIdentity, OidcCode, OidcState, User
 from shop.core.db import Database
 
 
@@ -97,6 +97,19 @@ class OidcStateRepository:
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+# The exchange's first statement, built once: the code spent (deleted as it is read) and its
+# account read with it.
+_CLAIMED_CODE = (
+    delete(OidcCode)
+    .where(OidcCode.code_hash == bindparam("claimed_hash"), OidcCode.expires_at > func.now())
+    .returning(OidcCode.user_id, OidcCode.code_challenge)
+    .cte("claimed")
+)
+_CLAIM_WITH_ACCOUNT = select(_CLAIMED_CODE.c.code_challenge, User).join(
+    User, User.id == _CLAIMED_CODE.c.user_id
+)
+
+
 class OidcCodeRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -123,6 +136,12 @@ class OidcCodeRepository:
             .execution_options(synchronize_session=False)
         )
         return await self.session.scalar(statement)
+
+    async def claim_with_account(self, code_hash: bytes) -> tuple[str, User] | None:
+        """Spend a live code, as `claim`, and read its account in the same statement: the code's PKCE
+        challenge and the account, or None."""
+        row = (await self.session.execute(_CLAIM_WITH_ACCOUNT, {"claimed_hash": code_hash})).first()
+        return (row[0], row[1]) if row is not None else None
 
     async def purge_expired(self) -> int:
         result = await self.session.execute(delete(OidcCode).where(OidcCode.expires_at <= func.now()))

@@ -293,21 +293,20 @@ class ProviderService:
         spent in a unit of work of its own before any refusal that rolls the request back (a wrong
         verifier, a disabled account, a second step to take)."""
         code_hash = hash_token(code)
-        claimed = await self.codes.claim(code_hash)
-        if claimed is None:
+        claimed = await self.codes.claim_with_account(code_hash)
+        if claimed is None:  # unknown, spent or expired (codes cascade with their user)
             raise OidcCodeInvalid()
-        user_id = claimed.user_id
-        if not hmac.compare_digest(s256(code_verifier).encode(), claimed.code_challenge.encode()):
+        code_challenge, user = claimed
+        user_id = user.id
+        if not hmac.compare_digest(s256(code_verifier).encode(), code_challenge.encode()):
             await self._spend(code_hash)
-            raise OidcCodeInvalid()
-        user = await self.users.get(user_id)
-        if user is None:  # pragma: no cover - codes cascade with their user
             raise OidcCodeInvalid()
         if not user.is_active or user.mfa_enabled:
             await self._spend(code_hash)
-            user = await self.users.get(user_id)  # read again: the rollback expired it
-            if user is None:  # pragma: no cover - deleted in between
+            again = await self.users.get(user_id)  # read again: the rollback expired it
+            if again is None:  # pragma: no cover - deleted in between
                 raise OidcCodeInvalid()
+            user = again
         return await self.sign_in.sign_in_without_password(user, client, FED)
 
     async def _spend(self, code_hash: bytes) -> None:

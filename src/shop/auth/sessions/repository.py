@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import (
+    ARRAY,
+    Boolean,
     ColumnElement,
+    Integer,
     LargeBinary,
+    String,
+    Uuid,
     bindparam,
     func,
-    literal,
     select,
+    text,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import INET, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop.auth.models import (
@@ -60,22 +66,114 @@ _LIVE_SESSION_ACCOUNT = HotRead(_SIGNED_IN_ACCOUNT)
 # writes — it did, and with the admins' lock taken in the other order that was a deadlock.
 _HELD_SESSION_ACCOUNT = _SIGNED_IN_ACCOUNT.with_for_update(read=True, key_share=True, of=User)
 
-# The statements of every token refresh, built once (building one costs more than running the cached
-# compilation of it).
-_REFRESH_TOKEN_SESSION_USER = (
-    select(RefreshToken, Session, User)
-    .join(Session, Session.id == RefreshToken.session_id)
-    .join(User, User.id == Session.user_id)
-    .where(RefreshToken.token_hash == bindparam("hash"))
-    .execution_options(populate_existing=True)
+# A whole token refresh in one statement (one round trip): the token with its session and account as
+# they are, and — only when the token is unspent and live, its session neither revoked nor past its
+# maximum lifetime and its account active — the token spent, the session's end moved ahead (never past
+# its creation plus the maximum lifetime) and the new token added, expiring with it. The liveness is
+# judged by the database's clock and answered, so the caller tells a refusal from a lost race without
+# a clock of its own. The claim re-checks `rotated_at IS NULL` on the row it locks: of two concurrent
+# refreshes of one token, exactly one spends it.
+_ROTATE_REFRESH_TOKEN = text(
+    """
+WITH found AS (
+    SELECT t.token_hash, t.session_id, t.rotated_at, t.expires_at > now() AS token_live,
+           s.user_id, s.revoked_at, s.amr,
+           s.created_at > now() - :max_age * interval '1 second' AS within_lifetime,
+           u.email, u.email_verified, u.is_active
+    FROM auth.refresh_tokens AS t
+    JOIN auth.sessions AS s ON s.id = t.session_id
+    JOIN auth.users AS u ON u.id = s.user_id
+    WHERE t.token_hash = :hash
+),
+claimed AS (
+    UPDATE auth.refresh_tokens AS t SET rotated_at = now()
+    FROM found AS f
+    WHERE t.token_hash = f.token_hash AND t.rotated_at IS NULL
+      AND f.rotated_at IS NULL AND f.revoked_at IS NULL AND f.token_live AND f.within_lifetime
+      AND f.is_active
+    RETURNING t.session_id
+),
+extended AS (
+    UPDATE auth.sessions AS s
+    SET last_used_at = now(),
+        expires_at = least(now() + :ttl * interval '1 second', s.created_at + :max_age * interval '1 second')
+    FROM claimed AS c
+    WHERE s.id = c.session_id
+    RETURNING s.id, s.expires_at
+),
+issued AS (
+    INSERT INTO auth.refresh_tokens (token_hash, session_id, expires_at)
+    SELECT :new_hash, id, expires_at FROM extended
+    RETURNING expires_at
 )
-_CLAIM_REFRESH_TOKEN = (
-    update(RefreshToken)
-    .where(RefreshToken.token_hash == bindparam("hash"), RefreshToken.rotated_at.is_(None))
-    .values(rotated_at=func.now())
-    .returning(RefreshToken.token_hash)
-    .execution_options(synchronize_session=False)
+SELECT f.session_id, f.user_id, f.rotated_at, f.revoked_at, f.token_live, f.within_lifetime, f.amr,
+       f.email, f.email_verified, f.is_active, (SELECT expires_at FROM issued) AS expires_at
+FROM found AS f
+"""
+).bindparams(
+    bindparam("hash", type_=LargeBinary),
+    bindparam("new_hash", type_=LargeBinary),
+    bindparam("ttl", type_=Integer),
+    bindparam("max_age", type_=Integer),
 )
+# A sign-in's writes in one statement (one round trip): the session, its first refresh token (expiring
+# with it), the audit record of the sign-in naming the session, and — for a sign-in the password's
+# lockout does not record (`:sign_in_time`) — the account's last sign-in.
+_OPEN_SESSION = text(
+    """
+WITH new_session AS (
+    INSERT INTO auth.sessions (user_id, expires_at, user_agent, ip, amr)
+    VALUES (:user_id, now() + :ttl * interval '1 second', :user_agent, :ip, :amr)
+    RETURNING id, expires_at
+),
+new_token AS (
+    INSERT INTO auth.refresh_tokens (token_hash, session_id, expires_at)
+    SELECT :token_hash, id, expires_at FROM new_session
+),
+audited AS (
+    INSERT INTO auth.audit_events (event, outcome, user_id, ip, user_agent, details)
+    SELECT :event, 'success', :user_id, :ip, :user_agent,
+           :details || jsonb_build_object('session_id', CAST(id AS text))
+    FROM new_session
+),
+signed_in AS (
+    UPDATE auth.users SET last_login_at = now(), updated_at = now()
+    WHERE id = :user_id AND :sign_in_time
+)
+SELECT id, expires_at FROM new_session
+"""
+).bindparams(
+    bindparam("user_id", type_=Uuid),
+    bindparam("ttl", type_=Integer),
+    bindparam("user_agent", type_=String),
+    bindparam("ip", type_=INET),
+    bindparam("amr", type_=ARRAY(String)),
+    bindparam("token_hash", type_=LargeBinary),
+    bindparam("event", type_=String),
+    bindparam("details", type_=JSONB),
+    bindparam("sign_in_time", type_=Boolean),
+)
+_SESSION_OF_REFRESH_TOKEN = select(RefreshToken.session_id).where(
+    RefreshToken.token_hash == bindparam("hash")
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    """What `rotate_refresh_token` found and did. `expires_at` is the new token's (and its session's)
+    end when the token was spent and replaced, None when it was not (the other fields say why)."""
+
+    session_id: uuid.UUID
+    user_id: uuid.UUID
+    rotated_at: datetime | None
+    revoked_at: datetime | None
+    token_live: bool
+    within_lifetime: bool
+    amr: list[str]
+    email: str
+    email_verified: bool
+    is_active: bool
+    expires_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,59 +247,57 @@ class SessionRepository:
             raise RuntimeError("session insert returned nothing")
         return created
 
-    async def add_refresh_token(self, session_id: uuid.UUID, token_hash: bytes, expires_at: datetime) -> None:
-        """A new refresh token of the session, expiring with it."""
-        await self.session.execute(
-            insert(RefreshToken).values(token_hash=token_hash, session_id=session_id, expires_at=expires_at)
-        )
+    async def open(
+        self,
+        user_id: uuid.UUID,
+        ttl_seconds: int,
+        user_agent: str | None,
+        ip: str | None,
+        *,
+        amr: list[str],
+        token_hash: bytes,
+        event: str,
+        details: Mapping[str, object],
+        sign_in_time: bool,
+    ) -> tuple[uuid.UUID, datetime]:
+        """A signed-in session with its refresh token `token_hash`, and the sign-in's audit record
+        (`event`, success, `details` and the session's id): its id and end. `sign_in_time`: also
+        stamp the account's last sign-in. One statement (`_OPEN_SESSION`)."""
+        params = {
+            "user_id": user_id,
+            "ttl": ttl_seconds,
+            "user_agent": user_agent,
+            "ip": ip,
+            "amr": amr,
+            "token_hash": token_hash,
+            "event": event,
+            "details": dict(details),
+            "sign_in_time": sign_in_time,
+        }
+        row = (await self.session.execute(_OPEN_SESSION, params)).one()
+        return row[0], row[1]
 
-    async def get_by_refresh_token(self, token_hash: bytes) -> tuple[RefreshToken, Session, User] | None:
-        """The token, its session and the session's user, in one statement (a refresh needs all
-        three)."""
-        row = (await self.session.execute(_REFRESH_TOKEN_SESSION_USER, {"hash": token_hash})).first()
-        return (row[0], row[1], row[2]) if row is not None else None
+    async def rotate_refresh_token(
+        self, token_hash: bytes, new_hash: bytes, ttl_seconds: int, max_lifetime_seconds: int
+    ) -> Rotation | None:
+        """Spend a live refresh token and add its successor `new_hash` (see `_ROTATE_REFRESH_TOKEN`),
+        in one statement; None for an unknown token."""
+        params = {
+            "hash": token_hash,
+            "new_hash": new_hash,
+            "ttl": ttl_seconds,
+            "max_age": max_lifetime_seconds,
+        }
+        row = (await self.session.execute(_ROTATE_REFRESH_TOKEN, params)).mappings().first()
+        return Rotation(**row) if row is not None else None
 
-    async def claim_refresh_token(self, token_hash: bytes) -> bool:
-        """Mark the token rotated if nobody did yet: exactly one concurrent caller gets True."""
-        return (await self.session.scalar(_CLAIM_REFRESH_TOKEN, {"hash": token_hash})) is not None
+    async def session_of_refresh_token(self, token_hash: bytes) -> uuid.UUID | None:
+        return await self.session.scalar(_SESSION_OF_REFRESH_TOKEN, {"hash": token_hash})
 
     async def get_rotated_at(self, token_hash: bytes) -> datetime | None:
         return await self.session.scalar(
             select(RefreshToken.rotated_at).where(RefreshToken.token_hash == token_hash)
         )
-
-    async def extend(
-        self, session_id: uuid.UUID, ttl_seconds: int, max_lifetime_seconds: int, token_hash: bytes
-    ) -> datetime:
-        """Move the session's expiry `ttl_seconds` ahead, never past its creation plus the maximum
-        lifetime, and add its new refresh token, expiring with it; the new expiry. One statement
-        (a data-modifying CTE): a refresh makes one round trip fewer."""
-        extended = (
-            update(Session)
-            .where(Session.id == session_id)
-            .values(
-                last_used_at=func.now(),
-                expires_at=func.least(
-                    func.now() + timedelta(seconds=ttl_seconds),
-                    Session.created_at + timedelta(seconds=max_lifetime_seconds),
-                ),
-            )
-            .returning(Session.id, Session.expires_at)
-            .cte("extended")
-        )
-        # Built per call: an INSERT executed with parameters is an ORM bulk insert of those rows.
-        statement = (
-            insert(RefreshToken)
-            .from_select(
-                ["token_hash", "session_id", "expires_at"],
-                select(literal(token_hash, LargeBinary), extended.c.id, extended.c.expires_at),
-            )
-            .returning(RefreshToken.expires_at)
-        )
-        expires_at = await self.session.scalar(statement)
-        if expires_at is None:  # pragma: no cover - the caller holds the session's token row
-            raise RuntimeError("session vanished")
-        return expires_at
 
     async def _revoke(self, reason: str, *conditions: ColumnElement[bool]) -> list[uuid.UUID]:
         """Revoke the live sessions matching `conditions`; their ids."""

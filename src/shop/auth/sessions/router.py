@@ -11,6 +11,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from shop.auth import errors
 from shop.auth.dependencies import (
     ClientDep,
+    RefreshServiceDep,
     SessionServiceDep,
 )
 from shop.auth.passwords import MAX_PASSWORD_LENGTH
@@ -156,7 +157,7 @@ router.add_api_route(
 )
 async def refresh(
     *,
-    service: SessionServiceDep,
+    service: RefreshServiceDep,
     client: ClientDep,
     cookies: SessionCookiesDep,
     request: Request,

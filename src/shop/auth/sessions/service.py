@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import NoReturn
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,7 +32,7 @@ from shop.auth.mfa import codes as mfa
 from shop.auth.mfa.repository import MfaChallengeRepository
 from shop.auth.models import Session, User
 from shop.auth.repository import UserRepository
-from shop.auth.sessions.repository import SessionRepository
+from shop.auth.sessions.repository import Rotation, SessionRepository
 from shop.auth.sessions.schemas import TokenPair, TokenUser
 from shop.auth.tools import AuthTools, Client, audit, hash_token, new_token, seconds_until
 from shop.core.conflicts import tally
@@ -59,27 +59,54 @@ class SessionMinter:
         self.sessions = SessionRepository(session)
 
     async def start(
-        self, user: User, client: Client, amr: Sequence[str] = PASSWORD
+        self,
+        user: User,
+        client: Client,
+        amr: Sequence[str] = PASSWORD,
+        *,
+        event: str,
+        sign_in_time: bool = False,
+        **details: object,
     ) -> tuple[TokenPair, uuid.UUID]:
-        """A new session of `user` signed in by `amr`: its token pair and its id."""
+        """A new session of `user` signed in by `amr`: its token pair and its id. The sign-in is
+        audited as `event` (success, with `details` and the session's id) in the same statement;
+        `sign_in_time`: the account's last sign-in is stamped there too (a sign-in whose lockout
+        bookkeeping did not already)."""
         settings = self.tools.settings
         ttl = min(settings.refresh_token_ttl_seconds, settings.session_max_lifetime_seconds)
-        login = await self.sessions.add(user.id, ttl, client.user_agent, client.ip, amr=list(amr))
         refresh = new_token()
-        await self.sessions.add_refresh_token(login.id, hash_token(refresh), login.expires_at)
-        return await self.pair(user, login.id, refresh, amr=amr, refresh_expires_in=ttl), login.id
+        session_id, _ = await self.sessions.open(
+            user.id,
+            ttl,
+            client.user_agent,
+            client.ip,
+            amr=list(amr),
+            token_hash=hash_token(refresh),
+            event=event,
+            details=details,
+            sign_in_time=sign_in_time,
+        )
+        return await self.pair(user, session_id, refresh, amr=amr, refresh_expires_in=ttl), session_id
 
     async def pair(
-        self, user: User, session_id: uuid.UUID, refresh: str, *, amr: Sequence[str], refresh_expires_in: int
+        self,
+        user: User | TokenUser,
+        session_id: uuid.UUID,
+        refresh: str,
+        *,
+        amr: Sequence[str],
+        refresh_expires_in: int,
     ) -> TokenPair:
         """The token pair of an existing session: a new access token with `refresh`."""
         access = await self.tools.tokens.issue(self.session, user.id, session_id, amr=amr)
+        if not isinstance(user, TokenUser):
+            user = TokenUser(id=user.id, email=user.email, email_verified=user.email_verified)
         return TokenPair(
             access_token=access.token,
             refresh_token=refresh,
             expires_in=access.expires_in,
             refresh_expires_in=refresh_expires_in,
-            user=TokenUser(id=user.id, email=user.email, email_verified=user.email_verified),
+            user=user,
         ).of_session(session_id)
 
 
@@ -105,10 +132,9 @@ class SessionService:
         except ShopError as error:
             tally(LOGINS.labels(_login_outcome(error)).inc)
             raise
-        pair, session_id = await self.minter.start(user, client)
+        pair, _ = await self.minter.start(user, client, event="login")
         tally(LOGINS.labels("success").inc)
         bind_user(user.id)
-        await audit(self.session, "login", "success", client, user.id, session_id=str(session_id))
         return pair
 
     async def _check_password(self, email: str, password: str, client: Client) -> tuple[User, str | None]:
@@ -160,12 +186,11 @@ class SessionService:
         except ShopError as error:
             tally(LOGINS.labels(_login_outcome(error)).inc)
             raise
-        pair, session_id = await self.minter.start(user, client, amr)
+        # The account's last sign-in is stamped by the session's own statement, the last one: the
+        # account's row stays locked from there to the commit only.
+        pair, _ = await self.minter.start(user, client, amr, event=event, sign_in_time=True)
         tally(LOGINS.labels("success").inc)
         bind_user(user.id)
-        await audit(self.session, event, "success", client, user.id, session_id=str(session_id))
-        # Last: the account's row stays locked from here to the commit only.
-        await self.users.record_sign_in(user.id)
         return pair
 
     async def _second_step_required(
@@ -187,50 +212,57 @@ class SessionService:
         self, refresh_token: str, client: Client, *, check: Callable[[uuid.UUID], None] | None = None
     ) -> TokenPair:
         """`check` sees the token's session first, before anything happens (cookie mode's CSRF
-        check: a forged request must not even spend the token)."""
+        check: a forged request must not even spend the token).
+
+        A refresh that goes through is one statement (`rotate_refresh_token`); a refusal reads what
+        it needs from that statement's answer and writes its own unit of work."""
         token_hash = hash_token(refresh_token)
-        found = await self.sessions.get_by_refresh_token(token_hash)
-        if found is None:
-            raise TokenInvalid("The refresh token is unknown.")
-        token, login, user = found
         if check is not None:
-            check(login.id)
-        if token.rotated_at is not None:
-            # A spent token is a reuse every time it comes back, whatever became of its session.
-            await self._reused(token.rotated_at, login, client)
-        self._check_live(login, token.expires_at)
-        if not await self.sessions.claim_refresh_token(token_hash):
-            # A concurrent request rotated it first: this use is a reuse like any other.
-            rotated_at = await self.sessions.get_rotated_at(token_hash)
-            await self._reused(rotated_at or datetime.now(UTC), login, client)
-        if not user.is_active:
-            raise TokenRevoked("The refresh token's session has been revoked; sign in again.")
+            session_id = await self.sessions.session_of_refresh_token(token_hash)
+            if session_id is None:
+                raise TokenInvalid("The refresh token is unknown.")
+            check(session_id)
+        # The statement below commits by itself when the request's session is a one-statement one:
+        # nothing after it may fail for want of a key.
+        await self.tools.tokens.ready(self.session)
         new_refresh = new_token()
-        # Each refresh moves the session's end ahead, but never past its login plus the maximum.
-        expires_at = await self.sessions.extend(
-            login.id,
+        rotation = await self.sessions.rotate_refresh_token(
+            token_hash,
+            hash_token(new_refresh),
             self.settings.refresh_token_ttl_seconds,
             self.settings.session_max_lifetime_seconds,
-            hash_token(new_refresh),
         )
-        left = seconds_until(expires_at)
-        return await self.minter.pair(user, login.id, new_refresh, amr=login.amr, refresh_expires_in=left)
+        if rotation is None:
+            raise TokenInvalid("The refresh token is unknown.")
+        if rotation.expires_at is None:
+            await self._refuse_refresh(rotation, token_hash, client)
+        user = TokenUser(id=rotation.user_id, email=rotation.email, email_verified=rotation.email_verified)
+        left = seconds_until(rotation.expires_at)
+        return await self.minter.pair(
+            user, rotation.session_id, new_refresh, amr=rotation.amr, refresh_expires_in=left
+        )
 
-    def _check_live(self, login: Session, token_expires_at: datetime) -> None:
-        if login.revoked_at is not None:
+    async def _refuse_refresh(self, rotation: Rotation, token_hash: bytes, client: Client) -> NoReturn:
+        """Why the token was not spent, in the order the rules are checked."""
+        if rotation.rotated_at is not None:
+            # A spent token is a reuse every time it comes back, whatever became of its session.
+            await self._reused(rotation.rotated_at, rotation, client)
+        if rotation.revoked_at is not None or not rotation.is_active:
             raise TokenRevoked("The refresh token's session has been revoked; sign in again.")
-        now = datetime.now(UTC)
-        if token_expires_at <= now:
+        if not rotation.token_live:
             raise TokenExpired("The refresh token has expired; sign in again.")
-        max_lifetime = self.settings.session_max_lifetime_seconds
-        if login.created_at + timedelta(seconds=max_lifetime) <= now:
+        if not rotation.within_lifetime:
             raise TokenExpired("The session has reached its maximum lifetime; sign in again.")
+        # Everything was in order, yet the token was spent: a concurrent request rotated it first, and
+        # this use is a reuse like any other.
+        rotated_at = await self.sessions.get_rotated_at(token_hash)
+        await self._reused(rotated_at or datetime.now(UTC), rotation, client)
 
-    async def _reused(self, rotated_at: datetime, login: Session, client: Client) -> NoReturn:
+    async def _reused(self, rotated_at: datetime, rotation: Rotation, client: Client) -> NoReturn:
         """A spent refresh token came back. Within the grace period it is two tabs refreshing at once:
         refuse the loser, keep the session. Later it may be a stolen token: revoke the session."""
-        session_id, user_id = login.id, login.user_id
-        if login.revoked_at is not None:
+        session_id, user_id = rotation.session_id, rotation.user_id
+        if rotation.revoked_at is not None:
             await self.lockout.refuse(
                 TokenReused(), client, user_id, event="refresh_reuse", outcome="revoked_before"
             )
@@ -251,8 +283,7 @@ class SessionService:
         raise TokenReused()
 
     async def session_of_refresh_token(self, refresh_token: str) -> uuid.UUID | None:
-        found = await self.sessions.get_by_refresh_token(hash_token(refresh_token))
-        return None if found is None else found[1].id
+        return await self.sessions.session_of_refresh_token(hash_token(refresh_token))
 
     async def logout(self, user_id: uuid.UUID, session_id: uuid.UUID, client: Client) -> None:
         await self.sessions.revoke(session_id, "logout", user_id=user_id)
