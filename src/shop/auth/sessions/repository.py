@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import (
     ARRAY,
@@ -21,7 +21,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import INET, JSONB, insert
+from sqlalchemy.dialects.postgresql import INET, JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop.auth.models import (
@@ -221,31 +221,6 @@ class SessionRepository:
         the database's clock, the one that stamped it."""
         recent = Session.created_at >= func.now() - func.make_interval(0, 0, 0, 0, 0, 0, seconds)
         return bool(await self.session.scalar(select(recent).where(Session.id == session_id)))
-
-    async def add(
-        self,
-        user_id: uuid.UUID,
-        ttl_seconds: int,
-        user_agent: str | None,
-        ip: str | None,
-        *,
-        amr: list[str],
-    ) -> Session:
-        statement = (
-            insert(Session)
-            .values(
-                user_id=user_id,
-                expires_at=func.now() + timedelta(seconds=ttl_seconds),
-                user_agent=user_agent,
-                ip=ip,
-                amr=amr,
-            )
-            .returning(Session)
-        )
-        created = await self.session.scalar(statement)
-        if created is None:  # pragma: no cover - INSERT … RETURNING always returns the row
-            raise RuntimeError("session insert returned nothing")
-        return created
 
     async def open(
         self,
