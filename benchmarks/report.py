@@ -220,6 +220,8 @@ def render(figures: list[Figure], notes: dict[str, Any], options: Options) -> st
                 f"the worker also answered wrk: {', '.join(f'{n:,}' for n in delivered)}."
             )
 
+    out.append(HASHING_THREADS)
+
     rss = notes.get("rss")
     startup = notes.get("startup")
     if rss or startup:
@@ -292,6 +294,28 @@ most 10 database connections per worker: the ceiling a pool of 5 plus 5 in overf
 
 ![throughput and p99 per scenario](performance.png)
 
+"""
+
+
+# A decision measured once by hand (not by each run of the bench): kept with the figures it rests on.
+HASHING_THREADS = """
+## Hashing threads
+
+A lone worker (`WEB_CONCURRENCY=1`) hashes passwords on every core but one; with several workers each
+may hash on every core, at a low priority (nice 10) that leaves each event loop its turn. Why one
+thread for a lone worker on 2 cores: three alternating 10-second login storms (8 connections,
+`/health/live` probed 20 times a second) with one and with two hashing threads —
+
+| hashing threads | `/health/live` p99 per storm | median p99 | logins/s |
+|---|---|---:|---|
+| 1 | 128.0, 23.9, 29.1 ms | 29 ms | 12.4, 10.0, 9.0 |
+| 2 | 56.7, 49.8, 60.5 ms | 57 ms | 14.1, 10.7, 11.0 |
+
+A second thread bought about 15 % more logins and doubled the probe's p99 (the machine was busy with
+other work then, hence the low rates): a lone worker keeps its event loop a core. Several workers
+hash on every core because the kernel does not share a burst of connections out evenly among them
+(8 of 8 keep-alive connections of a storm were seen on one of 2 workers): a worker sized for half
+the cores left the other half idle, and logins ran at 0.60–0.67 of the all-core ceiling.
 """
 
 
