@@ -50,7 +50,7 @@ class ReadyStatus(BaseModel):
 METRICS_EXAMPLE = """\
 # HELP shop_http_requests_total HTTP requests by method, route template and status.
 # TYPE shop_http_requests_total counter
-shop_http_requests_total{method="GET",route="/api/v1/auth/me",status="200"} 42.0
+shop_http_requests_total{method="GET",route="/api/v1/languages",status="200"} 42.0
 """
 
 

@@ -10,7 +10,8 @@ from fastapi import Depends, Request
 from shop.core.config import Settings
 from shop.core.db import DatabaseDep, ReadSessionDep, SessionDep
 from shop.core.events import EventsDep
-from shop.localization.service import ActiveCurrencies, CurrencyService, LanguageService, RateService
+from shop.localization.active import ActiveCurrencies
+from shop.localization.service import CurrencyService, LanguageService, RateService
 
 
 async def get_base_currency(request: Request) -> str:

@@ -14,6 +14,7 @@ from shop.core.openapi import operation_ids
 from shop.core.problems import problem_responses
 from shop.core.security import AdminUser
 from shop.localization import addresses, answers, cldr, service
+from shop.localization.active import ActiveCurrencies
 from shop.localization.dependencies import (
     ActiveCurrenciesDep,
     BaseCurrency,
@@ -50,7 +51,6 @@ from shop.localization.schemas import (
     RateTableOut,
     StoredRateOut,
 )
-from shop.localization.service import ActiveCurrencies
 
 router = APIRouter(tags=["localization"], generate_unique_id_function=operation_ids("localization"))
 # The reference data a storefront reads on every page (languages, currencies, countries, address

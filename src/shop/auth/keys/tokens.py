@@ -274,28 +274,34 @@ class KeyRing:
         return self._loaded_at is None or self._clock() - self._loaded_at >= RELOAD_SECONDS
 
     async def _reload(self, load: KeyLoader) -> None:
-        stored = await load()
+        self._keys = self._key_set(await load())
+        verifiers = self._keys.verifiers
+        self._settle_reload()
+        # Pruned keys leave memory too.
+        self._private = {kid: key for kid, key in self._private.items() if kid in verifiers}
+        self._public = {kid: key for kid, key in self._public.items() if kid in verifiers}
+
+    def _key_set(self, stored: Sequence[StoredKey]) -> KeySet:
+        """The keys still published (retired ones while a token they signed may live), the active
+        one signing."""
         now = datetime.now(UTC)
-        signer: Signer | None = None
-        verifiers: dict[str, Verifier] = {}
-        published: list[dict[str, Any]] = []
-        for key in stored:
-            if not publishable(key, now, self._ttl):
-                continue
-            if key.kid not in self._public:
-                self._public[key.kid] = jwt.PyJWK(dict(key.public_jwk)).key
-            verifiers[key.kid] = Verifier(key.alg, self._public[key.kid])
-            published.append(dict(key.public_jwk))
-            if key.state == "active":
-                signer = self._signer(key)
-        self._keys = KeySet(signer, verifiers, tuple(published))
+        live = [key for key in stored if publishable(key, now, self._ttl)]
+        verifiers = {key.kid: Verifier(key.alg, self._public_key(key)) for key in live}
+        signer = next((self._signer(key) for key in live if key.state == "active"), None)
+        return KeySet(signer, verifiers, tuple(dict(key.public_jwk) for key in live))
+
+    def _public_key(self, key: StoredKey) -> Any:
+        if key.kid not in self._public:
+            self._public[key.kid] = jwt.PyJWK(dict(key.public_jwk)).key
+        return self._public[key.kid]
+
+    def _settle_reload(self) -> None:
+        """The next reload is due RELOAD_SECONDS from now, or, right after a change here, once
+        CHANGE_SETTLE_SECONDS have passed since it (another instance's change may follow)."""
         loaded = self._clock()
         self._loaded_at = loaded
         if self._changed_at is not None and loaded - self._changed_at < CHANGE_SETTLE_SECONDS:
             self._loaded_at = self._changed_at + CHANGE_SETTLE_SECONDS - RELOAD_SECONDS
-        # Pruned keys leave memory too.
-        self._private = {kid: key for kid, key in self._private.items() if kid in verifiers}
-        self._public = {kid: key for kid, key in self._public.items() if kid in verifiers}
 
 
 # --- tokens ---------------------------------------------------------------------------------------
@@ -377,34 +383,37 @@ class AccessTokenCodec:
         """Check signature, expiry, type, issuer and audience; return the claims."""
         keys = await self.ring.current(load)
         seen = self._verified.get(token)
+        # A token seen before still counts while it lives and its key is still known (it may have
+        # been pruned since).
         if (
             seen is not None
             and time.time() < seen.expires_at
-            and (
-                seen.kid is None or seen.kid in keys.verifiers  # its key may have been pruned since
-            )
+            and (seen.kid is None or seen.kid in keys.verifiers)
         ):
             self._verified.move_to_end(token)
             return seen.claims
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError as exc:
-            raise TokenInvalid() from exc
-        kid = header.get("kid")
-        verifier: Verifier | None
-        if self.ring.shared_secret:
-            verifier, kid = self.ring.shared_verifier, None
-        elif isinstance(kid, str) and kid:
-            verifier = await self.ring.verifier_for(kid, load)
-        else:
-            verifier = None
-        if verifier is None:
-            raise TokenInvalid()
+        verifier, kid = await self._verifier(load, token)
         claims = self.check(verifier, token)
         self._verified[token] = _Verified(kid, float(claims.claims["exp"]) + LEEWAY_SECONDS, claims)
         if len(self._verified) > VERIFIED_CACHE_SIZE:
             self._verified.popitem(last=False)
         return claims
+
+    async def _verifier(self, load: KeyLoader, token: str) -> tuple[Verifier, str | None]:
+        """The key that must have signed `token` (by its `kid`; the one secret with HS256), and that kid."""
+        if self.ring.shared_secret:
+            shared = self.ring.shared_verifier
+            if shared is None:
+                raise TokenInvalid()
+            return shared, None
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError as exc:
+            raise TokenInvalid() from exc
+        verifier = await self.ring.verifier_for(kid, load) if isinstance(kid, str) and kid else None
+        if verifier is None:
+            raise TokenInvalid()
+        return verifier, kid
 
     def check(self, verifier: Verifier, token: str) -> AccessClaims:
         try:
