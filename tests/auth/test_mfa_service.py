@@ -3,6 +3,7 @@ the request that saw them rolls back."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -44,10 +45,20 @@ async def enrolled_user(db: Database, shop: Shop, clock: Clock) -> tuple[str, uu
         user = await service.users.get_by_email(email)
         assert user is not None
         user_id = user.id
-        login = await service.sessions.add(user_id, 3600, None, None, amr=["pwd"])
-    setup = await mfa(db, shop, lambda s: s.mfa_setup(user_id, login.id, PASSWORD, CLIENT))
+        login_id, _ = await service.sessions.open(
+            user_id,
+            3600,
+            None,
+            None,
+            amr=["pwd"],
+            token_hash=os.urandom(32),
+            event="login",
+            details={},
+            sign_in_time=False,
+        )
+    setup = await mfa(db, shop, lambda s: s.mfa_setup(user_id, login_id, PASSWORD, CLIENT))
     totp = pyotp.TOTP(setup.secret)
-    await mfa(db, shop, lambda s: s.mfa_confirm(user_id, login.id, totp.at(clock.now), CLIENT))
+    await mfa(db, shop, lambda s: s.mfa_confirm(user_id, login_id, totp.at(clock.now), CLIENT))
     return email, user_id, totp
 
 

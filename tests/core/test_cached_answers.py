@@ -22,6 +22,8 @@ from tests.support.problems import assert_problem
 API = "/api/v1"
 JWKS = "/.well-known/jwks.json"
 CACHED = [
+    f"{API}/languages",
+    f"{API}/currencies",
     f"{API}/countries?lang=de",
     f"{API}/countries/DE/address-format?lang=de",
     f"{API}/money/format?amount=1234.5&currency=EUR&locale=de-CH",

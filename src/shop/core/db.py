@@ -72,6 +72,20 @@ def _behind_a_pooler(url: str) -> bool:
     return make_url(url).query.get("prepared_statement_cache_size") == "0"
 
 
+def _autocommitting(
+    bind: AsyncEngine | AsyncConnection, sync_session_class: type[Session], info: dict[str, Any]
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions of one kind (reads, one-statement writes) on `bind`, autocommitting where it does."""
+    return async_sessionmaker(
+        bind=bind,
+        expire_on_commit=False,
+        autoflush=False,
+        join_transaction_mode="create_savepoint",
+        sync_session_class=sync_session_class,
+        info=info,
+    )
+
+
 class Database:
     """The engine and the session factories of one app (or one test)."""
 
@@ -97,30 +111,17 @@ class Database:
         # its one transaction. Behind a transaction pooler reads keep BEGIN … COMMIT: outside a
         # transaction the pooler may hand a statement's prepare and its execution to two different
         # server connections ("prepared statement … does not exist").
-        self.read_sessions = async_sessionmaker(
-            bind=bind
-            or (engine.execution_options(isolation_level="AUTOCOMMIT") if autocommit_reads else engine),
-            expire_on_commit=False,
-            autoflush=False,
-            join_transaction_mode="create_savepoint",
-            sync_session_class=_ReadSession,
-            info=info,
+        autocommit = bind or (
+            engine.execution_options(isolation_level="AUTOCOMMIT") if autocommit_reads else engine
         )
+        self.read_sessions = _autocommitting(autocommit, _ReadSession, info)
 
         # The session of a request whose whole unit of work is one writing statement (a token
         # refresh): in autocommit that statement is the request's one transaction, atomic as any, and
         # BEGIN and COMMIT — two of its three round trips — are saved. Its reads (before the write, or
         # on a refusal's way) see committed data as a READ COMMITTED transaction's would. Behind a
         # transaction pooler it keeps BEGIN … COMMIT, as reads do.
-        self.statement_sessions = async_sessionmaker(
-            bind=bind
-            or (engine.execution_options(isolation_level="AUTOCOMMIT") if autocommit_reads else engine),
-            expire_on_commit=False,
-            autoflush=False,
-            join_transaction_mode="create_savepoint",
-            sync_session_class=_StatementSession,
-            info=info,
-        )
+        self.statement_sessions = _autocommitting(autocommit, _StatementSession, info)
 
     @classmethod
     def from_url(

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from decimal import Decimal
-from functools import lru_cache
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
-from pydantic import BaseModel, TypeAdapter
 
 from shop.core.caching import Rendered, Renders
 from shop.core.db import SessionDep
@@ -16,8 +13,7 @@ from shop.core.errors import Forbidden, InvalidInput
 from shop.core.openapi import operation_ids
 from shop.core.problems import problem_responses
 from shop.core.security import AdminUser
-from shop.localization import addresses, cldr, service
-from shop.localization.catalogs import SHIPPED_LANGUAGES
+from shop.localization import addresses, answers, cldr, service
 from shop.localization.dependencies import (
     ActiveCurrenciesDep,
     BaseCurrency,
@@ -38,7 +34,6 @@ from shop.localization.errors import (
 )
 from shop.localization.schemas import (
     ActivationPatch,
-    AddressFieldOut,
     AddressFormatOut,
     Amount,
     ConversionOut,
@@ -50,11 +45,9 @@ from shop.localization.schemas import (
     LanguageAdminOut,
     LanguageOut,
     MoneyOut,
-    PostalCodeOut,
     RateIn,
     RateOut,
     RateTableOut,
-    RegionOut,
     StoredRateOut,
 )
 from shop.localization.service import ActiveCurrencies
@@ -64,7 +57,6 @@ router = APIRouter(tags=["localization"], generate_unique_id_function=operation_
 # forms): answers computed once and cached. A router of its own, so the app can match it early.
 reference_router = APIRouter(tags=["localization"], generate_unique_id_function=operation_ids("localization"))
 
-CACHE_CONTROL = "public, max-age=300"
 CACHEABLE = """
 
 Cacheable: the answer carries `Cache-Control` and a strong `ETag`; send the tag back in
@@ -123,71 +115,6 @@ NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
 }
 
 
-# Built once: a TypeAdapter is costly to make.
-_LISTS: dict[type[BaseModel], TypeAdapter[Any]] = {
-    LanguageOut: TypeAdapter(list[LanguageOut]),
-    CurrencyOut: TypeAdapter(list[CurrencyOut]),
-    CountryOut: TypeAdapter(list[CountryOut]),
-}
-# Names depend on the language asked, which may come from Accept-Language: caches must key on it.
-VARY = "Accept-Language"
-
-
-def _cacheable(model: type[BaseModel], items: Sequence[object], if_none_match: str | None) -> Response:
-    """The list as JSON with a strong ETag, or 304 when the client's tag still matches."""
-    body = _LISTS[model].dump_json([model.model_validate(item) for item in items])
-    return Rendered(body, cache_control=CACHE_CONTROL, vary=VARY).answer(if_none_match)
-
-
-def _names_locale(lang: str | None, accept_language: str | None) -> cldr.Locale | None:
-    """The CLDR locale names are given in: `lang`, else Accept-Language, else none (English)."""
-    if lang is not None:
-        locale = cldr.parse_locale(lang)
-        if locale is None:
-            raise InvalidInput(
-                ["query", "lang"], "must be a BCP 47 language tag CLDR knows, like de or pt-BR"
-            )
-        return locale
-    return cldr.negotiated_locale(accept_language)
-
-
-def _shipped_language(lang: str | None, accept_language: str | None) -> str:
-    """The shipped language of labels and messages: `lang`, else Accept-Language, else English."""
-    return service.match_language(
-        service.parse_accept_language(lang or accept_language), set(SHIPPED_LANGUAGES)
-    )
-
-
-@lru_cache(maxsize=128)
-def _countries_answer(locale: cldr.Locale | None) -> Rendered:
-    body = _LISTS[CountryOut].dump_json(
-        [
-            CountryOut(code=c.code, name=c.name, currency=c.currency, calling_code=c.calling_code)
-            for c in cldr.countries(locale)
-        ]
-    )
-    return Rendered(body, cache_control=CACHE_CONTROL, vary=VARY)
-
-
-@lru_cache(maxsize=2048)
-def _address_format_answer(country_code: str, language: str) -> Rendered:
-    found = addresses.address_format(country_code, language)
-    body = (
-        AddressFormatOut(
-            country_code=found.country_code,
-            fields=[AddressFieldOut(name=f.name, label=f.label, required=f.required) for f in found.fields],
-            postal_code=PostalCodeOut(
-                pattern=found.postal_code_pattern, examples=list(found.postal_code_examples)
-            ),
-            regions=[RegionOut(code=r.code, name=r.name) for r in found.regions],
-            uppercase=list(found.uppercase),
-        )
-        .model_dump_json()
-        .encode()
-    )
-    return Rendered(body, cache_control=CACHE_CONTROL, vary=VARY)
-
-
 # The answers of the reference routes by what the request sent (its query string and
 # Accept-Language, and the country): found before anything of it is parsed. The data behind them
 # (CLDR, the address data) ships with shop and never changes while it runs.
@@ -214,7 +141,7 @@ def _rate_out(rate: service.Rate) -> RateOut:
     description="The languages the shop speaks, by code." + CACHEABLE,
 )
 async def list_languages(request: Request, languages: LanguageReaderDep, lang: LangQuery = None) -> Response:
-    locale = _names_locale(lang, request.headers.get("accept-language"))
+    locale = answers.names_locale(lang, request.headers.get("accept-language"))
     items = [
         LanguageOut(
             code=row.code,
@@ -223,7 +150,7 @@ async def list_languages(request: Request, languages: LanguageReaderDep, lang: L
         )
         for row in await languages.list_active()
     ]
-    return _cacheable(LanguageOut, items, request.headers.get("if-none-match"))
+    return answers.cacheable(LanguageOut, items, request.headers.get("if-none-match"))
 
 
 @reference_router.get(
@@ -236,7 +163,7 @@ async def list_languages(request: Request, languages: LanguageReaderDep, lang: L
 async def list_currencies(
     request: Request, currencies: CurrencyReaderDep, lang: LangQuery = None
 ) -> Response:
-    locale = _names_locale(lang, request.headers.get("accept-language"))
+    locale = answers.names_locale(lang, request.headers.get("accept-language"))
     items = [
         CurrencyOut(
             code=row.code,
@@ -246,7 +173,7 @@ async def list_currencies(
         )
         for row in await currencies.list_active()
     ]
-    return _cacheable(CurrencyOut, items, request.headers.get("if-none-match"))
+    return answers.cacheable(CurrencyOut, items, request.headers.get("if-none-match"))
 
 
 @reference_router.get(
@@ -266,8 +193,8 @@ async def list_countries(request: Request) -> Response:
     key = (request.scope["query_string"], headers.get("accept-language"))
     rendered = _COUNTRIES.get(key)
     if rendered is None:
-        locale = _names_locale(request.query_params.get("lang"), key[1])
-        rendered = _COUNTRIES.put(key, _countries_answer(locale))
+        locale = answers.names_locale(request.query_params.get("lang"), key[1])
+        rendered = _COUNTRIES.put(key, answers.countries_answer(locale))
     return rendered.answer(headers.get("if-none-match"))
 
 
@@ -294,9 +221,9 @@ async def get_address_format(
         country = code.upper()
         if not (len(country) == 2 and country.isascii() and country.isalpha() and cldr.is_country(country)):
             raise UnknownCountry()
-        language = _shipped_language(request.query_params.get("lang"), key[2])
+        language = answers.shipped_language(request.query_params.get("lang"), key[2])
         try:
-            rendered = _ADDRESS_FORMATS.put(key, _address_format_answer(country, language))
+            rendered = _ADDRESS_FORMATS.put(key, answers.address_format_answer(country, language))
         except addresses.UnknownCountryData:
             raise UnknownCountry() from None
     return rendered.answer(headers.get("if-none-match"))
@@ -332,7 +259,7 @@ async def format_money(
     key = (request.scope["query_string"], accept_language)
     cached = _MONEY.get(key)
     if cached is None:
-        used = _money_locale(locale, accept_language) or cldr.Locale("en")
+        used = answers.money_locale(locale, accept_language) or cldr.Locale("en")
         await _refuse_inactive(active, currency)
         body = MoneyOut(
             amount=amount,
@@ -340,7 +267,9 @@ async def format_money(
             locale=cldr.tag_of(used),
             formatted=cldr.format_money(Decimal(amount), currency, used),
         ).model_dump_json()
-        cached = _MONEY.put(key, (currency, Rendered(body.encode(), cache_control=CACHE_CONTROL, vary=VARY)))
+        cached = _MONEY.put(
+            key, (currency, Rendered(body.encode(), cache_control=answers.CACHE_CONTROL, vary=answers.VARY))
+        )
     else:
         await _refuse_inactive(active, cached[0])
     return cached[1].answer(request.headers.get("if-none-match"))
@@ -349,15 +278,6 @@ async def format_money(
 async def _refuse_inactive(active: ActiveCurrencies, currency: str) -> None:
     if currency not in await active.codes():
         raise UnknownCurrency("{code} is not an active currency.", values={"code": currency})
-
-
-def _money_locale(locale: str | None, accept_language: str | None) -> cldr.Locale | None:
-    if locale is not None:
-        found = cldr.parse_locale(locale)
-        if found is None:
-            raise InvalidInput(["query", "locale"], "must be a BCP 47 locale CLDR knows, like de-CH or fr-FR")
-        return found
-    return cldr.negotiated_locale(accept_language)
 
 
 @router.get(
@@ -430,7 +350,7 @@ async def convert(
     written with exactly that many decimals (`"10.50"`, `"1235"`, `"1.235"`). `amount` is echoed as
     given. With `locale` (or `Accept-Language`), `formatted_converted_amount` writes the converted
     amount as that locale does (as `/money/format`)."""
-    used = _money_locale(locale, accept_language)
+    used = answers.money_locale(locale, accept_language)
     result = await rates.convert(Decimal(amount), from_, to, at)
     return ConversionOut(
         from_=result.from_code,

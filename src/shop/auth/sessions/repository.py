@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import (
     ARRAY,
@@ -21,7 +21,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import INET, JSONB, insert
+from sqlalchemy.dialects.postgresql import INET, JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop.auth.models import (
@@ -152,6 +152,32 @@ SIGN_IN_PARAMETERS = (
     bindparam("details", type_=JSONB),
     bindparam("sign_in_time", type_=Boolean),
 )
+
+
+def sign_in_parameters(
+    ttl_seconds: int,
+    user_agent: str | None,
+    ip: str | None,
+    *,
+    amr: list[str],
+    token_hash: bytes,
+    event: str,
+    details: Mapping[str, object],
+    sign_in_time: bool,
+) -> dict[str, object]:
+    """The parameters of `SIGN_IN_WRITES`."""
+    return {
+        "ttl": ttl_seconds,
+        "user_agent": user_agent,
+        "ip": ip,
+        "amr": amr,
+        "token_hash": token_hash,
+        "event": event,
+        "details": dict(details),
+        "sign_in_time": sign_in_time,
+    }
+
+
 _OPEN_SESSION = text(
     f"""
 WITH signing_in AS (SELECT CAST(:user_id AS uuid) AS user_id),
@@ -228,7 +254,7 @@ class SessionRepository:
         recent = Session.created_at >= func.now() - func.make_interval(0, 0, 0, 0, 0, 0, seconds)
         return bool(await self.session.scalar(select(recent).where(Session.id == session_id)))
 
-    async def add(
+    async def open(
         self,
         user_id: uuid.UUID,
         ttl_seconds: int,
@@ -236,27 +262,25 @@ class SessionRepository:
         ip: str | None,
         *,
         amr: list[str],
-    ) -> Session:
-        statement = (
-            insert(Session)
-            .values(
-                user_id=user_id,
-                expires_at=func.now() + timedelta(seconds=ttl_seconds),
-                user_agent=user_agent,
-                ip=ip,
-                amr=amr,
-            )
-            .returning(Session)
+        token_hash: bytes,
+        event: str,
+        details: Mapping[str, object],
+        sign_in_time: bool,
+    ) -> tuple[uuid.UUID, datetime]:
+        """A signed-in session with its refresh token `token_hash`, and the sign-in's audit record
+        (`event`, success, `details` and the session's id): its id and end. `sign_in_time`: also
+        stamp the account's last sign-in. One statement (`_OPEN_SESSION`)."""
+        params = sign_in_parameters(
+            ttl_seconds,
+            user_agent,
+            ip,
+            amr=amr,
+            token_hash=token_hash,
+            event=event,
+            details=details,
+            sign_in_time=sign_in_time,
         )
-        created = await self.session.scalar(statement)
-        if created is None:  # pragma: no cover - INSERT … RETURNING always returns the row
-            raise RuntimeError("session insert returned nothing")
-        return created
-
-    async def open(self, user_id: uuid.UUID, parameters: Mapping[str, object]) -> tuple[uuid.UUID, datetime]:
-        """A signed-in session of `user_id` with its refresh token and the sign-in's audit record
-        (`SIGN_IN_WRITES`, given `parameters`): its id and end. One statement (`_OPEN_SESSION`)."""
-        row = (await self.session.execute(_OPEN_SESSION, {**parameters, "user_id": user_id})).one()
+        row = (await self.session.execute(_OPEN_SESSION, {**params, "user_id": user_id})).one()
         return row[0], row[1]
 
     async def rotate_refresh_token(

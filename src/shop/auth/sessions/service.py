@@ -33,7 +33,7 @@ from shop.auth.mfa import codes as mfa
 from shop.auth.mfa.repository import MfaChallengeRepository
 from shop.auth.models import Session, User
 from shop.auth.repository import UserRepository
-from shop.auth.sessions.repository import Rotation, SessionRepository
+from shop.auth.sessions.repository import Rotation, SessionRepository, sign_in_parameters
 from shop.auth.sessions.schemas import TokenPair, TokenUser
 from shop.auth.tools import AuthTools, Client, audit, hash_token, new_token, seconds_until
 from shop.core.conflicts import tally
@@ -84,28 +84,40 @@ class SessionMinter:
         audited as `event` (success, with `details` and the session's id) in the same statement;
         `sign_in_time`: the account's last sign-in is stamped there too (a sign-in whose lockout
         bookkeeping did not already)."""
-        opening = self.opening(client, amr, event=event, sign_in_time=sign_in_time, **details)
-        session_id, _ = await self.sessions.open(user.id, opening.parameters)
-        return await self.finish(user, session_id, opening), session_id
+        ttl, refresh = self._ttl(), new_token()
+        session_id, _ = await self.sessions.open(
+            user.id,
+            ttl,
+            client.user_agent,
+            client.ip,
+            amr=list(amr),
+            token_hash=hash_token(refresh),
+            event=event,
+            details=details,
+            sign_in_time=sign_in_time,
+        )
+        return await self.pair(user, session_id, refresh, amr=amr, refresh_expires_in=ttl), session_id
+
+    def _ttl(self) -> int:
+        settings = self.tools.settings
+        return min(settings.refresh_token_ttl_seconds, settings.session_max_lifetime_seconds)
 
     def opening(
         self, client: Client, amr: Sequence[str], *, event: str, sign_in_time: bool, **details: object
     ) -> Opening:
         """What a sign-in's writes (`SIGN_IN_WRITES`) are given, for a capability whose own statement
         ends with them (its check and the session in one round trip); `finish` then makes the pair."""
-        settings = self.tools.settings
-        ttl = min(settings.refresh_token_ttl_seconds, settings.session_max_lifetime_seconds)
-        refresh = new_token()
-        parameters: dict[str, object] = {
-            "ttl": ttl,
-            "user_agent": client.user_agent,
-            "ip": client.ip,
-            "amr": list(amr),
-            "token_hash": hash_token(refresh),
-            "event": event,
-            "details": dict(details),
-            "sign_in_time": sign_in_time,
-        }
+        ttl, refresh = self._ttl(), new_token()
+        parameters = sign_in_parameters(
+            ttl,
+            client.user_agent,
+            client.ip,
+            amr=list(amr),
+            token_hash=hash_token(refresh),
+            event=event,
+            details=details,
+            sign_in_time=sign_in_time,
+        )
         return Opening(refresh, tuple(amr), ttl, parameters)
 
     async def finish(self, user: User | TokenUser, session_id: uuid.UUID, opening: Opening) -> TokenPair:
