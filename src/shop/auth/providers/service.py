@@ -300,7 +300,8 @@ class ProviderService:
             raise OidcCodeInvalid()
         if found.session_id is None:
             # The code stays spent whatever the refusal, which rolls the request back: in autocommit
-            # its statement is committed already, and this ends nothing else.
+            # its statement is committed already; behind a transaction pooler (or in a test's bound
+            # session) this commits it.
             await self.session.commit()
             if not found.verified:
                 raise OidcCodeInvalid()
