@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 
-from shop.auth.models import LinkedIdentity, OidcCode, OidcState, User
+from shop.auth.models import AuditEvent, LinkedIdentity, OidcCode, OidcState, Session, User
 from shop.auth.passkeys.repository import PasskeyRepository
 from shop.core.config import Settings
 from shop.core.db import Database
@@ -307,6 +307,44 @@ async def test_the_code_works_once_within_60_seconds_and_only_with_the_verifier(
     async with db.sessions() as session:
         stored = (await session.scalars(select(OidcCode))).all()
     assert all(query["code"].encode() not in row.code_hash for row in stored)
+
+
+async def test_the_exchange_signs_in_once_and_refuses_an_account_disabled_since_the_callback(
+    client: httpx.AsyncClient, local_issuer: str, db: Database
+) -> None:
+    email, pair = await new_federated_account(client, local_issuer)
+    user_id = uuid.UUID(pair["user"]["id"])
+    async with db.sessions() as session:
+        user = await session.get(User, user_id)
+        assert user is not None and user.last_login_at is not None  # stamped by the exchange
+        signed_in = (
+            await session.scalars(
+                select(AuditEvent).where(AuditEvent.user_id == user_id, AuditEvent.event == "login_fed")
+            )
+        ).all()
+    assert [(row.outcome, set(row.details or {})) for row in signed_in] == [("success", {"session_id"})]
+
+    query, verifier = await sign_in_at_local(client, local_issuer, f"sub-{email}")
+    async with db.unit_of_work() as session:
+        await session.execute(update(User).where(User.id == user_id).values(is_active=False))
+    sessions_before = await count(db, Session)
+    assert_problem(await exchange(client, query["code"], verifier), 403, "account_disabled")
+    assert await count(db, Session) == sessions_before  # nothing opened
+    async with db.unit_of_work() as session:
+        await session.execute(update(User).where(User.id == user_id).values(is_active=True))
+    # The refusal spent the code all the same.
+    assert_problem(await exchange(client, query["code"], verifier), 400, "token_invalid")
+    async with db.sessions() as session:
+        refused = (
+            await session.scalars(
+                select(AuditEvent.details).where(
+                    AuditEvent.user_id == user_id,
+                    AuditEvent.event == "login_fed",
+                    AuditEvent.outcome == "failure",
+                )
+            )
+        ).all()
+    assert refused == [{"reason": "account_disabled"}]
 
 
 async def test_cookie_mode_sets_the_cookies_at_the_exchange(

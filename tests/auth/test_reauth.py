@@ -3,6 +3,7 @@ that has one, a recent sign-in (the session's creation, by the database's clock)
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
@@ -23,10 +24,20 @@ async def account(db: Database, password_hash: str | None) -> tuple[User, uuid.U
     async with request_session(db) as session:
         user_id = await UserRepository(session).add(new_email(), password_hash, verified=True)
         assert user_id is not None
-        login = await SessionRepository(session).add(user_id, 3600, None, None, amr=["fed"])
+        login_id, _ = await SessionRepository(session).open(
+            user_id,
+            3600,
+            None,
+            None,
+            amr=["fed"],
+            token_hash=os.urandom(32),
+            event="login_fed",
+            details={},
+            sign_in_time=False,
+        )
         user = await UserRepository(session).get(user_id)
         assert user is not None
-        return user, login.id
+        return user, login_id
 
 
 async def test_the_rule(db: Database) -> None:

@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import timedelta
 
-from sqlalchemy import bindparam, delete, exists, func, literal, select, true, update
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Uuid,
+    bindparam,
+    delete,
+    exists,
+    func,
+    literal,
+    select,
+    text,
+    true,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop.auth.models import Passkey, PasskeyChallenge, PasskeyUser, User
+from shop.auth.sessions.repository import SIGN_IN_PARAMETERS, SIGN_IN_WRITES
 
 REGISTER, AUTHENTICATE = "register", "authenticate"
 
@@ -50,15 +65,26 @@ _CLAIM_FOR_SIGN_IN = (
     .outerjoin(PasskeyUser, PasskeyUser.user_id == Passkey.user_id)
     .outerjoin(User, User.id == Passkey.user_id)
 )
-_RECORD_USE = (
-    update(Passkey)
-    .where(Passkey.id == bindparam("passkey_id"))
-    .values(
-        sign_count=func.greatest(Passkey.sign_count, bindparam("presented_count")),
-        backed_up=bindparam("now_backed_up"),
-        last_used_at=func.now(),
-    )
-    .execution_options(synchronize_session=False)
+# A sign-in's writes (`SIGN_IN_WRITES`) with the passkey's use recorded in the same statement: its
+# signature counter (never lowered), whether it is backed up now, when it was last used.
+_SIGN_IN = text(
+    f"""
+WITH used AS (
+    UPDATE auth.passkeys
+    SET sign_count = greatest(sign_count, :presented_count), backed_up = :now_backed_up,
+        last_used_at = now()
+    WHERE id = :passkey_id
+),
+signing_in AS (SELECT CAST(:user_id AS uuid) AS user_id),
+{SIGN_IN_WRITES}
+SELECT id FROM new_session
+"""  # noqa: S608 - joined of this module's constants, no input
+).bindparams(
+    bindparam("passkey_id", type_=Uuid),
+    bindparam("presented_count", type_=BigInteger),
+    bindparam("now_backed_up", type_=Boolean),
+    bindparam("user_id", type_=Uuid),
+    *SIGN_IN_PARAMETERS,
 )
 
 
@@ -198,6 +224,22 @@ class PasskeyRepository:
         found = (passkey, handle, user) if passkey is not None and user is not None else None
         return bool(claimed), found
 
-    async def record_use(self, passkey_id: uuid.UUID, sign_count: int, backed_up: bool) -> None:
-        params = {"passkey_id": passkey_id, "presented_count": sign_count, "now_backed_up": backed_up}
-        await self.session.execute(_RECORD_USE, params)
+    async def sign_in(
+        self,
+        passkey_id: uuid.UUID,
+        user_id: uuid.UUID,
+        sign_count: int,
+        backed_up: bool,
+        opening: Mapping[str, object],
+    ) -> uuid.UUID:
+        """The passkey's use recorded and the account's new session opened (`opening`: the
+        parameters of `SIGN_IN_WRITES`), in one statement: the session's id."""
+        params = {
+            **opening,
+            "passkey_id": passkey_id,
+            "user_id": user_id,
+            "presented_count": sign_count,
+            "now_backed_up": backed_up,
+        }
+        session_id: uuid.UUID = (await self.session.execute(_SIGN_IN, params)).scalar_one()
+        return session_id

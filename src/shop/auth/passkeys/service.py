@@ -314,17 +314,15 @@ class PasskeyService:
             await self._refuse_sign_in(
                 client, challenge_hash, user.id, "account_disabled", error=AccountDisabled()
             )
-        await self.passkeys.record_use(passkey.id, verified.new_sign_count, verified.credential_backed_up)
-        # The account's last sign-in is stamped with the session (a passkey neither unlocks nor resets
-        # what wrong passwords did).
-        pair, _ = await self.minter.start(
-            user,
-            client,
-            PASSKEY_AMR,
-            event="passkey_sign_in",
-            sign_in_time=True,
-            passkey_id=str(passkey.id),
+        # The passkey's use and the new session in one statement; the account's last sign-in is
+        # stamped there too (a passkey neither unlocks nor resets what wrong passwords did).
+        opening = self.minter.opening(
+            client, PASSKEY_AMR, event="passkey_sign_in", sign_in_time=True, passkey_id=str(passkey.id)
         )
+        session_id = await self.passkeys.sign_in(
+            passkey.id, user.id, verified.new_sign_count, verified.credential_backed_up, opening.parameters
+        )
+        pair = await self.minter.finish(user, session_id, opening)
         tally(LOGINS.labels("success").inc)
         bind_user(user.id)
         return pair

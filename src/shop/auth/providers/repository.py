@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import LargeBinary, String, bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shop.auth.models import LinkedIdentity, OidcCode, OidcState, User
+from shop.auth.models import LinkedIdentity, OidcCode, OidcState
+from shop.auth.sessions.repository import SIGN_IN_PARAMETERS, SIGN_IN_WRITES
 from shop.core.db import Database
 
 
@@ -97,17 +100,52 @@ class OidcStateRepository:
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-# The exchange's first statement, built once: the code spent (deleted as it is read) and its
-# account read with it.
-_CLAIMED_CODE = (
-    delete(OidcCode)
-    .where(OidcCode.code_hash == bindparam("claimed_hash"), OidcCode.expires_at > func.now())
-    .returning(OidcCode.user_id, OidcCode.code_challenge)
-    .cte("claimed")
+# The whole exchange in one statement (one round trip, in autocommit): the code spent whatever else
+# is found (deleted as it is read: one exchange gets it), its account read, and — only when the
+# verifier's S256 is the code's challenge, the account is active and has no second step — the sign-in's
+# writes (`SIGN_IN_WRITES`). What was found is answered, so a refusal says why without a second read.
+_EXCHANGE = text(
+    f"""
+WITH spent AS (
+    DELETE FROM auth.oidc_codes
+    WHERE code_hash = :code_hash AND expires_at > now()
+    RETURNING user_id, code_challenge = :challenge AS verified
+),
+account AS (
+    SELECT s.verified, u.id AS user_id, u.email, u.email_verified, u.is_active,
+           EXISTS (
+               SELECT FROM auth.totp_factors AS f WHERE f.user_id = u.id AND f.enabled_at IS NOT NULL
+           ) AS mfa_enabled
+    FROM spent AS s
+    JOIN auth.users AS u ON u.id = s.user_id
+),
+signing_in AS (
+    SELECT user_id FROM account WHERE verified AND is_active AND NOT mfa_enabled
+),
+{SIGN_IN_WRITES}
+SELECT a.verified, a.user_id, a.email, a.email_verified, a.is_active, a.mfa_enabled,
+       (SELECT id FROM new_session) AS session_id
+FROM account AS a
+"""  # noqa: S608 - joined of this module's constants, no input
+).bindparams(
+    bindparam("code_hash", type_=LargeBinary),
+    bindparam("challenge", type_=String),
+    *SIGN_IN_PARAMETERS,
 )
-_CLAIM_WITH_ACCOUNT = select(_CLAIMED_CODE.c.code_challenge, User).join(
-    User, User.id == _CLAIMED_CODE.c.user_id
-)
+
+
+@dataclass(frozen=True, slots=True)
+class Exchanged:
+    """What `OidcCodeRepository.exchange` found and did: `session_id` is the new session's, None when
+    none was opened (the other fields say why)."""
+
+    verified: bool
+    user_id: uuid.UUID
+    email: str
+    email_verified: bool
+    is_active: bool
+    mfa_enabled: bool
+    session_id: uuid.UUID | None
 
 
 class OidcCodeRepository:
@@ -127,21 +165,15 @@ class OidcCodeRepository:
             )
         )
 
-    async def claim(self, code_hash: bytes) -> OidcCode | None:
-        """Spend a live code (deleted as it is read: one exchange gets it)."""
-        statement = (
-            delete(OidcCode)
-            .where(OidcCode.code_hash == code_hash, OidcCode.expires_at > func.now())
-            .returning(OidcCode)
-            .execution_options(synchronize_session=False)
-        )
-        return await self.session.scalar(statement)
-
-    async def claim_with_account(self, code_hash: bytes) -> tuple[str, User] | None:
-        """Spend a live code, as `claim`, and read its account in the same statement: the code's PKCE
-        challenge and the account, or None."""
-        row = (await self.session.execute(_CLAIM_WITH_ACCOUNT, {"claimed_hash": code_hash})).first()
-        return (row[0], row[1]) if row is not None else None
+    async def exchange(
+        self, code_hash: bytes, challenge: str, opening: Mapping[str, object]
+    ) -> Exchanged | None:
+        """Spend a live code and, when `challenge` is its own and its account may sign in without a
+        second step, open the account's session (`opening`: the parameters of `SIGN_IN_WRITES`), in
+        one statement (`_EXCHANGE`); None for an unknown, spent or expired code."""
+        params = {**opening, "code_hash": code_hash, "challenge": challenge}
+        row = (await self.session.execute(_EXCHANGE, params)).mappings().first()
+        return Exchanged(**row) if row is not None else None
 
     async def purge_expired(self) -> int:
         result = await self.session.execute(delete(OidcCode).where(OidcCode.expires_at <= func.now()))
@@ -149,9 +181,8 @@ class OidcCodeRepository:
 
 
 class SpentAtOnce:
-    """Spends a state or a code for good in a unit of work of its own, committed at once: the
-    callback holds no transaction open while it asks the provider, and a refusal that rolls the
-    request back cannot give a code a second use. The holder of the `Database` in provider sign-in,
+    """Spends a state for good in a unit of work of its own, committed at once: the callback holds
+    no transaction open while it asks the provider. The holder of the `Database` in provider sign-in,
     as the `Lockout` is for failures (ADR 0007): the service itself has none."""
 
     def __init__(self, database: Database) -> None:
@@ -160,7 +191,3 @@ class SpentAtOnce:
     async def state(self, state_hash: bytes, provider: str) -> OidcState | None:
         async with self.database.unit_of_work() as session:
             return await OidcStateRepository(session).claim(state_hash, provider)
-
-    async def code(self, code_hash: bytes) -> None:
-        async with self.database.unit_of_work() as session:
-            await OidcCodeRepository(session).claim(code_hash)

@@ -24,7 +24,7 @@ from shop.auth.providers.schemas import (
 from shop.auth.providers.service import ProviderService
 from shop.auth.sessions.cookies import SessionCookiesDep, same_site_sign_in
 from shop.auth.sessions.schemas import TokenPair
-from shop.core.db import READS_ONLY, DatabaseDep, SessionDep
+from shop.core.db import READS_ONLY, DatabaseDep, SessionDep, StatementSessionDep
 from shop.core.errors import NotAuthenticated, NotFound, RateLimited, ServiceUnavailable
 from shop.core.openapi import operation_ids
 from shop.core.problems import problem_responses
@@ -52,6 +52,16 @@ async def get_provider_service(
 
 
 ProviderServiceDep = Annotated[ProviderService, Depends(get_provider_service)]
+
+
+async def get_exchange_service(
+    session: StatementSessionDep, database: DatabaseDep, tools: ToolsDep, providers: ProvidersDep
+) -> ProviderService:
+    """The service of /oidc/exchange, whose unit of work is one statement (`OidcCodeRepository.exchange`)."""
+    return provider_service(session, database, tools, providers)
+
+
+ExchangeServiceDep = Annotated[ProviderService, Depends(get_exchange_service)]
 
 
 async def optional_principal(
@@ -171,7 +181,7 @@ async def oidc_callback(
 )
 async def oidc_exchange(
     body: ExchangeRequest,
-    service: ProviderServiceDep,
+    service: ExchangeServiceDep,
     client: ClientDep,
     cookies: SessionCookiesDep,
     response: Response,

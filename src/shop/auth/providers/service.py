@@ -11,7 +11,6 @@ exchanges for a session (`amr: ["fed"]`).
 
 from __future__ import annotations
 
-import hmac
 import logging
 import secrets
 import uuid
@@ -43,7 +42,7 @@ from shop.auth.providers.repository import (
 )
 from shop.auth.reauth import Reauthentication
 from shop.auth.repository import UserRepository
-from shop.auth.sessions.schemas import TokenPair
+from shop.auth.sessions.schemas import TokenPair, TokenUser
 from shop.auth.sessions.service import SessionService
 from shop.auth.tools import AuthTools, Client, audit, hash_token, new_token
 from shop.core.errors import NotAuthenticated, NotFound
@@ -289,30 +288,28 @@ class ProviderService:
 
     async def exchange(self, code: str, code_verifier: str, client: Client) -> TokenPair:
         """The one-time code and the verifier of the start's challenge → a new session. The code
-        works once whatever the answer: claimed in the request's transaction when it signs in, and
-        spent in a unit of work of its own before any refusal that rolls the request back (a wrong
-        verifier, a disabled account, a second step to take)."""
-        code_hash = hash_token(code)
-        claimed = await self.codes.claim_with_account(code_hash)
-        if claimed is None:  # unknown, spent or expired (codes cascade with their user)
+        works once whatever the answer: one statement spends it and, when every rule holds, opens the
+        session (`OidcCodeRepository.exchange`); a refusal — a wrong verifier, a disabled account, a
+        second step to take — reads why from that statement's answer."""
+        # The statement commits by itself (the request's session is a one-statement one): nothing
+        # after it may fail for want of a key.
+        await self.tools.tokens.ready(self.session)
+        opening = self.sign_in.opening_without_password(client, FED)
+        found = await self.codes.exchange(hash_token(code), s256(code_verifier), opening.parameters)
+        if found is None:  # unknown, spent or expired (codes cascade with their user)
             raise OidcCodeInvalid()
-        code_challenge, user = claimed
-        user_id = user.id
-        if not hmac.compare_digest(s256(code_verifier).encode(), code_challenge.encode()):
-            await self._spend(code_hash)
-            raise OidcCodeInvalid()
-        if not user.is_active or user.mfa_enabled:
-            await self._spend(code_hash)
-            again = await self.users.get(user_id)  # read again: the rollback expired it
-            if again is None:  # pragma: no cover - deleted in between
+        if found.session_id is None:
+            # The code stays spent whatever the refusal, which rolls the request back: in autocommit
+            # its statement is committed already; behind a transaction pooler (or in a test's bound
+            # session) this commits it.
+            await self.session.commit()
+            if not found.verified:
                 raise OidcCodeInvalid()
-            user = again
-        return await self.sign_in.sign_in_without_password(user, client, FED)
-
-    async def _spend(self, code_hash: bytes) -> None:
-        """Spend the code for good before a refusal rolls the request back (its claim with it)."""
-        await self.session.rollback()
-        await self.spent.code(code_hash)
+            await self.sign_in.refuse_without_password(
+                found.user_id, client, FED, is_active=found.is_active, mfa_enabled=found.mfa_enabled
+            )
+        user = TokenUser(id=found.user_id, email=found.email, email_verified=found.email_verified)
+        return await self.sign_in.signed_in_without_password(user, found.session_id, opening)
 
     # -- identities --------------------------------------------------------------------------------
 

@@ -116,15 +116,16 @@ FROM found AS f
     bindparam("ttl", type_=Integer),
     bindparam("max_age", type_=Integer),
 )
-# A sign-in's writes in one statement (one round trip): the session, its first refresh token (expiring
-# with it), the audit record of the sign-in naming the session, and — for a sign-in the password's
-# lockout does not record (`:sign_in_time`) — the account's last sign-in.
-_OPEN_SESSION = text(
-    """
-WITH new_session AS (
+# A sign-in's writes, as common table expressions another statement ends with (one round trip): the
+# session of the account in the one row of the CTE `signing_in` (its `user_id`; no row, no writes), its
+# first refresh token (expiring with it), the audit record of the sign-in naming the session, and —
+# for a sign-in the password's lockout does not record (`:sign_in_time`) — the account's last sign-in.
+# The statement answers from `new_session` (id, user_id, expires_at).
+SIGN_IN_WRITES = """
+new_session AS (
     INSERT INTO auth.sessions (user_id, expires_at, user_agent, ip, amr)
-    VALUES (:user_id, now() + :ttl * interval '1 second', :user_agent, :ip, :amr)
-    RETURNING id, expires_at
+    SELECT user_id, now() + :ttl * interval '1 second', :user_agent, :ip, :amr FROM signing_in
+    RETURNING id, user_id, expires_at
 ),
 new_token AS (
     INSERT INTO auth.refresh_tokens (token_hash, session_id, expires_at)
@@ -132,18 +133,16 @@ new_token AS (
 ),
 audited AS (
     INSERT INTO auth.audit_events (event, outcome, user_id, ip, user_agent, details)
-    SELECT :event, 'success', :user_id, :ip, :user_agent,
+    SELECT :event, 'success', user_id, :ip, :user_agent,
            :details || jsonb_build_object('session_id', CAST(id AS text))
     FROM new_session
 ),
 signed_in AS (
-    UPDATE auth.users SET last_login_at = now(), updated_at = now()
-    WHERE id = :user_id AND :sign_in_time
-)
-SELECT id, expires_at FROM new_session
-"""
-).bindparams(
-    bindparam("user_id", type_=Uuid),
+    UPDATE auth.users AS u SET last_login_at = now(), updated_at = now()
+    FROM new_session AS n
+    WHERE u.id = n.user_id AND :sign_in_time
+)"""
+SIGN_IN_PARAMETERS = (
     bindparam("ttl", type_=Integer),
     bindparam("user_agent", type_=String),
     bindparam("ip", type_=INET),
@@ -153,6 +152,39 @@ SELECT id, expires_at FROM new_session
     bindparam("details", type_=JSONB),
     bindparam("sign_in_time", type_=Boolean),
 )
+
+
+def sign_in_parameters(
+    ttl_seconds: int,
+    user_agent: str | None,
+    ip: str | None,
+    *,
+    amr: list[str],
+    token_hash: bytes,
+    event: str,
+    details: Mapping[str, object],
+    sign_in_time: bool,
+) -> dict[str, object]:
+    """The parameters of `SIGN_IN_WRITES`."""
+    return {
+        "ttl": ttl_seconds,
+        "user_agent": user_agent,
+        "ip": ip,
+        "amr": amr,
+        "token_hash": token_hash,
+        "event": event,
+        "details": dict(details),
+        "sign_in_time": sign_in_time,
+    }
+
+
+_OPEN_SESSION = text(
+    f"""
+WITH signing_in AS (SELECT CAST(:user_id AS uuid) AS user_id),
+{SIGN_IN_WRITES}
+SELECT id, expires_at FROM new_session
+"""  # noqa: S608 - joined of this module's constants, no input
+).bindparams(bindparam("user_id", type_=Uuid), *SIGN_IN_PARAMETERS)
 _SESSION_OF_REFRESH_TOKEN = select(RefreshToken.session_id).where(
     RefreshToken.token_hash == bindparam("hash")
 )
@@ -238,18 +270,17 @@ class SessionRepository:
         """A signed-in session with its refresh token `token_hash`, and the sign-in's audit record
         (`event`, success, `details` and the session's id): its id and end. `sign_in_time`: also
         stamp the account's last sign-in. One statement (`_OPEN_SESSION`)."""
-        params = {
-            "user_id": user_id,
-            "ttl": ttl_seconds,
-            "user_agent": user_agent,
-            "ip": ip,
-            "amr": amr,
-            "token_hash": token_hash,
-            "event": event,
-            "details": dict(details),
-            "sign_in_time": sign_in_time,
-        }
-        row = (await self.session.execute(_OPEN_SESSION, params)).one()
+        params = sign_in_parameters(
+            ttl_seconds,
+            user_agent,
+            ip,
+            amr=amr,
+            token_hash=token_hash,
+            event=event,
+            details=details,
+            sign_in_time=sign_in_time,
+        )
+        row = (await self.session.execute(_OPEN_SESSION, {**params, "user_id": user_id})).one()
         return row[0], row[1]
 
     async def rotate_refresh_token(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NoReturn
 
@@ -32,7 +33,7 @@ from shop.auth.mfa import codes as mfa
 from shop.auth.mfa.repository import MfaChallengeRepository
 from shop.auth.models import Session, User
 from shop.auth.repository import UserRepository
-from shop.auth.sessions.repository import Rotation, SessionRepository
+from shop.auth.sessions.repository import Rotation, SessionRepository, sign_in_parameters
 from shop.auth.sessions.schemas import TokenPair, TokenUser
 from shop.auth.tools import AuthTools, Client, audit, hash_token, new_token, seconds_until
 from shop.core.conflicts import tally
@@ -48,6 +49,17 @@ MFA_TOKEN_TTL_SECONDS = 300
 
 def _login_outcome(error: ShopError) -> str:
     return "locked" if isinstance(error, AccountLocked) else error.code
+
+
+@dataclass(frozen=True, slots=True)
+class Opening:
+    """A session about to be opened: its refresh token, `amr`, lifetime, and the parameters of
+    `SIGN_IN_WRITES`."""
+
+    refresh: str
+    amr: tuple[str, ...]
+    ttl: int
+    parameters: dict[str, object]
 
 
 class SessionMinter:
@@ -72,9 +84,7 @@ class SessionMinter:
         audited as `event` (success, with `details` and the session's id) in the same statement;
         `sign_in_time`: the account's last sign-in is stamped there too (a sign-in whose lockout
         bookkeeping did not already)."""
-        settings = self.tools.settings
-        ttl = min(settings.refresh_token_ttl_seconds, settings.session_max_lifetime_seconds)
-        refresh = new_token()
+        ttl, refresh = self._ttl(), new_token()
         session_id, _ = await self.sessions.open(
             user.id,
             ttl,
@@ -87,6 +97,34 @@ class SessionMinter:
             sign_in_time=sign_in_time,
         )
         return await self.pair(user, session_id, refresh, amr=amr, refresh_expires_in=ttl), session_id
+
+    def _ttl(self) -> int:
+        settings = self.tools.settings
+        return min(settings.refresh_token_ttl_seconds, settings.session_max_lifetime_seconds)
+
+    def opening(
+        self, client: Client, amr: Sequence[str], *, event: str, sign_in_time: bool, **details: object
+    ) -> Opening:
+        """What a sign-in's writes (`SIGN_IN_WRITES`) are given, for a capability whose own statement
+        ends with them (its check and the session in one round trip); `finish` then makes the pair."""
+        ttl, refresh = self._ttl(), new_token()
+        parameters = sign_in_parameters(
+            ttl,
+            client.user_agent,
+            client.ip,
+            amr=list(amr),
+            token_hash=hash_token(refresh),
+            event=event,
+            details=details,
+            sign_in_time=sign_in_time,
+        )
+        return Opening(refresh, tuple(amr), ttl, parameters)
+
+    async def finish(self, user: User | TokenUser, session_id: uuid.UUID, opening: Opening) -> TokenPair:
+        """The token pair of the session an `opening` made."""
+        return await self.pair(
+            user, session_id, opening.refresh, amr=opening.amr, refresh_expires_in=opening.ttl
+        )
 
     async def pair(
         self,
@@ -170,25 +208,37 @@ class SessionService:
         if user.mfa_enabled:
             await self._second_step_required(user.id, new_hash, client)
 
-    async def sign_in_without_password(self, user: User, client: Client, amr: Sequence[str]) -> TokenPair:
-        """The one way another sign-in method (a provider) opens a session for an account it has
-        proven: a disabled account is refused, one with two-step sign-in on answers `mfa_required`
-        (its `mfa_token` remembers the first factor, so /mfa/verify's session carries `amr` of both),
-        else a new session whose tokens carry `amr`. The password's failure count is left alone."""
+    def opening_without_password(self, client: Client, amr: Sequence[str]) -> Opening:
+        """The session another sign-in method (a provider) opens for an account it has proven, in its
+        own statement (`SIGN_IN_WRITES`): audited as `login_{amr[0]}`, the account's last sign-in
+        stamped there too. That statement opens it only for an active account without two-step
+        sign-in; else `refuse_without_password` answers. The password's failure count is left alone."""
+        return self.minter.opening(client, amr, event=f"login_{amr[0]}", sign_in_time=True)
+
+    async def refuse_without_password(
+        self, user_id: uuid.UUID, client: Client, amr: Sequence[str], *, is_active: bool, mfa_enabled: bool
+    ) -> NoReturn:
+        """Why no session was opened for a proven account: a disabled account is refused, one with
+        two-step sign-in on answers `mfa_required` (its `mfa_token` remembers the first factor, so
+        /mfa/verify's session carries `amr` of both)."""
         event = f"login_{amr[0]}"
         try:
-            if not user.is_active:
+            if not is_active:
                 await self.lockout.refuse(
-                    AccountDisabled(), client, user.id, event=event, reason="account_disabled"
+                    AccountDisabled(), client, user_id, event=event, reason="account_disabled"
                 )
-            if user.mfa_enabled:
-                await self._second_step_required(user.id, None, client, first_factor=amr[0])
+            if mfa_enabled:
+                await self._second_step_required(user_id, None, client, first_factor=amr[0])
         except ShopError as error:
             tally(LOGINS.labels(_login_outcome(error)).inc)
             raise
-        # The account's last sign-in is stamped by the session's own statement, the last one: the
-        # account's row stays locked from there to the commit only.
-        pair, _ = await self.minter.start(user, client, amr, event=event, sign_in_time=True)
+        raise RuntimeError("a proven account without a session was neither disabled nor two-step")
+
+    async def signed_in_without_password(
+        self, user: TokenUser, session_id: uuid.UUID, opening: Opening
+    ) -> TokenPair:
+        """The token pair of the session `opening_without_password` made."""
+        pair = await self.minter.finish(user, session_id, opening)
         tally(LOGINS.labels("success").inc)
         bind_user(user.id)
         return pair
