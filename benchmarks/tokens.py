@@ -16,7 +16,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from shop.auth.keys.tokens import ASYMMETRIC, AccessTokenCodec, KeyRing, StoredKey, key_box, new_key
+from shop.auth.keys.material import ASYMMETRIC, key_box, new_key
+from shop.auth.keys.tokens import AccessTokenCodec, KeyRing, StoredKey
 from shop.auth.models import SigningKey
 
 ROOT_SECRET = "benchmark-root-secret-" + "x" * 32

@@ -22,6 +22,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shop.auth.errors import KeyRotationUnavailable, SigningKeysSealedElsewhere
+from shop.auth.keys.material import key_box, load_private_pem, new_key, public_jwk
 from shop.auth.keys.repository import SigningKeyRepository
 from shop.auth.keys.service import SigningKeyService
 from shop.auth.keys.tokens import (
@@ -29,10 +30,6 @@ from shop.auth.keys.tokens import (
     AccessTokenCodec,
     KeyRing,
     NoSigningKey,
-    key_box,
-    load_private_pem,
-    new_key,
-    public_jwk,
     retired_key_lifetime,
 )
 from shop.auth.models import AuditEvent, SigningKey

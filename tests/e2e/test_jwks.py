@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from shop.auth.keys.tokens import key_box, load_private_pem
+from shop.auth.keys.material import key_box, load_private_pem
 from tests.support.databases import temporary_database
 from tests.support.net import EXIT_SECONDS, STARTUP_SECONDS, free_port
 from tests.support.serve import ShopServer, shop_env
@@ -227,7 +227,7 @@ async def test_a_separate_service_verifies_shop_tokens_and_refuses_forgeries(
         claims = jwt.decode(token, options={"verify_signature": False})
         now = int(time.time())
         stranger = {"EdDSA": "ES256", "ES256": "RS256", "RS256": "EdDSA"}[algorithm]
-        from shop.auth.keys.tokens import generate_private_key
+        from shop.auth.keys.material import generate_private_key
 
         other_key = generate_private_key(algorithm)
         public_pem = private_key.public_key().public_bytes(

@@ -10,8 +10,8 @@ from email_validator import EmailNotValidError, validate_email
 
 from shop.auth.dependencies import account_service, mfa_service
 from shop.auth.errors import KeyRotationUnavailable, SigningKeysSealedElsewhere
+from shop.auth.keys.material import is_asymmetric
 from shop.auth.keys.service import SigningKeyService
-from shop.auth.keys.tokens import is_asymmetric
 from shop.auth.models import SigningKey
 from shop.auth.tools import AuthTools, Client
 from shop.core.config import Settings

@@ -7,8 +7,9 @@ from __future__ import annotations
 import logging
 import random
 
+from shop.auth.keys.material import is_asymmetric
 from shop.auth.keys.service import SigningKeyService
-from shop.auth.keys.tokens import AccessTokens, is_asymmetric
+from shop.auth.keys.tokens import AccessTokens
 from shop.core.background import BackgroundLoop
 from shop.core.config import Settings
 from shop.core.db import Database

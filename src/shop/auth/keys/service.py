@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop.auth.errors import KeyRotationUnavailable, SigningKeysSealedElsewhere
+from shop.auth.keys.material import NewKey, is_asymmetric, key_box, new_key
 from shop.auth.keys.repository import SigningKeyRepository
-from shop.auth.keys.tokens import AccessTokens, NewKey, is_asymmetric, key_box, new_key, retired_key_lifetime
+from shop.auth.keys.tokens import AccessTokens, retired_key_lifetime
 from shop.auth.models import SigningKey
 from shop.auth.repository import AuditRepository
 from shop.core.config import Settings

@@ -10,10 +10,6 @@ instance holds a `KeyRing`, a snapshot of them that it reloads when it is older 
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
-import json
 import logging
 import time
 import uuid
@@ -24,20 +20,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import jwt
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop.auth.errors import NoSigningKey
+from shop.auth.keys.material import hs256_kid, is_asymmetric, key_box, load_private_pem
 from shop.auth.keys.repository import SigningKeyRepository
 from shop.core.config import Settings
 from shop.core.db import Database
 from shop.core.errors import TokenExpired, TokenInvalid
-from shop.core.secretbox import SecretBox, SecretBoxError
+from shop.core.secretbox import SecretBoxError
 from shop.core.security import AccessClaims
-
-ASYMMETRIC: tuple[str, ...] = ("EdDSA", "ES256", "RS256")
 
 LEEWAY_SECONDS = 1
 # How old this instance's view of the keys may grow before it reads them again. API.md promises
@@ -50,90 +42,8 @@ UNKNOWN_KID_RELOAD_SECONDS = 1.0
 # A rotation made here is committed a moment after it invalidates the ring: a reload in that moment
 # still reads the old keys, so it counts as fresh only until this long after the change.
 CHANGE_SETTLE_SECONDS = 1.0
-SECRETBOX_PURPOSE = "jwt-signing-keys"
-RSA_BITS = 2048
-
-PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
-PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 
 logger = logging.getLogger("shop.auth.keys")
-
-
-def is_asymmetric(algorithm: str) -> bool:
-    return algorithm in ASYMMETRIC
-
-
-# --- key material -------------------------------------------------------------------------------
-
-
-def generate_private_key(algorithm: str) -> PrivateKey:
-    if algorithm == "EdDSA":
-        return ed25519.Ed25519PrivateKey.generate()
-    if algorithm == "ES256":
-        return ec.generate_private_key(ec.SECP256R1())
-    if algorithm == "RS256":
-        return rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
-    raise ValueError(f"no key pairs for {algorithm}")
-
-
-def public_jwk(public_key: PublicKey, algorithm: str) -> dict[str, str]:
-    """The public parameters only, with `kid` (the RFC 7638 thumbprint), `alg` and `use`."""
-    if isinstance(public_key, ed25519.Ed25519PublicKey):
-        params = OKPAlgorithm.to_jwk(public_key, as_dict=True)
-        required: tuple[str, ...] = ("crv", "kty", "x")
-    elif isinstance(public_key, ec.EllipticCurvePublicKey):
-        params = ECAlgorithm.to_jwk(public_key, as_dict=True)
-        required = ("crv", "kty", "x", "y")
-    else:
-        params = RSAAlgorithm.to_jwk(public_key, as_dict=True)
-        required = ("e", "kty", "n")
-    members = {name: str(params[name]) for name in required}
-    return {"kid": thumbprint(members), **members, "alg": algorithm, "use": "sig"}
-
-
-def thumbprint(members: dict[str, str]) -> str:
-    """RFC 7638: SHA-256 of the required members, sorted, without whitespace; base64url."""
-    canonical = json.dumps(members, sort_keys=True, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(hashlib.sha256(canonical).digest()).rstrip(b"=").decode()
-
-
-def private_pem(private_key: PrivateKey) -> bytes:
-    return private_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-
-
-def load_private_pem(pem: bytes) -> PrivateKey:
-    key = serialization.load_pem_private_key(pem, password=None)
-    if not isinstance(key, ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
-        raise ValueError("not a signing key of a supported type")
-    return key
-
-
-def hs256_kid(secret: str) -> str:
-    """A stable name for the shared secret that says nothing about it (an HMAC, not a hash of it)."""
-    digest = hmac.new(secret.encode(), b"shop:jwt:kid", hashlib.sha256).digest()
-    return "hs256-" + base64.urlsafe_b64encode(digest[:12]).decode()
-
-
-def key_box(root_secret: str) -> SecretBox:
-    return SecretBox(root_secret, SECRETBOX_PURPOSE)
-
-
-@dataclass(frozen=True, slots=True)
-class NewKey:
-    """A freshly generated key pair, ready to be stored: the private half already sealed."""
-
-    kid: str
-    alg: str
-    public_jwk: dict[str, str]
-    sealed_private_key: bytes
-
-
-def new_key(algorithm: str, box: SecretBox) -> NewKey:
-    private_key = generate_private_key(algorithm)
-    jwk = public_jwk(private_key.public_key(), algorithm)
-    return NewKey(jwk["kid"], algorithm, jwk, box.seal(private_pem(private_key)))
 
 
 # --- what one instance knows ----------------------------------------------------------------------
