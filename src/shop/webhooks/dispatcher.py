@@ -53,6 +53,10 @@ PURGE_SECONDS = 3600.0
 # Sends under way per endpoint while the process is serving requests (each endpoint keeps its own
 # slot: a slow receiver still delays no other).
 BACKGROUND_CONCURRENCY = 1
+# And at most one pass this often meanwhile (about 50 messages a second per endpoint): a burst must
+# not take the CPU that the requests' work needs — a login storm's hashing, measured 15 % slower
+# while the dispatcher sent 110 messages a second with no pause.
+BACKGROUND_PAUSE_SECONDS = 0.02
 # What is read of a receiver's answer (its status is what counts); the rest is not waited for.
 MAX_ANSWER_BYTES = 65536
 USER_AGENT = "shop-webhooks"
@@ -146,6 +150,8 @@ class WebhookDispatcher(BackgroundLoop):
                     busy = False
                 if not busy:
                     await self._idle(self.settings.webhook_poll_seconds)
+                if self.load is not None and self.load.busy():
+                    await asyncio.sleep(BACKGROUND_PAUSE_SECONDS)
         finally:
             await self._finish_up()
 
