@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,7 @@ def _logins(outcome: str) -> float:
 
 
 async def _deadlocked(
-    engine: AsyncEngine, user_id: str, table: str, request: asyncio.Task[httpx.Response]
+    engine: AsyncEngine, user_id: str, table: str, request: Coroutine[Any, Any, httpx.Response]
 ) -> httpx.Response:
     """Blocks writes to `table` until `request` waits on it, then locks the request's user row."""
     async with engine.connect() as other:
@@ -87,9 +87,8 @@ async def test_a_deadlocked_login_hits_hashes_and_counts_once(
         user_id = str(await probe.scalar(text("SELECT id FROM auth.users WHERE email = :e"), {"e": email}))
     successes, verified = _logins("success"), hasher.verified
 
-    request = asyncio.create_task(
-        client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
-    )
+    # A coroutine, not a task: it starts only once the table is locked (a task could finish first).
+    request = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
     answer = await _deadlocked(engine, user_id, "auth.sessions", request)
 
     assert answer.status_code == 200, answer.text  # a second hit of the 1/minute budget: 429
@@ -121,9 +120,7 @@ async def test_a_deadlocked_erasure_removes_saved_mail_after_its_commit(
     assert saved  # the verification mail, saved as a file
     verified = hasher.verified
 
-    request = asyncio.create_task(
-        client.request("DELETE", "/api/v1/auth/me", headers=bearer(pair), json={"password": PASSWORD})
-    )
+    request = client.request("DELETE", "/api/v1/auth/me", headers=bearer(pair), json={"password": PASSWORD})
     async with engine.connect() as other:
         await other.execute(text("SET LOCAL deadlock_timeout = '30s'"))
         await other.execute(text("LOCK TABLE auth.audit_events IN SHARE MODE"))
