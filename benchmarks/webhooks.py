@@ -95,9 +95,9 @@ class Backlog:
     """A receiver on loopback for an endpoint of the bench's database, and bursts of messages for it:
     what `make bench` drains while it measures the request path."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool_size: int = 2) -> None:
         self.url = url
-        self.database = Database.from_url(url, pool_size=2)
+        self.database = Database.from_url(url, pool_size=pool_size)
         self.receiver: subprocess.Popen[bytes] | None = None
         self.endpoint = ""
         self.delivered: list[int] = []
@@ -160,9 +160,7 @@ async def request_path(server_url: str, messages: int, seconds: float = 8.0) -> 
     """Reads per second of one `shop serve` worker idle and while `messages` drain; how many were
     delivered during the window."""
     name, url = await _fresh_database(server_url)
-    port = free_port()
-    database = Database.from_url(url, pool_size=2)
-    receiver: subprocess.Popen[bytes] | None = None
+    backlog = Backlog(url)
     server = shop_server(
         "webhooks-request-path",
         url,
@@ -175,45 +173,28 @@ async def request_path(server_url: str, messages: int, seconds: float = 8.0) -> 
         },
     )
     try:
-        settings = Settings(_env_file=None, environment="test", database_url=url, jwt_secret_key=BENCH_SECRET)  # type: ignore[call-arg]
-        async with database.unit_of_work() as session:
-            created = await EndpointService(
-                session, settings.model_copy(update={"webhook_allow_private_targets": True})
-            ).create(f"http://127.0.0.1:{port}/hook", ["*"], "bench")
-        receiver = _receiver(port, created.secret)
+        await backlog.start()
         server.start()
         await _reads_per_second(server.base, 2.0)  # warm-up
         idle = await _reads_per_second(server.base, seconds)
-        async with database.unit_of_work() as session:
-            await session.execute(_QUEUE, {"endpoint": created.endpoint.id, "count": messages})
+        await backlog.burst(messages)
         busy = await _reads_per_second(server.base, seconds)
-        async with database.read_sessions() as session:
-            delivered = await session.scalar(
-                text("SELECT count(*) FROM webhooks.deliveries WHERE status = 'delivered'")
-            )
-        return idle, busy, int(delivered or 0)
+        await backlog.clear()
+        return idle, busy, backlog.delivered[-1]
     finally:
         server.stop()
-        if receiver is not None:
-            receiver.terminate()
-            receiver.wait()
-        await database.dispose()
+        await backlog.stop()
         await _drop_database(server_url, name)
 
 
 async def measure(server_url: str, messages: int) -> tuple[float, float]:
     """Messages per second, and the dispatcher's CPU seconds per message (this process's CPU time
     while it drained: on a shared machine the rate follows the CPU the process was given)."""
-    name = f"shop_bench_webhooks_{secrets.token_hex(4)}"
-    admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    port = free_port()
-    receiver: subprocess.Popen[bytes] | None = None
-    database: Database | None = None
+    name, url = await _fresh_database(server_url)
+    backlog = Backlog(url, pool_size=4)  # the dispatcher's too
     try:
-        await run_alembic(url, "upgrade", "head")
+        await backlog.start()
+        await backlog.burst(messages)
         settings = Settings(
             _env_file=None,  # type: ignore[call-arg]
             environment="test",
@@ -222,31 +203,12 @@ async def measure(server_url: str, messages: int) -> tuple[float, float]:
             webhook_allow_private_targets=True,
             webhook_poll_seconds=0.05,
         )
-        database = Database.from_url(url, pool_size=4)
-        async with database.unit_of_work() as session:
-            created = await EndpointService(session, settings).create(
-                f"http://127.0.0.1:{port}/hook", ["*"], "bench"
-            )
-            await session.execute(
-                text(
-                    "INSERT INTO webhooks.deliveries (endpoint_id, event_id, type, body) "
-                    "SELECT :endpoint, gen_random_uuid(), 'webhook.test', "
-                    '\'{"type":"webhook.test","timestamp":"2026-12-05T00:00:00Z","data":{"n":\' || n || \'}}\' '
-                    "FROM generate_series(1, :count) AS n"
-                ),
-                {"endpoint": created.endpoint.id, "count": messages},
-            )
-        receiver = subprocess.Popen([sys.executable, "-c", RECEIVER, str(port), created.secret])
-        deadline = time.monotonic() + 30
-        while http_status(f"http://127.0.0.1:{port}/health") != 200:
-            assert time.monotonic() < deadline, "the receiver did not start"
-            time.sleep(0.05)
-        dispatcher = WebhookDispatcher(settings, database)
+        dispatcher = WebhookDispatcher(settings, backlog.database)
         started, cpu = time.perf_counter(), time.process_time()
         dispatcher.start()
         while True:
             await asyncio.sleep(0.05)
-            async with database.read_sessions() as session:
+            async with backlog.database.read_sessions() as session:
                 left = await session.scalar(
                     text("SELECT count(*) FROM webhooks.deliveries WHERE status <> 'delivered'")
                 )
@@ -256,14 +218,8 @@ async def measure(server_url: str, messages: int) -> tuple[float, float]:
         await dispatcher.stop()
         return messages / elapsed, cpu / messages
     finally:
-        if receiver is not None:
-            receiver.terminate()
-            receiver.wait()
-        if database is not None:
-            await database.dispose()
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+        await backlog.stop()
+        await _drop_database(server_url, name)
 
 
 def main() -> None:
