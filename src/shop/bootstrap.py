@@ -32,6 +32,7 @@ from shop.auth.router import pages_router as auth_pages_router
 from shop.auth.router import router as auth_router
 from shop.auth.tools import AuthTools
 from shop.auth.upkeep import AuthUpkeep
+from shop.core.caching import FrontAnswers
 from shop.core.config import Settings, get_settings
 from shop.core.db import Database
 from shop.core.docs import install_docs
@@ -249,12 +250,15 @@ def _install_middleware(app: FastAPI, settings: Settings, load: RequestLoad, *, 
     """Last added runs first: the request context (the load, the request id, the security headers,
     metrics and the log line) wraps everything, so a 413 or a 500 carries it too; CORS, when
     configured, wraps the request guard (the shutdown's cut-off, the body limit, the control
-    characters), so a browser can read its 413, 422 and 503. Two layers of shop's own: each layer
-    costs about as much as the framework's work on the lightest routes."""
+    characters), so a browser can read its 413, 422 and 503, and answers what a route left with
+    the app's `FrontAnswers` before routing. Two layers of shop's own: each layer costs about as
+    much as the framework's work on the lightest routes."""
+    app.state.front_answers = FrontAnswers()
     app.add_middleware(
         RequestGuardMiddleware,
         limit=settings.max_body_bytes,
         path_templates=lambda: app.openapi()["paths"],
+        answers=app.state.front_answers,
     )
     _install_cors(app, settings)
     app.add_middleware(
@@ -314,6 +318,9 @@ def create_app(
             shutdown_tracing()
 
     app = FastAPI(
+        # FastAPI's own OpenTelemetry is off: shop instruments itself (`shop.core.tracing`, only when
+        # an exporter is configured), and FastAPI's would look for providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         title="shop",
         version=__version__,
         description=DESCRIPTION,

@@ -14,7 +14,10 @@ import pytest
 
 from shop.auth.keys.service import SigningKeyService
 from shop.auth.keys.tokens import RELOAD_SECONDS
+from shop.core.caching import FrontAnswers, Rendered
 from shop.core.db import Database
+from shop.core.metrics import REGISTRY
+from shop.localization.active import ACTIVE_CURRENCIES_TTL_SECONDS
 from tests.support.app import AppWith, http_client
 from tests.support.factories import signed_in_user
 from tests.support.problems import assert_problem
@@ -152,3 +155,70 @@ async def test_jwks_of_another_instance_follows_a_rotation(keyed_apps: tuple[Any
     assert after.status_code == 200
     assert after.headers["etag"] != etag
     assert {k["kid"] for k in after.json()["keys"]} != {k["kid"] for k in before.json()["keys"]}
+
+
+def _scope(path: str, query: bytes, *headers: tuple[bytes, bytes]) -> dict[str, Any]:
+    return {"type": "http", "method": "GET", "path": path, "query_string": query, "headers": list(headers)}
+
+
+def _requests_of(route: str) -> float:
+    labels = {"method": "GET", "route": route, "status": "200"}
+    return REGISTRY.get_sample_value("shop_http_requests_total", labels) or 0.0
+
+
+async def test_a_repeated_request_is_answered_before_routing_and_counted_under_its_route(
+    app: Any, client: httpx.AsyncClient
+) -> None:
+    """The route renders once and leaves its answer with the app's FrontAnswers; the same path,
+    query and Accept-Language is then answered by the request guard, with every header of a routed
+    answer, and the metrics still name the route."""
+    german = (b"accept-language", b"de")
+    assert app.state.front_answers.answer(_scope(f"{API}/countries", b"lang=fr", german)) is None
+    counted = _requests_of(f"{API}/countries")
+    first = await client.get(f"{API}/countries?lang=fr", headers={"Accept-Language": "de"})
+    assert first.status_code == 200 and first.json()[0]["name"] == "Afghanistan"
+    scope = _scope(f"{API}/countries", b"lang=fr", german)
+    ready = app.state.front_answers.answer(scope)
+    assert ready is not None and ready.body == first.content
+    assert scope["route"].endpoint.__name__ == "list_countries"
+    # Another query, another Accept-Language or another path is not that answer.
+    for other in (
+        _scope(f"{API}/countries", b"lang=de", german),
+        _scope(f"{API}/countries", b"lang=fr", (b"accept-language", b"fr")),
+        _scope(f"{API}/countries", b"lang=fr"),
+        _scope(f"{API}/countries/DE/address-format", b"lang=fr", german),
+    ):
+        assert app.state.front_answers.answer(other) is None, other
+    again = await client.get(f"{API}/countries?lang=fr", headers={"Accept-Language": "de"})
+    assert again.content == first.content
+    assert {name: again.headers[name] for name in ("etag", "cache-control", "vary", "content-type")} == {
+        name: first.headers[name] for name in ("etag", "cache-control", "vary", "content-type")
+    }
+    assert again.headers["x-request-id"] != first.headers["x-request-id"]
+    assert again.headers["content-security-policy"] == first.headers["content-security-policy"]
+    assert _requests_of(f"{API}/countries") == counted + 2
+
+
+async def test_a_front_answer_holds_only_while_it_is_valid(app: Any, client: httpx.AsyncClient) -> None:
+    """/money/format is answered before routing only while the process knows its currency active
+    without a new read: once the codes are due (another process may have switched it off), the
+    request goes to its route again."""
+    path, query = f"{API}/money/format", b"amount=5&currency=EUR&locale=de"
+    assert (await client.get(f"{path}?{query.decode()}")).status_code == 200
+    assert app.state.front_answers.answer(_scope(path, query)) is not None
+    app.state.active_currencies._read_at -= ACTIVE_CURRENCIES_TTL_SECONDS
+    assert app.state.front_answers.answer(_scope(path, query)) is None
+    assert (await client.get(f"{path}?{query.decode()}")).status_code == 200
+    assert app.state.front_answers.answer(_scope(path, query)) is not None
+
+
+def test_front_answers_are_bounded_and_the_oldest_goes_first() -> None:
+    answers = FrontAnswers(size=2)
+    rendered = Rendered(b"{}", cache_control="public, max-age=300")
+    for query in (b"a", b"b", b"b"):  # remembered again: nothing else goes
+        answers.remember(_scope("/x", query), rendered, None)
+    assert answers.answer(_scope("/x", b"a")) is not None
+    answers.remember(_scope("/x", b"c"), rendered, None)
+    assert answers.answer(_scope("/x", b"a")) is None
+    assert answers.answer(_scope("/x", b"b")) is not None
+    assert answers.answer(_scope("/x", b"c")) is not None

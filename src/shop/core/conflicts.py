@@ -118,15 +118,31 @@ def after_commit(session: AsyncSession, effect: Callable[[], object]) -> None:
     event.listen(session.sync_session, "after_commit", lambda _session: effect(), once=True)
 
 
+class Progress:
+    """Whether the answer of a request has begun (its `http.response.start` went out): `run_tries`
+    keeps it, for a caller that must know too, without another wrapper around `send`."""
+
+    __slots__ = ("started",)
+
+    def __init__(self) -> None:
+        self.started = False
+
+
 async def run_tries(
-    app: ASGIApp, scope: Scope, receive: Receive, send: Send, *, retries: int = RETRIES
+    app: ASGIApp,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    *,
+    retries: int = RETRIES,
+    progress: Progress | None = None,
 ) -> None:
     """Runs the app (the routes, behind their exception handlers, which let conflicts pass:
     `shop.core.problems`) for one request, and again with a new session when a conflict ended its
     transaction before the answer began. The body is read once and handed to every try."""
     tries = Tries()
     token = _TRIES.set(tries)
-    started = False
+    answer = progress if progress is not None else Progress()
     read: list[Message] = []
 
     async def recording() -> Message:
@@ -136,9 +152,8 @@ async def run_tries(
         return message
 
     async def watching(message: Message) -> None:
-        nonlocal started
         if message["type"] == "http.response.start":
-            started = True
+            answer.started = True
             tries.report()
         await send(message)
 
@@ -150,7 +165,7 @@ async def run_tries(
                 await app(scope, _replay_then(read, recording) if attempt else recording, watching)
                 return
             except Exception as exc:
-                if started or not is_conflict(exc):
+                if answer.started or not is_conflict(exc):
                     tries.report()
                     raise
                 logger.warning(

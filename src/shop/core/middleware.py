@@ -18,7 +18,8 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shop.core.conflicts import run_tries
+from shop.core.caching import FrontAnswers
+from shop.core.conflicts import Progress, run_tries
 from shop.core.load import RequestLoad
 from shop.core.logging import close_request, current_context, log_request, open_request
 from shop.core.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -242,10 +243,17 @@ class RequestGuardMiddleware:
     none to count.
     """
 
-    def __init__(self, app: ASGIApp, limit: int, path_templates: Callable[[], Iterable[str]]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int,
+        path_templates: Callable[[], Iterable[str]],
+        answers: FrontAnswers | None = None,
+    ) -> None:
         self.app = app
         self.limit = limit
         self.controls = ControlCharacters(path_templates)
+        self.answers = answers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -269,28 +277,28 @@ class RequestGuardMiddleware:
         if declared is not None and declared > self.limit:
             await self._too_large(scope, receive, send)
             return
-        errors = self.controls.url_errors(scope)
         if not announced and scope["method"] in _BODILESS:
+            # A remembered answer was rendered for this very path and query, which passed the
+            # checks below then.
+            if self.answers is not None and scope["method"] == "GET":
+                ready = self.answers.answer(scope)
+                if ready is not None:
+                    await ready(scope, receive, send)
+                    return
+            errors = self.controls.url_errors(scope)
             if errors:
                 await self.controls.refuse(scope, receive, send, errors)
                 return
             await self._run(scope, receive, send)
             return
-        await self._run_limited(scope, receive, send, content_type, errors)
+        await self._run_limited(scope, receive, send, content_type, self.controls.url_errors(scope))
 
     async def _run(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = False
-
-        async def watching(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        progress = Progress()
         try:
-            await run_tries(self.app, scope, receive, watching)
+            await run_tries(self.app, scope, receive, send, progress=progress)
         except asyncio.CancelledError:
-            if started or not taken_as_cut_off(scope["path"]):
+            if progress.started or not taken_as_cut_off(scope["path"]):
                 raise
             await cut_off_response()(scope, receive, send)
 

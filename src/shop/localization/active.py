@@ -36,6 +36,16 @@ class ActiveCurrencies:
             self._codes, self._read_at = codes, now
         return self._codes
 
+    def still_offers(self, code: str) -> bool:
+        """Whether `code` is active by the codes kept now, read no longer than the TTL ago: never
+        reads them (False when they are due)."""
+        codes = self._codes
+        return (
+            codes is not None
+            and self._clock() - self._read_at < ACTIVE_CURRENCIES_TTL_SECONDS
+            and code in codes
+        )
+
     def changed(self, session: AsyncSession) -> None:
         """A currency is switched on or off in `session`: read the codes again once it commits."""
         after_commit(session, self._forget)

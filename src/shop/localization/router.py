@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 
-from shop.core.caching import Rendered, Renders
+from shop.core.caching import Rendered, remember_answer
 from shop.core.db import SessionDep
 from shop.core.errors import Forbidden, InvalidInput
 from shop.core.openapi import operation_ids
@@ -115,14 +115,6 @@ NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
 }
 
 
-# The answers of the reference routes by what the request sent (its query string and
-# Accept-Language, and the country): found before anything of it is parsed. The data behind them
-# (CLDR, the address data) ships with shop and never changes while it runs.
-_COUNTRIES: Renders[tuple[bytes, str | None], Rendered] = Renders()
-_ADDRESS_FORMATS: Renders[tuple[str, bytes, str | None], Rendered] = Renders()
-_MONEY: Renders[tuple[bytes, str | None], tuple[str, Rendered]] = Renders()
-
-
 def _rate_out(rate: service.Rate) -> RateOut:
     return RateOut(
         from_=rate.from_code,
@@ -187,14 +179,12 @@ async def list_currencies(
     "by name without regard to case and accents." + CACHEABLE,
 )
 async def list_countries(request: Request) -> Response:
-    # Query and headers are read from the request, not declared as parameters: each declared
-    # parameter costs FastAPI's resolution on every call, and this answer costs next to nothing.
+    # Rendered here once per query and Accept-Language, then answered before routing: the data
+    # behind it (CLDR) ships with shop and never changes while it runs.
     headers = request.headers
-    key = (request.scope["query_string"], headers.get("accept-language"))
-    rendered = _COUNTRIES.get(key)
-    if rendered is None:
-        locale = answers.names_locale(request.query_params.get("lang"), key[1])
-        rendered = _COUNTRIES.put(key, answers.countries_answer(locale))
+    locale = answers.names_locale(request.query_params.get("lang"), headers.get("accept-language"))
+    rendered = answers.countries_answer(locale)
+    remember_answer(request, rendered)
     return rendered.answer(headers.get("if-none-match"))
 
 
@@ -214,18 +204,17 @@ async def get_address_format(
     code: Annotated[str, Path(description="ISO 3166-1 alpha-2, any case.", examples=["DE"], max_length=8)],
     request: Request,
 ) -> Response:
+    # As the countries: rendered once, then answered before routing (the address data ships too).
     headers = request.headers
-    key = (code, request.scope["query_string"], headers.get("accept-language"))
-    rendered = _ADDRESS_FORMATS.get(key)
-    if rendered is None:
-        country = code.upper()
-        if not (len(country) == 2 and country.isascii() and country.isalpha() and cldr.is_country(country)):
-            raise UnknownCountry()
-        language = answers.shipped_language(request.query_params.get("lang"), key[2])
-        try:
-            rendered = _ADDRESS_FORMATS.put(key, answers.address_format_answer(country, language))
-        except addresses.UnknownCountryData:
-            raise UnknownCountry() from None
+    country = code.upper()
+    if not (len(country) == 2 and country.isascii() and country.isalpha() and cldr.is_country(country)):
+        raise UnknownCountry()
+    language = answers.shipped_language(request.query_params.get("lang"), headers.get("accept-language"))
+    try:
+        rendered = answers.address_format_answer(country, language)
+    except addresses.UnknownCountryData:
+        raise UnknownCountry() from None
+    remember_answer(request, rendered)
     return rendered.answer(headers.get("if-none-match"))
 
 
@@ -256,23 +245,19 @@ async def format_money(
 
     Cacheable: the answer carries `Cache-Control` and a strong `ETag`; send the tag back in
     `If-None-Match` to get `304 Not Modified` while the answer is unchanged."""
-    key = (request.scope["query_string"], accept_language)
-    cached = _MONEY.get(key)
-    if cached is None:
-        used = answers.money_locale(locale, accept_language) or cldr.Locale("en")
-        await _refuse_inactive(active, currency)
-        body = MoneyOut(
-            amount=amount,
-            currency=currency,
-            locale=cldr.tag_of(used),
-            formatted=cldr.format_money(Decimal(amount), currency, used),
-        ).model_dump_json()
-        cached = _MONEY.put(
-            key, (currency, Rendered(body.encode(), cache_control=answers.CACHE_CONTROL, vary=answers.VARY))
-        )
-    else:
-        await _refuse_inactive(active, cached[0])
-    return cached[1].answer(request.headers.get("if-none-match"))
+    used = answers.money_locale(locale, accept_language) or cldr.Locale("en")
+    await _refuse_inactive(active, currency)
+    body = MoneyOut(
+        amount=amount,
+        currency=currency,
+        locale=cldr.tag_of(used),
+        formatted=cldr.format_money(Decimal(amount), currency, used),
+    ).model_dump_json()
+    rendered = Rendered(body.encode(), cache_control=answers.CACHE_CONTROL, vary=answers.VARY)
+    # Answered again before routing while the currency is known active without a new read: once
+    # the codes are due again, or changed here, the request comes back here.
+    remember_answer(request, rendered, lambda: active.still_offers(currency))
+    return rendered.answer(request.headers.get("if-none-match"))
 
 
 async def _refuse_inactive(active: ActiveCurrencies, currency: str) -> None:

@@ -10,7 +10,7 @@ from shop.auth import errors
 from shop.auth.dependencies import SigningKeyServiceDep
 from shop.auth.keys.schemas import AuthorizationServerMetadata, JsonWebKeySet, SigningKeyOut
 from shop.auth.tools import AuthTools
-from shop.core.caching import Rendered
+from shop.core.caching import Rendered, remember_answer
 from shop.core.db import READS_ONLY, DatabaseDep
 from shop.core.errors import Forbidden
 from shop.core.openapi import operation_ids
@@ -70,7 +70,11 @@ async def jwks(request: Request, database: DatabaseDep) -> Response:
     # on every call, as much as the rest of this answer.
     tools: AuthTools = request.app.state.auth
     published = await tools.tokens.public_keys(database)
-    return _JWKS.of(published).answer(request.headers.get("if-none-match"))
+    rendered = _JWKS.of(published)
+    # Answered again before routing until the key ring is due to read the keys again (or they
+    # changed here): then the request comes back here.
+    remember_answer(request, rendered, lambda: tools.tokens.still_publishes(published))
+    return rendered.answer(request.headers.get("if-none-match"))
 
 
 @keys_router.get(

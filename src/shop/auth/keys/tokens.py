@@ -137,6 +137,10 @@ class KeyRing:
         """HS256: the one verifier, whatever `kid` a token names (tokens made before kids had none)."""
         return next(iter(self._keys.verifiers.values())) if self.shared_secret else None
 
+    def still_publishes(self, published: tuple[dict[str, Any], ...]) -> bool:
+        """`published` is this ring's snapshot, and no reload is due (a shared secret publishes none)."""
+        return self.shared_secret or (not self._stale() and self._keys.published is published)
+
     def invalidate(self) -> None:
         """The keys changed (a rotation here): read them again before the next use."""
         self._loaded_at = None
@@ -407,6 +411,11 @@ class AccessTokens:
                 return await SigningKeyRepository(session).list_all()
 
         return (await self.ring.current(load)).published
+
+    def still_publishes(self, published: tuple[dict[str, Any], ...]) -> bool:
+        """Whether `published` (from `public_keys`) is still what the ring publishes, and is not due
+        to be read again."""
+        return self.ring.still_publishes(published)
 
     def keys_changed(self) -> None:
         self.ring.invalidate()
