@@ -129,6 +129,14 @@ async def get_passkey_service(session: SessionDep, database: DatabaseDep, tools:
     return passkey_service(session, database, tools)
 
 
+async def get_passkey_sign_in_service(
+    session: StatementSessionDep, database: DatabaseDep, tools: ToolsDep
+) -> PasskeyService:
+    """The passkeys service of /passkeys/authenticate, whose unit of work is one statement (the
+    challenge's claim before it commits by itself: spent whatever follows)."""
+    return passkey_service(session, database, tools)
+
+
 SessionServiceDep = Annotated[SessionService, Depends(get_session_service)]
 RefreshServiceDep = Annotated[SessionService, Depends(get_refresh_service)]
 AccountServiceDep = Annotated[AccountService, Depends(get_account_service)]
@@ -136,6 +144,7 @@ MfaServiceDep = Annotated[MfaService, Depends(get_mfa_service)]
 EmailChangeServiceDep = Annotated[EmailChangeService, Depends(get_email_change_service)]
 ExportServiceDep = Annotated[ExportService, Depends(get_export_service)]
 PasskeyServiceDep = Annotated[PasskeyService, Depends(get_passkey_service)]
+PasskeySignInServiceDep = Annotated[PasskeyService, Depends(get_passkey_sign_in_service)]
 ClientDep = Annotated[Client, Depends(get_client)]
 
 

@@ -17,7 +17,6 @@ from sqlalchemy import (
     literal,
     select,
     text,
-    true,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert
@@ -46,46 +45,48 @@ _CLAIM_CHALLENGE = (
 )
 _CLAIM_CHALLENGE_OF_USER = _CLAIM_CHALLENGE.where(PasskeyChallenge.user_id == bindparam("claimed_by"))
 # A sign-in's first statement: its challenge claimed (as `_CLAIM_CHALLENGE`), and the passkey of the
-# credential with its account's handle and its account, the passkey's row locked to the end of the
-# transaction (two sign-ins with one credential compare counters in turn). The claim is answered
-# also when no passkey has the credential.
+# credential with its account's handle and its account. The claim is answered also when no passkey
+# has the credential. In the one-statement session of the sign-in this commits by itself: the
+# challenge is spent whatever follows. The passkey's row is not locked: the second statement
+# (`_SIGN_IN`) judges its counter again on the row it updates.
 _CLAIMED = _CLAIM_CHALLENGE.cte("claimed")
-_LOCKED = (
-    select(Passkey.id)
-    .where(Passkey.credential_id == bindparam("credential_id"))
-    .with_for_update()
-    .cte("locked")
-)
 _ONE = select(literal(1).label("one")).subquery("one")
 _CLAIM_FOR_SIGN_IN = (
     select(exists(select(_CLAIMED.c.challenge_hash)).label("claimed"), Passkey, PasskeyUser.handle, User)
     .select_from(_ONE)
-    .outerjoin(_LOCKED, true())
-    .outerjoin(Passkey, Passkey.id == _LOCKED.c.id)
+    .outerjoin(Passkey, Passkey.credential_id == bindparam("credential_id"))
     .outerjoin(PasskeyUser, PasskeyUser.user_id == Passkey.user_id)
     .outerjoin(User, User.id == Passkey.user_id)
 )
 # A sign-in's writes (`SIGN_IN_WRITES`) with the passkey's use recorded in the same statement: its
-# signature counter (never lowered), whether it is backed up now, when it was last used.
+# signature counter (never lowered), whether it is backed up now, when it was last used — only while
+# the rules the first statement's answer was judged by still hold on the row as it is now: the
+# account active, and the counter not at or past the presented one (WebAuthn §7.2; 0 is a passkey
+# that does not count). Of two sign-ins with one counter value, the second waits on the row and then
+# finds the counter moved: no row, no writes, and the statement answers NULL.
 _SIGN_IN = text(
     f"""
 WITH used AS (
-    UPDATE auth.passkeys
-    SET sign_count = greatest(sign_count, :presented_count), backed_up = :now_backed_up,
+    UPDATE auth.passkeys AS p
+    SET sign_count = greatest(p.sign_count, :presented_count), backed_up = :now_backed_up,
         last_used_at = now()
-    WHERE id = :passkey_id
+    FROM auth.users AS u
+    WHERE p.id = :passkey_id AND u.id = p.user_id AND u.is_active
+      AND (:presented_count = 0 OR p.sign_count = 0 OR p.sign_count < :presented_count)
+    RETURNING p.user_id
 ),
-signing_in AS (SELECT CAST(:user_id AS uuid) AS user_id),
+signing_in AS (SELECT user_id FROM used),
 {SIGN_IN_WRITES}
-SELECT id FROM new_session
+SELECT (SELECT id FROM new_session) AS id
 """  # noqa: S608 - joined of this module's constants, no input
 ).bindparams(
     bindparam("passkey_id", type_=Uuid),
     bindparam("presented_count", type_=BigInteger),
     bindparam("now_backed_up", type_=Boolean),
-    bindparam("user_id", type_=Uuid),
     *SIGN_IN_PARAMETERS,
 )
+# Why `_SIGN_IN` opened no session, read after it: the passkey's counter and its account's state.
+_STANDING = select(Passkey.sign_count, User.is_active).join(User, User.id == Passkey.user_id)
 
 
 class PasskeyRepository:
@@ -225,21 +226,22 @@ class PasskeyRepository:
         return bool(claimed), found
 
     async def sign_in(
-        self,
-        passkey_id: uuid.UUID,
-        user_id: uuid.UUID,
-        sign_count: int,
-        backed_up: bool,
-        opening: Mapping[str, object],
-    ) -> uuid.UUID:
-        """The passkey's use recorded and the account's new session opened (`opening`: the
-        parameters of `SIGN_IN_WRITES`), in one statement: the session's id."""
+        self, passkey_id: uuid.UUID, sign_count: int, backed_up: bool, opening: Mapping[str, object]
+    ) -> uuid.UUID | None:
+        """The passkey's use recorded and its account's new session opened (`opening`: the
+        parameters of `SIGN_IN_WRITES`), in one statement: the session's id; None, and nothing
+        written, when the account is disabled, the passkey gone or its counter at `sign_count` or
+        past it by now."""
         params = {
             **opening,
             "passkey_id": passkey_id,
-            "user_id": user_id,
             "presented_count": sign_count,
             "now_backed_up": backed_up,
         }
-        session_id: uuid.UUID = (await self.session.execute(_SIGN_IN, params)).scalar_one()
+        session_id: uuid.UUID | None = (await self.session.execute(_SIGN_IN, params)).scalar_one()
         return session_id
+
+    async def standing(self, passkey_id: uuid.UUID) -> tuple[int, bool] | None:
+        """The passkey's counter and whether its account is active; None for a passkey that is gone."""
+        row = (await self.session.execute(_STANDING.where(Passkey.id == passkey_id))).first()
+        return (row[0], row[1]) if row is not None else None

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Response, status
 
 from shop.auth import errors
-from shop.auth.dependencies import ClientDep, PasskeyServiceDep
+from shop.auth.dependencies import ClientDep, PasskeyServiceDep, PasskeySignInServiceDep
 from shop.auth.passkeys.schemas import (
     CREATION_OPTIONS_EXAMPLE,
     REQUEST_OPTIONS_EXAMPLE,
@@ -144,7 +144,7 @@ async def authentication_options(
 )
 async def authenticate(
     body: PasskeySignIn,
-    service: PasskeyServiceDep,
+    service: PasskeySignInServiceDep,
     client: ClientDep,
     cookies: SessionCookiesDep,
     response: Response,

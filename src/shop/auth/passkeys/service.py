@@ -293,6 +293,12 @@ class PasskeyService:
         return result
 
     async def authenticate(self, credential: dict[str, Any], client: Client) -> TokenPair:
+        """Two statements (the request's session is a one-statement one, in autocommit): the
+        challenge claimed with the credential's passkey and account read, then — the assertion
+        verified in between — the passkey's use and the new session, only while the rules still hold
+        on the rows as they are then."""
+        # Nothing may fail for want of a key after the session is written (it commits by itself).
+        await self.tools.tokens.ready(self.session)
         try:
             parsed = parse_authentication_credential_json(credential)
             challenge = parse_client_data_json(parsed.response.client_data_json).challenge
@@ -311,17 +317,18 @@ class PasskeyService:
             await self._refuse_sign_in(client, challenge_hash, user.id, "user_handle")
         verified = await self._verified_assertion(parsed, challenge, challenge_hash, passkey, client)
         if not user.is_active:
-            await self._refuse_sign_in(
-                client, challenge_hash, user.id, "account_disabled", error=AccountDisabled()
-            )
+            await self._refuse_disabled(client, challenge_hash, user.id)
         # The passkey's use and the new session in one statement; the account's last sign-in is
         # stamped there too (a passkey neither unlocks nor resets what wrong passwords did).
         opening = self.minter.opening(
             client, PASSKEY_AMR, event="passkey_sign_in", sign_in_time=True, passkey_id=str(passkey.id)
         )
+        presented = verified.new_sign_count
         session_id = await self.passkeys.sign_in(
-            passkey.id, user.id, verified.new_sign_count, verified.credential_backed_up, opening.parameters
+            passkey.id, presented, verified.credential_backed_up, opening.parameters
         )
+        if session_id is None:
+            await self._refuse_changed(client, challenge_hash, passkey, presented)
         pair = await self.minter.finish(user, session_id, opening)
         tally(LOGINS.labels("success").inc)
         bind_user(user.id)
@@ -353,18 +360,42 @@ class PasskeyService:
             await self._refuse_sign_in(client, challenge_hash, passkey.user_id, "verification", exc)
         presented, stored = verified.new_sign_count, passkey.sign_count
         if presented != 0 and stored != 0 and presented <= stored:
-            # WebAuthn §7.2, the signature counter: two copies of one key may be in use (a clone).
-            await self._refuse_sign_in(
-                client,
-                challenge_hash,
-                passkey.user_id,
-                "counter",
-                event="passkey_clone_suspected",
-                passkey_id=str(passkey.id),
-                stored=stored,
-                presented=presented,
-            )
+            await self._refuse_clone(client, challenge_hash, passkey, stored, presented)
         return verified
+
+    async def _refuse_clone(
+        self, client: Client, challenge_hash: bytes, passkey: Passkey, stored: int, presented: int
+    ) -> NoReturn:
+        # WebAuthn §7.2, the signature counter: two copies of one key may be in use (a clone).
+        await self._refuse_sign_in(
+            client,
+            challenge_hash,
+            passkey.user_id,
+            "counter",
+            event="passkey_clone_suspected",
+            passkey_id=str(passkey.id),
+            stored=stored,
+            presented=presented,
+        )
+
+    async def _refuse_disabled(self, client: Client, challenge_hash: bytes, user_id: uuid.UUID) -> NoReturn:
+        await self._refuse_sign_in(
+            client, challenge_hash, user_id, "account_disabled", error=AccountDisabled()
+        )
+
+    async def _refuse_changed(
+        self, client: Client, challenge_hash: bytes, passkey: Passkey, presented: int
+    ) -> NoReturn:
+        """The sign-in's statement found a rule broken that held at the claim: the account was
+        disabled, the passkey removed, or another sign-in raised its counter to `presented` or past
+        it (a clone, signing in at the same moment) in between. Refused as any of those is."""
+        standing = await self.passkeys.standing(passkey.id)
+        if standing is None:
+            await self._refuse_sign_in(client, challenge_hash, None, "unknown_credential")
+        stored, active = standing
+        if not active:
+            await self._refuse_disabled(client, challenge_hash, passkey.user_id)
+        await self._refuse_clone(client, challenge_hash, passkey, stored, presented)
 
     async def _refuse_sign_in(
         self,
