@@ -27,7 +27,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks import data, jwt_costs, passkeys, profile, report, roundtrips, webhooks
+from tests.support import roundtrips
+
+from benchmarks import data, jwt_costs, passkeys, profile, report, webhooks
 from benchmarks.harness import (
     WORK,
     Probe,

@@ -391,7 +391,7 @@ class PasskeyService:
         it (a clone, signing in at the same moment) in between. Refused as any of those is."""
         standing = await self.passkeys.standing(passkey.id)
         if standing is None:
-            await self._refuse_sign_in(client, challenge_hash, None, "unknown_credential")
+            await self._refuse_sign_in(client, challenge_hash, passkey.user_id, "unknown_credential")
         stored, active = standing
         if not active:
             await self._refuse_disabled(client, challenge_hash, passkey.user_id)
