@@ -80,15 +80,19 @@ class RequestMetrics:
 
     def __init__(self) -> None:
         self._waiting: dict[tuple[str, str, int], list[float]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
         # The labelled children, found once: `labels()` checks and locks on every call. Route
         # templates (and the one label of unmatched paths) bound the keys.
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def add(self, method: str, route: str, status: int, elapsed: float) -> None:
         waiting = self._waiting
+        if waiting and self._loop is not None and self._loop.is_closed():
+            self.flush()  # a loop closed before its turn ended (tests run one loop after another)
         if not waiting:
             try:
-                asyncio.get_running_loop().call_soon(self.flush)
+                self._loop = asyncio.get_running_loop()
+                self._loop.call_soon(self.flush)
             except RuntimeError:  # no event loop: written at once
                 waiting[(method, route, status)] = [elapsed]
                 self.flush()
