@@ -132,8 +132,9 @@ async def get_passkey_service(session: SessionDep, database: DatabaseDep, tools:
 async def get_passkey_sign_in_service(
     session: StatementSessionDep, database: DatabaseDep, tools: ToolsDep
 ) -> PasskeyService:
-    """The passkeys service of /passkeys/authenticate, whose unit of work is one statement (the
-    challenge's claim before it commits by itself: spent whatever follows)."""
+    """The passkeys service of /passkeys/authenticate, on a one-statement session: its one write is
+    the passkey's use with the new session; the challenge's claim before it is a SELECT to that
+    session and commits by itself (the challenge is spent whatever follows)."""
     return passkey_service(session, database, tools)
 
 
