@@ -748,7 +748,7 @@ class Bench:
                     "round_trips": int(statistics.median(deltas)),
                     "statements": [s for s in trace if s != "<sync>"],
                 }
-                self.say(f"  {name:<28} {counts[name]['round_trips']} round trips")
+                self.say(f"  {name:<40} {counts[name]['round_trips']} round trips")
             self.notes["round_trips"] = counts
         finally:
             await asyncio.to_thread(shop.stop)
