@@ -342,12 +342,14 @@ def create_app(
 
     install_error_handlers(app, translate=localization_public.problem_text)
     install_openapi(app, LINKS)
-    install_docs(app)
     # Only with OTEL_EXPORTER_OTLP_ENDPOINT set; else OpenTelemetry is not even imported.
     traced = install_tracing(app)
     _install_middleware(app, settings, shop.load, traced=traced)
 
     _include_routers(app)
+    # Behind the API: a request is matched against every route before its own, and the pages of
+    # the docs are asked for rarely.
+    install_docs(app)
     return app
 
 

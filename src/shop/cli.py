@@ -112,7 +112,13 @@ def metrics_dir() -> Iterator[str]:
             _fail(f"PROMETHEUS_MULTIPROC_DIR={given} is not usable: {exc.strerror or exc}")
         yield given
         return
-    made = tempfile.mkdtemp(prefix="shop-metrics-")
+    with _temporary_dir("shop-metrics-") as made:
+        yield made
+
+
+@contextmanager
+def _temporary_dir(prefix: str) -> Iterator[str]:
+    made = tempfile.mkdtemp(prefix=prefix)
     try:
         yield made
     finally:
@@ -140,14 +146,22 @@ def cmd_serve(args: argparse.Namespace) -> None:
     # whenever it comes: while it starts, during the migrations, or (uvicorn takes the signal over
     # while it serves, and re-raises it after its graceful shutdown) at the end.
     signal.signal(signal.SIGTERM, _on_sigterm)
-    with contextlib.suppress(_Terminated), metrics_dir() as metrics, database_url(settings) as url:
+    with (
+        contextlib.suppress(_Terminated),
+        metrics_dir() as metrics,
+        _temporary_dir("shop-hashing-") as slots,
+        database_url(settings) as url,
+    ):
         # Before anything imports prometheus_client (it picks its mode at import).
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics
         _migrate_to(url, "upgrade", "head")
         _check_signing_keys(settings, url)
         # Workers are separate processes: they find the (possibly embedded) database this way.
         pass_to_workers(
-            database_url=url, web_concurrency=workers, public_url=public_url_for_port(settings, args.port)
+            database_url=url,
+            web_concurrency=workers,
+            public_url=public_url_for_port(settings, args.port),
+            hashing_slots_dir=slots if workers > 1 and not args.reload else None,
         )
         uvicorn.run(
             "shop.main:app",

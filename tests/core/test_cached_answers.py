@@ -16,7 +16,7 @@ from shop.auth.keys.service import SigningKeyService
 from shop.auth.keys.tokens import RELOAD_SECONDS
 from shop.core.caching import FrontAnswers, Rendered
 from shop.core.db import Database
-from shop.core.metrics import REGISTRY
+from shop.core.metrics import REGISTRY, REQUEST_METRICS
 from shop.localization.active import ACTIVE_CURRENCIES_TTL_SECONDS
 from tests.support.app import AppWith, http_client
 from tests.support.factories import signed_in_user
@@ -162,6 +162,7 @@ def _scope(path: str, query: bytes, *headers: tuple[bytes, bytes]) -> dict[str, 
 
 
 def _requests_of(route: str) -> float:
+    REQUEST_METRICS.flush()  # written at the end of the event loop's turn, as a scrape does first
     labels = {"method": "GET", "route": route, "status": "200"}
     return REGISTRY.get_sample_value("shop_http_requests_total", labels) or 0.0
 

@@ -6,8 +6,11 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,8 +19,8 @@ from sqlalchemy import event, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shop.auth.passwords import HASHING_NICE, PasswordHasher, hashing_threads
-from shop.core.config import Settings
+from shop.auth.passwords import HASHING_NICE, HashingSlots, PasswordHasher, hashing_threads
+from shop.core.config import HASHING_SLOTS_ENV, Settings
 from shop.core.db import Database
 from shop.core.problems import is_outage
 from shop.localization.models import Language
@@ -160,3 +163,34 @@ def test_a_server_out_of_connections_is_an_outage() -> None:
     refused = DBAPIError("connect", None, _RefusedByServer("sorry, too many clients already"))
     assert is_outage(refused)  # 503 service_unavailable, not a 500
     assert not is_outage(DBAPIError("select", None, ValueError("a bug")))
+
+
+def test_workers_take_turns_at_the_cores(tmp_path: Path) -> None:
+    """Two workers' slots (each its own HashingSlots, as each worker opens the files itself) on 2
+    cores: never more than 2 computations at once among them, and both cores in use."""
+    lock = threading.Lock()
+    running = 0
+    most = 0
+
+    def compute() -> None:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.01)
+        with lock:
+            running -= 1
+
+    workers = [HashingSlots(str(tmp_path), 2), HashingSlots(str(tmp_path), 2)]
+    with ThreadPoolExecutor(8) as pool:  # each worker's 2 threads, twice over
+        list(pool.map(lambda number: workers[number % 2].run(compute), range(64)))
+    assert most == 2
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["slot-0", "slot-1"]
+
+
+def test_a_lone_worker_takes_no_slots(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(HASHING_SLOTS_ENV, str(tmp_path))
+    assert PasswordHasher(settings)._slots is None
+    assert PasswordHasher(settings.model_copy(update={"web_concurrency": 2}))._slots is not None

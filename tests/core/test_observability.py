@@ -3,6 +3,7 @@ backlog and oldest age, and log records that name the request and the user."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
@@ -13,11 +14,13 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from prometheus_client import CollectorRegistry, Histogram
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shop.core.logging import RequestContextFilter
 from shop.core.mail.sender import MailSender
+from shop.core.metrics import REGISTRY, observe_all
 from tests.support.app import AppWith, http_client
 from tests.support.auth import bearer, login, register, register_verified
 from tests.support.net import free_port
@@ -188,3 +191,39 @@ async def test_the_operations_guide_names_real_metrics(client: httpx.AsyncClient
     named = {name for rule in rules for name in re.findall(r"\b(shop_[a-z_]+)", rule["expr"])}
     named |= set(re.findall(r"`(shop_[a-z_]+)`", guide))
     assert named and all(f" {name} " in metrics for name in named), named
+
+
+def test_observations_written_together_are_those_of_observe() -> None:
+    """`observe_all` (the request metrics of one event-loop turn at once) leaves a histogram as one
+    `observe` per value would: each bucket (the bounds themselves included), the count and the sum."""
+    values = [0.001, 0.002, 0.002, 0.0049, 0.005, 0.3, 2.5, 7.0, 1e9]
+    one_by_one, together = CollectorRegistry(), CollectorRegistry()
+    buckets = (0.002, 0.005, 0.01, 0.25, 0.5, 2.5, 5)
+    first = Histogram("h", "h", ["route"], registry=one_by_one, buckets=buckets).labels("/x")
+    for value in values:
+        first.observe(value)
+    observe_all(Histogram("h", "h", ["route"], registry=together, buckets=buckets).labels("/x"), values)
+
+    def written(registry: CollectorRegistry) -> list[tuple[str, dict[str, str], float]]:
+        return [
+            (sample.name, sample.labels, sample.value)
+            for sample in next(iter(registry.collect())).samples
+            if not sample.name.endswith("_created")  # when each was made
+        ]
+
+    assert written(together) == written(one_by_one)
+    assert together.get_sample_value("h_bucket", {"route": "/x", "le": "0.002"}) == 3
+    assert together.get_sample_value("h_count", {"route": "/x"}) == len(values)
+
+
+async def test_request_metrics_wait_for_the_end_of_the_turn_or_a_scrape(client: httpx.AsyncClient) -> None:
+    labels = {"method": "GET", "route": "/api/v1/languages", "status": "200"}
+    before = samples(await metrics_text(client), "shop_http_requests_total")
+    key = '{method="GET",route="/api/v1/languages",status="200"}'
+    assert (await client.get("/api/v1/languages")).status_code == 200
+    waiting = REGISTRY.get_sample_value("shop_http_requests_total", labels) or 0.0
+    await asyncio.sleep(0)  # the turn ends
+    assert REGISTRY.get_sample_value("shop_http_requests_total", labels) == before.get(key, 0.0) + 1
+    assert waiting in (before.get(key, 0.0), before.get(key, 0.0) + 1)
+    assert (await client.get("/api/v1/languages")).status_code == 200
+    assert samples(await metrics_text(client), "shop_http_requests_total")[key] == before.get(key, 0.0) + 2

@@ -68,3 +68,16 @@ def test_without_an_event_loop_a_line_is_written_at_once() -> None:
     with only_handler() as stream:
         _request(1)
     assert [line["request_id"] for line in _lines(stream)] == ["r1"]
+
+
+def test_a_line_left_by_a_closed_loop_goes_out_with_the_next() -> None:
+    with only_handler() as stream:
+        loop = asyncio.new_event_loop()
+
+        async def request_in_the_loop() -> None:
+            _request(1)
+
+        loop.run_until_complete(request_in_the_loop())
+        loop.close()
+        _request(2)
+    assert [line["request_id"] for line in _lines(stream)] == ["r1", "r2"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shop.core.config import HASHING_SLOTS_ENV
 from tests.support.auth import PASSWORD
 from tests.support.net import EXIT_SECONDS, free_port
 from tests.support.problems import assert_problem
@@ -77,9 +79,43 @@ def test_serve_with_workers_against_external_database(tmp_path: Path, database_u
     try:
         for _ in range(10):
             assert httpx.get(f"http://127.0.0.1:{port}/api/v1/currencies").status_code == 200
+        # The workers take turns at the cores for argon2: a directory of slots shared by the two.
+        assert server.process is not None
+        shared = {_slots_dir(worker) for worker in _children(server.process.pid)}
+        shared.discard(None)
+        assert len(shared) == 1, shared
+        slots = Path(str(shared.pop()))
+        for number in range(2):  # registration allows 3 per 5 minutes from one address
+            registered = httpx.post(
+                f"http://127.0.0.1:{port}/api/v1/auth/register",
+                json={
+                    "email": f"slots{number}-{port}@example.com",
+                    "password": PASSWORD,
+                    "confirm_password": PASSWORD,
+                },
+            )
+            assert registered.status_code == 201, registered.text
+        assert {path.name for path in slots.iterdir()} <= {f"slot-{n}" for n in range(os.cpu_count() or 1)}
+        assert any(slots.iterdir())
     finally:
         code, output = stop(server)
     assert code == 0, output
+    assert not slots.exists()  # removed with the instance
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def _slots_dir(pid: int) -> str | None:
+    for entry in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+        name, _, value = entry.partition(b"=")
+        if name == HASHING_SLOTS_ENV.encode():
+            return value.decode()
+    return None
 
 
 @pytest.mark.parametrize(

@@ -419,13 +419,26 @@ def public_url_for_port(settings: Settings, port: int) -> str | None:
     return f"http://localhost:{port}"
 
 
-def pass_to_workers(*, database_url: str, web_concurrency: int, public_url: str | None = None) -> None:
+# Where the workers of one `shop serve` share their hashing slots (`shop.auth.passwords`): set by
+# `shop serve` for its workers, never by an operator.
+HASHING_SLOTS_ENV = "SHOP_HASHING_SLOTS_DIR"
+
+
+def pass_to_workers(
+    *,
+    database_url: str,
+    web_concurrency: int,
+    public_url: str | None = None,
+    hashing_slots_dir: str | None = None,
+) -> None:
     """Server workers are separate processes that read their settings afresh from the environment:
     hand them what the parent decided (the embedded database's URL, how many workers share the
-    machine, the public URL that follows the port). `shop serve` also sets
-    PROMETHEUS_MULTIPROC_DIR, earlier, for prometheus_client itself."""
+    machine, the public URL that follows the port, where they share their hashing slots). `shop
+    serve` also sets PROMETHEUS_MULTIPROC_DIR, earlier, for prometheus_client itself."""
     os.environ["DATABASE_URL"] = database_url
     os.environ["WEB_CONCURRENCY"] = str(web_concurrency)
     if public_url is not None:
         os.environ["PUBLIC_URL"] = public_url
+    if hashing_slots_dir is not None:
+        os.environ[HASHING_SLOTS_ENV] = hashing_slots_dir
     get_settings.cache_clear()

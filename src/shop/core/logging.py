@@ -109,11 +109,15 @@ class JsonLinesHandler(logging.StreamHandler[Any]):
     def __init__(self, stream: Any = None) -> None:
         super().__init__(stream)
         self._waiting: list[str] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def add_line(self, line: str) -> None:
+        if self._waiting and self._loop is not None and self._loop.is_closed():
+            self.flush()  # a loop closed before its turn ended (tests run one loop after another)
         if not self._waiting:
             try:
-                asyncio.get_running_loop().call_soon(self.flush)
+                self._loop = asyncio.get_running_loop()
+                self._loop.call_soon(self.flush)
             except RuntimeError:  # no event loop: written at once
                 self._waiting.append(line)
                 self.flush()

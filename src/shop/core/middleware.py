@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from fastapi.routing import APIRoute
-from prometheus_client import Counter, Histogram
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.routing import BaseRoute
@@ -22,7 +21,7 @@ from shop.core.caching import FrontAnswers
 from shop.core.conflicts import Progress, run_tries
 from shop.core.load import RequestLoad
 from shop.core.logging import close_request, current_context, log_request, open_request
-from shop.core.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from shop.core.metrics import REQUEST_METRICS
 from shop.core.problems import problem_response, unexpected_error_response
 from shop.core.shutdown import cut_off_response, taken_as_cut_off
 from shop.core.validation import ControlCharacters
@@ -147,20 +146,9 @@ class RequestContextMiddleware:
         prefixes = tuple(prefix.rstrip("/") for prefix in no_store_prefixes)
         self._no_store_exact = frozenset(prefixes)
         self._no_store_under = tuple(prefix + "/" for prefix in prefixes)
-        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def _no_store(self, path: str) -> bool:
         return path in self._no_store_exact or path.startswith(self._no_store_under)
-
-    def _count(self, method: str, route: str, status: int, elapsed: float) -> None:
-        # The labelled children, found once: `labels()` checks and locks on every call. Route
-        # templates (and UNMATCHED) bound the keys.
-        children = self._children.get((method, route, status))
-        if children is None:
-            children = (HTTP_REQUESTS.labels(method, route, str(status)), HTTP_LATENCY.labels(method, route))
-            self._children[(method, route, status)] = children
-        children[0].inc()
-        children[1].observe(elapsed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -201,7 +189,7 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             route = self.route_template(scope)
             method = scope["method"]
-            self._count(method, route, status, elapsed)
+            REQUEST_METRICS.add(method, route, status, elapsed)
             context = current_context()
             log_request(
                 request_id,
