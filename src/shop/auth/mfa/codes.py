@@ -14,7 +14,6 @@ import uuid
 from dataclasses import dataclass
 
 import pyotp
-import segno
 
 from shop.core.secretbox import SecretBox
 
@@ -46,6 +45,9 @@ def provisioning_uri(secret: str, email: str, issuer: str) -> str:
 
 def qr_svg(uri: str) -> str:
     """The URI as a standalone SVG QR code, drawn in-process (the secret never leaves the server)."""
+    # Imported here: only enrolment draws a code, and segno's encoder costs every worker about 1 MB.
+    import segno
+
     buffer = io.BytesIO()
     segno.make(uri, error="m").save(
         buffer, kind="svg", xmldecl=False, nl=False, scale=4, border=4, title="Two-step sign-in"

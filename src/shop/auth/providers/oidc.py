@@ -14,25 +14,20 @@ import logging
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
-from authlib.oauth2.rfc7636 import create_s256_code_challenge
-from authlib.oidc.core import CodeIDToken
-from joserfc import jwt
-from joserfc.errors import InvalidKeyIdError, JoseError
-from joserfc.jwk import KeySet
-from joserfc.jws import JWSRegistry
 
 from shop.auth.errors import ProviderUnavailable
 from shop.core.config import OidcProviderSettings, Settings
 from shop.core.secretbox import SecretBox
 
-with warnings.catch_warnings():
-    # Authlib would rather use a fork of httpx; it still supports httpx, which shop uses throughout.
-    warnings.filterwarnings("ignore", message="The httpx module is deprecated")
+# Authlib and joserfc (about 150 modules, 1.5 MB of every worker) are imported by the first sign-in
+# with a provider, which few workers ever serve, and never where no provider is configured.
+if TYPE_CHECKING:
     from authlib.integrations.httpx_client import AsyncOAuth2Client
+    from joserfc.jwk import KeySet
 
 logger = logging.getLogger("shop.auth.providers")
 
@@ -93,6 +88,15 @@ class OidcProvider:
         return httpx.AsyncClient(timeout=self.timeout, follow_redirects=False, transport=self._transport)
 
     def _oauth(self) -> AsyncOAuth2Client:
+        # Authlib's own filter (it shows its deprecations "always") first, else it would land
+        # in front of ours.
+        import authlib.deprecate  # noqa: F401
+
+        with warnings.catch_warnings():
+            # Authlib would rather use a fork of httpx; it still supports httpx, which shop uses throughout.
+            warnings.filterwarnings("ignore", message="The httpx module is deprecated")
+            from authlib.integrations.httpx_client import AsyncOAuth2Client
+
         secret = self.config.client_secret.get_secret_value() if self.config.client_secret else None
         return AsyncOAuth2Client(
             client_id=self.config.client_id,
@@ -159,6 +163,8 @@ class OidcProvider:
         return metadata
 
     async def _key_set(self, *, refresh: bool = False) -> KeySet:
+        from joserfc.jwk import KeySet
+
         cache = self._cache
         metadata = await self.metadata()
         if cache.keys is None or refresh:
@@ -197,6 +203,11 @@ class OidcProvider:
 
     async def verify_id_token(self, token: dict[str, Any], nonce: str) -> dict[str, Any]:
         """The ID token's claims, once its signature and claims are checked (OIDC Core 3.1.3.7)."""
+        from authlib.oidc.core import CodeIDToken
+        from joserfc import jwt
+        from joserfc.errors import InvalidKeyIdError, JoseError
+        from joserfc.jws import JWSRegistry
+
         metadata = await self.metadata()
         offered = metadata.get("id_token_signing_alg_values_supported") or ["RS256"]
         algorithms = [alg for alg in offered if alg in ID_TOKEN_ALGORITHMS]
@@ -245,6 +256,8 @@ def _fresh_with_subject(claims: dict[str, Any]) -> dict[str, Any]:
 
 def s256(verifier: str) -> str:
     """The S256 code challenge of a PKCE verifier (RFC 7636 4.2), as Authlib computes it."""
+    from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
     return str(create_s256_code_challenge(verifier))
 
 
