@@ -17,13 +17,20 @@ from tests.support.smtp import SmtpSink
 from tests.support.webauthn import PASSKEYS, SoftAuthenticator, add_passkey, passkey_sign_in, sign_in_options
 
 
+async def _enrolled(client: httpx.AsyncClient, smtp: SmtpSink) -> SoftAuthenticator:
+    """A verified account with a passkey: its authenticator."""
+    authenticator = SoftAuthenticator("http://shop.test")
+    added = await add_passkey(
+        client, await login(client, await verified(client, smtp)), authenticator, PASSWORD
+    )
+    assert added.status_code == 201, added.text
+    return authenticator
+
+
 async def test_one_assertion_sent_eight_times_at_once_opens_one_session(
     live_client: httpx.AsyncClient, live_app: Any, smtp: SmtpSink
 ) -> None:
-    email = await verified(live_client, smtp)
-    authenticator = SoftAuthenticator("http://shop.test")
-    added = await add_passkey(live_client, await login(live_client, email), authenticator, PASSWORD)
-    assert added.status_code == 201, added.text
+    authenticator = await _enrolled(live_client, smtp)
     assertion = authenticator.get(await sign_in_options(live_client))
     async with live_app.state.database.sessions() as session:
         before = int(await session.scalar(select(func.count()).select_from(Session)) or 0)
@@ -39,10 +46,7 @@ async def test_one_assertion_sent_eight_times_at_once_opens_one_session(
 async def test_eight_assertions_of_one_counter_at_once_open_one_session(
     live_client: httpx.AsyncClient, live_app: Any, smtp: SmtpSink
 ) -> None:
-    email = await verified(live_client, smtp)
-    authenticator = SoftAuthenticator("http://shop.test")
-    added = await add_passkey(live_client, await login(live_client, email), authenticator, PASSWORD)
-    assert added.status_code == 201, added.text
+    authenticator = await _enrolled(live_client, smtp)
     assert (await passkey_sign_in(live_client, authenticator, sign_count=1)).status_code == 200
     # Each read the counter at 1 before any raised it: the sign-in's own statement judges it again.
     assertions = [authenticator.get(await sign_in_options(live_client), sign_count=5) for _ in range(8)]
