@@ -16,6 +16,7 @@ from prometheus_client.mmap_dict import MmapedDict
 from tests.ops.test_metrics_guard import TOKEN
 from tests.support.problems import assert_problem
 from tests.support.serve import ShopServer, shop_env
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -83,7 +84,16 @@ def test_one_scrape_sums_both_workers_and_is_guarded(tmp_path: Path, empty_datab
                 sent += 40
                 if len([n for n in per_worker(metrics_dir).values() if n > 0]) >= 2:
                     break
-        workers = per_worker(metrics_dir)
+
+        # A worker writes the metrics of the requests it answered at the end of that turn of its
+        # event loop: a moment after the answers, every one is counted, once.
+        def all_counted() -> dict[str, float]:
+            found = per_worker(metrics_dir)
+            return found if sum(found.values()) >= sent else {}
+
+        workers = wait_until(
+            all_counted, lambda: f"{sent} requests in the workers' files: {per_worker(metrics_dir)}", 10
+        )
         assert len([n for n in workers.values() if n > 0]) == 2, workers  # both workers served some
         assert sum(workers.values()) == sent
         # Whichever worker answers the scrape, it counts every request of the instance.
