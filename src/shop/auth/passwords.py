@@ -18,6 +18,7 @@ from passlib.context import CryptContext
 
 from shop.core.config import HASHING_SLOTS_ENV, Settings
 from shop.core.conflicts import once
+from shop.core.memory import give_back_free_memory
 
 T = TypeVar("T")
 
@@ -69,6 +70,11 @@ def hashing_threads(web_concurrency: int, cores: int | None = None) -> int:
 # waits behind a hash. At a lower priority a hash only uses what nothing else wants, so the event loop
 # answers at once; with nothing else to run, hashing keeps its whole core.
 HASHING_NICE = 10
+
+# After this long without a hash running, the hashing threads' memory (argon2_memory_cost KiB each,
+# kept between hashes so that a storm of logins does not fault it in again for every one) is given
+# back to the system (`give_back_free_memory`).
+IDLE_GIVE_BACK_SECONDS = 2.0
 
 
 def _lower_priority() -> None:
@@ -155,12 +161,30 @@ class PasswordHasher:
             argon2__parallelism=settings.argon2_parallelism,
         )
         self._dummy: str | None = None
+        self._running = 0
+        self._give_back: asyncio.TimerHandle | None = None
 
     async def _run(self, function: Callable[..., T], *args: str) -> T:
+        loop = asyncio.get_running_loop()
         executor = _executor(self._threads)
-        if self._slots is None:
-            return await asyncio.get_running_loop().run_in_executor(executor, function, *args)
-        return await asyncio.get_running_loop().run_in_executor(executor, self._slots.run, function, *args)
+        if self._give_back is not None:
+            self._give_back.cancel()
+            self._give_back = None
+        self._running += 1
+        try:
+            if self._slots is None:
+                return await loop.run_in_executor(executor, function, *args)
+            return await loop.run_in_executor(executor, self._slots.run, function, *args)
+        finally:
+            self._running -= 1
+            if self._running == 0:
+                self._give_back = loop.call_later(IDLE_GIVE_BACK_SECONDS, self._when_idle, loop)
+
+    def _when_idle(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._give_back = None
+        if self._running == 0:
+            # In a hashing thread: the event loop does not wait for the allocator's walk.
+            loop.run_in_executor(_executor(self._threads), give_back_free_memory)
 
     # Each argon2 run is the request's once, however often its transaction is tried
     # (`shop.core.conflicts`): a retry gets the first try's hash or verdict.
