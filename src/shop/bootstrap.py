@@ -42,7 +42,6 @@ from shop.core.health import router as health_router
 from shop.core.load import RequestLoad
 from shop.core.logging import configure_logging
 from shop.core.mail.sender import MailSender
-from shop.core.memory import share_one_arena
 from shop.core.metrics import MULTIPROCESS, ProcessMetricsLoop, worker_exited
 from shop.core.middleware import RequestContextMiddleware, RequestGuardMiddleware
 from shop.core.openapi import install_openapi
@@ -306,7 +305,6 @@ def create_app(
             # the request path (it cost several per cent of a token refresh).
             gc.collect()
             gc.freeze()
-            share_one_arena()
         try:
             async with _background_work(shop, db, run=run_background_loops):
                 yield

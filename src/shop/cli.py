@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from shop.core.config import Settings, get_settings, pass_to_workers, public_url_for_port
 from shop.core.embedded import EmbeddedPostgres, EmbeddedPostgresError
 from shop.core.logging import configure_logging
+from shop.core.memory import share_one_arena
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
@@ -137,6 +138,7 @@ def _on_sigterm(signum: int, frame: object) -> None:
 def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
+    share_one_arena()  # this process and its workers, before any thread starts
     settings = _settings()
     _check_data_dir(settings)
     workers = args.workers or settings.web_concurrency

@@ -10,9 +10,12 @@ kept while hashes follow each other and given back once they pause (`PasswordHas
 from __future__ import annotations
 
 import ctypes
+import os
 
 # mallopt's parameter (glibc's malloc.h).
 _M_ARENA_MAX = -8
+# The same, for a process about to start (glibc's environment variable).
+ARENA_MAX_ENV = "MALLOC_ARENA_MAX"
 
 
 def _libc() -> ctypes.CDLL | None:
@@ -25,13 +28,21 @@ def _libc() -> ctypes.CDLL | None:
 
 
 def share_one_arena() -> bool:
-    """Every thread allocates from glibc's main arena, the one whose free top `malloc_trim` hands
-    back (a thread's own arena keeps it until a free leaves more than the trim threshold on top,
-    which glibc raises to twice the largest block freed); False where the allocator is not glibc's.
-    The threads that allocate much are the event loop's and a few hashing ones, so one arena's lock
-    is no contention. Call it before the hashing threads start."""
+    """Every thread of this process, and of the processes it starts, allocates from glibc's main
+    arena, the one whose free memory `malloc_trim` hands back (a thread's own arena keeps the top of
+    its heap until a free leaves more than the trim threshold there, which glibc raises to twice the
+    largest block freed); False where the allocator is not glibc's. The threads that allocate much
+    are the event loop's and a few hashing ones, so one arena's lock is no contention.
+
+    An arena is chosen at a thread's first allocation, and once a second one exists every later
+    thread may be given it: call this before any thread starts (the migrations' name lookup runs in
+    one). uvicorn's workers start a thread of their own before any of shop's code runs, so they are
+    told through the environment (MALLOC_ARENA_MAX), which glibc reads when a process starts."""
     libc = _libc()
-    return libc is not None and bool(libc.mallopt(_M_ARENA_MAX, 1))
+    if libc is None:
+        return False
+    os.environ[ARENA_MAX_ENV] = "1"
+    return bool(libc.mallopt(_M_ARENA_MAX, 1))
 
 
 def give_back_free_memory() -> bool:
