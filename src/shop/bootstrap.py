@@ -25,6 +25,7 @@ from shop.auth.keys.maintenance import SigningKeyMaintenance
 from shop.auth.keys.tokens import AccessTokens
 from shop.auth.mfa.codes import MfaKeys
 from shop.auth.passwords import PasswordHasher
+from shop.auth.paths import AUTH_PREFIX
 from shop.auth.providers.oidc import OidcProviders
 from shop.auth.router import admin_router as auth_admin_router
 from shop.auth.router import keys_router
@@ -47,6 +48,7 @@ from shop.core.middleware import RequestContextMiddleware, RequestGuardMiddlewar
 from shop.core.openapi import install_openapi
 from shop.core.problems import install_error_handlers
 from shop.core.ratelimit import RateLimiter
+from shop.core.routing import API_PREFIX, add_routes, install_path_index
 from shop.core.security import BearerGuard, install_guard
 from shop.core.tracing import install_tracing, name_request, shutdown_tracing
 from shop.links import LINKS
@@ -60,8 +62,6 @@ from shop.webhooks import subscriptions as webhooks
 from shop.webhooks.dispatcher import WebhookDispatcher
 from shop.webhooks.router import router as webhooks_router
 
-API_PREFIX = "/api/v1"
-AUTH_PREFIX = f"{API_PREFIX}/auth"
 # Tokens and personal data: answers under these must not rest in any cache.
 NO_STORE_PREFIXES = tuple(f"{API_PREFIX}/{part}" for part in ("auth", "admin", "profile", "addresses"))
 
@@ -348,6 +348,7 @@ def create_app(
     # Behind the API: a request is matched against every route before its own, and the pages of
     # the docs are asked for rarely.
     install_docs(app)
+    install_path_index(app)
     return app
 
 
@@ -367,21 +368,22 @@ def _install_cors(app: FastAPI, settings: Settings) -> None:
 
 
 def _include_routers(app: FastAPI) -> None:
-    """Busiest first: a request is matched against every route before its own, one by one (FastAPI
-    checks each included router's routes in turn, with no shortcut by prefix), and every
-    storefront page reads the profile, the addresses, the account and the reference data (languages,
-    currencies, countries, address forms). The order of the paths in
-    the OpenAPI document follows; its tags keep their own order (TAGS)."""
-    app.include_router(health_router)
-    # The routes answered from memory (reference data, /money/format, the JWKS), measured against a
-    # bare FastAPI GET: first, where matching costs them least (a request is matched against every
-    # route before its own: behind auth's, the JWKS spent a fifth of its time there); the users
-    # routes behind them wait on the database anyway.
-    app.include_router(localization_reference_router, prefix=API_PREFIX)
-    app.include_router(keys_router)
-    app.include_router(users_router, prefix=API_PREFIX)
-    app.include_router(auth_router, prefix=AUTH_PREFIX)
-    app.include_router(localization_router, prefix=API_PREFIX)
-    app.include_router(auth_admin_router, prefix=f"{API_PREFIX}/admin")
-    app.include_router(webhooks_router, prefix=f"{API_PREFIX}/admin")
-    app.include_router(auth_pages_router)  # the pages mail links open, at the root
+    """Every route on the app itself, each router's in turn (`add_routes`; FastAPI's `include_router`
+    would keep a level per router, matched route by route twice), then `PathIndex` before them all:
+    a fixed path is found by one lookup. Paths with parameters are still tried route by route, so
+    the busiest come first: every storefront page reads the profile, the addresses, the account and
+    the reference data. The order of the paths in the OpenAPI document follows; its tags keep their
+    own order (TAGS)."""
+    for router in (
+        health_router,
+        # The routes answered from memory (reference data, /money/format, the JWKS).
+        localization_reference_router,
+        keys_router,
+        users_router,
+        auth_router,
+        localization_router,
+        auth_admin_router,
+        webhooks_router,
+        auth_pages_router,  # the pages mail links open, at the root
+    ):
+        add_routes(app.router, router)

@@ -1,5 +1,6 @@
-"""HTTP endpoints of the auth context: each capability's router, included here. The most used first
-(FastAPI tries every route in turn): the account (GET /me), then sign-in, then two-step sign-in."""
+"""HTTP endpoints of the auth context: each capability's routes, gathered here (`add_routes`: each
+carries its whole path). The most used first: the account (GET /me), then sign-in, then two-step
+sign-in."""
 
 from __future__ import annotations
 
@@ -13,18 +14,20 @@ from shop.auth.passkeys import pages as passkey_pages
 from shop.auth.passkeys import router as passkeys
 from shop.auth.providers import router as providers
 from shop.auth.sessions import router as sessions
+from shop.core.routing import add_routes
 
 router = APIRouter()
 for capability in (accounts, sessions, mfa, passkeys, providers):
-    router.include_router(capability.router)
+    add_routes(router, capability.router)
 
 admin_router = APIRouter()
 for capability in (accounts, mfa, keys):
-    admin_router.include_router(capability.admin_router)
+    add_routes(admin_router, capability.admin_router)
 
 keys_router = keys.keys_router
 
-# The pages shop serves at the root: those mail links open, and the passkey page.
-pages_router = APIRouter(include_in_schema=False)
+# The pages shop serves at the root: those mail links open, and the passkey page (their routers keep
+# them out of the OpenAPI document).
+pages_router = APIRouter()
 for pages in (account_pages, passkey_pages):
-    pages_router.include_router(pages.router)
+    add_routes(pages_router, pages.router)

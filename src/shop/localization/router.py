@@ -12,6 +12,7 @@ from shop.core.db import SessionDep
 from shop.core.errors import Forbidden, InvalidInput
 from shop.core.openapi import operation_ids
 from shop.core.problems import problem_responses
+from shop.core.routing import API_PREFIX
 from shop.core.security import AdminUser
 from shop.localization import addresses, answers, cldr, service
 from shop.localization.active import ActiveCurrencies
@@ -52,10 +53,14 @@ from shop.localization.schemas import (
     StoredRateOut,
 )
 
-router = APIRouter(tags=["localization"], generate_unique_id_function=operation_ids("localization"))
+router = APIRouter(
+    prefix=API_PREFIX, tags=["localization"], generate_unique_id_function=operation_ids("localization")
+)
 # The reference data a storefront reads on every page (languages, currencies, countries, address
 # forms): answers computed once and cached. A router of its own, so the app can match it early.
-reference_router = APIRouter(tags=["localization"], generate_unique_id_function=operation_ids("localization"))
+reference_router = APIRouter(
+    prefix=API_PREFIX, tags=["localization"], generate_unique_id_function=operation_ids("localization")
+)
 
 CACHEABLE = """
 

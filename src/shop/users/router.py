@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request, Response, status
 from shop.core.errors import InvalidInput, NotFound
 from shop.core.openapi import operation_ids
 from shop.core.problems import problem_responses
+from shop.core.routing import API_PREFIX
 from shop.core.security import CurrentUser
 from shop.localization.public import UnknownCurrency, UnknownLanguage
 from shop.users.dependencies import (
@@ -21,6 +22,7 @@ from shop.users.errors import AddressLimit
 from shop.users.schemas import AddressIn, AddressOut, AddressUpdate, ProfileOut, ProfileReplace, ProfileUpdate
 
 router = APIRouter(
+    prefix=API_PREFIX,
     tags=["users"],
     generate_unique_id_function=operation_ids("users"),
     responses=problem_responses(bearer=True),

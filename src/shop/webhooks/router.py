@@ -10,6 +10,7 @@ from shop.core.db import READS_ONLY
 from shop.core.errors import Forbidden, InvalidInput, NotFound
 from shop.core.openapi import operation_ids
 from shop.core.problems import problem_responses
+from shop.core.routing import ADMIN_PREFIX
 from shop.core.security import AdminUser
 from shop.webhooks.dependencies import DeliveryId, EndpointId, EndpointServiceDep
 from shop.webhooks.errors import WebhookTargetNotAllowed
@@ -24,7 +25,9 @@ from shop.webhooks.schemas import (
 )
 
 router = APIRouter(
-    prefix="/webhooks", tags=["webhooks"], generate_unique_id_function=operation_ids("webhooks")
+    prefix=f"{ADMIN_PREFIX}/webhooks",
+    tags=["webhooks"],
+    generate_unique_id_function=operation_ids("webhooks"),
 )
 
 _FOUND = problem_responses(Forbidden, NotFound, bearer=True)

@@ -26,13 +26,14 @@ from shop.auth.accounts.service import RESET, VERIFY
 from shop.auth.catalogs import N_
 from shop.auth.catalogs import PAGES as CATALOG
 from shop.auth.dependencies import AccountServiceDep, EmailChangeServiceDep
+from shop.auth.paths import AUTH_PREFIX
 from shop.core.db import READS_ONLY
 from shop.localization import public as localization
 
 router = APIRouter(include_in_schema=False)
 
 PAGES = Path(__file__).parents[1] / "templates" / "pages"
-API = "/api/v1/auth"
+API = AUTH_PREFIX
 # What new_token() makes (token_urlsafe): anything else is not worth a database look-up.
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _STATUS = {"valid": 200, "unknown": 404, "used": 410, "expired": 410}

@@ -32,6 +32,7 @@ from shop.auth.dependencies import (
 )
 from shop.auth.errors import ADMIN_ERRORS
 from shop.auth.models import User
+from shop.auth.paths import AUTH_PREFIX
 from shop.auth.schemas import EmailRequest
 from shop.core.db import READS_ONLY
 from shop.core.errors import (
@@ -42,11 +43,14 @@ from shop.core.errors import (
 from shop.core.openapi import operation_ids
 from shop.core.problems import problem_responses
 from shop.core.ratelimit import limit_by_address
+from shop.core.routing import ADMIN_PREFIX
 from shop.core.security import AdminUser, CurrentUser, UnheldUser
 
-router = APIRouter(tags=["auth"], generate_unique_id_function=operation_ids("auth"))
+router = APIRouter(prefix=AUTH_PREFIX, tags=["auth"], generate_unique_id_function=operation_ids("auth"))
 # The admin user routes belong to auth (API.md): their operation ids are `auth_…` too.
-admin_router = APIRouter(tags=["admin"], generate_unique_id_function=operation_ids("auth"))
+admin_router = APIRouter(
+    prefix=ADMIN_PREFIX, tags=["admin"], generate_unique_id_function=operation_ids("auth")
+)
 
 
 ACCEPTED = "If the address belongs to an account, we have sent it an email."

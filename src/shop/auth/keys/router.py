@@ -15,10 +15,13 @@ from shop.core.db import READS_ONLY, DatabaseDep
 from shop.core.errors import Forbidden
 from shop.core.openapi import operation_ids
 from shop.core.problems import problem_responses
+from shop.core.routing import ADMIN_PREFIX
 from shop.core.security import AdminUser
 
 # The keys are a context of their own in operation ids (`keys_*`), for other services and admins alike.
-admin_router = APIRouter(tags=["admin"], generate_unique_id_function=operation_ids("keys"))
+admin_router = APIRouter(
+    prefix=ADMIN_PREFIX, tags=["admin"], generate_unique_id_function=operation_ids("keys")
+)
 
 
 keys_router = APIRouter(tags=["keys"], generate_unique_id_function=operation_ids("keys"))

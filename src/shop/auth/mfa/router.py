@@ -20,6 +20,7 @@ from shop.auth.mfa.schemas import (
     RecoveryCodesResponse,
     TotpSetupResponse,
 )
+from shop.auth.paths import AUTH_PREFIX
 from shop.auth.sessions.cookies import SessionCookiesDep, same_site_sign_in
 from shop.auth.sessions.schemas import TokenPair
 from shop.core.errors import (
@@ -29,11 +30,14 @@ from shop.core.errors import (
 from shop.core.openapi import operation_ids
 from shop.core.problems import problem_responses
 from shop.core.ratelimit import limit_by_address
+from shop.core.routing import ADMIN_PREFIX
 from shop.core.security import AdminUser, CurrentUser
 
-router = APIRouter(tags=["auth"], generate_unique_id_function=operation_ids("auth"))
+router = APIRouter(prefix=AUTH_PREFIX, tags=["auth"], generate_unique_id_function=operation_ids("auth"))
 # The admin user routes belong to auth (API.md): their operation ids are `auth_…` too.
-admin_router = APIRouter(tags=["admin"], generate_unique_id_function=operation_ids("auth"))
+admin_router = APIRouter(
+    prefix=ADMIN_PREFIX, tags=["admin"], generate_unique_id_function=operation_ids("auth")
+)
 
 
 verify_limit = Depends(limit_by_address("mfa-verify", lambda settings: settings.rate_limit_login))

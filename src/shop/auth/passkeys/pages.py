@@ -19,12 +19,13 @@ from fastapi.responses import HTMLResponse
 
 from shop.auth.catalogs import N_
 from shop.auth.catalogs import PAGES as CATALOG
+from shop.auth.paths import AUTH_PREFIX
 from shop.localization import public as localization
 
 router = APIRouter(include_in_schema=False)
 
 PAGES = Path(__file__).resolve().parents[1] / "templates" / "pages"
-API = "/api/v1/auth"
+API = AUTH_PREFIX
 # The page's messages (catalog `pages`), by the template's placeholder.
 _TEXTS = {
     "title": N_("Passkeys"),

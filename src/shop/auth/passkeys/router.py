@@ -19,6 +19,7 @@ from shop.auth.passkeys.schemas import (
     PasskeySignIn,
     PasswordConfirmation,
 )
+from shop.auth.paths import AUTH_PREFIX
 from shop.auth.sessions.cookies import SessionCookiesDep, same_site_sign_in
 from shop.auth.sessions.schemas import TokenPair
 from shop.core.db import READS_ONLY
@@ -28,7 +29,9 @@ from shop.core.problems import problem_responses
 from shop.core.ratelimit import limit_by_address
 from shop.core.security import CurrentUser
 
-router = APIRouter(prefix="/passkeys", tags=["auth"], generate_unique_id_function=operation_ids("auth"))
+router = APIRouter(
+    prefix=f"{AUTH_PREFIX}/passkeys", tags=["auth"], generate_unique_id_function=operation_ids("auth")
+)
 
 # The options and the sign-in share one budget per address, apart from the password login's.
 passkey_limit = Depends(limit_by_address("passkey", lambda settings: settings.rate_limit_passkey))

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from shop.auth import errors
 from shop.auth.dependencies import ClientDep, ToolsDep, provider_service
 from shop.auth.models import LinkedIdentity
+from shop.auth.paths import AUTH_PREFIX
 from shop.auth.providers.oidc import OidcProviders
 from shop.auth.providers.schemas import (
     ExchangeRequest,
@@ -31,7 +32,7 @@ from shop.core.problems import problem_responses
 from shop.core.ratelimit import limit_by_address
 from shop.core.security import Credentials, CurrentUser, OAuth2Flow, Principal, get_principal
 
-router = APIRouter(tags=["auth"], generate_unique_id_function=operation_ids("auth"))
+router = APIRouter(prefix=AUTH_PREFIX, tags=["auth"], generate_unique_id_function=operation_ids("auth"))
 
 # Starts and exchanges share one budget per client address.
 oidc_limit = Depends(limit_by_address("oidc", lambda settings: settings.rate_limit_oidc))

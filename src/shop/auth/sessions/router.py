@@ -15,6 +15,7 @@ from shop.auth.dependencies import (
     SessionServiceDep,
 )
 from shop.auth.passwords import MAX_PASSWORD_LENGTH
+from shop.auth.paths import AUTH_PREFIX
 from shop.auth.schemas import EmailRequest
 from shop.auth.sessions.cookies import SessionCookiesDep, same_site_sign_in
 from shop.auth.sessions.oauth2 import OAUTH2_PROBLEM_MEMBERS, OAuth2TokenRoute
@@ -35,7 +36,7 @@ from shop.core.ratelimit import limit_by_address
 from shop.core.security import CurrentUser
 from shop.core.validation import LEFT_OUT_NOT_NULL
 
-router = APIRouter(tags=["auth"], generate_unique_id_function=operation_ids("auth"))
+router = APIRouter(prefix=AUTH_PREFIX, tags=["auth"], generate_unique_id_function=operation_ids("auth"))
 
 
 LOGIN_ERRORS = (
