@@ -345,8 +345,8 @@ def create_app(
     _install_middleware(app, settings, shop.load, traced=traced)
 
     _include_routers(app)
-    # Behind the API: a request is matched against every route before its own, and the pages of
-    # the docs are asked for rarely.
+    # Behind the API: a path with parameters is tried against every route before its own, and the
+    # pages of the docs are asked for rarely.
     install_docs(app)
     install_path_index(app)
     return app

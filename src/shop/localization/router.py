@@ -57,7 +57,7 @@ router = APIRouter(
     prefix=API_PREFIX, tags=["localization"], generate_unique_id_function=operation_ids("localization")
 )
 # The reference data a storefront reads on every page (languages, currencies, countries, address
-# forms): answers computed once and cached. A router of its own, so the app can match it early.
+# forms): answers computed once and cached. A router of its own, first among the app's routes.
 reference_router = APIRouter(
     prefix=API_PREFIX, tags=["localization"], generate_unique_id_function=operation_ids("localization")
 )
