@@ -1,16 +1,18 @@
-"""HotRead, the reads of the hot path that go to the driver itself: where they read, what they
-return, and how their failures reach the error handlers (as SQLAlchemy's would)."""
+"""HotRead and HotStatement, the reads and one-statement writes of the hot path that go to the driver
+itself: where they run, what they return, and how their failures reach the error handlers (as
+SQLAlchemy's would)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import Integer, bindparam, func, insert, literal, select, text
+from sqlalchemy import Integer, String, bindparam, delete, func, insert, literal, select, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from shop.core.db import Database, HotRead
+from shop.core.db import Database, HotRead, HotStatement
 from shop.core.problems import is_outage
 from shop.localization.models import Language
 
@@ -91,3 +93,55 @@ async def test_a_broken_connection_is_an_outage_and_leaves_the_pool(
         assert is_outage(caught.value)  # 503 service_unavailable
         after = await _BACKEND.first(session, {})  # a fresh connection took its place
         assert after is not None and after["pid"] != before["pid"]
+
+
+# HotStatement: a one-statement request's write, on the driver. A parameter of a type with a bind
+# processor (JSONB) is sent as SQLAlchemy sends it.
+_ADD_LANGUAGE = HotStatement(
+    text(
+        "INSERT INTO localization.languages (code, name, native_name) "
+        "SELECT :code, CAST(:doc AS jsonb) ->> 'name', 'Probe' "
+        "RETURNING code, name, current_setting('transaction_read_only') AS read_only"
+    ).bindparams(bindparam("code", type_=String), bindparam("doc", type_=JSONB))
+)
+
+
+async def _forget_language(database: Database, code: str) -> None:
+    async with database.unit_of_work() as session:
+        await session.execute(delete(Language).where(Language.code == code))
+
+
+async def test_a_statement_writes_by_itself_in_autocommit(database: Database) -> None:
+    try:
+        async with database.statement_sessions() as session:
+            row = await _ADD_LANGUAGE.first(session, {"code": "zr", "doc": {"name": "Written"}})
+            assert row == {"code": "zr", "name": "Written", "read_only": "off"}
+            assert not session.in_transaction()  # the session never began: nothing to commit
+        # Committed by itself: a session of its own reads it.
+        async with database.read_sessions() as session:
+            assert await _LANGUAGE.first(session, {"code": "zr"}) == {"code": "zr", "name": "Written"}
+    finally:
+        await _forget_language(database, "zr")
+
+
+async def test_behind_a_pooler_the_statement_has_a_writing_transaction_of_its_own(database_url: str) -> None:
+    database = Database.from_url(f"{database_url}?prepared_statement_cache_size=0", pool_size=1)
+    try:
+        async with database.statement_sessions() as session:
+            row = await _ADD_LANGUAGE.first(session, {"code": "zs", "doc": {"name": "Pooled"}})
+            assert row == {"code": "zs", "name": "Pooled", "read_only": "off"}
+        async with database.read_sessions() as session:
+            assert await _LANGUAGE.first(session, {"code": "zs"}) == {"code": "zs", "name": "Pooled"}
+    finally:
+        await _forget_language(database, "zs")
+        await database.dispose()
+
+
+async def test_a_session_in_a_transaction_sends_the_statement_itself(database: Database) -> None:
+    async with database.sessions() as session:
+        await session.execute(text("SELECT 1"))
+        row = await _ADD_LANGUAGE.first(session, {"code": "zt", "doc": {"name": "Inside"}})
+        assert row == {"code": "zt", "name": "Inside", "read_only": "off"}
+        await session.rollback()  # the statement was the session's: undone with it
+    async with database.read_sessions() as session:
+        assert await _LANGUAGE.first(session, {"code": "zt"}) is None

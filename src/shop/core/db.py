@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import Select, TextClause
 from sqlalchemy.util import greenlet_spawn
 
 NAMING_CONVENTION = {
@@ -165,19 +165,24 @@ class Database:
         async with self.sessions() as session, session.begin():
             yield session
 
-    async def fetch(self, sql: str, args: Sequence[Any]) -> list[asyncpg.Record]:
-        """Run one read on the asyncpg driver of a pooled connection (`HotRead`). The connection is
-        checked out of the pool as it is, without a SQLAlchemy Connection around it (half the cost
-        of the read otherwise); the statement runs in autocommit, or in a transaction of its own
-        behind a pooler. Errors are raised as SQLAlchemy raises them, for the same handlers (an
-        outage is a 503, told by its class or SQLSTATE), and a broken connection leaves the pool."""
+    async def fetch(self, sql: str, args: Sequence[Any], *, writes: bool = False) -> list[asyncpg.Record]:
+        """Run one statement on the asyncpg driver of a pooled connection (`HotRead`, or with
+        `writes` a `HotStatement`). The connection is checked out of the pool as it is, without a
+        SQLAlchemy Connection around it (half the cost of the read otherwise); the statement runs in
+        autocommit, or in a transaction of its own behind a pooler (read-only unless it `writes`).
+        Errors are raised as SQLAlchemy raises them, for the same handlers (an outage is a 503, told
+        by its class or SQLSTATE), and a broken connection leaves the pool."""
         if self.bind is not None:  # a test's one connection, inside the transaction it rolls back
             pooled = await self.bind.get_raw_connection()
             return await _fetch(pooled.driver_connection, sql, args, in_transaction=False)
         pooled = await greenlet_spawn(self.engine.sync_engine.pool.connect)
         try:
             return await _fetch(
-                pooled.driver_connection, sql, args, in_transaction=self.reads_in_transactions
+                pooled.driver_connection,
+                sql,
+                args,
+                in_transaction=self.reads_in_transactions,
+                readonly=not writes,
             )
         except OperationalError as error:
             await greenlet_spawn(pooled.invalidate, error.orig)
@@ -334,12 +339,12 @@ _DRIVER_DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
 
 
 async def _fetch(
-    driver: asyncpg.Connection, sql: str, args: Sequence[Any], *, in_transaction: bool
+    driver: asyncpg.Connection, sql: str, args: Sequence[Any], *, in_transaction: bool, readonly: bool = True
 ) -> list[asyncpg.Record]:
     try:
         if not in_transaction:
             return await driver.fetch(sql, *args)  # type: ignore[no-any-return]
-        async with driver.transaction(readonly=True):
+        async with driver.transaction(readonly=readonly):
             return await driver.fetch(sql, *args)  # type: ignore[no-any-return]
     except (asyncpg.PostgresError, asyncpg.InterfaceError, InternalClientError, OSError) as error:
         # A statement the server refused leaves the connection as it was; anything else (the
@@ -357,22 +362,29 @@ class HotRead:
     Core statement compiled once to asyncpg's SQL and run on the driver itself, as a statement
     asyncpg prepares once per connection — one round trip and none of SQLAlchemy's per-call work
     (compile-cache lookup, execution context, result and ORM objects), which cost several times the
-    query itself. Rows come back as plain dicts keyed by the selected columns' names, with values as
-    asyncpg decodes them: for UUIDs, text, booleans, integers and timestamps, what SQLAlchemy gives
-    (other types need a look first: docs/adr/0006).
+    query itself. Parameters go through their types' bind processors, as SQLAlchemy sends them
+    (JSONB as its text). Rows come back as plain dicts keyed by the selected columns' names, with
+    values as asyncpg decodes them: for UUIDs, text, booleans, integers, byte strings and
+    timestamps, what SQLAlchemy gives (other types need a look first: docs/adr/0006).
 
     It needs the session only for where to read: a session that has begun a transaction (it wrote,
     or holds locks) is read through, so the read sees what the transaction sees; otherwise the read
     takes a pooled connection of its own (`Database.fetch`)."""
 
-    __slots__ = ("_defaults", "_order", "sql", "statement")
+    __slots__ = ("_defaults", "_order", "_processors", "sql", "statement")
+    _writes = False
 
-    def __init__(self, statement: Select[*tuple[Any, ...]]) -> None:
+    def __init__(self, statement: Select[*tuple[Any, ...]] | TextClause) -> None:
         compiled = statement.compile(dialect=_DRIVER_DIALECT)
         self.statement = statement
         self.sql = str(compiled)
         self._order = tuple(compiled.positiontup or ())
         self._defaults = dict(compiled.params)  # literals of the statement become parameters too
+        processors = tuple(
+            compiled.binds[name].type.dialect_impl(_DRIVER_DIALECT).bind_processor(_DRIVER_DIALECT)
+            for name in self._order
+        )
+        self._processors = processors if any(processors) else None
 
     async def first(self, session: AsyncSession, params: Mapping[str, Any]) -> dict[str, Any] | None:
         rows = await self.all(session, params)
@@ -383,6 +395,20 @@ class HotRead:
             result = await session.execute(self.statement, params)
             return [dict(row) for row in result.mappings()]
         args = [params[name] if name in params else self._defaults[name] for name in self._order]
+        if self._processors is not None:
+            pairs = zip(args, self._processors, strict=True)
+            args = [value if process is None else process(value) for value, process in pairs]
         database: Database = session.info[_DATABASE]
-        records = await database.fetch(self.sql, args)
+        records = await database.fetch(self.sql, args, writes=self._writes)
         return [dict(record) for record in records]
+
+
+class HotStatement(HotRead):
+    """The one writing statement of a one-statement request (`StatementSessionDep`) on the hot path,
+    run on the driver as `HotRead` runs a read: in autocommit it is the request's transaction, as it
+    would be through the session (behind a pooler, a transaction of its own). A session that has
+    begun a transaction runs it itself. The statement must be the request's only write: the session's
+    check of that (`_StatementSession`) does not see statements sent past it (docs/adr/0012)."""
+
+    __slots__ = ()
+    _writes = True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import (
@@ -24,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop.auth.models import Passkey, PasskeyChallenge, PasskeyUser, User
 from shop.auth.sessions.repository import SIGN_IN_PARAMETERS, SIGN_IN_WRITES
+from shop.core.db import HotStatement
 
 REGISTER, AUTHENTICATE = "register", "authenticate"
 
@@ -45,14 +47,24 @@ _CLAIM_CHALLENGE = (
 )
 _CLAIM_CHALLENGE_OF_USER = _CLAIM_CHALLENGE.where(PasskeyChallenge.user_id == bindparam("claimed_by"))
 # A sign-in's first statement: its challenge claimed (as `_CLAIM_CHALLENGE`), and the passkey of the
-# credential with its account's handle and its account. The claim is answered also when no passkey
-# has the credential. In the one-statement session of the sign-in this commits by itself: the
-# challenge is spent whatever follows. The passkey's row is not locked: the second statement
-# (`_SIGN_IN`) judges its counter again on the row it updates.
+# credential with its account's handle and what the sign-in needs of its account. The claim is
+# answered also when no passkey has the credential. Sent on the driver (`HotStatement`), in
+# autocommit: the challenge is spent whatever follows. The passkey's row is not locked: the second
+# statement (`_SIGN_IN`) judges its counter again on the row it updates.
 _CLAIMED = _CLAIM_CHALLENGE.cte("claimed")
 _ONE = select(literal(1).label("one")).subquery("one")
-_CLAIM_FOR_SIGN_IN = (
-    select(exists(select(_CLAIMED.c.challenge_hash)).label("claimed"), Passkey, PasskeyUser.handle, User)
+_CLAIM_FOR_SIGN_IN = HotStatement(
+    select(
+        exists(select(_CLAIMED.c.challenge_hash)).label("claimed"),
+        Passkey.id.label("passkey_id"),
+        Passkey.user_id,
+        Passkey.public_key,
+        Passkey.sign_count,
+        PasskeyUser.handle,
+        User.email,
+        User.email_verified,
+        User.is_active,
+    )
     .select_from(_ONE)
     .outerjoin(Passkey, Passkey.credential_id == bindparam("credential_id"))
     .outerjoin(PasskeyUser, PasskeyUser.user_id == Passkey.user_id)
@@ -64,8 +76,9 @@ _CLAIM_FOR_SIGN_IN = (
 # account active, and the counter not at or past the presented one (WebAuthn §7.2; 0 is a passkey
 # that does not count). Of two sign-ins with one counter value, the second waits on the row and then
 # finds the counter moved: no row, no writes, and the statement answers NULL.
-_SIGN_IN = text(
-    f"""
+_SIGN_IN = HotStatement(
+    text(
+        f"""
 WITH used AS (
     UPDATE auth.passkeys AS p
     SET sign_count = greatest(p.sign_count, :presented_count), backed_up = :now_backed_up,
@@ -79,14 +92,30 @@ signing_in AS (SELECT user_id FROM used),
 {SIGN_IN_WRITES}
 SELECT (SELECT id FROM new_session) AS id
 """  # noqa: S608 - joined of this module's constants, no input
-).bindparams(
-    bindparam("passkey_id", type_=Uuid),
-    bindparam("presented_count", type_=BigInteger),
-    bindparam("now_backed_up", type_=Boolean),
-    *SIGN_IN_PARAMETERS,
+    ).bindparams(
+        bindparam("passkey_id", type_=Uuid),
+        bindparam("presented_count", type_=BigInteger),
+        bindparam("now_backed_up", type_=Boolean),
+        *SIGN_IN_PARAMETERS,
+    )
 )
 # Why `_SIGN_IN` opened no session, read after it: the passkey's counter and its account's state.
 _STANDING = select(Passkey.sign_count, User.is_active).join(User, User.id == Passkey.user_id)
+
+
+@dataclass(frozen=True, slots=True)
+class PasskeySignIn:
+    """A credential's passkey as a sign-in reads it (`claim_for_sign_in`), with its account's handle
+    and what the sign-in needs of the account."""
+
+    passkey_id: uuid.UUID
+    user_id: uuid.UUID
+    public_key: bytes
+    sign_count: int
+    handle: bytes
+    email: str
+    email_verified: bool
+    is_active: bool
 
 
 class PasskeyRepository:
@@ -212,18 +241,21 @@ class PasskeyRepository:
 
     async def claim_for_sign_in(
         self, challenge_hash: bytes, credential_id: bytes
-    ) -> tuple[bool, tuple[Passkey, bytes, User] | None]:
+    ) -> tuple[bool, PasskeySignIn | None]:
         """`claim_challenge` of a sign-in's challenge and `for_sign_in` of its credential, in one
-        statement: whether the challenge was claimed, and the passkey, handle and account (or None)."""
+        statement: whether the challenge was claimed, and the passkey with its account (or None)."""
         params = {
             "claimed_hash": challenge_hash,
             "claimed_purpose": AUTHENTICATE,
             "credential_id": credential_id,
         }
-        row = (await self.session.execute(_CLAIM_FOR_SIGN_IN, params)).one()
-        claimed, passkey, handle, user = row
-        found = (passkey, handle, user) if passkey is not None and user is not None else None
-        return bool(claimed), found
+        row = await _CLAIM_FOR_SIGN_IN.first(self.session, params)
+        if row is None:  # pragma: no cover - the statement answers one row, whatever it found
+            raise RuntimeError("no answer from a passkey sign-in's claim")
+        claimed = bool(row.pop("claimed"))
+        if row["passkey_id"] is None or row["email"] is None:
+            return claimed, None
+        return claimed, PasskeySignIn(**row)
 
     async def sign_in(
         self, passkey_id: uuid.UUID, sign_count: int, backed_up: bool, opening: Mapping[str, object]
@@ -238,8 +270,8 @@ class PasskeyRepository:
             "presented_count": sign_count,
             "now_backed_up": backed_up,
         }
-        session_id: uuid.UUID | None = (await self.session.execute(_SIGN_IN, params)).scalar_one()
-        return session_id
+        row = await _SIGN_IN.first(self.session, params)
+        return None if row is None else row["id"]
 
     async def standing(self, passkey_id: uuid.UUID) -> tuple[int, bool] | None:
         """The passkey's counter and whether its account is active; None for a passkey that is gone."""

@@ -54,11 +54,11 @@ from shop.auth.lockout import Lockout
 from shop.auth.mails import render_mail
 from shop.auth.metrics import LOGINS
 from shop.auth.models import Passkey, User
-from shop.auth.passkeys.repository import AUTHENTICATE, REGISTER, PasskeyRepository
+from shop.auth.passkeys.repository import AUTHENTICATE, REGISTER, PasskeyRepository, PasskeySignIn
 from shop.auth.providers.repository import IdentityRepository
 from shop.auth.reauth import Reauthentication
 from shop.auth.repository import UserRepository
-from shop.auth.sessions.schemas import TokenPair
+from shop.auth.sessions.schemas import TokenPair, TokenUser
 from shop.auth.sessions.service import SessionMinter
 from shop.auth.tools import AuthTools, Client, audit, existing
 from shop.core.config import Settings
@@ -310,28 +310,33 @@ class PasskeyService:
             await self._refuse_sign_in(client, None, None, "challenge")
         if found is None:
             await self._refuse_sign_in(client, challenge_hash, None, "unknown_credential")
-        passkey, handle, user = found
+        passkey = found
         if parsed.response.user_handle is None or not secrets.compare_digest(
-            parsed.response.user_handle, handle
+            parsed.response.user_handle, passkey.handle
         ):
-            await self._refuse_sign_in(client, challenge_hash, user.id, "user_handle")
+            await self._refuse_sign_in(client, challenge_hash, passkey.user_id, "user_handle")
         verified = await self._verified_assertion(parsed, challenge, challenge_hash, passkey, client)
-        if not user.is_active:
-            await self._refuse_disabled(client, challenge_hash, user.id)
+        if not passkey.is_active:
+            await self._refuse_disabled(client, challenge_hash, passkey.user_id)
         # The passkey's use and the new session in one statement; the account's last sign-in is
         # stamped there too (a passkey neither unlocks nor resets what wrong passwords did).
         opening = self.minter.opening(
-            client, PASSKEY_AMR, event="passkey_sign_in", sign_in_time=True, passkey_id=str(passkey.id)
+            client,
+            PASSKEY_AMR,
+            event="passkey_sign_in",
+            sign_in_time=True,
+            passkey_id=str(passkey.passkey_id),
         )
         presented = verified.new_sign_count
         session_id = await self.passkeys.sign_in(
-            passkey.id, presented, verified.credential_backed_up, opening.parameters
+            passkey.passkey_id, presented, verified.credential_backed_up, opening.parameters
         )
         if session_id is None:
             await self._refuse_changed(client, challenge_hash, passkey, presented)
+        user = TokenUser(id=passkey.user_id, email=passkey.email, email_verified=passkey.email_verified)
         pair = await self.minter.finish(user, session_id, opening)
         tally(LOGINS.labels("success").inc)
-        bind_user(user.id)
+        bind_user(passkey.user_id)
         return pair
 
     async def _verified_assertion(
@@ -339,7 +344,7 @@ class PasskeyService:
         parsed: AuthenticationCredential,
         challenge: bytes,
         challenge_hash: bytes,
-        passkey: Passkey,
+        passkey: PasskeySignIn,
         client: Client,
     ) -> VerifiedAuthentication:
         """The passkey's signature over the challenge, checked, and its signature counter judged;
@@ -364,7 +369,7 @@ class PasskeyService:
         return verified
 
     async def _refuse_clone(
-        self, client: Client, challenge_hash: bytes, passkey: Passkey, stored: int, presented: int
+        self, client: Client, challenge_hash: bytes, passkey: PasskeySignIn, stored: int, presented: int
     ) -> NoReturn:
         # WebAuthn §7.2, the signature counter: two copies of one key may be in use (a clone).
         await self._refuse_sign_in(
@@ -373,7 +378,7 @@ class PasskeyService:
             passkey.user_id,
             "counter",
             event="passkey_clone_suspected",
-            passkey_id=str(passkey.id),
+            passkey_id=str(passkey.passkey_id),
             stored=stored,
             presented=presented,
         )
@@ -384,12 +389,12 @@ class PasskeyService:
         )
 
     async def _refuse_changed(
-        self, client: Client, challenge_hash: bytes, passkey: Passkey, presented: int
+        self, client: Client, challenge_hash: bytes, passkey: PasskeySignIn, presented: int
     ) -> NoReturn:
         """The sign-in's statement found a rule broken that held at the claim: the account was
         disabled, the passkey removed, or another sign-in raised its counter to `presented` or past
         it (a clone, signing in at the same moment) in between. Refused as any of those is."""
-        standing = await self.passkeys.standing(passkey.id)
+        standing = await self.passkeys.standing(passkey.passkey_id)
         if standing is None:
             await self._refuse_sign_in(client, challenge_hash, passkey.user_id, "unknown_credential")
         stored, active = standing
