@@ -32,6 +32,8 @@ from tests.support import roundtrips
 from benchmarks import data, jwt_costs, passkeys, profile, report, webhooks
 from benchmarks.harness import (
     WORK,
+    CpuMeter,
+    CpuUse,
     Probe,
     Server,
     WrkResult,
@@ -76,6 +78,7 @@ class Figure:
     probe_p99: list[float] = field(default_factory=list)
     probe_p50: list[float] = field(default_factory=list)
     probe_path: str = "/health/live"
+    cpu: list[CpuUse] = field(default_factory=list)  # per run, for a target that asks (`Target.cpu`)
 
     @property
     def rps(self) -> float:
@@ -109,6 +112,7 @@ class Target:
     before: Callable[[], Awaitable[list[str]]] | None = None  # fresh arguments for each run
     settle: float = 0.0  # seconds to wait afterwards, while the server finishes what wrk left
     after: Callable[[], Awaitable[None]] | None = None  # run after each run (e.g. clear a backlog)
+    cpu: bool = False  # measure where the machine's CPU goes during each run (`CpuMeter`)
 
 
 # -- request files ------------------------------------------------------------------------------
@@ -225,6 +229,7 @@ class Bench:
                 probe = Probe(target.server.port, target.probe_path) if target.probe else None
                 if probe:
                     probe.start()
+                meter = CpuMeter(target.server) if target.cpu else None
                 result = await wrk(
                     target.server.base,
                     target.script,
@@ -236,6 +241,8 @@ class Bench:
                 )
                 figure = figures[target.name]
                 figure.runs.append(result)
+                if meter is not None:
+                    figure.cpu.append(meter.read())
                 if probe:
                     p50, p99 = await probe.stop()
                     figure.probe_p50.append(p50)
@@ -410,6 +417,7 @@ class Bench:
             connections=8,
             probe=True,
             settle=2.0,
+            cpu=True,
         )
 
     async def prepare_shop(self, shop: Server) -> tuple[list[str], list[str]]:

@@ -119,6 +119,55 @@ class Server:
             self.process.wait()
 
 
+@dataclass
+class CpuUse:
+    """Cores used over a run (CPU seconds ÷ wall seconds, from /proc): the workers' event-loop
+    threads, their other threads (argon2's), and every PostgreSQL process of the machine."""
+
+    loops: float
+    others: float
+    postgres: float
+
+
+class CpuMeter:
+    """Started before a run and read after it (`CpuUse`)."""
+
+    def __init__(self, server: Server) -> None:
+        self.pids = server.worker_pids()
+        self.started = time.perf_counter()
+        self.before = self._ticks()
+
+    def _ticks(self) -> tuple[int, int, int]:
+        loops = others = 0
+        for pid in self.pids:
+            with contextlib.suppress(OSError):
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    ticks = _stat_ticks(task / "stat")
+                    if task.name == str(pid):  # the main thread runs the event loop
+                        loops += ticks
+                    else:
+                        others += ticks
+        postgres = 0
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError):
+                    if (entry / "comm").read_text().strip() in {"postgres", "postmaster"}:
+                        postgres += _stat_ticks(entry / "stat")
+        return loops, others, postgres
+
+    def read(self) -> CpuUse:
+        after = self._ticks()
+        seconds = (time.perf_counter() - self.started) * os.sysconf("SC_CLK_TCK")
+        loops, others, postgres = ((a - b) / seconds for a, b in zip(after, self.before, strict=True))
+        return CpuUse(loops, others, postgres)
+
+
+def _stat_ticks(path: Path) -> int:
+    """utime + stime of a /proc stat file (fields 14 and 15; the name before them may hold spaces)."""
+    fields = path.read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
 def _children(pid: int) -> list[int]:
     found: list[int] = []
     with contextlib.suppress(OSError):

@@ -6,7 +6,7 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
-from benchmarks.harness import ROOT
+from benchmarks.harness import ROOT, median
 
 if TYPE_CHECKING:
     from benchmarks.__main__ import Figure, Options
@@ -221,6 +221,7 @@ def render(figures: list[Figure], notes: dict[str, Any], options: Options) -> st
             )
 
     out.append(HASHING_THREADS)
+    out.append(login_cpu(figures))
 
     rss = notes.get("rss")
     startup = notes.get("startup")
@@ -330,6 +331,40 @@ endpoint. `/health/live` stays routed: its ratio is the cost of shop's middlewar
 endpoint. The request log lines and the request metrics of one turn of the event loop are written
 together at its end.
 """
+
+
+def login_cpu(figures: list[Figure]) -> str:
+    """Where the machine's CPU went during the login storms of the 1- and 2-worker phases."""
+    rows = []
+    for figure in figures:
+        if not figure.cpu or figure.phase not in {"1 worker", "2 workers"}:
+            continue
+        ceiling = _find(figures, figure.phase, "ceiling: argon2 verify")
+        rps = figure.rps or 1.0
+
+        def share(cores: float, rps: float = rps) -> str:
+            return f"{cores:.2f} cores, {cores * 1000 / rps:.1f} ms"
+
+        loops = median([use.loops for use in figure.cpu])
+        others = median([use.others for use in figure.cpu])
+        postgres = median([use.postgres for use in figure.cpu])
+        verify = f"{ceiling.p50:.1f} ms" if ceiling is not None else "–"
+        rows.append(
+            f"| {figure.phase} | {rps:.1f} | {share(loops)} | {share(others)} | {share(postgres)} | {verify} |"
+        )
+    if not rows:
+        return ""
+    return (
+        "\n## Where a login storm's CPU goes\n\n"
+        "Read from /proc during each storm (medians over the rounds): the cores busy, and the CPU "
+        "milliseconds per login. The argon2 ceiling counts every core hashing and nothing else; a "
+        "login's other work (its HTTP request, five database round trips through the ORM, the "
+        "token) runs on the same cores, and so do PostgreSQL and wrk. While argon2 runs on one core, "
+        "the other core's work runs slower and the hash itself costs more CPU than alone in-process "
+        "(shared caches and memory bandwidth).\n\n"
+        "| phase | logins/s | event loops | other threads (argon2) | PostgreSQL | argon2 verify in-process |\n"
+        "|---|---:|---:|---:|---:|---:|\n" + "\n".join(rows)
+    )
 
 
 def write(text: str, figures: list[Figure], notes: dict[str, Any]) -> None:
