@@ -369,8 +369,8 @@ def _install_cors(app: FastAPI, settings: Settings) -> None:
 
 def _include_routers(app: FastAPI) -> None:
     """Every route on the app itself, each router's in turn (`add_routes`; FastAPI's `include_router`
-    would keep a level per router, matched route by route twice), then `PathIndex` before them all:
-    a fixed path is found by one lookup. Paths with parameters are still tried route by route, so
+    would keep a level per router, matched route by route twice); `PathIndex`, installed last before
+    them all, finds a fixed path by one lookup. Paths with parameters are still tried route by route, so
     the busiest come first: every storefront page reads the profile, the addresses, the account and
     the reference data. The order of the paths in the OpenAPI document follows; its tags keep their
     own order (TAGS)."""

@@ -104,7 +104,7 @@ _STANDING = select(Passkey.sign_count, User.is_active).join(User, User.id == Pas
 
 
 @dataclass(frozen=True, slots=True)
-class PasskeySignIn:
+class SigningPasskey:
     """A credential's passkey as a sign-in reads it (`claim_for_sign_in`), with its account's handle
     and what the sign-in needs of the account."""
 
@@ -241,7 +241,7 @@ class PasskeyRepository:
 
     async def claim_for_sign_in(
         self, challenge_hash: bytes, credential_id: bytes
-    ) -> tuple[bool, PasskeySignIn | None]:
+    ) -> tuple[bool, SigningPasskey | None]:
         """`claim_challenge` of a sign-in's challenge and `for_sign_in` of its credential, in one
         statement: whether the challenge was claimed, and the passkey with its account (or None)."""
         params = {
@@ -255,7 +255,7 @@ class PasskeyRepository:
         claimed = bool(row.pop("claimed"))
         if row["passkey_id"] is None or row["email"] is None:
             return claimed, None
-        return claimed, PasskeySignIn(**row)
+        return claimed, SigningPasskey(**row)
 
     async def sign_in(
         self, passkey_id: uuid.UUID, sign_count: int, backed_up: bool, opening: Mapping[str, object]

@@ -54,7 +54,7 @@ from shop.auth.lockout import Lockout
 from shop.auth.mails import render_mail
 from shop.auth.metrics import LOGINS
 from shop.auth.models import Passkey, User
-from shop.auth.passkeys.repository import AUTHENTICATE, REGISTER, PasskeyRepository, PasskeySignIn
+from shop.auth.passkeys.repository import AUTHENTICATE, REGISTER, PasskeyRepository, SigningPasskey
 from shop.auth.providers.repository import IdentityRepository
 from shop.auth.reauth import Reauthentication
 from shop.auth.repository import UserRepository
@@ -344,7 +344,7 @@ class PasskeyService:
         parsed: AuthenticationCredential,
         challenge: bytes,
         challenge_hash: bytes,
-        passkey: PasskeySignIn,
+        passkey: SigningPasskey,
         client: Client,
     ) -> VerifiedAuthentication:
         """The passkey's signature over the challenge, checked, and its signature counter judged;
@@ -369,7 +369,7 @@ class PasskeyService:
         return verified
 
     async def _refuse_clone(
-        self, client: Client, challenge_hash: bytes, passkey: PasskeySignIn, stored: int, presented: int
+        self, client: Client, challenge_hash: bytes, passkey: SigningPasskey, stored: int, presented: int
     ) -> NoReturn:
         # WebAuthn §7.2, the signature counter: two copies of one key may be in use (a clone).
         await self._refuse_sign_in(
@@ -389,7 +389,7 @@ class PasskeyService:
         )
 
     async def _refuse_changed(
-        self, client: Client, challenge_hash: bytes, passkey: PasskeySignIn, presented: int
+        self, client: Client, challenge_hash: bytes, passkey: SigningPasskey, presented: int
     ) -> NoReturn:
         """The sign-in's statement found a rule broken that held at the claim: the account was
         disabled, the passkey removed, or another sign-in raised its counter to `presented` or past
