@@ -3,7 +3,7 @@ directly, and through PgBouncer in transaction-pooling mode.
 
 Both start at once on an empty database (the migration lock), then: a mail queued while both run
 is sent exactly once; logout on one revokes on the other; one refresh token raced to both succeeds
-once; deactivation on one locks the user out of the other; the lockout and the login rate limit
+once; a passkey added on one signs in on the other, once per challenge; deactivation on one locks the user out of the other; the lockout and the login rate limit
 count across both.
 """
 
@@ -27,6 +27,7 @@ from tests.support.redis_server import RedisServer
 from tests.support.serve import ShopServer, register
 from tests.support.smtp import SmtpSink
 from tests.support.waiting import wait_until
+from tests.support.webauthn import SoftAuthenticator
 
 
 class PgBouncer:
@@ -187,6 +188,31 @@ async def test_two_instances_behave_as_one(
             thread.join()
         assert sorted(r.status_code for r in results) == [200, 401]
         assert next(r for r in results if r.status_code == 401).json()["code"] == "token_reused"
+
+        # A passkey added on one instance signs in on the other (its two statements go to the
+        # driver, through PgBouncer too), and its challenge is spent once for both.
+        pair = _signed_in(a, emails[1], "198.51.100.6")
+        passkeys, forwarded = "/api/v1/auth/passkeys", {"X-Forwarded-For": "198.51.100.6"}
+        authenticator = SoftAuthenticator("http://shop.example", algorithm="EdDSA")
+        options = httpx.post(
+            f"{a}{passkeys}/registration-options",
+            json={"password": PASSWORD},
+            headers={**bearer(pair), **forwarded},
+        )
+        assert options.status_code == 200, options.text
+        added = httpx.post(
+            f"{a}{passkeys}",
+            json={"credential": authenticator.create(options.json()), "name": "instances"},
+            headers={**bearer(pair), **forwarded},
+        )
+        assert added.status_code == 201, added.text
+        options = httpx.post(f"{a}{passkeys}/authentication-options", json={}, headers=forwarded)
+        assertion = {"credential": authenticator.get(options.json())}
+        signed_in = httpx.post(f"{b}{passkeys}/authenticate", json=assertion, headers=forwarded)
+        assert signed_in.status_code == 200, signed_in.text
+        assert httpx.get(f"{a}/api/v1/auth/me", headers=bearer(signed_in.json())).status_code == 200
+        replayed = httpx.post(f"{a}{passkeys}/authenticate", json=assertion, headers=forwarded)
+        assert replayed.status_code == 401 and replayed.json()["code"] == "invalid_credentials"
 
         # Deactivation on one instance: the user's token fails on the other at once.
         one.create_admin("admin@example.com")
