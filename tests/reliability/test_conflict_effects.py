@@ -75,6 +75,22 @@ async def _deadlocked(
         return await request_started
 
 
+async def _deadlocked_row_first(
+    engine: AsyncEngine, user_id: str, table: str, request: Coroutine[Any, Any, httpx.Response]
+) -> httpx.Response:
+    """Locks the request's user row until `request` waits on it, then blocks writes to `table`. For a
+    request whose one statement takes its tables' locks before it updates a row (a password login):
+    the order `_deadlocked` uses would only make it wait."""
+    async with engine.connect() as other:
+        await other.execute(text("SET LOCAL deadlock_timeout = '30s'"))
+        await other.execute(text("SELECT 1 FROM auth.users WHERE id = :u FOR UPDATE"), {"u": user_id})
+        request_started = asyncio.ensure_future(request)
+        await _until_waiting_on_a_lock(engine)
+        await other.execute(text(f"LOCK TABLE {table} IN SHARE MODE"))
+        await other.rollback()
+        return await request_started
+
+
 async def test_a_deadlocked_login_hits_hashes_and_counts_once(
     live: tuple[Any, httpx.AsyncClient, _CountingHasher],
     engine: AsyncEngine,
@@ -89,7 +105,7 @@ async def test_a_deadlocked_login_hits_hashes_and_counts_once(
 
     # A coroutine, not a task: it starts only once the table is locked (a task could finish first).
     request = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
-    answer = await _deadlocked(engine, user_id, "auth.sessions", request)
+    answer = await _deadlocked_row_first(engine, user_id, "auth.sessions", request)
 
     assert answer.status_code == 200, answer.text  # a second hit of the 1/minute budget: 429
     assert _conflicts(caplog) == 1, caplog.text

@@ -18,7 +18,8 @@ The interface, for a new capability:
   code, passkey assertion...) counted as a failed sign-in; the failure that reaches the threshold
   locks the account and answers 423, else `error` is raised. Always raises.
 - `record_success(user_id, client, event, new_hash=None)`: a completed sign-in resets the count
-  (the lock included); refused with 423 when a lock arrived meanwhile.
+  (the lock included); refused with 423 when a lock arrived meanwhile. (A password login sends the
+  same reset, `SUCCESSFUL_SIGN_IN`, in one statement with its new session, then `refuse_locked`.)
 - `unlock(user_id, keep_doubling=False)`: lift the lock and the count (a new password does; a
   reset by mail keeps the lockout doubling).
 - `confirm_password(user, password, client, event)`: re-authentication before a sensitive change,
@@ -40,7 +41,7 @@ from shop.auth.errors import AccountLocked, InvalidCurrentPassword
 from shop.auth.metrics import LOCKOUTS
 from shop.auth.mfa.repository import MfaChallengeRepository
 from shop.auth.models import User
-from shop.auth.repository import UserRepository
+from shop.auth.repository import PasswordAccount, UserRepository
 from shop.auth.tools import AuthTools, Client, audit, seconds_until
 from shop.core.conflicts import tally
 from shop.core.db import Database
@@ -60,7 +61,7 @@ class Lockout:
         self.users = UserRepository(session)
 
     @staticmethod
-    def locked_until(user: User) -> datetime | None:
+    def locked_until(user: User | PasswordAccount) -> datetime | None:
         """Is this account locked now? When it unlocks, or None."""
         if user.locked_until is not None and user.locked_until > datetime.now(UTC):
             return user.locked_until
@@ -89,7 +90,7 @@ class Lockout:
             await audit(session, event, outcome, client, user_id, **details)
         raise error
 
-    async def refuse_if_locked(self, user: User, client: Client, event: str) -> None:
+    async def refuse_if_locked(self, user: User | PasswordAccount, client: Client, event: str) -> None:
         until = self.locked_until(user)
         if until is not None:
             await self.refuse_locked(user.id, client, event, until=until)

@@ -4,11 +4,15 @@ capability's own aggregates have their repository in its package)."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    String,
+    Uuid,
     and_,
+    bindparam,
     case,
     delete,
     func,
@@ -25,12 +29,55 @@ from shop.auth.models import (
     AuditEvent,
     User,
 )
+from shop.core.db import HotRead
 
 # Serialises every change that could remove the last active admin (demotion, deactivation,
 # deletion): the count of the others is read under it, so two such changes never both pass.
 _LOCK_ADMINS = text("SELECT pg_advisory_xact_lock(hashtextextended('auth.last_admin', 0))")
 
 _NOT_LOCKED = or_(User.locked_until.is_(None), User.locked_until <= func.now())
+
+# What a completed sign-in does to its account: the failure count, the lockout doubling and the lock
+# reset, the time stamped, and the password's new hash kept when it was rehashed — unless a lock
+# arrived meanwhile (no row then). `record_successful_login` sends it alone; a password sign-in sends
+# it with its new session, in one statement (sessions' `_SIGN_IN_WITH_PASSWORD`).
+SUCCESSFUL_SIGN_IN = """
+UPDATE auth.users
+SET failed_login_count = 0, lockout_count = 0, locked_until = NULL, last_login_at = now(),
+    updated_at = now(), password_hash = coalesce(:new_hash, password_hash)
+WHERE id = :user_id AND (locked_until IS NULL OR locked_until <= now())
+RETURNING id AS user_id"""
+SUCCESSFUL_SIGN_IN_PARAMETERS = (bindparam("user_id", type_=Uuid), bindparam("new_hash", type_=String))
+_RECORD_SUCCESS = text(SUCCESSFUL_SIGN_IN).bindparams(*SUCCESSFUL_SIGN_IN_PARAMETERS)
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordAccount:
+    """What a password sign-in reads of an account before it checks the password
+    (`for_password_sign_in`)."""
+
+    id: uuid.UUID
+    email: str
+    password_hash: str | None
+    email_verified: bool
+    is_active: bool
+    locked_until: datetime | None
+    mfa_enabled: bool
+
+
+# The read of every password sign-in, on the driver (`HotRead`): outside a transaction, as the hash
+# that follows takes tens of milliseconds.
+_PASSWORD_ACCOUNT = HotRead(
+    select(
+        User.id,
+        User.email,
+        User.password_hash,
+        User.email_verified,
+        User.is_active,
+        User.locked_until,
+        User.mfa_enabled.label("mfa_enabled"),  # type: ignore[attr-defined]  # a column_property
+    ).where(func.lower(User.email) == bindparam("email"))
+)
 
 
 class UserRepository:
@@ -42,6 +89,10 @@ class UserRepository:
 
     async def get_by_email(self, email: str) -> User | None:
         return await self.session.scalar(select(User).where(func.lower(User.email) == email.lower()))
+
+    async def for_password_sign_in(self, email: str) -> PasswordAccount | None:
+        row = await _PASSWORD_ACCOUNT.first(self.session, {"email": email.lower()})
+        return None if row is None else PasswordAccount(**row)
 
     async def add(
         self, email: str, password_hash: str | None, *, role: str = "customer", verified: bool = False
@@ -94,22 +145,8 @@ class UserRepository:
 
     async def record_successful_login(self, user_id: uuid.UUID, new_hash: str | None) -> bool:
         """Reset the failure count and the lockout doubling, unless a lock arrived meanwhile."""
-        values: dict[str, Any] = {
-            "failed_login_count": 0,
-            "lockout_count": 0,
-            "locked_until": None,
-            "last_login_at": func.now(),
-        }
-        if new_hash is not None:
-            values["password_hash"] = new_hash
-        statement = (
-            update(User)
-            .where(User.id == user_id, _NOT_LOCKED)
-            .values(**values)
-            .returning(User.id)
-            .execution_options(synchronize_session=False)
-        )
-        return (await self.session.scalar(statement)) is not None
+        result = await self.session.execute(_RECORD_SUCCESS, {"user_id": user_id, "new_hash": new_hash})
+        return result.first() is not None
 
     async def set_password(self, user_id: uuid.UUID, password_hash: str) -> None:
         await self.session.execute(

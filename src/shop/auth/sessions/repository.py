@@ -29,7 +29,8 @@ from shop.auth.models import (
     Session,
     User,
 )
-from shop.core.db import HotRead
+from shop.auth.repository import SUCCESSFUL_SIGN_IN, SUCCESSFUL_SIGN_IN_PARAMETERS
+from shop.core.db import HotRead, HotStatement
 
 # What the bearer guard reads on every authenticated request: the account of a live session, in
 # one indexed round trip. Only what a caller may see of its account (never the password hash):
@@ -185,6 +186,18 @@ WITH signing_in AS (SELECT CAST(:user_id AS uuid) AS user_id),
 SELECT id, expires_at FROM new_session
 """  # noqa: S608 - joined of this module's constants, no input
 ).bindparams(bindparam("user_id", type_=Uuid), *SIGN_IN_PARAMETERS)
+# A password sign-in's one write, on the driver (`HotStatement`): its account's lockout reset
+# (`SUCCESSFUL_SIGN_IN`, unless a lock arrived meanwhile) and the new session, which only that reset
+# opens. It answers the session's id, or NULL with nothing written.
+_SIGN_IN_WITH_PASSWORD = HotStatement(
+    text(
+        f"""
+WITH signing_in AS ({SUCCESSFUL_SIGN_IN}),
+{SIGN_IN_WRITES}
+SELECT (SELECT id FROM new_session) AS id
+"""  # noqa: S608 - joined of constants, no input
+    ).bindparams(*SUCCESSFUL_SIGN_IN_PARAMETERS, *SIGN_IN_PARAMETERS)
+)
 _SESSION_OF_REFRESH_TOKEN = select(RefreshToken.session_id).where(
     RefreshToken.token_hash == bindparam("hash")
 )
@@ -282,6 +295,17 @@ class SessionRepository:
         )
         row = (await self.session.execute(_OPEN_SESSION, {**params, "user_id": user_id})).one()
         return row[0], row[1]
+
+    async def open_after_password(
+        self, user_id: uuid.UUID, new_hash: str | None, opening: Mapping[str, object]
+    ) -> uuid.UUID | None:
+        """A password sign-in's writes in one statement: the account's lockout reset and its new
+        session (`opening`: the parameters of `SIGN_IN_WRITES`, without the sign-in time, which the
+        reset stamps). The session's id; None, and nothing written, when a lock arrived meanwhile."""
+        row = await _SIGN_IN_WITH_PASSWORD.first(
+            self.session, {**opening, "user_id": user_id, "new_hash": new_hash}
+        )
+        return None if row is None else row["id"]
 
     async def rotate_refresh_token(
         self, token_hash: bytes, new_hash: bytes, ttl_seconds: int, max_lifetime_seconds: int

@@ -32,7 +32,7 @@ from shop.auth.metrics import LOGINS
 from shop.auth.mfa import codes as mfa
 from shop.auth.mfa.repository import MfaChallengeRepository
 from shop.auth.models import Session, User
-from shop.auth.repository import UserRepository
+from shop.auth.repository import PasswordAccount, UserRepository
 from shop.auth.sessions.repository import Rotation, SessionRepository, sign_in_parameters
 from shop.auth.sessions.schemas import TokenPair, TokenUser
 from shop.auth.tools import AuthTools, Client, audit, hash_token, new_token, seconds_until
@@ -163,20 +163,32 @@ class SessionService:
         self.session = session
 
     async def login(self, email: str, password: str, client: Client) -> TokenPair:
+        """A read of the account and, once the password is right, one statement: the lockout reset
+        (`Lockout.record_success`'s, a lock that arrived meanwhile refusing it) and the new session.
+        Both go to the driver, outside a transaction: the hash in between takes tens of ms."""
         try:
             user, new_hash = await self._check_password(email, password, client)
             await self._check_account(user, new_hash, client)
-            await self.lockout.record_success(user.id, client, "login", new_hash)
+            # Nothing may fail for want of a key after the session is written (it commits by itself).
+            await self.tools.tokens.ready(self.session)
+            opening = self.minter.opening(client, PASSWORD, event="login", sign_in_time=False)
+            session_id = await self.sessions.open_after_password(user.id, new_hash, opening.parameters)
+            if session_id is None:
+                await self.lockout.refuse_locked(user.id, client, "login")
         except ShopError as error:
             tally(LOGINS.labels(_login_outcome(error)).inc)
             raise
-        pair, _ = await self.minter.start(user, client, event="login")
+        pair = await self.minter.finish(
+            TokenUser(id=user.id, email=user.email, email_verified=user.email_verified), session_id, opening
+        )
         tally(LOGINS.labels("success").inc)
         bind_user(user.id)
         return pair
 
-    async def _check_password(self, email: str, password: str, client: Client) -> tuple[User, str | None]:
-        user = await self.users.get_by_email(email)
+    async def _check_password(
+        self, email: str, password: str, client: Client
+    ) -> tuple[PasswordAccount, str | None]:
+        user = await self.users.for_password_sign_in(email)
         if user is None:
             await self.tools.hasher.burn(password)
             await self.lockout.refuse(
@@ -196,7 +208,7 @@ class SessionService:
             )
         return user, new_hash
 
-    async def _check_account(self, user: User, new_hash: str | None, client: Client) -> None:
+    async def _check_account(self, user: PasswordAccount, new_hash: str | None, client: Client) -> None:
         if not user.is_active:
             await self.lockout.refuse(
                 AccountDisabled(), client, user.id, event="login", reason="account_disabled"
