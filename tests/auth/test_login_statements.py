@@ -9,40 +9,31 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import func, select, update
-from sqlalchemy.engine import make_url
 
 from shop.auth.models import AuditEvent, Session, User
 from shop.auth.passwords import PasswordHasher
 from tests.auth.test_passkeys import execute, scalar, user_id_of
-from tests.support.app import AppWith, http_client
+from tests.support.app import AppWith
 from tests.support.auth import PASSWORD, register_verified
 from tests.support.problems import assert_problem
-from tests.support.roundtrips import CountingProxy, proxied_url
+from tests.support.roundtrips import counted_app, last_request_trips
 
 LOGIN = "/api/v1/auth/login"
 
 
 async def test_a_login_is_two_round_trips(app_with: AppWith, database_url: str) -> None:
-    parsed = make_url(database_url)
-    proxy = CountingProxy(parsed.host or "127.0.0.1", parsed.port or 5432)
-    await proxy.start()
-    trips: list[tuple[int, list[str]]] = []
-    try:
-        async with (
-            app_with(live=True, database_url=proxied_url(database_url, proxy.port)) as app,
-            http_client(app) as client,
-        ):
-            email = await register_verified(client, app)
-            for _ in range(4):  # the first ones prepare the statements on their connection
-                before, mark = proxy.round_trips, len(proxy.trace)
-                response = await client.post(LOGIN, json={"email": email, "password": PASSWORD})
-                assert response.status_code == 200, response.text
-                trips.append((proxy.round_trips - before, proxy.trace[mark:]))
-    finally:
-        await proxy.stop()
-    count, trace = trips[-1]
-    assert count == 2, trace
-    sent = [" ".join(s.split()) for s in trace if s != "<sync>"]
+    async with counted_app(app_with, database_url) as (proxy, app, client):
+        email = await register_verified(client, app)
+
+        async def credentials() -> dict[str, str]:
+            return {"email": email, "password": PASSWORD}
+
+        async def sign_in(body: dict[str, str]) -> None:
+            response = await client.post(LOGIN, json=body)
+            assert response.status_code == 200, response.text
+
+        count, sent = await last_request_trips(proxy, sign_in, credentials)
+    assert count == 2, sent
     assert sent[0].startswith("SELECT auth.users.id, auth.users.email, auth.users.password_hash"), sent
     assert sent[1].startswith("WITH signing_in AS ( UPDATE auth.users"), sent
     assert "INSERT INTO auth.sessions" in sent[1] and "INSERT INTO auth.audit_events" in sent[1], sent

@@ -11,15 +11,14 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.engine import make_url
 
 from shop.auth.models import Passkey, PasskeyChallenge, Session, User
 from shop.auth.passkeys.service import PasskeyService
 from tests.auth.test_passkeys import ORIGIN, events, execute, scalar, state, user_id_of, with_passkey
-from tests.support.app import AppWith, http_client
+from tests.support.app import AppWith
 from tests.support.auth import PASSWORD, login, register_verified
 from tests.support.problems import assert_problem
-from tests.support.roundtrips import CountingProxy, proxied_url
+from tests.support.roundtrips import counted_app, last_request_trips
 from tests.support.webauthn import (
     PASSKEYS,
     SoftAuthenticator,
@@ -31,31 +30,22 @@ from tests.support.webauthn import (
 
 
 async def test_a_passkey_sign_in_is_two_round_trips(app_with: AppWith, database_url: str) -> None:
-    parsed = make_url(database_url)
-    proxy = CountingProxy(parsed.host or "127.0.0.1", parsed.port or 5432)
-    await proxy.start()
-    trips: list[tuple[int, list[str]]] = []
-    try:
-        async with (
-            app_with(live=True, database_url=proxied_url(database_url, proxy.port)) as app,
-            http_client(app) as client,
-        ):
-            email = await register_verified(client, app)
-            authenticator = SoftAuthenticator(ORIGIN)
-            added = await add_passkey(client, await login(client, email), authenticator, PASSWORD)
-            assert added.status_code == 201, added.text
-            for _ in range(4):  # the first ones prepare the statements on their connection
-                assertion = authenticator.get(await sign_in_options(client))
-                before, mark = proxy.round_trips, len(proxy.trace)
-                response = await client.post(f"{PASSKEYS}/authenticate", json={"credential": assertion})
-                assert response.status_code == 200, response.text
-                trips.append((proxy.round_trips - before, proxy.trace[mark:]))
-    finally:
-        await proxy.stop()
-    count, trace = trips[-1]
+    async with counted_app(app_with, database_url) as (proxy, app, client):
+        email = await register_verified(client, app)
+        authenticator = SoftAuthenticator(ORIGIN)
+        added = await add_passkey(client, await login(client, email), authenticator, PASSWORD)
+        assert added.status_code == 201, added.text
+
+        async def assertion() -> dict[str, Any]:
+            return authenticator.get(await sign_in_options(client))
+
+        async def sign_in(credential: dict[str, Any]) -> None:
+            response = await client.post(f"{PASSKEYS}/authenticate", json={"credential": credential})
+            assert response.status_code == 200, response.text
+
+        count, sent = await last_request_trips(proxy, sign_in, assertion)
     # The challenge claimed with the passkey and account read; the passkey's use and the session.
-    assert count == 2, trace
-    sent = [" ".join(s.split()) for s in trace if s != "<sync>"]
+    assert count == 2, sent
     assert sent[0].startswith("WITH claimed AS (UPDATE auth.passkey_challenges"), sent
     assert sent[1].startswith("WITH used AS") and "INSERT INTO auth.sessions" in sent[1], sent
 

@@ -11,8 +11,15 @@ import asyncio
 import contextlib
 import struct
 from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
+import httpx
 from sqlalchemy.engine import make_url
+
+from tests.support.app import AppWith, http_client
+
+T = TypeVar("T")
 
 SSL_REQUEST = 80877103
 GSSENC_REQUEST = 80877104
@@ -112,3 +119,39 @@ def proxied_url(url: str, port: int) -> str:
     query = dict(parsed.query)
     query["ssl"] = "disable"
     return parsed.set(query=query).render_as_string(hide_password=False)
+
+
+@contextlib.asynccontextmanager
+async def counted_app(
+    app_with: AppWith, database_url: str
+) -> AsyncIterator[tuple[CountingProxy, Any, httpx.AsyncClient]]:
+    """A live app whose database connections go through a `CountingProxy`, and a client of it."""
+    parsed = make_url(database_url)
+    proxy = CountingProxy(parsed.host or "127.0.0.1", parsed.port or 5432)
+    await proxy.start()
+    try:
+        async with (
+            app_with(live=True, database_url=proxied_url(database_url, proxy.port)) as app,
+            http_client(app) as client,
+        ):
+            yield proxy, app, client
+    finally:
+        await proxy.stop()
+
+
+async def last_request_trips(
+    proxy: CountingProxy,
+    request: Callable[[T], Awaitable[object]],
+    prepare: Callable[[], Awaitable[T]],
+    times: int = 4,
+) -> tuple[int, list[str]]:
+    """The round trips, and the statements sent, of the last of `times` runs of `request` given what
+    `prepare` made before it, uncounted (the first runs prepare the statements on their pooled
+    connection). The statements come whitespace-collapsed, without the Syncs."""
+    count, trace = 0, []
+    for _ in range(times):
+        prepared = await prepare()
+        before, mark = proxy.round_trips, len(proxy.trace)
+        await request(prepared)
+        count, trace = proxy.round_trips - before, proxy.trace[mark:]
+    return count, [" ".join(sent.split()) for sent in trace if sent != "<sync>"]
