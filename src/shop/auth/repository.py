@@ -17,7 +17,6 @@ from sqlalchemy import (
     delete,
     func,
     null,
-    or_,
     select,
     text,
     update,
@@ -35,18 +34,21 @@ from shop.core.db import HotRead
 # deletion): the count of the others is read under it, so two such changes never both pass.
 _LOCK_ADMINS = text("SELECT pg_advisory_xact_lock(hashtextextended('auth.last_admin', 0))")
 
-_NOT_LOCKED = or_(User.locked_until.is_(None), User.locked_until <= func.now())
+# An account not locked now (a lock that has expired no longer counts), on auth.users: the failures'
+# count and a completed sign-in both hold to it.
+_NOT_LOCKED_SQL = "(locked_until IS NULL OR locked_until <= now())"
+_NOT_LOCKED = text(_NOT_LOCKED_SQL)
 
 # What a completed sign-in does to its account: the failure count, the lockout doubling and the lock
 # reset, the time stamped, and the password's new hash kept when it was rehashed — unless a lock
 # arrived meanwhile (no row then). `record_successful_login` sends it alone; a password sign-in sends
 # it with its new session, in one statement (sessions' `_SIGN_IN_WITH_PASSWORD`).
-SUCCESSFUL_SIGN_IN = """
+SUCCESSFUL_SIGN_IN = f"""
 UPDATE auth.users
 SET failed_login_count = 0, lockout_count = 0, locked_until = NULL, last_login_at = now(),
     updated_at = now(), password_hash = coalesce(:new_hash, password_hash)
-WHERE id = :user_id AND (locked_until IS NULL OR locked_until <= now())
-RETURNING id AS user_id"""
+WHERE id = :user_id AND {_NOT_LOCKED_SQL}
+RETURNING id AS user_id"""  # noqa: S608 - joined of this module's constants, no input
 SUCCESSFUL_SIGN_IN_PARAMETERS = (bindparam("user_id", type_=Uuid), bindparam("new_hash", type_=String))
 _RECORD_SUCCESS = text(SUCCESSFUL_SIGN_IN).bindparams(*SUCCESSFUL_SIGN_IN_PARAMETERS)
 
