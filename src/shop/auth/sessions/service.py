@@ -120,7 +120,9 @@ class SessionMinter:
         )
         return Opening(refresh, tuple(amr), ttl, parameters)
 
-    async def finish(self, user: User | TokenUser, session_id: uuid.UUID, opening: Opening) -> TokenPair:
+    async def finish(
+        self, user: User | PasswordAccount | TokenUser, session_id: uuid.UUID, opening: Opening
+    ) -> TokenPair:
         """The token pair of the session an `opening` made."""
         return await self.pair(
             user, session_id, opening.refresh, amr=opening.amr, refresh_expires_in=opening.ttl
@@ -128,7 +130,7 @@ class SessionMinter:
 
     async def pair(
         self,
-        user: User | TokenUser,
+        user: User | PasswordAccount | TokenUser,
         session_id: uuid.UUID,
         refresh: str,
         *,
@@ -178,9 +180,7 @@ class SessionService:
         except ShopError as error:
             tally(LOGINS.labels(_login_outcome(error)).inc)
             raise
-        pair = await self.minter.finish(
-            TokenUser(id=user.id, email=user.email, email_verified=user.email_verified), session_id, opening
-        )
+        pair = await self.minter.finish(user, session_id, opening)
         tally(LOGINS.labels("success").inc)
         bind_user(user.id)
         return pair
