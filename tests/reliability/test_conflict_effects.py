@@ -62,31 +62,25 @@ def _logins(outcome: str) -> float:
 
 
 async def _deadlocked(
-    engine: AsyncEngine, user_id: str, table: str, request: Coroutine[Any, Any, httpx.Response]
+    engine: AsyncEngine,
+    user_id: str,
+    table: str,
+    request: Coroutine[Any, Any, httpx.Response],
+    *,
+    row_first: bool = False,
 ) -> httpx.Response:
-    """Blocks writes to `table` until `request` waits on it, then locks the request's user row."""
+    """Blocks writes to `table` until `request` waits on it, then locks the request's user row; with
+    `row_first`, the other way round — for a request whose one statement takes its tables' locks
+    before it updates a row (a password login), which the first order would only make wait."""
+    lock_table = (text(f"LOCK TABLE {table} IN SHARE MODE"), {})
+    lock_row = (text("SELECT 1 FROM auth.users WHERE id = :u FOR UPDATE"), {"u": user_id})
+    first, then = (lock_row, lock_table) if row_first else (lock_table, lock_row)
     async with engine.connect() as other:
         await other.execute(text("SET LOCAL deadlock_timeout = '30s'"))
-        await other.execute(text(f"LOCK TABLE {table} IN SHARE MODE"))
+        await other.execute(*first)
         request_started = asyncio.ensure_future(request)
         await _until_waiting_on_a_lock(engine)
-        await other.execute(text("SELECT 1 FROM auth.users WHERE id = :u FOR UPDATE"), {"u": user_id})
-        await other.rollback()
-        return await request_started
-
-
-async def _deadlocked_row_first(
-    engine: AsyncEngine, user_id: str, table: str, request: Coroutine[Any, Any, httpx.Response]
-) -> httpx.Response:
-    """Locks the request's user row until `request` waits on it, then blocks writes to `table`. For a
-    request whose one statement takes its tables' locks before it updates a row (a password login):
-    the order `_deadlocked` uses would only make it wait."""
-    async with engine.connect() as other:
-        await other.execute(text("SET LOCAL deadlock_timeout = '30s'"))
-        await other.execute(text("SELECT 1 FROM auth.users WHERE id = :u FOR UPDATE"), {"u": user_id})
-        request_started = asyncio.ensure_future(request)
-        await _until_waiting_on_a_lock(engine)
-        await other.execute(text(f"LOCK TABLE {table} IN SHARE MODE"))
+        await other.execute(*then)
         await other.rollback()
         return await request_started
 
@@ -105,7 +99,7 @@ async def test_a_deadlocked_login_hits_hashes_and_counts_once(
 
     # A coroutine, not a task: it starts only once the table is locked (a task could finish first).
     request = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
-    answer = await _deadlocked_row_first(engine, user_id, "auth.sessions", request)
+    answer = await _deadlocked(engine, user_id, "auth.sessions", request, row_first=True)
 
     assert answer.status_code == 200, answer.text  # a second hit of the 1/minute budget: 429
     assert _conflicts(caplog) == 1, caplog.text
