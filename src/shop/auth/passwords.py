@@ -18,7 +18,7 @@ from passlib.context import CryptContext
 
 from shop.core.config import HASHING_SLOTS_ENV, Settings
 from shop.core.conflicts import once
-from shop.core.memory import give_back_free_memory
+from shop.core.memory import give_back_free_memory, keep_free_blocks
 
 T = TypeVar("T")
 
@@ -152,6 +152,8 @@ class PasswordHasher:
 
     def __init__(self, settings: Settings) -> None:
         self._threads = hashing_threads(settings.web_concurrency)
+        # One block of argon2_memory_cost KiB per hashing thread, kept between its hashes.
+        keep_free_blocks(settings.argon2_memory_cost * 1024, self._threads)
         self._slots = hashing_slots() if settings.web_concurrency > 1 else None
         self._context = CryptContext(
             schemes=["argon2"],

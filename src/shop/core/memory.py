@@ -1,19 +1,26 @@
 """How a serving process gives memory back to the system (glibc's allocator; elsewhere nothing).
 
 Each argon2 run allocates argon2_memory_cost KiB (19 MiB by default) in its hashing thread and frees
-it. glibc keeps the block for the next run, which then costs nothing to allocate, but it stays
-resident for the life of the process (issue #25: 21 MB of a worker's 171). Unmapping it after every
-run instead (a fixed mmap threshold) made each run fault its block in afresh: 4,865 page faults and
-about 10 ms of system time on top of 19 ms of hashing, a third fewer logins a second. So the block is
-kept while hashes follow each other and given back once they pause (`PasswordHasher`)."""
+it. Kept for the next run, the block costs nothing to allocate again, but it stays resident for the
+life of the process (issue #25: 21 MB of a worker's 171). Handed back after every run instead, each
+run faults its block in afresh: 4,865 page faults and about 10 ms of system time on top of 19 ms of
+hashing, a third fewer logins a second. So the blocks are kept while hashes follow each other
+(`keep_free_blocks`) and given back once they pause (`give_back_free_memory`, `PasswordHasher`)."""
 
 from __future__ import annotations
 
 import ctypes
 import os
 
-# mallopt's parameter (glibc's malloc.h).
+# mallopt's parameters (glibc's malloc.h).
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
+# The largest mmap threshold glibc accepts (HEAP_MAX_SIZE / 2 on 64 bits): a block this large or
+# larger always has a mapping of its own, unmapped when freed.
+_LARGEST_MMAP_THRESHOLD = 32 * 1024 * 1024
+# The trim threshold glibc's own adjustment reaches with that mmap threshold (twice it).
+_TRIM_THRESHOLD_FLOOR = 2 * _LARGEST_MMAP_THRESHOLD
 # The same, for a process about to start (glibc's environment variable).
 ARENA_MAX_ENV = "MALLOC_ARENA_MAX"
 
@@ -43,6 +50,24 @@ def share_one_arena() -> bool:
         return False
     os.environ[ARENA_MAX_ENV] = "1"
     return bool(libc.mallopt(_M_ARENA_MAX, 1))
+
+
+def keep_free_blocks(size: int, count: int) -> bool:
+    """Up to `count` freed blocks of `size` bytes stay in glibc's heap for the next allocations of
+    that size, instead of going back to the system at each free (`give_back_free_memory` hands them
+    back); False where the allocator is not glibc's or the blocks are too large for its heap.
+
+    glibc's own thresholds keep one such block: the first one freed raises its mmap threshold above
+    the block's size and its trim threshold to twice that. Two freed together leave a heap top above
+    that trim threshold, which glibc then hands back (with 2 hashes at once, every hash was faulted in
+    afresh: 4,848 page faults each). Setting the thresholds fixes both for the life of the process."""
+    libc = _libc()
+    if libc is None or size >= _LARGEST_MMAP_THRESHOLD:
+        return False
+    trim = max(_TRIM_THRESHOLD_FLOOR, (count + 1) * size)
+    return bool(libc.mallopt(_M_MMAP_THRESHOLD, _LARGEST_MMAP_THRESHOLD)) and bool(
+        libc.mallopt(_M_TRIM_THRESHOLD, trim)
+    )
 
 
 def give_back_free_memory() -> bool:
