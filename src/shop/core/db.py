@@ -26,7 +26,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session
 from sqlalchemy.sql import Select, TextClause
-from sqlalchemy.util import greenlet_spawn
+
+from shop.core.greenlets import run_sync
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -168,14 +169,15 @@ class Database:
     async def fetch(self, sql: str, args: Sequence[Any], *, writes: bool = False) -> list[asyncpg.Record]:
         """Run one statement on the asyncpg driver of a pooled connection (`HotRead`, or with
         `writes` a `HotStatement`). The connection is checked out of the pool as it is, without a
-        SQLAlchemy Connection around it (half the cost of the read otherwise); the statement runs in
-        autocommit, or in a transaction of its own behind a pooler (read-only unless it `writes`).
+        SQLAlchemy Connection around it (half the cost of the read otherwise), and the pool's calls
+        run on kept greenlets (`run_sync`); the statement runs in autocommit, or in a transaction of
+        its own behind a pooler (read-only unless it `writes`).
         Errors are raised as SQLAlchemy raises them, for the same handlers (an outage is a 503, told
         by its class or SQLSTATE), and a broken connection leaves the pool."""
         if self.bind is not None:  # a test's one connection, inside the transaction it rolls back
             pooled = await self.bind.get_raw_connection()
             return await _fetch(pooled.driver_connection, sql, args, in_transaction=False)
-        pooled = await greenlet_spawn(self.engine.sync_engine.pool.connect)
+        pooled = await run_sync(self.engine.sync_engine.pool.connect)
         try:
             return await _fetch(
                 pooled.driver_connection,
@@ -185,15 +187,15 @@ class Database:
                 readonly=not writes,
             )
         except OperationalError as error:
-            await greenlet_spawn(pooled.invalidate, error.orig)
+            await run_sync(pooled.invalidate, error.orig)
             raise
         except asyncio.CancelledError:
             # Cut off mid-statement (the shutdown's cut-off): what the driver is still busy with is
             # unknown, so the connection is not handed to the next request.
-            await greenlet_spawn(pooled.invalidate)
+            await run_sync(pooled.invalidate)
             raise
         finally:
-            await greenlet_spawn(pooled.close)
+            await run_sync(pooled.close)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
