@@ -330,6 +330,29 @@ not FastAPI's routing, which is why they run faster than the bare `/hello`, itse
 endpoint. `/health/live` stays routed: its ratio is the cost of shop's middleware against a bare
 endpoint. The request log lines and the request metrics of one turn of the event loop are written
 together at its end.
+
+## What a hash beside the event loop cost, and no longer does
+
+Two costs of a login storm with 2 workers that only show while another thread of the worker hashes,
+found with `perf` and per-process page-fault counts (measured once, on 2 cores, 10-second storms):
+
+- **Each hash faulted its block in afresh.** glibc keeps a freed 19 MiB argon2 block for the next
+  hash only while the free memory at the top of its heap stays under twice the largest block freed;
+  two hashes ending together left more, and it handed their blocks back. The workers took 40,000–70,000
+  page faults a second, and a hash cost 25.2 ms of CPU against 21.2 ms in-process. With the block
+  thresholds fixed (`keep_free_blocks`): about 100 faults a second, a hash 21.1 ms, and 56.6 → 64.4
+  logins a second in two quick runs of the 2-worker phase.
+- **The event loop waited for the hashing core at every unmap.** SQLAlchemy runs each pool checkout
+  and check-in on a new greenlet, and on Python 3.11 a greenlet's frame stack is a 16 KiB mapping,
+  unmapped when it ends: 4 unmaps a login. An unmap makes the kernel flush that range on every core
+  running a thread of the process, and the event loop waits until the hashing core has; `perf` put
+  38 % of the event loops' CPU in that wait (`smp_call_function_many_cond` under `munmap`). On kept
+  greenlets (`shop.core.greenlets.run_sync`): 2.6 %, a worker's event loop 6.5 → 3.4 ms of CPU per
+  login, and 68–70 → 73–75 logins a second in alternating storms.
+
+What is left on the event loops is a login's request, its two statements and its token: 0.9 ms
+in-process with the test client, several times that during a storm, where each of its wake-ups
+interrupts a hash on a core whose caches the hash has filled.
 """
 
 
@@ -358,9 +381,9 @@ def login_cpu(figures: list[Figure]) -> str:
         "\n## Where a login storm's CPU goes\n\n"
         "Read from /proc during each storm (medians over the rounds): the cores busy, and the CPU "
         "milliseconds per login. The argon2 ceiling counts every core hashing and nothing else; a "
-        "login's other work (its HTTP request, its two statements, the token) runs on the same cores, and so do PostgreSQL and wrk. While argon2 runs on one core, "
-        "the other core's work runs slower and the hash itself costs more CPU than alone in-process "
-        "(shared caches and memory bandwidth).\n\n"
+        "login's other work (its HTTP request, its two statements, the token) runs on the same cores, "
+        "and so do PostgreSQL and wrk; while argon2 runs on one core, the other core's work runs "
+        "slower (see above: what a hash beside the event loop cost).\n\n"
         "| phase | logins/s | event loops | other threads (argon2) | PostgreSQL | argon2 verify in-process |\n"
         "|---|---:|---:|---:|---:|---:|\n" + "\n".join(rows)
     )
