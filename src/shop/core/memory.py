@@ -19,8 +19,8 @@ _M_ARENA_MAX = -8
 # The largest mmap threshold glibc accepts (HEAP_MAX_SIZE / 2 on 64 bits): a block this large or
 # larger always has a mapping of its own, unmapped when freed.
 _LARGEST_MMAP_THRESHOLD = 32 * 1024 * 1024
-# The trim threshold glibc's own adjustment reaches with that mmap threshold (twice it).
-_TRIM_THRESHOLD_FLOOR = 2 * _LARGEST_MMAP_THRESHOLD
+# Above a kept block's size, for the allocator's own header and rounding.
+_BLOCK_MARGIN = 1024 * 1024
 # The same, for a process about to start (glibc's environment variable).
 ARENA_MAX_ENV = "MALLOC_ARENA_MAX"
 
@@ -60,13 +60,15 @@ def keep_free_blocks(size: int, count: int) -> bool:
     glibc's own thresholds keep one such block: the first one freed raises its mmap threshold above
     the block's size and its trim threshold to twice that. Two freed together leave a heap top above
     that trim threshold, which glibc then hands back (with 2 hashes at once, every hash was faulted in
-    afresh: 4,848 page faults each). Setting the thresholds fixes both for the life of the process."""
+    afresh: 4,848 page faults each). Setting the thresholds fixes both for the life of the process: the
+    mmap threshold just above the block's size, where glibc's own settles, and the trim threshold at
+    `count` + 1 blocks where glibc's own is at 2 (the same for a lone worker's one hashing thread)."""
     libc = _libc()
-    if libc is None or size >= _LARGEST_MMAP_THRESHOLD:
+    mmap_threshold = size + _BLOCK_MARGIN
+    if libc is None or mmap_threshold > _LARGEST_MMAP_THRESHOLD:
         return False
-    trim = max(_TRIM_THRESHOLD_FLOOR, (count + 1) * size)
-    return bool(libc.mallopt(_M_MMAP_THRESHOLD, _LARGEST_MMAP_THRESHOLD)) and bool(
-        libc.mallopt(_M_TRIM_THRESHOLD, trim)
+    return bool(libc.mallopt(_M_MMAP_THRESHOLD, mmap_threshold)) and bool(
+        libc.mallopt(_M_TRIM_THRESHOLD, (count + 1) * mmap_threshold)
     )
 
 
