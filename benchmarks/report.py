@@ -350,9 +350,10 @@ found with `perf` and per-process page-fault counts (measured once, on 2 cores, 
   greenlets (`shop.core.greenlets.run_sync`): 2.6 %, a worker's event loop 6.5 → 3.4 ms of CPU per
   login, and 68–70 → 73–75 logins a second in alternating storms.
 
-What is left on the event loops is a login's request, its two statements and its token: 0.9 ms
-in-process with the test client, several times that during a storm, where each of its wake-ups
-interrupts a hash on a core whose caches the hash has filled.
+What is left on the event loops is a login's request, its two statements and its token: 0.9 ms of
+CPU in-process, test client included, and 2.4–3.4 ms per login during a storm. The rest is most
+likely the caches a hash fills on the core beside it (19 MiB streamed per hash); this VM exposes no
+hardware counters to show it.
 """
 
 
