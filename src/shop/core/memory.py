@@ -21,6 +21,8 @@ _M_ARENA_MAX = -8
 _LARGEST_MMAP_THRESHOLD = 32 * 1024 * 1024
 # Above a kept block's size, for the allocator's own header and rounding.
 _BLOCK_MARGIN = 1024 * 1024
+# mallopt takes a C int: ctypes would wrap a larger value around to a negative one, silently.
+_INT_MAX = 2**31 - 1
 # The same, for a process about to start (glibc's environment variable).
 ARENA_MAX_ENV = "MALLOC_ARENA_MAX"
 
@@ -67,8 +69,10 @@ def keep_free_blocks(size: int, count: int) -> bool:
     mmap_threshold = size + _BLOCK_MARGIN
     if libc is None or mmap_threshold > _LARGEST_MMAP_THRESHOLD:
         return False
+    # Many cores may ask for more than an int holds (129 blocks of 20 MiB): the largest it holds.
+    trim_threshold = min((count + 1) * mmap_threshold, _INT_MAX)
     return bool(libc.mallopt(_M_MMAP_THRESHOLD, mmap_threshold)) and bool(
-        libc.mallopt(_M_TRIM_THRESHOLD, (count + 1) * mmap_threshold)
+        libc.mallopt(_M_TRIM_THRESHOLD, trim_threshold)
     )
 
 
