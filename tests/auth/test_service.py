@@ -1,16 +1,25 @@
-"""The auth rules that matter most, at the service level (no HTTP): lockout arithmetic and the grace
-period of refresh-token reuse. Refusals must persist although the request rolls back."""
+"""The auth rules that matter most, at the service level (no HTTP): lockout arithmetic, the grace
+period of refresh-token reuse, and a signed-in caller whose account is gone. Refusals must persist
+although the request rolls back."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import select, text, update
 
-from shop.auth.dependencies import account_service, session_service
+from shop.auth.dependencies import (
+    account_service,
+    email_change_service,
+    export_service,
+    mfa_service,
+    passkey_service,
+    session_service,
+)
 from shop.auth.errors import AccountLocked, InvalidCredentials, TokenReused
 from shop.auth.models import AuditEvent, RefreshToken, User
 from shop.auth.repository import UserRepository
@@ -194,3 +203,35 @@ async def test_unknown_email_spends_one_check(db: Database, settings: Settings) 
     with pytest.raises(InvalidCredentials):
         await in_request(db, shop, lambda s: s.login(new_email(), "whatever password", CLIENT))
     assert len(hasher.checked) == 1
+
+
+# What a signed-in caller reaches after its token was checked: (the service, the call).
+SIGNED_IN_CALLS: dict[str, tuple[Callable[..., Any], Callable[[Any, uuid.UUID], Awaitable[object]]]] = {
+    "delete the account": (account_service, lambda s, u: s.delete(u, u, PASSWORD, CLIENT)),
+    "change the password": (
+        account_service,
+        lambda s, u: s.change_password(u, u, PASSWORD, PASSWORD + "-new", CLIENT),
+    ),
+    "ask for an email change": (
+        email_change_service,
+        lambda s, u: s.ask(u, u, new_email(), PASSWORD, CLIENT),
+    ),
+    "export personal data": (export_service, lambda s, u: s.export(u, u, None, PASSWORD, CLIENT)),
+    "begin a passkey": (passkey_service, lambda s, u: s.registration_options(u, u, PASSWORD, CLIENT)),
+    "set up two-step sign-in": (mfa_service, lambda s, u: s.mfa_setup(u, u, PASSWORD, CLIENT)),
+    "confirm two-step sign-in": (mfa_service, lambda s, u: s.mfa_confirm(u, u, "000000", CLIENT)),
+    "turn two-step sign-in off": (mfa_service, lambda s, u: s.mfa_disable(u, u, PASSWORD, "000000", CLIENT)),
+}
+
+
+@pytest.mark.parametrize("call", SIGNED_IN_CALLS)
+async def test_a_caller_whose_account_was_deleted_meanwhile_is_signed_out(
+    db: Database, shop: Shop, call: str
+) -> None:
+    """The account went (a deletion in another tab) after the caller's token was checked: the answer
+    is the one that token now gets, 401 `token_revoked`, not a 404 no signed-in endpoint names (CI
+    once saw the second of two DELETE /me answer 404)."""
+    factory, work = SIGNED_IN_CALLS[call]
+    with pytest.raises(TokenRevoked):
+        async with request_session(db) as session:
+            await work(factory(session, db, shop.auth), uuid.uuid4())

@@ -20,7 +20,7 @@ from shop.auth.models import User
 from shop.auth.passwords import PasswordHasher
 from shop.auth.repository import AuditRepository, UserRepository
 from shop.core.config import Settings
-from shop.core.errors import NotFound
+from shop.core.errors import NotFound, TokenRevoked
 from shop.core.events import EventBus
 from shop.core.mail.outbox import enqueue
 from shop.core.ratelimit import RateLimiter
@@ -86,6 +86,16 @@ async def existing(users: UserRepository, user_id: uuid.UUID) -> User:
     user = await users.get(user_id)
     if user is None:
         raise NotFound("The account does not exist.")
+    return user
+
+
+async def signed_in(users: UserRepository, user_id: uuid.UUID) -> User:
+    """The caller's own account. Gone means it was deleted after the caller's token was checked (a
+    deletion in another tab): its sessions went with it, so the answer is the one that token now
+    gets, 401 `token_revoked`, not a 404 no signed-in endpoint names."""
+    user = await users.get(user_id)
+    if user is None:
+        raise TokenRevoked()
     return user
 
 

@@ -38,7 +38,7 @@ from shop.auth.providers.schemas import IdentityOut
 from shop.auth.reauth import Reauthentication
 from shop.auth.repository import AuditRepository, UserRepository
 from shop.auth.sessions.repository import SessionRepository
-from shop.auth.tools import AuthTools, Client, audit, existing, hash_token, new_token, tell_owner
+from shop.auth.tools import AuthTools, Client, audit, existing, hash_token, new_token, signed_in, tell_owner
 from shop.core.conflicts import after_commit
 from shop.core.errors import InvalidInput, NotFound, TokenRevoked
 from shop.core.mail.delivery import forget_saved_mail
@@ -189,7 +189,7 @@ class AccountService:
     async def change_password(
         self, user_id: uuid.UUID, session_id: uuid.UUID, current: str, new: str, client: Client
     ) -> None:
-        user = await existing(self.users, user_id)
+        user = await signed_in(self.users, user_id)
         await self.reauth.confirm(
             user,
             current,
@@ -217,7 +217,7 @@ class AccountService:
         """Erase the account: nothing left names the user (email, names, phone, addresses, IPs).
         Locks in the one order of every change to an account — its row, then the admins' lock — so
         no such change waits the other way (the request holds nothing before: `UnheldUser`)."""
-        user = await existing(self.users, user_id)
+        user = await signed_in(self.users, user_id)
         await self.reauth.confirm(user, password, session_id, client, "account_delete")
         await self._lock_for_deletion(user_id, session_id)
         await self._keep_an_admin(user_id)
@@ -334,7 +334,7 @@ class EmailChangeService:
     ) -> None:
         """Mail a confirmation link to `new_email` (or, when it belongs to an account, a mail saying
         so) and a notice to the current address. A newer ask spends the older ones."""
-        user = await existing(self.users, user_id)
+        user = await signed_in(self.users, user_id)
         await self.reauth.confirm(user, password, session_id, client, "email_change_request")
         new_email = new_email.lower()
         if new_email == user.email.lower():
@@ -413,7 +413,7 @@ class ExportService:
         client: Client,
     ) -> PersonalDataExport:
         """`account`: the caller's account as GET /me answers it."""
-        user = await existing(self.users, user_id)
+        user = await signed_in(self.users, user_id)
         await self.reauth.confirm(user, password, session_id, client, "personal_data_export")
         await self.tools.limiter.hit(EXPORT_LIMIT, "me-export", str(user_id))
         # Audited first, so the export lists itself too.

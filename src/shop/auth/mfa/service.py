@@ -23,7 +23,7 @@ from shop.auth.repository import UserRepository
 from shop.auth.sessions.repository import SessionRepository
 from shop.auth.sessions.schemas import TokenPair
 from shop.auth.sessions.service import SessionMinter
-from shop.auth.tools import AuthTools, Client, audit, existing, hash_token, tell_owner
+from shop.auth.tools import AuthTools, Client, audit, hash_token, signed_in, tell_owner
 from shop.core.conflicts import tally
 from shop.core.errors import NotFound
 from shop.core.secretbox import SecretBoxError
@@ -189,7 +189,7 @@ class MfaService:
     async def mfa_setup(
         self, user_id: uuid.UUID, session_id: uuid.UUID, password: str | None, client: Client
     ) -> TotpSetupResponse:
-        user = await existing(self.users, user_id)
+        user = await signed_in(self.users, user_id)
         await self.reauth.confirm(user, password, session_id, client, "mfa_setup")
         secret = mfa.new_secret()
         if user.mfa_enabled or not await self.factors.put_pending(user_id, self.tools.mfa_keys.seal(secret)):
@@ -202,7 +202,7 @@ class MfaService:
         self, user_id: uuid.UUID, session_id: uuid.UUID, code: str, client: Client
     ) -> list[str]:
         """Turn two-step sign-in on with a first code from the app; answer the recovery codes."""
-        user = await existing(self.users, user_id)
+        user = await signed_in(self.users, user_id)
         await self.lockout.refuse_if_locked(user, client, "mfa_enable")  # every /mfa endpoint, while locked
         factor = await self.factors.get(user_id)
         if factor is None:
@@ -238,7 +238,7 @@ class MfaService:
     ) -> User:
         """The password (or a recent sign-in) and a code, before turning off or replacing codes;
         wrong ones count."""
-        user = await existing(self.users, user_id)
+        user = await signed_in(self.users, user_id)
         await self.reauth.confirm(user, password, session_id, client, event)
         if not user.mfa_enabled:
             raise NotFound("Two-step sign-in is not on.")

@@ -60,7 +60,7 @@ from shop.auth.reauth import Reauthentication
 from shop.auth.repository import UserRepository
 from shop.auth.sessions.schemas import TokenPair, TokenUser
 from shop.auth.sessions.service import SessionMinter
-from shop.auth.tools import AuthTools, Client, audit, existing
+from shop.auth.tools import AuthTools, Client, audit, signed_in
 from shop.core.config import Settings
 from shop.core.conflicts import tally
 from shop.core.errors import NotFound, ShopError
@@ -143,7 +143,7 @@ class PasskeyService:
     async def registration_options(
         self, user_id: uuid.UUID, session_id: uuid.UUID, password: str | None, client: Client
     ) -> dict[str, Any]:
-        user = await existing(self.users, user_id)
+        user = await signed_in(self.users, user_id)
         await self._confirm(user, password, session_id, client, "passkey_register")
         if not user.email_verified:
             raise EmailNotVerified("Confirm your email address before adding a passkey.")
@@ -176,7 +176,7 @@ class PasskeyService:
         return result
 
     async def add(self, user_id: uuid.UUID, credential: dict[str, Any], name: str, client: Client) -> Passkey:
-        user = await existing(self.users, user_id)
+        user = await signed_in(self.users, user_id)
         try:
             parsed = parse_registration_credential_json(credential)
             challenge = parse_client_data_json(parsed.response.client_data_json).challenge
@@ -257,7 +257,7 @@ class PasskeyService:
     ) -> None:
         # The account's row first: of two removals at once the second sees what the first left.
         await self.users.lock_for_update(user_id)
-        user = await existing(self.users, user_id)
+        user = await signed_in(self.users, user_id)
         await self._confirm(user, password, session_id, client, "passkey_remove")
         # The last way back in stays: an account without a password and without linked identities
         # keeps its last passkey.
