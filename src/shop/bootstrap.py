@@ -8,7 +8,6 @@ needs it (a context's tools, or `app.state` in `create_app()` for a dependency t
 
 from __future__ import annotations
 
-import gc
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -34,6 +33,7 @@ from shop.auth.router import router as auth_router
 from shop.auth.tools import AuthTools
 from shop.auth.upkeep import AuthUpkeep
 from shop.core.caching import FrontAnswers
+from shop.core.collector import settle_for_serving
 from shop.core.config import Settings, get_settings
 from shop.core.db import Database
 from shop.core.docs import install_docs
@@ -300,11 +300,7 @@ def create_app(
 
             app.state.redis = Redis.from_url(settings.redis_url)
         if settings.environment != "test":
-            # Everything built so far (the app, its routes and schemas, the libraries) lives as long
-            # as the process: out of the collector's sight, a full collection no longer walks it on
-            # the request path (it cost several per cent of a token refresh).
-            gc.collect()
-            gc.freeze()
+            settle_for_serving()
         try:
             async with _background_work(shop, db, run=run_background_loops):
                 yield
