@@ -354,6 +354,17 @@ What is left on the event loops is a login's request, its two statements and its
 CPU in-process, test client included, and 2.4–3.4 ms per login during a storm. The rest is most
 likely the caches a hash fills on the core beside it (19 MiB streamed per hash); this VM exposes no
 hardware counters to show it.
+
+## What the garbage collector cost
+
+CPython collects its youngest generation whenever 700 more container objects have been allocated
+than freed, and the requests one worker has in flight hold more than that. Under `GET /auth/me`
+(1 worker, 32 connections, 10-second runs) it ran 280–310 times a second, promoted the requests'
+live state to the older generations and walked it there too, and found nothing to free: reference
+counting frees what a request leaves. `gc.callbacks` counted 684–772 ms of collections in 10 s,
+7–8 % of the worker's CPU. Collected after 10,000 instead (`shop.core.collector`): no collection
+during the load, and 0.79 → 0.73, 0.80 → 0.76 and 0.84 → 0.73 ms of CPU per request in three
+alternating pairs, at the same RSS (131.7 and 131.8 MB).
 """
 
 
