@@ -3,9 +3,9 @@
 Reference counting frees nearly everything a request allocates as soon as it is done with; the
 collector is only for cycles. CPython walks its youngest generation whenever 700 more container
 objects have been allocated than freed, and the requests one worker has in flight hold more than
-that between them: under 32 connections of `GET /auth/me`, 260 collections a second walked that
-live state, promoted it to the older generations and walked it again there, and found nothing to
-free; 8 % of the worker's CPU (issue #25, measured with `gc.callbacks`)."""
+that between them: under 32 connections of `GET /auth/me`, about 300 collections a second walked
+that live state, promoted it to the older generations and walked it again there, and found nothing
+to free; 7-8 % of the worker's CPU (issue #25, measured with `gc.callbacks`; docs/PERFORMANCE.md)."""
 
 from __future__ import annotations
 
