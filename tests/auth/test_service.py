@@ -218,9 +218,15 @@ SIGNED_IN_CALLS: dict[str, tuple[Callable[..., Any], Callable[[Any, uuid.UUID], 
     ),
     "export personal data": (export_service, lambda s, u: s.export(u, u, None, PASSWORD, CLIENT)),
     "begin a passkey": (passkey_service, lambda s, u: s.registration_options(u, u, PASSWORD, CLIENT)),
+    "add a passkey": (passkey_service, lambda s, u: s.add(u, {}, "laptop", CLIENT)),
+    "remove a passkey": (passkey_service, lambda s, u: s.remove(u, u, uuid.uuid4(), PASSWORD, CLIENT)),
     "set up two-step sign-in": (mfa_service, lambda s, u: s.mfa_setup(u, u, PASSWORD, CLIENT)),
     "confirm two-step sign-in": (mfa_service, lambda s, u: s.mfa_confirm(u, u, "000000", CLIENT)),
     "turn two-step sign-in off": (mfa_service, lambda s, u: s.mfa_disable(u, u, PASSWORD, "000000", CLIENT)),
+    "replace the recovery codes": (
+        mfa_service,
+        lambda s, u: s.mfa_new_recovery_codes(u, u, PASSWORD, "000000", CLIENT),
+    ),
 }
 
 
