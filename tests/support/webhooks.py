@@ -58,6 +58,7 @@ class Receiver:
     attempts: list[Message] = field(default_factory=list)
     forged: list[bytes] = field(default_factory=list)
     port: int = field(default_factory=free_port)
+    keep_alive: float = 5.0  # seconds an idle connection stays open before the receiver closes it
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -107,7 +108,14 @@ class Receiver:
         await _respond(send, status, extra)
 
     def start(self) -> Receiver:
-        config = uvicorn.Config(self, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
+        config = uvicorn.Config(
+            self,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="off",
+            timeout_keep_alive=self.keep_alive,
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()

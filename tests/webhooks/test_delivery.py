@@ -295,6 +295,23 @@ async def test_redirects_are_not_followed(
     assert len(receiver.attempts) == 3 and elsewhere.attempts == []
 
 
+async def test_a_connection_the_receiver_closed_is_not_sent_on_again(
+    hooks_app: Any, hooks_client: httpx.AsyncClient, receivers: Callable[..., Receiver]
+) -> None:
+    # The receiver closes a connection idle for 0.1 s; the dispatcher keeps it in its pool and must
+    # see it closed (its socket readable) before the next message, else that message's first try
+    # fails ("server disconnected") and it goes out on the second.
+    receiver = receivers(keep_alive=0.1)
+    admin = (await signed_in_user(hooks_app, role="admin")).headers
+    endpoint = await add_endpoint(hooks_client, admin, receiver)
+    for count in (1, 2, 3):
+        await add_rate(hooks_client, admin)
+        await wait_for_status(hooks_client, admin, endpoint, "delivered", count)
+        await asyncio.sleep(0.4)
+    assert [d["attempts"] for d in await deliveries(hooks_client, admin, endpoint)] == [1, 1, 1]
+    assert len(receiver.attempts) == 3
+
+
 async def test_targets_are_checked_again_at_each_delivery(
     hooks_app_with: HooksApp, receivers: Callable[..., Receiver]
 ) -> None:

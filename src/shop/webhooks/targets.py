@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import select
 import socket
+import ssl
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -111,13 +113,14 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
             addresses = await resolve(host, port)
         else:
             addresses = await public_addresses(host, port)
-        return await self._backend.connect_tcp(
+        stream = await self._backend.connect_tcp(
             str(addresses[0]),
             port,
             timeout=timeout,
             local_address=local_address,
             socket_options=socket_options,
         )
+        return _Stream(stream, stream.get_extra_info("socket"))
 
     async def connect_unix_socket(
         self,
@@ -129,3 +132,49 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await self._backend.sleep(seconds)
+
+
+class _Stream(httpcore.AsyncNetworkStream):
+    """A connection's stream, answering httpcore's `is_readable` from the socket it keeps.
+
+    httpcore asks it of every idle connection of a pool each time a request starts or ends (an idle
+    connection whose socket is readable was closed by the receiver). Through AnyIO each answer built
+    the dict of the socket's attributes and asked the kernel for the peer's address: a fifth of the
+    dispatcher's CPU per message with 16 connections to one endpoint (py-spy)."""
+
+    def __init__(self, stream: httpcore.AsyncNetworkStream, sock: socket.socket | None) -> None:
+        self._stream = stream
+        self._socket = sock
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
+        return await self._stream.read(max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        await self._stream.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> httpcore.AsyncNetworkStream:
+        # TLS runs over the same socket: readable there is what httpcore asked of it before.
+        secured = await self._stream.start_tls(ssl_context, server_hostname, timeout)
+        return _Stream(secured, self._socket)
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable":
+            return _readable(self._socket)
+        return self._stream.get_extra_info(info)
+
+
+def _readable(sock: socket.socket | None) -> bool:
+    """httpcore's own test: no socket (closed), or data or an end waiting to be read."""
+    if sock is None or sock.fileno() == -1:
+        return True
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN)
+    return bool(poller.poll(0))
