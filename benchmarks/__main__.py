@@ -202,8 +202,15 @@ class Bench:
         return statistics.median(hashes) * 1000, statistics.median(verifies) * 1000
 
     async def run_phase(
-        self, phase: str, targets: list[Target], *, workers: int, idle_probe_of: Server | None = None
+        self,
+        phase: str,
+        targets: list[Target],
+        *,
+        workers: int,
+        idle_probe_of: Server | None = None,
+        order: Callable[[int], list[Target]] | None = None,
     ) -> dict[str, Figure]:
+        """Every target once a round, in the order given, or in `order(round_number)`'s."""
         figures = {
             target.name: Figure(phase, target.name, target.ceiling, probe_path=target.probe_path)
             for target in targets
@@ -229,11 +236,12 @@ class Bench:
         # this machine's hashing speed drifts within a minute (the in-process verify took 22.7-29.0 ms
         # across 4 measurements 30 s apart, while shop's hashing threads spent 23.1-24.3 ms of CPU
         # on each login), and a round's read targets take minutes.
-        first_argon2 = next(
-            (t.name for t in targets if (t.ceiling or "").startswith("ceiling: argon2")), None
-        )
         for round_number in range(1, self.options.rounds + 1):
             self.say(f"  round {round_number}/{self.options.rounds}")
+            ordered = targets if order is None else order(round_number)
+            first_argon2 = next(
+                (t.name for t in ordered if (t.ceiling or "").startswith("ceiling: argon2")), None
+            )
             if first_argon2 is None:
                 await measure_argon2()
             if idle_probe_of is not None:
@@ -244,7 +252,7 @@ class Bench:
                 idle.probe_p50.append(p50)
                 idle.probe_p99.append(p99)
             this_round: dict[str, WrkResult] = {}
-            for target in targets:
+            for target in ordered:
                 if target.name == first_argon2:
                     await measure_argon2()
                 args = target.args if target.before is None else await target.before()
@@ -531,27 +539,37 @@ class Bench:
             reads = self.read_targets(shop, bare, tokens, ids)
             idle = [reads[1]] + [t for t in reads if t.name in ("GET /api/v1/auth/me", "GET /api/v1/profile")]
             idle.append(self.login_target(shop, list(range(1, LOGIN_USERS + 1))))
-            targets = list(idle)
+            pairs: list[tuple[Target, Target]] = []
             for target in idle[1:]:
 
                 async def burst(args: list[str] = target.args) -> list[str]:
                     await backlog.burst(BURST)
                     return args
 
-                targets.append(
-                    Target(
-                        f"{target.name}, {BURST:,} webhooks draining",
-                        shop,
-                        target.script,
-                        [],
-                        target.name,
-                        connections=target.connections,
-                        probe=target.probe,
-                        before=burst,
-                        after=backlog.clear,
-                    )
+                draining = Target(
+                    f"{target.name}, {BURST:,} webhooks draining",
+                    shop,
+                    target.script,
+                    [],
+                    target.name,
+                    connections=target.connections,
+                    probe=target.probe,
+                    before=burst,
+                    after=backlog.clear,
                 )
-            await self.run_phase("1 worker, webhooks", targets, workers=1)
+                pairs.append((target, draining))
+
+            def order(round_number: int) -> list[Target]:
+                # Each run right beside the one it is compared with, idle first in one round and
+                # draining first in the next: the machine's speed drifts (a phase measured /auth/me falling
+                # 17 % in two minutes), and runs 20 s apart took that drift for the burst's cost.
+                ordered = [idle[0]]
+                for pair in pairs:
+                    ordered += pair if round_number % 2 else pair[::-1]
+                return ordered
+
+            targets = [idle[0]] + [target for pair in pairs for target in pair]
+            await self.run_phase("1 worker, webhooks", targets, workers=1, order=order)
             figures["delivered_during_runs"] = backlog.delivered
         finally:
             shop.stop()

@@ -289,7 +289,8 @@ open-loop probe sends 20 `GET /health/live` a second on fresh connections and re
 with 2 workers the same probe asks `GET /metrics` (one scrape sums both workers) while wrk reads
 `/auth/me`. The webhook phase measures deliveries per second to a receiver on loopback that verifies
 every signature, then the reads and the login storm of a worker idle and while a burst of 10,000
-messages drains through its dispatcher to that receiver (each ratio: draining ÷ idle).
+messages drains through its dispatcher to that receiver (each ratio: draining ÷ idle, the two runs
+side by side, idle first in one round and draining first in the next).
 wrk shares the machine's cores with the server, as a client on the same host would. Both hold at
 most 10 database connections per worker: the ceiling a pool of 5 plus 5 in overflow, shop
 `DB_POOL_SIZE=10` (shop's pool has no overflow).
