@@ -1,7 +1,8 @@
 """Delivery to real receivers on loopback, each message verified with the `standardwebhooks` library:
 every event type once for its change and never for a rolled-back one, retries under one webhook-id,
 a receiver that comes back, a hanging receiver that delays no other endpoint, secret rotation,
-redirects not followed, the target rules at each delivery, `failed` and a retry by hand, erasure."""
+redirects not followed, a connection the receiver closed, each send's trace span, the target rules
+at each delivery, `failed` and a retry by hand, erasure."""
 
 from __future__ import annotations
 
@@ -15,9 +16,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 from sqlalchemy import text
 
 from shop.auth import public as auth_public
+from shop.core import tracing
 from shop.users.schemas import AddressIn
 from shop.users.service import AddressService
 from shop.webhooks.service import EVENT_TYPES, EndpointService
@@ -310,6 +317,33 @@ async def test_a_connection_the_receiver_closed_is_not_sent_on_again(
         await asyncio.sleep(0.4)
     assert [d["attempts"] for d in await deliveries(hooks_client, admin, endpoint)] == [1, 1, 1]
     assert len(receiver.attempts) == 3
+
+
+async def test_each_send_is_a_client_span_when_tracing(
+    hooks_app: Any,
+    hooks_client: httpx.AsyncClient,
+    receivers: Callable[..., Receiver],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The dispatcher sends on httpcore's pool, which httpx's instrumentation does not see: its own
+    # span stands for each send (the OTLP export itself: tests/ops/test_tracing.py).
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(tracing, "_provider", provider)
+    receiver = receivers()
+    admin = (await signed_in_user(hooks_app, role="admin")).headers
+    endpoint = await add_endpoint(hooks_client, admin, receiver)
+    await add_rate(hooks_client, admin)
+    await wait_for_status(hooks_client, admin, endpoint, "delivered")
+    [span] = [s for s in exporter.get_finished_spans() if s.name == "webhook send"]
+    assert span.kind == SpanKind.CLIENT
+    assert dict(span.attributes or {}) == {
+        "server.address": "127.0.0.1",
+        "server.port": receiver.port,
+        "shop.webhook.endpoint_id": endpoint["id"],
+        "http.response.status_code": 200,
+    }
 
 
 async def test_targets_are_checked_again_at_each_delivery(

@@ -3,9 +3,10 @@
 With `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) set, each worker
 exports over OTLP/HTTP a span per request (FastAPI's instrumentation), per database statement
 (asyncpg's, at the driver, so that statements run through SQLAlchemy and HotRead's own prepared
-statements alike are seen, each once), per outgoing HTTP call (httpx's) and per SMTP hand-over (the
-mail sender's own span, `smtp_span`). Every span started while a request is under way carries its
-`X-Request-ID` as the attribute `shop.request_id`. The other standard `OTEL_*` variables
+statements alike are seen, each once), per outgoing HTTP call (httpx's, and the webhook
+dispatcher's own span, `send_span`) and per SMTP hand-over (the mail sender's own span,
+`smtp_span`). Every span started while a request is under way carries its `X-Request-ID` as the
+attribute `shop.request_id`. The other standard `OTEL_*` variables
 (`OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_EXPORTER_OTLP_HEADERS`,
 `OTEL_TRACES_SAMPLER`, `OTEL_BSP_*`, …) are read by the SDK itself.
 
@@ -102,9 +103,15 @@ def name_request(request_id: str) -> None:
 
 def smtp_span(host: str, port: int) -> AbstractContextManager[Any]:
     """A span around one SMTP hand-over; a no-op when not tracing."""
+    return send_span("smtp send", host, port)
+
+
+def send_span(name: str, host: str, port: int, **attributes: Any) -> AbstractContextManager[Any]:
+    """A span around one hand-over no instrumented client sees (an SMTP one, a webhook sent on
+    httpcore's pool itself); it yields the span, or None when not tracing (a no-op)."""
     if _provider is None:
         return contextlib.nullcontext()
-    return _span("smtp send", {"server.address": host, "server.port": port})
+    return _span(name, {"server.address": host, "server.port": port, **attributes})
 
 
 @contextlib.contextmanager
