@@ -144,6 +144,8 @@ async def tokens_for(server: Server, numbers: list[int]) -> list[dict[str, objec
 # How long each hashing thread of the argon2 ceiling hashes and verifies, a round (about 40 of each
 # per thread on 2 cores): fewer measured the machine's noise rather than argon2.
 ARGON2_SECONDS = 2.0
+# How long each target of a phase is run, uncounted, before the first round (`Bench.warm_up`).
+WARM_UP_SECONDS = 1.0
 
 
 class Bench:
@@ -236,6 +238,7 @@ class Bench:
         # this machine's hashing speed drifts within a minute (the in-process verify took 22.7-29.0 ms
         # across 4 measurements 30 s apart, while shop's hashing threads spent 23.1-24.3 ms of CPU
         # on each login), and a round's read targets take minutes.
+        await self.warm_up(targets)
         for round_number in range(1, self.options.rounds + 1):
             self.say(f"  round {round_number}/{self.options.rounds}")
             ordered = targets if order is None else order(round_number)
@@ -298,6 +301,25 @@ class Bench:
             figures[idle.name] = idle
         self.figures += figures.values()
         return figures
+
+    async def warm_up(self, targets: list[Target]) -> None:
+        """Every target with fixed arguments, for WARM_UP_SECONDS each, uncounted, shop's and the
+        ceilings' alike: the first run of a fresh server also opened its pool's connections (a
+        /metrics probe waited up to 146 ms in the first tenth of a second, 43-52 ms after a warm-up)."""
+        for target in targets:
+            if target.before is not None:
+                continue
+            await wrk(
+                target.server.base,
+                target.script,
+                target.args,
+                seconds=WARM_UP_SECONDS,
+                connections=target.connections or self.options.connections,
+                threads=target.threads,
+                env=target.env,
+            )
+            if target.settle:
+                await asyncio.sleep(target.settle)
 
     def read_targets(self, shop: Server, bare: Server, tokens: list[str], ids: list[str]) -> list[Target]:
         me = request_file(f"me-{shop.name}", [("GET", "/api/v1/auth/me", t, None) for t in tokens])
