@@ -234,14 +234,14 @@ class Bench:
                 WrkResult(round(parallel * 1000 / hash_ms * 100), 100, 0, hash_ms, hash_ms, hash_ms)
             )
 
-        # The argon2 ceiling is measured once a round, right before the first run compared with it:
-        # this machine's hashing speed drifts within a minute (the in-process verify took 22.7-29.0 ms
-        # across 4 measurements 30 s apart, while shop's hashing threads spent 23.1-24.3 ms of CPU
-        # on each login), and a round's read targets take minutes.
         await self.warm_up(targets)
         for round_number in range(1, self.options.rounds + 1):
             self.say(f"  round {round_number}/{self.options.rounds}")
             ordered = targets if order is None else order(round_number)
+            # The argon2 ceiling is measured once a round, right before the first run compared with
+            # it: this machine's hashing speed drifts within a minute (the in-process verify took
+            # 22.7-29.0 ms across 4 measurements 30 s apart, while shop's hashing threads spent
+            # 23.1-24.3 ms of CPU on each login), and a round's read targets take minutes.
             first_argon2 = next(
                 (t.name for t in ordered if (t.ceiling or "").startswith("ceiling: argon2")), None
             )
