@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import select
 import socket
 import ssl
 from collections.abc import Iterable
@@ -19,6 +18,7 @@ from urllib.parse import urlsplit
 
 import httpcore
 from httpcore._backends.auto import AutoBackend
+from httpcore._utils import is_socket_readable
 
 from shop.core.config import Settings
 
@@ -68,6 +68,11 @@ async def public_addresses(host: str, port: int) -> list[IpAddress]:
     return addresses
 
 
+def port_of(scheme: str, port: int | None) -> int:
+    """The port a URL of `scheme` connects to: its own, or the scheme's default."""
+    return port or (443 if scheme == "https" else 80)
+
+
 async def check_url(url: str, settings: Settings) -> str | None:
     """Why `url` may not receive webhooks, or None when it may."""
     try:
@@ -86,7 +91,7 @@ async def check_url(url: str, settings: Settings) -> str | None:
     if settings.webhook_allow_private_targets:
         return None
     try:
-        await public_addresses(host, port or (443 if parts.scheme == "https" else 80))
+        await public_addresses(host, port_of(parts.scheme, port))
     except TargetRefused as exc:
         return f"{exc}; webhooks go to public addresses only."
     return None
@@ -167,14 +172,5 @@ class _Stream(httpcore.AsyncNetworkStream):
 
     def get_extra_info(self, info: str) -> Any:
         if info == "is_readable":
-            return _readable(self._socket)
+            return is_socket_readable(self._socket)
         return self._stream.get_extra_info(info)
-
-
-def _readable(sock: socket.socket | None) -> bool:
-    """httpcore's own test: no socket (closed), or data or an end waiting to be read."""
-    if sock is None or sock.fileno() == -1:
-        return True
-    poller = select.poll()
-    poller.register(sock.fileno(), select.POLLIN)
-    return bool(poller.poll(0))
