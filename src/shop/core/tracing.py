@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
@@ -106,12 +106,15 @@ def smtp_span(host: str, port: int) -> AbstractContextManager[Any]:
     return send_span("smtp send", host, port)
 
 
-def send_span(name: str, host: str, port: int, **attributes: Any) -> AbstractContextManager[Any]:
+def send_span(
+    name: str, host: str, port: int, attributes: Mapping[str, Any] | None = None
+) -> AbstractContextManager[Any]:
     """A span around one hand-over no instrumented client sees (an SMTP one, a webhook sent on
-    httpcore's pool itself); it yields the span, or None when not tracing (a no-op)."""
+    httpcore's pool itself), with `attributes` beside the server's address; it yields the span, or
+    None when not tracing (a no-op)."""
     if _provider is None:
         return contextlib.nullcontext()
-    return _span(name, {"server.address": host, "server.port": port, **attributes})
+    return _span(name, {"server.address": host, "server.port": port, **(attributes or {})})
 
 
 @contextlib.contextmanager

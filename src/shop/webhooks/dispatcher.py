@@ -40,7 +40,7 @@ from shop.webhooks.metrics import BACKLOG, DELIVERIES, OLDEST_PENDING_AGE
 from shop.webhooks.models import DELIVERED, FAILED, PENDING, Endpoint
 from shop.webhooks.repository import Claimed, DeliveryRepository, EndpointRepository, Outcome
 from shop.webhooks.signing import SecretSeal, Signer
-from shop.webhooks.targets import GuardedBackend, TargetRefused
+from shop.webhooks.targets import GuardedBackend, TargetRefused, port_of
 
 logger = logging.getLogger("shop.webhooks")
 
@@ -97,7 +97,7 @@ class _Target:
         # Redirects are not followed; the timeout is the send's own (`asyncio.timeout`).
         self.url = httpcore.URL(endpoint.url)
         self.host = self.url.host.decode()
-        self.port = self.url.port or (443 if self.url.scheme == b"https" else 80)
+        self.port = port_of(self.url.scheme.decode(), self.url.port)
         self.pool = httpcore.AsyncConnectionPool(
             ssl_context=ssl.create_default_context(cafile=certifi.where()),
             max_connections=settings.webhook_endpoint_concurrency,
@@ -244,7 +244,7 @@ class WebhookDispatcher(BackgroundLoop):
             if target.insecure_refused:
                 raise TargetRefused("the URL must use https")
             with send_span(
-                "webhook send", target.host, target.port, **{ENDPOINT_ATTRIBUTE: str(target.id)}
+                "webhook send", target.host, target.port, {ENDPOINT_ATTRIBUTE: str(target.id)}
             ) as span:
                 async with (
                     asyncio.timeout(self.settings.webhook_timeout_seconds),
