@@ -263,15 +263,7 @@ class Bench:
                 if probe:
                     probe.start()
                 meter = CpuMeter(target.server) if target.cpu else None
-                result = await wrk(
-                    target.server.base,
-                    target.script,
-                    args,
-                    seconds=self.options.seconds,
-                    connections=target.connections or self.options.connections,
-                    threads=target.threads,
-                    env=target.env,
-                )
+                result = await self.wrk_of(target, args, self.options.seconds)
                 figure = figures[target.name]
                 figure.runs.append(result)
                 if meter is not None:
@@ -302,6 +294,18 @@ class Bench:
         self.figures += figures.values()
         return figures
 
+    async def wrk_of(self, target: Target, args: list[str], seconds: float) -> WrkResult:
+        """One wrk run of `target` with `args`, for `seconds`."""
+        return await wrk(
+            target.server.base,
+            target.script,
+            args,
+            seconds=seconds,
+            connections=target.connections or self.options.connections,
+            threads=target.threads,
+            env=target.env,
+        )
+
     async def warm_up(self, targets: list[Target]) -> None:
         """Every target with fixed arguments, for WARM_UP_SECONDS each, uncounted, shop's and the
         ceilings' alike: the first run of a fresh server also opened its pool's connections (a
@@ -309,15 +313,7 @@ class Bench:
         for target in targets:
             if target.before is not None:
                 continue
-            await wrk(
-                target.server.base,
-                target.script,
-                target.args,
-                seconds=WARM_UP_SECONDS,
-                connections=target.connections or self.options.connections,
-                threads=target.threads,
-                env=target.env,
-            )
+            await self.wrk_of(target, target.args, WARM_UP_SECONDS)
             if target.settle:
                 await asyncio.sleep(target.settle)
 
