@@ -81,6 +81,9 @@ class Receiver:
             body += event.get("body", b"")
             if not event.get("more_body"):
                 break
+        if scope["method"] != "POST":  # a message is a POST (API.md): anything else is not one
+            await _respond(send, 405)
+            return
         headers = {name.decode(): value.decode() for name, value in scope["headers"]}
         verified: list[int] = []
         for index, secret in enumerate(list(self.secrets)):

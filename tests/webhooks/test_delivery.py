@@ -302,6 +302,24 @@ async def test_redirects_are_not_followed(
     assert len(receiver.attempts) == 3 and elsewhere.attempts == []
 
 
+async def test_a_receiver_that_answers_after_the_timeout_is_tried_again_then_failed(
+    hooks_app: Any, hooks_client: httpx.AsyncClient, receivers: Callable[..., Receiver]
+) -> None:
+    # A 2xx later than WEBHOOK_TIMEOUT_SECONDS (1 s here) is not delivered (API.md).
+    async def late(_: Message) -> int:
+        await asyncio.sleep(1.5)
+        return 200
+
+    receiver = receivers(answer=late)
+    admin = (await signed_in_user(hooks_app, role="admin")).headers
+    endpoint = await add_endpoint(hooks_client, admin, receiver)
+    await add_rate(hooks_client, admin)
+    [failed] = await wait_for_status(hooks_client, admin, endpoint, "failed")
+    assert failed["attempts"] == 3 and failed["last_status_code"] is None
+    assert failed["last_error"] == "no answer within 1 s"
+    assert failed["delivered_at"] is None
+
+
 async def test_a_connection_the_receiver_closed_is_not_sent_on_again(
     hooks_app: Any, hooks_client: httpx.AsyncClient, receivers: Callable[..., Receiver]
 ) -> None:
