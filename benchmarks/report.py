@@ -282,7 +282,8 @@ on the same server stack (framework); a bare FastAPI endpoint that opens an `Asy
 ordinary `async_sessionmaker` and loads one user row by primary key with `session.get` (database);
 argon2id with shop's parameters, measured in-process with min(workers, cores) threads hashing at
 once (alone a hash is faster than with every core busy) for 2 s right before each round's login
-storm — the login ceiling is min(workers, cores) ÷ verify time. Within a phase all servers run side by side and wrk visits the
+storm and again right after its last argon2 target, their mean being the round's ceiling (the
+machine's hashing speed drifts within a minute) — the login ceiling is min(workers, cores) ÷ verify time. Within a phase all servers run side by side and wrk visits the
 targets in alternating rounds (A/B/A/B), so drift lands on every target alike; before the first
 round wrk runs each target for 1 s, uncounted (pools' connections opened, caches filled); each figure is the median over the rounds, and each ratio the median of the per-round ratios. During the login storm an
 open-loop probe sends 20 `GET /health/live` a second on fresh connections and reports their p99;
