@@ -2,7 +2,7 @@
 every event type once for its change and never for a rolled-back one, retries under one webhook-id,
 a receiver that comes back, a hanging receiver that delays no other endpoint, secret rotation,
 redirects not followed, a connection the receiver closed, each send's trace span, the target rules
-at each delivery, `failed` and a retry by hand, erasure."""
+and https in production at each delivery, `failed` and a retry by hand, erasure."""
 
 from __future__ import annotations
 
@@ -384,6 +384,32 @@ async def test_targets_are_checked_again_at_each_delivery(
             [failed] = await wait_for_status(client, admin, endpoint, "failed")
             assert failed["last_error"].startswith("target not allowed")
             assert failed["last_status_code"] is None
+        assert receiver.attempts == []
+
+
+async def test_http_is_refused_again_at_each_delivery_in_production(
+    hooks_app_with: HooksApp, receivers: Callable[..., Receiver]
+) -> None:
+    # API.md: https only in production, checked when a URL is saved and again at each delivery.
+    receiver = receivers()
+    settings = {
+        "environment": "production",
+        "webhook_allow_private_targets": True,
+        "admin_mfa_required": False,
+    }
+    async with hooks_app_with(**settings) as app, http_client(app) as client:
+        admin = (await signed_in_user(app, role="admin")).headers
+        # Saved while http was allowed: now it is not.
+        lenient = app.state.settings.model_copy(update={"webhook_allow_insecure": True})
+        async with app.state.database.sessions() as session:
+            created = await EndpointService(session, lenient).create(receiver.url, ["*"], None)
+            await session.commit()
+        receiver.secrets.append(created.secret)
+        await add_rate(client, admin)
+        endpoint = {"id": str(created.endpoint.id)}
+        [failed] = await wait_for_status(client, admin, endpoint, "failed")
+        assert failed["last_error"] == "target not allowed: the URL must use https"
+        assert failed["last_status_code"] is None
         assert receiver.attempts == []
 
 
